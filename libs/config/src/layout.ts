@@ -1,0 +1,128 @@
+// The one place that knows where things live: the compose tree (empanadas layout), the
+// workspace's dist/ manifests and the site's state directory. Getters compute paths only;
+// they never create directories, so a dry run can ask for any of them.
+import { join } from 'node:path';
+import type { Arch, Release, Repo, Site } from './schema';
+import { composeBase, latestLink } from './names';
+
+/** What a repo tree holds: binary packages, debuginfo, sources, or the write-once kickstart copy. */
+export type TreeKind = 'os' | 'debug' | 'source' | 'kickstart';
+/** Arch of a tree: a release arch, the multilib i686, or `src`. */
+export type TreeArch = Arch | 'i686' | 'src';
+
+export interface RepoTree {
+  /** Upstream repo name (`all`). */
+  repo: string;
+  /** Compose directory name (`devel`). */
+  dir: string;
+  kind: TreeKind;
+  arch: TreeArch;
+  /** The release arch this tree belongs to (i686 multilib belongs to x86_64; source to `source`). */
+  group: Arch | 'source';
+}
+
+export const repoDir = (repo: Pick<Repo, 'name' | 'dir'>) => repo.dir ?? repo.name;
+export const repoArches = (rel: Pick<Release, 'arches'>, repo: Pick<Repo, 'arches'>): Arch[] =>
+  rel.arches.filter((a) => !repo.arches || repo.arches.includes(a));
+
+/**
+ * Every repo tree of a release, in a stable order. `kickstart` trees are included only for
+ * full composes, as empanadas syncs them only on `--full-run`.
+ */
+export function repoTrees(rel: Release): RepoTree[] {
+  const out: RepoTree[] = [];
+  for (const repo of rel.repos) {
+    const base = { repo: repo.name, dir: repoDir(repo) };
+    for (const arch of repoArches(rel, repo)) {
+      const arches: TreeArch[] = [arch, ...(arch === 'x86_64' ? repo.multilib : [])];
+      for (const a of arches) {
+        out.push({ ...base, kind: 'os', arch: a, group: arch });
+        if (repo.debug) out.push({ ...base, kind: 'debug', arch: a, group: arch });
+        if (repo.kickstart && rel.composeType === 'full') out.push({ ...base, kind: 'kickstart', arch: a, group: arch });
+      }
+    }
+    if (repo.source) out.push({ ...base, kind: 'source', arch: 'src', group: 'source' });
+  }
+  return out;
+}
+
+/** Path of a tree relative to `compose/`: `BaseOS/x86_64/os`, `BaseOS/x86_64/debug/tree`, `BaseOS/source/tree`. */
+export function treePath(t: Pick<RepoTree, 'dir' | 'kind' | 'arch'>): string {
+  switch (t.kind) {
+    case 'os':
+      return `${t.dir}/${t.arch}/os`;
+    case 'kickstart':
+      return `${t.dir}/${t.arch}/kickstart`;
+    case 'debug':
+      return `${t.dir}/${t.arch}/debug/tree`;
+    case 'source':
+      return `${t.dir}/source/tree`;
+  }
+}
+
+/** A tree's id, used in logs, manifests and dnf repo ids: `BaseOS-x86_64-os`. */
+export const treeId = (t: Pick<RepoTree, 'dir' | 'kind' | 'arch'>) => `${t.dir}-${t.arch}-${t.kind}`;
+
+/** Upstream arch segment of the yumrepofs URL: basearch, `<basearch>-debug`, or `src`. */
+export function upstreamArch(t: Pick<RepoTree, 'kind' | 'arch'>): string {
+  if (t.kind === 'source') return 'src';
+  return t.kind === 'debug' ? `${t.arch}-debug` : t.arch;
+}
+
+export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'project'>, t: RepoTree, base?: string): string {
+  return site.upstream.url
+    .replaceAll('{base}', base ?? '')
+    .replaceAll('{project}', rel.project)
+    .replaceAll('{repo}', t.repo)
+    .replaceAll('{arch}', upstreamArch(t))
+    .replace(/\/+$/, '');
+}
+
+/** Paths inside one compose directory (`<root>/9/Rocky-9.7-20251120.143000`). */
+export class ComposeLayout {
+  constructor(readonly dir: string) {}
+  get compose() {
+    return join(this.dir, 'compose');
+  }
+  get work() {
+    return join(this.dir, 'work');
+  }
+  get logs() {
+    return join(this.dir, 'work', 'logs');
+  }
+  get metadata() {
+    return join(this.compose, 'metadata');
+  }
+  tree(t: Pick<RepoTree, 'dir' | 'kind' | 'arch'>) {
+    return join(this.compose, treePath(t));
+  }
+  isos(arch: Arch) {
+    return join(this.compose, 'isos', arch);
+  }
+  images(arch: Arch) {
+    return join(this.compose, 'images', arch);
+  }
+  /** STATUS lives at the compose top, as pungi has it. */
+  get status() {
+    return join(this.dir, 'STATUS');
+  }
+  get composeIdFile() {
+    return join(this.metadata, 'COMPOSE_ID');
+  }
+}
+
+/** Where a release's composes and its latest link live under the site's compose root. */
+export function composeRoot(site: Pick<Site, 'roots'>, rel: Release) {
+  const base = join(site.roots.compose, composeBase(rel));
+  return { base, latest: join(base, latestLink(rel)) };
+}
+
+/** Small manifests that are Nx outputs: `dist/<project>/<target>/...`. */
+export function distDir(workspaceRoot: string, project: string, target: string): string {
+  return join(workspaceRoot, 'dist', project, target);
+}
+
+/** The site's state directory: locks, dnf config/cache, event logs. */
+export function stateDir(site: Pick<Site, 'state'>, ...parts: string[]): string {
+  return join(site.state, ...parts);
+}

@@ -1,0 +1,203 @@
+// Schemas for release and site files. Every object is strict: an unknown key is an error,
+// because a misspelt key that is silently ignored is how a release ships without its repo.
+import { z } from 'zod';
+
+export const ARCHES = ['x86_64', 'aarch64', 'ppc64le', 's390x', 'riscv64'] as const;
+export type Arch = (typeof ARCHES)[number];
+const arch = z.enum(ARCHES);
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a name of letters, digits and ._+-');
+
+export const repoSchema = z.strictObject({
+  /** Upstream repo name (yumrepofs), e.g. `all`, `BaseOS`. */
+  name,
+  /** Directory name in the compose, when it differs (Rocky renames `all` to `devel`). */
+  dir: name.optional(),
+  /** Arches this repo exists for; defaults to every arch of the release. */
+  arches: z.array(arch).min(1).optional(),
+  debug: z.boolean().default(true),
+  source: z.boolean().default(true),
+  /** Extra arches synced into this repo on x86_64 (multilib: i686 in devel). */
+  multilib: z.array(z.literal('i686')).default([]),
+  /** Repos (by dir name) this repo's dependencies are resolved against, besides itself. */
+  closure: z.array(name).default([]),
+  /** Whether repoclosure must pass for this repo (devel, for one, is not expected to close). */
+  mustClose: z.boolean().default(true),
+  /** Also sync a kickstart tree (full composes only). */
+  kickstart: z.boolean().default(true),
+});
+export type Repo = z.infer<typeof repoSchema>;
+
+export const extraIsoSchema = z.strictObject({
+  /** Repos (dir names) whose packages and repodata go on the disc. */
+  repos: z.array(name).min(1),
+  /** Main variant in the disc's .treeinfo. */
+  variant: name,
+  /** Arches to build this ISO for; defaults to every arch of the release. */
+  arches: z.array(arch).min(1).optional(),
+  build: z.boolean().default(true),
+});
+
+export const cloudImageSchema = z.strictObject({
+  format: z.enum(['qcow2', 'raw.xz', 'tar.xz', 'vhd', 'box', 'wsl']),
+  variants: z.array(name).default([]),
+  primaryVariant: name.optional(),
+  arches: z.array(arch).min(1).optional(),
+  required: z.boolean().default(true),
+});
+
+export const releaseSchema = z
+  .strictObject({
+    shortname: name.default('Rocky'),
+    fullname: z.string().min(1).default('Rocky Linux'),
+    major: z.number().int().positive(),
+    minor: z.number().int().nonnegative(),
+    type: z.enum(['stable', 'beta', 'lookahead']),
+    /** RC level (RC2, BETA1, LH1); appears in boot ISO names, volume ids and the staging dir. */
+    rc: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
+    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead`. */
+    profile: name,
+    /** Upstream build-system project (yumrepofs project id). */
+    project: name,
+    composeType: z.enum(['full', 'updates']).default('full'),
+    arches: z.array(arch).min(1),
+    checksum: z.literal('sha256').default('sha256'),
+    repos: z.array(repoSchema).min(1),
+    iso: z.strictObject({
+      /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
+      lorax: z.strictObject({
+        variant: name,
+        repos: z.array(name).min(1),
+        squashfsOnly: z.boolean().default(true),
+        removes: z.array(z.string()).default([]),
+        bugurl: z.string().url().default('https://bugs.rockylinux.org'),
+        /** Package carrying vmlinuz and initrd for the boot-tree builder. */
+        kernelPackage: name.default('kernel'),
+      }),
+      extra: z.record(name, extraIsoSchema).default({}),
+    }),
+    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
+    publish: z
+      .strictObject({
+        /** Delete from staging what the compose no longer has (rocky-8 keeps old packages). */
+        delete: z.boolean().default(true),
+        /** Regenerate repodata with comps and modules, inject updateinfo, sign repomd (rocky-8). */
+        regenerateRepodata: z.boolean().default(false),
+        signRepodata: z.boolean().default(false),
+        /** Extra symlinks in the release dir, `link: target` (rocky-8: NFV -> nfv). */
+        repoLinks: z.record(name, name).default({}),
+      })
+      .default({ delete: true, regenerateRepodata: false, signRepodata: false, repoLinks: {} }),
+  })
+  .superRefine((r, ctx) => {
+    const dirs = new Set(r.repos.map((x) => x.dir ?? x.name));
+    r.repos.forEach((repo, i) => {
+      for (const a of repo.arches ?? []) {
+        if (!r.arches.includes(a))
+          ctx.addIssue({ code: 'custom', path: ['repos', i, 'arches'], message: `arch ${a} is not in the release's arches` });
+      }
+      repo.closure.forEach((dep, j) => {
+        if (!dirs.has(dep)) ctx.addIssue({ code: 'custom', path: ['repos', i, 'closure', j], message: `unknown repo ${dep}` });
+      });
+    });
+    const checkRepos = (list: string[], path: (string | number)[]) =>
+      list.forEach((d, j) => {
+        if (!dirs.has(d)) ctx.addIssue({ code: 'custom', path: [...path, j], message: `unknown repo ${d}` });
+      });
+    checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
+    for (const [img, def] of Object.entries(r.iso.extra)) checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
+    if (r.type !== 'stable' && !r.rc)
+      ctx.addIssue({ code: 'custom', path: ['rc'], message: `a ${r.type} release needs an rc level (e.g. BETA1, LH1)` });
+  });
+export type ReleaseInput = z.input<typeof releaseSchema>;
+export type Release = z.infer<typeof releaseSchema> & { name: string };
+
+const path = z.string().min(1);
+
+export const builderSchema = z.discriminatedUnion('type', [
+  /** Build the boot tree and ISO from the compose with the host's tools. */
+  z.strictObject({ type: z.literal('boot-tree'), mustBoot: z.boolean().default(false) }),
+  /** Real lorax on a Rocky host (this host, or inside podman/mock). */
+  z.strictObject({ type: z.literal('lorax'), wrapper: z.array(z.string()).default([]), mustBoot: z.boolean().default(true) }),
+  /** Dispatch the build to a native host over SSH. */
+  z.strictObject({
+    type: z.literal('ssh'),
+    host: z.string().min(1),
+    user: z.string().optional(),
+    port: z.number().int().positive().optional(),
+    identityFile: path.optional(),
+    workdir: path.default('/var/tmp/releng'),
+    mustBoot: z.boolean().default(true),
+  }),
+  /** Dispatch the build as a Kubernetes Job on a node of that arch. */
+  z.strictObject({
+    type: z.literal('kubernetes'),
+    namespace: z.string().default('empanadas'),
+    image: z.string().min(1),
+    apiServer: z.string().url(),
+    tokenFile: path.optional(),
+    mustBoot: z.boolean().default(true),
+  }),
+]);
+
+export const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('local'), path }),
+  z.strictObject({ type: z.literal('shared-fs'), path }),
+  z.strictObject({
+    type: z.literal('s3'),
+    bucket: z.string().min(1),
+    prefix: z.string().default(''),
+    endpoint: z.string().url().optional(),
+    region: z.string().default('us-east-2'),
+    /** Local cache of objects fetched from the bucket. */
+    cache: path,
+  }),
+]);
+
+export const siteSchema = z.strictObject({
+  description: z.string().optional(),
+  roots: z.strictObject({ compose: path, staging: path, production: path }),
+  /** Mirror category path under staging/production roots. */
+  category: z.string().default('mirror/pub/rocky'),
+  upstream: z.strictObject({
+    /**
+     * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in; `{arch}` is the
+     * basearch, `<basearch>-debug` for debug repos and `src` for source repos.
+     */
+    url: z.string().min(1),
+    /** Serve the embedded fixture upstream on loopback instead of reaching a host. */
+    fixture: z.strictObject({ root: path, scale: z.number().int().positive().default(1) }).optional(),
+    verifySignature: z.boolean().default(true),
+    /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
+    gpgKey: path.optional(),
+  }),
+  store: storeSchema,
+  /** Working state: locks, dnf caches, logs. */
+  state: path,
+  builders: z.partialRecord(z.enum(ARCHES), builderSchema).default({}),
+  signing: z.strictObject({ gnupgHome: path, keyId: z.string().min(1) }).optional(),
+  concurrency: z
+    .strictObject({ downloads: z.number().int().positive().default(8), builds: z.number().int().positive().default(2) })
+    .default({ downloads: 8, builds: 2 }),
+  cloud: z
+    .strictObject({
+      source: z.discriminatedUnion('type', [
+        z.strictObject({ type: z.literal('dir'), path }),
+        z.strictObject({ type: z.literal('http'), url: z.string().url() }),
+        z.strictObject({ type: z.literal('s3'), bucket: z.string(), prefix: z.string().default(''), endpoint: z.string().url().optional() }),
+      ]),
+    })
+    .optional(),
+  publish: z
+    .strictObject({
+      /** Deletions above this many files need --confirm-deletions. */
+      deletionLimit: z.number().int().nonnegative().default(1000),
+      owner: z.string().regex(/^\d+:\d+$/).optional(),
+      torrent: z
+        .strictObject({ trackers: z.array(z.string()).default([]), webSeeds: z.array(z.string()).default([]), comment: z.string().optional() })
+        .optional(),
+    })
+    .default({ deletionLimit: 1000 }),
+});
+export type Site = z.infer<typeof siteSchema> & { name: string; file: string };
+export type Builder = z.infer<typeof builderSchema>;

@@ -1,0 +1,117 @@
+// File-system primitives every stage uses: atomic writes (temp name + rename), bounded
+// parallelism, streaming hashes, and an exclusive lock.
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, existsSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+let tmpCounter = 0;
+/** A temporary name beside `file` (same directory, so the rename is atomic). */
+export const tempName = (file: string) => join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${tmpCounter++}`);
+
+/** Writes `data` to `file` atomically: readers see the old content or the new, never a part. */
+export function writeFileAtomic(file: string, data: string | Buffer): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = tempName(file);
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+/** Writes a JSON file atomically, with sorted-insertion 2-space formatting and a final newline. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** Points `link` at `target` atomically: a new symlink under a temp name, renamed over the old. */
+export function symlinkAtomic(target: string, link: string): void {
+  mkdirSync(dirname(link), { recursive: true });
+  const tmp = tempName(link);
+  symlinkSync(target, tmp);
+  renameSync(tmp, link);
+}
+
+/** sha256 of a file, streamed (Node's hash is several times faster than coreutils here). */
+export async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
+  return h.digest('hex');
+}
+
+export async function hashFile(file: string, algo: string): Promise<string> {
+  const h = createHash(algo);
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
+  return h.digest('hex');
+}
+
+export const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** Maps over items with at most `limit` promises in flight; results keep the input order. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < items.length && failed === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i], i);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  if (failed !== undefined) throw failed;
+  return results;
+}
+
+/**
+ * An exclusive lock file holding the owner's pid. A lock whose owner is dead is taken over
+ * (a killed run must not block the next one); a live owner makes this fail at once, naming it.
+ */
+export function acquireLock(file: string, what: string): () => void {
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => rmSync(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (pid && pid !== process.pid && isAlive(pid)) {
+        throw new Error(`${what} is locked by running process ${pid} (${file}); wait for it to finish`);
+      }
+      if (existsSync(file)) unlinkSync(file); // stale: its owner died
+    }
+  }
+  throw new Error(`could not lock ${what} (${file})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Human-readable byte counts for progress and plans. */
+export function bytes(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
+  return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
+}

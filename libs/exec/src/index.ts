@@ -1,0 +1,3 @@
+export * from './run';
+export * from './fs';
+export * from './events';

@@ -1,0 +1,103 @@
+// Local Nx plugin: every releases/<name>/release.yaml becomes a project whose targets are the
+// pipeline's stages. Per-arch inputs and dependsOn live here only (targetDefaults would replace
+// them, see research/nx-notes.md §6.1), so adding an arch to a release file adds its iso target
+// and nothing else has to be edited.
+import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
+import { dirname, basename } from 'node:path';
+import { loadRelease } from '@rocky/config';
+
+const EXECUTORS = '@rocky/executors';
+const common = ['pipelineSource', 'site'];
+
+/** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
+const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
+  runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
+});
+
+export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
+  const projectRoot = dirname(configFile);
+  const name = basename(projectRoot);
+  const rel = loadRelease(workspaceRoot, configFile);
+  const out = (target: string) => [`{workspaceRoot}/dist/{projectName}/${target}`];
+  const releaseFile = '{projectRoot}/release.yaml';
+
+  const targets: Record<string, TargetConfiguration> = {
+    sync: {
+      executor: `${EXECUTORS}:sync`,
+      options: { release: name },
+      cache: true,
+      inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+      outputs: out('sync'),
+      metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
+    },
+  };
+  for (const arch of rel.arches) {
+    targets[`iso-${arch}`] = {
+      executor: `${EXECUTORS}:iso`,
+      options: { release: name, arch },
+      cache: true,
+      dependsOn: ['sync'],
+      // Only this arch's sync manifest: it carries the arch's config slice and package set.
+      inputs: [...common, { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
+      outputs: out(`iso/${arch}`),
+      metadata: { description: `Boot tree and boot ISO for ${arch}` },
+    };
+  }
+  targets['iso-extra'] = {
+    executor: `${EXECUTORS}:iso-extra`,
+    options: { release: name },
+    cache: true,
+    dependsOn: ['iso-*', 'sync'],
+    inputs: [...common, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    outputs: out('iso-extra'),
+    metadata: { description: 'DVD (and other extra) ISOs for every arch, implantisomd5, verified' },
+  };
+  targets.cloud = {
+    executor: `${EXECUTORS}:cloud`,
+    options: { release: name },
+    cache: true,
+    inputs: [...common, releaseFile, fingerprint(name, 'cloud')],
+    outputs: out('cloud'),
+    metadata: { description: 'Collect, verify and name the cloud images' },
+  };
+  targets.finalize = {
+    executor: `${EXECUTORS}:finalize`,
+    options: { release: name },
+    cache: true,
+    dependsOn: ['sync', 'iso-*', 'iso-extra', 'cloud'],
+    inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    outputs: out('finalize'),
+    metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
+  };
+  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
+  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
+    executor: `${EXECUTORS}:${executor}`,
+    options: { release: name, dryRun: false },
+    cache: false,
+    parallelism: false,
+    dependsOn,
+    metadata: { description },
+  });
+  targets.staging = publish('staging', [rel.composeType === 'full' ? 'finalize' : 'sync'], 'Mirror-safe publish of the compose to staging, vetting report');
+  targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
+  targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
+  return { name, targets, arches: rel.arches };
+}
+
+export const createNodesV2: CreateNodesV2 = [
+  'releases/*/release.yaml',
+  (files, options, context) =>
+    createNodesFromFiles(
+      (file, _opts, ctx) => {
+        const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
+        return {
+          projects: {
+            [dirname(file)]: { name, projectType: 'application', targets, tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
+          },
+        };
+      },
+      files,
+      options,
+      context,
+    ),
+];
