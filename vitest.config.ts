@@ -15,6 +15,7 @@ export default defineConfig({
       '@rocky/iso': lib('libs/iso/src/index.ts'),
       '@rocky/cloud': lib('libs/cloud/src/index.ts'),
       '@rocky/publish': lib('libs/publish/src/index.ts'),
+      '@rocky/stages': lib('libs/stages/src/index.ts'),
       '@rocky/upstream-fixture': lib('apps/upstream-fixture/src/index.ts'),
       '@rocky/cache-server': lib('apps/cache-server/src/index.ts'),
     },

@@ -3,7 +3,7 @@
 // `cloud <release>`: the listing of the cloud image source.
 // It never fails the hash: an unreachable upstream prints an error line, which changes the hash
 // so that sync runs and reports the error itself.
-import { upstreamFingerprint, cloudFingerprint } from '@rocky/rpm-repo/fingerprint';
+import { upstreamFingerprint, cloudFingerprint } from '../../libs/stages/src/upstream';
 
 const [what, release] = process.argv.slice(2);
 const root = process.cwd();

@@ -1,19 +1,8 @@
-// What every executor shares: resolve the workspace, load release and site, turn any error
-// into a clear failure. Executors stay thin; the work is in libs/.
+// What every executor shares: build the stage context from Nx's, run one lib function, and
+// turn any error into a clear failure. Executors stay thin; the work is in libs/.
 import type { ExecutorContext } from '@nx/devkit';
-import { loadRelease, loadSite, type Release, type Site } from '@rocky/config';
-
-export interface StageContext {
-  root: string;
-  project: string;
-  target: string;
-  release: Release;
-  site: Site;
-  dryRun: boolean;
-  /** The Nx task hash: a key for artifacts kept outside Nx. */
-  taskHash?: string;
-  nx: ExecutorContext;
-}
+import { loadRelease, loadSite } from '@rocky/config';
+import type { StageContext } from '@rocky/stages';
 
 export interface BaseOptions {
   release: string;
@@ -24,12 +13,10 @@ export function stageContext(opts: BaseOptions, ctx: ExecutorContext): StageCont
   return {
     root: ctx.root,
     project: ctx.projectName ?? opts.release,
-    target: ctx.targetName ?? '',
     release: loadRelease(ctx.root, opts.release),
     site: loadSite(ctx.root),
     dryRun: !!opts.dryRun,
     taskHash: process.env.NX_TASK_HASH,
-    nx: ctx,
   };
 }
 
@@ -37,7 +24,7 @@ export function stageContext(opts: BaseOptions, ctx: ExecutorContext): StageCont
 export async function runStage<O extends BaseOptions>(
   opts: O,
   ctx: ExecutorContext,
-  fn: (s: StageContext, opts: O) => Promise<void>,
+  fn: (s: StageContext, opts: O) => Promise<unknown>,
 ): Promise<{ success: boolean }> {
   try {
     await fn(stageContext(opts, ctx), opts);

@@ -1,0 +1,194 @@
+// Syncing one upstream repo tree into a local directory, the way `dnf reposync
+// --download-metadata --norepopath` does, but content-addressed: every package and repodata
+// file goes through the store (verified against the checksum upstream published for it) and
+// is hardlinked into place. Order inside a tree is mirror-safe: packages, then repodata
+// files, then repomd.xml (and its signature) last, then stale files are removed.
+import { promises as fsp } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Store, StoredObject } from '@rocky/store';
+import { writeFileAtomic, sha256 as sha256Of } from '@rocky/exec';
+import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
+import { fetchBuffer, openUrl, withRetries, type FetchOptions } from './http';
+import type { SignatureVerifier } from './signature';
+import type { Limiter } from './limiter';
+
+export interface TreeFile {
+  /** Path relative to the tree root. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface TreePlan {
+  url: string;
+  repomd: Buffer;
+  signature?: Buffer;
+  records: RepomdRecord[];
+  packages: RpmPackage[];
+  /** Packages not in the store yet: to download. */
+  fetch: RpmPackage[];
+  /** Packages already in the store: to hardlink. */
+  link: RpmPackage[];
+  fetchBytes: number;
+}
+
+export interface TreeResult {
+  packages: (TreeFile & { name: string; arch: string; epoch: string; version: string; release: string; sourcerpm?: string })[];
+  repodata: TreeFile[];
+  fetched: number;
+  fetchedBytes: number;
+  linked: number;
+  removed: string[];
+}
+
+export interface SyncTreeOptions {
+  /** Base URL of the upstream repo (the directory holding repodata/). */
+  url: string;
+  store: Store;
+  verifier?: SignatureVerifier;
+  fetch?: FetchOptions;
+  /** Shared bound on concurrent downloads across all trees of a stage. */
+  limiter: Limiter;
+  /** Counts bytes as they arrive, for progress output. */
+  onBytes?: (n: number) => void;
+  what: string;
+}
+
+const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href}`;
+
+/** Fetches a repodata/package URL into the store unless the store has it; verifies sha256 and size. */
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean }> {
+  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false };
+  const url = join2(opts.url, href);
+  const obj = await opts.limiter.run(() =>
+    withRetries(
+      `${opts.what}: ${href}`,
+      async () => {
+        const { body } = await openUrl(url, opts.fetch?.timeoutMs);
+        return opts.store.putStream(body, { ...expect, what: href }, opts.onBytes);
+      },
+      opts.fetch,
+    ),
+  );
+  return { ...obj, fetched: true };
+}
+
+/** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */
+export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
+  const repomd = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml'), opts.fetch).catch((e: Error) => {
+    throw new Error(`${opts.what}: cannot read upstream repomd.xml: ${e.message}`);
+  });
+  let signature: Buffer | undefined;
+  if (opts.verifier) {
+    signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
+      throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
+    });
+    await opts.verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
+  }
+  const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
+  const primaryRec = records.find((r) => r.type === 'primary');
+  if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
+  const prim = await fetchObject(opts, primaryRec.href, primaryRec);
+  const xml = decompress(await fsp.readFile(opts.store.pathOf(prim.sha256)), primaryRec.href).toString('utf8');
+  const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
+  const seen = new Set<string>();
+  for (const p of packages) {
+    if (seen.has(p.href)) throw new Error(`${opts.what}: primary.xml lists ${p.href} twice`);
+    seen.add(p.href);
+  }
+  const have = await Promise.all(packages.map((p) => opts.store.has(p.sha256)));
+  const fetch = packages.filter((_, i) => !have[i]);
+  return {
+    url: opts.url,
+    repomd,
+    signature,
+    records,
+    packages,
+    fetch,
+    link: packages.filter((_, i) => have[i]),
+    fetchBytes: fetch.reduce((n, p) => n + (Number.isFinite(p.size) ? p.size : 0), 0),
+  };
+}
+
+/** Guards against writing through a symlink planted inside the destination tree. */
+class Confinement {
+  private checked = new Map<string, Promise<void>>();
+  constructor(private readonly root: string) {}
+  async dir(dir: string): Promise<void> {
+    let p = this.checked.get(dir);
+    if (!p) {
+      p = (async () => {
+        await fsp.mkdir(dir, { recursive: true });
+        const [real, realRoot] = await Promise.all([fsp.realpath(dir), fsp.realpath(this.root)]);
+        if (real !== realRoot && !real.startsWith(realRoot + sep)) throw new Error(`${dir} resolves outside ${this.root} (symlink?)`);
+      })();
+      this.checked.set(dir, p);
+    }
+    return p;
+  }
+  target(rel: string): string {
+    const abs = resolve(this.root, rel);
+    if (!abs.startsWith(resolve(this.root) + sep)) throw new Error(`${rel} escapes ${this.root}`);
+    return abs;
+  }
+}
+
+/**
+ * Executes a plan into `dest`. `removeStale` deletes packages and repodata files that the new
+ * metadata no longer names (after repomd.xml is replaced, so no reader sees a reference to a
+ * deleted file).
+ */
+export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: string, removeStale: boolean): Promise<TreeResult> {
+  const box = new Confinement(dest);
+  await fsp.mkdir(dest, { recursive: true });
+  let fetched = 0;
+  let fetchedBytes = 0;
+  const packages = await Promise.all(
+    plan.packages.map(async (p) => {
+      const target = box.target(p.href);
+      await box.dir(dirname(target));
+      const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined });
+      if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
+      await opts.store.materialize(obj.sha256, target);
+      const { href: _href, sha256: _s, size: _z, ...rest } = p;
+      return { ...rest, path: p.href, sha256: obj.sha256, size: obj.size };
+    }),
+  );
+  // Repodata after packages, repomd.xml last: a reader never sees metadata naming a missing file.
+  const repodata: TreeFile[] = [];
+  for (const rec of plan.records) {
+    const target = box.target(rec.href);
+    await box.dir(dirname(target));
+    const obj = await fetchObject(opts, rec.href, rec);
+    await opts.store.materialize(obj.sha256, target);
+    repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
+  }
+  if (plan.signature) {
+    writeFileAtomic(join(dest, 'repodata/repomd.xml.asc'), plan.signature);
+    repodata.push({ path: 'repodata/repomd.xml.asc', sha256: sha256Of(plan.signature), size: plan.signature.length });
+  }
+  writeFileAtomic(join(dest, 'repodata/repomd.xml'), plan.repomd);
+  repodata.push({ path: 'repodata/repomd.xml', sha256: sha256Of(plan.repomd), size: plan.repomd.length });
+
+  const removed = removeStale ? await removeUnlisted(dest, new Set([...packages.map((p) => p.path), ...repodata.map((r) => r.path)])) : [];
+  return { packages, repodata, fetched, fetchedBytes, linked: packages.length - fetched, removed };
+}
+
+/** Deletes .rpm files and repodata files under `dest` that are not in `keep`. */
+async function removeUnlisted(dest: string, keep: Set<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const abs = join(dir, e.name);
+      const rel = relative(dest, abs).split(sep).join('/');
+      if (e.isDirectory()) await walk(abs);
+      else if ((rel.startsWith('repodata/') || rel.endsWith('.rpm')) && !keep.has(rel)) {
+        await fsp.rm(abs, { force: true });
+        removed.push(rel);
+      }
+    }
+  };
+  await walk(dest);
+  return removed.sort();
+}

@@ -1,0 +1,75 @@
+// The small JSON manifests that are the stages' Nx outputs. They name files by path, sha256 and
+// size; the bytes live in the compose and the content-addressed store. A per-arch manifest holds
+// nothing that changes when another arch changes, and no compose id or time, so Nx's content
+// hash of it changes only when that arch's inputs do.
+import { readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { distDir, type Arch, type Release, type TreeKind, type TreeArch } from '@rocky/config';
+
+export interface FileEntry {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface PackageEntry extends FileEntry {
+  name: string;
+  arch: string;
+  epoch: string;
+  version: string;
+  release: string;
+  sourcerpm?: string;
+}
+
+export interface TreeManifest {
+  id: string;
+  repo: string;
+  dir: string;
+  kind: TreeKind;
+  arch: TreeArch;
+  /** Relative to the compose's `compose/` directory. */
+  path: string;
+  repodata: FileEntry[];
+  packages: PackageEntry[];
+}
+
+/** The part of the release config that one arch's downstream work depends on. */
+export function releaseSlice(rel: Release, group: Arch | 'source') {
+  const arch = group === 'source' ? undefined : group;
+  return {
+    name: rel.name,
+    shortname: rel.shortname,
+    fullname: rel.fullname,
+    major: rel.major,
+    minor: rel.minor,
+    type: rel.type,
+    rc: rel.rc,
+    arch: group,
+    lorax: arch ? rel.iso.lorax : undefined,
+    extra: arch ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
+  };
+}
+
+export interface ArchManifest {
+  release: ReturnType<typeof releaseSlice>;
+  trees: TreeManifest[];
+}
+
+/** Which compose the manifests describe (not an input of per-arch work). */
+export interface ComposeRef {
+  composeId: string;
+  /** Relative to the site's compose root. */
+  dir: string;
+}
+
+export function readSyncManifest(root: string, project: string, group: Arch | 'source'): ArchManifest {
+  const file = join(distDir(root, project, 'sync'), `${group}.json`);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
+  return JSON.parse(readFileSync(file, 'utf8')) as ArchManifest;
+}
+
+export function readComposeRef(root: string, project: string): ComposeRef {
+  const file = join(distDir(root, project, 'sync'), 'compose.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
+  return JSON.parse(readFileSync(file, 'utf8')) as ComposeRef;
+}

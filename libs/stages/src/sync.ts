@@ -1,0 +1,242 @@
+// The sync stage (replaces `sync_from_peridot --hashed --repoclosure --full-run`): every repo
+// tree of the release into a new compose directory (or, for an updates compose, into the latest
+// one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
+// then the latest-* link is moved. Plan → execute → verify → record, like every stage.
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import {
+  ComposeLayout,
+  composeDate,
+  composeId,
+  composeRoot,
+  distDir,
+  fullName,
+  repoTrees,
+  revision,
+  treeId,
+  treePath,
+  upstreamUrl,
+  type Arch,
+  type RepoTree,
+} from '@rocky/config';
+import { acquireLock, bytes, eventLog, mapLimit, preflight, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { openStore } from '@rocky/store';
+import { Limiter, SignatureVerifier, applyTree, planTree, repoclosure, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
+import { openUpstream } from './upstream';
+import { releaseSlice, type ArchManifest, type ComposeRef, type TreeManifest } from './manifests';
+import type { StageContext } from './context';
+
+export async function syncStage(s: StageContext): Promise<void> {
+  const { release: rel, site } = s;
+  preflight(['dnf', 'gpg', 'gpgv']);
+  const store = openStore(site);
+  const { base, latest } = composeRoot(site, rel);
+  const log = eventLog(undefined, `[${s.project}:sync]`);
+  // Updates composes have no kickstart trees: repoTrees leaves them out (empanadas syncs them on full runs only).
+  const trees = repoTrees(rel);
+
+  // One writer per release's composes: a second sync refuses clearly instead of interleaving.
+  const unlock = s.dryRun ? () => {} : acquireLock(join(base, `.sync-${rel.profile}.lock`), `sync of ${s.project}`);
+  const upstream = await openUpstream(s.root, site, log.info);
+  const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+  try {
+    const limiter = new Limiter(site.concurrency.downloads);
+    let arrived = 0;
+    const opts = (t: RepoTree) => ({
+      url: upstreamUrl(site, rel, t, upstream.base),
+      store,
+      verifier,
+      limiter,
+      what: `${rel.project} ${treeId(t)}`,
+      onBytes: (n: number) => (arrived += n),
+      fetch: { onRetry: (e: Error, i: number) => log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
+    });
+
+    // 1. plan: read every upstream repomd/primary (kickstart reuses its os tree's plan).
+    const plans = new Map<string, TreePlan>();
+    const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' : t.kind}/${t.arch}`;
+    await mapLimit(trees, 8, async (t) => {
+      const k = upstreamKey(t);
+      if (!plans.has(k)) plans.set(k, await planTree(opts(t)));
+    });
+    const target = s.dryRun ? undefined : openCompose(s, base, latest);
+    printPlan(s, trees, (t) => plans.get(upstreamKey(t))!, target, log.info);
+    if (s.dryRun || !target) return;
+
+    const { layout, id, date } = target;
+    const events = eventLog(join(layout.logs, 'events.jsonl'));
+    events.event('sync-start', { composeId: id, trees: trees.length });
+    mkdirSync(layout.work, { recursive: true });
+    if (!existsSync(layout.status)) writeFileAtomic(layout.status, 'STARTED\n');
+
+    // 2. execute: trees in parallel, downloads bounded by the site's concurrency.
+    const started = Date.now();
+    const progress = setInterval(() => log.info(`… ${bytes(arrived)} downloaded`), 5000);
+    const results = new Map<RepoTree, TreeResult>();
+    try {
+      await mapLimit(trees, 4, async (t) => {
+        const res = await applyTree(opts(t), plans.get(upstreamKey(t))!, layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
+        results.set(t, res);
+        writeTreeFiles(s, layout, t, date);
+        log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
+        events.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
+      });
+    } finally {
+      clearInterval(progress);
+    }
+
+    // 3. verify: repoclosure per repo x arch with the release's closure map.
+    await closeRepos(s, layout, trees);
+
+    // 4. record: per-arch manifests (the Nx outputs), then the latest link, last.
+    const fetched = [...results.values()].reduce((n, r) => n + r.fetched, 0);
+    const fetchedBytes = [...results.values()].reduce((n, r) => n + r.fetchedBytes, 0);
+    writeManifests(s, trees, results, { composeId: id, dir: relative(site.roots.compose, layout.dir) });
+    if (rel.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
+    symlinkAtomic(layout.dir, latest);
+    events.event('sync-done', { composeId: id, fetched, fetchedBytes, seconds: (Date.now() - started) / 1000 });
+    log.info(`compose ${id}: ${trees.length} trees, ${fetched} packages fetched (${bytes(fetchedBytes)}), latest link → ${relative(base, layout.dir)}`);
+  } finally {
+    verifier?.close();
+    await upstream.close();
+    unlock();
+  }
+}
+
+function requireKey(key: string | undefined): string {
+  if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
+  return key;
+}
+
+/**
+ * The compose to write into. Full: a new `<short>-<rev>-<stamp>` directory, or the newest
+ * one a killed run left behind (STATUS STARTED, no manifests yet), so a rerun resumes it.
+ * Updates: the existing latest compose.
+ */
+function openCompose(s: StageContext, base: string, latest: string): { layout: ComposeLayout; id: string; date: Date } {
+  const rel = s.release;
+  if (rel.composeType === 'updates') {
+    if (!existsSync(latest)) throw new Error(`an updates compose needs an existing compose: ${latest} is missing (run a full compose first)`);
+    const dir = resolve(base, readlinkSync(latest));
+    const id = dir.split('/').pop()!;
+    return { layout: new ComposeLayout(dir), id, date: composeDate(id) ?? new Date() };
+  }
+  mkdirSync(base, { recursive: true });
+  const prefix = `${rel.shortname}-${revision(rel)}-`;
+  const current = existsSync(latest) ? resolve(base, readlinkSync(latest)) : undefined;
+  const unfinished = readdirSync(base)
+    .filter((n) => n.startsWith(prefix) && composeDate(n))
+    .sort()
+    .reverse()
+    .find((n) => {
+      const dir = join(base, n);
+      const status = join(dir, 'STATUS');
+      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED';
+    });
+  if (unfinished) {
+    console.log(`resuming unfinished compose ${unfinished}`);
+    return { layout: new ComposeLayout(join(base, unfinished)), id: unfinished, date: composeDate(unfinished)! };
+  }
+  let date = new Date();
+  for (;;) {
+    const id = composeId(rel, date);
+    const dir = join(base, id);
+    try {
+      mkdirSync(dir); // not recursive: fails if a concurrent compose took the same second
+      mkdirSync(join(dir, 'compose'));
+      return { layout: new ComposeLayout(dir), id, date };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      date = new Date(date.getTime() + 1000);
+    }
+  }
+}
+
+function printPlan(s: StageContext, trees: RepoTree[], plan: (t: RepoTree) => TreePlan, target: { id: string } | undefined, info: (m: string) => void) {
+  let fetch = 0;
+  let fetchBytes = 0;
+  let link = 0;
+  const lines: string[] = [];
+  const seenFetch = new Set<string>();
+  for (const t of trees) {
+    const p = plan(t);
+    const newOnes = p.fetch.filter((x) => !seenFetch.has(x.sha256));
+    newOnes.forEach((x) => seenFetch.add(x.sha256));
+    fetch += newOnes.length;
+    fetchBytes += newOnes.reduce((n, x) => n + (Number.isFinite(x.size) ? x.size : 0), 0);
+    link += p.packages.length - newOnes.length;
+    lines.push(`  ${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages: ${newOnes.length} to fetch, ${p.packages.length - newOnes.length} to link`);
+  }
+  info(`plan for ${s.project} (${target ? `compose ${target.id}` : 'dry run'}): ${trees.length} trees, ${fetch} packages to fetch (${bytes(fetchBytes)}), ${link} to link from the store`);
+  if (s.dryRun || process.env.RELENG_VERBOSE) lines.forEach((l) => info(l));
+}
+
+/** .treeinfo, .discinfo and media.repo of a tree (productmd formats); kept if already there. */
+function writeTreeFiles(s: StageContext, layout: ComposeLayout, t: RepoTree, date: Date) {
+  const rel = s.release;
+  const dir = layout.tree(t);
+  const ts = Math.floor(date.getTime() / 1000);
+  const arch = t.kind === 'source' ? 'src' : t.arch;
+  const files: [string, string][] = [
+    ['.treeinfo', renderTreeinfo(repoTreeinfo({ fullname: rel.fullname, short: rel.shortname, version: revision(rel), arch, variant: t.dir, timestamp: ts }))],
+    ['.discinfo', renderDiscinfo({ timestamp: ts, fullname: fullName(rel), arch })],
+    ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
+  ];
+  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text);
+}
+
+async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[]) {
+  const rel = s.release;
+  const byDir = new Map(rel.repos.map((r) => [r.dir ?? r.name, r]));
+  const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose);
+  const failures: string[] = [];
+  const workRoot = join(layout.work, 'repoclosure');
+  await mapLimit(checks, 2, async (t) => {
+    const repo = byDir.get(t.dir)!;
+    const deps = repo.closure
+      .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
+      .filter((x): x is RepoTree => !!x)
+      .map((x) => ({ id: x.dir, path: layout.tree(x) }));
+    const res = await repoclosure({
+      check: { id: t.dir, path: layout.tree(t) },
+      deps,
+      arch: t.arch,
+      releasever: rel.major,
+      workDir: join(workRoot, `${t.dir}-${t.arch}`),
+      logFile: join(layout.logs, `${t.dir}-repoclosure-${t.arch}.log`),
+    });
+    if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')}`));
+  });
+  if (failures.length) {
+    writeFileAtomic(layout.status, 'DOOMED\n');
+    throw new Error(`repoclosure failed (latest link not moved):\n  ${failures.sort().join('\n  ')}`);
+  }
+  console.log(`repoclosure: ${checks.length} repo x arch checks passed`);
+}
+
+/** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
+function writeManifests(s: StageContext, trees: RepoTree[], results: Map<RepoTree, TreeResult>, ref: ComposeRef) {
+  const dir = distDir(s.root, s.project, 'sync');
+  const groups = new Map<Arch | 'source', TreeManifest[]>();
+  for (const t of trees) {
+    const r = results.get(t)!;
+    const list = groups.get(t.group) ?? [];
+    list.push({
+      id: treeId(t),
+      repo: t.repo,
+      dir: t.dir,
+      kind: t.kind,
+      arch: t.arch,
+      path: treePath(t),
+      repodata: r.repodata,
+      packages: r.packages,
+    });
+    groups.set(t.group, list);
+  }
+  for (const [group, list] of groups) {
+    const m: ArchManifest = { release: releaseSlice(s.release, group), trees: list };
+    writeJsonAtomic(join(dir, `${group}.json`), m);
+  }
+  writeJsonAtomic(join(dir, 'compose.json'), ref);
+}

@@ -1,0 +1,67 @@
+import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createHash } from 'node:crypto';
+import { Store, IntegrityError } from './store';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+describe('Store', () => {
+  let dir: string;
+  let store: Store;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'store-'));
+    store = new Store(join(dir, 'store'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('stores a verified stream once and hardlinks it into several trees', async () => {
+    const body = Buffer.from('package bytes');
+    const obj = await store.putStream(Readable.from([body]), { sha256: sha(body), size: body.length, what: 'p.rpm' });
+    expect(obj).toEqual({ sha256: sha(body), size: body.length });
+    expect(await store.has(obj.sha256)).toBe(true);
+    const a = join(dir, 'c1/Packages/p.rpm');
+    const b = join(dir, 'c2/Packages/p.rpm');
+    expect(await store.materialize(obj.sha256, a)).toBe('linked');
+    expect(await store.materialize(obj.sha256, b)).toBe('linked');
+    expect(await store.materialize(obj.sha256, b)).toBe('present');
+    expect(statSync(a).ino).toBe(statSync(b).ino);
+    expect(readFileSync(a)).toEqual(body);
+  });
+
+  it('rejects a body whose checksum does not match and keeps nothing of it', async () => {
+    const body = Buffer.from('corrupted');
+    await expect(store.putStream(Readable.from([body]), { sha256: sha('original'), what: 'x.rpm' })).rejects.toBeInstanceOf(IntegrityError);
+    expect(await store.has(sha(body))).toBe(false);
+    expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
+  });
+
+  it('rejects a truncated body by size', async () => {
+    const body = Buffer.from('half');
+    await expect(store.putStream(Readable.from([body]), { size: 8, what: 'x.rpm' })).rejects.toThrow(/checksum mismatch/);
+  });
+
+  it('ingests a local file by hardlink and names it by key', async () => {
+    const f = join(dir, 'boot.iso');
+    writeFileSync(f, 'iso bytes');
+    const obj = await store.putFile(f);
+    expect(statSync(store.pathOf(obj.sha256)).ino).toBe(statSync(f).ino);
+    await store.setKey('dvd:x86_64:abc', obj, { arch: 'x86_64' });
+    const got = await store.getKey('dvd:x86_64:abc');
+    expect(got?.sha256).toBe(obj.sha256);
+    expect(got?.metadata.arch).toBe('x86_64');
+    expect(await store.getKey('dvd:x86_64:other')).toBeUndefined();
+    expect((await store.verify()).badContentCount).toBe(0);
+  });
+
+  it('never leaves a partial file under the destination name', async () => {
+    const obj = await store.putStream(Readable.from([Buffer.from('x')]), { what: 'x' });
+    const dest = join(dir, 'tree/x');
+    await store.materialize(obj.sha256, dest);
+    expect(readdirSync(join(dir, 'tree'))).toEqual(['x']);
+    await expect(store.materialize('0'.repeat(64), join(dir, 'tree/y'))).rejects.toThrow(/missing/);
+    expect(existsSync(join(dir, 'tree/y'))).toBe(false);
+  });
+});

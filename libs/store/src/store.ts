@@ -1,0 +1,190 @@
+// The content-addressed artifact store. Packages, repodata, ISOs and images are kept once, by
+// sha256, and hardlinked into every compose that needs them: a second compose of the same
+// upstream downloads nothing, and releases that share packages share the bytes on disk.
+//
+// On disk it is a cacache cache (content-v2/sha256/aa/bb/rest + index-v5 for named keys), so
+// `cacache.verify` can check it. Content is written by us rather than through cacache.put
+// because cacache can only copy bytes in; we stream a download straight into the store
+// (hashing as it goes) and ingest a locally built ISO by hardlink, so no byte is written twice.
+import cacache from 'cacache';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp, constants } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+// Pinned cacache 20: the content path is part of its on-disk format.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const contentPath: (cache: string, integrity: string) => string = require('cacache/lib/content/path');
+
+export const integrityOf = (sha256hex: string) => `sha256-${Buffer.from(sha256hex, 'hex').toString('base64')}`;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export class IntegrityError extends Error {
+  constructor(
+    readonly what: string,
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`${what}: checksum mismatch (expected sha256 ${expected}, got ${actual})`);
+    this.name = 'IntegrityError';
+  }
+}
+
+export interface StoredObject {
+  sha256: string;
+  size: number;
+}
+
+export class Store {
+  constructor(readonly dir: string) {}
+
+  /** Path of an object's bytes in the store (whether or not it is there). */
+  pathOf(sha256: string): string {
+    if (!HEX64.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+    return contentPath(this.dir, integrityOf(sha256));
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    try {
+      await fsp.access(this.pathOf(sha256));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async size(sha256: string): Promise<number | undefined> {
+    try {
+      return (await fsp.stat(this.pathOf(sha256))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async tmpFile(): Promise<string> {
+    const tmp = join(this.dir, 'tmp');
+    await fsp.mkdir(tmp, { recursive: true });
+    return join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Moves a verified temp file into its content path (first writer wins; the bytes are equal). */
+  private async commit(tmp: string, sha256: string): Promise<void> {
+    const dest = this.pathOf(sha256);
+    await fsp.mkdir(dirname(dest), { recursive: true });
+    await fsp.chmod(tmp, 0o444); // immutable: it will be hardlinked into many trees
+    try {
+      await fsp.link(tmp, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Streams `source` into the store, verifying its sha256 (and size) when given. Nothing is
+   * committed unless the whole stream arrived and matched: a failed or killed transfer leaves
+   * only a temp file, never a wrong object.
+   */
+  async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number) => void): Promise<StoredObject> {
+    const tmp = await this.tmpFile();
+    const hash = createHash('sha256');
+    let size = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        onData?.(chunk.length);
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, tap, createWriteStream(tmp, { mode: 0o644 }));
+      const sha256 = hash.digest('hex');
+      if (expect.size !== undefined && size !== expect.size) {
+        throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
+      }
+      if (expect.sha256 && sha256 !== expect.sha256) throw new IntegrityError(expect.what, expect.sha256, sha256);
+      await this.commit(tmp, sha256);
+      return { sha256, size };
+    } catch (e) {
+      await fsp.rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * Ingests a local file (an ISO just built, an image collected). Same filesystem: hardlink,
+   * no copy. The file is hashed once here unless the caller already knows its sha256.
+   */
+  async putFile(file: string, known?: StoredObject): Promise<StoredObject> {
+    const st = await fsp.stat(file);
+    const sha256 = known?.sha256 ?? (await hashFile(file));
+    if (await this.has(sha256)) return { sha256, size: st.size };
+    const tmp = await this.tmpFile();
+    try {
+      await fsp.link(file, tmp);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+      await fsp.copyFile(file, tmp, constants.COPYFILE_FICLONE);
+    }
+    await this.commit(tmp, sha256);
+    return { sha256, size: st.size };
+  }
+
+  /**
+   * Makes `dest` hold the object: hardlink (reflink or copy across filesystems), written under
+   * a temp name and renamed, so `dest` is never partial. A `dest` that already is the object
+   * (same inode) is left alone.
+   */
+  async materialize(sha256: string, dest: string): Promise<'linked' | 'copied' | 'present'> {
+    const src = this.pathOf(sha256);
+    const [s, d] = await Promise.all([
+      fsp.stat(src).catch(() => {
+        throw new Error(`store object ${sha256} is missing (${src})`);
+      }),
+      fsp.stat(dest).catch(() => undefined),
+    ]);
+    if (d && d.ino === s.ino && d.dev === s.dev) return 'present';
+    await fsp.mkdir(dirname(dest), { recursive: true });
+    const tmp = join(dirname(dest), `.${randomBytes(6).toString('hex')}.tmp`);
+    let how: 'linked' | 'copied' = 'linked';
+    try {
+      await fsp.link(src, tmp);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EXDEV' && code !== 'EMLINK') throw e;
+      await fsp.copyFile(src, tmp, constants.COPYFILE_FICLONE);
+      how = 'copied';
+    }
+    await fsp.rename(tmp, dest);
+    return how;
+  }
+
+  /** Records a named key → object (e.g. a DVD by the digest of its inputs). */
+  async setKey(key: string, obj: StoredObject, metadata: Record<string, unknown> = {}): Promise<void> {
+    await cacache.index.insert(this.dir, key, integrityOf(obj.sha256), { size: obj.size, metadata: { ...metadata, sha256: obj.sha256 } });
+  }
+
+  /** The object a key names, if the key exists and its bytes are still in the store. */
+  async getKey(key: string): Promise<(StoredObject & { metadata: Record<string, unknown> }) | undefined> {
+    const info = await cacache.get.info(this.dir, key);
+    if (!info) return undefined;
+    const metadata = (info.metadata ?? {}) as Record<string, unknown>;
+    const sha256 = String(metadata.sha256 ?? '');
+    if (!HEX64.test(sha256) || !(await this.has(sha256))) return undefined;
+    return { sha256, size: info.size ?? 0, metadata };
+  }
+
+  /** cacache's own check of the content files against their names. */
+  async verify(): Promise<{ verifiedContent: number; badContentCount: number }> {
+    const stats = await cacache.verify(this.dir);
+    return { verifiedContent: stats.verifiedContent, badContentCount: stats.badContentCount };
+  }
+}
+
+async function hashFile(file: string): Promise<string> {
+  const h = createHash('sha256');
+  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
+  return h.digest('hex');
+}

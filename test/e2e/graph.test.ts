@@ -1,0 +1,80 @@
+// Issue 2: the project graph, per-arch inputs, and `nx affected` mapping, with real nx.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
+
+describe('the Nx graph of the releases', () => {
+  let ws: TempWorkspace;
+  beforeAll(() => {
+    ws = tempWorkspace();
+  });
+  afterAll(() => ws.cleanup());
+
+  it('lists the four releases as projects', () => {
+    const projects = JSON.parse(ws.nx(['show', 'projects', '--json']).trim().split('\n').filter((l) => l.startsWith('[')).pop()!);
+    expect(projects.filter((p: string) => p.startsWith('rocky-')).sort()).toEqual(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead']);
+  });
+
+  it('gives rocky-9 every stage, one iso target per arch with only its own sync manifest as input', () => {
+    const out = ws.nx(['show', 'project', 'rocky-9', '--json']);
+    const p = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
+    expect(Object.keys(p.targets).sort()).toEqual(
+      ['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync'].sort(),
+    );
+    for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
+      const t = p.targets[`iso-${arch}`];
+      expect(t.dependsOn).toEqual(['sync']);
+      expect(t.inputs).toContainEqual({ dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false });
+      expect(JSON.stringify(t.inputs)).not.toContain('release.yaml');
+      expect(t.inputs).toEqual(expect.arrayContaining(['pipelineSource', 'site']));
+    }
+    expect(p.targets.sync.inputs).toEqual(expect.arrayContaining(['pipelineSource', 'site', '{projectRoot}/release.yaml']));
+    expect(p.targets.finalize.dependsOn).toEqual(expect.arrayContaining(['iso-*', 'iso-extra', 'cloud', 'sync']));
+    for (const t of ['staging', 'prod', 'filelist']) expect(p.targets[t].cache).toBe(false);
+  });
+
+  it('writes the graph to a file', () => {
+    ws.nx(['graph', '--file=graph.json']);
+    const g = JSON.parse(readFileSync(join(ws.dir, 'graph.json'), 'utf8'));
+    expect(Object.keys(g.graph.nodes)).toEqual(expect.arrayContaining(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead']));
+  });
+
+  it('adds an iso target when an arch is added to a release file, and nothing else changes', () => {
+    const file = join(ws.dir, 'releases/rocky-8/release.yaml');
+    const before = readFileSync(file, 'utf8');
+    writeFileSync(file, before.replace('arches: [x86_64, aarch64]', 'arches: [x86_64, aarch64, ppc64le]'));
+    try {
+      const out = ws.nx(['show', 'project', 'rocky-8', '--json']);
+      const p = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
+      expect(Object.keys(p.targets)).toContain('iso-ppc64le');
+      expect(p.targets['iso-ppc64le'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/ppc64le.json', transitive: false });
+    } finally {
+      writeFileSync(file, before);
+    }
+  });
+
+  const affected = (change: () => void) => {
+    ws.git('checkout', '-q', '-B', 'change', 'main');
+    change();
+    ws.git('commit', '-qam', 'change');
+    const out = ws.nx(['show', 'projects', '--affected', '--base=main', '--head=HEAD', '--json']);
+    ws.git('checkout', '-q', 'main');
+    return (JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('[')).pop()!) as string[]).filter((p) => p.startsWith('rocky-')).sort();
+  };
+  const all = ['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead'];
+
+  it('affected: a release file change affects only that release', () => {
+    expect(affected(() => appendFileSync(join(ws.dir, 'releases/rocky-9/release.yaml'), '# touched\n'))).toEqual(['rocky-9']);
+  });
+  it('affected: a site file change affects every release', () => {
+    expect(affected(() => appendFileSync(join(ws.dir, 'sites/local.yaml'), '# touched\n'))).toEqual(all);
+  });
+  it('affected: an executor or lib change affects every release', () => {
+    expect(affected(() => appendFileSync(join(ws.dir, 'tools/executors/src/stage.ts'), '// touched\n'))).toEqual(all);
+    expect(affected(() => appendFileSync(join(ws.dir, 'libs/config/src/names.ts'), '// touched\n'))).toEqual(all);
+  });
+  it('affected: a README change affects none', () => {
+    expect(affected(() => appendFileSync(join(ws.dir, 'README.md'), '\ntouched\n'))).toEqual([]);
+  });
+});
