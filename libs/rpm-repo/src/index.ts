@@ -4,3 +4,4 @@ export * from './signature';
 export * from './limiter';
 export * from './reposync';
 export * from './repoclosure';
+export * from './rpmsig';

@@ -6,10 +6,11 @@
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Store, StoredObject } from '@rocky/store';
-import { writeFileAtomic, sha256 as sha256Of } from '@rocky/exec';
+import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
 import { fetchBuffer, openUrl, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
+import { rpmSignerKeyId } from './rpmsig';
 import type { Limiter } from './limiter';
 
 export interface TreeFile {
@@ -33,7 +34,7 @@ export interface TreePlan {
 }
 
 export interface TreeResult {
-  packages: (TreeFile & { name: string; arch: string; epoch: string; version: string; release: string; sourcerpm?: string })[];
+  packages: (TreeFile & { name: string; arch: string; epoch: string; version: string; release: string; sourcerpm?: string; sigkey: string | null })[];
   repodata: TreeFile[];
   fetched: number;
   fetchedBytes: number;
@@ -52,6 +53,8 @@ export interface SyncTreeOptions {
   /** Counts bytes as they arrive, for progress output. */
   onBytes?: (n: number) => void;
   what: string;
+  /** Key id (16 hex) every package must be signed with; unset: any or no signature. */
+  signer?: string;
 }
 
 const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href}`;
@@ -150,8 +153,12 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
       const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined });
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       await opts.store.materialize(obj.sha256, target);
+      const signer = await rpmSignerKeyId(target);
+      if (opts.signer && signer !== opts.signer) {
+        throw new Error(`${opts.what}: ${p.href} is ${signer ? `signed by key ${signer}` : 'not signed'}, not by the upstream key ${opts.signer}`);
+      }
       const { href: _href, sha256: _s, size: _z, ...rest } = p;
-      return { ...rest, path: p.href, sha256: obj.sha256, size: obj.size };
+      return { ...rest, path: p.href, sha256: obj.sha256, size: obj.size, sigkey: signer && signer.slice(-8) };
     }),
   );
   // Repodata after packages, repomd.xml last: a reader never sees metadata naming a missing file.
@@ -163,12 +170,17 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
     await opts.store.materialize(obj.sha256, target);
     repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
   }
-  if (plan.signature) {
-    writeFileAtomic(join(dest, 'repodata/repomd.xml.asc'), plan.signature);
-    repodata.push({ path: 'repodata/repomd.xml.asc', sha256: sha256Of(plan.signature), size: plan.signature.length });
+  // Signature before repomd.xml, so a reader that sees the new repomd.xml finds its signature.
+  const last: [string, Buffer | undefined][] = [
+    ['repodata/repomd.xml.asc', plan.signature],
+    ['repodata/repomd.xml', plan.repomd],
+  ];
+  for (const [path, buf] of last) {
+    if (!buf) continue;
+    const obj = await opts.store.putStream(Readable.from([buf]), { what: path });
+    await opts.store.materialize(obj.sha256, join(dest, path));
+    repodata.push({ path, ...obj });
   }
-  writeFileAtomic(join(dest, 'repodata/repomd.xml'), plan.repomd);
-  repodata.push({ path: 'repodata/repomd.xml', sha256: sha256Of(plan.repomd), size: plan.repomd.length });
 
   const removed = removeStale ? await removeUnlisted(dest, new Set([...packages.map((p) => p.path), ...repodata.map((r) => r.path)])) : [];
   return { packages, repodata, fetched, fetchedBytes, linked: packages.length - fetched, removed };

@@ -36,6 +36,14 @@ export class SignatureVerifier {
     }
   }
 
+  /** Key id (16 hex digits) of the verifying key: packages must carry it too. */
+  async keyId(): Promise<string> {
+    const r = await run(['gpg', '--batch', '--with-colons', '--show-keys', this.keyFile]);
+    const pub = r.stdout.split('\n').find((l) => l.startsWith('pub:'));
+    if (!pub) throw new Error(`${this.keyFile}: no public key in it`);
+    return pub.split(':')[4].toLowerCase();
+  }
+
   close(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
 // hash of it changes only when that arch's inputs do.
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { distDir, type Arch, type Release, type TreeKind, type TreeArch } from '@rocky/config';
+import { composeDate, distDir, type Arch, type Release, type TreeKind, type TreeArch } from '@rocky/config';
 
 export interface FileEntry {
   path: string;
@@ -19,6 +19,8 @@ export interface PackageEntry extends FileEntry {
   version: string;
   release: string;
   sourcerpm?: string;
+  /** Short id (8 hex) of the key the package is signed with. */
+  sigkey: string | null;
 }
 
 export interface TreeManifest {
@@ -72,4 +74,11 @@ export function readComposeRef(root: string, project: string): ComposeRef {
   const file = join(distDir(root, project, 'sync'), 'compose.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
   return JSON.parse(readFileSync(file, 'utf8')) as ComposeRef;
+}
+
+/** The compose's time in seconds: every timestamp written into a compose derives from it. */
+export function composeTimestamp(composeId: string): number {
+  const d = composeDate(composeId);
+  if (!d) throw new Error(`${composeId} is not a compose id`);
+  return Math.floor(d.getTime() / 1000);
 }

@@ -42,11 +42,14 @@ export async function syncStage(s: StageContext): Promise<void> {
   const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
   try {
     const limiter = new Limiter(site.concurrency.downloads);
+    // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
+    const signer = verifier && (await verifier.keyId());
     let arrived = 0;
     const opts = (t: RepoTree) => ({
       url: upstreamUrl(site, rel, t, upstream.base),
       store,
       verifier,
+      signer,
       limiter,
       what: `${rel.project} ${treeId(t)}`,
       onBytes: (n: number) => (arrived += n),

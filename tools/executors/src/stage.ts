@@ -1,5 +1,6 @@
 // What every executor shares: build the stage context from Nx's, run one lib function, and
 // turn any error into a clear failure. Executors stay thin; the work is in libs/.
+import { readFileSync } from 'node:fs';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadRelease, loadSite } from '@rocky/config';
 import type { StageContext } from '@rocky/stages';
@@ -39,4 +40,27 @@ export async function runStage<O extends BaseOptions>(
 
 export function notImplemented(stage: string): never {
   throw new Error(`the ${stage} stage is not implemented yet`);
+}
+
+/**
+ * Identifies one Nx invocation: every task of a run is forked from the same nx process, so its
+ * pid plus its start time (from /proc, against pid reuse) names the run.
+ */
+export function nxRunId(): string {
+  const ppid = process.ppid;
+  let start = '';
+  try {
+    start = readFileSync(`/proc/${ppid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+  } catch {
+    // not Linux: the pid alone
+  }
+  return `${ppid}-${start}`;
+}
+
+/** Projects whose `<target>` task is part of the current Nx run. */
+export function projectsWithTargetInRun(ctx: ExecutorContext, target: string): string[] {
+  return Object.values(ctx.taskGraph?.tasks ?? {})
+    .filter((t) => t.target.target === target)
+    .map((t) => t.target.project)
+    .sort();
 }

@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { runStage, notImplemented, type BaseOptions } from '../../stage';
+import { cloudStage } from '@rocky/stages';
+import { runStage, type BaseOptions } from '../../stage';
 
 export default async function cloudExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, async () => notImplemented('cloud'));
+  return runStage(opts, ctx, cloudStage);
 }

@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { runStage, notImplemented, type BaseOptions } from '../../stage';
+import { isoExtraStage } from '@rocky/stages';
+import { runStage, type BaseOptions } from '../../stage';
 
-export default async function iso_extraExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, async () => notImplemented('iso-extra'));
+export default async function isoExtraExecutor(opts: BaseOptions, ctx: ExecutorContext) {
+  return runStage(opts, ctx, isoExtraStage);
 }

@@ -1,6 +1,12 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { runStage, notImplemented, type BaseOptions } from '../../stage';
+import { prodStage } from '@rocky/stages';
+import { nxRunId, runStage, type BaseOptions } from '../../stage';
 
-export default async function prodExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, async () => notImplemented('prod'));
+export interface ProdOptions extends BaseOptions {
+  approve?: string;
+  confirmDeletions?: boolean;
+}
+
+export default async function prodExecutor(opts: ProdOptions, ctx: ExecutorContext) {
+  return runStage(opts, ctx, (s) => prodStage(s, { approve: opts.approve, confirmDeletions: opts.confirmDeletions, runId: nxRunId() }));
 }

@@ -1,6 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { runStage, notImplemented, type BaseOptions } from '../../stage';
+import { stagingStage } from '@rocky/stages';
+import { runStage, type BaseOptions } from '../../stage';
 
 export default async function stagingExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, async () => notImplemented('staging'));
+  return runStage(opts, ctx, stagingStage);
 }

@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const lib = (p: string) => resolve(__dirname, p);
+const here = dirname(fileURLToPath(import.meta.url));
+const lib = (p: string) => resolve(here, p);
 
 export default defineConfig({
   resolve: {
@@ -16,6 +18,7 @@ export default defineConfig({
       '@rocky/cloud': lib('libs/cloud/src/index.ts'),
       '@rocky/publish': lib('libs/publish/src/index.ts'),
       '@rocky/stages': lib('libs/stages/src/index.ts'),
+      '@rocky/builders': lib('libs/builders/src/index.ts'),
       '@rocky/upstream-fixture': lib('apps/upstream-fixture/src/index.ts'),
       '@rocky/cache-server': lib('apps/cache-server/src/index.ts'),
     },

@@ -1,0 +1,26 @@
+// Signing with the site's key: clearsigned CHECKSUM files and detached armored repomd.xml
+// signatures. The agent gpg starts for the site's GNUPGHOME is stopped afterwards, so no stage
+// leaves a daemon behind.
+import { run } from '@rocky/exec';
+import type { Site } from '@rocky/config';
+
+type Signing = NonNullable<Site['signing']>;
+
+async function gpg(signing: Signing, args: string[]): Promise<void> {
+  try {
+    await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', signing.keyId, ...args]);
+  } finally {
+    await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+  }
+}
+
+/** `file` → `out` clearsigned (CHECKSUM → CHECKSUM.asc). */
+export const clearsign = (signing: Signing, file: string, out: string) => gpg(signing, ['--clearsign', '--output', out, file]);
+
+/** `file` → `out` detached armored signature (repomd.xml → repomd.xml.asc). */
+export const detachSign = (signing: Signing, file: string, out: string) => gpg(signing, ['--detach-sign', '--armor', '--output', out, file]);
+
+/** Checks a clearsigned or detached signature with the site's keyring. */
+export async function verifySignature(signing: Signing, sig: string, file?: string): Promise<void> {
+  await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--verify', sig, ...(file ? [file] : [])]);
+}

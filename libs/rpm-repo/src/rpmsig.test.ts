@@ -1,0 +1,45 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { rpmSignerKeyId } from './rpmsig';
+
+// Real rpmbuild + rpmsign; `rpm -qp --qf %{SIGPGP:pgpsig}` is the oracle.
+describe('rpmSignerKeyId', () => {
+  let dir: string;
+  let signed: string;
+  let unsigned: string;
+  let keyId: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'rpmsig-'));
+    const gnupg = join(dir, 'gnupg');
+    mkdirSync(gnupg, { mode: 0o700 });
+    const env = { ...process.env, GNUPGHOME: gnupg };
+    execFileSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Sig Test <sig@example.invalid>', 'rsa2048', 'sign', '1y'], { env, stdio: 'ignore' });
+    keyId = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys'], { env, encoding: 'utf8' }).split('\n').find((l) => l.startsWith('pub:'))!.split(':')[4].toLowerCase();
+    const top = join(dir, 'rpmbuild');
+    mkdirSync(join(top, 'SPECS'), { recursive: true });
+    writeFileSync(join(top, 'SPECS/t.spec'), 'Name: sigtest\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%files\n');
+    execFileSync('rpmbuild', ['--define', `_topdir ${top}`, '-bb', join(top, 'SPECS/t.spec')], { stdio: 'ignore' });
+    unsigned = join(top, 'RPMS/noarch', readdirSync(join(top, 'RPMS/noarch'))[0]);
+    signed = join(dir, 'signed.rpm');
+    execFileSync('cp', [unsigned, signed]);
+    execFileSync('rpmsign', ['--define', '__gpg /usr/bin/gpg', '--define', '_gpg_name sig@example.invalid', '--define', `_gpg_path ${gnupg}`, '--addsign', signed], { env, stdio: 'ignore' });
+    execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finds the signing key id of a signed package, as rpm reports it', async () => {
+    const id = await rpmSignerKeyId(signed);
+    expect(id).toBe(keyId);
+    const oracle = execFileSync('rpm', ['-qp', '--nosignature', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', signed], { encoding: 'utf8' });
+    expect(oracle).toContain(keyId.slice(-16));
+  });
+  it('answers null for an unsigned package and refuses a non-RPM', async () => {
+    expect(await rpmSignerKeyId(unsigned)).toBeNull();
+    const junk = join(dir, 'junk.rpm');
+    writeFileSync(junk, Buffer.alloc(200));
+    await expect(rpmSignerKeyId(junk)).rejects.toThrow(/not an RPM/);
+  });
+});

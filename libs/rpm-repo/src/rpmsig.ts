@@ -1,0 +1,70 @@
+// The signing key of an RPM, read from its signature header (no rpm process per package):
+// lead (96 bytes), then a header structure whose RSAHEADER/DSAHEADER/PGP/GPG tag holds an
+// OpenPGP signature packet; its issuer subpacket names the key. rpms.json records the short id.
+import { open } from 'node:fs/promises';
+
+const SIG_TAGS = new Set([268 /* RSAHEADER */, 267 /* DSAHEADER */, 1002 /* PGP */, 1005 /* GPG */]);
+
+/** 16-hex-digit key id of the first OpenPGP signature in an RPM's signature header, or null. */
+export async function rpmSignerKeyId(file: string): Promise<string | null> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(96 + 16);
+    await fh.read(head, 0, head.length, 0);
+    if (head.readUInt32BE(0) !== 0xedabeedb) throw new Error(`${file}: not an RPM (bad lead magic)`);
+    if (head.readUInt32BE(96) >>> 8 !== 0x8eade8) throw new Error(`${file}: bad signature header magic`);
+    const nindex = head.readUInt32BE(96 + 8);
+    const hsize = head.readUInt32BE(96 + 12);
+    if (nindex > 1000 || hsize > 1 << 20) throw new Error(`${file}: implausible signature header`);
+    const body = Buffer.alloc(nindex * 16 + hsize);
+    await fh.read(body, 0, body.length, 96 + 16);
+    const store = nindex * 16;
+    for (let i = 0; i < nindex; i++) {
+      const tag = body.readUInt32BE(i * 16);
+      if (!SIG_TAGS.has(tag)) continue;
+      const offset = body.readUInt32BE(i * 16 + 8);
+      const count = body.readUInt32BE(i * 16 + 12);
+      const id = pgpIssuer(body.subarray(store + offset, store + offset + count));
+      if (id) return id;
+    }
+    return null;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Issuer key id of an OpenPGP signature packet (v3 or v4). */
+export function pgpIssuer(pkt: Buffer): string | null {
+  if (pkt.length < 2 || !(pkt[0] & 0x80)) return null;
+  let off: number;
+  if (pkt[0] & 0x40) {
+    // new-format length
+    const l0 = pkt[1];
+    off = l0 < 192 ? 2 : l0 < 224 ? 3 : 6;
+  } else {
+    const lt = pkt[0] & 3;
+    off = 1 + (lt === 0 ? 1 : lt === 1 ? 2 : lt === 2 ? 4 : 0);
+  }
+  const version = pkt[off];
+  if (version === 3) return pkt.subarray(off + 7, off + 15).toString('hex');
+  if (version !== 4 && version !== 5) return null;
+  let p = off + 4;
+  for (const _area of ['hashed', 'unhashed']) {
+    const len = pkt.readUInt16BE(p);
+    let q = p + 2;
+    const end = q + len;
+    while (q < end) {
+      let sl = pkt[q];
+      let hdr = 1;
+      if (sl >= 192 && sl < 255) (sl = ((sl - 192) << 8) + pkt[q + 1] + 192), (hdr = 2);
+      else if (sl === 255) (sl = pkt.readUInt32BE(q + 1)), (hdr = 5);
+      const type = pkt[q + hdr] & 0x7f;
+      const data = pkt.subarray(q + hdr + 1, q + hdr + sl);
+      if (type === 16) return data.toString('hex'); // issuer key id
+      if (type === 33) return data.subarray(data.length - 8).toString('hex'); // issuer fingerprint (v4: low 64 bits)
+      q += hdr + sl;
+    }
+    p = end;
+  }
+  return null;
+}

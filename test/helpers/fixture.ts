@@ -1,0 +1,66 @@
+// Shared test plumbing: one fixture upstream built per test file, a fixture server the test
+// controls (so it can read the request log and inject faults), and a site that points at it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { loadRelease, loadSite, type Site } from '@rocky/config';
+import { ensureFixture, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
+import type { StageContext } from '@rocky/stages';
+import { repoRoot } from './workspace';
+
+/** A fixture built once per machine under os.tmpdir() and hardlink-copied per test (it is read-only to tests that do not mutate it). */
+export async function sharedFixture(): Promise<string> {
+  const root = join(tmpdir(), 'rocky-fixture-shared');
+  await ensureFixture({ workspaceRoot: repoRoot, root, log: () => {} });
+  return root;
+}
+
+/** A private, mutable copy of the shared fixture (hardlinks; mutations write new files). */
+export async function privateFixture(): Promise<{ root: string; cleanup(): void }> {
+  const shared = await sharedFixture();
+  const dir = mkdtempSync(join(tmpdir(), 'rocky-fx-'));
+  const root = join(dir, 'upstream');
+  execFileSync('cp', ['-al', shared, root]);
+  return { root, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestSite {
+  dir: string;
+  site: Site;
+  server: FixtureServer;
+  ctx(release: string, extra?: Partial<StageContext>): StageContext;
+  close(): Promise<void>;
+}
+
+/**
+ * A site like `local`, but rooted in a temp dir and with a plain URL upstream: the fixture
+ * server is the test's, so requests can be counted and faults injected.
+ */
+export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {}): Promise<TestSite> {
+  const dir = mkdtempSync(join(tmpdir(), 'rocky-site-'));
+  const server = await serveFixture({ root: fixtureRoot });
+  const local = loadSite(repoRoot, 'local');
+  const site: Site = {
+    ...local,
+    roots: { compose: join(dir, 'compose'), staging: join(dir, 'staging'), production: join(dir, 'production') },
+    upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fixtureRoot, 'RPM-GPG-KEY-fixture') },
+    store: { type: 'local', path: join(dir, 'store') },
+    state: join(dir, 'state'),
+    signing: { gnupgHome: join(fixtureRoot, 'gnupg'), keyId: local.signing!.keyId },
+    cloud: { source: { type: 'dir', path: join(fixtureRoot, 'images') } },
+    ...overrides,
+  };
+  return {
+    dir,
+    site,
+    server,
+    ctx: (release, extra = {}) => ({ root: join(dir, 'ws'), project: release, release: loadRelease(repoRoot, release), site, dryRun: false, ...extra }),
+    close: async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const rpmGets = (server: FixtureServer) => server.requests.filter((r) => r.method === 'GET' && r.path.endsWith('.rpm'));

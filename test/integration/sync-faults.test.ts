@@ -1,0 +1,147 @@
+// Issue 3: faults during sync. Each case uses a fresh store, so packages must really be fetched.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, readlinkSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { composeRoot } from '@rocky/config';
+import { sha256File } from '@rocky/exec';
+import { syncStage, readSyncManifest, readComposeRef } from '@rocky/stages';
+import { injectHref } from '@rocky/upstream-fixture';
+import { privateFixture, testSite, rpmGets } from '../helpers/fixture';
+import { repoRoot } from '../helpers/workspace';
+
+const REL = 'rocky-8';
+let fx: { root: string; cleanup(): void };
+beforeAll(async () => {
+  fx = await privateFixture();
+});
+afterAll(() => fx.cleanup());
+
+/** A package of rocky-8 x86_64 BaseOS as served: its URL path suffix. */
+async function somePackage(t: Awaited<ReturnType<typeof testSite>>): Promise<string> {
+  await syncStage(t.ctx(REL, { dryRun: true }));
+  const rpm = rpmGets(t.server)[0];
+  if (rpm) return rpm.path;
+  // A dry run reads metadata only; find a package path from the fixture instead.
+  const dir = join(fx.root, 'v1/projects/rocky-8/repo/hashed-BaseOS/x86_64/Packages');
+  const letter = readdirSync(dir)[0];
+  return `/v1/projects/rocky-8/repo/hashed-BaseOS/x86_64/Packages/${letter}/${readdirSync(join(dir, letter))[0]}`;
+}
+
+describe('sync faults', () => {
+  it('retries 500s and succeeds', async () => {
+    const t = await testSite(fx.root);
+    try {
+      const pkg = await somePackage(t);
+      t.server.setFaults([{ match: pkg, kind: 'status500', times: 2 }]);
+      t.server.clearRequests();
+      await syncStage(t.ctx(REL));
+      const hits = t.server.requests.filter((r) => r.path === pkg);
+      expect(hits.map((r) => r.status)).toEqual([500, 500, 200]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a persistent 404 fails naming the package and leaves latest untouched', async () => {
+    const t = await testSite(fx.root);
+    try {
+      await syncStage(t.ctx(REL));
+      const latest = composeRoot(t.site, t.ctx(REL).release).latest;
+      const before = readlinkSync(latest);
+      const pkg = await somePackage(t);
+      // a fresh store would be needed for a re-fetch: fault a file the store does not have yet
+      t.server.setFaults([{ match: /\.rpm$/, kind: 'status404' }]);
+      const t2 = await testSite(fx.root, { roots: t.site.roots });
+      t2.server.setFaults([{ match: pkg, kind: 'status404' }]);
+      await expect(syncStage(t2.ctx(REL))).rejects.toThrow(new RegExp(`${pkg.split('/').pop()!.replace(/[.+]/g, '\\$&')}.*404`));
+      expect(readlinkSync(latest)).toBe(before);
+      await t2.close();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a corrupted package body fails on its checksum and nothing lands under a final name', async () => {
+    const t = await testSite(fx.root);
+    try {
+      const pkg = await somePackage(t);
+      t.server.setFaults([{ match: pkg, kind: 'corrupt' }]);
+      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/checksum mismatch/);
+      const name = pkg.split('/').pop()!;
+      const found: string[] = [];
+      const walk = (d: string) => {
+        for (const e of readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(join(d, e.name)) : e.name === name && found.push(join(d, e.name));
+      };
+      walk(t.site.roots.compose);
+      expect(found).toEqual([]);
+      expect(existsSync(composeRoot(t.site, t.ctx(REL).release).latest)).toBe(false);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a malicious ../ href in upstream metadata is rejected', async () => {
+    const own = await privateFixture();
+    const t = await testSite(own.root);
+    try {
+      await injectHref({ root: own.root, project: 'rocky-8', repo: 'AppStream', arch: 'aarch64', href: '../../../../../../tmp/escaped.rpm' });
+      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/unsafe location href/);
+      expect(existsSync('/tmp/escaped.rpm')).toBe(false);
+    } finally {
+      await t.close();
+      own.cleanup();
+    }
+  });
+
+  it('kill -9 mid-download, then a rerun resumes: finished packages are not fetched again, nothing partial is used', async () => {
+    const t = await testSite(fx.root);
+    try {
+      const ctx = t.ctx(REL);
+      t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 150 }]);
+      const child = spawn(process.execPath, ['-r', '@swc-node/register', join(repoRoot, 'test/helpers/run-sync.ts'), JSON.stringify(ctx)], {
+        cwd: repoRoot,
+        env: { ...process.env, SWC_NODE_PROJECT: join(repoRoot, 'tsconfig.base.json') },
+        stdio: 'ignore',
+      });
+      // Wait until some packages have been served, then kill it hard.
+      while (rpmGets(t.server).filter((r) => r.status === 200).length < 15) await new Promise((r) => setTimeout(r, 50));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const servedBeforeKill = new Set(rpmGets(t.server).filter((r) => r.status === 200).map((r) => r.path));
+      t.server.setFaults([]);
+      t.server.clearRequests();
+      await syncStage(ctx);
+      const refetched = rpmGets(t.server).filter((r) => servedBeforeKill.has(r.path));
+      // Packages whose download completed before the kill are in the store: at most the few
+      // in flight at the moment of the kill are fetched again.
+      expect(refetched.length).toBeLessThanOrEqual(t.site.concurrency.downloads);
+      expect(rpmGets(t.server).length).toBeGreaterThan(0);
+      // Every package in the compose matches its manifest checksum.
+      const ref = readComposeRef(ctx.root, REL);
+      for (const arch of ['x86_64', 'aarch64'] as const) {
+        for (const tree of readSyncManifest(ctx.root, REL, arch).trees.filter((x) => x.kind === 'os')) {
+          for (const p of tree.packages) {
+            expect(await sha256File(join(t.site.roots.compose, ref.dir, 'compose', tree.path, p.path))).toBe(p.sha256);
+          }
+        }
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('two syncs of one release at once: the second refuses clearly', async () => {
+    const t = await testSite(fx.root);
+    try {
+      t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 100 }]);
+      const first = syncStage(t.ctx(REL));
+      await new Promise((r) => setTimeout(r, 300));
+      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/locked by running process/);
+      t.server.setFaults([]);
+      await first;
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,105 @@
+// Issue 3: the sync stage on the fixture upstream, with real dnf as the oracle.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, readFileSync, readlinkSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { composeRoot, repoTrees, treePath } from '@rocky/config';
+import { syncStage, readSyncManifest, readComposeRef } from '@rocky/stages';
+import { updatePackage } from '@rocky/upstream-fixture';
+import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
+
+const dnf = (args: string[], cache: string) =>
+  spawnSync('dnf', ['-q', '--releasever=9', '--setopt=reposdir=/dev/null', `--setopt=cachedir=${cache}`, '--setopt=skip_if_unavailable=False', ...args], { encoding: 'utf8' });
+
+describe('sync of rocky-9 from the fixture', () => {
+  let fx: { root: string; cleanup(): void };
+  let t: TestSite;
+  beforeAll(async () => {
+    fx = await privateFixture();
+    t = await testSite(fx.root);
+  });
+  afterAll(async () => {
+    await t.close();
+    fx.cleanup();
+  });
+
+  it('a full sync fills every tree; dnf reads and closes them', async () => {
+    const s = t.ctx('rocky-9');
+    await syncStage(s);
+    const ref = readComposeRef(s.root, 'rocky-9');
+    expect(ref.composeId).toMatch(/^Rocky-9\.7-\d{8}\.\d{6}$/);
+    const compose = join(t.site.roots.compose, ref.dir, 'compose');
+    const { latest } = composeRoot(t.site, s.release);
+    expect(readlinkSync(latest)).toBe(join(t.site.roots.compose, ref.dir));
+    const trees = repoTrees(s.release);
+    expect(trees.some((x) => x.kind === 'kickstart')).toBe(true);
+    for (const tree of trees) {
+      const dir = join(compose, treePath(tree));
+      expect(existsSync(join(dir, 'repodata/repomd.xml')), dir).toBe(true);
+      expect(existsSync(join(dir, 'repodata/repomd.xml.asc')), dir).toBe(true);
+      expect(readFileSync(join(dir, '.treeinfo'), 'utf8')).toContain('type = productmd.treeinfo');
+    }
+    // Real dnf reads the compose trees: every package the manifest lists is found.
+    const m = readSyncManifest(s.root, 'rocky-9', 'aarch64');
+    const baseos = m.trees.find((x) => x.dir === 'BaseOS' && x.kind === 'os')!;
+    const q = dnf(['--forcearch=aarch64', `--repofrompath=b,file://${join(compose, baseos.path)}`, '--repo=b', 'repoquery', '--qf', '%{name}-%{version}-%{release}.%{arch}'], join(t.dir, 'dnf1'));
+    expect(q.status, q.stderr).toBe(0);
+    expect(q.stdout.trim().split('\n').sort()).toEqual(baseos.packages.map((p) => `${p.name}-${p.version}-${p.release}.${p.arch}`).sort());
+    // and repoclosure of AppStream against BaseOS passes on the synced trees.
+    const app = m.trees.find((x) => x.dir === 'AppStream' && x.kind === 'os')!;
+    const c = dnf(['--forcearch=aarch64', `--repofrompath=b,file://${join(compose, baseos.path)}`, `--repofrompath=a,file://${join(compose, app.path)}`, '--repo=b', '--repo=a', 'repoclosure', '--check=a'], join(t.dir, 'dnf2'));
+    expect(c.status, c.stdout + c.stderr).toBe(0);
+    // Packages are hardlinks of store objects, and signed.
+    const p = baseos.packages[0];
+    expect(statSync(join(compose, baseos.path, p.path)).nlink).toBeGreaterThanOrEqual(2);
+    expect(p.sigkey).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('a second sync of the same upstream downloads no package', async () => {
+    t.server.clearRequests();
+    await syncStage(t.ctx('rocky-9'));
+    expect(rpmGets(t.server)).toEqual([]);
+  });
+
+  it('one package changed upstream in aarch64 BaseOS: only it is downloaded, only the aarch64 manifest changes', async () => {
+    const s = t.ctx('rocky-9');
+    const before = Object.fromEntries(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].map((g) => [g, readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')]));
+    const { newHref } = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
+    t.server.clearRequests();
+    await syncStage(s);
+    const gets = rpmGets(t.server).map((r) => r.path);
+    expect(gets).toHaveLength(1);
+    expect(gets[0].endsWith(newHref)).toBe(true);
+    for (const g of ['x86_64', 'ppc64le', 's390x', 'source']) expect(readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')).toBe(before[g]);
+    expect(readFileSync(join(s.root, 'dist/rocky-9/sync/aarch64.json'), 'utf8')).not.toBe(before.aarch64);
+  });
+
+  it('a dry run prints the plan and changes nothing', async () => {
+    const s = t.ctx('rocky-9', { dryRun: true });
+    const latest = composeRoot(t.site, s.release).latest;
+    const target = readlinkSync(latest);
+    const composes = readdirSync(join(t.site.roots.compose, '9')).sort();
+    t.server.clearRequests();
+    await syncStage(s);
+    expect(readlinkSync(latest)).toBe(target);
+    expect(readdirSync(join(t.site.roots.compose, '9')).sort()).toEqual(composes);
+    expect(rpmGets(t.server)).toEqual([]);
+  });
+
+  it('rocky-9-beta shares identical packages with rocky-9 on disk', async () => {
+    const s = t.ctx('rocky-9-beta');
+    t.server.clearRequests();
+    await syncStage(s);
+    const a = readSyncManifest(t.dir + '/ws', 'rocky-9', 'x86_64').trees.find((x) => x.dir === 'AppStream' && x.kind === 'os')!;
+    const b = readSyncManifest(t.dir + '/ws', 'rocky-9-beta', 'x86_64').trees.find((x) => x.dir === 'AppStream' && x.kind === 'os')!;
+    const shared = a.packages.filter((p) => b.packages.some((q) => q.sha256 === p.sha256));
+    expect(shared.length).toBeGreaterThan(0);
+    const c9 = join(t.site.roots.compose, readComposeRef(s.root, 'rocky-9').dir, 'compose', a.path, shared[0].path);
+    const cb = join(t.site.roots.compose, readComposeRef(s.root, 'rocky-9-beta').dir, 'compose', b.path, shared[0].path);
+    expect(statSync(c9).ino).toBe(statSync(cb).ino);
+    // and packages already in the store were not downloaded again for the beta
+    const fetched = rpmGets(t.server).map((r) => r.path.split('/').pop());
+    expect(fetched).not.toContain(shared[0].path.split('/').pop());
+  });
+});
+
