@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { ensureFixture, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
-import type { StageContext } from '@rocky/stages';
+import type { StageContext } from '../../libs/stages/src/context';
 import { repoRoot } from './workspace';
 
 /** A fixture built once per machine under os.tmpdir() and hardlink-copied per test (it is read-only to tests that do not mutate it). */

@@ -1,5 +1,6 @@
 // Runs the sync stage in its own process (for kill -9 tests): argv[2] is a JSON StageContext.
-import { syncStage, type StageContext } from '@rocky/stages';
+import { syncStage } from '../../libs/stages/src/sync';
+import type { StageContext } from '../../libs/stages/src/context';
 
 const ctx = JSON.parse(process.argv[2]) as StageContext;
 syncStage(ctx).then(

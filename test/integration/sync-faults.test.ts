@@ -50,8 +50,7 @@ describe('sync faults', () => {
       const latest = composeRoot(t.site, t.ctx(REL).release).latest;
       const before = readlinkSync(latest);
       const pkg = await somePackage(t);
-      // a fresh store would be needed for a re-fetch: fault a file the store does not have yet
-      t.server.setFaults([{ match: /\.rpm$/, kind: 'status404' }]);
+      // Same compose root, fresh store (so the package must be fetched), the package 404s.
       const t2 = await testSite(fx.root, { roots: t.site.roots });
       t2.server.setFaults([{ match: pkg, kind: 'status404' }]);
       await expect(syncStage(t2.ctx(REL))).rejects.toThrow(new RegExp(`${pkg.split('/').pop()!.replace(/[.+]/g, '\\$&')}.*404`));

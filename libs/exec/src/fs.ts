@@ -90,7 +90,8 @@ export function acquireLock(file: string, what: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid && pid !== process.pid && isAlive(pid)) {
+      // Our own pid counts as alive: a second holder inside this process must wait its turn too.
+      if (pid && isAlive(pid)) {
         throw new Error(`${what} is locked by running process ${pid} (${file}); wait for it to finish`);
       }
       if (existsSync(file)) unlinkSync(file); // stale: its owner died

@@ -2,7 +2,8 @@
 // output captured (and optionally teed to a log file), a timeout, and an error that says which
 // tool failed, how, and the tail of what it printed.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 
 export interface RunOptions {
   cwd?: string;
@@ -46,7 +47,10 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
     let log: WriteStream | undefined;
     if (opts.logFile) {
+      mkdirSync(dirname(opts.logFile), { recursive: true });
       log = createWriteStream(opts.logFile, { flags: 'a' });
+      // A log that cannot be written must not crash the process; the tool's result still counts.
+      log.on('error', (e) => console.error(`cannot write ${opts.logFile}: ${e.message}`));
       log.write(`$ ${formatArgv(argv)}\n`);
     }
     const child = spawn(argv[0], argv.slice(1), {

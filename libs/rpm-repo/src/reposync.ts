@@ -55,6 +55,8 @@ export interface SyncTreeOptions {
   what: string;
   /** Key id (16 hex) every package must be signed with; unset: any or no signature. */
   signer?: string;
+  /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
+  inflight?: Map<string, Promise<StoredObject>>;
 }
 
 const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href}`;
@@ -62,8 +64,10 @@ const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${hre
 /** Fetches a repodata/package URL into the store unless the store has it; verifies sha256 and size. */
 async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean }> {
   if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false };
+  const pending = opts.inflight?.get(expect.sha256);
+  if (pending) return { ...(await pending), fetched: false };
   const url = join2(opts.url, href);
-  const obj = await opts.limiter.run(() =>
+  const download = opts.limiter.run(() =>
     withRetries(
       `${opts.what}: ${href}`,
       async () => {
@@ -73,7 +77,12 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
       opts.fetch,
     ),
   );
-  return { ...obj, fetched: true };
+  opts.inflight?.set(expect.sha256, download);
+  try {
+    return { ...(await download), fetched: true };
+  } finally {
+    opts.inflight?.delete(expect.sha256);
+  }
 }
 
 /** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */

@@ -7,3 +7,4 @@ export { isoStage, readIsoManifest, type IsoManifest } from './iso';
 export { isoExtraStage, readExtraManifest, type ExtraIsoManifest } from './iso-extra';
 export { cloudStage, readCloudManifest, type CloudManifest } from './cloud';
 export { finalizeStage, type FinalizeManifest } from './finalize';
+export { checksumDirectory } from './checksum-dir';

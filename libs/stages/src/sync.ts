@@ -44,12 +44,14 @@ export async function syncStage(s: StageContext): Promise<void> {
     const limiter = new Limiter(site.concurrency.downloads);
     // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
     const signer = verifier && (await verifier.keyId());
+    const inflight = new Map();
     let arrived = 0;
     const opts = (t: RepoTree) => ({
       url: upstreamUrl(site, rel, t, upstream.base),
       store,
       verifier,
       signer,
+      inflight,
       limiter,
       what: `${rel.project} ${treeId(t)}`,
       onBytes: (n: number) => (arrived += n),
@@ -96,6 +98,7 @@ export async function syncStage(s: StageContext): Promise<void> {
     const fetched = [...results.values()].reduce((n, r) => n + r.fetched, 0);
     const fetchedBytes = [...results.values()].reduce((n, r) => n + r.fetchedBytes, 0);
     writeManifests(s, trees, results, { composeId: id, dir: relative(site.roots.compose, layout.dir) });
+    writeFileAtomic(syncedMarker(layout), `${id}\n`);
     if (rel.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
     symlinkAtomic(layout.dir, latest);
     events.event('sync-done', { composeId: id, fetched, fetchedBytes, seconds: (Date.now() - started) / 1000 });
@@ -106,6 +109,9 @@ export async function syncStage(s: StageContext): Promise<void> {
     unlock();
   }
 }
+
+/** Written when a compose's sync completed: a STARTED compose without it is a killed run's, to resume. */
+const syncedMarker = (layout: ComposeLayout) => join(layout.work, 'sync-complete');
 
 function requireKey(key: string | undefined): string {
   if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
@@ -135,7 +141,7 @@ function openCompose(s: StageContext, base: string, latest: string): { layout: C
     .find((n) => {
       const dir = join(base, n);
       const status = join(dir, 'STATUS');
-      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED';
+      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED' && !existsSync(syncedMarker(new ComposeLayout(dir)));
     });
   if (unfinished) {
     console.log(`resuming unfinished compose ${unfinished}`);

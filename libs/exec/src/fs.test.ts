@@ -1,0 +1,46 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireLock, writeFileAtomic, mapLimit } from './fs';
+import { run, ToolError, preflight } from './run';
+
+describe('exec primitives', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'exec-'));
+  it('a lock refuses a second holder (in this process too) and takes over a dead owner', () => {
+    const f = join(dir, 'a.lock');
+    const release = acquireLock(f, 'thing');
+    expect(() => acquireLock(f, 'thing')).toThrow(/locked by running process/);
+    release();
+    writeFileSync(f, '999999999\n'); // a pid that does not exist: a killed run's lock
+    const again = acquireLock(f, 'thing');
+    expect(readFileSync(f, 'utf8').trim()).toBe(String(process.pid));
+    again();
+    expect(existsSync(f)).toBe(false);
+  });
+  it('writes atomically, leaving no temp file', () => {
+    writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');
+    expect(readFileSync(join(dir, 'sub/x.txt'), 'utf8')).toBe('hello');
+    expect(readdirSync(join(dir, 'sub'))).toEqual(['x.txt']);
+  });
+  it('bounds concurrency and keeps order', async () => {
+    let active = 0;
+    let peak = 0;
+    const out = await mapLimit([5, 1, 4, 2, 3], 2, async (n) => {
+      peak = Math.max(peak, ++active);
+      await new Promise((r) => setTimeout(r, n));
+      active--;
+      return n * 10;
+    });
+    expect(out).toEqual([50, 10, 40, 20, 30]);
+    expect(peak).toBe(2);
+  });
+  it('reports a failing tool with its output, and a missing tool with an install hint', async () => {
+    const err = await run(['sh', '-c', 'echo boom >&2; exit 3'], { logFile: join(dir, 'logs/deep/t.log') }).catch((e) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect(err.message).toMatch(/exited 3[\s\S]*boom/);
+    expect(readFileSync(join(dir, 'logs/deep/t.log'), 'utf8')).toContain('boom');
+    await expect(run(['no-such-tool-xyz'])).rejects.toThrow(/not installed/);
+    expect(() => preflight(['sh', 'createrepo_c', 'no-such-tool-xyz'])).toThrow(/missing tools: no-such-tool-xyz/);
+  });
+});
