@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { ensureFixture, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
-import type { StageContext } from '../../libs/stages/src/context';
+import type { StageContext } from '@rocky/stages';
 import { repoRoot } from './workspace';
 
 /** A fixture built once per machine under os.tmpdir() and hardlink-copied per test (it is read-only to tests that do not mutate it). */
@@ -22,6 +22,9 @@ export async function privateFixture(): Promise<{ root: string; cleanup(): void 
   const dir = mkdtempSync(join(tmpdir(), 'rocky-fx-'));
   const root = join(dir, 'upstream');
   execFileSync('cp', ['-al', shared, root]);
+  // gpg may rewrite files of its home in place: that one gets a real copy.
+  rmSync(join(root, 'gnupg'), { recursive: true, force: true });
+  execFileSync('cp', ['-a', join(shared, 'gnupg'), join(root, 'gnupg')]);
   return { root, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(__dirname, '../..');
-const COPY = ['nx.json', 'package.json', 'package-lock.json', 'tsconfig.base.json', '.gitignore', 'tools', 'libs', 'apps', 'releases', 'sites', 'README.md'];
+const COPY = ['nx.json', 'package.json', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.json', '.gitignore', 'tools', 'libs', 'apps', 'releases', 'sites', 'README.md'];
 
 export interface TempWorkspace {
   dir: string;
@@ -43,6 +43,9 @@ export function tempWorkspace(opts: { fixtureFrom?: string } = {}): TempWorkspac
   if (opts.fixtureFrom && existsSync(opts.fixtureFrom)) {
     execFileSync('mkdir', ['-p', join(dir, '.releng')]);
     execFileSync('cp', ['-al', opts.fixtureFrom, join(dir, '.releng/upstream')]);
+    // gpg may rewrite files of its home in place: that one gets a real copy.
+    rmSync(join(dir, '.releng/upstream/gnupg'), { recursive: true, force: true });
+    execFileSync('cp', ['-a', join(opts.fixtureFrom, 'gnupg'), join(dir, '.releng/upstream/gnupg')]);
   }
   const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
   git('init', '-q', '-b', 'main');

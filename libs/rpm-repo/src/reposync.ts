@@ -55,6 +55,8 @@ export interface SyncTreeOptions {
   what: string;
   /** Key id (16 hex) every package must be signed with; unset: any or no signature. */
   signer?: string;
+  /** repomd.xml already fetched by the caller (it was compared before planning). */
+  repomd?: Buffer;
   /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
   inflight?: Map<string, Promise<StoredObject>>;
 }
@@ -85,11 +87,15 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   }
 }
 
-/** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */
-export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
-  const repomd = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml'), opts.fetch).catch((e: Error) => {
+export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'>): Promise<Buffer> {
+  return fetchBuffer(join2(opts.url, 'repodata/repomd.xml'), opts.fetch).catch((e: Error) => {
     throw new Error(`${opts.what}: cannot read upstream repomd.xml: ${e.message}`);
   });
+}
+
+/** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */
+export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
+  const repomd = opts.repomd ?? (await fetchRepomd(opts));
   let signature: Buffer | undefined;
   if (opts.verifier) {
     signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
@@ -100,7 +106,10 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  const prim = await fetchObject(opts, primaryRec.href, primaryRec);
+  // All repodata (small) is fetched while planning: repoclosure can then check the metadata
+  // while the packages are still downloading.
+  const objs = await Promise.all(records.map((r) => fetchObject(opts, r.href, r)));
+  const prim = objs[records.indexOf(primaryRec)];
   const xml = decompress(await fsp.readFile(opts.store.pathOf(prim.sha256)), primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
   const seen = new Set<string>();
@@ -120,6 +129,16 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     link: packages.filter((_, i) => have[i]),
     fetchBytes: fetch.reduce((n, p) => n + (Number.isFinite(p.size) ? p.size : 0), 0),
   };
+}
+
+/**
+ * Writes only the repodata of a plan (repomd.xml last) into `dir`: enough for dnf repoclosure,
+ * which reads metadata, not packages.
+ */
+export async function writeRepodata(opts: Pick<SyncTreeOptions, 'store'>, plan: TreePlan, dir: string): Promise<void> {
+  for (const rec of plan.records) await opts.store.materialize(rec.sha256, join(dir, rec.href));
+  const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
+  await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
 
 /** Guards against writing through a symlink planted inside the destination tree. */

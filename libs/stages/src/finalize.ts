@@ -182,10 +182,13 @@ function rpmEntries(s: StageContext): RpmEntry[] {
   const srpmEpoch = new Map<string, string>();
   for (const t of src?.trees ?? []) for (const p of t.packages) srpmEpoch.set(`${p.name}-${p.version}-${p.release}.src.rpm`, p.epoch);
   const out: RpmEntry[] = [];
-  const archesOf = new Map<string, Arch[]>();
-  for (const arch of rel.arches) {
-    for (const t of readSyncManifest(s.root, s.project, arch).trees) {
+  // Keyed by the tree's own arch: devel's i686 multilib tree is listed under i686, as
+  // composeinfo lists it, not mixed into x86_64 (its noarch packages would collide).
+  const archesOf = new Map<string, string[]>();
+  for (const group of rel.arches) {
+    for (const t of readSyncManifest(s.root, s.project, group).trees) {
       if (t.kind === 'kickstart') continue;
+      const arch = t.arch;
       archesOf.set(t.dir, [...new Set([...(archesOf.get(t.dir) ?? []), arch])]);
       for (const p of t.packages) {
         const srpmFile = p.sourcerpm ?? `${p.name}-${p.version}-${p.release}.src.rpm`;

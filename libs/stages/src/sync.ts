@@ -3,7 +3,8 @@
 // one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
 // then the latest-* link is moved. Plan → execute → verify → record, like every stage.
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import {
   ComposeLayout,
   composeDate,
@@ -17,11 +18,12 @@ import {
   treePath,
   upstreamUrl,
   type Arch,
+  type Release,
   type RepoTree,
 } from '@rocky/config';
-import { acquireLock, bytes, eventLog, mapLimit, preflight, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
-import { openStore } from '@rocky/store';
-import { Limiter, SignatureVerifier, applyTree, planTree, repoclosure, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { acquireLock, bytes, eventLog, mapLimit, preflight, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { openStore, type Store } from '@rocky/store';
+import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import { openUpstream } from './upstream';
 import { releaseSlice, type ArchManifest, type ComposeRef, type TreeManifest } from './manifests';
@@ -58,13 +60,15 @@ export async function syncStage(s: StageContext): Promise<void> {
       fetch: { onRetry: (e: Error, i: number) => log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
     });
 
-    // 1. plan: read every upstream repomd/primary (kickstart reuses its os tree's plan).
-    const plans = new Map<string, TreePlan>();
+    // 0. What upstream looks like now: every repomd.xml (kickstart trees read their os repo).
     const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' : t.kind}/${t.arch}`;
-    await mapLimit(trees, 8, async (t) => {
-      const k = upstreamKey(t);
-      if (!plans.has(k)) plans.set(k, await planTree(opts(t)));
-    });
+    const distinct = [...new Map(trees.map((t) => [upstreamKey(t), t])).entries()];
+    const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
+    const digest = syncDigest(rel, repomds);
+    if (!s.dryRun && reuseIfUpToDate(s, latest, digest)) return;
+
+    // 1. plan: read every upstream primary (signature checked) and compare with the store.
+    const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
     const target = s.dryRun ? undefined : openCompose(s, base, latest);
     printPlan(s, trees, (t) => plans.get(upstreamKey(t))!, target, log.info);
     if (s.dryRun || !target) return;
@@ -75,30 +79,30 @@ export async function syncStage(s: StageContext): Promise<void> {
     mkdirSync(layout.work, { recursive: true });
     if (!existsSync(layout.status)) writeFileAtomic(layout.status, 'STARTED\n');
 
-    // 2. execute: trees in parallel, downloads bounded by the site's concurrency.
+    // 2. execute: trees in parallel, downloads bounded by the site's concurrency; meanwhile
+    // 3. verify: repoclosure per repo x arch with the release's closure map, on the metadata.
     const started = Date.now();
     const progress = setInterval(() => log.info(`… ${bytes(arrived)} downloaded`), 5000);
     const results = new Map<RepoTree, TreeResult>();
-    try {
-      await mapLimit(trees, 4, async (t) => {
-        const res = await applyTree(opts(t), plans.get(upstreamKey(t))!, layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
+    const planOf = (t: RepoTree) => plans.get(upstreamKey(t))!;
+    const [applied, closed] = await Promise.allSettled([
+      mapLimit(trees, 4, async (t) => {
+        const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
         results.set(t, res);
         writeTreeFiles(s, layout, t, date);
         log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         events.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
-      });
-    } finally {
-      clearInterval(progress);
-    }
-
-    // 3. verify: repoclosure per repo x arch with the release's closure map.
-    await closeRepos(s, layout, trees);
+      }),
+      closeRepos(s, layout, trees, planOf, store),
+    ]).finally(() => clearInterval(progress));
+    for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
 
     // 4. record: per-arch manifests (the Nx outputs), then the latest link, last.
     const fetched = [...results.values()].reduce((n, r) => n + r.fetched, 0);
     const fetchedBytes = [...results.values()].reduce((n, r) => n + r.fetchedBytes, 0);
-    writeManifests(s, trees, results, { composeId: id, dir: relative(site.roots.compose, layout.dir) });
-    writeFileAtomic(syncedMarker(layout), `${id}\n`);
+    const record: SyncRecord = { digest, composeId: id, trees: trees.map((t) => treeManifest(t, results.get(t)!)) };
+    writeManifests(s, record, relative(site.roots.compose, layout.dir));
+    writeJsonAtomic(syncRecordFile(layout), record);
     if (rel.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
     symlinkAtomic(layout.dir, latest);
     events.event('sync-done', { composeId: id, fetched, fetchedBytes, seconds: (Date.now() - started) / 1000 });
@@ -110,8 +114,36 @@ export async function syncStage(s: StageContext): Promise<void> {
   }
 }
 
-/** Written when a compose's sync completed: a STARTED compose without it is a killed run's, to resume. */
-const syncedMarker = (layout: ComposeLayout) => join(layout.work, 'sync-complete');
+/**
+ * Written when a compose's sync completed: what it was synced from (digest of the sync config and
+ * every upstream repomd.xml) and every tree it holds. A STARTED compose without it is a killed
+ * run's, to resume; a latest compose whose digest equals upstream's now is up to date.
+ */
+interface SyncRecord {
+  digest: string;
+  composeId: string;
+  trees: (TreeManifest & { group: Arch | 'source' })[];
+}
+const syncRecordFile = (layout: ComposeLayout) => join(layout.work, 'sync-record.json');
+
+function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
+  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, composeType: rel.composeType, arches: rel.arches, repos: rel.repos };
+  const trees = [...repomds].map(([k, b]) => `${k} ${sha256(b)}`).sort();
+  return sha256(JSON.stringify({ config, trees }));
+}
+
+/** Nothing changed upstream or in the sync config since the latest compose: keep it, rewrite the manifests. */
+function reuseIfUpToDate(s: StageContext, latest: string, digest: string): boolean {
+  if (!existsSync(latest)) return false;
+  const layout = new ComposeLayout(resolve(dirname(latest), readlinkSync(latest)));
+  const file = syncRecordFile(layout);
+  if (!existsSync(file)) return false;
+  const record = readJson<SyncRecord>(file);
+  if (record.digest !== digest) return false;
+  writeManifests(s, record, relative(s.site.roots.compose, layout.dir));
+  console.log(`[${s.project}:sync] compose ${record.composeId} is up to date with upstream: nothing to fetch`);
+  return true;
+}
 
 function requireKey(key: string | undefined): string {
   if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
@@ -141,7 +173,7 @@ function openCompose(s: StageContext, base: string, latest: string): { layout: C
     .find((n) => {
       const dir = join(base, n);
       const status = join(dir, 'STATUS');
-      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED' && !existsSync(syncedMarker(new ComposeLayout(dir)));
+      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED' && !existsSync(syncRecordFile(new ComposeLayout(dir)));
     });
   if (unfinished) {
     console.log(`resuming unfinished compose ${unfinished}`);
@@ -195,57 +227,59 @@ function writeTreeFiles(s: StageContext, layout: ComposeLayout, t: RepoTree, dat
   for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text);
 }
 
-async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[]) {
+async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => TreePlan, store: Store) {
   const rel = s.release;
   const byDir = new Map(rel.repos.map((r) => [r.dir ?? r.name, r]));
   const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose);
-  const failures: string[] = [];
   const workRoot = join(layout.work, 'repoclosure');
+  // Metadata-only copies of the repos, written once each.
+  const meta = new Map<RepoTree, Promise<string>>();
+  const metaDir = (t: RepoTree) => {
+    let p = meta.get(t);
+    if (!p) meta.set(t, (p = writeRepodata({ store }, planOf(t), join(workRoot, 'meta', treeId(t))).then(() => join(workRoot, 'meta', treeId(t)))));
+    return p;
+  };
+  const failures: string[] = [];
+  let cached = 0;
   await mapLimit(checks, 2, async (t) => {
     const repo = byDir.get(t.dir)!;
     const deps = repo.closure
       .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
-      .filter((x): x is RepoTree => !!x)
-      .map((x) => ({ id: x.dir, path: layout.tree(x) }));
+      .filter((x): x is RepoTree => !!x);
+    // Closure depends only on the metadata: a passed check of identical repomd.xml files is not redone.
+    const key = `repoclosure:${t.arch}:${sha256([t, ...deps].map((x) => sha256(planOf(x).repomd)).join(' '))}`;
+    if (await store.getKey(key)) return void cached++;
     const res = await repoclosure({
-      check: { id: t.dir, path: layout.tree(t) },
-      deps,
+      check: { id: t.dir, path: await metaDir(t) },
+      deps: await Promise.all(deps.map(async (x) => ({ id: x.dir, path: await metaDir(x) }))),
       arch: t.arch,
       releasever: rel.major,
       workDir: join(workRoot, `${t.dir}-${t.arch}`),
       logFile: join(layout.logs, `${t.dir}-repoclosure-${t.arch}.log`),
     });
     if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')}`));
+    else await store.setKey(key, await store.putStream(Readable.from([Buffer.from('passed\n')]), { what: key }), { tree: treeId(t) });
   });
   if (failures.length) {
     writeFileAtomic(layout.status, 'DOOMED\n');
     throw new Error(`repoclosure failed (latest link not moved):\n  ${failures.sort().join('\n  ')}`);
   }
-  console.log(`repoclosure: ${checks.length} repo x arch checks passed`);
+  console.log(`repoclosure: ${checks.length} repo x arch checks passed${cached ? ` (${cached} unchanged since a passed check)` : ''}`);
+}
+
+function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: treePath(t), repodata: r.repodata, packages: r.packages };
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
-function writeManifests(s: StageContext, trees: RepoTree[], results: Map<RepoTree, TreeResult>, ref: ComposeRef) {
+function writeManifests(s: StageContext, record: SyncRecord, dirRel: string) {
   const dir = distDir(s.root, s.project, 'sync');
   const groups = new Map<Arch | 'source', TreeManifest[]>();
-  for (const t of trees) {
-    const r = results.get(t)!;
-    const list = groups.get(t.group) ?? [];
-    list.push({
-      id: treeId(t),
-      repo: t.repo,
-      dir: t.dir,
-      kind: t.kind,
-      arch: t.arch,
-      path: treePath(t),
-      repodata: r.repodata,
-      packages: r.packages,
-    });
-    groups.set(t.group, list);
-  }
+  for (const { group, ...t } of record.trees) groups.set(group, [...(groups.get(group) ?? []), t]);
   for (const [group, list] of groups) {
     const m: ArchManifest = { release: releaseSlice(s.release, group), trees: list };
     writeJsonAtomic(join(dir, `${group}.json`), m);
   }
+  const ref: ComposeRef = { composeId: record.composeId, dir: dirRel };
   writeJsonAtomic(join(dir, 'compose.json'), ref);
 }

@@ -1,6 +1,8 @@
 export * from './store';
+export * from './s3';
 import type { Site } from '@rocky/config';
 import { Store } from './store';
+import { S3Store, s3Client } from './s3';
 
 /** The store a site names. Local and shared-filesystem stores are the same format on another path. */
 export function openStore(site: Pick<Site, 'store'>): Store {
@@ -8,7 +10,10 @@ export function openStore(site: Pick<Site, 'store'>): Store {
     case 'local':
     case 'shared-fs':
       return new Store(site.store.path);
-    case 's3':
-      throw new Error('the s3 artifact store is not implemented yet (use local or shared-fs)');
+    case 's3': {
+      // Credentials come from the standard AWS chain (env, profile, instance/IRSA role).
+      const { bucket, prefix, endpoint, region, cache } = site.store;
+      return new S3Store({ bucket, prefix, cache, client: s3Client({ region, endpoint }) });
+    }
   }
 }

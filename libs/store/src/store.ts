@@ -61,24 +61,28 @@ export class Store {
     }
   }
 
+  // Directories known to exist: creating them once saves a syscall per object on hot paths.
+  private dirs = new Map<string, Promise<unknown>>();
+  private mkdir(dir: string): Promise<unknown> {
+    let p = this.dirs.get(dir);
+    if (!p) this.dirs.set(dir, (p = fsp.mkdir(dir, { recursive: true })));
+    return p;
+  }
+
   private async tmpFile(): Promise<string> {
     const tmp = join(this.dir, 'tmp');
-    await fsp.mkdir(tmp, { recursive: true });
+    await this.mkdir(tmp);
     return join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}`);
   }
 
-  /** Moves a verified temp file into its content path (first writer wins; the bytes are equal). */
+  /**
+   * Moves a verified temp file into its content path. Renaming over an object that a concurrent
+   * writer just stored is harmless: the bytes are equal, and trees linked to it keep their inode.
+   */
   private async commit(tmp: string, sha256: string): Promise<void> {
     const dest = this.pathOf(sha256);
-    await fsp.mkdir(dirname(dest), { recursive: true });
-    await fsp.chmod(tmp, 0o444); // immutable: it will be hardlinked into many trees
-    try {
-      await fsp.link(tmp, dest);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      await fsp.rm(tmp, { force: true });
-    }
+    await this.mkdir(dirname(dest));
+    await fsp.rename(tmp, dest);
   }
 
   /**
@@ -99,7 +103,9 @@ export class Store {
       },
     });
     try {
-      await pipeline(source, tap, createWriteStream(tmp, { mode: 0o644 }));
+      // Created read-only (the open descriptor can still write): store objects are immutable,
+      // hardlinked into many trees, so nothing may ever modify one in place.
+      await pipeline(source, tap, createWriteStream(tmp, { mode: 0o444 }));
       const sha256 = hash.digest('hex');
       if (expect.size !== undefined && size !== expect.size) {
         throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
@@ -128,6 +134,7 @@ export class Store {
       if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
       await fsp.copyFile(file, tmp, constants.COPYFILE_FICLONE);
     }
+    await fsp.chmod(tmp, 0o444);
     await this.commit(tmp, sha256);
     return { sha256, size: st.size };
   }
@@ -139,14 +146,19 @@ export class Store {
    */
   async materialize(sha256: string, dest: string): Promise<'linked' | 'copied' | 'present'> {
     const src = this.pathOf(sha256);
-    const [s, d] = await Promise.all([
-      fsp.stat(src).catch(() => {
-        throw new Error(`store object ${sha256} is missing (${src})`);
-      }),
-      fsp.stat(dest).catch(() => undefined),
-    ]);
+    await this.mkdir(dirname(dest));
+    // Common case, one syscall: a hard link is created whole or not at all, never partial.
+    try {
+      await fsp.link(src, dest);
+      return 'linked';
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new Error(`store object ${sha256} is missing (${src})`);
+      if (code !== 'EEXIST' && code !== 'EXDEV' && code !== 'EMLINK') throw e;
+    }
+    const [s, d] = await Promise.all([fsp.stat(src), fsp.stat(dest).catch(() => undefined)]);
     if (d && d.ino === s.ino && d.dev === s.dev) return 'present';
-    await fsp.mkdir(dirname(dest), { recursive: true });
+    // Replace (or cross a filesystem) under a temp name, then rename: dest is never partial.
     const tmp = join(dirname(dest), `.${randomBytes(6).toString('hex')}.tmp`);
     let how: 'linked' | 'copied' = 'linked';
     try {

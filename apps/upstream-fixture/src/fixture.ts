@@ -1,0 +1,265 @@
+// ensureFixture: brings a fixture root up to date with the release files. Each release has a
+// stamp (a hash of everything that shapes its trees); an up-to-date root costs a file read.
+// A stale release is built into a temp dir and renamed into place under an exclusive lock.
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { acquireLock, mapLimit, readJson, sha256, writeJsonAtomic } from '@rocky/exec';
+import { listReleases, loadRelease } from '@rocky/config';
+import { releasePlan, type ReleasePlan, type SpecDef } from './model';
+import { FixtureLayout } from './paths';
+import { cachedBuild, specHash, type BuiltRpm, type SpecBuild } from './rpmbuild';
+import { assembleTree } from './repo';
+import { buildImage } from './images';
+import { ensureKey, killAgent } from './gpg';
+
+export interface FixtureOptions {
+  workspaceRoot: string;
+  root: string;
+  releases?: string[];
+  scale?: number;
+  log?: (msg: string) => void;
+}
+
+export interface FixtureInfo {
+  root: string;
+  /** Armored public key: `<root>/RPM-GPG-KEY-fixture`. */
+  keyFile: string;
+  /** GNUPGHOME holding the secret key (no passphrase). */
+  gnupgHome: string;
+  /** Fingerprint of the key (40 hex digits); `gpg -u`, rpmkeys and dnf all accept it. */
+  keyId: string;
+}
+
+/** Key of the release spec in a state entry's `specs` (repo names cannot contain `@`). */
+export const RELEASE_SPEC = '@release';
+
+export interface ReleaseState {
+  stamp: string;
+  scale: number;
+  baseRepo: string;
+  /** Spec hash per repo name (and RELEASE_SPEC). */
+  specs: Record<string, string>;
+  repodata: string[];
+}
+export interface FixtureState {
+  keyId: string;
+  releases: Record<string, ReleaseState>;
+}
+
+/** The sources that shape what is built: a change to any of them rebuilds (server and CLI do not). */
+const BUILD_SOURCES = ['model.ts', 'spec.ts', 'rpmbuild.ts', 'repo.ts', 'images.ts', 'gpg.ts', 'fixture.ts'];
+let codeHashMemo: string | undefined;
+function codeHash(): string {
+  if (!codeHashMemo) {
+    try {
+      codeHashMemo = sha256(BUILD_SOURCES.map((f) => readFileSync(join(__dirname, f), 'utf8')).join('\0'));
+    } catch {
+      codeHashMemo = 'fixture-v1'; // bundled without sources: fall back to a fixed version
+    }
+  }
+  return codeHashMemo;
+}
+
+interface PlannedRelease {
+  plan: ReleasePlan;
+  specs: Record<string, { spec: SpecDef; hash: string }>;
+  stamp: string;
+}
+
+function planRelease(plan: ReleasePlan, keyId: string, scale: number): PlannedRelease {
+  const specs: PlannedRelease['specs'] = {};
+  for (const [repo, spec] of Object.entries(plan.specs)) specs[repo] = { spec, hash: specHash(spec, keyId) };
+  specs[RELEASE_SPEC] = { spec: plan.releaseSpec, hash: specHash(plan.releaseSpec, keyId) };
+  const stamp = sha256(
+    JSON.stringify({
+      code: codeHash(),
+      scale,
+      keyId,
+      specs: Object.entries(specs).map(([k, v]) => [k, v.hash]),
+      trees: plan.trees,
+      images: plan.images,
+    }),
+  );
+  return { plan, specs, stamp };
+}
+
+function readState(layout: FixtureLayout): FixtureState | undefined {
+  try {
+    return readJson<FixtureState>(layout.state);
+  } catch {
+    return undefined;
+  }
+}
+
+const info = (layout: FixtureLayout, keyId: string): FixtureInfo => ({ root: layout.root, keyFile: layout.keyFile, gnupgHome: layout.gnupgHome, keyId });
+
+function upToDate(layout: FixtureLayout, state: FixtureState | undefined, p: PlannedRelease): boolean {
+  return (
+    !!state &&
+    state.releases[p.plan.project]?.stamp === p.stamp &&
+    existsSync(layout.project(p.plan.project)) &&
+    existsSync(layout.images(p.plan.project))
+  );
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Takes the root's lock, waiting while another live process holds it (the Nx fingerprint and a
+ * sync may race to build the same root); a lock left by a dead process is taken over.
+ */
+export async function waitLock(file: string, what: string, log: (m: string) => void, timeoutMs = 30 * 60_000): Promise<() => void> {
+  const start = Date.now();
+  let told = false;
+  for (;;) {
+    try {
+      return acquireLock(file, what);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      const busy = /locked by running process/.test(err.message) || err.code === 'ENOENT';
+      if (!busy || Date.now() - start > timeoutMs) throw e;
+      if (!told) log(`waiting: ${err.message.split(';')[0]}`);
+      told = true;
+      await sleep(200);
+    }
+  }
+}
+
+// acquireLock treats its own pid as stale, so calls within one process are queued here.
+const inProcess = new Map<string, Promise<unknown>>();
+function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = inProcess.get(key) ?? Promise.resolve();
+  const next = prev.catch(() => undefined).then(fn);
+  inProcess.set(key, next);
+  void next.finally(() => {
+    if (inProcess.get(key) === next) inProcess.delete(key);
+  }).catch(() => undefined);
+  return next;
+}
+
+/** Runs `fn` holding the root's lock: queued within this process, waiting for other processes. */
+export function withRootLock<T>(layout: FixtureLayout, log: (m: string) => void, fn: () => Promise<T>): Promise<T> {
+  return serialize(layout.root, async () => {
+    mkdirSync(layout.internal, { recursive: true });
+    const release = await waitLock(layout.lock, `fixture ${layout.root}`, log);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  });
+}
+
+/** Replaces directory `dest` with `src` (both on one file system); `dest` is absent only for an instant. */
+export function swapDir(src: string, dest: string): void {
+  mkdirSync(join(dest, '..'), { recursive: true });
+  const trash = `${dest}.old-${process.pid}`;
+  rmSync(trash, { recursive: true, force: true });
+  if (existsSync(dest)) renameSync(dest, trash);
+  renameSync(src, dest);
+  rmSync(trash, { recursive: true, force: true });
+}
+
+function treeRpms(b: SpecBuild, kind: string, arch: string): string[] {
+  const pick = (r: BuiltRpm) =>
+    kind === 'source' ? r.kind === 'src' : kind === 'debug' ? r.kind === 'debug' && r.arch === arch : r.kind === 'bin' && (r.arch === arch || r.arch === 'noarch');
+  return b.rpms.filter(pick).map((r) => join(b.dir, r.rel));
+}
+
+async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Map<string, SpecBuild>, gnupgHome: string, log: (m: string) => void): Promise<string[]> {
+  const t0 = Date.now();
+  const { plan } = p;
+  const work = join(layout.tmp, `release-${plan.project}`);
+  rmSync(work, { recursive: true, force: true });
+  const projectDir = join(work, 'project');
+  const repodata = await mapLimit(plan.trees, 2, async (t) => {
+    const own = builds.get(p.specs[t.repo].hash)!;
+    const pkgs = treeRpms(own, t.kind, t.arch);
+    if (t.repo === plan.baseRepo && t.kind !== 'debug') pkgs.push(...treeRpms(builds.get(p.specs[RELEASE_SPEC].hash)!, t.kind, t.arch));
+    const dest = join(projectDir, 'repo', `hashed-${t.repo}`, t.upstreamArch);
+    return assembleTree(layout, dest, pkgs, t.comps, gnupgHome);
+  });
+  const imagesDir = join(work, 'images');
+  mkdirSync(imagesDir, { recursive: true });
+  await mapLimit(plan.images, 2, (img, i) => buildImage(img, imagesDir, join(work, `img-${i}`), plan.project));
+  swapDir(projectDir, layout.project(plan.project));
+  swapDir(imagesDir, layout.images(plan.project));
+  rmSync(work, { recursive: true, force: true });
+  log(`${plan.project}: ${plan.trees.length} repo trees, ${plan.images.length} cloud images in ${Date.now() - t0} ms`);
+  return repodata;
+}
+
+/** Removes cached builds and repodata that no release of the state refers to. */
+function prune(layout: FixtureLayout, state: FixtureState): void {
+  const specs = new Set(Object.values(state.releases).flatMap((r) => Object.values(r.specs)));
+  const repodata = new Set(Object.values(state.releases).flatMap((r) => r.repodata));
+  for (const [dir, keep] of [
+    [join(layout.internal, 'rpms'), specs],
+    [join(layout.internal, 'repodata'), repodata],
+  ] as const) {
+    if (!existsSync(dir)) continue;
+    for (const e of readdirSync(dir)) if (!keep.has(e)) rmSync(join(dir, e), { recursive: true, force: true });
+  }
+}
+
+async function build(layout: FixtureLayout, planned: (keyId: string) => PlannedRelease[], scale: number, log: (m: string) => void): Promise<FixtureInfo> {
+  mkdirSync(layout.internal, { recursive: true });
+  // Leftovers of a killed build are garbage: nothing under tmp/ is ever referenced.
+  rmSync(layout.tmp, { recursive: true, force: true });
+  mkdirSync(layout.tmp, { recursive: true });
+  const t0 = Date.now();
+  try {
+    const keyId = await ensureKey(layout);
+    const all = planned(keyId);
+    let state = readState(layout);
+    if (state?.keyId !== keyId) state = { keyId, releases: {} };
+    const stale = all.filter((p) => !upToDate(layout, state, p));
+    if (!stale.length) return info(layout, keyId);
+
+    const specs = new Map<string, SpecDef>();
+    for (const p of stale) for (const s of Object.values(p.specs)) specs.set(s.hash, s.spec);
+    const builds = new Map<string, SpecBuild>();
+    await mapLimit([...specs], 2, async ([hash, spec]) => {
+      builds.set(hash, await cachedBuild(layout, spec, hash, layout.gnupgHome, log));
+    });
+    for (const p of stale) {
+      const repodata = await buildRelease(layout, p, builds, layout.gnupgHome, log);
+      state.releases[p.plan.project] = {
+        stamp: p.stamp,
+        scale,
+        baseRepo: p.plan.baseRepo,
+        specs: Object.fromEntries(Object.entries(p.specs).map(([k, v]) => [k, v.hash])),
+        repodata,
+      };
+      // Recorded per release, so a build killed halfway keeps what it finished.
+      writeJsonAtomic(layout.state, state);
+    }
+    prune(layout, state);
+    log(`fixture: built ${stale.map((p) => p.plan.project).join(', ')} in ${Date.now() - t0} ms`);
+    return info(layout, keyId);
+  } finally {
+    await killAgent(layout.gnupgHome);
+    rmSync(layout.tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds (or reuses) signed yum repos for every release (or `releases`) and cloud images
+ * under `root`. Idempotent; when everything is up to date it only reads the state file.
+ */
+export async function ensureFixture(opts: FixtureOptions): Promise<FixtureInfo> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const log = opts.log ?? (() => undefined);
+  const scale = opts.scale ?? 1;
+  const names = opts.releases ?? listReleases(opts.workspaceRoot);
+  const plans = names.map((n) => releasePlan(loadRelease(opts.workspaceRoot, n), scale));
+  const plan = (keyId: string) => plans.map((p) => planRelease(p, keyId, scale));
+  const fast = () => {
+    const state = readState(layout);
+    if (!state || !existsSync(layout.keyFile) || !existsSync(layout.gnupgHome)) return undefined;
+    return plan(state.keyId).every((p) => upToDate(layout, state, p)) ? info(layout, state.keyId) : undefined;
+  };
+  const hit = fast();
+  if (hit) return hit;
+  return withRootLock(layout, log, async () => fast() ?? (await build(layout, plan, scale, log)));
+}

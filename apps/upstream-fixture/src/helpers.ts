@@ -1,0 +1,192 @@
+// Test helpers that change the upstream the way real life does: one package rebuilt in one
+// repo/arch, a repo that does not close, repodata pointing outside the repo. Files may be
+// hardlinked into other trees and the cache, so nothing is modified in place: new files are
+// written and renamed over old names.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { XMLBuilder, XMLParser } from 'fast-xml-parser';
+import { readJson, run, sha256, writeFileAtomic } from '@rocky/exec';
+import { FixtureLayout, packageHref } from './paths';
+import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
+import { readSpecManifest, rpmbuild } from './rpmbuild';
+import { createrepoArgs, link } from './repo';
+import { detachSign, killAgent } from './gpg';
+import { readPrimary, readRepomd } from './repodata';
+import type { PkgDef, SpecDef } from './model';
+
+/** `1.el9` → `2.el9`, `0.beta1.el9` → `1.beta1.el9`. */
+export function bumpRelease(release: string): string {
+  const m = /^(\d+)(.*)$/.exec(release);
+  if (!m) throw new Error(`cannot bump release ${release}`);
+  return `${Number(m[1]) + 1}${m[2]}`;
+}
+
+/** Gives `tree/repodata` files of its own (they may be hardlinks shared with other trees). */
+function privateRepodata(tree: string): void {
+  const dir = join(tree, 'repodata');
+  if (!existsSync(dir)) return;
+  const copy = join(tree, `.repodata-copy-${process.pid}`);
+  rmSync(copy, { recursive: true, force: true });
+  mkdirSync(copy);
+  for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(copy, f));
+  swapDir(copy, dir);
+}
+
+/** createrepo_c --update of a tree, keeping its comps, then a fresh repomd signature. */
+async function refreshRepodata(tree: string, gnupgHome: string | undefined): Promise<void> {
+  privateRepodata(tree);
+  const args = createrepoArgs(tree);
+  if (existsSync(join(tree, 'repodata', 'repomd.xml'))) args.splice(1, 0, '--update', '--keep-all-metadata');
+  await run(args);
+  if (gnupgHome) await detachSign(gnupgHome, join(tree, 'repodata', 'repomd.xml'));
+}
+
+function withFixtureLock<T>(layout: FixtureLayout, fn: () => Promise<T>): Promise<T> {
+  return withRootLock(layout, () => undefined, async () => {
+    try {
+      return await fn();
+    } finally {
+      await killAgent(layout.gnupgHome);
+    }
+  });
+}
+
+/**
+ * Rebuilds one package with a bumped Release in one repo/arch only (e.g. aarch64 BaseOS),
+ * signs it, updates that tree's repodata and re-signs its repomd.xml.
+ */
+export async function updatePackage(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ oldHref: string; newHref: string }> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  if (opts.arch === 'src' || opts.arch.endsWith('-debug')) throw new Error(`updatePackage: ${opts.arch} is not a binary tree`);
+  const tree = layout.tree(opts.project, opts.repo, opts.arch);
+  return withFixtureLock(layout, async () => {
+    const state = readJson<FixtureState>(layout.state);
+    const rs = state.releases[opts.project];
+    if (!rs || !rs.specs[opts.repo]) throw new Error(`updatePackage: no repo ${opts.repo} in fixture project ${opts.project}`);
+    const old = readPrimary(tree).find((p) => p.name === opts.name && (p.arch === opts.arch || p.arch === 'noarch'));
+    if (!old) throw new Error(`updatePackage: no package ${opts.name} in ${tree}`);
+    const hashes = [rs.specs[opts.repo], ...(opts.repo === rs.baseRepo ? [rs.specs[RELEASE_SPEC]] : [])];
+    let found: { spec: SpecDef; pkg: PkgDef } | undefined;
+    for (const h of hashes) {
+      const { spec } = readSpecManifest(layout, h);
+      const pkg = spec.packages.find((p) => p.name === opts.name);
+      if (pkg) found = { spec, pkg };
+    }
+    if (!found) throw new Error(`updatePackage: ${opts.name} is not defined by the fixture's specs`);
+    const release = bumpRelease(old.release);
+    const pkg: PkgDef = { ...found.pkg, release, debuginfo: false };
+    const spec: SpecDef = {
+      ...found.spec,
+      release: found.spec.name === pkg.name ? release : found.spec.release,
+      packages: [pkg],
+      targets: pkg.noarch ? [] : [opts.arch],
+    };
+    const work = join(layout.internal, 'update', `${process.pid}`);
+    try {
+      const built = await rpmbuild(spec, work, layout.gnupgHome, { srpm: false });
+      const rpm = built.rpms[0];
+      const newHref = packageHref(rpm.file);
+      if (newHref === old.href) throw new Error(`updatePackage: ${rpm.file} is already in ${tree}`);
+      link(join(built.dir, rpm.rel), join(tree, newHref));
+      unlinkSync(join(tree, old.href));
+      await refreshRepodata(tree, layout.gnupgHome);
+      return { oldHref: old.href, newHref };
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+}
+
+/** The fixture root `dir` lives in, if any (its key then signs what the helpers write). */
+function findFixtureRoot(dir: string): FixtureLayout | undefined {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const l = new FixtureLayout(d);
+    if (existsSync(l.keyFile) && existsSync(l.gnupgHome) && existsSync(l.internal)) return l;
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * Makes `dir` a repo whose package `broken-fixture` requires `does-not-exist-fixture`, which
+ * nothing provides. Packages already in `dir` stay, so this also breaks an existing tree; inside
+ * a fixture root the package and repomd.xml are signed with the fixture key.
+ */
+export async function writeBrokenRepo(dir: string): Promise<void> {
+  const fixture = findFixtureRoot(dir);
+  const pkg: PkgDef = {
+    name: 'broken-fixture',
+    version: '1.0',
+    release: '1.fixture',
+    noarch: true,
+    summary: 'A package whose dependency nothing provides',
+    requires: ['does-not-exist-fixture >= 1.0'],
+    provides: [],
+    files: [{ path: '/usr/share/broken-fixture/README', text: 'broken on purpose' }],
+    debuginfo: false,
+  };
+  const spec: SpecDef = { name: pkg.name, version: pkg.version, release: pkg.release, summary: pkg.summary, packages: [pkg], targets: [] };
+  const work = mkdtempSync(join(tmpdir(), 'broken-repo-'));
+  try {
+    const built = await rpmbuild(spec, join(work, 'b'), fixture?.gnupgHome, { srpm: false });
+    const rpm = built.rpms[0];
+    const dest = join(dir, packageHref(rpm.file));
+    rmSync(dest, { force: true });
+    link(join(built.dir, rpm.rel), dest);
+    await refreshRepodata(dir, fixture?.gnupgHome);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    if (fixture) await killAgent(fixture.gnupgHome);
+  }
+}
+
+// preserveOrder keeps documents as they were, apart from the one value changed.
+const orderedOpts = { preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '@_', parseTagValue: false, trimValues: false } as const;
+type Node = Record<string, any>;
+const children = (nodes: Node[], tag: string): Node[] => nodes.filter((n) => tag in n);
+const text = (nodes: Node[]) => String(nodes.find((n) => '#text' in n)?.['#text'] ?? '');
+const setText = (node: Node, tag: string, value: string) => {
+  node[tag] = [{ '#text': value }];
+};
+
+/**
+ * Rewrites the location href of one package (the first, or `name`) in a tree's primary.xml,
+ * then rewrites repomd.xml's checksums for it and re-signs: repodata that points outside the repo.
+ */
+export async function injectHref(opts: { root: string; project: string; repo: string; arch: string; href: string; name?: string }): Promise<void> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const tree = layout.tree(opts.project, opts.repo, opts.arch);
+  await withFixtureLock(layout, async () => {
+    privateRepodata(tree);
+    const prim = readRepomd(tree).find((d) => d.type === 'primary');
+    if (!prim) throw new Error(`injectHref: ${tree} has no primary metadata`);
+    const parser = new XMLParser(orderedOpts);
+    const builder = new XMLBuilder({ ...orderedOpts, suppressEmptyNode: true });
+
+    const doc: Node[] = parser.parse(gunzipSync(readFileSync(join(tree, prim.href))).toString('utf8'));
+    const metadata = children(doc, 'metadata')[0].metadata as Node[];
+    const pkgs = children(metadata, 'package');
+    const pkg = opts.name ? pkgs.find((p) => text(children(p.package, 'name')[0].name) === opts.name) : pkgs[0];
+    if (!pkg) throw new Error(`injectHref: no package ${opts.name ?? ''} in ${tree}`);
+    children(pkg.package, 'location')[0][':@']['@_href'] = opts.href;
+    const xml = Buffer.from(builder.build(doc));
+    const gz = gzipSync(xml);
+    const newHref = `repodata/${sha256(gz)}-primary.xml.gz`;
+    writeFileAtomic(join(tree, newHref), gz);
+
+    const repomdFile = join(tree, 'repodata', 'repomd.xml');
+    const md: Node[] = parser.parse(readFileSync(repomdFile, 'utf8'));
+    const repomd = children(md, 'repomd')[0].repomd as Node[];
+    const data = children(repomd, 'data').find((d) => d[':@']['@_type'] === 'primary')!;
+    const d = data.data as Node[];
+    setText(children(d, 'checksum')[0], 'checksum', sha256(gz));
+    setText(children(d, 'open-checksum')[0], 'open-checksum', sha256(xml));
+    setText(children(d, 'size')[0], 'size', String(gz.length));
+    setText(children(d, 'open-size')[0], 'open-size', String(xml.length));
+    children(d, 'location')[0][':@']['@_href'] = newHref;
+    writeFileAtomic(repomdFile, builder.build(md));
+    if (newHref !== prim.href) unlinkSync(join(tree, prim.href));
+    await detachSign(layout.gnupgHome, repomdFile);
+  });
+}

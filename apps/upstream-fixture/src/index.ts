@@ -1,0 +1,6 @@
+// The embedded upstream: real signed yum repos and cloud images for every release, laid out
+// and served like Peridot's yumrepofs, with fault injection for tests.
+export { ensureFixture, type FixtureOptions, type FixtureInfo } from './fixture';
+export { repoUrlPath } from './paths';
+export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord } from './server';
+export { updatePackage, writeBrokenRepo, injectHref } from './helpers';

@@ -1,0 +1,98 @@
+// Pure checks of what the fixture will contain, straight from the release files.
+import { describe, expect, it } from 'vitest';
+import { resolve } from 'node:path';
+import { listReleases, loadRelease, repoArches, repoDir } from '@rocky/config';
+import { releasePlan, repoPackages, type PkgDef } from './model';
+import { renderSpec } from './spec';
+import { repoUrlPath, packageHref } from './paths';
+import { bumpRelease } from './helpers';
+
+const ws = resolve(__dirname, '../../..');
+const releases = listReleases(ws).map((n) => loadRelease(ws, n));
+const depName = (d: string) => d.split(' ')[0];
+const provided = (pkgs: PkgDef[]) => new Set(pkgs.flatMap((p) => [p.name, ...p.provides.map(depName)]));
+
+describe('fixture model', () => {
+  it('names repo paths the yumrepofs way and uses the hashed package layout', () => {
+    expect(repoUrlPath('rocky-9', 'BaseOS', 'x86_64-debug')).toBe('v1/projects/rocky-9/repo/hashed-BaseOS/x86_64-debug');
+    expect(packageHref('Bash-5.1-1.el9.x86_64.rpm')).toBe('Packages/b/Bash-5.1-1.el9.x86_64.rpm');
+  });
+
+  it('covers the four releases', () => {
+    expect(releases.map((r) => r.name)).toEqual(expect.arrayContaining(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead']));
+  });
+
+  for (const rel of releases) {
+    it(`${rel.name}: every mustClose repo closes over itself plus its closure repos, and only them`, () => {
+      const plan = releasePlan(rel);
+      const byDir = new Map(rel.repos.map((r) => [repoDir(r), r.name]));
+      for (const repo of rel.repos) {
+        const own = plan.specs[repo.name].packages;
+        const extra = repo.name === plan.baseRepo ? plan.releaseSpec.packages : [];
+        const avail = provided([...own, ...extra, ...repo.closure.flatMap((d) => plan.specs[byDir.get(d)!].packages)]);
+        const missing = own.flatMap((p) => p.requires.map(depName)).filter((d) => !avail.has(d));
+        if (repo.mustClose) expect(missing, `${repo.name}`).toEqual([]);
+        else expect(missing.length, `${repo.name} leans on other repos`).toBeGreaterThan(0);
+        // Without its closure repos a dependent repo must not close: the requires are real.
+        if (repo.closure.length) {
+          const alone = provided([...own, ...extra]);
+          expect(own.some((p) => p.requires.some((d) => !alone.has(depName(d))))).toBe(true);
+        }
+      }
+    });
+
+    it(`${rel.name}: trees match the release (os, debug, source, multilib; no kickstart)`, () => {
+      const plan = releasePlan(rel);
+      const expected = rel.repos.flatMap((r) =>
+        repoArches(rel, r).flatMap((a) => (a === 'x86_64' ? [a, ...r.multilib] : [a])).flatMap((a) => [a, ...(r.debug ? [`${a}-debug`] : [])]).concat(r.source ? ['src'] : []).map((a) => `${r.name}/${a}`),
+      );
+      expect(plan.trees.map((t) => `${t.repo}/${t.upstreamArch}`).sort()).toEqual(expected.sort());
+      expect(plan.trees.filter((t) => t.comps).map((t) => t.repo)).toEqual(expect.arrayContaining(['BaseOS', 'AppStream']));
+    });
+  }
+
+  it('puts the kernel with boot images and the installroot packages in BaseOS', () => {
+    const rel = releases.find((r) => r.name === 'rocky-9')!;
+    const base = releasePlan(rel).specs.BaseOS;
+    const kernel = base.packages.find((p) => p.name === rel.iso.lorax.kernelPackage)!;
+    expect(kernel.noarch).toBe(false);
+    expect(kernel.files.map((f) => f.path)).toEqual([
+      '/boot/vmlinuz-5.14.0-611.el9.%{_target_cpu}',
+      '/boot/initramfs-5.14.0-611.el9.%{_target_cpu}.img',
+      '/lib/modules/5.14.0-611.el9.%{_target_cpu}/vmlinuz',
+    ]);
+    expect(base.packages.map((p) => p.name)).toEqual(expect.arrayContaining(['filesystem', 'setup', 'bash', 'basesystem']));
+    expect(base.targets).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
+  });
+
+  it('shares specs between releases of one major, and only the release package differs', () => {
+    const [r9, beta, lh] = ['rocky-9', 'rocky-9-beta', 'rocky-9-lookahead'].map((n) => releasePlan(releases.find((r) => r.name === n)!));
+    for (const repo of Object.keys(r9.specs)) expect(renderSpec(beta.specs[repo])).toBe(renderSpec(r9.specs[repo]));
+    const nevr = (p: ReturnType<typeof releasePlan>) => `${p.releaseSpec.name}-${p.releaseSpec.version}-${p.releaseSpec.release}`;
+    expect(new Set([nevr(r9), nevr(beta), nevr(lh)]).size).toBe(3);
+    expect(r9.releaseSpec.version).toBe('9.7');
+  });
+
+  it('scales the number of packages per repo', () => {
+    const c = { major: 9, dir: 'AppStream', closure: ['BaseOS'], base: false, kernel: 'kernel' };
+    expect(repoPackages({ ...c, scale: 1 })).toHaveLength(5);
+    expect(repoPackages({ ...c, scale: 10 })).toHaveLength(23);
+    expect(repoPackages({ ...c, scale: 10 }).filter((p) => p.debuginfo)).toHaveLength(2);
+  });
+
+  it('names every cloud image the producer way', () => {
+    const plan = releasePlan(releases.find((r) => r.name === 'rocky-9')!);
+    const files = plan.images.map((i) => i.file);
+    expect(files).toContain('Rocky-9-GenericCloud-Base-9.7-20251120.0.x86_64.qcow2');
+    expect(files).toContain('Rocky-9-Vagrant-Libvirt-9.7-20251120.0.x86_64.box');
+    expect(files).toContain('Rocky-9-RPI-9.7-20251120.0.aarch64.raw.xz');
+    expect(files).toContain('Rocky-9-Azure-LVM-9.7-20251120.0.aarch64.vhd');
+    expect(new Set(files).size).toBe(files.length);
+  });
+
+  it('bumps the leading number of a Release', () => {
+    expect(bumpRelease('1.el9')).toBe('2.el9');
+    expect(bumpRelease('611.el9')).toBe('612.el9');
+    expect(bumpRelease('0.beta1.el9')).toBe('1.beta1.el9');
+  });
+});

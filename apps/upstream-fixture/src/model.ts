@@ -1,0 +1,316 @@
+// What the fixture upstream contains, computed from the release files alone (pure, no I/O):
+// the packages of every repo (as spec definitions), the trees served per release, the comps
+// files and the cloud images. Everything is derived deterministically from names, so the same
+// release file always describes the same upstream.
+import { cloudImageNames, repoDir, repoArches, repoTrees, revision, upstreamArch, type Arch, type Release } from '@rocky/config';
+import { createHash } from 'node:crypto';
+
+/** Fixed clock of the fixture: build times, file times, repodata timestamps, image dates. */
+export const SOURCE_DATE_EPOCH = 1763596800; // 2025-11-20T00:00:00Z
+export const IMAGE_DATE = new Date(SOURCE_DATE_EPOCH * 1000);
+
+export interface FileDef {
+  /** Absolute path in the package; may use `%{_target_cpu}`. */
+  path: string;
+  /** Small text content (letters, digits, spaces, `.-_:/=()`; may use `%{_target_cpu}`). */
+  text?: string;
+  /** Or a ~1 MiB pseudo-random blob written by the builder (kernel images). */
+  blob?: 'vmlinuz' | 'initramfs';
+}
+
+export interface PkgDef {
+  name: string;
+  version: string;
+  release: string;
+  noarch: boolean;
+  summary: string;
+  requires: string[];
+  provides: string[];
+  files: FileDef[];
+  /** Also build an explicit `<name>-debuginfo` subpackage (arch packages only). */
+  debuginfo: boolean;
+}
+
+/** One rpmbuild input: a source package with many subpackages, built for all `targets` in one call. */
+export interface SpecDef {
+  name: string;
+  version: string;
+  release: string;
+  summary: string;
+  packages: PkgDef[];
+  /** `rpmbuild --target` list; empty for a noarch-only spec. */
+  targets: string[];
+}
+
+export type TreeKind = 'os' | 'debug' | 'source';
+
+export interface TreePlan {
+  repo: string;
+  kind: TreeKind;
+  /** Package arch of the tree: a basearch, `i686`, or `src`. */
+  arch: string;
+  /** URL segment: `<arch>`, `<arch>-debug`, `src`. */
+  upstreamArch: string;
+  /** comps.xml content for createrepo_c -g (BaseOS and AppStream binary trees). */
+  comps?: string;
+}
+
+export interface ImagePlan {
+  arch: Arch;
+  type: string;
+  variant?: string;
+  format: string;
+  file: string;
+}
+
+export interface ReleasePlan {
+  project: string;
+  major: number;
+  revision: string;
+  /** Spec of every upstream repo, by repo name. */
+  specs: Record<string, SpecDef>;
+  /** The release's own package (`rocky-release`), placed in the base repo. */
+  releaseSpec: SpecDef;
+  /** Repo (name) that carries the kernel, the installroot packages and the release package. */
+  baseRepo: string;
+  trees: TreePlan[];
+  images: ImagePlan[];
+}
+
+/** Provide that stands for "the ABI of repo <dir>": what packages of dependent repos require. */
+export const abi = (dir: string) => `fixture-abi(${dir})`;
+
+const h32 = (s: string) => createHash('sha256').update(s).digest().readUInt32BE(0);
+/** A stable, plausible version for a package name. */
+export const versionOf = (name: string) => {
+  const h = h32(name);
+  return `${1 + (h % 4)}.${(h >>> 4) % 20}.${(h >>> 12) % 10}`;
+};
+const dist = (major: number) => `el${major}`;
+const slug = (dir: string) => dir.toLowerCase().replace(/[^a-z0-9]+/g, '');
+
+const KERNEL_VERSION: Record<number, [string, string]> = { 8: ['4.18.0', '553'], 9: ['5.14.0', '611'], 10: ['6.12.0', '55'] };
+
+interface RepoCtx {
+  major: number;
+  dir: string;
+  closure: string[];
+  base: boolean;
+  kernel: string;
+  scale: number;
+}
+
+function pkg(p: Partial<PkgDef> & { name: string }, major: number): PkgDef {
+  return {
+    version: versionOf(p.name),
+    release: `1.${dist(major)}`,
+    noarch: false,
+    summary: `Fixture package ${p.name}`,
+    requires: [],
+    provides: [],
+    files: [],
+    debuginfo: false,
+    ...p,
+  };
+}
+
+/** The packages of one repo. Every requirement is met by the repo itself or its closure repos. */
+export function repoPackages(c: RepoCtx): PkgDef[] {
+  const { major } = c;
+  const s = slug(c.dir);
+  const closureReq = c.closure.map((d) => `${abi(d)} >= ${major}`);
+  const out: PkgDef[] = [];
+  const archFile = (name: string) => ({ path: `/usr/libexec/${name}/${name}`, text: `fixture ${name} for %{_target_cpu}` });
+  const noarchFile = (name: string) => ({ path: `/usr/share/${name}/README`, text: `fixture ${name} noarch` });
+  let tools: number;
+  let data: number;
+  let libs: string;
+  if (c.base) {
+    // What a minimal installroot needs; no scriptlets, so --forcearch installs work anywhere.
+    const [kv, kr] = KERNEL_VERSION[major] ?? ['6.0.0', '1'];
+    const kver = `${kv}-${kr}.${dist(major)}.%{_target_cpu}`;
+    out.push(
+      pkg({ name: 'setup', noarch: true, files: [{ path: '/etc/fixture-setup', text: 'setup' }] }, major),
+      pkg({ name: 'filesystem', requires: ['setup'], files: [{ path: '/usr/share/filesystem/layout', text: 'filesystem %{_target_cpu}' }] }, major),
+      pkg({ name: 'basesystem', noarch: true, requires: ['filesystem', 'setup'], files: [{ path: '/usr/share/basesystem/README', text: 'basesystem' }] }, major),
+      pkg(
+        { name: 'glibc', requires: ['filesystem'], provides: [`${abi(c.dir)} = ${major}`], files: [archFile('glibc')], debuginfo: true },
+        major,
+      ),
+      pkg(
+        { name: 'bash', requires: ['filesystem', 'glibc'], provides: ['/bin/sh'], files: [{ path: '/usr/bin/bash', text: 'bash for %{_target_cpu}' }], debuginfo: true },
+        major,
+      ),
+      pkg(
+        {
+          name: c.kernel,
+          version: kv,
+          release: `${kr}.${dist(major)}`,
+          summary: 'The Linux kernel (fixture: pseudo-random images)',
+          provides: [`installonlypkg(kernel)`],
+          files: [
+            { path: `/boot/vmlinuz-${kver}`, blob: 'vmlinuz' },
+            { path: `/boot/initramfs-${kver}.img`, blob: 'initramfs' },
+            { path: `/lib/modules/${kver}/vmlinuz`, blob: 'vmlinuz' },
+          ],
+          debuginfo: true,
+        },
+        major,
+      ),
+    );
+    libs = 'glibc';
+    tools = c.scale;
+    data = c.scale;
+  } else {
+    libs = `${s}-libs`;
+    out.push(pkg({ name: libs, requires: closureReq, provides: [`${abi(c.dir)} = ${major}`], files: [archFile(libs)], debuginfo: true }, major));
+    tools = c.scale + 1;
+    data = c.scale + 1;
+  }
+  // Scale grows the binary packages; debug trees keep a fixed few (scale 100 ≈ 8000 RPMs in all).
+  for (let k = 1; k <= tools; k++) {
+    const name = `${s}-tools-${k}`;
+    out.push(pkg({ name, requires: [libs, ...closureReq], files: [archFile(name)], debuginfo: k === 1 }, major));
+  }
+  for (let k = 1; k <= data; k++) {
+    const name = `${s}-data-${k}`;
+    out.push(pkg({ name, noarch: true, requires: [libs, ...closureReq], files: [noarchFile(name)] }, major));
+  }
+  return out;
+}
+
+/** The release's own package: Version is the release's revision, so it differs per release. */
+export function releaseSpec(rel: Release): SpecDef {
+  const name = `${rel.shortname.toLowerCase()}-release`;
+  const rev = revision(rel);
+  // Pre-releases sort below the GA build of the same revision, as real ones do.
+  const release = rel.type === 'stable' ? `1.${dist(rel.major)}` : `0.${(rel.rc ?? rel.type).toLowerCase()}.${dist(rel.major)}`;
+  const p: PkgDef = {
+    name,
+    version: rev,
+    release,
+    noarch: true,
+    summary: `${rel.fullname} release files (fixture)`,
+    requires: [],
+    provides: ['system-release', `system-release(releasever) = ${rel.major}`, `base-module(platform:${dist(rel.major)})`],
+    files: [
+      { path: `/etc/${name}`, text: `${rel.fullname} release ${rev} (${rel.project})` },
+      { path: '/usr/lib/os-release', text: `NAME=${rel.fullname.replaceAll(' ', '_')} VERSION_ID=${rev} ID=${rel.shortname.toLowerCase()}` },
+    ],
+    debuginfo: false,
+  };
+  return { name, version: rev, release, summary: p.summary, packages: [p], targets: [] };
+}
+
+/** Binary arches a repo's packages are built for in a release (multilib i686 included). */
+export function repoTargets(rel: Release, repo: Release['repos'][number]): string[] {
+  const arches: string[] = [];
+  for (const a of repoArches(rel, repo)) {
+    arches.push(a);
+    if (a === 'x86_64') arches.push(...repo.multilib);
+  }
+  return arches;
+}
+
+function comps(groups: { id: string; name: string; packages: string[] }[], envs: { id: string; name: string; groups: string[] }[]): string {
+  const lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">', '<comps>'];
+  for (const g of groups) {
+    lines.push(
+      '  <group>',
+      `    <id>${g.id}</id>`,
+      `    <name>${g.name}</name>`,
+      `    <description>${g.name} (fixture)</description>`,
+      '    <default>true</default>',
+      '    <uservisible>true</uservisible>',
+      '    <packagelist>',
+      ...g.packages.map((p) => `      <packagereq type="mandatory">${p}</packagereq>`),
+      '    </packagelist>',
+      '  </group>',
+    );
+  }
+  envs.forEach((e, i) => {
+    lines.push(
+      '  <environment>',
+      `    <id>${e.id}</id>`,
+      `    <name>${e.name}</name>`,
+      `    <description>${e.name} (fixture)</description>`,
+      `    <display_order>${i + 1}</display_order>`,
+      '    <grouplist>',
+      ...e.groups.map((g) => `      <groupid>${g}</groupid>`),
+      '    </grouplist>',
+      '  </environment>',
+    );
+  });
+  lines.push('</comps>', '');
+  return lines.join('\n');
+}
+
+export function releasePlan(rel: Release, scale = 1): ReleasePlan {
+  if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be an integer >= 1 (got ${scale})`);
+  const baseDir = rel.iso.lorax.variant;
+  const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
+  const base = byDir.get(baseDir);
+  if (!base) throw new Error(`${rel.name}: the lorax variant ${baseDir} is not a repo of the release`);
+  const rs = releaseSpec(rel);
+  const specs: Record<string, SpecDef> = {};
+  for (const repo of rel.repos) {
+    const dir = repoDir(repo);
+    const packages = repoPackages({
+      major: rel.major,
+      dir,
+      // `devel` is not expected to close on its own (mustClose false): it leans on BaseOS, as the real one does.
+      closure: repo.closure.length || repo.mustClose || dir === baseDir ? repo.closure : [baseDir],
+      base: repo === base,
+      kernel: rel.iso.lorax.kernelPackage,
+      scale,
+    });
+    specs[repo.name] = {
+      name: `fixture-${slug(dir)}`,
+      version: `${rel.major}.0`,
+      release: `1.${dist(rel.major)}`,
+      summary: `Fixture packages of the ${dir} repository`,
+      packages,
+      targets: repoTargets(rel, repo),
+    };
+  }
+  // Comps for the repos lorax installs from, as Rocky ships them in BaseOS and AppStream.
+  const compsFor = new Map<string, string>();
+  const core = ['setup', 'filesystem', 'basesystem', 'glibc', 'bash', rel.iso.lorax.kernelPackage];
+  compsFor.set(base.name, comps([{ id: 'core', name: 'Core', packages: [...core, rs.packages[0].name] }], [{ id: 'minimal-environment', name: 'Minimal Install', groups: ['core'] }]));
+  for (const d of rel.iso.lorax.repos) {
+    const repo = byDir.get(d);
+    if (!repo || repo === base) continue;
+    const names = specs[repo.name].packages.filter((p) => !p.name.includes('-data-')).map((p) => p.name);
+    compsFor.set(repo.name, comps([{ id: slug(d), name: `${d} tools`, packages: names }], [{ id: 'server-product-environment', name: 'Server', groups: ['core', slug(d)] }]));
+  }
+
+  const trees: TreePlan[] = [];
+  const seen = new Set<string>();
+  for (const t of repoTrees(rel)) {
+    if (t.kind === 'kickstart') continue; // synced from the same upstream repo as `os`
+    const ua = upstreamArch(t);
+    const key = `${t.repo}/${ua}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    trees.push({ repo: t.repo, kind: t.kind, arch: t.arch, upstreamArch: ua, comps: t.kind === 'os' ? compsFor.get(t.repo) : undefined });
+  }
+
+  const images: ImagePlan[] = [];
+  for (const [type, img] of Object.entries(rel.cloud.images)) {
+    const variants = img.variants.length ? img.variants : [undefined];
+    for (const arch of rel.arches.filter((a) => !img.arches || img.arches.includes(a))) {
+      for (const variant of variants) {
+        const primary = variant !== undefined && variant === img.primaryVariant;
+        const file = cloudImageNames(rel, { type, variant, primary, format: img.format }, arch, { date: IMAGE_DATE, n: 0 }).file;
+        images.push({ arch, type, variant, format: img.format, file });
+      }
+    }
+  }
+  return { project: rel.project, major: rel.major, revision: revision(rel), specs, releaseSpec: rs, baseRepo: base.name, trees, images };
+}
+
+/** RPM file name of a package built for `arch` (noarch packages ignore it). */
+export const rpmFile = (p: Pick<PkgDef, 'name' | 'version' | 'release' | 'noarch'>, arch: string) =>
+  `${p.name}-${p.version}-${p.release}.${p.noarch ? 'noarch' : arch}.rpm`;
+export const debugName = (name: string) => `${name}-debuginfo`;
+export const srpmFile = (s: Pick<SpecDef, 'name' | 'version' | 'release'>) => `${s.name}-${s.version}-${s.release}.src.rpm`;

@@ -1,0 +1,53 @@
+// Where things live under a fixture root. The root mirrors the URL space of Peridot's yumrepofs,
+// so a plain static server (or a file:// reader) over it serves the upstream as-is.
+import { join } from 'node:path';
+
+/** `v1/projects/<project>/repo/hashed-<repo>/<upstreamArch>`: the repo's URL path, no leading slash. */
+export function repoUrlPath(project: string, repo: string, upstreamArch: string): string {
+  return `v1/projects/${project}/repo/hashed-${repo}/${upstreamArch}`;
+}
+
+/** The hashed package layout: `Packages/<first letter, lowercased>/<file>`. */
+export const packageHref = (file: string) => `Packages/${file[0].toLowerCase()}/${file}`;
+
+export const KEY_UID = 'releng-fixture@rockylinux.invalid';
+
+/** Layout of one fixture root. `.fixture/` holds the build cache and state; it is never served. */
+export class FixtureLayout {
+  constructor(readonly root: string) {}
+  get keyFile() {
+    return join(this.root, 'RPM-GPG-KEY-fixture');
+  }
+  get gnupgHome() {
+    return join(this.root, 'gnupg');
+  }
+  get internal() {
+    return join(this.root, '.fixture');
+  }
+  get state() {
+    return join(this.internal, 'state.json');
+  }
+  get lock() {
+    return join(this.internal, 'lock');
+  }
+  get tmp() {
+    return join(this.internal, 'tmp');
+  }
+  /** Signed RPMs of one spec build, keyed by the spec's hash. */
+  rpmCache(hash: string) {
+    return join(this.internal, 'rpms', hash);
+  }
+  /** Repodata (with repomd.xml.asc) of one package set, keyed by its hash. */
+  repodataCache(hash: string) {
+    return join(this.internal, 'repodata', hash);
+  }
+  project(project: string) {
+    return join(this.root, 'v1', 'projects', project);
+  }
+  tree(project: string, repo: string, upstreamArch: string) {
+    return join(this.root, repoUrlPath(project, repo, upstreamArch));
+  }
+  images(project: string) {
+    return join(this.root, 'images', project);
+  }
+}

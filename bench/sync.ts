@@ -1,0 +1,100 @@
+// Sync benchmark (issue 3): our sync stage against `dnf reposync --download-metadata` on the
+// same repos, served over loopback by the fixture at a scale of thousands of packages; cold
+// (empty destination, empty store/cache) and warm (destination already populated, nothing changed).
+// Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadRelease, loadSite, type Site } from '@rocky/config';
+import { spawn } from 'node:child_process';
+import { ensureFixture } from '@rocky/upstream-fixture';
+import { syncStage } from '../libs/stages/src/sync';
+import { readSyncManifest } from '../libs/stages/src/manifests';
+import { dnfConfig } from '../libs/rpm-repo/src/repoclosure';
+import { run } from '@rocky/exec';
+import { timeIt, flag, type BenchRow } from './lib';
+
+const RELEASE = `# Benchmark release: BaseOS and AppStream for two arches, binary trees only.
+major: 9
+minor: 7
+type: stable
+profile: bench
+project: bench
+arches: [x86_64, aarch64]
+repos:
+  - { name: BaseOS, debug: false, source: false, kickstart: false }
+  - { name: AppStream, closure: [BaseOS], debug: false, source: false, kickstart: false }
+iso:
+  lorax: { variant: BaseOS, repos: [BaseOS, AppStream] }
+`;
+
+export async function runSyncBench(opts: { scale?: number; reps?: number } = {}): Promise<BenchRow[]> {
+  const scale = opts.scale ?? 250;
+  const reps = opts.reps ?? 3;
+  const ws = resolve(__dirname, `../.releng/bench/sync-${scale}`);
+  mkdirSync(join(ws, 'releases/bench'), { recursive: true });
+  writeFileSync(join(ws, 'releases/bench/release.yaml'), RELEASE);
+  const fxRoot = join(ws, 'upstream');
+  await ensureFixture({ workspaceRoot: ws, root: fxRoot, scale, log: (m) => console.log(m) });
+  const server = await serveElsewhere(fxRoot);
+  try {
+    const rel = { ...loadRelease(ws, 'bench'), name: 'bench' };
+    const out = join(ws, 'run');
+    const local = loadSite(resolve(__dirname, '..'), 'local');
+    const site: Site = {
+      ...local,
+      roots: { compose: join(out, 'compose'), staging: join(out, 'staging'), production: join(out, 'production') },
+      upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fxRoot, 'RPM-GPG-KEY-fixture') },
+      store: { type: 'local', path: join(out, 'store') },
+      state: join(out, 'state'),
+      concurrency: { downloads: 16, builds: 2 },
+    };
+    const ctx = { root: join(out, 'ws'), project: 'bench', release: rel, site, dryRun: false };
+    const quiet = <T>(fn: () => Promise<T>) => async () => {
+      const log = console.log;
+      console.log = () => {};
+      try {
+        return await fn();
+      } finally {
+        console.log = log;
+      }
+    };
+    const ours = quiet(() => syncStage(ctx));
+    const oursCold = await timeIt(reps, ours, () => rmSync(out, { recursive: true, force: true }));
+    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(ctx.root, 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
+    const oursWarm = await timeIt(reps, ours);
+
+    // dnf reposync: one call per arch with both repos, metadata included, own config and cache.
+    const dnfDir = join(ws, 'dnf');
+    // Async: the fixture server runs in this process and must keep answering while dnf runs.
+    const reposync = async () => {
+      for (const arch of ['x86_64', 'aarch64']) {
+        const conf = dnfConfig(join(dnfDir, 'conf', arch));
+        const repos = ['BaseOS', 'AppStream'].flatMap((r) => [`--repofrompath=${r},${server.url}/v1/projects/bench/repo/hashed-${r}/${arch}`, `--repo=${r}`]);
+        await run(['dnf', '-q', '-y', '-c', conf, '--releasever=9', `--forcearch=${arch}`, ...repos, 'reposync', '--download-metadata', `--arch=${arch}`, '--arch=noarch', '-p', join(dnfDir, 'out', arch)]);
+      }
+    };
+    const dnfCold = await timeIt(reps, reposync, () => rmSync(dnfDir, { recursive: true, force: true }));
+    const dnfWarm = await timeIt(reps, reposync);
+    const note = `${packages} packages in 4 trees (${scale}x fixture); ours includes signature checks and dnf repoclosure`;
+    return [
+      { name: 'sync cold', ours: oursCold, theirs: dnfCold, theirsName: 'dnf reposync', ratio: dnfCold / oursCold, goal: '>= 1.5x faster', met: dnfCold / oursCold >= 1.5, notes: note },
+      { name: 'sync warm (nothing changed)', ours: oursWarm, theirs: dnfWarm, theirsName: 'dnf reposync', ratio: dnfWarm / oursWarm, goal: '>= 10x faster', met: dnfWarm / oursWarm >= 10, notes: note },
+    ];
+  } finally {
+    server.close();
+  }
+}
+
+/** The fixture server in a child process, so it does not compete with the measured client. */
+async function serveElsewhere(root: string): Promise<{ url: string; close(): void }> {
+  const child = spawn(process.execPath, ['-r', '@swc-node/register', resolve(__dirname, 'serve-fixture.ts'), root], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((ok, fail) => {
+    child.stdout.once('data', (d: Buffer) => ok(d.toString().trim()));
+    child.once('exit', (c) => fail(new Error(`fixture server exited ${c}`)));
+  });
+  return { url, close: () => child.kill('SIGTERM') };
+}
+
+if (require.main === module) {
+  runSyncBench({ scale: flag('scale', 250), reps: flag('reps', 3) }).then((rows) => console.table(rows));
+}

@@ -1,0 +1,360 @@
+// buildBootTree: the iso-<arch> stage's builders. `lorax` runs the real thing (production);
+// `boot-tree` (the local site's default) makes the same shape from the compose with the host's
+// tools: a dnf installroot squashed into images/install.img, the kernel and initrd from the
+// release's kernel package, isolinux and a standalone grub where this host has them, .treeinfo,
+// .discinfo, media.repo, and a hybrid boot ISO named and labelled as lorax's would be.
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { XMLParser } from 'fast-xml-parser';
+import { fullName, isoNames, revision, volumeId, type Arch, type Builder } from '@rocky/config';
+import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
+import { hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
+import { decompress, parseRepomd } from '@rocky/rpm-repo';
+import {
+  efibootSizeKiB,
+  grubCfg,
+  grubEmbeddedCfg,
+  hostBootLoaders,
+  isolinuxCfg,
+  ISOLINUX_MODULES,
+  loaderInstallHint,
+  type HostLoaders,
+} from './bootloaders';
+import { describeTree, linkOrCopy, moveDir, replaceDir, settleAll, treeBytes } from './files';
+import { isoManifest, verifyIso } from './inspect';
+import { collectLoraxTree, loraxArgv } from './lorax';
+import type { BootTreeInput, BootTreeResult } from './types';
+
+/** Builds the boot tree and boot ISO of one arch with the site's builder for it. */
+export async function buildBootTree(input: BootTreeInput): Promise<BootTreeResult> {
+  const b = input.builder;
+  switch (b.type) {
+    case 'ssh':
+    case 'kubernetes':
+      throw new Error(`${input.arch}: ${b.type} builder: dispatched builders are handled by the executor`);
+    case 'lorax':
+      return buildWithLorax(input, b);
+    case 'boot-tree':
+      return buildLocalTree(input, b);
+  }
+}
+
+/** Runs a step, turning any failure into an error that names the arch and the tool. */
+async function step<T>(arch: Arch, tool: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw new Error(`${arch}: ${tool} failed: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+const NODE_ARCH: Record<string, Arch> = { x64: 'x86_64', arm64: 'aarch64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+
+function repoUrl(path: string): string {
+  return pathToFileURL(path).href;
+}
+
+function checkRepos(arch: Arch, repos: BootTreeInput['repos']): void {
+  if (!repos.length) throw new Error(`${arch}: no repos to build the boot tree from`);
+  for (const r of repos) {
+    if (!existsSync(join(r.path, 'repodata', 'repomd.xml'))) throw new Error(`${arch}: repo ${r.name} at ${r.path} has no repodata/repomd.xml`);
+  }
+}
+
+async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 'lorax' }>): Promise<BootTreeResult> {
+  const { release, arch, workDir } = input;
+  const log = input.log ?? (() => {});
+  checkRepos(arch, input.repos);
+  if (!b.wrapper.length) {
+    if (!hasTool('lorax')) throw new Error(`${arch}: lorax builder: lorax is not installed (${missingHint('lorax')})`);
+    // lorax builds for the machine it runs on; a wrapper (podman, mock, ssh) may run it elsewhere.
+    const host = NODE_ARCH[process.arch];
+    if (host !== arch) throw new Error(`${arch}: lorax builds only for the host's arch (${host ?? process.arch}); configure a wrapper or a dispatched builder`);
+  }
+  if (release.iso.lorax.removes.length) {
+    // empanadas comments these out of lorax's runtime-install.tmpl inside the mock chroot; that
+    // edit belongs to the wrapper's image, not to a shared host's lorax.
+    log(`lorax removes (${release.iso.lorax.removes.join(', ')}) must be applied by the wrapper's lorax templates`);
+  }
+  mkdirSync(workDir, { recursive: true });
+  const loraxOut = join(workDir, 'lorax');
+  rmSync(loraxOut, { recursive: true, force: true }); // lorax refuses an existing output directory
+  const argv = [...b.wrapper, ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, join(workDir, `lorax-${arch}.log`))];
+  log(`running lorax into ${loraxOut}`);
+  await step(arch, 'lorax', () => run(argv, { logFile: join(workDir, 'lorax-run.log'), timeoutMs: 6 * 3600_000 }));
+  const res = await collectLoraxTree(loraxOut, release, arch, input.outDir);
+  if (b.mustBoot && !res.bootable) throw new Error(`${arch}: site requires a bootable ISO but lorax's boot.iso has no clean El Torito boot record`);
+  return res;
+}
+
+/** Whether the repo's comps (repomd `group`) defines the `core` group. */
+export function hasCoreGroup(repoPath: string): boolean {
+  const repomd = parseRepomd(readFileSync(join(repoPath, 'repodata', 'repomd.xml'), 'utf8'), `${repoPath}/repodata/repomd.xml`);
+  const rec = repomd.records.find((r) => r.type === 'group') ?? repomd.records.find((r) => r.type === 'group_gz' || r.type === 'group_xz');
+  if (!rec) return false;
+  const xml = decompress(readFileSync(join(repoPath, rec.href)), rec.href).toString('utf8');
+  const doc = new XMLParser({ isArray: (n) => n === 'group', parseTagValue: false }).parse(xml) as { comps?: { group?: { id?: string }[] } };
+  return (doc.comps?.group ?? []).some((g) => String(g.id).trim() === 'core');
+}
+
+interface DnfSetup {
+  root: string;
+  conf: string;
+  arch: Arch;
+  major: number;
+}
+
+/**
+ * dnf against the compose repos only, for `arch`, into the installroot. dnf prefixes `cachedir`
+ * with the installroot, so the cache is a path inside the root (removed before squashing).
+ * The own config keeps Debian's /etc/dnf/dnf.conf (skip_if_unavailable=True) out.
+ */
+function dnfArgv(d: DnfSetup, repos: BootTreeInput['repos']): string[] {
+  return [
+    'dnf',
+    '-y',
+    `--config=${d.conf}`,
+    `--installroot=${d.root}`,
+    `--forcearch=${d.arch}`,
+    `--releasever=${d.major}`,
+    '--setopt=reposdir=/dev/null',
+    `--setopt=cachedir=${DNF_CACHE}`,
+    '--setopt=skip_if_unavailable=False',
+    '--setopt=install_weak_deps=False',
+    '--nogpgcheck',
+    '--setopt=tsflags=noscripts',
+    `--setopt=module_platform_id=platform:el${d.major}`,
+    ...repos.map((r) => `--repofrompath=${r.name},${repoUrl(r.path)}`),
+    ...repos.map((r) => `--repo=${r.name}`),
+  ];
+}
+const DNF_CACHE = '/var/cache/releng-dnf';
+
+/** /boot/vmlinuz-<kver> (or /lib/modules/<kver>/vmlinuz, where EL kernels keep it) and its initramfs. */
+function findKernel(root: string, arch: Arch, pkg: string, kver: string): { vmlinuz: string; initrd: string } {
+  const boot = join(root, 'boot');
+  const bootFiles = existsSync(boot) ? readdirSync(boot) : [];
+  const found = new Map<string, string>();
+  for (const f of bootFiles) {
+    const m = /^vmlinuz-(.+)$/.exec(f);
+    if (m && !m[1].includes('rescue')) found.set(m[1], join(boot, f));
+  }
+  if (!found.size) {
+    for (const dir of ['lib/modules', 'usr/lib/modules']) {
+      const mods = join(root, dir);
+      if (!existsSync(mods)) continue;
+      for (const v of readdirSync(mods)) if (existsSync(join(mods, v, 'vmlinuz'))) found.set(v, join(mods, v, 'vmlinuz'));
+    }
+  }
+  const version = found.has(kver) ? kver : found.size === 1 ? [...found.keys()][0] : undefined;
+  if (!version) {
+    throw new Error(
+      `${arch}: ${pkg} installed no kernel image (/boot/vmlinuz-*)${found.size ? ` matching ${kver} (found ${[...found.keys()].join(', ')})` : ''}`,
+    );
+  }
+  const initrd = join(boot, `initramfs-${version}.img`);
+  if (!existsSync(initrd)) {
+    // Real EL kernels make it with dracut in %posttrans, which an installroot without scripts never runs.
+    throw new Error(`${arch}: ${pkg} ${version} carries no /boot/initramfs-${version}.img; a kernel whose initramfs is made by dracut needs the lorax builder`);
+  }
+  return { vmlinuz: found.get(version)!, initrd };
+}
+
+/**
+ * install.img compression. lorax uses xz, but xz runs at ~9 MB/s here, so a real runtime root
+ * (1-2 GB) would spend minutes in it. Small roots (the fixture's) get xz like lorax; large ones
+ * zstd (~3x faster). This install.img is a stand-in without anaconda, so no kernel has to read it;
+ * production images come from lorax.
+ */
+export function squashfsCompressor(rootBytes: number): 'xz' | 'zstd' {
+  return rootBytes <= 64 * 1024 * 1024 ? 'xz' : 'zstd';
+}
+
+async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 'boot-tree' }>): Promise<BootTreeResult> {
+  const { release, arch, workDir, outDir, buildTimestamp } = input;
+  const log = input.log ?? (() => {});
+  const loaders: HostLoaders = hostBootLoaders(arch);
+  const bootable = !!(loaders.bios || loaders.uefi);
+  if (b.mustBoot && !bootable) {
+    throw new Error(`${arch}: site requires a bootable ISO but this host has no boot loader for ${arch} (${loaderInstallHint(arch)})`);
+  }
+  try {
+    preflight(['dnf', 'mksquashfs', 'xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo']);
+  } catch (e) {
+    throw new Error(`${arch}: boot-tree builder: ${(e as Error).message}`);
+  }
+  checkRepos(arch, input.repos);
+  const volid = volumeId(release, arch);
+  const product = fullName(release);
+  const kernelPkg = release.iso.lorax.kernelPackage;
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(Math.trunc(buildTimestamp)) };
+
+  mkdirSync(workDir, { recursive: true });
+  const logFile = join(workDir, `boot-tree-${arch}.log`);
+  const root = join(workDir, 'installroot');
+  const build = join(workDir, 'tree');
+  for (const d of [root, build]) rmSync(d, { recursive: true, force: true });
+  const conf = join(workDir, 'dnf.conf');
+  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\n');
+  const dnf: DnfSetup = { root, conf, arch, major: release.major };
+
+  // 1. The kernel package, looked up in the first repo (BaseOS) for this arch.
+  const first = input.repos[0];
+  const q = await step(arch, 'dnf repoquery', () =>
+    run([...dnfArgv(dnf, [first]), '-q', 'repoquery', `--arch=${arch},noarch`, '--latest-limit=1', '--qf', '%{version}-%{release}.%{arch}', kernelPkg], {
+      logFile,
+      timeoutMs: 600_000,
+    }),
+  );
+  const kver = q.stdout.split('\n').map((l) => l.trim()).filter(Boolean)[0];
+  if (!kver) throw new Error(`${arch}: no ${kernelPkg} package in ${first.name} for ${arch}`);
+
+  // 2. The installroot: the kernel plus comps `core` when the first repo has it (the smallest
+  //    set Rocky calls a system); without comps, the kernel alone.
+  let core: boolean;
+  try {
+    core = hasCoreGroup(first.path);
+  } catch (e) {
+    throw new Error(`${arch}: cannot read the comps of ${first.name}: ${(e as Error).message}`, { cause: e });
+  }
+  const pkgs = [kernelPkg, ...(core ? ['@core'] : [])];
+  log(`installing ${pkgs.join(' ')} (${arch}) into ${root}`);
+  await step(arch, 'dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000 }));
+  const kernel = findKernel(root, arch, kernelPkg, kver);
+
+  mkdirSync(join(build, 'images/pxeboot'), { recursive: true });
+  linkOrCopy(kernel.vmlinuz, join(build, 'images/pxeboot/vmlinuz'));
+  linkOrCopy(kernel.initrd, join(build, 'images/pxeboot/initrd.img'));
+
+  // 3. install.img (lorax --squashfs-only: the runtime root itself as squashfs).
+  rmSync(join(root, DNF_CACHE), { recursive: true, force: true });
+  const comp = squashfsCompressor(treeBytes(root));
+  log(`squashing the installroot (${comp})`);
+  await step(arch, 'mksquashfs', () =>
+    run(['mksquashfs', root, join(build, 'images/install.img'), '-comp', comp, '-noappend', '-quiet', '-no-progress'], { logFile, env, timeoutMs: 3600_000 }),
+  );
+
+  // 4. Boot loaders.
+  const bootloaders: string[] = [];
+  if (loaders.bios) {
+    const iso = join(build, 'isolinux');
+    mkdirSync(iso, { recursive: true });
+    linkOrCopy(loaders.bios.isolinuxBin, join(iso, 'isolinux.bin'));
+    for (const m of ISOLINUX_MODULES) linkOrCopy(join(loaders.bios.modulesDir, m), join(iso, m));
+    // lorax keeps the kernel beside isolinux too; hardlinks, which xorriso stores once.
+    linkOrCopy(join(build, 'images/pxeboot/vmlinuz'), join(iso, 'vmlinuz'));
+    linkOrCopy(join(build, 'images/pxeboot/initrd.img'), join(iso, 'initrd.img'));
+    writeFileSync(join(iso, 'isolinux.cfg'), isolinuxCfg({ product, volid, kernel: 'vmlinuz', initrd: 'initrd.img' }));
+    bootloaders.push('bios-isolinux');
+  }
+  if (loaders.uefi) {
+    const efiDir = join(build, 'EFI/BOOT');
+    mkdirSync(efiDir, { recursive: true });
+    const cfg = join(efiDir, 'grub.cfg');
+    writeFileSync(cfg, grubCfg({ product, volid, kernel: '/images/pxeboot/vmlinuz', initrd: '/images/pxeboot/initrd.img' }));
+    const embedded = join(workDir, 'grub-embedded.cfg');
+    writeFileSync(embedded, grubEmbeddedCfg(volid));
+    const loader = join(efiDir, loaders.uefi.bootFile);
+    await step(arch, loaders.uefi.mkstandalone, () =>
+      run(
+        [loaders.uefi!.mkstandalone, '-O', loaders.uefi!.target, '--locales=', '--fonts=', '--themes=', '-o', loader, `boot/grub/grub.cfg=${embedded}`],
+        { logFile, timeoutMs: 600_000 },
+      ),
+    );
+    const img = join(build, 'images/efiboot.img');
+    const mtools = { ...env, MTOOLS_SKIP_CHECK: '1' };
+    // A fixed volume serial (from the build timestamp) instead of mkfs.fat's time-based one.
+    const serial = (Math.trunc(buildTimestamp) >>> 0).toString(16).padStart(8, '0');
+    await step(arch, 'mkfs.fat', () => run(['mkfs.fat', '-C', '-n', 'ANACONDA', '-i', serial, img, String(efibootSizeKiB([loader, cfg]))], { logFile }));
+    await step(arch, 'mmd', () => run(['mmd', '-i', img, '::/EFI', '::/EFI/BOOT'], { logFile, env: mtools }));
+    await step(arch, 'mcopy', () => run(['mcopy', '-m', '-i', img, loader, cfg, '::/EFI/BOOT/'], { logFile, env: mtools }));
+    bootloaders.push('uefi-grub');
+  }
+
+  // 5. Metadata. The ISO gets a .treeinfo without boot.iso (it cannot list itself); the tree's
+  //    final one adds it.
+  const images: Record<string, string> = { kernel: 'images/pxeboot/vmlinuz', initrd: 'images/pxeboot/initrd.img' };
+  if (loaders.uefi) images['efiboot.img'] = 'images/efiboot.img';
+  const sums = new Map<string, string>();
+  for (const rel of [...Object.values(images), 'images/install.img']) sums.set(rel, await sha256File(join(build, rel)));
+  const treeinfo = (extra: Record<string, string>): string => {
+    const t: TreeInfo = repoTreeinfo({
+      fullname: release.fullname,
+      short: release.shortname,
+      version: revision(release),
+      arch,
+      variant: release.iso.lorax.variant,
+      timestamp: buildTimestamp,
+    });
+    t.images = { [arch]: { ...images, ...extra } };
+    t.stage2 = { mainimage: 'images/install.img' };
+    t.checksums = Object.fromEntries([...sums].map(([p, h]) => [p, `sha256:${h}`]));
+    return renderTreeinfo(t);
+  };
+  writeFileSync(join(build, '.discinfo'), renderDiscinfo({ timestamp: buildTimestamp, fullname: product, arch }));
+  writeFileSync(join(build, '.treeinfo'), treeinfo({}));
+
+  // 6. Into outDir (the ISO is hardlinked into the tree, so both must be on one file system).
+  mkdirSync(outDir, { recursive: true });
+  const tree = join(outDir, 'lorax');
+  const staged = tempName(tree);
+  moveDir(build, staged);
+  const isoPath = join(outDir, isoNames(release, arch, 'boot').file);
+  const isoTmp = tempName(isoPath);
+  try {
+    log(`writing ${isoPath} (${bootloaders.length ? bootloaders.join(', ') : 'data only: no boot loader for this arch on this host'})`);
+    const argv = [
+      'xorriso',
+      '-no_rc',
+      '-as',
+      'mkisofs',
+      '-o',
+      isoTmp,
+      '-R',
+      '-J',
+      '-joliet-long',
+      '-iso-level',
+      '3',
+      '-V',
+      volid,
+      '-sysid',
+      arch === 'ppc64le' ? 'PPC' : 'LINUX',
+    ];
+    if (loaders.bios) {
+      argv.push('-isohybrid-mbr', loaders.bios.isohdpfx, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table');
+    }
+    if (loaders.uefi) {
+      if (loaders.bios) argv.push('-eltorito-alt-boot');
+      argv.push('-e', 'images/efiboot.img', '-no-emul-boot');
+      // Marks efiboot.img as the EFI partition of the hybrid image (USB boot); needs the isohybrid MBR.
+      if (loaders.bios) argv.push('-isohybrid-gpt-basdat');
+    }
+    argv.push(staged);
+    await step(arch, 'xorriso', () => run(argv, { logFile, env, timeoutMs: 3600_000 }));
+    // lorax implants the md5 into boot.iso (rd.live.check verifies it at boot).
+    await step(arch, 'implantisomd5', () => run(['implantisomd5', isoTmp], { logFile, timeoutMs: 3600_000 }));
+    const [, isoSha, listing] = await settleAll<[unknown, string, string[]]>([
+      step(arch, 'ISO verification', () => verifyIso(isoTmp, { bootable, requireMd5: true })),
+      sha256File(isoTmp),
+      step(arch, 'xorriso -find', () => isoManifest(isoTmp)),
+    ]);
+
+    linkOrCopy(isoTmp, join(staged, 'images/boot.iso'));
+    sums.set('images/boot.iso', isoSha);
+    writeFileAtomic(join(staged, 'images/boot.iso.manifest'), listing.join('\n') + '\n');
+    writeFileAtomic(join(staged, '.treeinfo'), treeinfo({ 'boot.iso': 'images/boot.iso' }));
+    writeFileAtomic(join(staged, 'media.repo'), renderMediaRepo({ name: product, mediaid: discTimestamp(buildTimestamp) }));
+    replaceDir(staged, tree);
+    renameSync(isoTmp, isoPath);
+  } catch (e) {
+    rmSync(isoTmp, { force: true });
+    rmSync(staged, { recursive: true, force: true });
+    throw e;
+  }
+
+  const treeFiles = await describeTree(tree, sums);
+  const isoEntry = treeFiles.find((f) => f.path === 'images/boot.iso')!;
+  log(`${isoNames(release, arch, 'boot').file}: ${isoEntry.size} bytes, volume id ${volid}, ${treeFiles.length} tree files`);
+  return { tree, iso: { path: isoPath, sha256: isoEntry.sha256, size: isoEntry.size }, volumeId: volid, bootable, bootloaders, treeFiles };
+}

@@ -1,0 +1,188 @@
+// buildExtraIso: the DVD, empanadas' way (build-iso-extra): xorriso replays the boot ISO's boot
+// setup (`-boot_image any replay`) and adds the boot tree, the disc's metadata and every package
+// and the repodata of the configured repos; then implantisomd5 and verification.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fullName, revision, volumeId, type Arch } from '@rocky/config';
+import { discTimestamp, discTreeinfo, parseTreeinfo, renderDiscinfo, renderMediaRepo, renderTreeinfo, treeinfoImagePaths } from '@rocky/compose';
+import { preflight, run, sha256File, tempName } from '@rocky/exec';
+import { listFiles, settleAll } from './files';
+import { elTorito, isBootable, isoManifest, readVolumeId, verifyIso, type ElTorito } from './inspect';
+import type { ExtraIsoInput, ExtraIsoResult } from './types';
+
+/**
+ * Boot-tree paths that replace the boot ISO's copy (empanadas' updatable set; fnmatch patterns
+ * there, plain paths here). `.treeinfo` and `media.repo` are added: the disc needs its own
+ * .treeinfo (both variants, [media]), which empanadas fails to put on when boot.iso has one.
+ */
+export const UPDATABLE = new Set([
+  'isolinux/isolinux.cfg',
+  'etc/yaboot.conf',
+  'ppc/ppc64/yaboot.conf',
+  'EFI/BOOT/BOOTX64.conf',
+  'EFI/BOOT/grub.cfg',
+  'images/efiboot.img',
+  '.discinfo',
+  '.treeinfo',
+  'media.repo',
+]);
+
+/** Tree files a disc never carries (empanadas deletes them from disc copies of the lorax tree). */
+const NOT_ON_DISC = new Set(['images/boot.iso', 'images/boot.iso.manifest']);
+
+/** Disc metadata written by buildExtraIso itself, not taken from the boot tree. */
+const DISC_METADATA = ['.treeinfo', '.discinfo', 'media.repo'];
+
+export interface Graft {
+  op: '-map' | '-update';
+  src: string;
+  /** ISO path, with the leading `/`. */
+  iso: string;
+}
+
+/**
+ * Which boot-tree files go onto the disc and how: files missing from the boot ISO are mapped,
+ * updatable ones present in it are updated, the rest are already there.
+ */
+export function planTreeGrafts(bootTree: string, treeFiles: string[], bootIsoPaths: Set<string>): Graft[] {
+  const out: Graft[] = [];
+  for (const rel of treeFiles) {
+    if (NOT_ON_DISC.has(rel) || DISC_METADATA.includes(rel)) continue;
+    const src = join(bootTree, rel);
+    if (!bootIsoPaths.has(rel)) out.push({ op: '-map', src, iso: `/${rel}` });
+    else if (UPDATABLE.has(rel)) out.push({ op: '-update', src, iso: `/${rel}` });
+  }
+  return out;
+}
+
+/** A word of a xorriso dialog line. xorriso reads '…' and "…" as quotes; a newline cannot be quoted. */
+export function dialogWord(w: string): string {
+  if (/[\n\r]/.test(w)) throw new Error(`xorriso dialog: a path with a line break cannot be passed: ${JSON.stringify(w)}`);
+  if (!w.includes("'")) return `'${w}'`;
+  if (!w.includes('"')) return `"${w}"`;
+  throw new Error(`xorriso dialog: a path with both quote characters cannot be passed: ${w}`);
+}
+
+/** The dialog file (empanadas' xorriso.tmpl.txt, plus -abort_on, -follow and -alter_date_r; see below). */
+export function renderDialog(o: { bootIso: string; outIso: string; arch: Arch; volid: string; grafts: Graft[]; fileDate?: number }): string {
+  const lines = [
+    // Stop at the first failed command instead of writing an ISO that lacks what failed.
+    '-abort_on FAILURE',
+    `-indev ${dialogWord(o.bootIso)}`,
+    `-outdev ${dialogWord(o.outIso)}`,
+    '-boot_image any replay',
+    '-joliet on',
+    `-system_id ${o.arch === 'ppc64le' ? 'PPC' : 'LINUX'}`,
+    '-compliance joliet_long_names',
+    ...(o.arch === 'ppc64le' ? ['-compliance untranslated_names'] : []),
+    `-volid ${dialogWord(o.volid)}`,
+    // A disc must be self-contained: store what symlinks (e.g. into an artifact store) point at.
+    '-follow link',
+    ...o.grafts.map((g) => `${g.op} ${dialogWord(g.src)} ${dialogWord(g.iso)}`),
+    // Every file dated at the compose's timestamp instead of whenever its bytes reached this
+    // runner's store: with SOURCE_DATE_EPOCH for the volume dates, the same inputs make the
+    // same DVD, bit for bit, on any runner.
+    ...(o.fileDate !== undefined ? [`-alter_date_r b-c =${Math.trunc(o.fileDate)} / --`] : []),
+    '-end',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResult> {
+  const { release, arch, image, workDir, outFile, buildTimestamp } = input;
+  const log = input.log ?? (() => {});
+  const what = `${image}/${arch}`;
+  const step = async <T>(tool: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw new Error(`${what}: ${tool} failed: ${(e as Error).message}`, { cause: e });
+    }
+  };
+  try {
+    preflight(['xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo']);
+  } catch (e) {
+    throw new Error(`${what}: ${(e as Error).message}`);
+  }
+  if (!existsSync(input.bootIso)) throw new Error(`${what}: boot ISO ${input.bootIso} does not exist`);
+  const tiPath = join(input.bootTree, '.treeinfo');
+  if (!existsSync(tiPath)) throw new Error(`${what}: boot tree ${input.bootTree} has no .treeinfo`);
+  if (!input.repos.length) throw new Error(`${what}: no repos to put on the disc`);
+  for (const r of input.repos) {
+    if (!existsSync(join(r.path, 'repodata', 'repomd.xml'))) throw new Error(`${what}: repo ${r.name} at ${r.path} has no repodata/repomd.xml`);
+  }
+  for (const f of input.extraFiles ?? []) if (!existsSync(f)) throw new Error(`${what}: extra file ${f} does not exist`);
+
+  // The DVD keeps the boot ISO's volume id: stage2 (inst.stage2=hd:LABEL=…) looks for it.
+  const [volid, bootPaths, torito] = await settleAll<[string, string[], ElTorito]>([readVolumeId(input.bootIso), isoManifest(input.bootIso), elTorito(input.bootIso)]);
+  const expected = volumeId(release, arch);
+  if (volid !== expected) throw new Error(`${what}: boot ISO ${input.bootIso} has volume id ${volid}, expected ${expected}`);
+  const bootable = isBootable(torito);
+
+  const disc = join(workDir, 'disc');
+  rmSync(disc, { recursive: true, force: true });
+  mkdirSync(disc, { recursive: true });
+
+  // The disc's .treeinfo: both variants at <repo>/, [media] 1/1, no boot.iso, checksums of the images.
+  const base = parseTreeinfo(readFileSync(tiPath, 'utf8'));
+  const sums: Record<string, string> = {};
+  for (const rel of treeinfoImagePaths(base)) {
+    if (NOT_ON_DISC.has(rel) || base.checksums?.[rel]) continue;
+    const file = join(input.bootTree, rel);
+    if (!existsSync(file)) throw new Error(`${what}: ${tiPath} names ${rel}, which is missing from the boot tree`);
+    sums[rel] = `sha256:${await sha256File(file)}`;
+  }
+  const ti = discTreeinfo(base, {
+    repos: input.repos.map((r) => r.name),
+    mainVariant: input.mainVariant,
+    disc: true,
+    arch,
+    checksums: sums,
+    dropBootIso: true,
+    release: { name: release.fullname, short: release.shortname, version: revision(release) },
+  });
+  writeFileSync(join(disc, '.treeinfo'), renderTreeinfo(ti));
+  writeFileSync(join(disc, '.discinfo'), renderDiscinfo({ timestamp: buildTimestamp, fullname: fullName(release), arch }));
+  writeFileSync(join(disc, 'media.repo'), renderMediaRepo({ name: fullName(release), mediaid: discTimestamp(buildTimestamp) }));
+
+  const grafts: Graft[] = [
+    ...planTreeGrafts(input.bootTree, listFiles(input.bootTree), new Set(bootPaths)),
+    ...DISC_METADATA.map((f): Graft => ({ op: '-update', src: join(disc, f), iso: `/${f}` })),
+  ];
+  // Whole directories, one line each: xorriso walks them itself, much faster than a line per file.
+  for (const r of input.repos) {
+    if (existsSync(join(r.path, 'Packages'))) grafts.push({ op: '-map', src: join(r.path, 'Packages'), iso: `/${r.name}/Packages` });
+    else log(`${r.name} has no Packages directory`);
+    grafts.push({ op: '-map', src: join(r.path, 'repodata'), iso: `/${r.name}/repodata` });
+  }
+  // Extra files last: they win over anything of the same name.
+  for (const f of input.extraFiles ?? []) grafts.push({ op: '-update', src: f, iso: `/${basename(f)}` });
+
+  mkdirSync(dirname(outFile), { recursive: true });
+  const tmp = tempName(outFile);
+  const dialog = renderDialog({ bootIso: input.bootIso, outIso: tmp, arch, volid, grafts, fileDate: buildTimestamp });
+  const dialogFile = join(workDir, `xorriso-${arch}-${image}.txt`);
+  writeFileSync(dialogFile, dialog);
+  const logFile = join(workDir, `${arch}-${image}.log`);
+  try {
+    log(`xorriso: ${grafts.length} grafts onto ${basename(input.bootIso)} → ${basename(outFile)}`);
+    // SOURCE_DATE_EPOCH pins the volume dates and uuid (file dates: -alter_date_r above).
+    const env = { ...process.env, SOURCE_DATE_EPOCH: String(Math.trunc(buildTimestamp)) };
+    await step('xorriso', () => run(['xorriso', '-no_rc', '-dialog', 'on'], { input: dialog, logFile, env, timeoutMs: 6 * 3600_000 }));
+    // -f: the boot ISO's implanted md5 must not stop a new one from being written.
+    await step('implantisomd5', () => run(['implantisomd5', '--supported-iso', '-f', tmp], { logFile, timeoutMs: 6 * 3600_000 }));
+    // One pass each, concurrently: checkisomd5 (its own process), sha256 (here), the file list.
+    const [verified, sha256, manifest] = await settleAll<[Awaited<ReturnType<typeof verifyIso>>, string, string[]]>([
+      step('verification', () => verifyIso(tmp, { bootable, requireMd5: true })),
+      sha256File(tmp),
+      step('xorriso -find', () => isoManifest(tmp)),
+    ]);
+    const size = statSync(tmp).size;
+    renameSync(tmp, outFile);
+    log(`${basename(outFile)}: ${size} bytes, md5 ${verified.implantMd5}, ${manifest.length} paths`);
+    return { iso: { path: outFile, sha256, size }, volumeId: volid, implantMd5: verified.implantMd5!, manifest, bootable };
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}

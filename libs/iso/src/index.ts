@@ -1,0 +1,11 @@
+// @rocky/iso: boot trees and boot ISOs (lorax, or the local boot-tree builder), DVDs and other
+// extra ISOs (xorriso dialog replay + implantisomd5), and reading ISOs back.
+export type { BootTreeInput, BootTreeResult, BuiltFile, ExtraIsoInput, ExtraIsoResult } from './types';
+export { buildBootTree, hasCoreGroup, squashfsCompressor } from './boot-tree';
+export { loraxArgv, collectLoraxTree } from './lorax';
+export { buildExtraIso, planTreeGrafts, renderDialog, dialogWord, UPDATABLE } from './extra';
+export type { Graft } from './extra';
+export { verifyIso, readVolumeId, isoManifest, elTorito, isBootable, bootloadersOf, implantedMd5, parseXorrisoWords } from './inspect';
+export type { ElTorito } from './inspect';
+export { bootMarker, hostBootLoaders, loaderInstallHint, isolinuxCfg, grubCfg, grubEmbeddedCfg, udevLabel } from './bootloaders';
+export type { HostLoaders } from './bootloaders';

@@ -1,0 +1,69 @@
+import type { Arch, Builder, Release } from '@rocky/config';
+
+export interface BootTreeInput {
+  release: Release;
+  arch: Arch;
+  /** Local compose repo trees lorax installs from (release.iso.lorax.repos order, e.g. BaseOS then AppStream), each a dir with repodata/. */
+  repos: { name: string; path: string }[];
+  /** The site's builder for this arch. ssh and kubernetes builders are dispatched by the executor, not here. */
+  builder: Builder;
+  /** Final results: `<outDir>/lorax/` (the lorax-shaped tree) and `<outDir>/<boot iso file name>`. */
+  outDir: string;
+  /** Scratch (installroot, logs, dnf cache); may be deleted afterwards. */
+  workDir: string;
+  /** Written into .treeinfo/.discinfo; passed in so a rebuild of the same inputs gives the same metadata. */
+  buildTimestamp: number;
+  log?: (msg: string) => void;
+}
+
+export interface BuiltFile {
+  /** Absolute for ISOs; relative to the tree for `treeFiles`. */
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface BootTreeResult {
+  /** `<outDir>/lorax`. */
+  tree: string;
+  /** `<outDir>/<boot iso name>` (hardlinked as `<tree>/images/boot.iso`, as lorax places it). */
+  iso: BuiltFile;
+  volumeId: string;
+  /** True only for an ISO made bootable here (or, for lorax, one whose El Torito report is clean). */
+  bootable: boolean;
+  /** e.g. `['bios-isolinux', 'uefi-grub']`; empty for a data-only ISO. */
+  bootloaders: string[];
+  /** Every file of the tree, paths relative to `tree`, sorted. */
+  treeFiles: BuiltFile[];
+}
+
+export interface ExtraIsoInput {
+  release: Release;
+  arch: Arch;
+  /** Image name (`dvd`). */
+  image: string;
+  /** The boot ISO whose boot setup is replayed. */
+  bootIso: string;
+  /** The lorax-shaped boot tree (its .treeinfo is rewritten for the disc). */
+  bootTree: string;
+  /** Compose os trees whose Packages/ and repodata/ go on the disc (e.g. BaseOS, AppStream). */
+  repos: { name: string; path: string }[];
+  /** Main variant of the disc's .treeinfo (AppStream for the DVD). */
+  mainVariant: string;
+  /** Files placed at the ISO root; they win over files of the same name. */
+  extraFiles?: string[];
+  outFile: string;
+  workDir: string;
+  buildTimestamp: number;
+  log?: (m: string) => void;
+}
+
+export interface ExtraIsoResult {
+  iso: BuiltFile;
+  volumeId: string;
+  /** The implanted md5 as `checkisomd5 --md5sumonly` prints it. */
+  implantMd5: string;
+  /** Sorted ISO paths (files and directories, no leading `/`), as empanadas' `<iso>.manifest`. */
+  manifest: string[];
+  bootable: boolean;
+}

@@ -1,0 +1,258 @@
+// Shared plumbing of the publishing tests: compose trees (from the fixture's real signed repos, or
+// synthetic rpm-md repos of many small packages), a concurrent reader process, tree snapshots,
+// and an rsync daemon on loopback.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treePath, upstreamArch, type Release } from '@rocky/config';
+import { renderChecksum } from '@rocky/compose';
+import { sha256, writeJsonAtomic } from '@rocky/exec';
+
+// --- compose trees from the fixture ----------------------------------------------------------
+
+/** A copy of `from` with packages hardlinked and repodata copied (the fixture may rewrite its repodata). */
+function copyRepo(from: string, to: string) {
+  mkdirSync(to, { recursive: true });
+  for (const e of readdirSync(from, { withFileTypes: true })) {
+    const a = join(from, e.name);
+    const b = join(to, e.name);
+    if (e.isDirectory()) copyRepo(a, b);
+    else if (e.isSymbolicLink()) symlinkSync(readlinkSync(a), b);
+    else if (from.endsWith('/repodata')) copyFileSync(a, b);
+    else linkSync(a, b);
+  }
+}
+
+export interface FakeCompose {
+  composeId: string;
+  dir: string;
+  compose: string;
+}
+
+/**
+ * A finished compose for `rel` built from the fixture's repos (what sync + finalize would leave):
+ * every repo tree that the fixture serves, ISOs (random bytes) with alias links and CHECKSUM,
+ * STATUS FINISHED, and the sync manifest that points composeLayout at it.
+ */
+export function fakeCompose(opts: { fixtureRoot: string; rel: Release; site: { roots: { compose: string } }; wsRoot: string; date: Date; isoBytes?: number; isoSeed?: string }): FakeCompose {
+  const { rel } = opts;
+  const composeId = makeComposeId(rel, opts.date);
+  const dirRel = join(composeBase(rel), composeId);
+  const dir = join(opts.site.roots.compose, dirRel);
+  const compose = join(dir, 'compose');
+  for (const t of repoTrees(rel)) {
+    const from = join(opts.fixtureRoot, 'v1/projects', rel.project, 'repo', `hashed-${t.repo}`, upstreamArch(t));
+    if (existsSync(join(from, 'repodata', 'repomd.xml'))) copyRepo(from, join(compose, treePath(t)));
+  }
+  for (const arch of rel.arches) {
+    const isoDir = join(compose, 'isos', arch);
+    mkdirSync(isoDir, { recursive: true });
+    const names = isoNames(rel, arch, 'dvd');
+    const data = opts.isoSeed ? seeded(`${opts.isoSeed}:${arch}`, opts.isoBytes ?? 1 << 20) : randomBytes(opts.isoBytes ?? 1 << 20);
+    writeFileSync(join(isoDir, names.file), data);
+    for (const a of names.aliases) symlinkSync(names.file, join(isoDir, a));
+    const sum = createHash('sha256').update(data).digest('hex');
+    writeFileSync(join(isoDir, 'CHECKSUM'), renderChecksum([names.file, ...names.aliases].map((name) => ({ name, size: data.length, sha256: sum }))));
+  }
+  mkdirSync(join(compose, 'metadata'), { recursive: true });
+  writeFileSync(join(compose, 'metadata', 'COMPOSE_ID'), composeId);
+  writeFileSync(join(dir, 'STATUS'), 'FINISHED\n');
+  writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), 'compose.json'), { composeId, dir: dirRel });
+  return { composeId, dir, compose };
+}
+
+function seeded(seed: string, n: number): Buffer {
+  const out = Buffer.alloc(n);
+  let h = createHash('sha256').update(seed).digest();
+  for (let o = 0; o < n; o += 32) {
+    h.copy(out, o, 0, Math.min(32, n - o));
+    h = createHash('sha256').update(h).digest();
+  }
+  return out;
+}
+
+/** A smaller release (fewer arches and repos), so repoclosure and vetting stay quick. */
+export function trimRelease(rel: Release, arches: Release['arches'], repos: string[]): Release {
+  return { ...rel, arches, repos: rel.repos.filter((r) => repos.includes(r.dir ?? r.name)).map((r) => ({ ...r, arches: r.arches?.filter((a) => arches.includes(a)) })) };
+}
+
+
+// --- synthetic rpm-md repos -------------------------------------------------------------------
+
+export interface SynthPackage {
+  name: string;
+  version: string;
+  size: number;
+}
+
+const xmlEscape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * A repo of fake packages with real rpm-md repodata naming them by href (primary, filelists,
+ * other, checksum-prefixed names; repomd.xml with sizes and sha256), as createrepo_c lays it out.
+ * createrepo_c itself skips files that are not RPMs, so the metadata is written here.
+ */
+export function synthRepo(dir: string, pkgs: SynthPackage[], opts: { arch?: string; mtime?: number; revision?: string } = {}) {
+  const arch = opts.arch ?? 'x86_64';
+  const mtime = opts.mtime ?? 1_763_596_800;
+  const entries: string[] = [];
+  for (const p of pkgs) {
+    const file = `${p.name}-${p.version}-1.el9.${arch}.rpm`;
+    const href = `Packages/${file[0]}/${file}`;
+    const abs = join(dir, href);
+    let data: Buffer;
+    if (existsSync(abs)) data = readFileSync(abs);
+    else {
+      data = seeded(file, p.size);
+      mkdirSync(dirname(abs), { recursive: true });
+      writeFileSync(abs, data);
+      utimesSync(abs, mtime, mtime);
+    }
+    entries.push(
+      `<package type="rpm"><name>${xmlEscape(p.name)}</name><arch>${arch}</arch><version epoch="0" ver="${p.version}" rel="1.el9"/>` +
+        `<checksum type="sha256" pkgid="YES">${sha256(data)}</checksum><summary>${p.name}</summary><description>${p.name}</description>` +
+        `<packager/><url/><time file="${mtime}" build="${mtime}"/><size package="${data.length}" installed="${data.length}" archive="${data.length}"/>` +
+        `<location href="${href}"/><format><rpm:license>MIT</rpm:license><rpm:sourcerpm>${p.name}-${p.version}-1.el9.src.rpm</rpm:sourcerpm></format></package>`,
+    );
+  }
+  const primary = `<?xml version="1.0" encoding="UTF-8"?>\n<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="${pkgs.length}">\n${entries.join('\n')}\n</metadata>\n`;
+  const filelists = `<?xml version="1.0" encoding="UTF-8"?>\n<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="${pkgs.length}">\n</filelists>\n`;
+  const other = `<?xml version="1.0" encoding="UTF-8"?>\n<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="${pkgs.length}">\n</otherdata>\n`;
+  const repodata = join(dir, 'repodata');
+  mkdirSync(repodata, { recursive: true });
+  const records: string[] = [];
+  for (const [type, text] of [['primary', primary], ['filelists', filelists], ['other', other]] as const) {
+    const gz = gzipSync(Buffer.from(text), { level: 1 });
+    const h = sha256(gz);
+    const href = `repodata/${h}-${type}.xml.gz`;
+    writeFileSync(join(dir, href), gz);
+    utimesSync(join(dir, href), mtime, mtime);
+    records.push(
+      `<data type="${type}"><checksum type="sha256">${h}</checksum><open-checksum type="sha256">${sha256(text)}</open-checksum><location href="${href}"/><timestamp>${mtime}</timestamp><size>${gz.length}</size><open-size>${Buffer.byteLength(text)}</open-size></data>`,
+    );
+  }
+  const repomd = `<?xml version="1.0" encoding="UTF-8"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm"><revision>${opts.revision ?? mtime}</revision>\n${records.join('\n')}\n</repomd>\n`;
+  writeFileSync(join(repodata, 'repomd.xml'), repomd);
+  utimesSync(join(repodata, 'repomd.xml'), mtime, mtime);
+}
+
+// --- the concurrent reader --------------------------------------------------------------------
+
+export interface ReaderStats {
+  iterations: number;
+  /** repomd.xml files read and checked. */
+  reads: number;
+  /** References checked (repodata records + package hrefs). */
+  refs: number;
+  dangling: number;
+  torn: number;
+  samples: string[];
+  /** Distinct (repomd.xml path, its sha256, sha256 of the .asc read right after it). */
+  pairs: { path: string; repomd: string; asc: string | null }[];
+}
+
+export interface Reader {
+  stop(): Promise<ReaderStats>;
+}
+
+/** Starts the reader process (publish-reader.mjs) over `roots` and waits for its first full pass. */
+export async function startReader(roots: string[], outFile: string): Promise<Reader> {
+  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'publish-reader.mjs'), outFile, ...roots], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('ready')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`reader exited ${code} before it was ready`)));
+  });
+  return {
+    stop: () =>
+      new Promise<ReaderStats>((resolve, reject) => {
+        child.removeAllListeners('exit');
+        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(outFile, 'utf8')) as ReaderStats) : reject(new Error(`reader exited ${code}`))));
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+// --- snapshots ------------------------------------------------------------------------------
+
+/** path -> type:size:mtime:sha256 (files) / link target, for "byte-identical before and after". */
+export function snapshotTree(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!existsSync(dir)) return out;
+  const walk = (rel: string) => {
+    for (const n of readdirSync(rel ? join(dir, rel) : dir).sort()) {
+      const p = rel ? `${rel}/${n}` : n;
+      const st = lstatSync(join(dir, p));
+      if (st.isSymbolicLink()) out[p] = `l:${readlinkSync(join(dir, p))}`;
+      else if (st.isDirectory()) {
+        out[p] = `d:${st.mode}`;
+        walk(p);
+      } else out[p] = `f:${st.size}:${st.mtimeMs}:${st.ino}:${createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')}`;
+    }
+  };
+  walk('');
+  return out;
+}
+
+
+// --- rsync daemon -----------------------------------------------------------------------------
+
+export interface Daemon {
+  port: number;
+  pid: number;
+  url(path: string): string;
+  /** Kills the daemon and every connection it forked (its process group), by pid. */
+  kill(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export async function startRsyncDaemon(work: string, module: string, path: string): Promise<Daemon> {
+  mkdirSync(path, { recursive: true });
+  const port = await freePort();
+  const conf = join(work, 'rsyncd.conf');
+  writeFileSync(conf, ['use chroot = no', 'munge symlinks = no', `[${module}]`, `  path = ${path}`, '  read only = no', '  uid = root', '  gid = root', ''].join('\n'));
+  const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`, `--log-file=${join(work, 'rsyncd.log')}`], { detached: true, stdio: 'ignore' });
+  const pid = child.pid!;
+  for (let i = 0; ; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (ok) break;
+    if (i > 100) throw new Error('rsync daemon did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  let dead = false;
+  child.on('exit', () => (dead = true));
+  return {
+    port,
+    pid,
+    url: (p) => `rsync://127.0.0.1:${port}/${module}/${p}`,
+    kill: async () => {
+      if (dead) return;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+      for (let i = 0; i < 100 && !dead; i++) await new Promise((r) => setTimeout(r, 20));
+    },
+  };
+}
+

@@ -1,0 +1,82 @@
+// publishTree to an rsync daemon destination (rsync://host:port/module/path), and a destination
+// that disappears mid-publish.
+import { randomFillSync } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { eventLog, type EventLog } from '@rocky/exec';
+import { PublishError, publishTree } from '@rocky/publish';
+import { snapshotTree, startRsyncDaemon, synthRepo, type Daemon } from './publish-helpers';
+
+let tmp: string;
+let daemon: Daemon | undefined;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'publish-remote-'));
+});
+afterEach(async () => {
+  await daemon?.kill();
+  daemon = undefined;
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const content = (dir: string) => Object.fromEntries(Object.entries(snapshotTree(dir)).map(([p, v]) => [p, v.startsWith('f:') ? `f:${v.split(':')[1]}:${v.split(':')[4]}` : v.startsWith('d:') ? 'd' : v]));
+
+describe('publishTree to an rsync daemon', () => {
+  it('publishes, verifies and is idempotent over rsync://', async () => {
+    const root = join(tmp, 'daemon-root');
+    daemon = await startRsyncDaemon(tmp, 'mirror', root);
+    const src = join(tmp, 'src');
+    synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, version: '1', size: 1000 + i })));
+    symlinkSync('BaseOS', join(src, 'baseos'));
+    const dest = daemon.url('pub/rocky/9.7');
+    const r = await publishTree({ source: src, dest, delete: true });
+    expect(r.verified).toBe(true);
+    expect(r.dest).toBe(dest);
+    expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
+    expect((await publishTree({ source: src, dest, delete: true })).changed).toBe(false);
+
+    // An update with deletions; deletion sizes come from the remote listing.
+    synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 20 }, (_, i) => ({ name: `q${i}`, version: '1', size: 500 })), { mtime: 1_763_700_000 });
+    for (let i = 0; i < 30; i++) rmSync(join(src, `BaseOS/x86_64/os/Packages/p/p${i}-1-1.el9.x86_64.rpm`));
+    const dry = await publishTree({ source: src, dest, delete: true, dryRun: true });
+    const pkgDeletes = dry.deletes.filter((d) => d.path.endsWith('.rpm'));
+    expect(pkgDeletes).toHaveLength(30);
+    expect(pkgDeletes.find((d) => d.path.endsWith('/p7-1-1.el9.x86_64.rpm'))!.bytes).toBe(1007);
+    const r2 = await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0 });
+    expect(r2.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'repomd', 'delete', 'attrs']);
+    expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
+  });
+
+  it('fails clearly, reporting nothing as published, when the destination disappears mid-publish', async () => {
+    const root = join(tmp, 'daemon-root-2');
+    daemon = await startRsyncDaemon(tmp, 'mirror', root);
+    const src = join(tmp, 'src-big');
+    mkdirSync(join(src, 'isos/x86_64'), { recursive: true });
+    writeFileSync(join(src, 'isos/x86_64/Rocky-9.7-x86_64-dvd.iso'), randomFillSync(Buffer.alloc(24 << 20)));
+    synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 10 }, (_, i) => ({ name: `p${i}`, version: '1', size: 1000 })));
+    const eventsFile = join(tmp, 'events-kill.jsonl');
+    const base = eventLog(eventsFile);
+    let killed = false;
+    const log: EventLog = {
+      info: base.info,
+      event(type, data) {
+        base.event(type, data);
+        // Pull the plug once the content phase is under way (2 MiB/s: ~12 s of transfer).
+        if (type === 'publish-phase-start' && data?.phase === 'content') setTimeout(() => void daemon!.kill().then(() => (killed = true)), 1500);
+      },
+    };
+    const err = await publishTree({ source: src, dest: daemon.url('pub/rocky/9.7'), delete: true, bwlimitKiB: 2048, log }).catch((e) => e);
+    expect(killed).toBe(true);
+    expect(err).toBeInstanceOf(PublishError);
+    expect(err.phase).toBe('content');
+    expect(err.completed).toEqual([]);
+    expect(err.message).toMatch(/failed in phase 'content' \(completed: none\): rsync exited \d+.*Nothing is reported as published/s);
+    const types = readFileSync(eventsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l).type);
+    expect(types).toContain('publish-failed');
+    expect(types).not.toContain('publish-done');
+    expect(types).not.toContain('publish-verified');
+    // No metadata reached the destination: whatever landed is content nothing names yet.
+    expect(existsSync(join(root, 'pub/rocky/9.7/BaseOS/x86_64/os/repodata/repomd.xml'))).toBe(false);
+  });
+});
