@@ -63,7 +63,11 @@ describe('publishTree to an rsync daemon', () => {
       event(type, data) {
         base.event(type, data);
         // Pull the plug once the content phase is under way (2 MiB/s: ~12 s of transfer).
-        if (type === 'publish-phase-start' && data?.phase === 'content') setTimeout(() => void daemon!.kill().then(() => (killed = true)), 1500);
+        if (type === 'publish-phase-start' && data?.phase === 'content')
+          setTimeout(() => {
+            killed = true;
+            void daemon!.kill();
+          }, 1500);
       },
     };
     const err = await publishTree({ source: src, dest: daemon.url('pub/rocky/9.7'), delete: true, bwlimitKiB: 2048, log }).catch((e) => e);

@@ -85,7 +85,7 @@ describe('Kubernetes builder', () => {
   let dir: string;
   let release: Release;
   let standin: string;
-  const builder: K8sBuilder = { type: 'kubernetes', namespace: 'empanadas', image: 'ghcr.io/rocky-linux/sig-core-toolkit:latest', apiServer: 'https://k8s.example.org:6443', mustBoot: true };
+  const builder: K8sBuilder = { type: 'kubernetes', namespace: 'empanadas', image: 'ghcr.io/rocky-linux/sig-core-toolkit:latest', apiServer: 'https://k8s.example.org:6443', loraxCommand: ['lorax'], result: { source: { emptyDir: {} }, localPath: '/unused' }, mustBoot: true };
   const sources = ['file:///mnt/compose/9/latest-Rocky-9/compose/BaseOS/ppc64le/os', 'file:///mnt/compose/9/latest-Rocky-9/compose/AppStream/ppc64le/os'];
   let n = 0;
 

@@ -25,7 +25,7 @@ describe('buildViaSsh (real sshd on 127.0.0.1)', () => {
     sshd = await startSshd(join(dir, 'sshd'));
     release = loadRelease(repoRoot, 'rocky-9');
     standin = writeStandinLorax(join(dir, 'remote-bin'));
-    builder = { type: 'ssh', host: '127.0.0.1', user: 'root', port: sshd.port, identityFile: sshd.identityFile, workdir: join(dir, 'remote work'), mustBoot: true };
+    builder = { type: 'ssh', host: '127.0.0.1', user: 'root', port: sshd.port, identityFile: sshd.identityFile, workdir: join(dir, 'remote work'), loraxCommand: ['lorax'], mustBoot: true };
   });
   afterAll(async () => {
     await sshd?.stop();
@@ -132,9 +132,9 @@ describe('buildViaSsh (real sshd on 127.0.0.1)', () => {
   });
 
   it('builds the ssh argv from the builder config', () => {
-    const argv = sshArgv({ type: 'ssh', host: 'p9.example.org', user: 'releng', port: 2222, identityFile: '/k/id', workdir: '/var/tmp/releng', mustBoot: true }, { knownHosts: '/k/known' });
+    const argv = sshArgv({ type: 'ssh', host: 'p9.example.org', user: 'releng', port: 2222, identityFile: '/k/id', workdir: '/var/tmp/releng', loraxCommand: ['lorax'], mustBoot: true }, { knownHosts: '/k/known' });
     expect(argv).toEqual(expect.arrayContaining(['-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'UserKnownHostsFile=/k/known', '-p', '2222', '-i', '/k/id', '-l', 'releng']));
     expect(argv.slice(-2)).toEqual(['--', 'p9.example.org']);
-    expect(() => sshArgv({ type: 'ssh', host: '-oProxyCommand=x', workdir: '/w', mustBoot: true })).toThrow(/invalid ssh builder host/);
+    expect(() => sshArgv({ type: 'ssh', host: '-oProxyCommand=x', workdir: '/w', loraxCommand: ['lorax'], mustBoot: true })).toThrow(/invalid ssh builder host/);
   });
 });

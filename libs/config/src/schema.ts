@@ -126,7 +126,13 @@ export const builderSchema = z.discriminatedUnion('type', [
     user: z.string().optional(),
     port: z.number().int().positive().optional(),
     identityFile: path.optional(),
+    /** known_hosts holding the builder's host key (host keys are always checked). */
+    knownHosts: path.optional(),
     workdir: path.default('/var/tmp/releng'),
+    /** How lorax is started there, e.g. [sudo, -n, lorax] or a mock/podman wrapper. */
+    loraxCommand: z.array(z.string()).min(1).default(['lorax']),
+    /** URL under which the builder sees the site's compose root (lorax --source); default: the same path over NFS. */
+    composeUrl: z.string().optional(),
     mustBoot: z.boolean().default(true),
   }),
   /** Dispatch the build as a Kubernetes Job on a node of that arch. */
@@ -136,6 +142,12 @@ export const builderSchema = z.discriminatedUnion('type', [
     image: z.string().min(1),
     apiServer: z.string().url(),
     tokenFile: path.optional(),
+    caFile: path.optional(),
+    loraxCommand: z.array(z.string()).min(1).default(['lorax']),
+    /** The volume the pod leaves its result on, and where this host sees it. */
+    result: z.strictObject({ source: z.record(z.string(), z.unknown()), localPath: path }),
+    /** The compose, as a volume the pod mounts at the same path (lorax reads it with file:// URLs). */
+    composeVolume: z.record(z.string(), z.unknown()).optional(),
     mustBoot: z.boolean().default(true),
   }),
 ]);

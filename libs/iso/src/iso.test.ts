@@ -329,7 +329,7 @@ describe('failures', () => {
         release: rel,
         arch: 's390x',
         repos: repoList(),
-        builder: { type: 'ssh', host: 'z.example', workdir: '/var/tmp/releng', mustBoot: true },
+        builder: { type: 'ssh', host: 'z.example', workdir: '/var/tmp/releng', loraxCommand: ['lorax'], mustBoot: true },
         outDir: join(tmp, 'ssh-out'),
         workDir: join(tmp, 'ssh-work'),
         buildTimestamp: TS,

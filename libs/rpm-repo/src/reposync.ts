@@ -110,7 +110,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   // while the packages are still downloading.
   const objs = await Promise.all(records.map((r) => fetchObject(opts, r.href, r)));
   const prim = objs[records.indexOf(primaryRec)];
-  const xml = decompress(await fsp.readFile(opts.store.pathOf(prim.sha256)), primaryRec.href).toString('utf8');
+  const xml = decompress(await fsp.readFile(await opts.store.localPath(prim.sha256)), primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
   const seen = new Set<string>();
   for (const p of packages) {

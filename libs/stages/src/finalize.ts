@@ -5,7 +5,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { dayStamp, composeDate, composeRoot, distDir, revision, type Arch } from '@rocky/config';
-import { acquireLock, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { acquireLock, sha256File, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { clearsign } from '@rocky/publish';
 import {
@@ -111,7 +111,7 @@ export async function finalizeStage(s: StageContext): Promise<FinalizeManifest |
     writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(s)));
 
     // Verify before declaring FINISHED: every name agrees with the file it names.
-    verifyPlaced(store, dirs);
+    await verifyPlaced(store, dirs);
     verifyRpms(layout.compose, rpms, s);
     const status = cloud.missingOptional.length ? 'FINISHED_INCOMPLETE' : 'FINISHED';
     writeFileAtomic(layout.status, renderStatus(status));
@@ -152,16 +152,18 @@ async function placeDirectory(store: Store, dir: string, files: Placed[]) {
   for (const n of readdirSync(dir)) if (!keep.has(n)) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
-function verifyPlaced(store: Store, dirs: Map<string, Placed[]>) {
+async function verifyPlaced(store: Store, dirs: Map<string, Placed[]>) {
   const problems: string[] = [];
   for (const [dir, files] of dirs) {
     const listed = new Map(parseChecksum(readFileSync(join(dir, 'CHECKSUM'), 'utf8')).map((e) => [e.name, e]));
     for (const f of files) {
       const file = join(dir, f.name);
       const st = statSync(file);
-      const obj = statSync(store.pathOf(f.sha256));
-      // The placed file is the store object itself (same inode), whose name is its sha256.
-      if (st.size !== f.size || st.ino !== obj.ino) problems.push(`${file}: not the stored object ${f.sha256}`);
+      const obj = statSync(await store.localPath(f.sha256));
+      // The placed file is the store object itself (same inode, named by its sha256); a copy
+      // (store on another filesystem) is hashed once to prove it.
+      const same = st.ino === obj.ino && st.dev === obj.dev;
+      if (st.size !== f.size || (!same && (await sha256File(file)) !== f.sha256)) problems.push(`${file}: not the stored object ${f.sha256}`);
       for (const name of [f.name, ...f.aliases]) {
         const e = listed.get(name);
         if (!e || e.sha256 !== f.sha256 || e.size !== f.size) problems.push(`${dir}/CHECKSUM: wrong or missing entry for ${name}`);

@@ -1,8 +1,10 @@
 // The iso-<arch> stage (replaces `build-iso` + `pull-unpack-tree`): the boot tree and boot ISO
 // of one arch, built by the site's builder for that arch from the compose's own repos. The ISO
 // and the tree go into the artifact store; the Nx output is a small manifest naming them.
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildViaKubernetes, buildViaSsh, httpKubeClient } from '@rocky/builders';
 import { distDir, isoNames, type Arch, type Builder } from '@rocky/config';
 import { composeTimestamp } from './manifests';
 import { readJson, writeJsonAtomic } from '@rocky/exec';
@@ -65,17 +67,25 @@ export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest
   const workDir = join(site.state, 'tmp', `iso-${s.project}-${arch}-${process.pid}`);
   if (existsSync(outDir)) rmSync(outDir, { recursive: true, force: true }); // a killed run's leftovers
   let res: BootTreeResult;
+  const log = (m: string) => console.log(`iso-${arch}: ${m}`);
   try {
-    res = await buildBootTree({
-      release: rel,
-      arch,
-      repos: repoDirs,
-      builder,
-      outDir,
-      workDir,
-      buildTimestamp: composeTimestamp(composeId),
-      log: (m) => console.log(`iso-${arch}: ${m}`),
-    });
+    if (builder.type === 'ssh' || builder.type === 'kubernetes') {
+      // Arches Nx cannot run on (ppc64le, s390x) build on a native host: lorax there reads the
+      // compose through the URL it sees it under (NFS: the same path).
+      const base = (builder.type === 'ssh' && builder.composeUrl) || pathToFileURL(site.roots.compose).href;
+      const sources = repoDirs.map((r) => `${base.replace(/\/$/, '')}/${relative(site.roots.compose, r.path)}`);
+      const input = { release: rel, arch, sources, outDir, workDir, log };
+      res =
+        builder.type === 'ssh'
+          ? await buildViaSsh(builder, input, { knownHosts: builder.knownHosts, loraxCommand: builder.loraxCommand })
+          : await buildViaKubernetes(builder, input, httpKubeClient(builder.apiServer, builder.tokenFile ? readFileSync(builder.tokenFile, 'utf8').trim() : '', builder.caFile && readFileSync(builder.caFile, 'utf8')), {
+              result: { type: 'volume', source: builder.result.source, localPath: builder.result.localPath },
+              volumes: builder.composeVolume ? [{ name: 'compose', mountPath: site.roots.compose, source: builder.composeVolume, readOnly: true }] : [],
+              loraxCommand: builder.loraxCommand,
+            });
+    } else {
+      res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log });
+    }
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }

@@ -199,6 +199,10 @@ export class S3Store extends Store {
    * returns its local path. Callers that read an object's bytes through `pathOf` need this
    * first on a runner that has not seen the object yet.
    */
+  override localPath(sha256: string): Promise<string> {
+    return this.ensureLocal(sha256);
+  }
+
   async ensureLocal(sha256: string): Promise<string> {
     const path = this.local.pathOf(sha256);
     if (await this.local.has(sha256)) return path;

@@ -44,6 +44,11 @@ export class Store {
     return contentPath(this.dir, integrityOf(sha256));
   }
 
+  /** A local path holding the object's bytes (remote stores fetch it into their local cache first). */
+  async localPath(sha256: string): Promise<string> {
+    return this.pathOf(sha256);
+  }
+
   async has(sha256: string): Promise<boolean> {
     try {
       await fsp.access(this.pathOf(sha256));
