@@ -7,14 +7,16 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let skipped = 0;
     for (const m of modules) {
+      let failedHere = 0;
       for (const t of m.children.allTests()) {
         const s = t.result().state;
         if (s === 'passed') passed++;
-        else if (s === 'failed') failed++;
+        else if (s === 'failed') failed++, failedHere++;
         else skipped++;
       }
-      // A file that failed to load has no tests; count it so the run cannot look green.
-      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
+      // A file that failed to load, or whose beforeAll/afterAll failed, may have no failed test
+      // (its tests show as skipped): count it, so the run can never look green.
+      if (m.state() === 'failed' && failedHere === 0) failed++;
     }
     failed += errors.length;
     console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

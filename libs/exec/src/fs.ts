@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, existsSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -81,7 +81,7 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  */
 export function acquireLock(file: string, what: string): () => void {
   mkdirSync(dirname(file), { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(file, 'wx');
       writeSync(fd, `${process.pid}\n`);
@@ -89,15 +89,39 @@ export function acquireLock(file: string, what: string): () => void {
       return () => rmSync(file, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      // Our own pid counts as alive: a second holder inside this process must wait its turn too.
-      if (pid && isAlive(pid)) {
-        throw new Error(`${what} is locked by running process ${pid} (${file}); wait for it to finish`);
-      }
-      if (existsSync(file)) unlinkSync(file); // stale: its owner died
     }
+    const owner = readPid(file);
+    // Our own pid counts as alive: a second holder inside this process must wait its turn too.
+    if (owner && isAlive(owner)) throw new Error(`${what} is locked by running process ${owner} (${file}); wait for it to finish`);
+    // Stale: its owner died. Move it aside under a name of our own and look at what we moved:
+    // if a racing process had already replaced it with a live lock, put that one back.
+    const aside = `${file}.stale-${process.pid}`;
+    try {
+      renameSync(file, aside);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    const moved = readPid(aside);
+    if (moved && moved !== owner && isAlive(moved)) {
+      try {
+        linkSync(aside, file);
+      } finally {
+        unlinkSync(aside);
+      }
+      throw new Error(`${what} is locked by running process ${moved} (${file}); wait for it to finish`);
+    }
+    unlinkSync(aside);
   }
   throw new Error(`could not lock ${what} (${file})`);
+}
+
+function readPid(file: string): number {
+  try {
+    return Number(readFileSync(file, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 function isAlive(pid: number): boolean {

@@ -70,17 +70,19 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
         child.kill('SIGTERM');
         setTimeout(() => child.kill('SIGKILL'), 5000).unref();
       }, opts.timeoutMs);
+    // Settle only once the log is on disk: an error message may send people to read it.
+    const finish = (fn: () => void) => (log ? log.end(fn) : fn());
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
-      log?.end();
-      reject(e.code === 'ENOENT' ? new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`) : e);
+      finish(() => reject(e.code === 'ENOENT' ? new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`) : e));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      log?.end();
       const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-      if (!timedOut && !signal && (opts.okCodes ?? [0]).includes(result.code)) resolvePromise(result);
-      else reject(new ToolError(argv, { ...result, signal, timedOut }));
+      finish(() => {
+        if (!timedOut && !signal && (opts.okCodes ?? [0]).includes(result.code)) resolvePromise(result);
+        else reject(new ToolError(argv, { ...result, signal, timedOut }));
+      });
     });
     child.stdin.on('error', () => {}); // a tool that exits without reading its stdin is not our error
     child.stdin.end(opts.input);

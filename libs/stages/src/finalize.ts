@@ -26,7 +26,7 @@ import { composeTimestamp, readSyncManifest, type FileEntry } from './manifests'
 import { readIsoManifest } from './iso';
 import { readExtraManifest } from './iso-extra';
 import { readCloudManifest } from './cloud';
-import { composeLayout } from './trees';
+import { composeLayout, ensureCompose } from './trees';
 import type { StageContext } from './context';
 
 interface Placed extends FileEntry {
@@ -51,7 +51,6 @@ export async function finalizeStage(s: StageContext): Promise<FinalizeManifest |
   }
   const store = openStore(site);
   const { layout, composeId } = composeLayout(s.root, s.project, site);
-  if (!existsSync(layout.compose)) throw new Error(`compose ${layout.dir} is not on this host`);
   const ts = composeTimestamp(composeId);
   const date = composeDate(composeId)!;
   const pmd: PmdCompose = { id: `${rel.shortname}-${revision(rel)}-${dayStamp(date)}.0`, date: dayStamp(date), respin: 0, type: 'production' };
@@ -86,8 +85,12 @@ export async function finalizeStage(s: StageContext): Promise<FinalizeManifest |
   console.log(`finalize ${composeId}: ${[...dirs.values()].flat().length} ISOs and images into ${dirs.size} directories`);
   if (s.dryRun) return undefined;
 
+  mkdirSync(layout.work, { recursive: true });
   const unlock = acquireLock(join(layout.work, '.finalize.lock'), `finalize of ${composeId}`);
   try {
+    // On a runner that got sync from the remote cache the compose is rebuilt from the store.
+    const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
+    await ensureCompose(store, layout, rel, groups.flatMap((g) => readSyncManifest(s.root, s.project, g).trees));
     writeFileAtomic(layout.status, renderStatus('STARTED'));
     const checksums: Record<string, string> = {};
     const images: ImageEntry[] = [];

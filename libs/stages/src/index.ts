@@ -8,3 +8,6 @@ export { isoExtraStage, readExtraManifest, type ExtraIsoManifest } from './iso-e
 export { cloudStage, readCloudManifest, type CloudManifest } from './cloud';
 export { finalizeStage, type FinalizeManifest } from './finalize';
 export { checksumDirectory } from './checksum-dir';
+export { stagingStage, publishPaths, type StagingResult } from './staging';
+export { prodStage, gaCollision, isGaName, type ProdOptions, type ProdResult, type GaMarker } from './prod';
+export { filelistStage, fileListModules, type FilelistOptions, type FilelistStageResult } from './filelist';

@@ -11,7 +11,6 @@ import {
   composeId,
   composeRoot,
   distDir,
-  fullName,
   repoTrees,
   revision,
   treeId,
@@ -24,8 +23,8 @@ import {
 import { acquireLock, bytes, eventLog, mapLimit, preflight, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
-import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import { openUpstream } from './upstream';
+import { writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type TreeManifest } from './manifests';
 import type { StageContext } from './context';
 
@@ -89,7 +88,7 @@ export async function syncStage(s: StageContext): Promise<void> {
       mapLimit(trees, 4, async (t) => {
         const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
         results.set(t, res);
-        writeTreeFiles(s, layout, t, date);
+        writeTreeFiles(rel, layout, t, date);
         log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         events.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
       }),
@@ -211,20 +210,6 @@ function printPlan(s: StageContext, trees: RepoTree[], plan: (t: RepoTree) => Tr
   }
   info(`plan for ${s.project} (${target ? `compose ${target.id}` : 'dry run'}): ${trees.length} trees, ${fetch} packages to fetch (${bytes(fetchBytes)}), ${link} to link from the store`);
   if (s.dryRun || process.env.RELENG_VERBOSE) lines.forEach((l) => info(l));
-}
-
-/** .treeinfo, .discinfo and media.repo of a tree (productmd formats); kept if already there. */
-function writeTreeFiles(s: StageContext, layout: ComposeLayout, t: RepoTree, date: Date) {
-  const rel = s.release;
-  const dir = layout.tree(t);
-  const ts = Math.floor(date.getTime() / 1000);
-  const arch = t.kind === 'source' ? 'src' : t.arch;
-  const files: [string, string][] = [
-    ['.treeinfo', renderTreeinfo(repoTreeinfo({ fullname: rel.fullname, short: rel.shortname, version: revision(rel), arch, variant: t.dir, timestamp: ts }))],
-    ['.discinfo', renderDiscinfo({ timestamp: ts, fullname: fullName(rel), arch })],
-    ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
-  ];
-  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text);
 }
 
 async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => TreePlan, store: Store) {

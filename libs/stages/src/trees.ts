@@ -3,8 +3,9 @@
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ComposeLayout, type Site } from '@rocky/config';
-import { mapLimit } from '@rocky/exec';
+import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
+import { mapLimit, writeFileAtomic } from '@rocky/exec';
+import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import type { Store } from '@rocky/store';
 import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
 
@@ -24,6 +25,28 @@ export async function ensureFiles(store: Store, dir: string, files: FileEntry[])
     made++;
   });
   return made;
+}
+
+/** .treeinfo, .discinfo and media.repo of a tree (productmd formats), stamped with the compose's time; kept if already there. */
+export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch'>, date: Date) {
+  const dir = layout.tree(t);
+  const ts = Math.floor(date.getTime() / 1000);
+  const arch = t.kind === 'source' ? 'src' : t.arch;
+  const files: [string, string][] = [
+    ['.treeinfo', renderTreeinfo(repoTreeinfo({ fullname: rel.fullname, short: rel.shortname, version: revision(rel), arch, variant: t.dir, timestamp: ts }))],
+    ['.discinfo', renderDiscinfo({ timestamp: ts, fullname: fullName(rel), arch })],
+    ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
+  ];
+  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text);
+}
+
+/** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */
+export async function ensureCompose(store: Store, layout: ComposeLayout, rel: Release, trees: TreeManifest[]): Promise<void> {
+  const date = composeDate(layout.dir.split('/').pop()!) ?? new Date(0);
+  await mapLimit(trees, 4, async (t) => {
+    await ensureTree(store, layout, t);
+    writeTreeFiles(rel, layout, t, date);
+  });
 }
 
 /** A repo tree from its sync manifest: packages first, repodata (repomd.xml last) after. */

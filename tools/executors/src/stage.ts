@@ -1,6 +1,6 @@
 // What every executor shares: build the stage context from Nx's, run one lib function, and
 // turn any error into a clear failure. Executors stay thin; the work is in libs/.
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import type { ExecutorContext } from '@nx/devkit';
 import { loadRelease, loadSite } from '@rocky/config';
 import type { StageContext } from '@rocky/stages';
@@ -35,6 +35,11 @@ export async function runStage<O extends BaseOptions>(
     console.error(`\n✖ ${ctx.projectName}:${ctx.targetName} failed: ${err.message}`);
     if (process.env.RELENG_DEBUG) console.error(err.stack);
     return { success: false };
+  } finally {
+    // Benchmarks ask each executor for its peak memory.
+    if (process.env.RELENG_RSS_LOG) {
+      appendFileSync(process.env.RELENG_RSS_LOG, JSON.stringify({ task: `${ctx.projectName}:${ctx.targetName}`, maxRssMiB: process.resourceUsage().maxRSS / 1024 }) + '\n');
+    }
   }
 }
 

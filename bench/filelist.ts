@@ -1,0 +1,193 @@
+// Benchmark for libs/publish file lists against the shell floor, on a Rocky-shaped tree.
+//   node -r @swc-node/register bench/filelist.ts [--files 200000] [--reps 3]
+// The tree is built once under .releng/bench/filelist-tree (git-ignored) and reused.
+// Floor: what sync-file-list-parallel.sh does without create-filelist's Python overhead,
+// `find . > fullfilelist` plus `find . -printf '%T@ %s %y %p\n'` (which lstats every entry).
+// Rows: ours cold (no cache, no lists yet) and warm (nothing changed), median of --reps runs,
+// each repetition timing floor, cold and warm back to back so machine load hits all three.
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { FileListOptions, FileListResult, FileListModule } from '../libs/publish/src/filelist';
+
+export interface FileListBenchOptions {
+  /** Minimum number of files in the tree (default 200,000). */
+  files?: number;
+  reps?: number;
+  /** Workspace root (default: the parent of bench/). */
+  root?: string;
+  log?: (line: string) => void;
+}
+
+export interface BenchRow {
+  name: string;
+  /** seconds */
+  ours: number;
+  /** seconds: the find floor */
+  theirs: number;
+  ratio: number;
+}
+
+const RELEASES = ['8.10', '9.6', '9.7', '10.1'];
+const REPOS = ['BaseOS', 'AppStream', 'CRB', 'HighAvailability', 'ResilientStorage', 'RT', 'NFV', 'SAP', 'SAPHANA', 'extras', 'devel', 'plus'];
+const ARCHES = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
+
+export async function runFileListBench(opts: FileListBenchOptions = {}): Promise<BenchRow[]> {
+  const root = opts.root ?? resolve(__dirname, '..');
+  const files = opts.files ?? 200_000;
+  const reps = opts.reps ?? 3;
+  const log = opts.log ?? ((l: string) => console.log(l));
+  registerWorkspaceAliases(root);
+  // Loaded only now: the module imports @rocky/exec, resolvable only after the line above.
+  const { generateFileLists } = (await import('../libs/publish/src/filelist')) as typeof import('../libs/publish/src/filelist');
+
+  const base = join(root, '.releng', 'bench');
+  const treeRoot = join(base, 'filelist-tree');
+  const dir = join(treeRoot, 'pub', 'rocky');
+  const work = join(base, 'filelist-work');
+  const t0 = performance.now();
+  const made = ensureTree(treeRoot, dir, files);
+  log(`tree: ${dir}: ${made.files} files, ${made.repomds} repomd.xml (${made.reused ? 'reused' : `built in ${((performance.now() - t0) / 1000).toFixed(1)} s`})`);
+  log(`machine: ${availableParallelism()} cores, node ${process.version}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+
+  mkdirSync(work, { recursive: true });
+  const modules: FileListModule[] = [{ name: 'rocky', dir }];
+  const listOpts: FileListOptions = {
+    lockFile: join(work, 'filelist.lock'),
+    cacheFile: join(work, 'sha1-cache.json'),
+    aliases: { rocky: ['fullfiletimelist', 'fullfiletimelist-rocky-linux'] },
+  };
+  const floorCmd = `find . > '${work}/fullfilelist' && find . -printf '%T@ %s %y %p\\n' > '${work}/timelist'`;
+
+  const floor: number[] = [];
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    floor.push(time(() => {
+      const r = spawnSync('sh', ['-c', floorCmd], { cwd: dir, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error(`floor command failed: ${floorCmd}`);
+    }));
+
+    for (const name of readdirSync(dir)) if (/^(fullfilelist|fullfiletimelist|imagelist)/.test(name)) rmSync(join(dir, name));
+    rmSync(listOpts.cacheFile!, { force: true });
+    let r!: FileListResult;
+    cold.push(await timeAsync(async () => (r = await generateFileLists(modules, listOpts))));
+    check(r.written.length === 5 && r.hashed === made.repomds && r.files >= made.files, 'cold run', r);
+
+    warm.push(await timeAsync(async () => (r = await generateFileLists(modules, listOpts))));
+    check(r.written.length === 0 && r.hashed === 0 && r.reusedHashes === made.repomds, 'warm run', r);
+  }
+
+  const f = median(floor);
+  const rows: BenchRow[] = [
+    { name: `filelist cold (${made.files} files, no cache, no lists)`, ours: median(cold), theirs: f, ratio: median(cold) / f },
+    { name: `filelist warm (${made.files} files, nothing changed)`, ours: median(warm), theirs: f, ratio: median(warm) / f },
+  ];
+  log('');
+  log(`${'name'.padEnd(52)} ${'ours (s)'.padStart(9)} ${'floor (s)'.padStart(9)} ${'ratio'.padStart(6)}`);
+  for (const row of rows) log(`${row.name.padEnd(52)} ${row.ours.toFixed(3).padStart(9)} ${row.theirs.toFixed(3).padStart(9)} ${row.ratio.toFixed(2).padStart(6)}`);
+  log(`(median of ${reps}; floor runs: ${floor.map((x) => x.toFixed(3)).join(' ')}; cold: ${cold.map((x) => x.toFixed(3)).join(' ')}; warm: ${warm.map((x) => x.toFixed(3)).join(' ')})`);
+  return rows;
+}
+
+/** Builds the Rocky-shaped tree unless a complete one of at least `files` files is there. */
+function ensureTree(treeRoot: string, dir: string, files: number): { files: number; repomds: number; reused: boolean } {
+  const stamp = join(treeRoot, 'tree.json'); // beside the module dir, so never listed
+  if (existsSync(stamp)) {
+    const s = JSON.parse(readFileSync(stamp, 'utf8')) as { files: number; repomds: number };
+    if (s.files >= files) return { ...s, reused: true };
+  }
+  rmSync(treeRoot, { recursive: true, force: true });
+  const repos = RELEASES.length * REPOS.length * ARCHES.length;
+  const perRepo = Math.ceil(files / repos);
+  let n = 0;
+  let repomds = 0;
+  const put = (file: string, data: string) => {
+    writeFileSync(file, data);
+    n++;
+  };
+  for (const rel of RELEASES) {
+    for (const repo of REPOS) {
+      for (const arch of ARCHES) {
+        const os = join(dir, rel, repo, arch, 'os');
+        mkdirSync(join(os, 'repodata'), { recursive: true });
+        for (let i = 0; i < perRepo; i++) {
+          const letter = String.fromCharCode(97 + (i % 26));
+          const pkgs = join(os, 'Packages', letter);
+          if (i < 26) mkdirSync(pkgs, { recursive: true });
+          put(join(pkgs, `${letter}pkg${i}-1.0-1.el${rel[0]}.${arch}.rpm`), 'x'.repeat(i % 512));
+        }
+        put(join(os, 'repodata', 'repomd.xml'), `<repomd><revision>${rel}-${repo}-${arch}</revision></repomd>\n`);
+        put(join(os, 'repodata', `${rel}-${repo}-${arch}-primary.xml.gz`), 'primary');
+        put(join(os, 'repodata', `${rel}-${repo}-${arch}-comps.xml`), 'comps');
+        repomds++;
+      }
+    }
+    for (const arch of ARCHES) {
+      const isos = join(dir, rel, 'isos', arch);
+      mkdirSync(isos, { recursive: true });
+      put(join(isos, `Rocky-${rel}-${arch}-dvd.iso`), 'iso');
+      put(join(isos, 'CHECKSUM'), 'sums');
+      symlinkSync(`Rocky-${rel}-${arch}-dvd.iso`, join(isos, `Rocky-${rel[0]}-latest-${arch}-dvd.iso`));
+      const images = join(dir, rel, 'images', arch);
+      mkdirSync(images, { recursive: true });
+      put(join(images, `Rocky-${rel[0]}-GenericCloud-${rel}.${arch}.qcow2`), 'qcow2');
+    }
+  }
+  // Major-version symlinks and a hardlinked package, as in the real tree.
+  symlinkSync('9.7', join(dir, '9'));
+  symlinkSync('8.10', join(dir, '8'));
+  linkSync(join(dir, '9.7', 'BaseOS', 'x86_64', 'os', 'Packages', 'a', `apkg0-1.0-1.el9.x86_64.rpm`), join(dir, '9.7', 'AppStream', 'x86_64', 'os', 'Packages', 'a', 'apkg0-hardlink.rpm'));
+  n++;
+  writeFileSync(stamp, JSON.stringify({ files: n, repomds }) + '\n');
+  return { files: n, repomds, reused: false };
+}
+
+/**
+ * The workspace maps @rocky/* in tsconfig.base.json, but there is no tsconfig.json for
+ * @swc-node/register to find, so map them here for this process (CommonJS resolution).
+ */
+function registerWorkspaceAliases(root: string): void {
+  if (typeof require !== 'function') return;
+  try {
+    require.resolve('@rocky/exec');
+    return;
+  } catch {
+    /* not mapped: map below */
+  }
+  const paths = (JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } }).compilerOptions.paths;
+  const Module = require('node:module') as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const original = Module._resolveFilename;
+  Module._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+    const target = paths[request];
+    return original.call(this, target ? join(root, target[0]) : request, ...rest);
+  };
+}
+
+function check(ok: boolean, what: string, r: FileListResult): void {
+  if (!ok) throw new Error(`${what}: unexpected result ${JSON.stringify({ ...r, written: r.written.length, unchanged: r.unchanged.length })}`);
+}
+
+function time(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return (performance.now() - t) / 1000;
+}
+
+async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (require.main === module) {
+  const { values } = parseArgs({ options: { files: { type: 'string', default: '200000' }, reps: { type: 'string', default: '3' } } });
+  runFileListBench({ files: Number(values.files), reps: Number(values.reps) }).catch((e: Error) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,68 @@
+// DVD benchmark (issue 4): our buildExtraIso (xorriso replay + implantisomd5 + checkisomd5 +
+// El Torito check + listing + sha256) against the floor: a bare `xorriso` run with the same boot
+// replay and grafts plus `implantisomd5`, on the same inputs (a boot ISO, BaseOS and AppStream
+// padded to about 1 GiB).
+// Standalone: node -r @swc-node/register bench/iso.ts [--mib 1024] [--reps 3]
+import { existsSync, mkdirSync, openSync, writeSync, closeSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { run } from '@rocky/exec';
+import { buildBootTree, buildExtraIso } from '@rocky/iso';
+import { buildTestRepos, testRelease } from '../libs/iso/src/testing/repos';
+import { timeIt, flag, type BenchRow } from './lib';
+
+export async function runIsoBench(opts: { mib?: number; reps?: number } = {}): Promise<BenchRow[]> {
+  const mib = opts.mib ?? 1024;
+  const reps = opts.reps ?? 3;
+  const dir = join(process.env.RELENG_BENCH_DIR ?? tmpdir(), `rocky-bench-iso-${mib}`);
+  const rel = testRelease();
+  if (!existsSync(join(dir, 'ready'))) {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const repos = await buildTestRepos(join(dir, 'repos'));
+    await buildBootTree({
+      release: rel,
+      arch: 'x86_64',
+      repos: [{ name: 'BaseOS', path: repos.baseos }, { name: 'AppStream', path: repos.appstream }],
+      builder: { type: 'boot-tree', mustBoot: false },
+      outDir: join(dir, 'boot'),
+      workDir: join(dir, 'boot-work'),
+      buildTimestamp: 1763650000,
+    });
+    // Then pad AppStream (after the boot tree: dnf must see a consistent repo) to DVD-like volume with package-sized files.
+    const pad = join(repos.appstream, 'Packages/p');
+    mkdirSync(pad, { recursive: true });
+    for (let i = 0; i < mib / 32; i++) {
+      const fd = openSync(join(pad, `padding-${i}-1.0-1.el9.noarch.rpm`), 'w');
+      for (let k = 0; k < 32; k++) writeSync(fd, randomBytes(1 << 20));
+      closeSync(fd);
+    }
+    writeFileSync(join(dir, 'ready'), JSON.stringify([{ name: 'BaseOS', path: repos.baseos }, { name: 'AppStream', path: repos.appstream }]));
+  }
+  const repos = JSON.parse(readFileSync(join(dir, 'ready'), 'utf8')) as { name: string; path: string }[];
+  const bootIso = join(dir, 'boot', 'Rocky-9.7-x86_64-boot.iso');
+  const out = join(dir, 'out');
+  const clean = () => rmSync(out, { recursive: true, force: true });
+  const ours = await timeIt(
+    reps,
+    () =>
+      buildExtraIso({ release: rel, arch: 'x86_64', image: 'dvd', bootIso, bootTree: join(dir, 'boot/lorax'), repos, mainVariant: 'AppStream', outFile: join(out, 'dvd.iso'), workDir: join(out, 'work'), buildTimestamp: 1763650000 }),
+    clean,
+  );
+  const floor = await timeIt(
+    reps,
+    async () => {
+      mkdirSync(out, { recursive: true });
+      const dialog = ['-indev', bootIso, '-outdev', join(out, 'floor.iso'), '-boot_image', 'any', 'replay', '-joliet', 'on', '-volid', 'Rocky-9-7-x86_64-dvd', ...repos.flatMap((r) => ['-map', r.path, `/${r.name}`]), '-end'];
+      await run(['xorriso', '-dialog', 'on'], { input: dialog.map((a) => (a.startsWith('-') ? `\n${a}` : ` ${a}`)).join('').trim() + '\n' });
+      await run(['implantisomd5', '--supported-iso', join(out, 'floor.iso')]);
+    },
+    clean,
+  );
+  return [{ name: `DVD build (${mib} MiB of packages)`, ours, theirs: floor, theirsName: 'xorriso + implantisomd5', ratio: floor / ours, goal: 'within 1.2x of the floor', met: ours / floor <= 1.2, notes: `ours/floor ${(ours / floor).toFixed(2)}; ours also runs checkisomd5, the El Torito check, the listing and a sha256` }];
+}
+
+if (require.main === module) {
+  runIsoBench({ mib: flag('mib', 1024), reps: flag('reps', 3) }).then((rows) => console.table(rows));
+}

@@ -1,0 +1,78 @@
+// Pipeline benchmark (issue 8): `nx run rocky-9:finalize` in a temporary copy of the workspace,
+// from nothing (cold), again with nothing changed (warm), and after one aarch64 package changed
+// upstream (incremental); and, with --scale-releases, all four releases at a larger fixture
+// scale: wall time, peak memory of nx and of each executor, bytes on disk, Nx cache size.
+// Standalone: node -r @swc-node/register bench/pipeline.ts [--scale 20] [--scale-releases 1]
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { updatePackage } from '@rocky/upstream-fixture';
+import { tempWorkspace, nxEnv } from '../test/helpers/workspace';
+import { sharedFixture } from '../test/helpers/fixture';
+import { flag, type BenchRow } from './lib';
+
+const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
+
+/** Runs nx under /proc polling for the peak RSS of nx itself; executors report their own. */
+function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): { seconds: number; nxPeakMiB: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/bin/sh', ['-c', 'node node_modules/nx/dist/bin/nx.js "$@" & pid=$!; peak=0; while kill -0 $pid 2>/dev/null; do r=$(awk \'/VmHWM/{print $2}\' /proc/$pid/status 2>/dev/null); [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done; wait $pid; s=$?; echo "PEAK $peak" >&2; exit $s', 'nx', ...args], { cwd: dir, env: nxEnv(env), encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${(r.stdout + r.stderr).slice(-4000)}`);
+  const peak = Number(/PEAK (\d+)/.exec(r.stderr)?.[1] ?? 0);
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, nxPeakMiB: peak / 1024 };
+}
+
+export async function runPipelineBench(opts: { scale?: number; scaleReleases?: boolean } = {}): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  const ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+  const rss = join(ws.dir, 'rss.jsonl');
+  try {
+    const env = { RELENG_RSS_LOG: rss };
+    const cold = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    const warm = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
+    const inc = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').map((t) => t.target);
+    rows.push(
+      { name: 'pipeline warm vs cold (rocky-9 finalize)', ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', ratio: cold.seconds / warm.seconds, goal: 'warm < 5% of cold', met: warm.seconds < 0.05 * cold.seconds, notes: `warm ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold` },
+      { name: 'pipeline incremental (1 aarch64 package)', ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', ratio: cold.seconds / inc.seconds, goal: 'only affected tasks, < 25% of cold', met: inc.seconds < 0.25 * cold.seconds && !reran.some((t) => /iso-(x86_64|ppc64le|s390x)/.test(t)), notes: `reran: ${reran.join(', ')}` },
+    );
+  } finally {
+    ws.cleanup();
+  }
+  if (opts.scaleReleases) rows.push(await scaleRow(opts.scale ?? 20));
+  return rows;
+}
+
+async function scaleRow(scale: number): Promise<BenchRow> {
+  const ws = tempWorkspace();
+  const rss = join(ws.dir, 'rss.jsonl');
+  try {
+    const site = join(ws.dir, 'sites/local.yaml');
+    writeFileSync(site, readFileSync(site, 'utf8').replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale} }`));
+    execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', '.releng/upstream', '--scale', String(scale)], { cwd: ws.dir, stdio: 'ignore' });
+    const run = timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], { RELENG_RSS_LOG: rss });
+    const packages = ws.runJson().tasks.length;
+    const executors = readFileSync(rss, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task: string; maxRssMiB: number });
+    const worst = executors.sort((a, b) => b.maxRssMiB - a.maxRssMiB)[0];
+    const disk = du(join(ws.dir, '.releng/compose'), join(ws.dir, '.releng/store'));
+    const cache = du(join(ws.dir, '.nx/cache'));
+    const files = Number(execFileSync('sh', ['-c', `find ${join(ws.dir, '.releng/compose')} -name '*.rpm' | wc -l`], { encoding: 'utf8' }));
+    return {
+      name: `scale: 4 releases, fixture x${scale}`,
+      ours: run.seconds,
+      theirs: 0,
+      theirsName: '-',
+      ratio: 0,
+      goal: 'report',
+      met: true,
+      notes: `${files} package files in composes, ${packages} tasks; nx peak ${run.nxPeakMiB.toFixed(0)} MiB; executor peak ${worst?.maxRssMiB.toFixed(0)} MiB (${worst?.task}); compose+store ${(disk / 2 ** 30).toFixed(2)} GiB (hardlinks once); Nx cache ${(cache / 2 ** 20).toFixed(1)} MiB`,
+    };
+  } finally {
+    ws.cleanup();
+  }
+}
+
+if (require.main === module) {
+  runPipelineBench({ scale: flag('scale', 20), scaleReleases: flag('scale-releases', 0) === 1 }).then((rows) => console.table(rows));
+}

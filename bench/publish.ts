@@ -1,0 +1,117 @@
+// Publishing an UNCHANGED tree (the common case: `nx run-many -t staging` when nothing moved):
+// our publishTree (its whole no-op path: the planning dry run over every phase's files, with
+// deletions, hardlinks and itemized parsing) against the one command a release engineer would
+// otherwise run to see whether anything changed, `rsync -a --delete --dry-run src/ dest/`.
+//   node -r @swc-node/register bench/publish.ts [--files 200000] [--runs 3]
+// The tree is .releng/bench/publish-tree/src, reused across runs: a hardlinked snapshot of the
+// colleague's .releng/bench/filelist-tree when that exists, else a Rocky-shaped tree made here.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { publishTree } from '../libs/publish/src/publish';
+
+export interface BenchRow {
+  name: string;
+  /** Median milliseconds. */
+  ours: number;
+  theirs: number;
+  ratio: number;
+}
+
+export interface PublishBenchOptions {
+  workspaceRoot?: string;
+  files?: number;
+  runs?: number;
+  log?: (m: string) => void;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function countFiles(dir: string, limit: number): number {
+  let n = 0;
+  const stack = [dir];
+  while (stack.length && n < limit) {
+    const d = stack.pop()!;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) stack.push(join(d, e.name));
+      else n++;
+    }
+  }
+  return n;
+}
+
+/** A Rocky-shaped tree: repos x arches with Packages/<letter>/ dirs, repodata, and some symlinks. */
+function makeTree(dir: string, files: number, log: (m: string) => void) {
+  log(`creating a ${files}-file tree in ${dir}`);
+  const repos = ['BaseOS', 'AppStream', 'CRB', 'extras', 'HighAvailability', 'RT', 'NFV', 'SAP', 'devel', 'plus'];
+  const arches = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
+  const per = Math.ceil(files / (repos.length * arches.length));
+  let made = 0;
+  for (const r of repos) {
+    for (const a of arches) {
+      const os = join(dir, r, a, 'os');
+      for (let i = 0; i < per && made < files; i++) {
+        const letter = String.fromCharCode(97 + (i % 26));
+        const pdir = join(os, 'Packages', letter);
+        if (i < 26) mkdirSync(pdir, { recursive: true });
+        writeFileSync(join(pdir, `${r.toLowerCase()}-pkg${i}-1.0-1.el9.${a}.rpm`), `${r}:${a}:${i}\n`);
+        made++;
+      }
+      mkdirSync(join(os, 'repodata'), { recursive: true });
+      writeFileSync(join(os, 'repodata', 'repomd.xml'), `<repomd>${r}${a}</repomd>\n`);
+    }
+  }
+  execFileSync('ln', ['-sfn', 'NFV', join(dir, 'nfv')]);
+}
+
+export async function runPublishBench(opts: PublishBenchOptions = {}): Promise<BenchRow[]> {
+  const root = resolve(opts.workspaceRoot ?? join(__dirname, '..'));
+  const files = opts.files ?? 200_000;
+  const runs = opts.runs ?? 3;
+  const log = opts.log ?? ((m: string) => console.log(m));
+  const shared = join(root, '.releng/bench/filelist-tree');
+  const own = join(root, '.releng/bench/publish-tree');
+  const src = join(own, 'src');
+  if (!existsSync(src) || countFiles(src, files) < files) {
+    execFileSync('rm', ['-rf', src]);
+    // A hardlinked snapshot of the colleague's tree: their bench may change theirs while ours runs.
+    if (existsSync(shared) && countFiles(shared, files) >= files) {
+      mkdirSync(own, { recursive: true });
+      execFileSync('cp', ['-al', shared, src]);
+    } else makeTree(src, files, log);
+  }
+  const dest = join(own, 'dest');
+  log(`source ${src}; first publish to ${dest} (copies only what differs)`);
+  await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0 });
+
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    // Alternate, so page-cache warmth favours neither.
+    let t = process.hrtime.bigint();
+    const r = await publishTree({ source: src, dest, delete: true });
+    ours.push(Number(process.hrtime.bigint() - t) / 1e6);
+    if (r.changed) throw new Error('bench: the tree changed between runs');
+    t = process.hrtime.bigint();
+    execFileSync('rsync', ['-a', '--delete', '--dry-run', `${src}/`, `${dest}/`]);
+    theirs.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  const row: BenchRow = { name: `publish unchanged tree (${countFiles(src, Infinity)} files)`, ours: median(ours), theirs: median(theirs), ratio: median(ours) / median(theirs) };
+  log(`${row.name}: ours ${row.ours.toFixed(0)} ms (runs ${ours.map((x) => x.toFixed(0)).join(', ')}), rsync -a --delete --dry-run ${row.theirs.toFixed(0)} ms (runs ${theirs.map((x) => x.toFixed(0)).join(', ')}), ratio ${row.ratio.toFixed(2)}x (goal <= 1.5x)`);
+  return [row];
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({ options: { files: { type: 'string' }, runs: { type: 'string' } } });
+  runPublishBench({ files: values.files ? Number(values.files) : undefined, runs: values.runs ? Number(values.runs) : undefined }).then(
+    (rows) => {
+      console.table(rows.map((r) => ({ ...r, ours: Math.round(r.ours), theirs: Math.round(r.theirs), ratio: r.ratio.toFixed(2) })));
+      process.exit(rows.every((r) => r.ratio <= 1.5) ? 0 : 1);
+    },
+    (e: Error) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

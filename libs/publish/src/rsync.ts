@@ -1,0 +1,187 @@
+// The one place that talks to rsync: argv building, destinations (local paths, `host:/path`,
+// `rsync://host/module/path`), and parsing `--itemize-changes` output into entries.
+import { writeFileSync } from 'node:fs';
+import { run, ToolError, type RunResult } from '@rocky/exec';
+
+/** rsync's itemize string (`%i`), size (`%l`) and name (`%n%L`), separated so names may hold spaces. */
+export const OUT_FORMAT = '%i|%l|%n%L';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'device' | 'special';
+
+export interface ItemizedEntry {
+  /** Relative path, no trailing slash. */
+  path: string;
+  type: EntryType;
+  /** The rsync itemize code, e.g. `>f+++++++++`, `*deleting`. */
+  code: string;
+  /** New in the destination. */
+  created: boolean;
+  /** To be (or was) deleted from the destination. */
+  deleted: boolean;
+  /** Content or target changes (not only attributes). */
+  content: boolean;
+  /** Bytes: file size (for deletions filled in by the caller), symlink target length, 0 for dirs. */
+  bytes: number;
+  /** Symlink target, for symlinks. */
+  target?: string;
+  /** Hardlinked to this path (rsync -H), when rsync reports it so. */
+  hardlinkTo?: string;
+}
+
+const TYPES: Record<string, EntryType> = { f: 'file', d: 'dir', L: 'symlink', D: 'device', S: 'special' };
+
+/** rsync escapes unprintable bytes in names as `\#ooo`. */
+function unescape(s: string): string {
+  if (!s.includes('\\#')) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; ) {
+    const m = /^\\#([0-7]{3})/.exec(s.slice(i, i + 5));
+    if (m) {
+      bytes.push(parseInt(m[1], 8));
+      i += 5;
+    } else {
+      const cp = s.codePointAt(i)!;
+      bytes.push(...Buffer.from(String.fromCodePoint(cp)));
+      i += cp > 0xffff ? 2 : 1;
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * Parses rsync output written with `--out-format=OUT_FORMAT` (`-i`). Lines that are not
+ * itemized entries (warnings, the `./` root with only a time change is kept) are returned in
+ * `other`, so callers can show them.
+ */
+export function parseItemized(stdout: string): { entries: ItemizedEntry[]; other: string[] } {
+  const entries: ItemizedEntry[] = [];
+  const other: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line) continue;
+    const m = /^([<>ch.*][^|]{8,10})\|(\d+)\|(.*)$/.exec(line);
+    if (!m) {
+      other.push(line);
+      continue;
+    }
+    const [, rawCode, len, rest] = m;
+    const code = rawCode.trimEnd();
+    if (code === '*deleting') {
+      const isDir = rest.endsWith('/');
+      const path = unescape(isDir ? rest.slice(0, -1) : rest);
+      // rsync does not say what a deleted non-directory was; callers stat it when they need to.
+      entries.push({ path, type: isDir ? 'dir' : 'file', code, created: false, deleted: true, content: true, bytes: 0 });
+      continue;
+    }
+    const type = TYPES[code[1]];
+    if (!type) {
+      other.push(line);
+      continue;
+    }
+    let name = rest;
+    let target: string | undefined;
+    let hardlinkTo: string | undefined;
+    if (type === 'symlink') {
+      const i = name.indexOf(' -> ');
+      if (i >= 0) [name, target] = [name.slice(0, i), unescape(name.slice(i + 4))];
+    } else if (code[0] === 'h') {
+      const i = name.indexOf(' => ');
+      if (i >= 0) [name, hardlinkTo] = [name.slice(0, i), unescape(name.slice(i + 4))];
+    }
+    if (type === 'dir' && name.endsWith('/')) name = name.slice(0, -1);
+    const flags = code.slice(2);
+    const created = flags.startsWith('+++');
+    // `>`/`<`: data transferred; `c`: created/changed locally (dirs, links); `h`: hardlink;
+    // `.`: attributes only. A symlink with `c` flag in position 3 has a new target.
+    const content = created || code[0] === '>' || code[0] === '<' || code[0] === 'h' || (type === 'symlink' && code[0] === 'c');
+    entries.push({ path: unescape(name || '.'), type, code, created, deleted: false, content, bytes: type === 'dir' ? 0 : Number(len), target, hardlinkTo });
+  }
+  return { entries, other };
+}
+
+export interface Destination {
+  /** As given, without a trailing slash. */
+  spec: string;
+  remote: boolean;
+  /** For local destinations: the absolute directory. */
+  local?: string;
+}
+
+/** `host:/path`, `user@host:path`, `host::module/path` and `rsync://...` are remote; anything else is a local path. */
+export function parseDestination(spec: string): Destination {
+  const trimmed = spec.replace(/\/+$/, '') || '/';
+  const remote = /^rsync:\/\//.test(trimmed) || /^[^/]*:/.test(trimmed);
+  return { spec: trimmed, remote, local: remote ? undefined : trimmed };
+}
+
+/** Joins a relative path onto a destination spec (works for local paths and remote specs alike). */
+export const destJoin = (d: Destination, rel: string) => (rel === '.' || rel === '' ? d.spec : `${d.spec}/${rel}`);
+
+export interface RsyncOptions {
+  /** rsync binary (tests may wrap it). */
+  rsync?: string;
+  /** `uid:gid` for `--chown`. */
+  owner?: string;
+  excludes?: string[];
+  /** KiB/s, for throttled links. */
+  bwlimitKiB?: number;
+  timeoutMs?: number;
+  /** Extra arguments (e.g. `-e ssh -i key`) appended before the paths. */
+  extraArgs?: string[];
+}
+
+/** Flags every pass shares: Rocky's `-rlptDSHog` minus `-r` (passes choose recursion), numeric ids, owner. */
+export function baseArgs(o: RsyncOptions): string[] {
+  // rsync's --delay-updates temp dirs are never content: hidden on the sending side only, so a
+  // killed run's leftovers in the destination are still deleted.
+  const a = ['-lptgoD', '-S', '-H', '--numeric-ids', '--filter=H .~tmp~/'];
+  if (o.owner) a.push(`--chown=${o.owner}`);
+  if (o.bwlimitKiB) a.push(`--bwlimit=${o.bwlimitKiB}`);
+  for (const x of o.excludes ?? []) a.push(`--exclude=${x}`);
+  if (o.extraArgs) a.push(...o.extraArgs);
+  return a;
+}
+
+/** `src/` with the trailing slash that makes rsync copy the contents. */
+export const srcArg = (dir: string) => (dir.endsWith('/') ? dir : `${dir}/`);
+
+export interface RsyncRun {
+  argv: string[];
+  result: RunResult;
+  entries: ItemizedEntry[];
+  other: string[];
+}
+
+/** Runs rsync with itemized output and parses it. `okCodes` defaults to [0]. */
+export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?: number[] }): Promise<RsyncRun> {
+  const argv = [o.rsync ?? 'rsync', '--itemize-changes', `--out-format=${OUT_FORMAT}`, ...args];
+  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes });
+  return { argv, result, ...parseItemized(result.stdout) };
+}
+
+/** Writes a `--files-from` list (NUL-separated, so any name survives) and returns its path. */
+export function writeFilesFrom(file: string, paths: string[]): string {
+  writeFileSync(file, paths.map((p) => `${p}\0`).join(''));
+  return file;
+}
+
+/** rsync's exit codes that mean the other side went away or the link broke. */
+const LINK_CODES: Record<number, string> = {
+  5: 'error starting client-server protocol',
+  10: 'error in socket I/O',
+  12: 'error in rsync protocol data stream (the other side went away?)',
+  20: 'received SIGUSR1 or SIGINT',
+  23: 'partial transfer due to error',
+  24: 'some source files vanished',
+  25: '--max-delete stopped deletions',
+  30: 'timeout in data send/receive',
+  35: 'timeout waiting for daemon connection',
+};
+
+/** One line saying what an rsync failure means. */
+export function describeRsyncError(e: unknown): string {
+  if (e instanceof ToolError) {
+    const why = LINK_CODES[e.result.code];
+    return why ? `${e.message.split('\n')[0]} (${why})\n${e.message.split('\n').slice(1).join('\n')}` : e.message;
+  }
+  return (e as Error).message;
+}

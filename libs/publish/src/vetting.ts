@@ -1,0 +1,254 @@
+// The vetting report a person reads before approving a staged tree for production: what
+// changed (packages per repo tree, ISOs and images, bytes), whether the tree closes
+// (repoclosure), whether every CHECKSUM file and every changed package verifies, and the
+// digest that `prod` wants approved.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { nevra, parseChecksum } from '@rocky/compose';
+import { mapLimit, sha256File, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { decompress, parsePrimary, parseRepomd, type RpmPackage } from '@rocky/rpm-repo';
+
+/** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
+export function readRepoPackages(treeDir: string): RpmPackage[] | undefined {
+  const repomdFile = join(treeDir, 'repodata', 'repomd.xml');
+  if (!existsSync(repomdFile)) return undefined;
+  const repomd = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile);
+  const primary = repomd.records.find((r) => r.type === 'primary');
+  if (!primary) throw new Error(`${repomdFile} has no primary record`);
+  const file = join(treeDir, primary.href);
+  return parsePrimary(decompress(readFileSync(file), primary.href).toString('utf8'), file);
+}
+
+export interface PackageDiff {
+  added: string[];
+  removed: string[];
+  /** Same name.arch, other versions: `from` are NEVRAs gone, `to` NEVRAs new. */
+  updated: { name: string; arch: string; from: string[]; to: string[] }[];
+}
+
+const nevraOf = (p: RpmPackage) => nevra({ name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch });
+
+/**
+ * NEVRA-level difference. A name.arch present before and after whose versions changed is an
+ * update (also when old versions are kept, as rocky-8 staging does: then `from` is empty).
+ */
+export function diffPackages(before: RpmPackage[], after: RpmPackage[]): PackageDiff {
+  const group = (ps: RpmPackage[]) => {
+    const m = new Map<string, Set<string>>();
+    for (const p of ps) {
+      const k = `${p.name}.${p.arch}`;
+      if (!m.has(k)) m.set(k, new Set());
+      m.get(k)!.add(nevraOf(p));
+    }
+    return m;
+  };
+  const b = group(before);
+  const a = group(after);
+  const diff: PackageDiff = { added: [], removed: [], updated: [] };
+  for (const [k, to] of a) {
+    const from = b.get(k);
+    if (!from) diff.added.push(...to);
+    else {
+      const gone = [...from].filter((x) => !to.has(x)).sort();
+      const fresh = [...to].filter((x) => !from.has(x)).sort();
+      if (gone.length || fresh.length) {
+        const dot = k.lastIndexOf('.');
+        diff.updated.push({ name: k.slice(0, dot), arch: k.slice(dot + 1), from: gone, to: fresh });
+      }
+    }
+  }
+  for (const [k, from] of b) if (!a.has(k)) diff.removed.push(...from);
+  diff.added.sort();
+  diff.removed.sort();
+  diff.updated.sort((x, y) => (x.name === y.name ? x.arch.localeCompare(y.arch) : x.name < y.name ? -1 : 1));
+  return diff;
+}
+
+export interface ChecksumVerification {
+  /** CHECKSUM files checked (relative paths). */
+  files: string[];
+  entries: number;
+  failures: string[];
+}
+
+/** Every `CHECKSUM` / `*.CHECKSUM` under `root` verifies against the files it names (sha256 in Node). */
+export async function verifyChecksumFiles(root: string, concurrency = 2): Promise<ChecksumVerification> {
+  const lists: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(rel ? join(root, rel) : root, { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (e.name === 'CHECKSUM' || e.name.endsWith('.CHECKSUM'))) lists.push(p);
+    }
+  };
+  walk('');
+  lists.sort();
+  const jobs: { list: string; name: string; file: string; size: number; sha256: string }[] = [];
+  const failures: string[] = [];
+  for (const list of lists) {
+    const dir = join(root, list, '..');
+    try {
+      for (const e of parseChecksum(readFileSync(join(root, list), 'utf8'))) jobs.push({ list, name: e.name, file: join(dir, e.name), size: e.size, sha256: e.sha256 });
+    } catch (e) {
+      failures.push(`${list}: ${(e as Error).message}`);
+    }
+  }
+  // Aliases (symlinks) name the same file as the ISO: hash each inode once.
+  const hashes = new Map<string, Promise<string>>();
+  await mapLimit(jobs, concurrency, async (j) => {
+    let st;
+    try {
+      st = statSync(j.file);
+    } catch {
+      failures.push(`${j.list}: ${j.name} is missing`);
+      return;
+    }
+    if (j.size >= 0 && st.size !== j.size) {
+      failures.push(`${j.list}: ${j.name} is ${st.size} bytes, CHECKSUM says ${j.size}`);
+      return;
+    }
+    const key = `${st.dev}:${st.ino}`;
+    if (!hashes.has(key)) hashes.set(key, sha256File(j.file));
+    const got = await hashes.get(key)!;
+    if (got !== j.sha256) failures.push(`${j.list}: ${j.name} has sha256 ${got}, CHECKSUM says ${j.sha256}`);
+  });
+  return { files: lists, entries: jobs.length, failures: failures.sort() };
+}
+
+export interface PackageVerification {
+  /** Packages whose existence and size were checked. */
+  checked: number;
+  /** Packages also hashed against their repodata sha256. */
+  hashed: number;
+  failures: string[];
+}
+
+/** Every package the repodata lists exists with its size; those in `hash` (hrefs) also match their sha256. */
+export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], hash: Set<string>, concurrency = 2): Promise<PackageVerification> {
+  const failures: string[] = [];
+  let hashed = 0;
+  await mapLimit(pkgs, concurrency, async (p) => {
+    const file = join(treeDir, p.href);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      failures.push(`${p.href}: missing`);
+      return;
+    }
+    if (size !== p.size) failures.push(`${p.href}: ${size} bytes, repodata says ${p.size}`);
+    else if (hash.has(p.href)) {
+      hashed++;
+      const got = await sha256File(file);
+      if (got !== p.sha256) failures.push(`${p.href}: sha256 ${got}, repodata says ${p.sha256}`);
+    }
+  });
+  return { checked: pkgs.length, hashed, failures: failures.sort() };
+}
+
+export interface RepoReport extends PackageDiff {
+  /** Tree path in the release dir, e.g. `BaseOS/x86_64/os`. */
+  tree: string;
+  repo: string;
+  arch: string;
+  kind: string;
+  before: number;
+  after: number;
+  verification?: PackageVerification;
+}
+
+export interface ClosureReport {
+  repo: string;
+  arch: string;
+  required: boolean;
+  ok: boolean;
+  broken: { package: string; unresolved: string[] }[];
+}
+
+export interface VettingReport {
+  release: string;
+  composeId: string;
+  time: string;
+  /** The staged release directory. */
+  stagingDir: string;
+  digest: string;
+  entries: number;
+  files: number;
+  bytes: number;
+  /** No check failed (repoclosure of required repos, checksums, packages). */
+  ok: boolean;
+  problems: string[];
+  publish: {
+    changed: boolean;
+    adds: number;
+    updates: number;
+    deletes: number;
+    bytes: { add: number; update: number; delete: number };
+    phases: string[];
+  };
+  repos: RepoReport[];
+  images: { added: string[]; updated: string[]; removed: string[] };
+  repoclosure: ClosureReport[];
+  checksums: ChecksumVerification;
+  /** Trees whose repodata was regenerated (createrepo_c) or re-signed in this publish. */
+  regenerated: string[];
+  signed: string[];
+  torrents: { created: string[]; skipped: string[] };
+}
+
+const IMAGE_RE = /\.(iso|qcow2|raw|raw\.xz|tar\.xz|vhd|vhdx|box|wsl|img)$/;
+/** ISOs and images among published paths. */
+export const isImagePath = (p: string) => IMAGE_RE.test(p);
+
+const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+export function renderVettingMarkdown(r: VettingReport): string {
+  const l: string[] = [];
+  l.push(`# Vetting report: ${r.release}`, '');
+  l.push(`- compose: \`${r.composeId}\``, `- staged tree: \`${r.stagingDir}\``, `- time: ${r.time}`);
+  l.push(`- **digest: \`${r.digest}\`** (${r.entries} entries, ${r.files} files, ${mib(r.bytes)})`);
+  l.push(`- result: ${r.ok ? '**all checks passed**' : `**${r.problems.length} problem(s)**`}`, '');
+  if (r.problems.length) l.push('## Problems', '', ...r.problems.map((p) => `- ${p}`), '');
+  l.push('## Publish', '');
+  l.push(
+    r.publish.changed
+      ? `${r.publish.adds} added (${mib(r.publish.bytes.add)}), ${r.publish.updates} updated (${mib(r.publish.bytes.update)}), ${r.publish.deletes} deleted (${mib(r.publish.bytes.delete)}); phases: ${r.publish.phases.join(' → ')}`
+      : 'No change: staging already matched the compose.',
+    '',
+  );
+  if (r.regenerated.length) l.push(`Repodata regenerated: ${r.regenerated.join(', ')}`, '');
+  if (r.signed.length) l.push(`repomd.xml signed: ${r.signed.join(', ')}`, '');
+  l.push('## Packages', '', '| tree | before | after | added | removed | updated | verified |', '|---|---:|---:|---:|---:|---:|---|');
+  for (const t of r.repos) {
+    const v = t.verification ? (t.verification.failures.length ? `${t.verification.failures.length} failures` : `ok (${t.verification.hashed} hashed)`) : '-';
+    l.push(`| ${t.tree} | ${t.before} | ${t.after} | ${t.added.length} | ${t.removed.length} | ${t.updated.length} | ${v} |`);
+  }
+  l.push('');
+  for (const t of r.repos.filter((x) => x.added.length || x.removed.length || x.updated.length)) {
+    l.push(`### ${t.tree}`, '');
+    for (const n of t.added.slice(0, 200)) l.push(`- added \`${n}\``);
+    for (const u of t.updated.slice(0, 200)) l.push(`- updated \`${u.name}.${u.arch}\`: ${u.from.join(', ') || '(kept)'} → ${u.to.join(', ')}`);
+    for (const n of t.removed.slice(0, 200)) l.push(`- removed \`${n}\``);
+    const more = Math.max(0, t.added.length - 200) + Math.max(0, t.updated.length - 200) + Math.max(0, t.removed.length - 200);
+    if (more) l.push(`- … ${more} more (see report.json)`);
+    l.push('');
+  }
+  l.push('## ISOs and images', '');
+  const img = [...r.images.added.map((p) => `- added \`${p}\``), ...r.images.updated.map((p) => `- updated \`${p}\``), ...r.images.removed.map((p) => `- removed \`${p}\``)];
+  l.push(...(img.length ? img : ['No change.']), '');
+  l.push('## Repoclosure', '', '| repo | arch | required | result |', '|---|---|---|---|');
+  for (const c of r.repoclosure) l.push(`| ${c.repo} | ${c.arch} | ${c.required ? 'yes' : 'no'} | ${c.ok ? 'ok' : `${c.broken.length} broken: ${c.broken.slice(0, 5).map((b) => `${b.package} needs ${b.unresolved.join(', ')}`).join('; ')}`} |`);
+  l.push('', '## Checksums', '');
+  l.push(`${r.checksums.files.length} CHECKSUM files, ${r.checksums.entries} entries: ${r.checksums.failures.length ? `${r.checksums.failures.length} failures` : 'all verify'}`);
+  for (const f of r.checksums.failures) l.push(`- ${f}`);
+  if (r.torrents.created.length || r.torrents.skipped.length) l.push('', '## Torrents', '', `${r.torrents.created.length} created, ${r.torrents.skipped.length} unchanged`);
+  l.push('', '## Approve', '', `After review: \`nx run ${r.release}:prod --approve=${r.digest}\`, or write the approval file (see libs/publish/src/approval.ts).`, '');
+  return l.join('\n');
+}
+
+/** report.json, report.md and digest, each written atomically into `dir`. */
+export function writeVettingReport(dir: string, r: VettingReport): void {
+  writeJsonAtomic(join(dir, 'report.json'), r);
+  writeFileAtomic(join(dir, 'report.md'), renderVettingMarkdown(r));
+  writeFileAtomic(join(dir, 'digest'), `${r.digest}\n`);
+}
