@@ -81,13 +81,25 @@ export class Store {
   }
 
   /**
-   * Moves a verified temp file into its content path. Renaming over an object that a concurrent
-   * writer just stored is harmless: the bytes are equal, and trees linked to it keep their inode.
+   * Puts a verified temp file at its content path. An object that is already there (a concurrent
+   * writer just stored the same bytes) is kept, never renamed over: on Linux, link(2) from a path
+   * that another writer renames over at that moment fails with ENOENT when the replaced inode
+   * loses its last link, so a concurrent materialize() of the object would fail ("store object
+   * ... is missing"). A hard link creates the object whole or finds it there.
    */
   private async commit(tmp: string, sha256: string): Promise<void> {
     const dest = this.pathOf(sha256);
     await this.mkdir(dirname(dest));
-    await fsp.rename(tmp, dest);
+    try {
+      await fsp.link(tmp, dest);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return void (await fsp.rm(tmp, { force: true }));
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EMLINK') throw e;
+      await fsp.rename(tmp, dest); // no hard links on this filesystem
+      return;
+    }
+    await fsp.rm(tmp, { force: true });
   }
 
   /**
