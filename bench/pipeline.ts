@@ -52,7 +52,8 @@ async function scaleRow(scale: number): Promise<BenchRow> {
     writeFileSync(site, readFileSync(site, 'utf8').replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale} }`));
     execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', '.releng/upstream', '--scale', String(scale)], { cwd: ws.dir, stdio: 'ignore' });
     const run = timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], { RELENG_RSS_LOG: rss });
-    const packages = ws.runJson().tasks.length;
+    const tasks = ws.runJson().tasks.length;
+    const warm = timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
     const executors = readFileSync(rss, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task: string; maxRssMiB: number });
     const worst = executors.sort((a, b) => b.maxRssMiB - a.maxRssMiB)[0];
     const disk = du(join(ws.dir, '.releng/compose'), join(ws.dir, '.releng/store'));
@@ -66,7 +67,7 @@ async function scaleRow(scale: number): Promise<BenchRow> {
       ratio: 0,
       goal: 'report',
       met: true,
-      notes: `${files} package files in composes, ${packages} tasks; nx peak ${run.nxPeakMiB.toFixed(0)} MiB; executor peak ${worst?.maxRssMiB.toFixed(0)} MiB (${worst?.task}); compose+store ${(disk / 2 ** 30).toFixed(2)} GiB (hardlinks once); Nx cache ${(cache / 2 ** 20).toFixed(1)} MiB`,
+      notes: `${files} package files in composes, ${tasks} tasks; warm rerun ${warm.seconds.toFixed(1)} s (${((100 * warm.seconds) / run.seconds).toFixed(1)}% of cold); nx peak ${run.nxPeakMiB.toFixed(0)} MiB; executor peak ${worst?.maxRssMiB.toFixed(0)} MiB (${worst?.task}); compose+store ${(disk / 2 ** 30).toFixed(2)} GiB (hardlinks once); Nx cache ${(cache / 2 ** 20).toFixed(1)} MiB`,
     };
   } finally {
     ws.cleanup();
