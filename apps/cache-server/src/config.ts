@@ -1,21 +1,12 @@
 // Config for the Nx remote cache server: a YAML file validated with zod, with tokens optionally
 // taken from the environment so secrets stay out of files. Objects are strict, as in
 // @rocky/config: a misspelt key that were silently ignored could leave a server with no limit.
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ConfigError, readYamlDocument, zodIssues } from '@rocky/config';
 
-/** A config that does not validate: names the file, the field and what was expected. */
-export class CacheServerConfigError extends Error {
-  constructor(
-    readonly file: string,
-    readonly issues: { path: string; message: string }[],
-  ) {
-    super(`${file}: invalid configuration\n` + issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`).join('\n'));
-    this.name = 'CacheServerConfigError';
-  }
-}
+/** The workspace's config error (file, field path, expectation), under the name the server's API uses. */
+export { ConfigError as CacheServerConfigError };
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -103,23 +94,6 @@ export interface ConfigOptions {
   cwd?: string;
 }
 
-function formatPath(path: PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    case 'invalid_type':
-      return `expected ${issue.expected}${'input' in issue && issue.input === undefined ? ' (missing)' : ''}`;
-    case 'too_small':
-    case 'too_big':
-      return `expected a value ${issue.code === 'too_small' ? '>=' : '<='} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
-    default:
-      return issue.message;
-  }
-}
 
 const splitTokens = (v: string | undefined) =>
   (v ?? '')
@@ -135,9 +109,9 @@ export function parseCacheServerConfig(raw: unknown, source: string, options: Co
   const env = options.env ?? process.env;
   const result = cacheServerConfigSchema.safeParse(raw ?? {});
   if (!result.success) {
-    throw new CacheServerConfigError(
+    throw new ConfigError(
       source,
-      result.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })),
+      zodIssues(result.error),
     );
   }
   const c = result.data;
@@ -158,7 +132,7 @@ export function parseCacheServerConfig(raw: unknown, source: string, options: Co
   if (readOnly.some((t) => rw.has(t))) issues.push({ path: 'tokens', message: 'a token is listed as both readWrite and readOnly' });
   if (rw.size === 0 && readOnly.length === 0)
     issues.push({ path: 'tokens', message: `no tokens: set tokens.readWrite / tokens.readOnly or $${ENV_RW_TOKENS} / $${ENV_RO_TOKENS}` });
-  if (issues.length) throw new CacheServerConfigError(source, issues);
+  if (issues.length) throw new ConfigError(source, issues);
   const storage = isAbsolute(c.storage) ? c.storage : resolve(options.cwd ?? process.cwd(), c.storage);
   return {
     port: c.port,
@@ -172,18 +146,5 @@ export function parseCacheServerConfig(raw: unknown, source: string, options: Co
 
 /** Reads and validates a YAML config file. */
 export function loadCacheServerConfig(file: string, options: ConfigOptions = {}): CacheServerConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CacheServerConfigError(file, [{ path: '', message: `cannot read: ${(e as Error).message}` }]);
-  }
-  const doc = parseDocument(text, { uniqueKeys: true });
-  if (doc.errors.length) {
-    throw new CacheServerConfigError(
-      file,
-      doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })),
-    );
-  }
-  return parseCacheServerConfig(doc.toJS(), file, options);
+  return parseCacheServerConfig(readYamlDocument(file), file, options);
 }

@@ -27,12 +27,21 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       return `expected ${issue.expected}${/received undefined/.test(issue.message) ? ' (missing)' : ''}`;
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'too_small':
+    case 'too_big':
+      return `expected a value ${issue.code === 'too_small' ? '>=' : '<='} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
     default:
       return issue.message;
   }
 }
 
-function parseYamlFile<S extends z.ZodType>(file: string, schema: S, display: string): z.infer<S> {
+/** zod's issues as `field path: what was expected`, the form every config error uses. */
+export function zodIssues(error: z.ZodError): ConfigError['issues'] {
+  return error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) }));
+}
+
+/** Reads a YAML file (duplicate keys are errors); a read or syntax error names the file and line. */
+export function readYamlDocument(file: string, display = file): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -46,13 +55,12 @@ function parseYamlFile<S extends z.ZodType>(file: string, schema: S, display: st
       doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })),
     );
   }
-  const result = schema.safeParse(doc.toJS());
-  if (!result.success) {
-    throw new ConfigError(
-      display,
-      result.error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) })),
-    );
-  }
+  return doc.toJS();
+}
+
+function parseYamlFile<S extends z.ZodType>(file: string, schema: S, display: string): z.infer<S> {
+  const result = schema.safeParse(readYamlDocument(file, display));
+  if (!result.success) throw new ConfigError(display, zodIssues(result.error));
   return result.data;
 }
 

@@ -43,9 +43,6 @@ export async function runStage<O extends BaseOptions>(
   }
 }
 
-export function notImplemented(stage: string): never {
-  throw new Error(`the ${stage} stage is not implemented yet`);
-}
 
 /**
  * Identifies one Nx invocation: every task of a run is forked from the same nx process, so its
