@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { composeRoot } from '@rocky/config';
 import { sha256File } from '@rocky/exec';
 import { syncStage, readSyncManifest, readComposeRef } from '@rocky/stages';
-import { injectHref } from '@rocky/upstream-fixture';
+import { injectHref, updatePackage } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, rpmGets } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
 
@@ -44,20 +44,21 @@ describe('sync faults', () => {
   });
 
   it('a persistent 404 fails naming the package and leaves latest untouched', async () => {
-    const t = await testSite(fx.root);
+    const own = await privateFixture();
+    const t = await testSite(own.root);
     try {
       await syncStage(t.ctx(REL));
       const latest = composeRoot(t.site, t.ctx(REL).release).latest;
       const before = readlinkSync(latest);
-      const pkg = await somePackage(t);
-      // Same compose root, fresh store (so the package must be fetched), the package 404s.
-      const t2 = await testSite(fx.root, { roots: t.site.roots });
-      t2.server.setFaults([{ match: pkg, kind: 'status404' }]);
-      await expect(syncStage(t2.ctx(REL))).rejects.toThrow(new RegExp(`${pkg.split('/').pop()!.replace(/[.+]/g, '\\$&')}.*404`));
+      // Upstream moves on by one package, and that package is not there.
+      const { newHref } = await updatePackage({ root: own.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
+      t.server.setFaults([{ match: newHref, kind: 'status404' }]);
+      const name = newHref.split('/').pop()!.replace(/[.+]/g, '\\$&');
+      await expect(syncStage(t.ctx(REL))).rejects.toThrow(new RegExp(`${name}.*404`));
       expect(readlinkSync(latest)).toBe(before);
-      await t2.close();
     } finally {
       await t.close();
+      own.cleanup();
     }
   });
 
