@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -9,18 +9,46 @@ let tmpCounter = 0;
 /** A temporary name beside `file` (same directory, so the rename is atomic). */
 export const tempName = (file: string) => join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${tmpCounter++}`);
 
+const TEMP_OF = /^\.(.+)\.tmp-(\d+)-\d+$/;
+/**
+ * Removes temps of `file` whose writer is dead: a SIGKILLed run cannot clean up, and its temp
+ * would otherwise stay beside the final name for good (and be published with the compose).
+ */
+function removeStaleTemps(file: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = TEMP_OF.exec(n);
+    if (m && m[1] === basename(file) && Number(m[2]) !== process.pid && !isAlive(Number(m[2]))) rmSync(join(dirname(file), n), { force: true });
+  }
+}
+
 /** Writes `data` to `file` atomically: readers see the old content or the new, never a part. */
 export function writeFileAtomic(file: string, data: string | Buffer): void {
   mkdirSync(dirname(file), { recursive: true });
+  removeStaleTemps(file);
   const tmp = tempName(file);
   const fd = openSync(tmp, 'w', 0o644);
   try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    try {
+      writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (e) {
+    // A failed write (ENOSPC) must not leave its partial temp file beside the final name:
+    // composes are published as they are, dotfiles included.
+    rmSync(tmp, { force: true });
+    const err = e as NodeJS.ErrnoException;
+    if (err.code && !err.path) err.message = `${file}: ${err.message}`; // write/fsync errors name no file
+    throw e;
   }
-  renameSync(tmp, file);
 }
 
 /** Writes a JSON file atomically, with sorted-insertion 2-space formatting and a final newline. */
@@ -35,6 +63,7 @@ export function readJson<T>(file: string): T {
 /** Points `link` at `target` atomically: a new symlink under a temp name, renamed over the old. */
 export function symlinkAtomic(target: string, link: string): void {
   mkdirSync(dirname(link), { recursive: true });
+  removeStaleTemps(link);
   const tmp = tempName(link);
   symlinkSync(target, tmp);
   renameSync(tmp, link);

@@ -39,16 +39,18 @@ export async function syncStage(s: StageContext): Promise<void> {
 
   // One writer per release's composes: a second sync refuses clearly instead of interleaving.
   const unlock = s.dryRun ? () => {} : acquireLock(join(base, `.sync-${rel.profile}.lock`), `sync of ${s.project}`);
-  const upstream = await openUpstream(s.root, site, log.info);
-  const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+  let upstream: Awaited<ReturnType<typeof openUpstream>> | undefined;
+  let verifier: SignatureVerifier | undefined;
   try {
+    const { base: upstreamBase } = (upstream = await openUpstream(s.root, site, log.info));
+    verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
     const limiter = new Limiter(site.concurrency.downloads);
     // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
     const signer = verifier && (await verifier.keyId());
     const inflight = new Map();
     let arrived = 0;
     const opts = (t: RepoTree) => ({
-      url: upstreamUrl(site, rel, t, upstream.base),
+      url: upstreamUrl(site, rel, t, upstreamBase),
       store,
       verifier,
       signer,
@@ -61,7 +63,9 @@ export async function syncStage(s: StageContext): Promise<void> {
 
     // 0. What upstream looks like now: every repomd.xml (kickstart trees read their os repo).
     const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' : t.kind}/${t.arch}`;
-    const distinct = [...new Map(trees.map((t) => [upstreamKey(t), t])).entries()];
+    // The first tree of a key (the os tree, before its kickstart) stands for it: errors about
+    // upstream metadata then name the repo upstream actually serves.
+    const distinct = [...new Map([...trees].reverse().map((t) => [upstreamKey(t), t])).entries()];
     const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
     const digest = syncDigest(rel, repomds);
     if (!s.dryRun && reuseIfUpToDate(s, latest, digest)) return;
@@ -108,7 +112,7 @@ export async function syncStage(s: StageContext): Promise<void> {
     log.info(`compose ${id}: ${trees.length} trees, ${fetched} packages fetched (${bytes(fetchedBytes)}), latest link → ${relative(base, layout.dir)}`);
   } finally {
     verifier?.close();
-    await upstream.close();
+    await upstream?.close();
     unlock();
   }
 }

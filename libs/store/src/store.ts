@@ -132,6 +132,10 @@ export class Store {
       return { sha256, size };
     } catch (e) {
       await fsp.rm(tmp, { force: true });
+      // A write error of the stream (ENOSPC) names no file: say what was being stored, and where.
+      // Only writes: download errors keep their messages, which the retry logic reads.
+      const err = e as NodeJS.ErrnoException;
+      if (err.syscall === 'write' && !err.path) err.message = `${err.message} (storing ${expect.what} in ${this.dir})`;
       throw e;
     }
   }
