@@ -63,7 +63,6 @@ describe('upstream fixture (built once, all releases)', () => {
   const url = (project: string, repo: string, arch: string) => `${server.url}/${repoUrlPath(project, repo, arch)}`;
   const rpmsIn = (dir: string) =>
     readdirSync(join(dir, 'Packages')).flatMap((l) => readdirSync(join(dir, 'Packages', l)).map((f) => join(dir, 'Packages', l, f)));
-  const planOf = (name: string) => plans[releases.findIndex((r) => r.name === name)];
 
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'upstream-fixture-'));

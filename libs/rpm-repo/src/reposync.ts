@@ -65,7 +65,8 @@ const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${hre
 
 /** Fetches a repodata/package URL into the store unless the store has it; verifies sha256 and size. */
 async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean }> {
-  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false };
+  // Already stored: the size repodata gave is the object's (it was verified when stored).
+  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: expect.size ?? (await opts.store.size(expect.sha256))!, fetched: false };
   const pending = opts.inflight?.get(expect.sha256);
   if (pending) return { ...(await pending), fetched: false };
   const url = join2(opts.url, href);

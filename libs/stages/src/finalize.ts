@@ -22,7 +22,7 @@ import {
   type ImageEntry,
   type RpmEntry,
 } from '@rocky/compose';
-import { composeTimestamp, readSyncManifest, type FileEntry } from './manifests';
+import { composeTimestamp, readSyncManifest, type ArchManifest, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
 import { readExtraManifest } from './iso-extra';
 import { readCloudManifest } from './cloud';
@@ -86,11 +86,13 @@ export async function finalizeStage(s: StageContext): Promise<FinalizeManifest |
   if (s.dryRun) return undefined;
 
   mkdirSync(layout.work, { recursive: true });
+  // Each sync manifest is read once: they are the largest files a finalize reads.
+  const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
+  const sync = new Map<Arch | 'source', ArchManifest>(groups.map((g) => [g, readSyncManifest(s.root, s.project, g)]));
   const unlock = acquireLock(join(layout.work, '.finalize.lock'), `finalize of ${composeId}`);
   try {
     // On a runner that got sync from the remote cache the compose is rebuilt from the store.
-    const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
-    await ensureCompose(store, layout, rel, groups.flatMap((g) => readSyncManifest(s.root, s.project, g).trees));
+    await ensureCompose(store, layout, rel, [...sync.values()].flatMap((m) => m.trees));
     writeFileAtomic(layout.status, renderStatus('STARTED'));
     const checksums: Record<string, string> = {};
     const images: ImageEntry[] = [];
@@ -104,21 +106,21 @@ export async function finalizeStage(s: StageContext): Promise<FinalizeManifest |
     }
 
     // Metadata.
-    const rpms = rpmEntries(s);
+    const rpms = rpmEntries(s, sync);
     mkdirSync(layout.metadata, { recursive: true });
     writeFileAtomic(layout.composeIdFile, composeId);
     const relType = rel.type === 'stable' ? 'ga' : 'updates-testing';
     writeFileAtomic(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
     writeFileAtomic(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
     writeFileAtomic(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
-    writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(s)));
+    writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(s, sync)));
 
     // Verify before declaring FINISHED: every name agrees with the file it names.
     await verifyPlaced(store, dirs);
     verifyRpms(layout.compose, rpms, s);
     const status = cloud.missingOptional.length ? 'FINISHED_INCOMPLETE' : 'FINISHED';
     writeFileAtomic(layout.status, renderStatus(status));
-    const manifest: FinalizeManifest = { composeId, status, checksums: Object.fromEntries(Object.entries(checksums).map(([d, t]) => [d, t])), images: images.length, rpms: rpms.length };
+    const manifest: FinalizeManifest = { composeId, status, checksums, images: images.length, rpms: rpms.length };
     writeJsonAtomic(join(distDir(s.root, s.project, 'finalize'), 'manifest.json'), manifest);
     console.log(`finalize ${composeId}: ${status}; ${images.length} images, ${rpms.length} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(site, rel).latest})`);
     return manifest;
@@ -181,9 +183,9 @@ async function verifyPlaced(store: Store, dirs: Map<string, Placed[]>) {
 }
 
 /** rpms.json entries from the sync manifests: every package of every tree. */
-function rpmEntries(s: StageContext): RpmEntry[] {
+function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): RpmEntry[] {
   const rel = s.release;
-  const src = rel.repos.some((r) => r.source) ? readSyncManifest(s.root, s.project, 'source') : undefined;
+  const src = sync.get('source');
   const srpmEpoch = new Map<string, string>();
   for (const t of src?.trees ?? []) for (const p of t.packages) srpmEpoch.set(`${p.name}-${p.version}-${p.release}.src.rpm`, p.epoch);
   const out: RpmEntry[] = [];
@@ -191,7 +193,7 @@ function rpmEntries(s: StageContext): RpmEntry[] {
   // composeinfo lists it, not mixed into x86_64 (its noarch packages would collide).
   const archesOf = new Map<string, string[]>();
   for (const group of rel.arches) {
-    for (const t of readSyncManifest(s.root, s.project, group).trees) {
+    for (const t of sync.get(group)!.trees) {
       if (t.kind === 'kickstart') continue;
       const arch = t.arch;
       archesOf.set(t.dir, [...new Set([...(archesOf.get(t.dir) ?? []), arch])]);
@@ -227,10 +229,10 @@ function verifyRpms(composeDir: string, rpms: RpmEntry[], s: StageContext) {
 }
 
 /** The upstream state the compose was built from: every tree's repomd.xml digest. */
-function upstreamRecord(s: StageContext) {
+function upstreamRecord(s: StageContext, sync: Map<Arch | 'source', ArchManifest>) {
   const trees: Record<string, string> = {};
-  for (const group of [...s.release.arches, ...(s.release.repos.some((r) => r.source) ? (['source'] as const) : [])]) {
-    for (const t of readSyncManifest(s.root, s.project, group).trees) {
+  for (const m of sync.values()) {
+    for (const t of m.trees) {
       const repomd = t.repodata.find((f) => basename(f.path) === 'repomd.xml');
       if (repomd) trees[t.path] = repomd.sha256;
     }
