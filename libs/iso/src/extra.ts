@@ -1,13 +1,16 @@
 // buildExtraIso: the DVD, empanadas' way (build-iso-extra): xorriso replays the boot ISO's boot
 // setup (`-boot_image any replay`) and adds the boot tree, the disc's metadata and every package
-// and the repodata of the configured repos; then implantisomd5 and verification.
+// and the repodata of the configured repos; then implantisomd5 and verification. The implanted md5
+// is predicted while xorriso writes (isomd5.ts), so verifying it and taking the sha256 overlap
+// implantisomd5 instead of following it; checkisomd5 runs whenever the prediction does not hold.
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fullName, revision, volumeId, type Arch } from '@rocky/config';
 import { discTimestamp, discTreeinfo, parseTreeinfo, renderDiscinfo, renderMediaRepo, renderTreeinfo, treeinfoImagePaths } from '@rocky/compose';
 import { preflight, run, sha256File, tempName } from '@rocky/exec';
 import { listFiles, settleAll } from './files';
-import { elTorito, isBootable, isoManifest, readVolumeId, verifyIso, type ElTorito } from './inspect';
+import { checkBootRecord, elTorito, isBootable, isoManifest, readVolumeId, type ElTorito } from './inspect';
+import { followFile, implantResult, ImplantPrediction, sha256WithAppData } from './isomd5';
 import type { ExtraIsoInput, ExtraIsoResult } from './types';
 
 /**
@@ -63,7 +66,7 @@ export function dialogWord(w: string): string {
   throw new Error(`xorriso dialog: a path with both quote characters cannot be passed: ${w}`);
 }
 
-/** The dialog file (empanadas' xorriso.tmpl.txt, plus -abort_on, -follow and -alter_date_r; see below). */
+/** The dialog file (empanadas' xorriso.tmpl.txt, plus -abort_on, no_emul_toc, -follow and -alter_date_r; see below). */
 export function renderDialog(o: { bootIso: string; outIso: string; arch: Arch; volid: string; grafts: Graft[]; fileDate?: number }): string {
   const lines = [
     // Stop at the first failed command instead of writing an ISO that lacks what failed.
@@ -75,6 +78,10 @@ export function renderDialog(o: { bootIso: string; outIso: string; arch: Arch; v
     `-system_id ${o.arch === 'ppc64le' ? 'PPC' : 'LINUX'}`,
     '-compliance joliet_long_names',
     ...(o.arch === 'ppc64le' ? ['-compliance untranslated_names'] : []),
+    // Write the image front to back, as xorrisofs does, instead of rewriting its first 64 KiB
+    // (an emulated TOC for appending sessions) at the end: a release DVD never gets another
+    // session, and a single forward pass lets the md5 run while the image is written.
+    '-compliance no_emul_toc',
     `-volid ${dialogWord(o.volid)}`,
     // A disc must be self-contained: store what symlinks (e.g. into an artifact store) point at.
     '-follow link',
@@ -166,21 +173,32 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
   const logFile = join(workDir, `${arch}-${image}.log`);
   try {
     log(`xorriso: ${grafts.length} grafts onto ${basename(input.bootIso)} → ${basename(outFile)}`);
+    // Created here so the md5 can follow xorriso's writing from the first byte (xorriso does not truncate).
+    writeFileSync(tmp, '');
     // SOURCE_DATE_EPOCH pins the volume dates and uuid (file dates: -alter_date_r above).
     const env = { ...process.env, SOURCE_DATE_EPOCH: String(Math.trunc(buildTimestamp)) };
-    await step('xorriso', () => run(['xorriso', '-no_rc', '-dialog', 'on'], { input: dialog, logFile, env, timeoutMs: 6 * 3600_000 }));
-    // -f: the boot ISO's implanted md5 must not stop a new one from being written.
-    await step('implantisomd5', () => run(['implantisomd5', '--supported-iso', '-f', tmp], { logFile, timeoutMs: 6 * 3600_000 }));
-    // One pass each, concurrently: checkisomd5 (its own process), sha256 (here), the file list.
-    const [verified, sha256, manifest] = await settleAll<[Awaited<ReturnType<typeof verifyIso>>, string, string[]]>([
-      step('verification', () => verifyIso(tmp, { bootable, requireMd5: true })),
-      sha256File(tmp),
-      step('xorriso -find', () => isoManifest(tmp)),
-    ]);
+    const xorriso = step('xorriso', () => run(['xorriso', '-no_rc', '-dialog', 'on'], { input: dialog, logFile, env, timeoutMs: 6 * 3600_000 }));
+    const prediction = new ImplantPrediction();
+    const followed = followFile(tmp, xorriso, (b) => prediction.update(b)).then(() => prediction.finish(true));
+    followed.catch(() => {}); // a failed prediction only means the slow verification below
+    await xorriso;
+    // -f: the boot ISO's implanted md5 (copied by the replay) must not stop a new one from being written.
+    const implant = step('implantisomd5', () => run(['implantisomd5', '--supported-iso', '-f', tmp], { logFile, timeoutMs: 6 * 3600_000 }));
+    // implantisomd5 only writes the application area: the listing and boot records are final already.
+    const listing = step('xorriso -find', () => isoManifest(tmp));
+    const bootCheck = bootable ? step('verification', () => checkBootRecord(tmp)) : Promise.resolve();
+    const predicted = await followed.then(
+      (implant) => ({ implant, sha256: sha256WithAppData(tmp, implant.appData) }),
+      (e: Error) => void log(`${basename(outFile)}: no implant prediction (${e.message}); checkisomd5 will verify`),
+    );
+    predicted?.sha256.catch(() => {}); // awaited by implantResult unless the implant fails first
+    const [, manifest] = await settleAll<[unknown, string[], void]>([implant, listing, bootCheck]);
+    const { md5: implantMd5, sha256, volumeId: written } = await step('verification', () => implantResult(tmp, predicted, log));
+    if (written !== volid) throw new Error(`${what}: the DVD has volume id ${written}, expected ${volid}`);
     const size = statSync(tmp).size;
     renameSync(tmp, outFile);
-    log(`${basename(outFile)}: ${size} bytes, md5 ${verified.implantMd5}, ${manifest.length} paths`);
-    return { iso: { path: outFile, sha256, size }, volumeId: volid, implantMd5: verified.implantMd5!, manifest, bootable };
+    log(`${basename(outFile)}: ${size} bytes, md5 ${implantMd5}, ${manifest.length} paths`);
+    return { iso: { path: outFile, sha256, size }, volumeId: volid, implantMd5, manifest, bootable };
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;

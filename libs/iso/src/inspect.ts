@@ -139,6 +139,13 @@ export async function implantedMd5(iso: string): Promise<string | undefined> {
   }
 }
 
+/** empanadas' check of a bootable image: its El Torito report shows a boot record and no SORRY. */
+export async function checkBootRecord(iso: string): Promise<void> {
+  const t = await elTorito(iso);
+  if (t.problems.length) fail(iso, `IMAGE WAS NOT BUILT CORRECTLY: xorriso -report_el_torito reports\n${t.problems.join('\n')}`);
+  if (!t.bios.length && !t.efi.length && !t.chrp) fail(iso, 'should be bootable but has no El Torito boot record');
+}
+
 /**
  * Verifies an ISO as empanadas does after building one: the implanted md5 must check
  * (checkisomd5), and a bootable image's El Torito report must show a boot record and no SORRY.
@@ -156,14 +163,7 @@ export async function verifyIso(iso: string, opts: { bootable?: boolean; require
       ),
     );
   }
-  if (opts.bootable) {
-    checks.push(
-      elTorito(iso).then((t) => {
-        if (t.problems.length) fail(iso, `IMAGE WAS NOT BUILT CORRECTLY: xorriso -report_el_torito reports\n${t.problems.join('\n')}`);
-        if (!t.bios.length && !t.efi.length && !t.chrp) fail(iso, 'should be bootable but has no El Torito boot record');
-      }),
-    );
-  }
+  if (opts.bootable) checks.push(checkBootRecord(iso));
   await settleAll(checks);
   return implantMd5 ? { volumeId, implantMd5 } : { volumeId };
 }

@@ -106,6 +106,7 @@ describe('DVD graft plan', () => {
       '-system_id PPC',
       '-compliance joliet_long_names',
       '-compliance untranslated_names',
+      '-compliance no_emul_toc',
       "-volid 'Rocky-9-7-ppc64le-dvd'",
       '-follow link',
       `-map "/r/it's" '/BaseOS/Packages'`,
@@ -113,7 +114,7 @@ describe('DVD graft plan', () => {
       '-end',
       '',
     ]);
-    expect(renderDialog({ bootIso: 'b', outIso: 'o', arch: 'x86_64', volid: 'V', grafts: [] })).toContain('-system_id LINUX\n-compliance joliet_long_names\n-volid');
+    expect(renderDialog({ bootIso: 'b', outIso: 'o', arch: 'x86_64', volid: 'V', grafts: [] })).toContain('-system_id LINUX\n-compliance joliet_long_names\n-compliance no_emul_toc\n-volid');
   });
   it('refuses paths it cannot quote', () => {
     expect(() => dialogWord('a\nb')).toThrow(/line break/);

@@ -117,7 +117,7 @@ export async function isoExtraStage(s: StageContext): Promise<ExtraIsoManifest> 
         inputs,
       };
       await store.setKey(key, obj, { entry });
-      console.log(`iso-extra: ${names.file} built (${res.bootable ? 'bootable' : 'data only'}), checkisomd5 passed`);
+      console.log(`iso-extra: ${names.file} built (${res.bootable ? 'bootable' : 'data only'}), implanted md5 ${res.implantMd5} verified`);
       return entry;
     } finally {
       rmSync(work, { recursive: true, force: true });
