@@ -103,6 +103,14 @@ describe('followFile', () => {
     expect(h.digest('hex')).toBe(await sha256sum(file));
     expect(chunks).toBeGreaterThan(1);
   });
+
+  it('stops when the writer fails', async () => {
+    const file = join(tmp, 'failing');
+    writeFileSync(file, randomBytes(100_000));
+    let reads = 0;
+    await expect(followFile(file, Promise.reject(new Error('xorriso: FAILURE')), () => reads++)).rejects.toThrow(/xorriso: FAILURE/);
+    expect(reads).toBeLessThanOrEqual(1);
+  });
 });
 
 describe('implantResult', () => {

@@ -137,20 +137,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Reads a file another process is writing front to back, until that process has ended (`writer`
- * settled) and the end is reached. Returns the number of bytes read. Only bytes the writer has
- * completed are visible to a read, so every chunk holds final data if the writer never goes back.
+ * resolved) and the end is reached. Returns the number of bytes read; stops with the writer's
+ * error if it fails. Only bytes the writer has completed are visible to a read, so every chunk
+ * holds final data if the writer never goes back.
  */
 export async function followFile(file: string, writer: Promise<unknown>, onChunk: (b: Buffer) => void): Promise<number> {
   let ended = false;
+  let failure: unknown;
   const settled = writer.then(
     () => (ended = true),
-    () => (ended = true),
+    (e) => (failure = e ?? new Error('the writer failed')),
   );
   const fh = await open(file, 'r');
   try {
     const buf = Buffer.allocUnsafe(CHUNK);
     let pos = 0;
     for (;;) {
+      if (failure) throw failure;
       // Read the flag first: once the writer has ended, a read that finds nothing is the end.
       const done = ended;
       const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
