@@ -287,19 +287,30 @@ describe('every stage killed at a random point, then rerun', () => {
     });
   });
 
-  it('staging: files staged before the kill are not sent again; the staged tree equals the compose', async () => {
-    const releaseDir = () => join(publishPaths(vic.site, vctx('staging').release).stagingCategory, stagingNames(vctx('staging').release).dir);
+  it('staging: files staged and repodata prepared before the kill are not redone; the staged tree equals the compose', async () => {
+    const paths = () => publishPaths(vic.site, vctx('staging').release);
+    const releaseDir = () => join(paths().stagingCategory, stagingNames(vctx('staging').release).dir);
     // rocky-8 regenerates and signs its repodata in staging: those files differ from the compose by design.
     const staged = () => inodes(releaseDir(), /(^|\/)repodata(\/|$)/);
-    await killAndRerun('staging', staged, async ({ snap, ctx, value }) => {
+    // Repodata the killed run had prepared (complete dirs only; temps have a leading dot), by tree path.
+    const prepared = () => {
+      const d = join(paths().stagingWork, 'prepared');
+      return existsSync(d) ? readdirSync(d).filter((n) => !n.startsWith('.')).map((n) => decodeURIComponent(n.slice(0, n.lastIndexOf('.')))) : [];
+    };
+    await killAndRerun('staging', () => ({ files: staged(), repodata: prepared() }), async ({ snap, ctx, value }) => {
       const r = value as Awaited<ReturnType<typeof stagingStage>>;
       expect(r.ok).toBe(true);
       const now = staged();
-      const resent = [...snap].filter(([p, ino]) => now.has(p) && now.get(p) !== ino).map(([p]) => p);
+      const resent = [...snap.files].filter(([p, ino]) => now.has(p) && now.get(p) !== ino).map(([p]) => p);
       expect(resent, 'staged files replaced on the rerun').toEqual([]);
+      // Prepared repodata is taken over, unless the killed run had published it already (then nothing is redone).
+      expect(r.resumed.filter((t) => !snap.repodata.includes(t)), 'taken over but not prepared at the kill').toEqual([]);
+      const rebuilt = r.regenerated.filter((t) => !r.resumed.includes(t));
+      expect(rebuilt.filter((t) => snap.repodata.includes(t)), 'repodata rebuilt although prepared at the kill').toEqual([]);
+      expect(prepared(), 'prepared repodata is dropped once published').toEqual([]);
       expect(rsyncDiff(composeDir(ctx), r.stagingDir, ['repodata/']), 'rsync -n compose → staging').toEqual([]);
       expect(await mismatches(finalizeEntries(ctx, r.stagingDir))).toEqual([]);
-      return `${snap.size} files staged before the kill, none sent again; ${r.regenerated.length} repodata trees regenerated on the rerun; rsync -n shows nothing`;
+      return `${snap.files.size} files staged and ${snap.repodata.length} repodata trees prepared before the kill, none redone (${r.resumed.length} taken over); ${rebuilt.length} trees regenerated on the rerun; rsync -n shows nothing`;
     });
   });
 });

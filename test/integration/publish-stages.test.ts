@@ -250,6 +250,28 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
     expect(r3.regenerated).toEqual([]);
   });
 
+  it('a run that fails after preparing the repodata leaves it to the rerun, which publishes it without rebuilding', async () => {
+    await updatePackage({ root: fx.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
+    fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: ctx().root, date: new Date('2025-11-22T10:00:00Z') });
+    // No deletion allowed unconfirmed: the publish refuses (the superseded repodata) after the repodata was prepared.
+    const strict = { ...t.site, publish: { ...t.site.publish, deletionLimit: 0 } };
+    await expect(stagingStage(t.ctx('rocky-8', { release: rel, site: strict }))).rejects.toThrow(/deletion/i);
+    const prepared = join(publishPaths(t.site, rel).stagingWork, 'prepared');
+    // BaseOS changed; AppStream's metadata is new in this compose; the kickstart tree is re-signed.
+    const trees = ['AppStream/x86_64/os', 'BaseOS/x86_64/kickstart', 'BaseOS/x86_64/os'];
+    expect(readdirSync(prepared).map((n) => decodeURIComponent(n.slice(0, n.lastIndexOf('.')))).sort()).toEqual(trees);
+
+    const r = await stagingStage(ctx());
+    expect(r.ok).toBe(true);
+    expect(r.resumed.sort()).toEqual(trees);
+    expect(r.regenerated.sort()).toEqual(['AppStream/x86_64/os', 'BaseOS/x86_64/os']);
+    expect(r.signed.sort()).toEqual(trees);
+    const os = join(r.stagingDir, 'BaseOS/x86_64/os');
+    expect(verify(os).status).toBe(0);
+    expect(readRepoPackages(os)!.filter((p) => p.name === 'bash')).toHaveLength(3);
+    expect(existsSync(prepared)).toBe(false);
+  });
+
   it('fails clearly when the site has no signing key', async () => {
     const unsigned = { ...t.site, signing: undefined };
     await expect(stagingStage(t.ctx('rocky-8', { release: rel, site: unsigned }))).rejects.toThrow(/signs its repodata.*has no signing key/);

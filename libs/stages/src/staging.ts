@@ -12,6 +12,8 @@
 //   <staging>/.releng/work/<release>/tree/                       private copy for regenerated/signed repodata
 //                                                                 (removed once published)
 //   <staging>/.releng/work/<release>/repodata.json               what each tree's repodata was built from
+//   <staging>/.releng/work/<release>/prepared/<tree>.<key>/      repodata prepared but not yet published:
+//                                                                 a killed run's rerun takes it over
 //
 // Releases with regenerateRepodata/signRepodata (rocky-8) get their repodata rebuilt in a private
 // hardlinked copy of the staged tree (old packages kept, new ones added) BEFORE publishing:
@@ -19,7 +21,7 @@
 // injected, repomd.xml signed. Metadata there is always written as new files: packages are
 // hardlinks of store objects and of the staged tree, which must never change under a reader.
 // So the repomd.xml that appears in staging is already final and signed.
-import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { repoTrees, revision, stagingNames, treePath, type Arch, type Release, type RepoTree, type Site } from '@rocky/config';
 import { acquireLock, eventLog, mapLimit, preflight, run, sha256, sha256File, symlinkAtomic, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
@@ -57,6 +59,8 @@ export interface StagingResult {
   /** Trees whose repodata was (or, dry run, would be) regenerated / signed. */
   regenerated: string[];
   signed: string[];
+  /** Of those, the trees whose repodata a killed run had prepared: taken over, not rebuilt. */
+  resumed: string[];
   digest?: string;
   ok?: boolean;
 }
@@ -134,7 +138,7 @@ export async function stagingStage(s: StageContext, opts: { confirmDeletions?: b
     const torrents = { created: [] as string[], skipped: [] as string[] };
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
-    let repodata: RepodataWork = { regenerated: [], signed: [], record: {} };
+    let repodata: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
     if (privateTree) {
       repodata = await prepareTree(s, { compose, releaseDir, tree: base, overlayNames: ['torrents', ...Object.keys(rel.publish.repoLinks)], trees, updateinfo, log, work: paths.stagingWork });
     }
@@ -156,7 +160,9 @@ export async function stagingStage(s: StageContext, opts: { confirmDeletions?: b
     });
     if (privateTree) {
       writeJsonAtomic(join(paths.stagingWork, 'repodata.json'), repodata.record);
-      rmSync(base, { recursive: true, force: true }); // published; only a failed run's copy is worth keeping
+      // Published: the record now stands for it (a failed run's copy is worth keeping, a killed run's prepared repodata too).
+      rmSync(base, { recursive: true, force: true });
+      rmSync(preparedRoot(paths.stagingWork), { recursive: true, force: true });
     }
     const linkChanges = placeLinks(paths.stagingCategory, names.links, log);
     const changed = result.changed || linkChanges.length > 0;
@@ -175,6 +181,7 @@ export async function stagingStage(s: StageContext, opts: { confirmDeletions?: b
       publish: { adds: result.adds, updates: result.updates, deletes: result.deletes, bytes: result.bytes, phases: result.phases },
       regenerated: repodata.regenerated,
       signed: repodata.signed,
+      resumed: repodata.resumed,
     };
     if (!result.changed && old?.digest === digest.digest && old.composeId === composeId) {
       log.event('staging-unchanged', { release: rel.name, digest: digest.digest });
@@ -227,6 +234,7 @@ async function dryRunPlan(
     publish: { adds: result.adds, updates: result.updates, deletes: result.deletes, bytes: result.bytes, phases: [] },
     regenerated: rel.publish.regenerateRepodata ? stale : [],
     signed: rel.publish.signRepodata ? stale : [],
+    resumed: [],
   };
 }
 
@@ -278,8 +286,20 @@ async function buildOverlay(s: StageContext, overlay: string, base: string, torr
 interface RepodataWork {
   regenerated: string[];
   signed: string[];
+  resumed: string[];
   /** tree path -> key of what its repodata was built from. */
   record: Record<string, string>;
+}
+
+const preparedRoot = (work: string) => join(work, 'prepared');
+/** Where a tree's repodata, once prepared, waits for the publish (kept when the run is killed). */
+const preparedDir = (work: string, tp: string, key: string) => join(preparedRoot(work), `${encodeURIComponent(tp)}.${key}`);
+
+/** Hardlinks every file of `from` into a fresh `to` (prepared repodata is never written again). */
+function linkFiles(from: string, to: string) {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  for (const n of readdirSync(from)) linkSync(join(from, n), join(to, n));
 }
 
 const readRecord = (work: string): Record<string, string> => {
@@ -323,8 +343,7 @@ async function prepareTree(
   removeOrphanRepodata(P, a.compose);
 
   const record = readRecord(a.work);
-  const out: RepodataWork = { regenerated: [], signed: [], record: {} };
-  const sig = s.site.signing;
+  const out: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
   for (const t of a.trees) {
     const tp = treePath(t);
     const key = await repodataKey(s, a.compose, t, a.updateinfo);
@@ -332,30 +351,53 @@ async function prepareTree(
     const dir = join(P, tp);
     const have = existsSync(join(dir, 'repodata', 'repomd.xml')) && (!rel.publish.signRepodata || existsSync(join(dir, 'repodata', 'repomd.xml.asc')));
     if (have && record[tp] === key) continue;
-    copyRepodata(join(a.compose, tp, 'repodata'), join(dir, 'repodata'));
-    if (rel.publish.regenerateRepodata && t.kind !== 'kickstart') {
-      await regenerate(s, t, dir, a.updateinfo, a.work);
-      out.regenerated.push(tp);
-    }
-    if (rel.publish.signRepodata) {
-      // gpg --output may write in place: sign to a temp name, rename over.
-      const asc = join(dir, 'repodata', 'repomd.xml.asc');
-      const tmp = tempName(asc);
-      try {
-        await detachSign(sig!, join(dir, 'repodata', 'repomd.xml'), tmp);
-        renameSync(tmp, asc);
-      } finally {
-        rmSync(tmp, { force: true });
-      }
-      out.signed.push(tp);
+    const regen = rel.publish.regenerateRepodata && t.kind !== 'kickstart';
+    const prepared = preparedDir(a.work, tp, key);
+    if (existsSync(prepared)) {
+      // A killed run prepared this tree's repodata from the same inputs and did not publish it.
+      linkFiles(prepared, join(dir, 'repodata'));
+      out.resumed.push(tp);
+      if (regen) out.regenerated.push(tp);
+      if (rel.publish.signRepodata) out.signed.push(tp);
+      a.log.info(`repodata of ${tp} prepared by an earlier run, taken over`);
+    } else {
+      await buildRepodata(s, t, { compose: a.compose, dir, updateinfo: a.updateinfo, work: a.work, regen, out });
+      const tmp = tempName(prepared);
+      linkFiles(join(dir, 'repodata'), tmp);
+      renameSync(tmp, prepared);
     }
     // The tools touched the tree dir (repodata replaced): give it the compose's time back, or
     // the next run would see a directory time to publish.
     const st = statSync(join(a.compose, tp));
     utimesSync(dir, st.atime, st.mtime);
   }
-  a.log.event('repodata-prepared', { regenerated: out.regenerated, signed: out.signed });
+  a.log.event('repodata-prepared', { regenerated: out.regenerated, signed: out.signed, resumed: out.resumed });
   return out;
+}
+
+/** The compose's repodata of one tree, regenerated and signed as the release asks, in the private copy. */
+async function buildRepodata(s: StageContext, t: RepoTree, a: { compose: string; dir: string; updateinfo: string; work: string; regen: boolean; out: RepodataWork }) {
+  const rel = s.release;
+  const tp = treePath(t);
+  const { dir, out } = a;
+  const sig = s.site.signing;
+  copyRepodata(join(a.compose, tp, 'repodata'), join(dir, 'repodata'));
+  if (a.regen) {
+    await regenerate(s, t, dir, a.updateinfo, a.work);
+    out.regenerated.push(tp);
+  }
+  if (rel.publish.signRepodata) {
+    // gpg --output may write in place: sign to a temp name, rename over.
+    const asc = join(dir, 'repodata', 'repomd.xml.asc');
+    const tmp = tempName(asc);
+    try {
+      await detachSign(sig!, join(dir, 'repodata', 'repomd.xml'), tmp);
+      renameSync(tmp, asc);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    out.signed.push(tp);
+  }
 }
 
 /** Fresh files (new inodes) for a repodata dir: the tools below rewrite repomd.xml in place. */
