@@ -19,7 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import cacache from 'cacache';
 import { composeRoot, distDir, stagingNames, upstreamArch, type Arch, type Site } from '@rocky/config';
-import { sha256File } from '@rocky/exec';
+import { isDeadScratch, sha256File } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { parseChecksum } from '@rocky/compose';
 import { generateFileLists, parseFileTimeList } from '@rocky/publish';
@@ -141,8 +141,11 @@ const composeDir = (ctx: StageContext) => join(ctx.site.roots.compose, readCompo
 
 /** Directories that hold only final names once a stage is done. */
 const finalDirs = (t: TestSite, ctx: StageContext) => [t.site.roots.compose, join(ctx.root, 'dist'), join(storeDir(t.site), 'content-v2'), t.site.roots.staging];
-/** Scratch a SIGKILLed run cannot clean (store/tmp, state/tmp, its TMPDIR): reported, not final names. */
-const scratch = (t: TestSite) => [join(storeDir(t.site), 'tmp'), join(t.site.state, 'tmp'), join(t.dir, 'tmp')].flatMap((d) => (existsSync(d) ? readdirSync(d) : []));
+const listDir = (d: string) => (existsSync(d) ? readdirSync(d) : []);
+/** Work dirs and partial store objects of killed runs: the rerun must have removed them. */
+const deadScratch = (t: TestSite) => [join(storeDir(t.site), 'tmp'), join(t.site.state, 'tmp')].flatMap((d) => listDir(d).filter(isDeadScratch).map((n) => join(d, n)));
+/** What killed runs leave in TMPDIR (small: file lists, gpgv homes): reported. */
+const tmpdirLeft = (t: TestSite) => listDir(join(t.dir, 'tmp'));
 
 // --- 1. SIGKILL at a random point of every stage, then rerun ------------------------------------
 
@@ -188,9 +191,10 @@ describe('every stage killed at a random point, then rerun', () => {
       const { value, lines } = await logged(() => inProcess[stage](vctx(stage)));
       const ctx = vctx(stage);
       expect(tempFiles(finalDirs(vic, ctx)), 'temp files left under final names').toEqual([]);
+      expect(deadScratch(vic), 'scratch of killed runs left after the rerun').toEqual([]);
       const detail = await check({ snap, lines, ctx, value });
-      const left = scratch(vic);
-      return `killed at op ${killed.killedAt} of ${m}; ${detail}${left.length ? `; ${left.length} scratch leftovers so far` : ''}`;
+      const left = tmpdirLeft(vic);
+      return `killed at op ${killed.killedAt} of ${m}; ${detail}${left.length ? `; ${left.length} TMPDIR leftovers so far` : ''}`;
     });
   }
 
@@ -441,11 +445,16 @@ describe('two syncs of one release at once, in two processes', () => {
     await scenario('two sync processes at once', async () => {
       const t = await newSite();
       const ctx = t.ctx(REL);
-      // Slow packages keep the first sync holding the lock while the second starts.
+      // Slow packages keep the first sync holding the lock while the second starts. The second
+      // starts once the lock is taken: two processes starting together may otherwise not overlap
+      // at all on a loaded machine (the second finding an up-to-date compose).
       t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 40 }]);
       const tmp = { tmpdir: join(t.dir, 'tmp') };
-      const [a, b] = await Promise.all([runStageChild('sync', ctx, tmp), runStageChild('sync', ctx, tmp)]);
-      const [won, lost] = a.code === 0 ? [a, b] : [b, a];
+      let firstEnded = false;
+      const first = runStageChild('sync', ctx, tmp).finally(() => (firstEnded = true));
+      const locked = () => listDir(join(t.site.roots.compose, '8')).some((n) => n.includes('.lock'));
+      while (!locked() && !firstEnded) await new Promise((r) => setTimeout(r, 10));
+      const [won, lost] = await Promise.all([first, runStageChild('sync', ctx, tmp)]);
       expect([won.code, lost.code]).toEqual([0, 1]);
       const m = /locked by running process (\d+)/.exec(lost.stderr);
       expect(m, lost.stderr).not.toBeNull();

@@ -1,8 +1,9 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, writeFileAtomic, mapLimit } from './fs';
+import { acquireLock, writeFileAtomic, mapLimit, scratchName, sweepScratch } from './fs';
 import { run, ToolError, preflight } from './run';
 
 describe('exec primitives', () => {
@@ -17,6 +18,28 @@ describe('exec primitives', () => {
     expect(readFileSync(f, 'utf8').trim()).toBe(String(process.pid));
     again();
     expect(existsSync(f)).toBe(false);
+  });
+  it('sweeps the scratch of dead processes of this host, and nothing else', () => {
+    const d = join(dir, 'scratch');
+    const dead = spawnSync('true').pid!; // exited: its pid names a killed run
+    const live = spawn('sleep', ['30']);
+    try {
+      const host = hostname();
+      const names = {
+        deadDir: `iso-rocky-9-x86_64@${host}.${dead}`,
+        deadFile: `put@${host}.${dead}-0a1b2c`,
+        liveDir: `iso-rocky-9-aarch64@${host}.${live.pid}`,
+        mine: scratchName('extra-rocky-9-x86_64-dvd'),
+        otherHost: `put@another-runner.example.org.${dead}-0a1b2c`,
+        unrelated: 'cacache-tmp-1234',
+      };
+      for (const [k, n] of Object.entries(names)) (k.endsWith('Dir') || k === 'mine' ? mkdirSync(join(d, n, 'sub'), { recursive: true }) : writeFileSync(join(d, n), 'x'));
+      expect(sweepScratch(d).sort()).toEqual([names.deadDir, names.deadFile].sort());
+      expect(readdirSync(d).sort()).toEqual([names.liveDir, names.mine, names.otherHost, names.unrelated].sort());
+      expect(sweepScratch(join(dir, 'no-such-dir'))).toEqual([]);
+    } finally {
+      live.kill();
+    }
   });
   it('writes atomically, leaving no temp file', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');

@@ -2,6 +2,7 @@
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
@@ -25,6 +26,33 @@ function removeStaleTemps(file: string): void {
     const m = TEMP_OF.exec(n);
     if (m && m[1] === basename(file) && Number(m[2]) !== process.pid && !isAlive(Number(m[2]))) rmSync(join(dirname(file), n), { force: true });
   }
+}
+
+/**
+ * A scratch name that records its owner, `<prefix>@<host>.<pid>`, so that a later run can remove
+ * it once that process is gone (sweepScratch). The host matters where scratch is shared, as the
+ * store's is between runners.
+ */
+export const scratchName = (prefix: string) => `${prefix}@${hostname()}.${process.pid}`;
+
+const SCRATCH_OF = /@([^@/]+)\.(\d+)(?:-[0-9a-z]+)?$/;
+/** Whether a scratchName (optionally with a `-<suffix>`) belongs to a dead process of this host. */
+export function isDeadScratch(name: string): boolean {
+  const m = SCRATCH_OF.exec(name);
+  return !!m && m[1] === hostname() && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
+}
+
+/** Removes the entries of `dir` that killed runs of this host left (isDeadScratch). Returns their names. */
+export function sweepScratch(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed = names.filter(isDeadScratch);
+  for (const n of removed) rmSync(join(dir, n), { recursive: true, force: true });
+  return removed;
 }
 
 /** Writes `data` to `file` atomically: readers see the old content or the new, never a part. */

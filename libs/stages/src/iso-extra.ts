@@ -13,7 +13,7 @@ import { buildExtraIso } from '@rocky/iso';
 import { composeTimestamp, readSyncManifest, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
-import type { StageContext } from './context';
+import { scratchDir, type StageContext } from './context';
 
 export interface ExtraIsoEntry extends FileEntry {
   arch: Arch;
@@ -79,7 +79,7 @@ export async function isoExtraStage(s: StageContext): Promise<ExtraIsoManifest> 
         return e;
       }
     }
-    const work = join(site.state, 'tmp', `extra-${s.project}-${arch}-${image}-${process.pid}`);
+    const work = scratchDir(site, `extra-${s.project}-${arch}-${image}`);
     try {
       const bootIso = join(work, 'boot.iso');
       await store.materialize(boot.iso.sha256, bootIso);

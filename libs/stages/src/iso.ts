@@ -13,7 +13,7 @@ import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
 import { Readable } from 'node:stream';
 import { readSyncManifest, type FileEntry } from './manifests';
 import { composeLayout, ensureTree } from './trees';
-import type { StageContext } from './context';
+import { scratchDir, type StageContext } from './context';
 
 export interface IsoManifest {
   arch: Arch;
@@ -64,7 +64,7 @@ export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest
   const repoDirs = [];
   for (const t of repos) repoDirs.push({ name: t.dir, path: await ensureTree(store, layout, t) });
   const outDir = join(layout.work, 'lorax', arch);
-  const workDir = join(site.state, 'tmp', `iso-${s.project}-${arch}-${process.pid}`);
+  const workDir = scratchDir(site, `iso-${s.project}-${arch}`);
   if (existsSync(outDir)) rmSync(outDir, { recursive: true, force: true }); // a killed run's leftovers
   let res: BootTreeResult;
   const log = (m: string) => console.log(`iso-${arch}: ${m}`);

@@ -12,6 +12,7 @@ import { createReadStream, createWriteStream, promises as fsp, constants } from 
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
+import { scratchName, sweepScratch } from '@rocky/exec';
 // Pinned cacache 20: the content path is part of its on-disk format.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contentPath: (cache: string, integrity: string) => string = require('cacache/lib/content/path');
@@ -36,7 +37,10 @@ export interface StoredObject {
 }
 
 export class Store {
-  constructor(readonly dir: string) {}
+  constructor(readonly dir: string) {
+    // Partial objects that killed writers on this host left (the directory may be shared by runners).
+    sweepScratch(join(dir, 'tmp'));
+  }
 
   /** Path of an object's bytes in the store (whether or not it is there). */
   pathOf(sha256: string): string {
@@ -77,7 +81,7 @@ export class Store {
   private async tmpFile(): Promise<string> {
     const tmp = join(this.dir, 'tmp');
     await this.mkdir(tmp);
-    return join(tmp, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    return join(tmp, `${scratchName('put')}-${randomBytes(6).toString('hex')}`);
   }
 
   /**
