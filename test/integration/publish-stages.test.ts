@@ -17,7 +17,7 @@ const events = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').
 
 let fx: { root: string; cleanup(): void };
 let t: TestSite;
-const TORRENT = { trackers: ['udp://tracker.opentrackr.org:1337/announce'], webSeeds: ['https://dl.rockylinux.invalid/pub/rocky/'], comment: 'https://docs.rockylinux.org/release_notes/9_7/' };
+const TORRENT = { trackers: ['udp://tracker.opentrackr.org:1337/announce'], comment: 'https://docs.rockylinux.org/release_notes/9_7/' };
 
 beforeAll(async () => {
   fx = await privateFixture();

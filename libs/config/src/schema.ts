@@ -206,7 +206,7 @@ export const siteSchema = z.strictObject({
       deletionLimit: z.number().int().nonnegative().default(1000),
       owner: z.string().regex(/^\d+:\d+$/).optional(),
       torrent: z
-        .strictObject({ trackers: z.array(z.string()).default([]), webSeeds: z.array(z.string()).default([]), comment: z.string().optional() })
+        .strictObject({ trackers: z.array(z.string()).default([]), comment: z.string().optional() })
         .optional(),
     })
     .default({ deletionLimit: 1000 }),

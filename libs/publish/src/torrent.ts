@@ -3,8 +3,10 @@
 // and the directory's CHECKSUM (and CHECKSUM.asc when present). Unlike gen-torrents, the piece
 // length is fixed (4 MiB) and the creation date is the newest input's mtime, so the same ISO
 // always gives the same infohash and the same bytes; files are listed in byte order, not in
-// directory order. create-torrent and parse-torrent are ESM-only (their exports have no require
-// condition): loaded with a native import() that the CJS transpile leaves alone.
+// directory order. No web seeds: for a multi-file torrent a client fetches <url>/<name>/<file>,
+// and mirrors have no <name>/ directory (the files sit in isos/<arch>/). create-torrent and
+// parse-torrent are ESM-only (their exports have no require condition): loaded with a native
+// import() that the CJS transpile leaves alone.
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,7 +31,6 @@ export interface IsoTorrentOptions {
   isoDir: string;
   outDir: string;
   trackers: string[];
-  webSeeds: string[];
   /** Rocky uses the release notes URL. */
   comment?: string;
   /** Only the ISO with this file name (default: every ISO in isoDir). */
@@ -92,7 +93,6 @@ export async function createIsoTorrents(o: IsoTorrentOptions): Promise<IsoTorren
           pieceLength,
           // Always given (even empty): otherwise create-torrent adds its own public trackers.
           announceList: o.trackers.map((t) => [t]),
-          urlList: o.webSeeds,
         },
         (err: Error | null, torrent: Uint8Array) => (err ? reject(err) : resolve(torrent)),
       ),
@@ -114,7 +114,7 @@ export async function parseTorrentFile(data: Buffer): Promise<any> {
 }
 
 /**
- * An existing torrent is current when its name, files (names and lengths), trackers, web seeds,
+ * An existing torrent is current when its name, files (names and lengths), trackers, (no) web seeds,
  * comment and piece length are what we would write, and its first and last pieces hash to the
  * bytes on disk: a changed ISO of the same size still changes those (or its mtime, which the
  * creation date records).
@@ -134,7 +134,7 @@ async function isCurrent(file: string, stem: string, inputs: Input[], o: IsoTorr
     t.pieceLength !== pieceLength ||
     !same(t.files.map((f: any) => [f.path, f.length]), inputs.map((i) => [`${stem}/${i.name}`, i.size])) ||
     !same(t.announce, o.trackers) ||
-    !same(t.urlList, o.webSeeds) ||
+    (t.urlList ?? []).length > 0 ||
     (t.comment ?? undefined) !== (o.comment ?? undefined) ||
     !t.created ||
     Math.floor(new Date(t.created).getTime() / 1000) !== created

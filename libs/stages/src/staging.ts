@@ -262,7 +262,6 @@ async function buildOverlay(s: StageContext, overlay: string, base: string, torr
       isoDir: join(isoRoot, arch),
       outDir,
       trackers: t!.trackers,
-      webSeeds: t!.webSeeds,
       comment: t!.comment ?? `https://docs.rockylinux.org/release_notes/${rel.major}_${rel.minor}/`,
     });
     torrents.created.push(...r.created.map((f) => relative(overlay, f)));
