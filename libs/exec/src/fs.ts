@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -138,18 +138,23 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
  */
 export function acquireLock(file: string, what: string): () => void {
   mkdirSync(dirname(file), { recursive: true });
+  removeStaleTemps(file);
   for (let attempt = 0; attempt < 3; attempt++) {
+    // The lock appears with its pid in it (a link of a complete temp file): a reader never finds
+    // it empty and takes it for a dead owner's.
+    const tmp = tempName(file);
+    writeFileSync(tmp, `${process.pid}\n`);
     try {
-      const fd = openSync(file, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
+      linkSync(tmp, file);
       return () => rmSync(file, { force: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally {
+      rmSync(tmp, { force: true });
     }
     const owner = readPid(file);
     // Our own pid counts as alive: a second holder inside this process must wait its turn too.
-    if (owner && isAlive(owner)) throw new Error(`${what} is locked by running process ${owner} (${file}); wait for it to finish`);
+    if (owner && isAlive(owner)) throw new LockBusyError(what, owner, file);
     // Stale: its owner died. Move it aside under a name of our own and look at what we moved:
     // if a racing process had already replaced it with a live lock, put that one back.
     const aside = `${file}.stale-${process.pid}`;
@@ -166,11 +171,30 @@ export function acquireLock(file: string, what: string): () => void {
       } finally {
         unlinkSync(aside);
       }
-      throw new Error(`${what} is locked by running process ${moved} (${file}); wait for it to finish`);
+      throw new LockBusyError(what, moved, file);
     }
     unlinkSync(aside);
   }
   throw new Error(`could not lock ${what} (${file})`);
+}
+
+export class LockBusyError extends Error {
+  constructor(what: string, readonly owner: number, readonly file: string) {
+    super(`${what} is locked by running process ${owner} (${file}); wait for it to finish`);
+    this.name = 'LockBusyError';
+  }
+}
+
+/** acquireLock, waiting while a live process holds the lock (for short critical sections). */
+export async function acquireLockWaiting(file: string, what: string, pollMs = 20): Promise<() => void> {
+  for (;;) {
+    try {
+      return acquireLock(file, what);
+    } catch (e) {
+      if (!(e instanceof LockBusyError)) throw e;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
 }
 
 function readPid(file: string): number {

@@ -1,16 +1,21 @@
 // Signing with the site's key: clearsigned CHECKSUM files and detached armored repomd.xml
 // signatures. The agent gpg starts for the site's GNUPGHOME is stopped afterwards, so no stage
-// leaves a daemon behind.
-import { run } from '@rocky/exec';
+// leaves a daemon behind. One signature at a time per GNUPGHOME, across processes: Nx runs the
+// stages of several releases at once, and stopping the agent under another process's gpg fails
+// that signature ("Broken pipe", "No agent running").
+import { join } from 'node:path';
+import { acquireLockWaiting, run } from '@rocky/exec';
 import type { Site } from '@rocky/config';
 
 type Signing = NonNullable<Site['signing']>;
 
 async function gpg(signing: Signing, args: string[]): Promise<void> {
+  const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`);
   try {
     await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', signing.keyId, ...args]);
   } finally {
     await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+    unlock();
   }
 }
 

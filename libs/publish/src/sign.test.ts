@@ -1,0 +1,43 @@
+// Signing with one GNUPGHOME from many places at once, as Nx does when it runs the finalize and
+// staging stages of several releases together.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run } from '@rocky/exec';
+import { clearsign, detachSign, verifySignature } from './sign';
+
+let dir: string;
+let signing: { gnupgHome: string; keyId: string };
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sign-test-'));
+  signing = { gnupgHome: join(dir, 'gnupg'), keyId: 'releng-sign-test@rockylinux.invalid' };
+  await run(['mkdir', '-m', '700', signing.gnupgHome]);
+  await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--passphrase', '', '--quick-gen-key', signing.keyId, 'rsa2048', 'sign', 'never']);
+  await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']);
+});
+afterAll(async () => {
+  await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('signing', () => {
+  it('signs many files at once with one GNUPGHOME; every signature verifies and no agent is left', async () => {
+    const files = Array.from({ length: 40 }, (_, i) => {
+      const f = join(dir, `repomd-${i}.xml`);
+      writeFileSync(f, `<repomd>${i}</repomd>\n`);
+      return f;
+    });
+    await Promise.all(files.map((f, i) => (i % 4 ? detachSign(signing, f, `${f}.asc`) : clearsign(signing, f, `${f}.asc`))));
+    for (const [i, f] of files.entries()) {
+      if (i % 4) await verifySignature(signing, `${f}.asc`, f);
+      else {
+        expect(readFileSync(`${f}.asc`, 'utf8')).toContain('-----BEGIN PGP SIGNED MESSAGE-----');
+        await verifySignature(signing, `${f}.asc`);
+      }
+    }
+    const socket = (await run(['gpgconf', '--homedir', signing.gnupgHome, '--list-dirs', 'agent-socket'])).stdout.trim();
+    expect(existsSync(socket), `agent socket ${socket}`).toBe(false);
+    expect(existsSync(join(signing.gnupgHome, '.releng-signing.lock'))).toBe(false);
+  });
+});
