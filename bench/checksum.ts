@@ -1,4 +1,4 @@
-// CHECKSUM generation over large files: ours (Node SHA-256, files hashed in parallel) against
+// CHECKSUM generation over large files: ours (Node SHA-256 on worker threads, a file each) against
 // `sha256sum --tag` on the same files, and `openssl dgst -sha256` for reference.
 // Standalone: node -r @swc-node/register bench/checksum.ts [--files 4] [--mib 512] [--reps 3]
 import { mkdirSync, existsSync, statSync, openSync, writeSync, closeSync } from 'node:fs';

@@ -4,6 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, writeFileAtomic, mapLimit, scratchName, sweepScratch } from './fs';
+import { hashFiles } from './hash-workers';
 import { run, ToolError, preflight } from './run';
 
 describe('exec primitives', () => {
@@ -40,6 +41,17 @@ describe('exec primitives', () => {
     } finally {
       live.kill();
     }
+  });
+  it('hashes files on worker threads, in order, as sha256sum does; a missing file is named', async () => {
+    const files = [0, 1, 5_000_001, 12].map((n, i) => {
+      const f = join(dir, `h${i}.bin`);
+      writeFileSync(f, Buffer.alloc(n, i + 1));
+      return f;
+    });
+    const want = spawnSync('sha256sum', files, { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.split(' ')[0]);
+    expect(await hashFiles(files, 'sha256', 3)).toEqual(want);
+    expect(await hashFiles([files[2]], 'md5')).toEqual([spawnSync('md5sum', [files[2]], { encoding: 'utf8' }).stdout.split(' ')[0]]);
+    await expect(hashFiles([files[0], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
   });
   it('writes atomically, leaving no temp file', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');

@@ -1,3 +1,4 @@
 export * from './run';
 export * from './fs';
 export * from './events';
+export * from './hash-workers';

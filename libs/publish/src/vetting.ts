@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { nevra, parseChecksum } from '@rocky/compose';
-import { mapLimit, sha256File, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { hashFiles, mapLimit, sha256File, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { decompress, parsePrimary, parseRepomd, type RpmPackage } from '@rocky/rpm-repo';
 
 /** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
@@ -72,7 +72,7 @@ export interface ChecksumVerification {
 }
 
 /** Every `CHECKSUM` / `*.CHECKSUM` under `root` verifies against the files it names (sha256 in Node). */
-export async function verifyChecksumFiles(root: string, concurrency = 2): Promise<ChecksumVerification> {
+export async function verifyChecksumFiles(root: string, parallelism?: number): Promise<ChecksumVerification> {
   const lists: string[] = [];
   const walk = (rel: string) => {
     for (const e of readdirSync(rel ? join(root, rel) : root, { withFileTypes: true })) {
@@ -93,25 +93,32 @@ export async function verifyChecksumFiles(root: string, concurrency = 2): Promis
       failures.push(`${list}: ${(e as Error).message}`);
     }
   }
-  // Aliases (symlinks) name the same file as the ISO: hash each inode once.
-  const hashes = new Map<string, Promise<string>>();
-  await mapLimit(jobs, concurrency, async (j) => {
+  // Aliases (symlinks) name the same file as the ISO: hash each inode once, on worker threads.
+  const byInode = new Map<string, string>();
+  const checked: { job: (typeof jobs)[number]; key: string }[] = [];
+  for (const j of jobs) {
     let st;
     try {
       st = statSync(j.file);
     } catch {
       failures.push(`${j.list}: ${j.name} is missing`);
-      return;
+      continue;
     }
     if (j.size >= 0 && st.size !== j.size) {
       failures.push(`${j.list}: ${j.name} is ${st.size} bytes, CHECKSUM says ${j.size}`);
-      return;
+      continue;
     }
     const key = `${st.dev}:${st.ino}`;
-    if (!hashes.has(key)) hashes.set(key, sha256File(j.file));
-    const got = await hashes.get(key)!;
+    if (!byInode.has(key)) byInode.set(key, j.file);
+    checked.push({ job: j, key });
+  }
+  const keys = [...byInode.keys()];
+  const sums = await hashFiles(keys.map((k) => byInode.get(k)!), 'sha256', parallelism);
+  const sumOf = new Map(keys.map((k, i) => [k, sums[i]]));
+  for (const { job: j, key } of checked) {
+    const got = sumOf.get(key)!;
     if (got !== j.sha256) failures.push(`${j.list}: ${j.name} has sha256 ${got}, CHECKSUM says ${j.sha256}`);
-  });
+  }
   return { files: lists, entries: jobs.length, failures: failures.sort() };
 }
 
