@@ -43,7 +43,8 @@ describe('exec primitives', () => {
     }
   });
   it('hashes files on worker threads, in order, as sha256sum does; a missing file is named', async () => {
-    const files = [0, 1, 5_000_001, 12].map((n, i) => {
+    // Over 64 MiB in all: worker threads; the small sets below hash on this thread.
+    const files = [0, 1, 70_000_001, 12].map((n, i) => {
       const f = join(dir, `h${i}.bin`);
       writeFileSync(f, Buffer.alloc(n, i + 1));
       return f;
@@ -52,6 +53,7 @@ describe('exec primitives', () => {
     expect(await hashFiles(files, 'sha256', 3)).toEqual(want);
     expect(await hashFiles([files[2]], 'md5')).toEqual([spawnSync('md5sum', [files[2]], { encoding: 'utf8' }).stdout.split(' ')[0]]);
     await expect(hashFiles([files[0], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
+    await expect(hashFiles([files[2], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
   });
   it('writes atomically, leaving no temp file', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');

@@ -1,7 +1,9 @@
 // Hashing many large files on several cores. Node's hashes run on the calling thread, so files
 // "hashed in parallel" on the main thread share one core; worker threads each hash a file.
+import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { hashFile } from './fs';
 
 // Plain JS (eval'd): workers do not go through the TypeScript loader.
 const WORKER = `
@@ -25,13 +27,21 @@ parentPort.on('message', ({ file, algo }) => {
 });
 `;
 
+/** Below this many bytes in all, starting workers (about 15 ms) costs more than it saves. */
+const SMALL = 64 << 20;
+
 /** Hex digests of `files` (in their order), hashed by up to `parallelism` worker threads. */
 export async function hashFiles(files: readonly string[], algo = 'sha256', parallelism = availableParallelism()): Promise<string[]> {
   const out = new Array<string>(files.length);
   if (!files.length) return out;
+  const total = files.reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
+  if (total < SMALL || parallelism < 2) {
+    for (const [i, f] of files.entries()) out[i] = await hashFile(f, algo).catch((e: Error) => Promise.reject(new Error(`${f}: ${e.message}`)));
+    return out;
+  }
   let next = 0;
   const worker = async () => {
-    const w = new Worker(WORKER, { eval: true });
+    const w = new Worker(WORKER, { eval: true, execArgv: [] }); // not the parent's loaders (-r @swc-node/register)
     try {
       while (next < files.length) {
         const i = next++;

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { nevra, parseChecksum } from '@rocky/compose';
-import { hashFiles, mapLimit, sha256File, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { hashFiles, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { decompress, parsePrimary, parseRepomd, type RpmPackage } from '@rocky/rpm-repo';
 
 /** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
@@ -130,27 +130,26 @@ export interface PackageVerification {
   failures: string[];
 }
 
-/** Every package the repodata lists exists with its size; those in `hash` (hrefs) also match their sha256. */
-export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], hash: Set<string>, concurrency = 2): Promise<PackageVerification> {
+/** Every package the repodata lists exists with its size; those in `hash` (hrefs) also match their sha256 (hashed on worker threads). */
+export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], hash: Set<string>, parallelism?: number): Promise<PackageVerification> {
   const failures: string[] = [];
-  let hashed = 0;
-  await mapLimit(pkgs, concurrency, async (p) => {
-    const file = join(treeDir, p.href);
+  const toHash: RpmPackage[] = [];
+  for (const p of pkgs) {
     let size: number;
     try {
-      size = statSync(file).size;
+      size = statSync(join(treeDir, p.href)).size;
     } catch {
       failures.push(`${p.href}: missing`);
-      return;
+      continue;
     }
     if (size !== p.size) failures.push(`${p.href}: ${size} bytes, repodata says ${p.size}`);
-    else if (hash.has(p.href)) {
-      hashed++;
-      const got = await sha256File(file);
-      if (got !== p.sha256) failures.push(`${p.href}: sha256 ${got}, repodata says ${p.sha256}`);
-    }
+    else if (hash.has(p.href)) toHash.push(p);
+  }
+  const sums = await hashFiles(toHash.map((p) => join(treeDir, p.href)), 'sha256', parallelism);
+  toHash.forEach((p, i) => {
+    if (sums[i] !== p.sha256) failures.push(`${p.href}: sha256 ${sums[i]}, repodata says ${p.sha256}`);
   });
-  return { checked: pkgs.length, hashed, failures: failures.sort() };
+  return { checked: pkgs.length, hashed: toHash.length, failures: failures.sort() };
 }
 
 export interface RepoReport extends PackageDiff {
