@@ -3,7 +3,7 @@
 // and the repodata of the configured repos; then implantisomd5 and verification. The implanted md5
 // is predicted while xorriso writes (isomd5.ts), so verifying it and taking the sha256 overlap
 // implantisomd5 instead of following it; checkisomd5 runs whenever the prediction does not hold.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fullName, revision, volumeId, type Arch } from '@rocky/config';
 import { discTimestamp, discTreeinfo, parseTreeinfo, renderDiscinfo, renderMediaRepo, renderTreeinfo, treeinfoImagePaths } from '@rocky/compose';
@@ -95,6 +95,17 @@ export function renderDialog(o: { bootIso: string; outIso: string; arch: Arch; v
   return lines.join('\n') + '\n';
 }
 
+/** Symlinks under `dir` whose target does not exist. */
+function danglingLinks(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const p = join(e.parentPath, e.name);
+    if (e.isSymbolicLink() && !existsSync(p)) out.push(p);
+  }
+  return out.sort();
+}
+
 export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResult> {
   const { release, arch, image, workDir, outFile, buildTimestamp } = input;
   const log = input.log ?? (() => {});
@@ -117,6 +128,9 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
   if (!input.repos.length) throw new Error(`${what}: no repos to put on the disc`);
   for (const r of input.repos) {
     if (!existsSync(join(r.path, 'repodata', 'repomd.xml'))) throw new Error(`${what}: repo ${r.name} at ${r.path} has no repodata/repomd.xml`);
+    // xorriso (-follow link) puts a dangling symlink on the disc as a link, silently.
+    const dangling = ['Packages', 'repodata'].flatMap((d) => danglingLinks(join(r.path, d)));
+    if (dangling.length) throw new Error(`${what}: repo ${r.name} has symlinks to nothing, which would go on the disc instead of files: ${dangling.slice(0, 5).join(', ')}`);
   }
   for (const f of input.extraFiles ?? []) if (!existsSync(f)) throw new Error(`${what}: extra file ${f} does not exist`);
 

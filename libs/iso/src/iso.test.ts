@@ -2,7 +2,7 @@
 // grub-mkstandalone, xorriso, implantisomd5), the DVD made from it, boot smoke tests in qemu,
 // and the failure paths.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isoNames, volumeId } from '@rocky/config';
@@ -325,6 +325,28 @@ describe('failures', () => {
       }),
     ).rejects.toThrow('x86_64: no kernel package in AppStream for x86_64');
     expect(existsSync(join(tmp, 'nokernel-out', 'lorax'))).toBe(false);
+  });
+
+  it('refuses a repo with a symlink to nothing (xorriso would put the link on the disc), before writing anything', async () => {
+    const broken = join(tmp, 'broken-appstream');
+    await run(['cp', '-al', repos.appstream, broken]);
+    symlinkSync('/nonexistent/vanished-1.0-1.el9.noarch.rpm', join(broken, 'Packages', 'vanished-1.0-1.el9.noarch.rpm'));
+    const outDir = join(tmp, 'broken-isos');
+    await expect(
+      buildExtraIso({
+        release: rel,
+        arch: 'x86_64',
+        image: 'dvd',
+        bootIso: boot.iso.path,
+        bootTree: boot.tree,
+        repos: [{ name: 'BaseOS', path: repos.baseos }, { name: 'AppStream', path: broken }],
+        mainVariant: 'AppStream',
+        outFile: join(outDir, 'dvd.iso'),
+        workDir: join(tmp, 'broken-work'),
+        buildTimestamp: TS,
+      }),
+    ).rejects.toThrow(/^dvd\/x86_64: repo AppStream has symlinks to nothing, which would go on the disc instead of files: .*\/Packages\/vanished-1\.0-1\.el9\.noarch\.rpm$/);
+    expect(existsSync(outDir)).toBe(false);
   });
 
   it('leaves dispatched builders to the executor', async () => {
