@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { isoNames, volumeId } from '@rocky/config';
 import { parseTreeinfo, renderTreeinfo } from '@rocky/compose';
 import { run, sha256File } from '@rocky/exec';
-import { bootMarker, buildBootTree, buildExtraIso, collectLoraxTree, isoManifest, loraxArgv, verifyIso, type BootTreeResult, type ExtraIsoResult } from './index';
+import { bootMarker, buildBootTree, buildExtraIso, collectLoraxTree, isoManifest, loraxArgv, verifyIso, type BootTreeResult, type ExtraIsoInput, type ExtraIsoResult } from './index';
 import { buildTestRepos, rpmFileDigests, testRelease, type TestRepos } from './testing/repos';
 import { bootToMarker, qemuMissing } from './testing/qemu';
 
@@ -25,6 +25,20 @@ const repoList = () => [
   { name: 'AppStream', path: repos.appstream },
 ];
 
+/** The x86_64 DVD of the test repos, built into `name` and `name-work` under tmp. */
+const dvdInput = (name: string, o: Partial<ExtraIsoInput> = {}): ExtraIsoInput => ({
+  release: rel,
+  arch: 'x86_64',
+  image: 'dvd',
+  bootIso: boot.iso.path,
+  bootTree: boot.tree,
+  repos: repoList(),
+  mainVariant: 'AppStream',
+  outFile: join(tmp, name, 'dvd.iso'),
+  workDir: join(tmp, `${name}-work`),
+  buildTimestamp: TS,
+  ...o,
+});
 const isoinfoVolid = async (iso: string) => /^Volume id: (.*)$/m.exec((await run(['isoinfo', '-d', '-i', iso])).stdout)![1].trim();
 
 beforeAll(async () => {
@@ -41,20 +55,9 @@ beforeAll(async () => {
   });
   const extra = join(tmp, 'RPM-GPG-KEY-Rocky-9');
   writeFileSync(extra, 'not a real key\n');
-  dvd = await buildExtraIso({
-    release: rel,
-    arch: 'x86_64',
-    image: 'dvd',
-    bootIso: boot.iso.path,
-    bootTree: boot.tree,
-    repos: repoList(),
-    mainVariant: 'AppStream',
-    extraFiles: [extra],
-    outFile: join(tmp, 'isos', isoNames(rel, 'x86_64', 'dvd').file),
-    workDir: join(tmp, 'dvd-work'),
-    buildTimestamp: TS,
-    log: (l) => dvdLog.push(l),
-  });
+  dvd = await buildExtraIso(
+    dvdInput('isos', { extraFiles: [extra], outFile: join(tmp, 'isos', isoNames(rel, 'x86_64', 'dvd').file), workDir: join(tmp, 'dvd-work'), log: (l) => dvdLog.push(l) }),
+  );
 });
 
 afterAll(() => {
@@ -184,18 +187,7 @@ describe('boot smoke tests in qemu (TCG)', () => {
       rmSync(join(tree, f));
       writeFileSync(join(tree, f), text);
     }
-    const edited = await buildExtraIso({
-      release: rel,
-      arch: 'x86_64',
-      image: 'dvd',
-      bootIso: boot.iso.path,
-      bootTree: tree,
-      repos: repoList(),
-      mainVariant: 'AppStream',
-      outFile: join(tmp, 'edited', 'dvd.iso'),
-      workDir: join(tmp, 'edited-work'),
-      buildTimestamp: TS,
-    });
+    const edited = await buildExtraIso(dvdInput('edited', { bootTree: tree }));
     const b = await bootToMarker(edited.iso.path, `RELENG-BOOT EDITED isolinux ${edited.volumeId}`, { limitMs: 300_000 });
     expect(b.found, b.output.slice(-2000)).toBe(true);
     // grub itself sits in efiboot.img (unchanged); it must read the menu from the DVD's file system.
@@ -278,19 +270,7 @@ describe('DVD (buildExtraIso)', () => {
   });
 
   it('is reproducible: the same inputs give the same DVD', async () => {
-    const again = await buildExtraIso({
-      release: rel,
-      arch: 'x86_64',
-      image: 'dvd',
-      bootIso: boot.iso.path,
-      bootTree: boot.tree,
-      repos: repoList(),
-      mainVariant: 'AppStream',
-      extraFiles: [join(tmp, 'RPM-GPG-KEY-Rocky-9')],
-      outFile: join(tmp, 'isos-again', 'dvd.iso'),
-      workDir: join(tmp, 'dvd-work-again'),
-      buildTimestamp: TS,
-    });
+    const again = await buildExtraIso(dvdInput('isos-again', { extraFiles: [join(tmp, 'RPM-GPG-KEY-Rocky-9')] }));
     expect(again.iso.sha256).toBe(dvd.iso.sha256);
     expect(again.implantMd5).toBe(dvd.implantMd5);
   });
@@ -331,22 +311,10 @@ describe('failures', () => {
     const broken = join(tmp, 'broken-appstream');
     await run(['cp', '-al', repos.appstream, broken]);
     symlinkSync('/nonexistent/vanished-1.0-1.el9.noarch.rpm', join(broken, 'Packages', 'vanished-1.0-1.el9.noarch.rpm'));
-    const outDir = join(tmp, 'broken-isos');
     await expect(
-      buildExtraIso({
-        release: rel,
-        arch: 'x86_64',
-        image: 'dvd',
-        bootIso: boot.iso.path,
-        bootTree: boot.tree,
-        repos: [{ name: 'BaseOS', path: repos.baseos }, { name: 'AppStream', path: broken }],
-        mainVariant: 'AppStream',
-        outFile: join(outDir, 'dvd.iso'),
-        workDir: join(tmp, 'broken-work'),
-        buildTimestamp: TS,
-      }),
+      buildExtraIso(dvdInput('broken-isos', { repos: [{ name: 'BaseOS', path: repos.baseos }, { name: 'AppStream', path: broken }] })),
     ).rejects.toThrow(/^dvd\/x86_64: repo AppStream has symlinks to nothing, which would go on the disc instead of files: .*\/Packages\/vanished-1\.0-1\.el9\.noarch\.rpm$/);
-    expect(existsSync(outDir)).toBe(false);
+    expect(existsSync(join(tmp, 'broken-isos'))).toBe(false);
   });
 
   it('leaves dispatched builders to the executor', async () => {

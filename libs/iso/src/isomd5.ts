@@ -15,10 +15,10 @@ import { sha256File } from '@rocky/exec';
 import { settleAll } from './files';
 import { verifyIso } from './inspect';
 
-export const SECTOR = 2048;
+const SECTOR = 2048;
 const PVD_AT = 16 * SECTOR;
 const APPDATA_AT = PVD_AT + 883;
-export const APPDATA_SIZE = 512;
+const APPDATA_SIZE = 512;
 const SKIP_SECTORS = 15;
 const FRAGMENT_COUNT = 20;
 const FRAGMENT_CHARS = 60 / FRAGMENT_COUNT;
@@ -59,7 +59,7 @@ export function renderAppData(md5: string, fragmentSums: string, supported: bool
 }
 
 /** The md5 an application area names, if any (for messages). */
-export const appDataMd5 = (appData: Buffer) => /ISO MD5SUM = ([0-9a-f]{32})/.exec(appData.toString('latin1'))?.[1];
+const appDataMd5 = (appData: Buffer) => /ISO MD5SUM = ([0-9a-f]{32})/.exec(appData.toString('latin1'))?.[1];
 
 /**
  * The sums implantisomd5 computes, fed the image's bytes in order (any chunk sizes). Copies what
@@ -67,23 +67,22 @@ export const appDataMd5 = (appData: Buffer) => /ISO MD5SUM = ([0-9a-f]{32})/.exe
  */
 export class ImplantPrediction {
   private readonly md5 = createHash('md5');
+  /** The first bytes, kept until the primary volume descriptor has arrived. */
   private head: Buffer[] = [];
+  private headBytes = 0;
   private seen = 0;
-  private pvdInfo?: Pvd;
+  private pvd?: Pvd;
   private total = 0;
   /** Image offsets after which implantisomd5 takes a fragment sum. */
   private checkpoints: number[] = [];
   private nextCheckpoint = 0;
   private fragments = '';
 
-  get pvd(): Pvd | undefined {
-    return this.pvdInfo;
-  }
-
   update(chunk: Buffer): void {
-    if (this.pvdInfo) return this.consume(chunk);
+    if (this.pvd) return this.consume(chunk);
     this.head.push(Buffer.from(chunk));
-    if (this.seen + this.head.reduce((n, b) => n + b.length, 0) < PVD_AT + SECTOR) return;
+    this.headBytes += chunk.length;
+    if (this.headBytes < PVD_AT + SECTOR) return;
     const head = Buffer.concat(this.head);
     this.head = [];
     this.start(parsePvd(head.subarray(PVD_AT, PVD_AT + SECTOR)));
@@ -91,7 +90,7 @@ export class ImplantPrediction {
   }
 
   private start(pvd: Pvd): void {
-    this.pvdInfo = pvd;
+    this.pvd = pvd;
     this.total = pvd.isoSize - SKIP_SECTORS * SECTOR;
     if (this.total <= APPDATA_AT + APPDATA_SIZE) throw new Error(`ISO volume of ${pvd.isoSize} bytes is too small for an implanted md5`);
     let previous = 0;
@@ -126,10 +125,10 @@ export class ImplantPrediction {
 
   /** The sums and header, once every byte up to the skipped tail has been seen. */
   finish(supported: boolean): Implant {
-    if (!this.pvdInfo) throw new Error('the image ended before its primary volume descriptor');
-    if (this.seen < this.total) throw new Error(`the image ended at ${this.seen} bytes, its volume is ${this.pvdInfo.isoSize}`);
+    if (!this.pvd) throw new Error('the image ended before its primary volume descriptor');
+    if (this.seen < this.total) throw new Error(`the image ended at ${this.seen} bytes, its volume is ${this.pvd.isoSize}`);
     const md5 = this.md5.digest('hex');
-    return { md5, fragmentSums: this.fragments, appData: renderAppData(md5, this.fragments, supported), pvd: this.pvdInfo };
+    return { md5, fragmentSums: this.fragments, appData: renderAppData(md5, this.fragments, supported), pvd: this.pvd };
   }
 }
 
