@@ -1,6 +1,5 @@
-// Runs one stage in its own process so a test can SIGKILL it mid-work (a generalization of
-// test/helpers/run-sync.ts). argv[2]: stage (sync, iso-<arch>, iso-extra, cloud, finalize,
-// staging); argv[3]: a JSON StageContext.
+// Runs one stage in its own process so a test can SIGKILL it mid-work. argv[2]: stage (sync,
+// iso-<arch>, iso-extra, cloud, finalize, staging); argv[3]: a JSON StageContext.
 //
 // Kill points are counted, not timed: every mutating file-system call (rename, link, symlink,
 // copy, unlink, the first write to a file) and every tool spawned is one "op". Stages here take

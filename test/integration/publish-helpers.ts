@@ -172,8 +172,11 @@ export async function startReader(roots: string[], outFile: string): Promise<Rea
   return {
     stop: () =>
       new Promise<ReaderStats>((resolve, reject) => {
+        const done = (code: number | null) => (code === 0 ? resolve(JSON.parse(readFileSync(outFile, 'utf8')) as ReaderStats) : reject(new Error(`reader exited ${code}`)));
         child.removeAllListeners('exit');
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(outFile, 'utf8')) as ReaderStats) : reject(new Error(`reader exited ${code}`))));
+        // A reader that already ended (it failed) has nothing more to report.
+        if (child.exitCode !== null) return done(child.exitCode);
+        child.on('exit', done);
         child.kill('SIGTERM');
       }),
   };

@@ -17,12 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => fx.cleanup());
 
-/** A package of rocky-8 x86_64 BaseOS as served: its URL path suffix. */
-async function somePackage(t: Awaited<ReturnType<typeof testSite>>): Promise<string> {
-  await syncStage(t.ctx(REL, { dryRun: true }));
-  const rpm = rpmGets(t.server)[0];
-  if (rpm) return rpm.path;
-  // A dry run reads metadata only; find a package path from the fixture instead.
+/** A package of rocky-8 x86_64 BaseOS as served: its URL path. */
+function somePackage(): string {
   const dir = join(fx.root, 'v1/projects/rocky-8/repo/hashed-BaseOS/x86_64/Packages');
   const letter = readdirSync(dir)[0];
   return `/v1/projects/rocky-8/repo/hashed-BaseOS/x86_64/Packages/${letter}/${readdirSync(join(dir, letter))[0]}`;
@@ -32,7 +28,7 @@ describe('sync faults', () => {
   it('retries 500s and succeeds', async () => {
     const t = await testSite(fx.root);
     try {
-      const pkg = await somePackage(t);
+      const pkg = somePackage();
       t.server.setFaults([{ match: pkg, kind: 'status500', times: 2 }]);
       t.server.clearRequests();
       await syncStage(t.ctx(REL));
@@ -65,7 +61,7 @@ describe('sync faults', () => {
   it('a corrupted package body fails on its checksum and nothing lands under a final name', async () => {
     const t = await testSite(fx.root);
     try {
-      const pkg = await somePackage(t);
+      const pkg = somePackage();
       t.server.setFaults([{ match: pkg, kind: 'corrupt' }]);
       await expect(syncStage(t.ctx(REL))).rejects.toThrow(/checksum mismatch/);
       const name = pkg.split('/').pop()!;
@@ -99,13 +95,16 @@ describe('sync faults', () => {
     try {
       const ctx = t.ctx(REL);
       t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 150 }]);
-      const child = spawn(process.execPath, ['-r', '@swc-node/register', join(repoRoot, 'test/helpers/run-sync.ts'), JSON.stringify(ctx)], {
+      const child = spawn(process.execPath, ['-r', '@swc-node/register', join(repoRoot, 'test/faults/run-stage.ts'), 'sync', JSON.stringify(ctx)], {
         cwd: repoRoot,
         env: { ...process.env, SWC_NODE_PROJECT: join(repoRoot, 'tsconfig.base.json') },
         stdio: 'ignore',
       });
       // Wait until some packages have been served, then kill it hard.
-      while (rpmGets(t.server).filter((r) => r.status === 200).length < 15) await new Promise((r) => setTimeout(r, 50));
+      while (rpmGets(t.server).filter((r) => r.status === 200).length < 15) {
+        if (child.exitCode !== null) throw new Error(`the sync ended (exit ${child.exitCode}) before 15 packages were served`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
       const servedBeforeKill = new Set(rpmGets(t.server).filter((r) => r.status === 200).map((r) => r.path));
@@ -135,8 +134,12 @@ describe('sync faults', () => {
     const t = await testSite(fx.root);
     try {
       t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 100 }]);
-      const first = syncStage(t.ctx(REL));
-      await new Promise((r) => setTimeout(r, 300));
+      let firstEnded = false;
+      const first = syncStage(t.ctx(REL)).finally(() => (firstEnded = true));
+      // The second starts once the first holds its lock.
+      const base = join(t.site.roots.compose, '8');
+      const locked = () => existsSync(base) && readdirSync(base).some((n) => n.endsWith('.lock'));
+      while (!locked() && !firstEnded) await new Promise((r) => setTimeout(r, 10));
       await expect(syncStage(t.ctx(REL))).rejects.toThrow(/locked by running process/);
       t.server.setFaults([]);
       await first;

@@ -199,7 +199,6 @@ describe('kill -9 and restart', () => {
 
     const acked = new Map<string, string>();
     let stop = false;
-    let failedWhileKilling = 0;
     const worker = async (w: number) => {
       for (let i = 0; !stop; i++) {
         const hash = `${w}_${i}`;
@@ -213,9 +212,8 @@ describe('kill -9 and restart', () => {
             first.child.kill('SIGKILL');
           }
         } catch (e) {
-          // Requests in flight at the kill fail; before it, none may.
+          // Requests in flight at the kill fail (not asserted on); before it, none may.
           if (!stop) throw e;
-          failedWhileKilling++;
         }
       }
     };
@@ -238,8 +236,6 @@ describe('kill -9 and restart', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
     expect(second.lines.map((l) => l.event)).toContain('stopped');
-    // Requests in flight at the kill are not asserted on: some completed, some did not.
-    expect(failedWhileKilling).toBeGreaterThanOrEqual(0);
   });
 
   it('exits 2 with the file and field named on an invalid config', async () => {

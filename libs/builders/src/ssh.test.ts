@@ -116,13 +116,11 @@ describe('buildViaSsh (real sshd on 127.0.0.1)', () => {
 
   it('names the host when it cannot connect (closed port)', async () => {
     const port = await freePort();
-    const started = Date.now();
     const err = await buildViaSsh({ ...builder, port }, input('closed', []), opts('ok', { connectTimeoutSec: 5 })).catch((e) => e);
     expect(err).toBeInstanceOf(RemoteBuildError);
     expect(err.step).toBe('connect');
     expect(err.message).toContain(`iso-ppc64le on root@127.0.0.1:${port}: cannot connect`);
     expect(err.message).toMatch(/Connection refused/);
-    expect(Date.now() - started).toBeLessThan(30_000);
   });
 
   it('refuses an unknown host key', async () => {
