@@ -113,8 +113,8 @@ export function inodes(dir: string, skip?: RegExp): Map<string, number> {
   return out;
 }
 
-/** Temp names our writers (`.<name>.tmp-*`, `.<hex>.tmp`) or rsync (`.~tmp~`, `.<name>.XXXXXX`) leave when killed. */
-const TEMP = /^\..+\.tmp(-|$)|^\.~tmp~$|^\.[^/]+\.[A-Za-z0-9]{6}$/;
+/** Temp names our writers (`.<name>.tmp@<host>.<pid>-<n>`) or rsync (`.~tmp~`, `.<name>.XXXXXX`) leave when killed. */
+const TEMP = /^\..+\.tmp@|^\.~tmp~$|^\.[^/]+\.[A-Za-z0-9]{6}$/;
 export function tempFiles(dirs: string[]): string[] {
   const hits: string[] = [];
   const walk = (d: string) => {

@@ -4,9 +4,10 @@
 //   node -r @swc-node/register tools/ci/generate.ts --target finalize --projects rocky-9,rocky-8 [--publish] [--site rocky-prod] [--out ci] [--check]
 //
 // --check compares instead of writing and exits 1 when the files are stale.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { parseGenerateArgs, renderPipelines } from './workspace';
+import { writeFileAtomic } from '../../libs/exec/src';
 
 function main(): number {
   const root = resolve(__dirname, '../..');
@@ -29,10 +30,7 @@ function main(): number {
       console.error(`${shown}: stale`);
       stale++;
     } else {
-      mkdirSync(dirname(file), { recursive: true });
-      const tmp = `${file}.tmp-${process.pid}`;
-      writeFileSync(tmp, text);
-      renameSync(tmp, file);
+      writeFileAtomic(file, text);
       console.log(`${shown}: written`);
     }
   }

@@ -6,40 +6,19 @@ import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
-let tmpCounter = 0;
-/** A temporary name beside `file` (same directory, so the rename is atomic). */
-export const tempName = (file: string) => join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${tmpCounter++}`);
-
-const TEMP_OF = /^\.(.+)\.tmp-(\d+)-\d+$/;
-/**
- * Removes temps of `file` whose writer is dead: a SIGKILLed run cannot clean up, and its temp
- * would otherwise stay beside the final name for good (and be published with the compose).
- */
-function removeStaleTemps(file: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(dirname(file));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const m = TEMP_OF.exec(n);
-    if (m && m[1] === basename(file) && Number(m[2]) !== process.pid && !isAlive(Number(m[2]))) rmSync(join(dirname(file), n), { force: true });
-  }
-}
-
 /**
  * A scratch name that records its owner, `<prefix>@<host>.<pid>`, so that a later run can remove
- * it once that process is gone (sweepScratch). The host matters where scratch is shared, as the
- * store's is between runners.
+ * it once that process is gone (sweepScratch, removeStaleTemps). The host matters where files are
+ * shared between runners: the store, and the compose on a fleet's shared filesystem.
  */
-export const scratchName = (prefix: string) => `${prefix}@${hostname()}.${process.pid}`;
+const HOST = hostname();
+export const scratchName = (prefix: string) => `${prefix}@${HOST}.${process.pid}`;
 
 const SCRATCH_OF = /@([^@/]+)\.(\d+)(?:-[0-9a-z]+)?$/;
 /** Whether a scratchName (optionally with a `-<suffix>`) belongs to a dead process of this host. */
 export function isDeadScratch(name: string): boolean {
   const m = SCRATCH_OF.exec(name);
-  return !!m && m[1] === hostname() && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
+  return !!m && m[1] === HOST && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
 }
 
 /** Removes the entries of `dir` that killed runs of this host left (isDeadScratch). Returns their names. */
@@ -53,6 +32,25 @@ export function sweepScratch(dir: string): string[] {
   const removed = names.filter(isDeadScratch);
   for (const n of removed) rmSync(join(dir, n), { recursive: true, force: true });
   return removed;
+}
+
+let tmpCounter = 0;
+/** A temporary name beside `file` (same directory, so the rename is atomic): `.<name>.tmp@<host>.<pid>-<n>`. */
+export const tempName = (file: string) => join(dirname(file), `${scratchName(`.${basename(file)}.tmp`)}-${tmpCounter++}`);
+
+/**
+ * Removes temps of `file` whose writer is dead: a SIGKILLed run cannot clean up, and its temp
+ * would otherwise stay beside the final name for good (and be published with the compose).
+ */
+export function removeStaleTemps(file: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dirname(file));
+  } catch {
+    return;
+  }
+  const prefix = `.${basename(file)}.tmp@`;
+  for (const n of names) if (n.startsWith(prefix) && isDeadScratch(n)) rmSync(join(dirname(file), n), { force: true });
 }
 
 /** Writes `data` to `file` atomically: readers see the old content or the new, never a part. */
@@ -98,11 +96,7 @@ export function symlinkAtomic(target: string, link: string): void {
 }
 
 /** sha256 of a file, streamed (Node's hash is several times faster than coreutils here). */
-export async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
-  return h.digest('hex');
-}
+export const sha256File = (file: string) => hashFile(file, 'sha256');
 
 export async function hashFile(file: string, algo: string): Promise<string> {
   const h = createHash(algo);

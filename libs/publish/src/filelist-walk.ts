@@ -45,7 +45,7 @@ type Task = [rel: string, restricted: 0 | 1];
 // `budget` entries are recorded, returning what it found plus the directories still to do.
 export const SCAN_SOURCE = String.raw`
 const STRIDE = 7, S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
-const TMP = /^\.(.+)\.tmp-\d+-\d+$/;
+const TMP = /^\.(.+)\.tmp[@-]/;
 function isListName(name, rules) {
   return rules.topExact.includes(name) || rules.topPrefixes.some((p) => name.startsWith(p));
 }

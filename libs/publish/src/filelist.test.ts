@@ -43,7 +43,7 @@ function buildTrees() {
   put(join(rocky, '9.7', '.nfs0000000001'), 'nfs');
   put(join(rocky, 'fullfiletimelist-rocky-old'), 'old');
   put(join(rocky, 'imagelist-old'), 'old');
-  put(join(rocky, '.fullfiletimelist-rocky.tmp-999999-0'), 'stale temp');
+  put(join(rocky, '.fullfiletimelist-rocky.tmp@another-host.999999-0'), 'stale temp');
   // Restricted (pre-bitflip) content: a dir not world-readable, a file only group-readable,
   // and one not even group-readable (the rsync daemon could not serve it: skipped).
   put(join(rocky, '10.0', 'BaseOS', 'readme.txt'), 'soon');
@@ -64,7 +64,7 @@ const SKIPPED_ROCKY = [
   '9.7/dangling',
   'fullfiletimelist-rocky-old',
   'imagelist-old',
-  '.fullfiletimelist-rocky.tmp-999999-0',
+  '.fullfiletimelist-rocky.tmp@another-host.999999-0',
   '10.0/owner-only.txt',
 ];
 const LISTS_ROCKY = ['fullfilelist', 'fullfiletimelist-rocky', 'imagelist-rocky', 'fullfiletimelist', 'fullfiletimelist-rocky-linux'];
@@ -118,7 +118,7 @@ describe('generateFileLists', () => {
       expect(f.mtime, f.path).toBe(Number(t / 1_000_000_000n));
     }
     for (const s of SKIPPED_ROCKY) expect(list.files.some((f) => f.path === s), s).toBe(false);
-    expect(existsSync(join(rocky, '.fullfiletimelist-rocky.tmp-999999-0'))).toBe(false); // stale temp cleared
+    expect(existsSync(join(rocky, '.fullfiletimelist-rocky.tmp@another-host.999999-0'))).toBe(false); // stale temp cleared
 
     const byPath = new Map(list.files.map((f) => [f.path, f]));
     expect(byPath.get('9')?.type).toBe('l');

@@ -9,8 +9,8 @@
 // - an unchanged list is not rewritten: clients compare lists, and a new mtime means work;
 // - [Checksums SHA1] covers repomd.xml because its size and time alone can miss an update.
 import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { hashFile, mapLimit, writeFileAtomic } from '@rocky/exec';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
 import { ListWriter, TIME_LIST_HEADER, finishTimeList } from './filelist-format';
 import { withWaitingLock } from './filelist-lock';
 import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, WalkPool, defaultWorkers, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
@@ -246,8 +246,8 @@ function walkRules(m: FileListModule, opts: FileListOptions): WalkRules {
   };
 }
 
-const TEMP = /^\.(.+)\.tmp-\d+-\d+$/;
-let tempCounter = 0;
+/** Temp names of tempName (`.<name>.tmp@<host>.<pid>-<n>`), and of releases that used `.tmp-<pid>-<n>`. */
+const TEMP = /^\.(.+)\.tmp[@-]/;
 const isOurList = (name: string, rules: WalkRules) => rules.topExact.includes(name) || rules.topPrefixes.some((p) => name.startsWith(p));
 
 /** Temps of ours left by a killed run: we hold the lock, so no live run owns them. */
@@ -259,7 +259,7 @@ function removeStaleTemps(dir: string, rules: WalkRules): void {
 }
 
 function writeTemp(file: string, data: Buffer): string {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${tempCounter++}`);
+  const tmp = tempName(file);
   const fd = openSync(tmp, 'wx', 0o644);
   try {
     fchmodSync(fd, 0o644); // world-readable whatever the umask: mirrors fetch it anonymously

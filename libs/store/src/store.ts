@@ -8,11 +8,11 @@
 // (hashing as it goes) and ingest a locally built ISO by hardlink, so no byte is written twice.
 import cacache from 'cacache';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp, constants } from 'node:fs';
+import { createWriteStream, promises as fsp, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
-import { scratchName, sweepScratch } from '@rocky/exec';
+import { removeStaleTemps, scratchName, sha256File, sweepScratch, tempName } from '@rocky/exec';
 // Pinned cacache 20: the content path is part of its on-disk format.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contentPath: (cache: string, integrity: string) => string = require('cacache/lib/content/path');
@@ -150,7 +150,7 @@ export class Store {
    */
   async putFile(file: string, known?: StoredObject): Promise<StoredObject> {
     const st = await fsp.stat(file);
-    const sha256 = known?.sha256 ?? (await hashFile(file));
+    const sha256 = known?.sha256 ?? (await sha256File(file));
     if (await this.has(sha256)) return { sha256, size: st.size };
     const tmp = await this.tmpFile();
     try {
@@ -184,7 +184,8 @@ export class Store {
     const [s, d] = await Promise.all([fsp.stat(src), fsp.stat(dest).catch(() => undefined)]);
     if (d && d.ino === s.ino && d.dev === s.dev) return 'present';
     // Replace (or cross a filesystem) under a temp name, then rename: dest is never partial.
-    const tmp = join(dirname(dest), `.${randomBytes(6).toString('hex')}.tmp`);
+    removeStaleTemps(dest);
+    const tmp = tempName(dest);
     let how: 'linked' | 'copied' = 'linked';
     try {
       await fsp.link(src, tmp);
@@ -220,8 +221,3 @@ export class Store {
   }
 }
 
-async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
-  return h.digest('hex');
-}
