@@ -2,7 +2,7 @@
 // server), with a local "kubelet" that runs the Job's real container command; httpKubeClient
 // against a local HTTP server speaking the same JSON.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -293,6 +293,28 @@ describe('Kubernetes builder', () => {
       expect(err).toBeInstanceOf(RemoteBuildError);
       expect(err.step).toBe('submit');
       expect(err.message).toMatch(new RegExp(`^iso-ppc64le on Kubernetes http://127\\.0\\.0\\.1:${port} \\(job empanadas/iso-rocky-9-ppc64le-\\w+\\): cannot create the job: cannot reach the Kubernetes API server http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+    });
+
+    it("without a client, authenticates with the builder's token file, or names the file it cannot read", async () => {
+      const missing = join(dir, 'no-such-token');
+      const err = await buildViaKubernetes({ ...builder, tokenFile: missing }, input(), undefined, podOpts()).catch((e) => e);
+      expect(err.message).toContain(`cannot read the Kubernetes token ${missing}`);
+
+      const auth: (string | undefined)[] = [];
+      const api = http.createServer((req, res) => {
+        auth.push(req.headers.authorization);
+        res.writeHead(403, { 'Content-Type': 'application/json' }).end('{"kind":"Status","reason":"Forbidden","message":"forbidden","code":403}');
+      });
+      await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+      try {
+        const tokenFile = join(dir, 'token');
+        writeFileSync(tokenFile, 'file-token\n');
+        const b = { ...builder, apiServer: `http://127.0.0.1:${(api.address() as any).port}`, tokenFile };
+        await expect(buildViaKubernetes(b, input(), undefined, podOpts())).rejects.toThrow(/cannot create the job/);
+        expect(auth[0]).toBe('Bearer file-token');
+      } finally {
+        await new Promise((r) => api.close(r));
+      }
     });
 
     it('rides out a few failed polls, but not an API server that stays away', async () => {

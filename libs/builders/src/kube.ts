@@ -52,8 +52,6 @@ export interface K8sOptions {
   /** Paths inside the pod: lorax's scratch (an emptyDir) and the result volume's mount point. */
   buildDir?: string;
   resultsMount?: string;
-  /** CA bundle (PEM file) of the API server; defaults to the in-cluster service account's. */
-  caFile?: string;
   poll?: { initialMs?: number; maxMs?: number; maxErrors?: number };
   /** For tests: how to wait between polls. */
   sleep?: (ms: number) => Promise<void>;
@@ -348,7 +346,8 @@ export function httpKubeClient(apiServer: string, token: string, ca?: string): K
 
 const SA = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-function defaultClient(builder: K8sBuilder, opts: K8sOptions): KubeClient {
+/** A client with the builder's token and CA files, or the in-cluster service account's. */
+function defaultClient(builder: K8sBuilder): KubeClient {
   const tokenFile = builder.tokenFile ?? `${SA}/token`;
   let token: string;
   try {
@@ -356,7 +355,7 @@ function defaultClient(builder: K8sBuilder, opts: K8sOptions): KubeClient {
   } catch (e) {
     throw new Error(`cannot read the Kubernetes token ${tokenFile}${builder.tokenFile ? '' : ' (set tokenFile on the builder outside a cluster)'}: ${(e as Error).message}`);
   }
-  const caFile = opts.caFile ?? (!builder.tokenFile && existsSync(`${SA}/ca.crt`) ? `${SA}/ca.crt` : undefined);
+  const caFile = builder.caFile ?? (!builder.tokenFile && existsSync(`${SA}/ca.crt`) ? `${SA}/ca.crt` : undefined);
   return httpKubeClient(builder.apiServer, token, caFile ? readFileSync(caFile, 'utf8') : undefined);
 }
 
@@ -379,7 +378,7 @@ export async function buildViaKubernetes(builder: K8sBuilder, input: RemoteBuild
   const urls = resultUrls(name, opts);
   const job = jobManifest(builder, input, name, opts) as { metadata: { annotations: Record<string, string> } };
   const inputs = job.metadata.annotations[INPUTS_ANNOTATION];
-  const kube = client ?? defaultClient(builder, opts);
+  const kube = client ?? defaultClient(builder);
 
   await submit();
   const final = await waitForJob();

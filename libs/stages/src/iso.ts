@@ -1,10 +1,10 @@
 // The iso-<arch> stage (replaces `build-iso` + `pull-unpack-tree`): the boot tree and boot ISO
 // of one arch, built by the site's builder for that arch from the compose's own repos. The ISO
 // and the tree go into the artifact store; the Nx output is a small manifest naming them.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildViaKubernetes, buildViaSsh, httpKubeClient } from '@rocky/builders';
+import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
 import { distDir, isoNames, type Arch, type Builder } from '@rocky/config';
 import { composeTimestamp } from './manifests';
 import { readJson, writeJsonAtomic } from '@rocky/exec';
@@ -78,7 +78,8 @@ export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest
       res =
         builder.type === 'ssh'
           ? await buildViaSsh(builder, input, { knownHosts: builder.knownHosts, loraxCommand: builder.loraxCommand })
-          : await buildViaKubernetes(builder, input, httpKubeClient(builder.apiServer, builder.tokenFile ? readFileSync(builder.tokenFile, 'utf8').trim() : '', builder.caFile && readFileSync(builder.caFile, 'utf8')), {
+          : // No client: the builder's token and CA files, or the in-cluster service account's.
+            await buildViaKubernetes(builder, input, undefined, {
               result: { type: 'volume', source: builder.result.source, localPath: builder.result.localPath },
               volumes: builder.composeVolume ? [{ name: 'compose', mountPath: site.roots.compose, source: builder.composeVolume, readOnly: true }] : [],
               loraxCommand: builder.loraxCommand,
