@@ -3,7 +3,7 @@
 // A stale release is built into a temp dir and renamed into place under an exclusive lock.
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { acquireLock, mapLimit, readJson, sha256, writeJsonAtomic } from '@rocky/exec';
+import { acquireLockWaiting, mapLimit, readJson, sha256, writeJsonAtomic } from '@rocky/exec';
 import { listReleases, loadRelease } from '@rocky/config';
 import { releasePlan, type ReleasePlan, type SpecDef } from './model';
 import { FixtureLayout } from './paths';
@@ -102,30 +102,7 @@ function upToDate(layout: FixtureLayout, state: FixtureState | undefined, p: Pla
   );
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/**
- * Takes the root's lock, waiting while another live process holds it (the Nx fingerprint and a
- * sync may race to build the same root); a lock left by a dead process is taken over.
- */
-export async function waitLock(file: string, what: string, log: (m: string) => void, timeoutMs = 30 * 60_000): Promise<() => void> {
-  const start = Date.now();
-  let told = false;
-  for (;;) {
-    try {
-      return acquireLock(file, what);
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const busy = /locked by running process/.test(err.message) || err.code === 'ENOENT';
-      if (!busy || Date.now() - start > timeoutMs) throw e;
-      if (!told) log(`waiting: ${err.message.split(';')[0]}`);
-      told = true;
-      await sleep(200);
-    }
-  }
-}
-
-// acquireLock treats its own pid as stale, so calls within one process are queued here.
+// Calls within one process queue here (in order, without polling the lock file).
 const inProcess = new Map<string, Promise<unknown>>();
 function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const prev = inProcess.get(key) ?? Promise.resolve();
@@ -141,7 +118,8 @@ function serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
 export function withRootLock<T>(layout: FixtureLayout, log: (m: string) => void, fn: () => Promise<T>): Promise<T> {
   return serialize(layout.root, async () => {
     mkdirSync(layout.internal, { recursive: true });
-    const release = await waitLock(layout.lock, `fixture ${layout.root}`, log);
+    // The Nx fingerprint and a sync may race to build the same root.
+    const release = await acquireLockWaiting(layout.lock, `fixture ${layout.root}`, { timeoutMs: 30 * 60_000, maxPollMs: 200, onWait: (why) => log(`waiting: ${why.split(';')[0]}`) });
     try {
       return await fn();
     } finally {

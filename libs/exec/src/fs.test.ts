@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdi
 import { spawn, spawnSync } from 'node:child_process';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, writeFileAtomic, mapLimit, scratchName, sweepScratch } from './fs';
+import { acquireLock, acquireLockWaiting, writeFileAtomic, mapLimit, scratchName, sweepScratch } from './fs';
 import { hashFiles } from './hash-workers';
 import { run, ToolError, preflight } from './run';
 
@@ -54,6 +54,20 @@ describe('exec primitives', () => {
     expect(await hashFiles([files[2]], 'md5')).toEqual([spawnSync('md5sum', [files[2]], { encoding: 'utf8' }).stdout.split(' ')[0]]);
     await expect(hashFiles([files[0], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
     await expect(hashFiles([files[2], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
+  });
+  it('a waiting lock queues behind the holder, says once what it waits for, and can give up', async () => {
+    const f = join(dir, 'w.lock');
+    const release = acquireLock(f, 'lists');
+    const waits: string[] = [];
+    let got = false;
+    const waiting = acquireLockWaiting(f, 'lists', { onWait: (w) => waits.push(w) }).then((u) => ((got = true), u));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toBe(false);
+    await expect(acquireLockWaiting(f, 'lists', { timeoutMs: 50 })).rejects.toThrow(/timed out after 50 ms waiting: lists is locked by running process/);
+    release();
+    (await waiting)();
+    expect(got).toBe(true);
+    expect(waits).toEqual([expect.stringMatching(/^lists is locked by running process \d+/)]);
   });
   it('writes atomically, leaving no temp file', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');

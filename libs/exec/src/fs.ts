@@ -169,24 +169,36 @@ export function acquireLock(file: string, what: string): () => void {
     }
     unlinkSync(aside);
   }
-  throw new Error(`could not lock ${what} (${file})`);
+  // Three rounds of a lock changing hands under us: contended, as much as a live holder.
+  throw new LockBusyError(what, undefined, file);
 }
 
 export class LockBusyError extends Error {
-  constructor(what: string, readonly owner: number, readonly file: string) {
-    super(`${what} is locked by running process ${owner} (${file}); wait for it to finish`);
+  constructor(what: string, readonly owner: number | undefined, readonly file: string) {
+    super(`${what} is locked ${owner ? `by running process ${owner}` : '(changing hands)'} (${file}); wait for it to finish`);
     this.name = 'LockBusyError';
   }
 }
 
-/** acquireLock, waiting while a live process holds the lock (for short critical sections). */
-export async function acquireLockWaiting(file: string, what: string, pollMs = 20): Promise<() => void> {
-  for (;;) {
+/**
+ * acquireLock, waiting while a live process (this one included) holds the lock: polls with a
+ * backoff up to `maxPollMs`, tells `onWait` once who it waits for, gives up after `timeoutMs`.
+ */
+export async function acquireLockWaiting(
+  file: string,
+  what: string,
+  opts: { timeoutMs?: number; maxPollMs?: number; onWait?: (why: string) => void } = {},
+): Promise<() => void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? Infinity);
+  for (let delay = 20, told = false; ; delay = Math.min(delay * 2, opts.maxPollMs ?? 500)) {
     try {
       return acquireLock(file, what);
     } catch (e) {
       if (!(e instanceof LockBusyError)) throw e;
-      await new Promise((r) => setTimeout(r, pollMs));
+      if (Date.now() >= deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting: ${e.message}`);
+      if (!told) opts.onWait?.(e.message);
+      told = true;
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

@@ -10,9 +10,8 @@
 // - [Checksums SHA1] covers repomd.xml because its size and time alone can miss an update.
 import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
+import { acquireLockWaiting, hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
 import { ListWriter, TIME_LIST_HEADER, finishTimeList } from './filelist-format';
-import { withWaitingLock } from './filelist-lock';
 import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, WalkPool, defaultWorkers, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
 
 export { parseFileTimeList, type FileTimeList, type FileTimeListEntry } from './filelist-format';
@@ -86,14 +85,15 @@ interface CacheRec {
 export async function generateFileLists(modules: FileListModule[], opts: FileListOptions): Promise<FileListResult> {
   const mods = validate(modules, opts);
   const log = opts.log ?? (() => undefined);
-  return withWaitingLock(opts.lockFile, 'mirror file lists', opts.lockTimeoutMs ?? 30 * 60_000, async () => {
-    log(`file lists: lock ${opts.lockFile} acquired`);
-    try {
-      return await generateLocked(mods, opts, log);
-    } finally {
-      log(`file lists: lock ${opts.lockFile} released`);
-    }
-  });
+  // Queued behind any holder, in this process or another (as quick-fedora-mirror's flock).
+  const unlock = await acquireLockWaiting(opts.lockFile, 'mirror file lists', { timeoutMs: opts.lockTimeoutMs ?? 30 * 60_000 });
+  log(`file lists: lock ${opts.lockFile} acquired`);
+  try {
+    return await generateLocked(mods, opts, log);
+  } finally {
+    unlock();
+    log(`file lists: lock ${opts.lockFile} released`);
+  }
 }
 
 async function generateLocked(mods: FileListModule[], opts: FileListOptions, log: (m: string) => void): Promise<FileListResult> {

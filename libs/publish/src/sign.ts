@@ -10,7 +10,7 @@ import type { Site } from '@rocky/config';
 type Signing = NonNullable<Site['signing']>;
 
 async function gpg(signing: Signing, args: string[]): Promise<void> {
-  const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`);
+  const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`, { maxPollMs: 20 });
   try {
     await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', signing.keyId, ...args]);
   } finally {

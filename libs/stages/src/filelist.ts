@@ -20,10 +20,9 @@
 // run would rewrite them once more. The SHA1 cache and the lists' lock live in <site.state>/publish/.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventLog } from '@rocky/exec';
+import { acquireLockWaiting, eventLog } from '@rocky/exec';
 import { generateFileLists, type FileListModule, type FileListResult } from '@rocky/publish';
 import { publishPaths } from './staging';
-import { waitForLock } from './prod';
 import type { StageContext } from './context';
 
 export interface FilelistOptions {
@@ -89,7 +88,7 @@ export async function filelistStage(s: StageContext, o: FilelistOptions): Promis
     return { status: 'unchanged', waitingFor: [], ...empty };
   }
 
-  const unlock = await waitForLock(paths.productionLock, 'production publishing');
+  const unlock = await acquireLockWaiting(paths.productionLock, 'production publishing', { timeoutMs: 30 * 60_000 });
   try {
     const opts = {
       lockFile: join(site.state, 'publish', 'locks', 'filelist.lock'),

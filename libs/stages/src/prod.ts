@@ -24,7 +24,7 @@
 import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { productionNames, stagingNames, type Release } from '@rocky/config';
-import { acquireLock, eventLog, preflight, writeJsonAtomic } from '@rocky/exec';
+import { acquireLock, acquireLockWaiting, eventLog, preflight, writeJsonAtomic } from '@rocky/exec';
 import { approvalFile, checkApproval, describePlan, publishTree, readApproval, treeDigest, type PublishResult } from '@rocky/publish';
 import { linksMatch, placeLinks, publishPaths } from './staging';
 import type { StageContext } from './context';
@@ -83,19 +83,6 @@ export function gaCollision(rel: Pick<Release, 'name' | 'type'>, names: { dir: s
   return undefined;
 }
 
-/** acquireLock, waiting while another live process holds the lock. */
-export async function waitForLock(file: string, what: string, timeoutMs = 30 * 60_000): Promise<() => void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 50; ; delay = Math.min(delay * 2, 2000)) {
-    try {
-      return acquireLock(file, what);
-    } catch (e) {
-      if (!/locked by running process/.test((e as Error).message) || Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
-}
-
 export async function prodStage(s: StageContext, o: ProdOptions = {}): Promise<ProdResult> {
   const { release: rel, site } = s;
   preflight(['rsync']);
@@ -119,7 +106,7 @@ export async function prodStage(s: StageContext, o: ProdOptions = {}): Promise<P
     if (!s.dryRun) {
       // Staging must not change under us (the digest we check is the tree we copy), and no other
       // prod or file-list run may interleave with this one.
-      unlocks.push(await waitForLock(paths.productionLock, 'production publishing'));
+      unlocks.push(await acquireLockWaiting(paths.productionLock, 'production publishing', { timeoutMs: 30 * 60_000 }));
       unlocks.push(acquireLock(paths.stagingLock, `staging of ${rel.name}`));
     }
     const common = { source, dest, delete: true, owner: site.publish.owner, excludes: [] as string[] };
