@@ -193,11 +193,11 @@ export const siteSchema = z.strictObject({
     .default({ downloads: 8, builds: 2 }),
   cloud: z
     .strictObject({
-      source: z.discriminatedUnion('type', [
-        z.strictObject({ type: z.literal('dir'), path }),
-        z.strictObject({ type: z.literal('http'), url: z.string().url() }),
-        z.strictObject({ type: z.literal('s3'), bucket: z.string(), prefix: z.string().default(''), endpoint: z.string().url().optional() }),
-      ]),
+      /**
+       * The producer's images in `<path>/<project>/<arch>/`, each with its `<file>.CHECKSUM`. The
+       * only kind so far: a host pulling from the producer's bucket syncs it into such a directory.
+       */
+      source: z.strictObject({ type: z.literal('dir'), path }),
     })
     .optional(),
   publish: z

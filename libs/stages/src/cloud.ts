@@ -43,7 +43,6 @@ export async function cloudStage(s: StageContext): Promise<CloudManifest> {
     return { images: [], missingOptional: [] };
   }
   if (!src) throw new Error(`${s.project} lists cloud images but site ${site.name} has no cloud.source`);
-  if (src.type !== 'dir') throw new Error(`cloud source type ${src.type} is not implemented yet (use a dir source)`);
   const store = openStore(site);
   const images: CloudImageEntry[] = [];
   const missing: string[] = [];

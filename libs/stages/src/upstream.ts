@@ -61,7 +61,6 @@ export async function cloudFingerprint(root: string, release: string): Promise<s
   const rel = loadRelease(root, release);
   const src = site.cloud?.source;
   if (!src) return 'no cloud source';
-  if (src.type !== 'dir') return `${src.type} source`;
   if (site.upstream.fixture) {
     const fx = await fixture();
     await fx.ensureFixture({ workspaceRoot: root, root: site.upstream.fixture.root, scale: site.upstream.fixture.scale, log: () => {} });
