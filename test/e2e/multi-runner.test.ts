@@ -83,8 +83,12 @@ describe('per-arch runners sharing a remote cache and an artifact store', () => 
     const before = readdirSync(join(dir, 'cache'), { recursive: true }).length;
     const pr = runners[0];
     pr.nx(['reset']);
+    // A pull request's change: cloud misses the cache, so it runs and has a result to upload.
+    const releaseFile = join(pr.dir, 'releases/rocky-9/release.yaml');
+    writeFileSync(releaseFile, `${readFileSync(releaseFile, 'utf8')}# pull request\n`);
     const r = pr.nxResult(['run', 'rocky-9:cloud', '--outputStyle=static'], env('ro-secret-0123456789'));
     expect(r.code, r.output).toBe(0);
+    expect(status(pr)['rocky-9:cloud']).toBe('cache-miss');
     expect(readdirSync(join(dir, 'cache'), { recursive: true }).length).toBe(before);
   });
 
