@@ -130,7 +130,7 @@ describe('staging and prod of rocky-9', () => {
     await expect(prodStage(ctx(), { runId: 'run-3', approve: digest1 })).rejects.toThrow(/does not match the staged tree/);
     // Right digest, but more deletions than the site allows: refused before any change.
     const strict = { ...site, publish: { ...site.publish, deletionLimit: 1 } };
-    await expect(prodStage(ctx({ site: strict }), { runId: 'run-3', approve: s2.digest })).rejects.toThrow(/refusing to delete \d+ files \(limit 1\).*--confirm-deletions/s);
+    await expect(prodStage(ctx({ site: strict }), { runId: 'run-3', approve: s2.digest })).rejects.toThrow(/refusing to delete \d+ files \(limit 1\).*--confirmDeletions/s);
     expect(snapshotTree(prodRoot)).toEqual(before);
     const refused = events(paths.publishEvents).filter((e) => e.type === 'prod-refused').map((e) => e.reason);
     expect(refused).toEqual(['no-approval', 'stale-approval', 'stale-approval', 'deletion-limit']);

@@ -202,7 +202,7 @@ export const siteSchema = z.strictObject({
     .optional(),
   publish: z
     .strictObject({
-      /** Deletions above this many files need --confirm-deletions. */
+      /** Deletions above this many files need --confirmDeletions. */
       deletionLimit: z.number().int().nonnegative().default(1000),
       owner: z.string().regex(/^\d+:\d+$/).optional(),
       torrent: z

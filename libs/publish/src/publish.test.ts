@@ -137,7 +137,7 @@ describe('publishTree (local)', () => {
     expect((await publishTree({ source: src, dest, delete: true, deletionLimit: 3, dryRun: true })).needsConfirmation).toBe(true);
     const err = await publishTree({ source: src, dest, delete: true, deletionLimit: 3 }).catch((e) => e);
     expect(err).toBeInstanceOf(DeletionLimitError);
-    expect(err.message).toMatch(/refusing to delete 5 files \(limit 3\).*--confirm-deletions/s);
+    expect(err.message).toMatch(/refusing to delete 5 files \(limit 3\).*--confirmDeletions/s);
     expect(snapshot(dest)).toEqual(before);
     const ok = await publishTree({ source: src, dest, delete: true, deletionLimit: 3, confirmDeletions: true, deletionGraceMs: 0 });
     expect(ok.deletes.filter((d) => d.type === 'file')).toHaveLength(5);

@@ -104,7 +104,7 @@ export class DeletionLimitError extends Error {
   ) {
     super(
       `refusing to delete ${count} files (limit ${limit}); nothing was changed. ` +
-        `Check the plan (e.g. ${sample.join(', ')}); if these deletions are intended, rerun with --confirm-deletions`,
+        `Check the plan (e.g. ${sample.join(', ')}); if these deletions are intended, rerun with --confirmDeletions`,
     );
     this.name = 'DeletionLimitError';
   }

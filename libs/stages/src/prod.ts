@@ -11,7 +11,7 @@
 //     stale (staging changed after approval) approvals are refused;
 //   - a beta/lookahead whose production dir or links would land on GA content: a name of the form
 //     stable releases get (`9.7`, `9`), or a dir recorded as GA (markers below);
-//   - deletions above site.publish.deletionLimit without --confirm-deletions.
+//   - deletions above site.publish.deletionLimit without --confirmDeletions.
 //
 // Files (outside every mirrored tree, so the file lists never carry them):
 //   <site.state>/publish/events.jsonl     JSON-lines events of every prod and filelist run, shared by
@@ -141,7 +141,7 @@ export async function prodStage(s: StageContext, o: ProdOptions = {}): Promise<P
       }
       console.log(`[prod ${rel.name}] dry run: ${source} -> ${dest}: ${describePlan(plan)}${linksOk ? '' : `; links to set: ${JSON.stringify(pNames.links)}`}`);
       console.log(`[prod ${rel.name}] staging digest ${digest}: ${approval}`);
-      if (plan.needsConfirmation) console.log(`[prod ${rel.name}] the deletions exceed the limit of ${site.publish.deletionLimit}: the real run needs --confirm-deletions`);
+      if (plan.needsConfirmation) console.log(`[prod ${rel.name}] the deletions exceed the limit of ${site.publish.deletionLimit}: the real run needs --confirmDeletions`);
       return { ...base, changed: true, digest, publish: planOut };
     }
 

@@ -218,7 +218,7 @@ async function dryRunPlan(
   const sources = [a.compose, ...(existsSync(a.overlay) ? [a.overlay] : [])];
   // Regenerated repodata is not built in a dry run: plan the rest, and name the trees to rebuild.
   const result = await publishTree({ source: sources, dest: a.releaseDir, delete: rel.publish.delete, dryRun: true, excludes: privateTree ? ['repodata/'] : [], deletionLimit: s.site.publish.deletionLimit });
-  if (result.needsConfirmation) console.log(`[staging ${rel.name}] the deletions exceed the site's limit of ${s.site.publish.deletionLimit}: the real run needs --confirm-deletions`);
+  if (result.needsConfirmation) console.log(`[staging ${rel.name}] the deletions exceed the site's limit of ${s.site.publish.deletionLimit}: the real run needs --confirmDeletions`);
   const record = readRecord(a.paths.stagingWork);
   const stale = privateTree ? (await mapLimit(a.trees, 4, async (t) => ((await repodataKey(s, a.compose, t, a.updateinfo)) !== record[treePath(t)] ? treePath(t) : ''))).filter(Boolean) : [];
   console.log(`[staging ${rel.name}] dry run: ${a.composeId} -> ${a.releaseDir}: ${describePlan(result)}${stale.length ? `; repodata to regenerate/sign: ${stale.join(', ')}` : ''}`);
