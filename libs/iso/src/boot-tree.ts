@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
 import { fullName, isoNames, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
-import { hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
+import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { decompress, parseRepomd } from '@rocky/rpm-repo';
 import {
   efibootSizeKiB,
@@ -276,8 +276,8 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   //    final one adds it.
   const images: Record<string, string> = { kernel: 'images/pxeboot/vmlinuz', initrd: 'images/pxeboot/initrd.img' };
   if (loaders.uefi) images['efiboot.img'] = 'images/efiboot.img';
-  const sums = new Map<string, string>();
-  for (const rel of [...Object.values(images), 'images/install.img']) sums.set(rel, await sha256File(join(build, rel)));
+  const hashed = [...Object.values(images), 'images/install.img'];
+  const sums = new Map((await hashFiles(hashed.map((rel) => join(build, rel)))).map((sum, i) => [hashed[i], sum]));
   const treeinfo = (extra: Record<string, string>): string => {
     const t: TreeInfo = repoTreeinfo({
       fullname: release.fullname,

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { basename, dirname, join } from 'node:path';
 import { fullName, revision, volumeId, type Arch } from '@rocky/config';
 import { discTimestamp, discTreeinfo, parseTreeinfo, renderDiscinfo, renderMediaRepo, renderTreeinfo, treeinfoImagePaths } from '@rocky/compose';
-import { preflight, run, sha256File, tempName } from '@rocky/exec';
+import { hashFiles, preflight, run, tempName } from '@rocky/exec';
 import { listFiles, settleAll } from './files';
 import { checkBootRecord, elTorito, isBootable, isoManifest, readVolumeId, type ElTorito } from './inspect';
 import { followFile, implantResult, ImplantPrediction, sha256WithAppData } from './isomd5';
@@ -146,13 +146,10 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
 
   // The disc's .treeinfo: both variants at <repo>/, [media] 1/1, no boot.iso, checksums of the images.
   const base = parseTreeinfo(readFileSync(tiPath, 'utf8'));
-  const sums: Record<string, string> = {};
-  for (const rel of treeinfoImagePaths(base)) {
-    if (NOT_ON_DISC.has(rel) || base.checksums?.[rel]) continue;
-    const file = join(input.bootTree, rel);
-    if (!existsSync(file)) throw new Error(`${what}: ${tiPath} names ${rel}, which is missing from the boot tree`);
-    sums[rel] = `sha256:${await sha256File(file)}`;
-  }
+  const toHash = treeinfoImagePaths(base).filter((rel) => !NOT_ON_DISC.has(rel) && !base.checksums?.[rel]);
+  for (const rel of toHash) if (!existsSync(join(input.bootTree, rel))) throw new Error(`${what}: ${tiPath} names ${rel}, which is missing from the boot tree`);
+  const hashed = await hashFiles(toHash.map((rel) => join(input.bootTree, rel)));
+  const sums = Object.fromEntries(toHash.map((rel, i) => [rel, `sha256:${hashed[i]}`]));
   const ti = discTreeinfo(base, {
     repos: input.repos.map((r) => r.name),
     mainVariant: input.mainVariant,

@@ -3,7 +3,7 @@
 import { copyFileSync, cpSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { byteOrder } from '@rocky/compose';
-import { sha256File, tempName } from '@rocky/exec';
+import { hashFiles, tempName } from '@rocky/exec';
 import type { BuiltFile } from './types';
 
 /** Regular files under `dir`, as sorted `/`-separated paths relative to it (symlinks are not followed). */
@@ -89,12 +89,11 @@ export function replaceDir(ready: string, final: string): void {
 
 /** BuiltFile records for every file of a tree, paths relative to it; `known` hashes are reused. */
 export async function describeTree(dir: string, known: Map<string, string> = new Map()): Promise<BuiltFile[]> {
-  const out: BuiltFile[] = [];
-  for (const rel of listFiles(dir)) {
-    const abs = join(dir, rel);
-    out.push({ path: rel, sha256: known.get(rel) ?? (await sha256File(abs)), size: lstatSync(abs).size });
-  }
-  return out;
+  const files = listFiles(dir);
+  const unknown = files.filter((rel) => !known.has(rel));
+  const sums = new Map(known);
+  (await hashFiles(unknown.map((rel) => join(dir, rel)))).forEach((sum, i) => sums.set(unknown[i], sum));
+  return files.map((rel) => ({ path: rel, sha256: sums.get(rel)!, size: lstatSync(join(dir, rel)).size }));
 }
 
 /**

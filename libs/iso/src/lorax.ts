@@ -4,9 +4,9 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isFinal, isoNames, revision, volumeId, type Arch, type Release } from '@rocky/config';
 import { parseTreeinfo, type TreeInfo } from '@rocky/compose';
-import { sha256File, tempName, writeFileAtomic } from '@rocky/exec';
+import { hashFiles, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { describeTree, linkOrCopy, linkTree, replaceDir, settleAll } from './files';
-import { bootloadersOf, elTorito, isBootable, isoManifest, readVolumeId, verifyIso } from './inspect';
+import { bootloadersOf, elTorito, isBootable, isoManifest, verifyIso, type ElTorito } from './inspect';
 import type { BootTreeResult } from './types';
 
 /**
@@ -74,23 +74,20 @@ export async function collectLoraxTree(loraxDir: string, release: Release, arch:
 
   const bootIso = join(loraxDir, 'images/boot.iso');
   const expected = volumeId(release, arch);
-  const volid = await readVolumeId(bootIso);
+  // One pass each, together: the implanted md5 (checkisomd5), the boot records, the sha256.
+  const [{ volumeId: volid }, torito, isoSha] = await settleAll<[{ volumeId: string }, ElTorito, string]>([verifyIso(bootIso), elTorito(bootIso), sha256File(bootIso)]);
   if (volid !== expected) throw new Error(`${arch}: ${bootIso} has volume id ${volid}, expected ${expected}`);
-
-  const torito = await elTorito(bootIso);
   const bootable = isBootable(torito);
-  const [, isoSha] = await settleAll<[unknown, string]>([verifyIso(bootIso, { bootable }), sha256File(bootIso)]);
 
   // Every checksum the tree claims must hold (lorax's own .treeinfo has none; empanadas' rewritten one does).
+  const claimed = Object.entries(ti?.checksums ?? {}).flatMap(([rel, sum]) => (sum.startsWith('sha256:') ? [[rel, sum.slice('sha256:'.length)]] : []));
+  for (const [rel] of claimed) if (!existsSync(join(loraxDir, rel))) throw new Error(`${arch}: ${tiPath} has a checksum for ${rel}, which is missing`);
   const known = new Map<string, string>([['images/boot.iso', isoSha]]);
-  for (const [rel, sum] of Object.entries(ti?.checksums ?? {})) {
-    const [algo, hex] = sum.split(':');
-    if (algo !== 'sha256') continue;
-    const file = join(loraxDir, rel);
-    if (!existsSync(file)) throw new Error(`${arch}: ${tiPath} has a checksum for ${rel}, which is missing`);
-    const actual = known.get(rel) ?? (await sha256File(file));
+  const toHash = claimed.map(([rel]) => rel).filter((rel) => !known.has(rel));
+  (await hashFiles(toHash.map((rel) => join(loraxDir, rel)))).forEach((sum, i) => known.set(toHash[i], sum));
+  for (const [rel, hex] of claimed) {
+    const actual = known.get(rel)!;
     if (actual !== hex) throw new Error(`${arch}: ${rel} does not match its .treeinfo checksum (${hex}, file has ${actual})`);
-    known.set(rel, actual);
   }
 
   const tree = join(outDir, 'lorax');
