@@ -58,8 +58,6 @@ export function isoNames(r: R, arch: Arch, image: string, respin?: { date: Date;
   };
 }
 
-export const CLOUD_EXT: Record<string, string> = { qcow2: 'qcow2', 'raw.xz': 'raw.xz', 'tar.xz': 'tar.xz', vhd: 'vhd', box: 'box', wsl: 'wsl' };
-
 /** `Rocky-9-GenericCloud-Base-9.7-20251120.0.x86_64.qcow2` and its latest links. */
 export function cloudImageNames(
   r: R,
@@ -68,7 +66,7 @@ export function cloudImageNames(
   build: { date: Date; n: number },
 ): IsoNames {
   const kind = img.variant ? `${img.type}-${img.variant}` : img.type;
-  const ext = CLOUD_EXT[img.format] ?? img.format;
+  const ext = img.format; // the format names are the extensions
   const aliases = [`${r.shortname}-${r.major}-${kind}.latest.${arch}.${ext}`];
   if (img.variant && img.primary) aliases.push(`${r.shortname}-${r.major}-${img.type}.latest.${arch}.${ext}`);
   return { file: `${r.shortname}-${r.major}-${kind}-${revision(r)}-${dayStamp(build.date)}.${build.n}.${arch}.${ext}`, aliases };

@@ -113,8 +113,6 @@ export function parseDestination(spec: string): Destination {
   return { spec: trimmed, remote, local: remote ? undefined : trimmed };
 }
 
-/** Joins a relative path onto a destination spec (works for local paths and remote specs alike). */
-export const destJoin = (d: Destination, rel: string) => (rel === '.' || rel === '' ? d.spec : `${d.spec}/${rel}`);
 
 export interface RsyncOptions {
   /** rsync binary (tests may wrap it). */

@@ -28,9 +28,8 @@ export interface TreePlan {
   packages: RpmPackage[];
   /** Packages not in the store yet: to download. */
   fetch: RpmPackage[];
-  /** Packages already in the store: to hardlink. */
-  link: RpmPackage[];
-  fetchBytes: number;
+  /** sha256 of the packages already in the store at planning: hardlinked without asking it again. */
+  stored: Set<string>;
 }
 
 export interface TreeResult {
@@ -127,8 +126,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     records,
     packages,
     fetch,
-    link: packages.filter((_, i) => have[i]),
-    fetchBytes: fetch.reduce((n, p) => n + (Number.isFinite(p.size) ? p.size : 0), 0),
+    stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
   };
 }
 
@@ -179,7 +177,9 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
     plan.packages.map(async (p) => {
       const target = box.target(p.href);
       await box.dir(dirname(target));
-      const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined });
+      // Store objects are never removed during a run: what planning found stays there.
+      const size = Number.isFinite(p.size) ? p.size : undefined;
+      const obj = plan.stored.has(p.sha256) ? { sha256: p.sha256, size: size ?? (await opts.store.size(p.sha256))!, fetched: false } : await fetchObject(opts, p.href, { sha256: p.sha256, size });
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       await opts.store.materialize(obj.sha256, target);
       const signer = await rpmSignerKeyId(target);

@@ -1,6 +1,6 @@
 // Verifying upstream's detached, armored repomd.xml signature with gpgv against the key the
 // site names, so a compose is only built from metadata the build system signed.
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, ToolError } from '@rocky/exec';
@@ -49,4 +49,3 @@ export class SignatureVerifier {
   }
 }
 
-export const readKey = (file: string) => readFileSync(file, 'utf8');
