@@ -373,7 +373,7 @@ describe('disk full (tmpfs under the compose root, store and state)', () => {
       expect(await badStoreObjects(storeDir(t.site))).toEqual([]);
       expect(tempFiles([t.site.roots.compose, join(ctx.root, 'dist')])).toEqual([]);
       resizeTmpfs(mnt, '256m');
-      const m = await isoStage(ctx, 'x86_64');
+      const m = (await isoStage(ctx, 'x86_64'))!;
       expect(await mismatches(inStore(ctx, [m.iso.sha256, m.listing.sha256]))).toEqual([]);
       return `sync: "…${syncMsg.slice(-75)}"; ISO: "${isoErr!.message.split('\n')[0].slice(0, 30)}… ${isoWhy.slice(0, 60)}"; reruns with room succeeded`;
     });

@@ -44,7 +44,7 @@ describe('iso-<arch> dispatched to an SSH builder', () => {
   });
 
   it('runs lorax there on the compose, collects and verifies the tree, stores the ISO', async () => {
-    const m = await isoStage(t.ctx('rocky-9'), 'ppc64le');
+    const m = (await isoStage(t.ctx('rocky-9'), 'ppc64le'))!;
     expect(m.builder).toBe('ssh');
     expect(m.iso.name).toBe('Rocky-9.7-ppc64le-boot.iso');
     expect(m.iso.volumeId).toBe('Rocky-9-7-ppc64le-dvd');

@@ -39,8 +39,9 @@ export async function cloudStage(s: StageContext): Promise<CloudManifest> {
       ),
   );
   if (!wanted.length) {
-    writeJsonAtomic(cloudManifestFile(s.root, s.project), { images: [], missingOptional: [] });
-    return { images: [], missingOptional: [] };
+    const none = { images: [], missingOptional: [] };
+    if (!s.dryRun) writeJsonAtomic(cloudManifestFile(s.root, s.project), none);
+    return none;
   }
   if (!src) throw new Error(`${s.project} lists cloud images but site ${site.name} has no cloud.source`);
   const store = openStore(site);

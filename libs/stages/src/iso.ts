@@ -31,7 +31,8 @@ export function builderFor(s: StageContext, arch: Arch): Builder {
   return s.site.builders[arch] ?? { type: 'boot-tree', mustBoot: false };
 }
 
-export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest> {
+/** The arch's boot tree and ISO; undefined on a dry run (it only prints the plan). */
+export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest | undefined> {
   const { release: rel, site } = s;
   if (!rel.arches.includes(arch)) throw new Error(`${arch} is not an arch of ${s.project}`);
   const sync = readSyncManifest(s.root, s.project, arch);
@@ -47,7 +48,7 @@ export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest
     return tree;
   });
   console.log(`iso-${arch}: ${builder.type} builder, ${names.file} from ${repos.map((r) => r.path).join(' + ')}`);
-  if (s.dryRun) return undefined as unknown as IsoManifest;
+  if (s.dryRun) return undefined;
 
   // A build with identical inputs (same Nx task hash) already in the store is not redone.
   const previous = key && (await store.getKey(key));

@@ -2,9 +2,10 @@
 // size; the bytes live in the compose and the content-addressed store. A per-arch manifest holds
 // nothing that changes when another arch changes, and no compose id or time, so Nx's content
 // hash of it changes only when that arch's inputs do.
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { composeDate, distDir, type Arch, type Release, type TreeKind, type TreeArch } from '@rocky/config';
+import { readJson } from '@rocky/exec';
 
 export interface FileEntry {
   path: string;
@@ -67,13 +68,13 @@ export interface ComposeRef {
 export function readSyncManifest(root: string, project: string, group: Arch | 'source'): ArchManifest {
   const file = join(distDir(root, project, 'sync'), `${group}.json`);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
-  return JSON.parse(readFileSync(file, 'utf8')) as ArchManifest;
+  return readJson<ArchManifest>(file);
 }
 
 export function readComposeRef(root: string, project: string): ComposeRef {
   const file = join(distDir(root, project, 'sync'), 'compose.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
-  return JSON.parse(readFileSync(file, 'utf8')) as ComposeRef;
+  return readJson<ComposeRef>(file);
 }
 
 /** The compose's time in seconds: every timestamp written into a compose derives from it. */

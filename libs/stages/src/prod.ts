@@ -21,10 +21,10 @@
 //                                          marker per production dir: {release, type, digest, time};
 //                                          type stable marks GA content
 //   <site.state>/publish/locks/production.lock   held by prod and by file-list generation
-import { existsSync, lstatSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { productionNames, stagingNames, type Release } from '@rocky/config';
-import { acquireLock, acquireLockWaiting, eventLog, preflight, writeJsonAtomic } from '@rocky/exec';
+import { acquireLock, acquireLockWaiting, eventLog, preflight, readJson, writeJsonAtomic } from '@rocky/exec';
 import { approvalFile, checkApproval, describePlan, publishTree, readApproval, treeDigest, type PublishResult } from '@rocky/publish';
 import { linksMatch, placeLinks, publishPaths } from './staging';
 import type { StageContext } from './context';
@@ -72,7 +72,7 @@ export function gaCollision(rel: Pick<Release, 'name' | 'type'>, names: { dir: s
     if (isGaName(n)) return `${rel.name} is a ${rel.type} release but would write ${n}, a name stable releases own`;
     const marker = gaMarkerFile(markersDir, n);
     if (existsSync(marker)) {
-      const m = JSON.parse(readFileSync(marker, 'utf8')) as GaMarker;
+      const m = readJson<GaMarker>(marker);
       if (m.type === 'stable') return `${join(productionCategory, n)} holds GA content of ${m.release} (published ${m.time}); ${rel.name} (${rel.type}) must not overwrite it`;
     }
   }

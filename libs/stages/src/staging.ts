@@ -23,8 +23,8 @@
 // So the repomd.xml that appears in staging is already final and signed.
 import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { repoTrees, revision, stagingNames, treePath, type Arch, type Release, type RepoTree, type Site } from '@rocky/config';
-import { acquireLock, eventLog, mapLimit, preflight, run, sha256, sha256File, symlinkAtomic, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { repoDir, repoTrees, revision, stagingNames, treePath, type Arch, type Release, type RepoTree, type Site } from '@rocky/config';
+import { acquireLock, eventLog, mapLimit, preflight, readJson, run, sha256, sha256File, symlinkAtomic, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
 import {
   createIsoTorrents,
   describePlan,
@@ -170,7 +170,7 @@ export async function stagingStage(s: StageContext, opts: { confirmDeletions?: b
     // 4. Vet: digest, packages, repoclosure, checksums. An unchanged tree keeps its report.
     const digest = treeDigest(releaseDir);
     const reportJson = join(paths.reportDir, 'report.json');
-    const old = existsSync(reportJson) ? (JSON.parse(readFileSync(reportJson, 'utf8')) as VettingReport) : undefined;
+    const old = existsSync(reportJson) ? readJson<VettingReport>(reportJson) : undefined;
     const base0: Omit<StagingResult, 'digest' | 'ok'> = {
       release: rel.name,
       composeId,
@@ -303,7 +303,7 @@ function linkFiles(from: string, to: string) {
 
 const readRecord = (work: string): Record<string, string> => {
   const f = join(work, 'repodata.json');
-  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Record<string, string>) : {};
+  return existsSync(f) ? readJson<Record<string, string>>(f) : {};
 };
 
 /**
@@ -548,7 +548,7 @@ async function vet(
 /** dnf repoclosure of every staged os tree with the release's closure map (required ones must pass). */
 async function closeStaged(s: StageContext, releaseDir: string, trees: RepoTree[], work: string): Promise<ClosureReport[]> {
   const rel = s.release;
-  const byDir = new Map(rel.repos.map((r) => [r.dir ?? r.name, r]));
+  const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
   const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group);
   return mapLimit(checks, 2, async (t) => {
     const repo = byDir.get(t.dir)!;

@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from '
 import { dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  repoDir,
   ComposeLayout,
   composeDate,
   composeId,
@@ -218,7 +219,7 @@ function printPlan(s: StageContext, trees: RepoTree[], plan: (t: RepoTree) => Tr
 
 async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => TreePlan, store: Store) {
   const rel = s.release;
-  const byDir = new Map(rel.repos.map((r) => [r.dir ?? r.name, r]));
+  const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
   const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose);
   const workRoot = join(layout.work, 'repoclosure');
   // Metadata-only copies of the repos, written once each.

@@ -4,7 +4,7 @@
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
 import { dirname, basename } from 'node:path';
-import { loadRelease } from '@rocky/config';
+import { distDir, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
 const common = ['pipelineSource', 'site'];
@@ -18,7 +18,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   const projectRoot = dirname(configFile);
   const name = basename(projectRoot);
   const rel = loadRelease(workspaceRoot, configFile);
-  const out = (target: string) => [`{workspaceRoot}/dist/{projectName}/${target}`];
+  const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
 
   const targets: Record<string, TargetConfiguration> = {
