@@ -83,9 +83,7 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
   const argv = [...b.wrapper, ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, join(workDir, `lorax-${arch}.log`))];
   log(`running lorax into ${loraxOut}`);
   await step(arch, 'lorax', () => run(argv, { logFile: join(workDir, 'lorax-run.log'), timeoutMs: 6 * 3600_000 }));
-  const res = await collectLoraxTree(loraxOut, release, arch, input.outDir);
-  if (b.mustBoot && !res.bootable) throw new Error(`${arch}: site requires a bootable ISO but lorax's boot.iso has no clean El Torito boot record`);
-  return res;
+  return collectLoraxTree(loraxOut, release, arch, input.outDir, { mustBoot: b.mustBoot });
 }
 
 /** Whether the repo's comps (repomd `group`) defines the `core` group. */

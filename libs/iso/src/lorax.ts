@@ -54,7 +54,7 @@ function requiredFiles(ti: TreeInfo | undefined, arch: Arch): string[] {
  * pieces (naming them), a boot.iso whose volume id is not volumeId(release, arch), a .treeinfo
  * checksum that does not match its file, or an implanted md5 that does not check.
  */
-export async function collectLoraxTree(loraxDir: string, release: Release, arch: Arch, outDir: string): Promise<BootTreeResult> {
+export async function collectLoraxTree(loraxDir: string, release: Release, arch: Arch, outDir: string, opts: { mustBoot?: boolean } = {}): Promise<BootTreeResult> {
   const missing: string[] = [];
   let ti: TreeInfo | undefined;
   const tiPath = join(loraxDir, '.treeinfo');
@@ -78,6 +78,8 @@ export async function collectLoraxTree(loraxDir: string, release: Release, arch:
   const [{ volumeId: volid }, torito, isoSha] = await settleAll<[{ volumeId: string }, ElTorito, string]>([verifyIso(bootIso), elTorito(bootIso), sha256File(bootIso)]);
   if (volid !== expected) throw new Error(`${arch}: ${bootIso} has volume id ${volid}, expected ${expected}`);
   const bootable = isBootable(torito);
+  // Checked before anything goes to outDir: nothing unverified may stay there for a later step.
+  if (opts.mustBoot && !bootable) throw new Error(`${arch}: the builder must make a bootable ISO, but images/boot.iso has no clean El Torito boot record`);
 
   // Every checksum the tree claims must hold (lorax's own .treeinfo has none; empanadas' rewritten one does).
   const claimed = Object.entries(ti?.checksums ?? {}).flatMap(([rel, sum]) => (sum.startsWith('sha256:') ? [[rel, sum.slice('sha256:'.length)]] : []));
