@@ -1,27 +1,13 @@
 // Plumbing of the publishing e2e test: nx with its pid (the run id the publishing executors
 // record is `<nx pid>-<start time>`), tree listings to prove "nothing changed", the event log.
-import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { nxEnv, type TempWorkspace } from '../helpers/workspace';
+import type { TempWorkspace } from '../helpers/workspace';
 
-export interface NxRun {
-  code: number;
-  output: string;
-  /** pid of the nx process: the run id of its tasks starts with `<pid>-`. */
-  pid: number;
-}
+export type NxRun = ReturnType<TempWorkspace['nxResult']>;
 
-/** Runs nx in the workspace like ws.nxResult, and also returns its pid. */
-export function nxRun(ws: TempWorkspace, args: string[], env?: NodeJS.ProcessEnv): NxRun {
-  const r = spawnSync(process.execPath, [join(ws.dir, 'node_modules/nx/dist/bin/nx.js'), ...args, '--outputStyle=static'], {
-    cwd: ws.dir,
-    env: nxEnv(env),
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-  });
-  return { code: r.status ?? -1, output: `${r.stdout}\n${r.stderr}`, pid: r.pid ?? -1 };
-}
+/** ws.nxResult with static output; the pid is the run id's prefix (`<pid>-<start time>`). */
+export const nxRun = (ws: TempWorkspace, args: string[], env?: NodeJS.ProcessEnv): NxRun => ws.nxResult([...args, '--outputStyle=static'], env);
 
 /** Like nxRun, but throws with the output's tail on a non-zero exit. */
 export function nxOk(ws: TempWorkspace, args: string[], env?: NodeJS.ProcessEnv): NxRun {
@@ -77,18 +63,5 @@ export function readEvents(file: string, from = 0): PublishEvent[] {
     .map((l) => JSON.parse(l) as PublishEvent);
 }
 
-export interface RunTask {
-  taskId: string;
-  target: string;
-  projectName: string;
-  cacheStatus: string;
-  status: number;
-  startTime: string;
-  endTime: string;
-}
-
 /** The tasks of the last nx run (.nx/cache/run.json), by task id, with their start and end times. */
-export function lastRunTasks(ws: TempWorkspace): Record<string, RunTask> {
-  const run = JSON.parse(readFileSync(join(ws.dir, '.nx/cache/run.json'), 'utf8')) as { tasks: RunTask[] };
-  return Object.fromEntries(run.tasks.map((t) => [t.taskId, t]));
-}
+export const lastRunTasks = (ws: TempWorkspace) => Object.fromEntries(ws.runJson().tasks.map((t) => [t.taskId, t]));

@@ -3,11 +3,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { ensureFixture, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
 import type { StageContext } from '@rocky/stages';
-import { repoRoot } from './workspace';
+import { linkFixture, repoRoot } from './workspace';
 
 /** A fixture built once per machine under os.tmpdir() and hardlink-copied per test (it is read-only to tests that do not mutate it). */
 export async function sharedFixture(): Promise<string> {
@@ -21,10 +20,7 @@ export async function privateFixture(): Promise<{ root: string; cleanup(): void 
   const shared = await sharedFixture();
   const dir = mkdtempSync(join(tmpdir(), 'rocky-fx-'));
   const root = join(dir, 'upstream');
-  execFileSync('cp', ['-al', shared, root]);
-  // gpg may rewrite files of its home in place: that one gets a real copy.
-  rmSync(join(root, 'gnupg'), { recursive: true, force: true });
-  execFileSync('cp', ['-a', join(shared, 'gnupg'), join(root, 'gnupg')]);
+  linkFixture(shared, root);
   return { root, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

@@ -13,11 +13,18 @@ export interface TempWorkspace {
   dir: string;
   /** Runs nx; throws with its output on a non-zero exit. */
   nx(args: string[], env?: NodeJS.ProcessEnv): string;
-  /** Runs nx and returns exit code and output, whatever the code. */
-  nxResult(args: string[], env?: NodeJS.ProcessEnv): { code: number; output: string };
+  /** Runs nx and returns exit code, output and nx's pid, whatever the code. */
+  nxResult(args: string[], env?: NodeJS.ProcessEnv): { code: number; output: string; pid: number };
   git(...args: string[]): string;
-  runJson(): { tasks: { taskId: string; target: string; projectName: string; hash: string; cacheStatus: string; status: number }[] };
+  runJson(): { tasks: { taskId: string; target: string; projectName: string; hash: string; cacheStatus: string; status: number; startTime: string; endTime: string }[] };
   cleanup(): void;
+}
+
+/** A fixture upstream at `dst` sharing `src`'s files (hardlinks), except gpg's home: gpg may rewrite its files in place. */
+export function linkFixture(src: string, dst: string): void {
+  execFileSync('cp', ['-al', src, dst]);
+  rmSync(join(dst, 'gnupg'), { recursive: true, force: true });
+  execFileSync('cp', ['-a', join(src, 'gnupg'), join(dst, 'gnupg')]);
 }
 
 export const nxEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
@@ -42,10 +49,7 @@ export function tempWorkspace(opts: { fixtureFrom?: string } = {}): TempWorkspac
   // A prebuilt fixture upstream is hardlinked in, so each workspace does not rebuild it.
   if (opts.fixtureFrom && existsSync(opts.fixtureFrom)) {
     execFileSync('mkdir', ['-p', join(dir, '.releng')]);
-    execFileSync('cp', ['-al', opts.fixtureFrom, join(dir, '.releng/upstream')]);
-    // gpg may rewrite files of its home in place: that one gets a real copy.
-    rmSync(join(dir, '.releng/upstream/gnupg'), { recursive: true, force: true });
-    execFileSync('cp', ['-a', join(opts.fixtureFrom, 'gnupg'), join(dir, '.releng/upstream/gnupg')]);
+    linkFixture(opts.fixtureFrom, join(dir, '.releng/upstream'));
   }
   const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
   git('init', '-q', '-b', 'main');
@@ -54,7 +58,7 @@ export function tempWorkspace(opts: { fixtureFrom?: string } = {}): TempWorkspac
   const nxBin = join(dir, 'node_modules/nx/dist/bin/nx.js');
   const nxResult = (args: string[], env?: NodeJS.ProcessEnv) => {
     const r = spawnSync(process.execPath, [nxBin, ...args], { cwd: dir, env: nxEnv(env), encoding: 'utf8', maxBuffer: 256 << 20 });
-    return { code: r.status ?? -1, output: `${r.stdout}\n${r.stderr}` };
+    return { code: r.status ?? -1, output: `${r.stdout}\n${r.stderr}`, pid: r.pid ?? -1 };
   };
   return {
     dir,
