@@ -3,7 +3,7 @@
 // upstream (incremental); and, with --scale-releases, all four releases at a larger fixture
 // scale: wall time, peak memory of nx and of each executor, bytes on disk, Nx cache size.
 // Standalone: node -r @swc-node/register bench/pipeline.ts [--scale 20] [--scale-releases 1]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { updatePackage } from '@rocky/upstream-fixture';
@@ -13,13 +13,30 @@ import { flag, type BenchRow } from './lib';
 
 const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
 
-/** Runs nx under /proc polling for the peak RSS of nx itself; executors report their own. */
-function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): { seconds: number; nxPeakMiB: number } {
+/**
+ * Runs nx, timed from spawn to exit, sampling its peak RSS (VmHWM) from /proc meanwhile; the
+ * executors report their own. Async, so the sampling never delays the end of the measurement.
+ */
+async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ seconds: number; nxPeakMiB: number }> {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/bin/sh', ['-c', 'node node_modules/nx/dist/bin/nx.js "$@" & pid=$!; peak=0; while kill -0 $pid 2>/dev/null; do r=$(awk \'/VmHWM/{print $2}\' /proc/$pid/status 2>/dev/null); [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r; sleep 0.2; done; wait $pid; s=$?; echo "PEAK $peak" >&2; exit $s', 'nx', ...args], { cwd: dir, env: nxEnv(env), encoding: 'utf8', maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${(r.stdout + r.stderr).slice(-4000)}`);
-  const peak = Number(/PEAK (\d+)/.exec(r.stderr)?.[1] ?? 0);
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, nxPeakMiB: peak / 1024 };
+  const child = spawn(process.execPath, ['node_modules/nx/dist/bin/nx.js', ...args], { cwd: dir, env: nxEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (out += d));
+  let peakKiB = 0;
+  const timer = setInterval(() => {
+    try {
+      const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+      if (m) peakKiB = Math.max(peakKiB, Number(m[1]));
+    } catch {
+      /* exited between samples */
+    }
+  }, 100);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  clearInterval(timer);
+  if (code !== 0) throw new Error(`nx ${args.join(' ')} failed:\n${out.slice(-4000)}`);
+  return { seconds, nxPeakMiB: peakKiB / 1024 };
 }
 
 export async function runPipelineBench(opts: { scale?: number; scaleReleases?: boolean } = {}): Promise<BenchRow[]> {
@@ -28,10 +45,10 @@ export async function runPipelineBench(opts: { scale?: number; scaleReleases?: b
   const rss = join(ws.dir, 'rss.jsonl');
   try {
     const env = { RELENG_RSS_LOG: rss };
-    const cold = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
-    const warm = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    const cold = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    const warm = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
     await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
-    const inc = timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
+    const inc = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
     const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').map((t) => t.target);
     rows.push(
       { name: 'pipeline warm vs cold (rocky-9 finalize)', ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', ratio: cold.seconds / warm.seconds, goal: 'warm < 5% of cold', met: warm.seconds < 0.05 * cold.seconds, notes: `warm ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold` },
@@ -51,9 +68,9 @@ async function scaleRow(scale: number): Promise<BenchRow> {
     const site = join(ws.dir, 'sites/local.yaml');
     writeFileSync(site, readFileSync(site, 'utf8').replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale} }`));
     execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', '.releng/upstream', '--scale', String(scale)], { cwd: ws.dir, stdio: 'ignore' });
-    const run = timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], { RELENG_RSS_LOG: rss });
+    const run = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], { RELENG_RSS_LOG: rss });
     const tasks = ws.runJson().tasks.length;
-    const warm = timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
+    const warm = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
     const executors = readFileSync(rss, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task: string; maxRssMiB: number });
     const worst = executors.sort((a, b) => b.maxRssMiB - a.maxRssMiB)[0];
     const disk = du(join(ws.dir, '.releng/compose'), join(ws.dir, '.releng/store'));

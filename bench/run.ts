@@ -13,9 +13,8 @@ const benches: [string, () => Promise<BenchRow[]>][] = [
   ['sync', async () => (await import('./sync')).runSyncBench({ scale: quick ? 100 : 250 })],
   ['iso', async () => (await import('./iso')).runIsoBench({ mib: quick ? 256 : 1024 })],
   ['checksum', async () => (await import('./checksum')).runChecksumBench({ mib: quick ? 128 : 512 })],
-  ['filelist', async () => (await import('./filelist')).runFileListBench({ files: quick ? 50_000 : 200_000 } as never) as unknown as BenchRow[]],
-  // runPublishBench reports milliseconds.
-  ['publish', async () => ((await import('./publish')).runPublishBench({}) as unknown as Promise<BenchRow[]>).then((rows) => rows.map((r) => ({ ...r, ours: r.ours / 1000, theirs: r.theirs / 1000 })))],
+  ['filelist', async () => (await import('./filelist')).runFileListBench({ files: quick ? 50_000 : 200_000 })],
+  ['publish', async () => (await import('./publish')).runPublishBench({ files: quick ? 50_000 : 200_000 })],
   ['pipeline', async () => (await import('./pipeline')).runPipelineBench({ scale: quick ? 5 : 20, scaleReleases: !quick })],
 ];
 
@@ -25,7 +24,7 @@ async function main() {
     if (only && !only.includes(name)) continue;
     console.error(`bench: ${name}…`);
     try {
-      rows.push(...(await fn()).map((r) => normalize(name, r)));
+      rows.push(...(await fn()));
     } catch (e) {
       rows.push({ name, ours: NaN, theirs: NaN, theirsName: '-', ratio: NaN, goal: '-', met: false, notes: `failed: ${(e as Error).message.split('\n')[0]}` });
     }
@@ -40,13 +39,6 @@ async function main() {
   const file = join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify({ machine, quick, rows }, null, 2) + '\n');
   console.log(`\nresults: ${file}`);
-}
-
-/** Rows from benches written before BenchRow had every field. */
-function normalize(bench: string, r: Partial<BenchRow> & { name: string; ours: number; theirs: number }): BenchRow {
-  // ratio is always theirs/ours (> 1: we are faster); floors are quoted as ours/floor in the goal.
-  const base = { theirsName: bench === 'filelist' ? 'find + stat (floor)' : bench === 'publish' ? 'rsync -a --delete --dry-run' : '-', goal: bench === 'publish' ? 'within 1.5x of rsync' : 'report against the floor', met: bench === 'publish' ? r.ours / r.theirs <= 1.5 : true };
-  return { ...base, ...r, ratio: r.theirs ? r.theirs / r.ours : NaN, notes: r.notes ?? (r.theirs ? `ours/theirs ${(r.ours / r.theirs).toFixed(2)}` : '') } as BenchRow;
 }
 
 main();
