@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
 import { ensureFixture } from '@rocky/upstream-fixture';
-import { syncStage } from '../libs/stages/src/sync';
+import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
 import { dnfConfig } from '../libs/rpm-repo/src/repoclosure';
 import { run } from '@rocky/exec';
@@ -48,7 +48,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
       state: join(out, 'state'),
       concurrency: { downloads: 16, builds: 2 },
     };
-    const ctx = { root: join(out, 'ws'), project: 'bench', release: rel, site, dryRun: false };
+    const ctx = stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site, dryRun: false });
     const quiet = <T>(fn: () => Promise<T>) => async () => {
       const log = console.log;
       console.log = () => {};
@@ -58,7 +58,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
         console.log = log;
       }
     };
-    const ours = quiet(() => syncStage(ctx));
+    const ours = quiet(() => runStage(syncStage, ctx));
     const oursCold = await timeIt(reps, ours, () => rmSync(out, { recursive: true, force: true }));
     const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(ctx.root, 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const oursWarm = await timeIt(reps, ours);

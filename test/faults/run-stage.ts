@@ -1,5 +1,6 @@
-// Runs one stage in its own process so a test can SIGKILL it mid-work. argv[2]: stage (sync,
-// iso-<arch>, iso-extra, cloud, finalize, staging); argv[3]: a JSON StageContext.
+// Runs one stage in its own process so a test can SIGKILL it mid-work, through the runner and the
+// registry the executors use. argv[2]: the target (sync, iso-<arch>, iso-extra, cloud, finalize,
+// staging…); argv[3]: a JSON stage context (StageContextInput: no log, no functions).
 //
 // Kill points are counted, not timed: every mutating file-system call (rename, link, symlink,
 // copy, unlink, the first write to a file) and every tool spawned is one "op". Stages here take
@@ -14,23 +15,7 @@ const fs = require('node:fs') as typeof import('node:fs');
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cp = require('node:child_process') as typeof import('node:child_process');
 const say = ((w) => (line: string) => w(1, `${line}\n`))(fs.writeSync); // unpatched: our own output is no op
-import type { Arch } from '../../libs/config/src';
-import type { StageContext } from '../../libs/stages/src/context';
-import { syncStage } from '../../libs/stages/src/sync';
-import { isoStage } from '../../libs/stages/src/iso';
-import { isoExtraStage } from '../../libs/stages/src/iso-extra';
-import { cloudStage } from '../../libs/stages/src/cloud';
-import { finalizeStage } from '../../libs/stages/src/finalize';
-import { stagingStage } from '../../libs/stages/src/staging';
-
-const stages: Record<string, (s: StageContext, arg?: string) => Promise<unknown>> = {
-  sync: syncStage,
-  iso: (s, arch) => isoStage(s, arch as Arch),
-  'iso-extra': isoExtraStage,
-  cloud: cloudStage,
-  finalize: finalizeStage,
-  staging: (s) => stagingStage(s),
-};
+import { runStage, stageContext, stageForTarget, type StageContextInput } from '../../libs/stages/src';
 
 let ops = 0;
 const faultAt = Number(process.env.FAULT_AT ?? 0);
@@ -92,15 +77,16 @@ const spawn = cp.spawn;
   return child ?? spawn.apply(this, a);
 };
 
-const [name, json] = process.argv.slice(2);
-const [base, arg] = name.startsWith('iso-') && name !== 'iso-extra' ? ['iso', name.slice(4)] : [name, undefined];
-const fn = stages[base];
-if (!fn) {
-  console.error(`run-stage: unknown stage ${name}`);
+const [target, json] = process.argv.slice(2);
+let stage: ReturnType<typeof stageForTarget>;
+try {
+  stage = stageForTarget(target);
+} catch (e) {
+  console.error(`run-stage: ${(e as Error).message}`);
   process.exit(2);
 }
 if (process.env.FAULT_COUNT) process.on('exit', () => say(`fault-ops ${ops}`));
-fn(JSON.parse(json) as StageContext, arg).then(
+runStage(stage, stageContext({ ...(JSON.parse(json) as StageContextInput), target })).then(
   () => process.exit(0),
   (e: Error) => {
     console.error(e.message);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { ensureFixture, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
-import type { StageContext } from '@rocky/stages';
+import { runStage, stageContext, stageForTarget, type Outcome, type StageContext, type StageContextInput } from '@rocky/stages';
 import { linkFixture, repoRoot } from './workspace';
 
 /** A fixture built once per machine under os.tmpdir() and hardlink-copied per test (it is read-only to tests that do not mutate it). */
@@ -28,7 +28,12 @@ export interface TestSite {
   dir: string;
   site: Site;
   server: FixtureServer;
-  ctx(release: string, extra?: Partial<StageContext>): StageContext;
+  /** A stage context of `release` for `target` (`sync`, `iso-x86_64`, `staging`…). */
+  ctx(release: string, target: string, extra?: Partial<StageContextInput>): StageContext;
+  /** Runs `target`'s stage through the runner: the result of a real run (a dry run's outcome holds the plan). */
+  run<R = any>(target: string, release: string, extra?: Partial<StageContextInput>): Promise<R>;
+  /** The runner's outcome: `{ dryRun, plan, result? }`. */
+  outcome(target: string, release: string, extra?: Partial<StageContextInput>): Promise<Outcome<any, any>>;
   close(): Promise<void>;
 }
 
@@ -50,11 +55,18 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
     cloud: { source: { type: 'dir', path: join(fixtureRoot, 'images') } },
     ...overrides,
   };
+  const ctx = (release: string, target: string, extra: Partial<StageContextInput> = {}) =>
+    stageContext({ root: join(dir, 'ws'), project: release, target, release: loadRelease(repoRoot, release), site, dryRun: false, ...extra });
   return {
     dir,
     site,
     server,
-    ctx: (release, extra = {}) => ({ root: join(dir, 'ws'), project: release, release: loadRelease(repoRoot, release), site, dryRun: false, ...extra }),
+    ctx,
+    outcome: (target, release, extra) => runStage(stageForTarget(target), ctx(release, target, extra)),
+    run: async (target, release, extra) => {
+      const o = await runStage(stageForTarget(target), ctx(release, target, extra));
+      return (o.dryRun ? o.plan : o.result) as never;
+    },
     close: async () => {
       await server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { syncStage, isoStage } from '@rocky/stages';
+import type { IsoManifest } from '@rocky/stages';
 import { openStore } from '@rocky/store';
 import { startSshd, writeStandinLorax, recordedArgv, type TestSshd } from '../../libs/builders/src/testing/standin';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
@@ -34,7 +34,7 @@ describe('iso-<arch> dispatched to an SSH builder', () => {
       loraxCommand: ['env', `STANDIN_RECORD=${join(dir, 'argv')}`, standin],
       mustBoot: true,
     };
-    await syncStage(t.ctx('rocky-9'));
+    await t.run('sync', 'rocky-9');
   });
   afterAll(async () => {
     await sshd?.stop();
@@ -44,7 +44,7 @@ describe('iso-<arch> dispatched to an SSH builder', () => {
   });
 
   it('runs lorax there on the compose, collects and verifies the tree, stores the ISO', async () => {
-    const m = (await isoStage(t.ctx('rocky-9'), 'ppc64le'))!;
+    const m = await t.run<IsoManifest>('iso-ppc64le', 'rocky-9');
     expect(m.builder).toBe('ssh');
     expect(m.iso.name).toBe('Rocky-9.7-ppc64le-boot.iso');
     expect(m.iso.volumeId).toBe('Rocky-9-7-ppc64le-dvd');

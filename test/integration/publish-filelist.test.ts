@@ -4,19 +4,27 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRelease, loadSite, type Site } from '@rocky/config';
+import { eventsFile, loadRelease, loadSite, type Site } from '@rocky/config';
 import { parseFileTimeList } from '@rocky/publish';
-import { filelistStage, fileListModules, publishPaths, type StageContext } from '@rocky/stages';
+import { filelistStage, fileListModules, runStage, stageContext, type FilelistPlan, type FilelistStageResult } from '@rocky/stages';
 import { repoRoot } from '../helpers/workspace';
 
 let tmp: string;
 let site: Site;
-const ctx = (project: string, dryRun = false): StageContext => ({ root: join(tmp, 'ws'), project, release: loadRelease(repoRoot, project), site, dryRun });
-const events = () => readFileSync(publishPaths(site, { name: 'rocky-9' }).publishEvents, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+/** The filelist task of `project` in run `runId`, whose prods are those of `prods`. */
+async function filelist(project: string, runId: string, prods: string[]): Promise<FilelistStageResult> {
+  const o = await runStage(filelistStage, stageContext({ root: join(tmp, 'ws'), project, target: 'filelist', release: loadRelease(repoRoot, project), site, dryRun: false, run: { id: runId, tasks: prods.map((p) => `${p}:prod`) } }));
+  return o.dryRun ? (undefined as never) : o.result;
+}
+async function filelistPlan(project: string, runId: string, prods: string[]): Promise<FilelistPlan> {
+  return (await runStage(filelistStage, stageContext({ root: join(tmp, 'ws'), project, target: 'filelist', release: loadRelease(repoRoot, project), site, dryRun: true, run: { id: runId, tasks: prods.map((p) => `${p}:prod`) } }))).plan;
+}
+/** The stage's own events (the runner's stage-start/plan/done around them are left out). */
+const events = () => readFileSync(eventsFile(site), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => String(e.type).startsWith('filelist-'));
 const prodDone = (project: string, runId: string) => {
-  const f = publishPaths(site, { name: project }).publishEvents;
+  const f = eventsFile(site);
   mkdirSync(join(f, '..'), { recursive: true });
-  appendFileSync(f, JSON.stringify({ time: new Date().toISOString(), type: 'prod-done', release: project, project, runId, changed: true }) + '\n');
+  appendFileSync(f, JSON.stringify({ time: new Date().toISOString(), type: 'prod-done', project, target: 'prod', runId, changed: true }) + '\n');
 };
 
 beforeAll(() => {
@@ -46,16 +54,16 @@ describe('filelistStage', () => {
     // rocky-8's prod finished, rocky-9's has not: its filelist task defers.
     prodDone('rocky-8', 'run-A');
     prodDone('rocky-9', 'an-older-run');
-    const d = await filelistStage(ctx('rocky-8'), { prodProjectsInRun: run, runId: 'run-A' });
-    expect(d).toMatchObject({ status: 'deferred', waitingFor: ['rocky-9'] });
+    const d = await filelist('rocky-8', 'run-A', run);
+    expect(d).toMatchObject({ status: 'deferred' });
     expect(existsSync(join(cat, 'fullfiletimelist-rocky'))).toBe(false);
     expect(events().at(-1)).toMatchObject({ type: 'filelist-deferred', runId: 'run-A', waitingFor: ['rocky-9'] });
-    const dry = await filelistStage(ctx('rocky-9', true), { prodProjectsInRun: run, runId: 'run-A' });
-    expect(dry.status).toBe('deferred');
+    const dry = await filelistPlan('rocky-9', 'run-A', run);
+    expect(dry.waitingFor).toEqual(['rocky-9']);
 
     // rocky-9's prod finishes; its filelist task (the run's last) writes the lists.
     prodDone('rocky-9', 'run-A');
-    const w = await filelistStage(ctx('rocky-9'), { prodProjectsInRun: run, runId: 'run-A' });
+    const w = await filelist('rocky-9', 'run-A', run);
     expect(w.status).toBe('written');
     for (const f of ['fullfiletimelist-rocky', 'fullfiletimelist', 'fullfiletimelist-rocky-linux', 'fullfilelist', 'imagelist-rocky']) expect(existsSync(join(cat, f)), f).toBe(true);
     for (const f of ['fullfiletimelist-sig', 'fullfiletimelist']) expect(existsSync(join(site.roots.production, 'mirror/pub/sig', f)), f).toBe(true);
@@ -70,13 +78,13 @@ describe('filelistStage', () => {
     expect((events().at(-1)!.written as string[]).length).toBe(w.written.length);
 
     // Another filelist task of the same run after the last prod: nothing to redo.
-    const again = await filelistStage(ctx('rocky-8'), { prodProjectsInRun: run, runId: 'run-A' });
+    const again = await filelist('rocky-8', 'run-A', run);
     expect(again.status).toBe('unchanged');
 
     // A later run in which nothing changed: lists regenerated and found current, left untouched.
     const mtime = statSync(join(cat, 'fullfiletimelist-rocky')).mtimeMs;
     prodDone('rocky-9', 'run-B');
-    const u = await filelistStage(ctx('rocky-9'), { prodProjectsInRun: ['rocky-9'], runId: 'run-B' });
+    const u = await filelist('rocky-9', 'run-B', ['rocky-9']);
     expect(u.status).toBe('unchanged');
     expect(u.written).toEqual([]);
     expect(u.unchanged.length).toBe(w.written.length);
@@ -86,6 +94,6 @@ describe('filelistStage', () => {
     // A run that changed production: written again.
     writeFileSync(join(cat, '9.7/BaseOS/x86_64/os/repodata/new.xml'), 'x');
     prodDone('rocky-9', 'run-C');
-    expect((await filelistStage(ctx('rocky-9'), { prodProjectsInRun: ['rocky-9'], runId: 'run-C' })).status).toBe('written');
+    expect((await filelist('rocky-9', 'run-C', ['rocky-9'])).status).toBe('written');
   });
 });

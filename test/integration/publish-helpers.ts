@@ -7,7 +7,9 @@ import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, 
 import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treePath, upstreamArch, type Release } from '@rocky/config';
+import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treeId, treePath, upstreamArch, type Release, type RepoTree } from '@rocky/config';
+import { readRepoPackages } from '@rocky/publish';
+import type { TreeManifest } from '@rocky/stages';
 import { renderChecksum } from '@rocky/compose';
 import { sha256, writeJsonAtomic } from '@rocky/exec';
 
@@ -43,10 +45,16 @@ export function fakeCompose(opts: { fixtureRoot: string; rel: Release; site: { r
   const dirRel = join(composeBase(rel), composeId);
   const dir = join(opts.site.roots.compose, dirRel);
   const compose = join(dir, 'compose');
+  const groups = new Map<string, TreeManifest[]>();
   for (const t of repoTrees(rel)) {
     const from = join(opts.fixtureRoot, 'v1/projects', rel.project, 'repo', `hashed-${t.repo}`, upstreamArch(t));
-    if (existsSync(join(from, 'repodata', 'repomd.xml'))) copyRepo(from, join(compose, treePath(t)));
+    if (!existsSync(join(from, 'repodata', 'repomd.xml'))) continue;
+    const dir = join(compose, treePath(t));
+    copyRepo(from, dir);
+    groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, dir)]);
   }
+  // The sync manifests, as sync writes them (the staging stage checks the compose against them).
+  for (const [group, trees] of groups) writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), `${group}.json`), { release: {}, trees });
   for (const arch of rel.arches) {
     const isoDir = join(compose, 'isos', arch);
     mkdirSync(isoDir, { recursive: true });
@@ -59,9 +67,25 @@ export function fakeCompose(opts: { fixtureRoot: string; rel: Release; site: { r
   }
   mkdirSync(join(compose, 'metadata'), { recursive: true });
   writeFileSync(join(compose, 'metadata', 'COMPOSE_ID'), composeId);
+  for (const f of ['composeinfo.json', 'images.json', 'rpms.json']) writeFileSync(join(compose, 'metadata', f), '{}\n');
+  const checksums = Object.fromEntries(rel.arches.map((a) => [`isos/${a}`, readFileSync(join(compose, 'isos', a, 'CHECKSUM'), 'utf8')]));
+  writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'finalize'), 'manifest.json'), { composeId, status: 'FINISHED', checksums, images: rel.arches.length, rpms: 0 });
   writeFileSync(join(dir, 'STATUS'), 'FINISHED\n');
   writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), 'compose.json'), { composeId, dir: dirRel });
   return { composeId, dir, compose };
+}
+
+/** A tree's manifest entry: every package and repodata file with its sha256 and size. */
+function treeManifestOf(t: RepoTree, dir: string): TreeManifest {
+  const files = (sub: string): string[] =>
+    readdirSync(join(dir, sub), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(sub, e.name)) : e.isFile() ? [join(sub, e.name)] : []));
+  const entry = (path: string) => {
+    const data = readFileSync(join(dir, path));
+    return { path, sha256: sha256(data), size: data.length };
+  };
+  const all = files('');
+  const packages = (readRepoPackages(dir) ?? []).map((p) => ({ ...entry(p.href), name: p.name, arch: p.arch, epoch: p.epoch, version: p.version, release: p.release, sigkey: null }));
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, path: treePath(t), repodata: all.filter((f) => f.startsWith('repodata/')).map(entry), packages };
 }
 
 function seeded(seed: string, n: number): Buffer {

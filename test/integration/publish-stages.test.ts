@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadRelease, productionNames, stagingNames, type Release, type Site } from '@rocky/config';
-import { approvalFile, parseTorrentFile, readRepoPackages, treeDigest, writeApproval, type VettingReport } from '@rocky/publish';
+import { eventsFile, loadRelease, productionNames, publishLayout, stagingNames, type Release, type Site } from '@rocky/config';
+import { approvalFile, gaCollision, isGaName, parseTorrentFile, readRepoPackages, treeDigest, writeApproval, type VettingReport } from '@rocky/publish';
 import { parseRepomd } from '@rocky/rpm-repo';
-import { gaCollision, isGaName, prodStage, publishPaths, stagingStage } from '@rocky/stages';
+import type { ProdPlan, ProdResult, StagingPlan, StagingResult } from '@rocky/stages';
 import { updatePackage } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
@@ -32,21 +32,22 @@ afterAll(async () => {
 describe('staging and prod of rocky-9', () => {
   let rel: Release;
   let site: Site;
-  const ctx = (extra: Record<string, unknown> = {}) => t.ctx('rocky-9', { release: rel, ...extra });
+  const staging = (extra: Record<string, unknown> = {}) => t.run<StagingResult>('staging', 'rocky-9', { release: rel, ...extra });
+  const prod = (runId: string, options: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => t.run<ProdResult>('prod', 'rocky-9', { release: rel, run: { id: runId, tasks: [] }, options, ...extra });
+  const wsRoot = () => t.ctx('rocky-9', 'staging').root;
   beforeAll(() => {
     rel = trimRelease(loadRelease(repoRoot, 'rocky-9'), ['x86_64'], ['BaseOS', 'AppStream', 'NFV']);
     site = t.site;
   });
 
   it('stages the compose, writes the vetting report, digest and torrents; a rerun changes nothing', async () => {
-    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: ctx().root, date: new Date('2025-11-20T10:00:00Z'), isoBytes: 5 << 20 });
-    const dry = await stagingStage(ctx({ dryRun: true }));
-    expect(dry.dryRun).toBe(true);
-    expect(dry.publish.adds.length).toBeGreaterThan(50);
-    expect(existsSync(dry.stagingDir)).toBe(false); // a dry run changes nothing
+    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z'), isoBytes: 5 << 20 });
+    const dry = await t.run<StagingPlan>('staging', 'rocky-9', { release: rel, dryRun: true });
+    expect(dry.preview!.adds.length).toBeGreaterThan(50);
+    expect(existsSync(dry.releaseDir)).toBe(false); // a dry run changes nothing
 
-    const r = await stagingStage(ctx());
-    const paths = publishPaths(site, rel);
+    const r = await staging();
+    const paths = publishLayout(site, rel);
     expect(r.stagingDir).toBe(join(site.roots.staging, 'mirror/pub/rocky/9.7-RC2'));
     expect(r.reportDir).toBe(join(site.roots.staging, '.releng/vetting/rocky-9'));
     expect(r.ok).toBe(true);
@@ -68,53 +69,54 @@ describe('staging and prod of rocky-9', () => {
     const torrent = await parseTorrentFile(readFileSync(join(r.stagingDir, 'torrents/x86_64/Rocky-9.7-x86_64-dvd.torrent')));
     expect(torrent.files.map((f: { path: string }) => f.path)).toEqual(['Rocky-9.7-x86_64-dvd/CHECKSUM', 'Rocky-9.7-x86_64-dvd/Rocky-9.7-x86_64-dvd.iso']);
     expect(torrent.announce).toEqual(TORRENT.trackers);
-    expect(events(paths.stagingEvents).map((e) => e.type)).toContain('staging-done');
+    expect(events(eventsFile(site)).filter((e) => e.target === 'staging').map((e) => e.type)).toEqual(expect.arrayContaining(['stage-start', 'plan', 'staging-vetted', 'done']));
 
     const reportMtime = statSync(join(r.reportDir, 'report.json')).mtimeMs;
-    const again = await stagingStage(ctx());
+    const again = await staging();
     expect(again.changed).toBe(false);
     expect(again.digest).toBe(r.digest);
     expect(statSync(join(r.reportDir, 'report.json')).mtimeMs).toBe(reportMtime);
   });
 
   it('prod needs approval of the current digest, refuses stale approvals and big deletions, and is a no-op when current', async () => {
-    const paths = publishPaths(site, rel);
+    const paths = publishLayout(site, rel);
     const digest1 = readFileSync(join(paths.reportDir, 'digest'), 'utf8').trim();
     const prodRoot = site.roots.production;
     const file = approvalFile(site.state, 'rocky-9');
 
     // No approval: refused, naming the digest and how to approve; production untouched.
     let before = snapshotTree(prodRoot);
-    await expect(prodStage(ctx(), { runId: 'run-1' })).rejects.toThrow(new RegExp(`needs approval.*${digest1}.*--approve=${digest1}.*${file.replaceAll('/', '\\/')}`, 's'));
+    await expect(prod('run-1')).rejects.toThrow(new RegExp(`needs approval.*${digest1}.*--approve=${digest1}.*${file.replaceAll('/', '\\/')}`, 's'));
     expect(snapshotTree(prodRoot)).toEqual(before);
-    const dry = await prodStage(ctx({ dryRun: true }));
-    expect(dry.changed).toBe(true);
+    const dry = await t.run<ProdPlan>('prod', 'rocky-9', { release: rel, dryRun: true });
+    expect(dry.unchanged).toBe(false);
+    expect(dry.approval.refused).toMatch(/needs approval/);
     expect(snapshotTree(prodRoot)).toEqual(before);
 
     // Approved by file: published, links set, prod-done recorded with the run id.
     writeApproval(file, { digest: digest1, approvedBy: 'tester', time: new Date().toISOString() });
-    const p1 = await prodStage(ctx(), { runId: 'run-1' });
+    const p1 = await prod('run-1');
     expect(p1.changed).toBe(true);
     expect(p1.productionDir).toBe(join(prodRoot, 'mirror/pub/rocky/9.7'));
     expect(snapshotContent(p1.productionDir)).toEqual(snapshotContent(p1.stagingDir));
     expect(readlinkSync(join(paths.productionCategory, '9'))).toBe('9.7');
     expect(productionNames(rel).links).toEqual({ '9': '9.7' });
-    const done = events(paths.publishEvents).filter((e) => e.type === 'prod-done');
-    expect(done.at(-1)).toMatchObject({ release: 'rocky-9', project: 'rocky-9', runId: 'run-1', changed: true, digest: digest1 });
+    const done = events(eventsFile(site)).filter((e) => e.type === 'prod-done');
+    expect(done.at(-1)).toMatchObject({ project: 'rocky-9', target: 'prod', runId: 'run-1', changed: true, digest: digest1 });
 
     // Nothing changed: succeeds without any approval, changes nothing.
     rmSync(file);
     before = snapshotTree(prodRoot);
-    const p2 = await prodStage(ctx(), { runId: 'run-2' });
+    const p2 = await prod('run-2');
     expect(p2.changed).toBe(false);
     expect(snapshotTree(prodRoot)).toEqual(before);
-    expect(events(paths.publishEvents).filter((e) => e.type === 'prod-done').at(-1)).toMatchObject({ runId: 'run-2', changed: false });
+    expect(events(eventsFile(site)).filter((e) => e.type === 'prod-done').at(-1)).toMatchObject({ runId: 'run-2', changed: false });
 
     // A new compose: bash updated upstream, staged again (new digest).
     writeApproval(file, { digest: digest1, approvedBy: 'tester', time: new Date().toISOString() });
     const up = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: ctx().root, date: new Date('2025-11-21T10:00:00Z'), isoBytes: 5 << 20 });
-    const s2 = await stagingStage(ctx());
+    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-21T10:00:00Z'), isoBytes: 5 << 20 });
+    const s2 = await staging();
     expect(s2.changed).toBe(true);
     expect(s2.digest).not.toBe(digest1);
     const report = JSON.parse(readFileSync(join(paths.reportDir, 'report.json'), 'utf8')) as VettingReport;
@@ -126,23 +128,23 @@ describe('staging and prod of rocky-9', () => {
 
     // Stale approval file, and a wrong --approve: refused, production untouched.
     before = snapshotTree(prodRoot);
-    await expect(prodStage(ctx(), { runId: 'run-3' })).rejects.toThrow(/is stale: the staged tree of rocky-9 changed since/);
-    await expect(prodStage(ctx(), { runId: 'run-3', approve: digest1 })).rejects.toThrow(/does not match the staged tree/);
+    await expect(prod('run-3')).rejects.toThrow(/is stale: the staged tree of rocky-9 changed since/);
+    await expect(prod('run-3', { approve: digest1 })).rejects.toThrow(/does not match the staged tree/);
     // Right digest, but more deletions than the site allows: refused before any change.
     const strict = { ...site, publish: { ...site.publish, deletionLimit: 1 } };
-    await expect(prodStage(ctx({ site: strict }), { runId: 'run-3', approve: s2.digest })).rejects.toThrow(/refusing to delete \d+ files \(limit 1\).*--confirmDeletions/s);
+    await expect(prod('run-3', { approve: s2.digest }, { site: strict })).rejects.toThrow(/refusing to delete \d+ files \(limit 1\).*--confirmDeletions/s);
     expect(snapshotTree(prodRoot)).toEqual(before);
-    const refused = events(paths.publishEvents).filter((e) => e.type === 'prod-refused').map((e) => e.reason);
+    const refused = events(eventsFile(site)).filter((e) => e.type === 'prod-refused').map((e) => e.reason);
     expect(refused).toEqual(['no-approval', 'stale-approval', 'stale-approval', 'deletion-limit']);
 
     // The right digest on the command line: published.
-    const p3 = await prodStage(ctx({ site: strict }), { runId: 'run-3', approve: s2.digest, confirmDeletions: true });
+    const p3 = await prod('run-3', { approve: s2.digest, confirmDeletions: true }, { site: strict });
     expect(p3.changed).toBe(true);
     expect(p3.approvedBy).toMatch(/--approve/);
     expect(snapshotContent(p3.productionDir)).toEqual(snapshotContent(s2.stagingDir));
     expect(existsSync(join(p3.productionDir, 'BaseOS/x86_64/os', up.newHref))).toBe(true);
     expect(existsSync(join(p3.productionDir, 'BaseOS/x86_64/os', up.oldHref))).toBe(false);
-    const p4 = await prodStage(ctx(), { runId: 'run-4' });
+    const p4 = await prod('run-4');
     expect(p4.changed).toBe(false);
   });
 
@@ -150,7 +152,7 @@ describe('staging and prod of rocky-9', () => {
     expect(isGaName('9.7')).toBe(true);
     expect(isGaName('9')).toBe(true);
     expect(isGaName('9.8-beta')).toBe(false);
-    const paths = publishPaths(site, rel);
+    const paths = publishLayout(site, rel);
     expect(gaCollision({ name: 'x', type: 'beta' }, { dir: '9.8', links: {} }, paths.gaMarkers, paths.productionCategory)).toMatch(/name stable releases own/);
     expect(gaCollision({ name: 'x', type: 'stable' }, { dir: '9.8', links: {} }, paths.gaMarkers, paths.productionCategory)).toBeUndefined();
     // rocky-9 (stable) left a GA marker on 9.7; a lookahead whose names reach it is refused.
@@ -159,13 +161,13 @@ describe('staging and prod of rocky-9', () => {
     expect(gaCollision(lh, { dir: productionNames(lh).dir, links: { '9-LookAhead': '9.7' } }, paths.gaMarkers, paths.productionCategory)).toBeUndefined();
     writeFileSync(join(paths.gaMarkers, `${productionNames(lh).dir}.json`), JSON.stringify({ release: 'rocky-9', type: 'stable', dir: productionNames(lh).dir, digest: 'x', time: 'then' }));
     const before = snapshotTree(site.roots.production);
-    await expect(prodStage(t.ctx('rocky-9-lookahead'), { runId: 'run-5', approve: '0'.repeat(64) })).rejects.toThrow(/holds GA content of rocky-9.*must not overwrite it/);
+    await expect(t.run('prod', 'rocky-9-lookahead', { options: { approve: '0'.repeat(64) } })).rejects.toThrow(/holds GA content of rocky-9.*must not overwrite it/);
     expect(snapshotTree(site.roots.production)).toEqual(before);
     rmSync(join(paths.gaMarkers, `${productionNames(lh).dir}.json`));
     // A real directory where a pre-release wants its link.
     mkdirSync(join(paths.productionCategory, '9-beta'));
     const beta = loadRelease(repoRoot, 'rocky-9-beta');
-    await expect(prodStage(t.ctx('rocky-9-beta'))).rejects.toThrow(/9-beta is a real directory/);
+    await expect(t.run('prod', 'rocky-9-beta')).rejects.toThrow(/9-beta is a real directory/);
     rmSync(join(paths.productionCategory, '9-beta'), { recursive: true });
     expect(productionNames(beta).dir).toBe('9.8-beta');
   });
@@ -173,7 +175,8 @@ describe('staging and prod of rocky-9', () => {
 
 describe('staging of rocky-8: repodata regenerated, errata injected, signed before it appears', () => {
   let rel: Release;
-  const ctx = () => t.ctx('rocky-8', { release: rel });
+  const staging = (extra: Record<string, unknown> = {}) => t.run<StagingResult>('staging', 'rocky-8', { release: rel, ...extra });
+  const wsRoot = () => t.ctx('rocky-8', 'staging').root;
   const gnupg = () => join(t.dir, 'verify-gnupg');
   const verify = (dir: string) =>
     spawnSync('gpg', ['--homedir', gnupg(), '--batch', '--verify', join(dir, 'repodata/repomd.xml.asc'), join(dir, 'repodata/repomd.xml')], { encoding: 'utf8' });
@@ -188,16 +191,16 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
   it('publishes signed, regenerated repodata with comps, modules and updateinfo; keeps old packages', async () => {
     expect(rel.publish).toMatchObject({ delete: false, regenerateRepodata: true, signRepodata: true });
-    const c1 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: ctx().root, date: new Date('2025-11-20T10:00:00Z') });
+    const c1 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z') });
     // Module metadata in AppStream, as the compose would carry it.
     const modules = join(t.dir, 'modules.yaml');
     writeFileSync(modules, '---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: nodejs\n  stream: "18"\n...\n');
     execFileSync('modifyrepo_c', ['--mdtype=modules', modules, join(c1.compose, 'AppStream/x86_64/os/repodata')]);
-    const errata = join(ctx().root, 'releases/rocky-8/updateinfo.xml');
+    const errata = join(wsRoot(), 'releases/rocky-8/updateinfo.xml');
     mkdirSync(join(errata, '..'), { recursive: true });
     writeFileSync(errata, '<?xml version="1.0" encoding="UTF-8"?>\n<updates><update from="releng@rockylinux.invalid" status="final" type="security" version="2"><id>RLSA-2025:0001</id><title>Important: bash security update</title><issued date="2025-11-20 00:00:00"/><description>fix</description><pkglist><collection short="rocky-8"><name>Rocky 8</name></collection></pkglist></update></updates>\n');
 
-    const r1 = await stagingStage(ctx());
+    const r1 = await staging();
     expect(r1.ok).toBe(true);
     expect(r1.regenerated.sort()).toEqual(['AppStream/x86_64/debug/tree', 'AppStream/x86_64/os', 'AppStream/source/tree', 'BaseOS/x86_64/debug/tree', 'BaseOS/x86_64/os', 'BaseOS/source/tree', 'Devel/x86_64/debug/tree', 'Devel/x86_64/os', 'Devel/source/tree', 'NFV/x86_64/debug/tree', 'NFV/x86_64/os', 'NFV/source/tree'].sort());
     expect(r1.signed).toEqual(expect.arrayContaining([...r1.regenerated, 'BaseOS/x86_64/kickstart']));
@@ -218,12 +221,12 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
     // An update: bash rebuilt upstream. The reader watches staging while it is published.
     const up = await updatePackage({ root: fx.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    const c2 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: ctx().root, date: new Date('2025-11-21T10:00:00Z') });
+    const c2 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-21T10:00:00Z') });
     // AppStream did not change upstream: the new compose carries the very same metadata (modules included).
     rmSync(join(c2.compose, 'AppStream/x86_64/os/repodata'), { recursive: true });
     execFileSync('cp', ['-a', join(c1.compose, 'AppStream/x86_64/os/repodata'), join(c2.compose, 'AppStream/x86_64/os/')]);
     const reader = await startReader([r1.stagingDir], join(t.dir, 'reader-rocky8.json'));
-    const r2 = await stagingStage(ctx());
+    const r2 = await staging();
     const stats = await reader.stop();
     expect(stats.dangling + stats.torn, stats.samples.join('\n')).toBe(0);
     expect(r2.regenerated).toEqual(['BaseOS/x86_64/os']);
@@ -245,23 +248,23 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
     expect(seen.length).toBeGreaterThan(0);
     for (const p of seen) expect(p.asc).toBe(finalAsc);
 
-    const r3 = await stagingStage(ctx());
+    const r3 = await staging();
     expect(r3.changed).toBe(false);
     expect(r3.regenerated).toEqual([]);
   });
 
   it('a run that fails after preparing the repodata leaves it to the rerun, which publishes it without rebuilding', async () => {
     await updatePackage({ root: fx.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: ctx().root, date: new Date('2025-11-22T10:00:00Z') });
+    fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-22T10:00:00Z') });
     // No deletion allowed unconfirmed: the publish refuses (the superseded repodata) after the repodata was prepared.
     const strict = { ...t.site, publish: { ...t.site.publish, deletionLimit: 0 } };
-    await expect(stagingStage(t.ctx('rocky-8', { release: rel, site: strict }))).rejects.toThrow(/deletion/i);
-    const prepared = join(publishPaths(t.site, rel).stagingWork, 'prepared');
+    await expect(staging({ site: strict })).rejects.toThrow(/deletion/i);
+    const prepared = join(publishLayout(t.site, rel).stagingWork, 'prepared');
     // BaseOS changed; AppStream's metadata is new in this compose; the kickstart tree is re-signed.
     const trees = ['AppStream/x86_64/os', 'BaseOS/x86_64/kickstart', 'BaseOS/x86_64/os'];
     expect(readdirSync(prepared).map((n) => decodeURIComponent(n.slice(0, n.lastIndexOf('.')))).sort()).toEqual(trees);
 
-    const r = await stagingStage(ctx());
+    const r = await staging();
     expect(r.ok).toBe(true);
     expect(r.resumed.sort()).toEqual(trees);
     expect(r.regenerated.sort()).toEqual(['AppStream/x86_64/os', 'BaseOS/x86_64/os']);
@@ -274,7 +277,7 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
   it('fails clearly when the site has no signing key', async () => {
     const unsigned = { ...t.site, signing: undefined };
-    await expect(stagingStage(t.ctx('rocky-8', { release: rel, site: unsigned }))).rejects.toThrow(/signs its repodata.*has no signing key/);
+    await expect(staging({ site: unsigned })).rejects.toThrow(/signs its repodata.*has no signing key/);
   });
 });
 

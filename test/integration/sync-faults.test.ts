@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { composeRoot } from '@rocky/config';
 import { sha256File } from '@rocky/exec';
-import { syncStage, readSyncManifest, readComposeRef } from '@rocky/stages';
+import { readSyncManifest, readComposeRef } from '@rocky/stages';
 import { injectHref, updatePackage } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, rpmGets } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
@@ -31,7 +31,7 @@ describe('sync faults', () => {
       const pkg = somePackage();
       t.server.setFaults([{ match: pkg, kind: 'status500', times: 2 }]);
       t.server.clearRequests();
-      await syncStage(t.ctx(REL));
+      await t.run('sync', REL);
       const hits = t.server.requests.filter((r) => r.path === pkg);
       expect(hits.map((r) => r.status)).toEqual([500, 500, 200]);
     } finally {
@@ -43,14 +43,14 @@ describe('sync faults', () => {
     const own = await privateFixture();
     const t = await testSite(own.root);
     try {
-      await syncStage(t.ctx(REL));
-      const latest = composeRoot(t.site, t.ctx(REL).release).latest;
+      await t.run('sync', REL);
+      const latest = composeRoot(t.site, t.ctx(REL, 'sync').release).latest;
       const before = readlinkSync(latest);
       // Upstream moves on by one package, and that package is not there.
       const { newHref } = await updatePackage({ root: own.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
       t.server.setFaults([{ match: newHref, kind: 'status404' }]);
       const name = newHref.split('/').pop()!.replace(/[.+]/g, '\\$&');
-      await expect(syncStage(t.ctx(REL))).rejects.toThrow(new RegExp(`${name}.*404`));
+      await expect(t.run('sync', REL)).rejects.toThrow(new RegExp(`${name}.*404`));
       expect(readlinkSync(latest)).toBe(before);
     } finally {
       await t.close();
@@ -63,7 +63,7 @@ describe('sync faults', () => {
     try {
       const pkg = somePackage();
       t.server.setFaults([{ match: pkg, kind: 'corrupt' }]);
-      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/checksum mismatch/);
+      await expect(t.run('sync', REL)).rejects.toThrow(/checksum mismatch/);
       const name = pkg.split('/').pop()!;
       const found: string[] = [];
       const walk = (d: string) => {
@@ -71,7 +71,7 @@ describe('sync faults', () => {
       };
       walk(t.site.roots.compose);
       expect(found).toEqual([]);
-      expect(existsSync(composeRoot(t.site, t.ctx(REL).release).latest)).toBe(false);
+      expect(existsSync(composeRoot(t.site, t.ctx(REL, 'sync').release).latest)).toBe(false);
     } finally {
       await t.close();
     }
@@ -82,7 +82,7 @@ describe('sync faults', () => {
     const t = await testSite(own.root);
     try {
       await injectHref({ root: own.root, project: 'rocky-8', repo: 'AppStream', arch: 'aarch64', href: '../../../../../../tmp/escaped.rpm' });
-      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/unsafe location href/);
+      await expect(t.run('sync', REL)).rejects.toThrow(/unsafe location href/);
       expect(existsSync('/tmp/escaped.rpm')).toBe(false);
     } finally {
       await t.close();
@@ -93,7 +93,7 @@ describe('sync faults', () => {
   it('kill -9 mid-download, then a rerun resumes: finished packages are not fetched again, nothing partial is used', async () => {
     const t = await testSite(fx.root);
     try {
-      const ctx = t.ctx(REL);
+      const ctx = t.ctx(REL, 'sync');
       t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 150 }]);
       const child = spawn(process.execPath, ['-r', '@swc-node/register', join(repoRoot, 'test/faults/run-stage.ts'), 'sync', JSON.stringify(ctx)], {
         cwd: repoRoot,
@@ -110,7 +110,7 @@ describe('sync faults', () => {
       const servedBeforeKill = new Set(rpmGets(t.server).filter((r) => r.status === 200).map((r) => r.path));
       t.server.setFaults([]);
       t.server.clearRequests();
-      await syncStage(ctx);
+      await t.run('sync', REL);
       const refetched = rpmGets(t.server).filter((r) => servedBeforeKill.has(r.path));
       // Packages whose download completed before the kill are in the store: at most the few
       // in flight at the moment of the kill are fetched again.
@@ -135,12 +135,12 @@ describe('sync faults', () => {
     try {
       t.server.setFaults([{ match: /\.rpm$/, kind: 'slow', delayMs: 100 }]);
       let firstEnded = false;
-      const first = syncStage(t.ctx(REL)).finally(() => (firstEnded = true));
+      const first = t.run('sync', REL).finally(() => (firstEnded = true));
       // The second starts once the first holds its lock.
       const base = join(t.site.roots.compose, '8');
       const locked = () => existsSync(base) && readdirSync(base).some((n) => n.endsWith('.lock'));
       while (!locked() && !firstEnded) await new Promise((r) => setTimeout(r, 10));
-      await expect(syncStage(t.ctx(REL))).rejects.toThrow(/locked by running process/);
+      await expect(t.run('sync', REL)).rejects.toThrow(/locked by running process/);
       t.server.setFaults([]);
       await first;
     } finally {

@@ -87,8 +87,13 @@ export class ComposeLayout {
   get work() {
     return join(this.dir, 'work');
   }
+  /** Every tool's full output and the compose's own logs, as pungi keeps them: `logs/<arch|global>/`. */
   get logs() {
-    return join(this.dir, 'work', 'logs');
+    return join(this.dir, 'logs');
+  }
+  /** A tool's log file: `logs/x86_64/iso-boot-xorriso.log`, `logs/global/repoclosure-BaseOS-x86_64.log`. */
+  log(group: string, name: string) {
+    return join(this.logs, group, `${name}.log`);
   }
   get metadata() {
     return join(this.compose, 'metadata');
@@ -109,12 +114,27 @@ export class ComposeLayout {
   get composeIdFile() {
     return join(this.metadata, 'COMPOSE_ID');
   }
+  /** Written when the compose's sync completed: the upstream digest and every tree it holds. */
+  get syncRecord() {
+    return join(this.work, 'sync-record.json');
+  }
+  get finalizeLock() {
+    return join(this.work, '.finalize.lock');
+  }
+  /** Metadata-only copies of the repos and dnf's cache, for repoclosure. */
+  get repoclosureWork() {
+    return join(this.work, 'repoclosure');
+  }
+  /** Where a native builder leaves one arch's lorax output. */
+  lorax(arch: Arch) {
+    return join(this.work, 'lorax', arch);
+  }
 }
 
 /** Where a release's composes and its latest link live under the site's compose root. */
 export function composeRoot(site: Pick<Site, 'roots'>, rel: Release) {
   const base = join(site.roots.compose, composeBase(rel));
-  return { base, latest: join(base, latestLink(rel)) };
+  return { base, latest: join(base, latestLink(rel)), syncLock: join(base, `.sync-${rel.profile}.lock`) };
 }
 
 /** Small manifests that are Nx outputs: `dist/<project>/<target>/...`. */
@@ -125,4 +145,35 @@ export function distDir(workspaceRoot: string, project: string, target: string):
 /** The site's state directory: locks, dnf config/cache, event logs. */
 export function stateDir(site: Pick<Site, 'state'>, ...parts: string[]): string {
   return join(site.state, ...parts);
+}
+
+/** The site's JSON-lines event log: every stage's start, plan, done/failed and what it did. */
+export const eventsFile = (site: Pick<Site, 'state'>) => join(site.state, 'events.jsonl');
+
+/** Tool logs of stages that have no compose of their own (prod, filelist). */
+export const stateLog = (site: Pick<Site, 'state'>, project: string, name: string) => join(site.state, 'logs', project, `${name}.log`);
+
+/**
+ * The publishing stages' own files (staging, prod, filelist). Inside the staging root but outside
+ * the mirrored category, or under the site's state, so no mirror and no file list carries them.
+ */
+export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'state'>, rel: Pick<Release, 'name'>) {
+  const releng = join(site.roots.staging, '.releng');
+  const locks = join(site.state, 'publish', 'locks');
+  return {
+    stagingCategory: join(site.roots.staging, site.category),
+    productionCategory: join(site.roots.production, site.category),
+    /** report.md, report.json and `digest` of the staged tree (written only when vetting passed). */
+    reportDir: join(releng, 'vetting', rel.name),
+    /** The overlay (torrents, repo links), the private repodata tree, prepared repodata. */
+    stagingWork: join(releng, 'work', rel.name),
+    stagingLock: join(locks, `staging-${rel.name}.lock`),
+    /** Held by every prod and by file-list generation: lists never see a prod half done. */
+    productionLock: join(locks, 'production.lock'),
+    fileListLock: join(locks, 'filelist.lock'),
+    fileListSha1Cache: join(site.state, 'publish', 'filelist-sha1-cache.json'),
+    /** One marker per production dir: `{release, type, digest, time}`; type stable marks GA content. */
+    gaMarkers: join(site.state, 'publish', 'production-dirs', ...site.category.split('/')),
+    approvals: join(site.state, 'approvals'),
+  };
 }

@@ -25,6 +25,15 @@ export function composeDate(id: string): Date | undefined {
   const m = /-(\d{4})(\d{2})(\d{2})\.(\d{2})(\d{2})(\d{2})$/.exec(id);
   return m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])) : undefined;
 }
+/** productmd's compose id, `<short>-<version>-<YYYYMMDD>.<respin>` (as pungi names composes). */
+export const productmdComposeId = (r: R, d: Date, respin = 0) => `${r.shortname}-${revision(r)}-${dayStamp(d)}.${respin}`;
+
+/** The CPE string of the release (createrepo_c --distro): `cpe:/o:rocky:rocky:9.7`. */
+export const distroCpe = (r: R) => `cpe:/o:${r.shortname.toLowerCase()}:${r.shortname.toLowerCase()}:${revision(r)}`;
+
+/** The release notes page a torrent's comment points at, when the site names none. */
+export const releaseNotesUrl = (r: R) => `https://docs.rockylinux.org/release_notes/${r.major}_${r.minor}/`;
+
 /** Directory under the compose root holding a release's composes. */
 export const composeBase = (r: R) => String(r.major);
 /** `latest-Rocky-9`, `latest-Rocky-9-beta`, `latest-Rocky-9-lookahead`. */
@@ -72,6 +81,25 @@ export function cloudImageNames(
   return { file: `${r.shortname}-${r.major}-${kind}-${revision(r)}-${dayStamp(build.date)}.${build.n}.${arch}.${ext}`, aliases };
 }
 
+export interface CloudBuild {
+  /** `GenericCloud-Base`, `EC2`, `Container-UBI`. */
+  kind: string;
+  revision: string;
+  date: Date;
+  n: number;
+  arch: string;
+  /** The format, which is the extension: `qcow2`, `raw.xz`, `tar.xz`. */
+  ext: string;
+}
+
+/** Parses a producer's image name (`cloudImageNames(…).file`), or undefined when it is not one of `r`'s. */
+export function parseCloudImageName(r: Pick<R, 'shortname' | 'major'>, name: string): CloudBuild | undefined {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^${esc(r.shortname)}-${r.major}-(.+)-(\\d+\\.\\d+)-(\\d{4})(\\d{2})(\\d{2})\\.(\\d+)\\.([a-z0-9_]+)\\.([a-z0-9.]+)$`).exec(name);
+  if (!m) return undefined;
+  return { kind: m[1], revision: m[2], date: new Date(Date.UTC(+m[3], +m[4] - 1, +m[5])), n: Number(m[6]), arch: m[7], ext: m[8] };
+}
+
 /** Suffix of the staging release directory (sync/common_9 APPEND_TO_DIR). */
 export function publishSuffix(r: R): string {
   if (r.type === 'beta') return '-beta';
@@ -103,3 +131,12 @@ export function productionNames(r: R): PublishNames {
   if (r.type !== 'stable') return stagingNames(r);
   return { dir: revision(r), links: { [String(r.major)]: revision(r) } };
 }
+
+// --- keys of the artifact store's index (libs/store setKey/getKey) ---------------------------
+
+/** A boot ISO built by the Nx task with this hash (same inputs, same ISO). */
+export const isoReuseKey = (project: string, arch: string, taskHash: string) => `iso:${project}:${arch}:${taskHash}`;
+/** An extra ISO (DVD) built from inputs with this digest. */
+export const extraIsoKey = (project: string, arch: string, image: string, inputs: string) => `extra-iso:${project}:${arch}:${image}:${inputs}`;
+/** A passed repoclosure of repos whose metadata has this digest. */
+export const repoclosureKey = (arch: string, metadata: string) => `repoclosure:${arch}:${metadata}`;

@@ -92,6 +92,6 @@ describe('exec primitives', () => {
     expect(err.message).toMatch(/exited 3[\s\S]*boom/);
     expect(readFileSync(join(dir, 'logs/deep/t.log'), 'utf8')).toContain('boom');
     await expect(run(['no-such-tool-xyz'])).rejects.toThrow(/not installed/);
-    expect(() => preflight(['sh', 'createrepo_c', 'no-such-tool-xyz'])).toThrow(/missing tools: no-such-tool-xyz/);
+    expect(() => preflight(['sh', 'createrepo_c', 'no-such-tool-xyz'])).toThrow(/missing tools, nothing was changed: no-such-tool-xyz is missing/);
   });
 });

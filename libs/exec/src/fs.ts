@@ -227,3 +227,31 @@ export function bytes(n: number): string {
   while (n >= 1024 && i < u.length - 1) (n /= 1024), i++;
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 }
+
+/**
+ * Copies every `*.log` under `from` (a work dir about to be removed) into `to`, flattened, so a
+ * tool's full output survives its scratch dir. Returns the copied paths.
+ */
+export function keepLogs(from: string, to: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && depth < 3) walk(p, depth + 1);
+      else if (e.isFile() && e.name.endsWith('.log')) {
+        mkdirSync(to, { recursive: true });
+        const dest = join(to, e.name);
+        writeFileSync(dest, readFileSync(p));
+        out.push(dest);
+      }
+    }
+  };
+  walk(from, 0);
+  return out;
+}

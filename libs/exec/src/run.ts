@@ -2,7 +2,7 @@
 // output captured (and optionally teed to a log file), a timeout, and an error that says which
 // tool failed, how, and the tail of what it printed.
 import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface RunOptions {
@@ -130,10 +130,26 @@ export function hasTool(tool: string): boolean {
   return found.get(tool)!;
 }
 
+/** The tools of `tools` that are not installed, each with its install hint. */
+export const missingTools = (tools: string[]): string[] => [...new Set(tools)].filter((t) => !hasTool(t)).map((t) => `${t} is missing (${missingHint(t)})`);
+
 /** Fails before any work starts when a tool the stage needs is missing. */
 export function preflight(tools: string[]): void {
-  const missing = tools.filter((t) => !hasTool(t));
-  if (missing.length) {
-    throw new Error(`missing tools: ${missing.map((t) => `${t} (${missingHint(t)})`).join('; ')}`);
+  const missing = missingTools(tools);
+  if (missing.length) throw new Error(`missing tools, nothing was changed: ${missing.join('; ')}`);
+}
+
+/**
+ * Identifies one Nx invocation: every task of a run is forked from the same nx process, so its
+ * pid plus its start time (from /proc, against pid reuse) names the run.
+ */
+export function nxRunId(): string {
+  const ppid = process.ppid;
+  let start = '';
+  try {
+    start = readFileSync(`/proc/${ppid}/stat`, 'utf8').split(') ')[1].split(' ')[19];
+  } catch {
+    // not Linux: the pid alone
   }
+  return `${ppid}-${start}`;
 }

@@ -6,3 +6,7 @@ export * from './approval';
 export * from './vetting';
 export * from './torrent';
 export * from './filelist';
+export * from './links';
+export * from './ga';
+export * from './overlay';
+export * from './repodata-tree';

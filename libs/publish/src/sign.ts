@@ -4,7 +4,8 @@
 // stages of several releases at once, and stopping the agent under another process's gpg fails
 // that signature ("Broken pipe", "No agent running").
 import { join } from 'node:path';
-import { acquireLockWaiting, run } from '@rocky/exec';
+import { renameSync, rmSync } from 'node:fs';
+import { acquireLockWaiting, run, tempName } from '@rocky/exec';
 import type { Site } from '@rocky/config';
 
 type Signing = NonNullable<Site['signing']>;
@@ -19,11 +20,22 @@ async function gpg(signing: Signing, args: string[]): Promise<void> {
   }
 }
 
+/** gpg --output may write in place: the signature goes to a temp name and is renamed over `out`. */
+async function signTo(signing: Signing, mode: string[], file: string, out: string): Promise<void> {
+  const tmp = tempName(out);
+  try {
+    await gpg(signing, [...mode, '--output', tmp, file]);
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
 /** `file` → `out` clearsigned (CHECKSUM → CHECKSUM.asc). */
-export const clearsign = (signing: Signing, file: string, out: string) => gpg(signing, ['--clearsign', '--output', out, file]);
+export const clearsign = (signing: Signing, file: string, out: string) => signTo(signing, ['--clearsign'], file, out);
 
 /** `file` → `out` detached armored signature (repomd.xml → repomd.xml.asc). */
-export const detachSign = (signing: Signing, file: string, out: string) => gpg(signing, ['--detach-sign', '--armor', '--output', out, file]);
+export const detachSign = (signing: Signing, file: string, out: string) => signTo(signing, ['--detach-sign', '--armor'], file, out);
 
 /** Checks a clearsigned or detached signature with the site's keyring. */
 export async function verifySignature(signing: Signing, sig: string, file?: string): Promise<void> {

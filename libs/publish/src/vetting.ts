@@ -2,11 +2,14 @@
 // changed (packages per repo tree, ISOs and images, bytes), whether the tree closes
 // (repoclosure), whether every CHECKSUM file and every changed package verifies, and the
 // digest that `prod` wants approved.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { nevra, parseChecksum } from '@rocky/compose';
-import { hashFiles, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
-import { decompress, parsePrimary, parseRepomd, type RpmPackage } from '@rocky/rpm-repo';
+import { repoDir, treePath, type Release, type RepoTree } from '@rocky/config';
+import { hashFiles, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { decompress, parsePrimary, parseRepomd, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
+import type { TreeDigest } from './digest';
+import type { PublishResult } from './publish';
 
 /** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
 export function readRepoPackages(treeDir: string): RpmPackage[] | undefined {
@@ -252,9 +255,106 @@ export function renderVettingMarkdown(r: VettingReport): string {
   return l.join('\n');
 }
 
-/** report.json, report.md and digest, each written atomically into `dir`. */
+/**
+ * report.json and report.md, each written atomically into `dir`, and `digest` (what prod wants
+ * approved) only for a tree that passed: a failed tree has no digest anyone could approve.
+ */
 export function writeVettingReport(dir: string, r: VettingReport): void {
   writeJsonAtomic(join(dir, 'report.json'), r);
   writeFileAtomic(join(dir, 'report.md'), renderVettingMarkdown(r));
-  writeFileAtomic(join(dir, 'digest'), `${r.digest}\n`);
+  if (r.ok) writeFileAtomic(join(dir, 'digest'), `${r.digest}\n`);
+  else rmSync(join(dir, 'digest'), { force: true });
+}
+
+/** The packages of a staged tree's repodata, or none when it has none or it cannot be read (everything then counts as new). */
+export function stagedPackages(treeDir: string): RpmPackage[] {
+  try {
+    return readRepoPackages(treeDir) ?? [];
+  } catch {
+    return [];
+  }
+}
+
+export interface VetInput {
+  release: Release;
+  composeId: string;
+  releaseDir: string;
+  trees: RepoTree[];
+  /** Each tree's packages before this publish (tree path → packages). */
+  before: Map<string, RpmPackage[]>;
+  result: PublishResult;
+  digest: TreeDigest;
+  regenerated: string[];
+  signed: string[];
+  torrents: { created: string[]; skipped: string[] };
+  /** Scratch for repoclosure. */
+  work: string;
+}
+
+/** Vets a staged tree: packages per tree (changed ones hashed), repoclosure with the release's closure map, every CHECKSUM. */
+export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
+  const rel = a.release;
+  const problems: string[] = [];
+  const changedPaths = new Set([...a.result.adds, ...a.result.updates].map((e) => e.path));
+  const repos: RepoReport[] = [];
+  for (const t of a.trees) {
+    const tp = treePath(t);
+    const dir = join(a.releaseDir, tp);
+    let after: RpmPackage[];
+    try {
+      after = readRepoPackages(dir) ?? [];
+    } catch (e) {
+      problems.push(`${tp}: staged repodata unreadable: ${(e as Error).message}`);
+      continue;
+    }
+    const hash = new Set(after.filter((p) => changedPaths.has(`${tp}/${p.href}`)).map((p) => p.href));
+    const verification = await verifyRepoPackages(dir, after, hash);
+    problems.push(...verification.failures.map((f) => `${tp}: ${f}`));
+    const before = a.before.get(tp) ?? [];
+    repos.push({ tree: tp, repo: t.dir, arch: t.arch, kind: t.kind, before: before.length, after: after.length, ...diffPackages(before, after), verification });
+  }
+
+  const closure = await closeStagedTree(rel, a.releaseDir, a.trees, join(a.work, 'repoclosure'));
+  for (const c of closure.filter((x) => x.required && !x.ok)) problems.push(`repoclosure ${c.repo}/${c.arch}: ${c.broken.map((b) => `${b.package} needs ${b.unresolved.join(', ')}`).join('; ')}`);
+
+  const checksums = await verifyChecksumFiles(a.releaseDir);
+  problems.push(...checksums.failures.map((f) => `checksum: ${f}`));
+
+  const r = a.result;
+  const images = (list: PublishResult['adds']) => list.filter((e) => isImagePath(e.path) && e.type === 'file').map((e) => e.path);
+  return {
+    release: rel.name,
+    composeId: a.composeId,
+    time: new Date().toISOString(),
+    stagingDir: a.releaseDir,
+    digest: a.digest.digest,
+    entries: a.digest.entries,
+    files: a.digest.files,
+    bytes: a.digest.bytes,
+    ok: problems.length === 0,
+    problems,
+    publish: { changed: r.changed, adds: r.adds.length, updates: r.updates.length, deletes: r.deletes.length, bytes: r.bytes, phases: r.phases.map((p) => p.name) },
+    repos,
+    images: { added: images(r.adds), updated: images(r.updates), removed: images(r.deletes) },
+    repoclosure: closure,
+    checksums,
+    regenerated: a.regenerated,
+    signed: a.signed,
+    torrents: a.torrents,
+  };
+}
+
+/** dnf repoclosure of every staged os tree with the release's closure map (required ones must pass). */
+async function closeStagedTree(rel: Release, releaseDir: string, trees: RepoTree[], work: string): Promise<ClosureReport[]> {
+  const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
+  const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group);
+  return mapLimit(checks, 2, async (t) => {
+    const repo = byDir.get(t.dir)!;
+    const deps = repo.closure
+      .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
+      .filter((x): x is RepoTree => !!x)
+      .map((x) => ({ id: x.dir, path: join(releaseDir, treePath(x)) }));
+    const res = await repoclosure({ check: { id: t.dir, path: join(releaseDir, treePath(t)) }, deps, arch: t.arch, releasever: rel.major, workDir: join(work, `${t.dir}-${t.arch}`) });
+    return { repo: t.dir, arch: t.arch, required: repo.mustClose, ok: res.ok, broken: res.broken.map((b) => ({ package: b.package, unresolved: b.unresolved })) };
+  });
 }

@@ -3,9 +3,10 @@
 // file goes through the store (verified against the checksum upstream published for it) and
 // is hardlinked into place. Order inside a tree is mirror-safe: packages, then repodata
 // files, then repomd.xml (and its signature) last, then stale files are removed.
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { Store, StoredObject } from '@rocky/store';
+import { IntegrityError, type Store, type StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
 import { fetchBuffer, openUrl, withRetries, type FetchOptions } from './http';
@@ -25,6 +26,8 @@ export interface TreePlan {
   repomd: Buffer;
   signature?: Buffer;
   records: RepomdRecord[];
+  /** primary's bytes as upstream serves them (verified), stored when the plan is executed. */
+  primary: Buffer;
   packages: RpmPackage[];
   /** Packages not in the store yet: to download. */
   fetch: RpmPackage[];
@@ -87,6 +90,22 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   }
 }
 
+/** A small file into memory, verified against the checksum and size upstream published for it. */
+function fetchVerified(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<Buffer> {
+  const url = join2(opts.url, href);
+  return withRetries(
+    `${opts.what}: ${href}`,
+    async () => {
+      const buf = await fetchBuffer(url, { ...opts.fetch, attempts: 1 });
+      const got = createHash('sha256').update(buf).digest('hex');
+      if (got !== expect.sha256) throw new IntegrityError(url, expect.sha256, got);
+      if (expect.size !== undefined && Number.isFinite(expect.size) && buf.length !== expect.size) throw new Error(`${url}: ${buf.length} bytes, repomd.xml says ${expect.size}`);
+      return buf;
+    },
+    opts.fetch,
+  );
+}
+
 export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'>): Promise<Buffer> {
   return fetchBuffer(join2(opts.url, 'repodata/repomd.xml'), opts.fetch).catch((e: Error) => {
     throw new Error(`${opts.what}: cannot read upstream repomd.xml: ${e.message}`);
@@ -106,11 +125,12 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  // All repodata (small) is fetched while planning: repoclosure can then check the metadata
-  // while the packages are still downloading.
-  const objs = await Promise.all(records.map((r) => fetchObject(opts, r.href, r)));
-  const prim = objs[records.indexOf(primaryRec)];
-  const xml = decompress(await fsp.readFile(await opts.store.localPath(prim.sha256)), primaryRec.href).toString('utf8');
+  // Planning reads primary only and stores nothing (a plan changes nothing: dry runs); the
+  // other repodata is fetched when the plan is executed.
+  const primary = (await opts.store.has(primaryRec.sha256))
+    ? await fsp.readFile(await opts.store.localPath(primaryRec.sha256))
+    : await fetchVerified(opts, primaryRec.href, primaryRec);
+  const xml = decompress(primary, primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
   const seen = new Set<string>();
   for (const p of packages) {
@@ -124,6 +144,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     repomd,
     signature,
     records,
+    primary,
     packages,
     fetch,
     stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
@@ -134,8 +155,9 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
  * Writes only the repodata of a plan (repomd.xml last) into `dir`: enough for dnf repoclosure,
  * which reads metadata, not packages.
  */
-export async function writeRepodata(opts: Pick<SyncTreeOptions, 'store'>, plan: TreePlan, dir: string): Promise<void> {
-  for (const rec of plan.records) await opts.store.materialize(rec.sha256, join(dir, rec.href));
+export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: string): Promise<void> {
+  await storePrimary(opts, plan);
+  for (const rec of plan.records) await opts.store.materialize((await fetchObject(opts, rec.href, rec)).sha256, join(dir, rec.href));
   const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
   await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
@@ -168,7 +190,14 @@ class Confinement {
  * metadata no longer names (after repomd.xml is replaced, so no reader sees a reference to a
  * deleted file).
  */
+/** The plan's primary into the store (it was read into memory while planning). */
+async function storePrimary(opts: SyncTreeOptions, plan: TreePlan): Promise<void> {
+  const rec = plan.records.find((r) => r.type === 'primary')!;
+  if (!(await opts.store.has(rec.sha256))) await opts.store.putStream(Readable.from([plan.primary]), { sha256: rec.sha256, what: rec.href });
+}
+
 export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: string, removeStale: boolean): Promise<TreeResult> {
+  await storePrimary(opts, plan);
   const box = new Confinement(dest);
   await fsp.mkdir(dest, { recursive: true });
   let fetched = 0;

@@ -1,7 +1,23 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir, type Release, type Site } from '@rocky/config';
-import { scratchName, sweepScratch } from '@rocky/exec';
+import { scratchName, sweepScratch, type EventLog } from '@rocky/exec';
+import { stageLog } from './stage';
+
+/** The options a user may give a stage (each executor's schema.json admits its own subset). */
+export interface StageOptions {
+  /** prod: the staging digest a reviewer approved. */
+  approve?: string;
+  /** staging, prod: allow more deletions than the site's limit. */
+  confirmDeletions?: boolean;
+}
+
+/** The Nx invocation a task belongs to: publishing stages coordinate through it. */
+export interface RunInfo {
+  id: string;
+  /** Every task of the run, `project:target`. */
+  tasks: string[];
+}
 
 /** What a stage needs to know, independent of Nx (executors build it from their context). */
 export interface StageContext {
@@ -9,21 +25,43 @@ export interface StageContext {
   root: string;
   /** Nx project (release) name. */
   project: string;
+  /** Nx target: `sync`, `iso-x86_64`, `staging`… */
+  target: string;
   release: Release;
   site: Site;
   dryRun: boolean;
+  options: StageOptions;
+  run: RunInfo;
   /** Nx task hash, when run by Nx: a key for artifacts kept outside Nx. */
   taskHash?: string;
+  /** Progress lines (prefixed `[project:target]`) and the site's event log. */
+  log: EventLog;
 }
+
+export type StageContextInput = Omit<StageContext, 'log' | 'options' | 'run'> & Partial<Pick<StageContext, 'options' | 'run'>>;
+
+export function stageContext(c: StageContextInput): StageContext {
+  const run = c.run ?? { id: `pid-${process.pid}`, tasks: [`${c.project}:${c.target}`] };
+  const base = { ...c, options: c.options ?? {}, run };
+  return { ...base, log: stageLog(base) };
+}
+
+/** Projects whose `<target>` task is part of this run. */
+export const projectsInRun = (ctx: Pick<StageContext, 'run'>, target: string): string[] =>
+  ctx.run.tasks
+    .map((t) => t.split(':'))
+    .filter(([, tg]) => tg === target)
+    .map(([p]) => p)
+    .sort();
 
 /**
  * A work directory of this process under the site's `state/tmp` (created), after removing what
  * killed runs on this host left there.
  */
-export function scratchDir(site: Pick<Site, 'state'>, prefix: string): string {
-  const tmp = stateDir(site, 'tmp');
+export function scratchDir(ctx: Pick<StageContext, 'site' | 'log'>, prefix: string): string {
+  const tmp = stateDir(ctx.site, 'tmp');
   const removed = sweepScratch(tmp);
-  if (removed.length) console.log(`removed ${removed.length} work dir(s) of killed runs from ${tmp}: ${removed.join(', ')}`);
+  if (removed.length) ctx.log.info(`removed ${removed.length} work dir(s) of killed runs from ${tmp}: ${removed.join(', ')}`);
   const dir = join(tmp, scratchName(prefix));
   mkdirSync(dir, { recursive: true });
   return dir;

@@ -2,8 +2,7 @@
 // lists for the production tree, generated only once every `prod` of the same Nx run is done,
 // so a mirror never gets lists between two releases' syncs.
 //
-// How it knows: the executor passes the projects whose `prod` task is in this Nx run and an id
-// of the run. Every prod appends `prod-done {project, runId}` to <site.state>/publish/events.jsonl
+// How it knows: the stage context carries the tasks of this Nx run and an id of the run. Every prod appends `prod-done {project, runId}` to the site event log <site.state>/events.jsonl
 // (also when it had nothing to do). A filelist task whose run still has a prod without that
 // event defers (success, event `filelist-deferred`); the last filelist task of the run, which Nx
 // starts after the last prod it depends on, finds them all and writes the lists
@@ -20,22 +19,21 @@
 // run would rewrite them once more. The SHA1 cache and the lists' lock live in <site.state>/publish/.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { acquireLockWaiting, eventLog } from '@rocky/exec';
+import { eventsFile, publishLayout } from '@rocky/config';
 import { generateFileLists, type FileListModule, type FileListResult } from '@rocky/publish';
-import { publishPaths } from './staging';
-import type { StageContext } from './context';
+import { projectsInRun, type StageContext } from './context';
+import type { Stage } from './stage';
 
-export interface FilelistOptions {
-  /** Projects whose `prod` task is part of this Nx run. */
-  prodProjectsInRun: string[];
-  /** Identifies this Nx invocation. */
-  runId: string;
+export interface FilelistPlan {
+  /** Prods of this run not finished yet: this task defers to the run's last filelist task. */
+  waitingFor: string[];
+  /** Another filelist task of this run already listed the final tree. */
+  alreadyDone: boolean;
+  modules: FileListModule[];
 }
 
 export interface FilelistStageResult {
-  status: 'written' | 'unchanged' | 'deferred' | 'dry-run';
-  /** Projects of this run whose prod has not finished (deferred). */
-  waitingFor: string[];
+  status: 'written' | 'unchanged' | 'deferred';
   written: string[];
   unchanged: string[];
 }
@@ -44,7 +42,6 @@ interface Event {
   type: string;
   runId?: string;
   project?: string;
-  release?: string;
 }
 
 function readEvents(file: string): Event[] {
@@ -61,58 +58,56 @@ function readEvents(file: string): Event[] {
   return out;
 }
 
-export async function filelistStage(s: StageContext, o: FilelistOptions): Promise<FilelistStageResult> {
-  const { site } = s;
-  const paths = publishPaths(site, s.release);
-  const log = eventLog(s.dryRun ? undefined : paths.publishEvents, `[filelist ${s.project}]`);
-  const events = readEvents(paths.publishEvents);
-  const done = new Set(events.filter((e) => e.type === 'prod-done' && e.runId === o.runId).map((e) => e.project ?? e.release));
-  const waitingFor = o.prodProjectsInRun.filter((p) => !done.has(p));
-  const empty = { written: [], unchanged: [] };
-  if (waitingFor.length) {
-    log.info(`deferred: waiting for prod of ${waitingFor.join(', ')} (this run's last filelist task writes the lists)`);
-    if (!s.dryRun) log.event('filelist-deferred', { project: s.project, runId: o.runId, waitingFor });
-    return { status: 'deferred', waitingFor, ...empty };
-  }
-  const modules = fileListModules(site);
-  if (s.dryRun) {
-    log.info(`dry run: would generate file lists for ${modules.map((m) => `${m.name} (${m.dir})`).join(', ')}`);
-    return { status: 'dry-run', waitingFor: [], ...empty };
-  }
-  // Another filelist task of this run already listed the final tree: nothing can have changed since.
-  const lastProd = events.reduce((i, e, k) => (e.type === 'prod-done' && e.runId === o.runId ? k : i), -1);
-  const already = events.findIndex((e, k) => k > lastProd && e.runId === o.runId && (e.type === 'filelist-written' || e.type === 'filelist-unchanged'));
-  if (o.prodProjectsInRun.length && already >= 0) {
-    log.info('file lists were already generated in this run after its last prod');
-    log.event('filelist-unchanged', { project: s.project, runId: o.runId, reason: 'already generated in this run' });
-    return { status: 'unchanged', waitingFor: [], ...empty };
-  }
+const ALIASES: Record<string, string[]> = { rocky: ['fullfiletimelist', 'fullfiletimelist-rocky-linux'], sig: ['fullfiletimelist'], root: ['fullfiletimelist', 'fullfiletimelist-rocky'] };
 
-  const unlock = await acquireLockWaiting(paths.productionLock, 'production publishing', { timeoutMs: 30 * 60_000 });
-  try {
-    const opts = {
-      lockFile: join(site.state, 'publish', 'locks', 'filelist.lock'),
-      cacheFile: join(site.state, 'publish', 'filelist-sha1-cache.json'),
-      aliases: { rocky: ['fullfiletimelist', 'fullfiletimelist-rocky-linux'], sig: ['fullfiletimelist'], root: ['fullfiletimelist', 'fullfiletimelist-rocky'] },
-      log: (m: string) => log.info(m),
-    };
-    const inner = modules.filter((m) => m.name !== 'root');
+export const filelistStage: Stage<FilelistPlan, FilelistStageResult> = {
+  name: 'filelist',
+  tools: () => [],
+  locks: (ctx) => [{ file: publishLayout(ctx.site, ctx.release).productionLock, what: 'production publishing', waitMs: 30 * 60_000 }],
+
+  async plan(ctx) {
+    const runId = ctx.run.id;
+    const events = readEvents(eventsFile(ctx.site));
+    const prods = projectsInRun(ctx, 'prod');
+    const done = new Set(events.filter((e) => e.type === 'prod-done' && e.runId === runId).map((e) => e.project));
+    const waitingFor = prods.filter((p) => !done.has(p));
+    const lastProd = events.reduce((i, e, k) => (e.type === 'prod-done' && e.runId === runId ? k : i), -1);
+    const alreadyDone = prods.length > 0 && events.some((e, k) => k > lastProd && e.runId === runId && (e.type === 'filelist-written' || e.type === 'filelist-unchanged'));
+    return { waitingFor, alreadyDone, modules: fileListModules(ctx.site) };
+  },
+
+  describe: (p) => ({
+    summary: p.waitingFor.length
+      ? `deferred: waiting for prod of ${p.waitingFor.join(', ')} (this run's last filelist task writes the lists)`
+      : p.alreadyDone
+        ? 'file lists were already generated in this run after its last prod'
+        : `file lists for ${p.modules.map((m) => `${m.name} (${m.dir})`).join(', ') || 'nothing (no production tree yet)'}`,
+  }),
+
+  async execute(ctx, plan) {
+    const empty = { written: [], unchanged: [] };
+    if (plan.waitingFor.length) return { status: 'deferred', ...empty };
+    if (plan.alreadyDone) return { status: 'unchanged', ...empty };
+    const paths = publishLayout(ctx.site, ctx.release);
+    const opts = { lockFile: paths.fileListLock, cacheFile: paths.fileListSha1Cache, log: (m: string) => ctx.log.info(m) };
+    // The root module contains the others' list files, so it is generated right after them.
+    const inner = plan.modules.filter((m) => m.name !== 'root');
+    const root = plan.modules.filter((m) => m.name === 'root');
     const results: FileListResult[] = [];
-    if (inner.length) results.push(await generateFileLists(inner, { ...opts, aliases: pick(opts.aliases, inner) }));
-    const root = modules.find((m) => m.name === 'root');
-    if (root) results.push(await generateFileLists([root], { ...opts, aliases: pick(opts.aliases, [root]) }));
+    for (const mods of [inner, root]) if (mods.length) results.push(await generateFileLists(mods, { ...opts, aliases: pick(mods) }));
     const written = results.flatMap((r) => r.written);
-    const unchanged = results.flatMap((r) => r.unchanged);
-    const status = written.length ? 'written' : 'unchanged';
-    log.event(`filelist-${status}`, { project: s.project, runId: o.runId, written, files: results.reduce((n, r) => n + r.files, 0) });
-    log.info(`file lists ${status}: ${written.length} written, ${unchanged.length} unchanged`);
-    return { status, waitingFor: [], written, unchanged };
-  } finally {
-    unlock();
-  }
-}
+    return { status: written.length ? 'written' : 'unchanged', written, unchanged: results.flatMap((r) => r.unchanged) };
+  },
 
-const pick = (aliases: Record<string, string[]>, mods: FileListModule[]) => Object.fromEntries(mods.map((m) => [m.name, aliases[m.name] ?? []]));
+  async verify() {},
+
+  async record(ctx, plan, r) {
+    ctx.log.event(`filelist-${r.status}`, { written: r.written, waitingFor: plan.waitingFor });
+    return { summary: r.status === 'deferred' ? `file lists deferred to this run's last filelist task` : `file lists ${r.status}: ${r.written.length} written, ${r.unchanged.length} unchanged` };
+  },
+};
+
+const pick = (mods: FileListModule[]) => Object.fromEntries(mods.map((m) => [m.name, ALIASES[m.name] ?? []]));
 
 /** The production modules that exist (see the header). */
 export function fileListModules(site: StageContext['site']): FileListModule[] {

@@ -4,8 +4,8 @@
 // productmd metadata, and STATUS FINISHED only after every name was checked against its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { dayStamp, composeDate, composeRoot, distDir, revision, type Arch } from '@rocky/config';
-import { acquireLock, sha256File, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { dayStamp, composeDate, composeRoot, productmdComposeId, revision, type Arch } from '@rocky/config';
+import { sha256File, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { clearsign } from '@rocky/publish';
 import {
@@ -22,12 +22,13 @@ import {
   type ImageEntry,
   type RpmEntry,
 } from '@rocky/compose';
-import { composeTimestamp, readSyncManifest, type ArchManifest, type FileEntry } from './manifests';
+import { composeTimestamp, readSyncManifest, syncPending, type ArchManifest, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
 import { readExtraManifest } from './iso-extra';
 import { readCloudManifest } from './cloud';
 import { composeLayout, ensureCompose } from './trees';
 import type { StageContext } from './context';
+import { targetDistDir, type Stage } from './stage';
 
 interface Placed extends FileEntry {
   name: string;
@@ -38,99 +39,143 @@ interface Placed extends FileEntry {
 
 export interface FinalizeManifest {
   composeId: string;
-  status: string;
+  status: 'FINISHED' | 'FINISHED_INCOMPLETE';
   checksums: Record<string, string>;
   images: number;
   rpms: number;
 }
 
-export async function finalizeStage(s: StageContext): Promise<FinalizeManifest | undefined> {
-  const { release: rel, site } = s;
-  if (rel.composeType === 'updates') {
-    throw new Error(`${s.project} is an updates compose: finalize does not run during incremental updates (it would rewrite a published compose's ISOs and metadata)`);
-  }
-  const store = openStore(site);
-  const { layout, composeId } = composeLayout(s.root, s.project, site);
-  const ts = composeTimestamp(composeId);
-  const date = composeDate(composeId)!;
-  const pmd: PmdCompose = { id: `${rel.shortname}-${revision(rel)}-${dayStamp(date)}.0`, date: dayStamp(date), respin: 0, type: 'production' };
-
-  // Plan: what goes where.
-  const extra = readExtraManifest(s.root, s.project);
-  const cloud = readCloudManifest(s.root, s.project);
-  const dirs = new Map<string, Placed[]>();
-  const add = (dir: string, p: Placed) => dirs.set(dir, [...(dirs.get(dir) ?? []), p]);
-  for (const arch of rel.arches) {
-    const boot = readIsoManifest(s.root, s.project, arch);
-    add(layout.isos(arch), {
-      ...boot.iso,
-      listing: boot.listing,
-      image: { variant: rel.iso.lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: null, subvariant: rel.iso.lorax.variant },
-    });
-  }
-  for (const e of extra.images) {
-    const def = rel.iso.extra[e.image];
-    add(layout.isos(e.arch), {
-      ...e,
-      image: { variant: def?.variant ?? e.image, arch: e.arch, format: 'iso', type: e.image, bootable: e.bootable, volumeId: e.volumeId, implantMd5: e.implantMd5, subvariant: def?.variant },
-    });
-  }
-  for (const c of cloud.images) {
-    const kind = c.variant ? `${c.type}-${c.variant}` : c.type;
-    add(layout.images(c.arch), {
-      ...c,
-      image: { variant: rel.iso.lorax.variant, arch: c.arch, format: c.format, type: cloudType(c.format), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
-    });
-  }
-  console.log(`finalize ${composeId}: ${[...dirs.values()].flat().length} ISOs and images into ${dirs.size} directories`);
-  if (s.dryRun) return undefined;
-
-  mkdirSync(layout.work, { recursive: true });
-  // Each sync manifest is read once: they are the largest files a finalize reads.
-  const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
-  const sync = new Map<Arch | 'source', ArchManifest>(groups.map((g) => [g, readSyncManifest(s.root, s.project, g)]));
-  const unlock = acquireLock(join(layout.work, '.finalize.lock'), `finalize of ${composeId}`);
-  try {
-    // On a runner that got sync from the remote cache the compose is rebuilt from the store.
-    await ensureCompose(store, layout, rel, [...sync.values()].flatMap((m) => m.trees));
-    writeFileAtomic(layout.status, renderStatus('STARTED'));
-    const checksums: Record<string, string> = {};
-    const images: ImageEntry[] = [];
-    for (const [dir, files] of dirs) {
-      await placeDirectory(store, dir, files);
-      const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
-      writeFileAtomic(join(dir, 'CHECKSUM'), text);
-      if (site.signing) await clearsign(site.signing, join(dir, 'CHECKSUM'), join(dir, 'CHECKSUM.asc'));
-      checksums[relTo(layout.compose, dir)] = text;
-      for (const f of files) images.push({ ...f.image, path: `${relTo(layout.compose, dir)}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
-    }
-
-    // Metadata.
-    const rpms = rpmEntries(s, sync);
-    mkdirSync(layout.metadata, { recursive: true });
-    writeFileAtomic(layout.composeIdFile, composeId);
-    const relType = rel.type === 'stable' ? 'ga' : 'updates-testing';
-    writeFileAtomic(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
-    writeFileAtomic(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
-    writeFileAtomic(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
-    writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(s, sync)));
-
-    // Verify before declaring FINISHED: every name agrees with the file it names.
-    await verifyPlaced(store, dirs);
-    verifyRpms(layout.compose, rpms, s);
-    const status = cloud.missingOptional.length ? 'FINISHED_INCOMPLETE' : 'FINISHED';
-    writeFileAtomic(layout.status, renderStatus(status));
-    const manifest: FinalizeManifest = { composeId, status, checksums, images: images.length, rpms: rpms.length };
-    writeJsonAtomic(join(distDir(s.root, s.project, 'finalize'), 'manifest.json'), manifest);
-    console.log(`finalize ${composeId}: ${status}; ${images.length} images, ${rpms.length} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(site, rel).latest})`);
-    return manifest;
-  } catch (e) {
-    writeFileAtomic(layout.status, renderStatus('DOOMED'));
-    throw e;
-  } finally {
-    unlock();
-  }
+export interface FinalizePlan {
+  /** Directory (relative to `compose/`) → the ISOs and images placed there; empty while earlier stages are to come (dry run). */
+  dirs: Map<string, Placed[]>;
+  composeId?: string;
+  /** The compose's STATUS before this run: a finished compose is never demoted by a failed run. */
+  status?: string;
+  missingOptional: string[];
 }
+
+const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
+const readStatus = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
+
+interface FinalizeResult {
+  manifest: FinalizeManifest;
+  /** Every package rpms.json lists, relative to `compose/`. */
+  rpmPaths: string[];
+}
+
+export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
+  name: 'finalize',
+  tools: (ctx) => (ctx.site.signing ? ['gpg', 'gpgconf'] : []),
+  locks: (ctx) => [{ file: composeLayout(ctx.root, ctx.project, ctx.site).layout.finalizeLock, what: `finalize of ${ctx.project}` }],
+
+  async plan(ctx) {
+    const { release: rel } = ctx;
+    if (rel.composeType === 'updates') {
+      throw new Error(`${ctx.project} is an updates compose: finalize does not run during incremental updates (it would rewrite a published compose's ISOs and metadata)`);
+    }
+    const dirs = new Map<string, Placed[]>();
+    const upstreamDone = !syncPending(ctx) && [`iso-extra`, 'cloud', ...rel.arches.map((a) => `iso-${a}`)].every((t) => existsSync(join(targetDistDir({ ...ctx, target: t }), 'manifest.json')));
+    if (!upstreamDone && ctx.dryRun) return { dirs, missingOptional: [] };
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const add = (dir: string, p: Placed) => dirs.set(dir, [...(dirs.get(dir) ?? []), p]);
+    const rel2 = (dir: string) => relTo(layout.compose, dir);
+    for (const arch of rel.arches) {
+      const boot = readIsoManifest(ctx.root, ctx.project, arch);
+      add(rel2(layout.isos(arch)), {
+        ...boot.iso,
+        listing: boot.listing,
+        image: { variant: rel.iso.lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: null, subvariant: rel.iso.lorax.variant },
+      });
+    }
+    for (const e of readExtraManifest(ctx.root, ctx.project).images) {
+      const def = rel.iso.extra[e.image];
+      add(rel2(layout.isos(e.arch)), {
+        ...e,
+        image: { variant: def?.variant ?? e.image, arch: e.arch, format: 'iso', type: e.image, bootable: e.bootable, volumeId: e.volumeId, implantMd5: e.implantMd5, subvariant: def?.variant },
+      });
+    }
+    const cloud = readCloudManifest(ctx.root, ctx.project);
+    for (const c of cloud.images) {
+      const kind = c.variant ? `${c.type}-${c.variant}` : c.type;
+      add(rel2(layout.images(c.arch)), {
+        ...c,
+        image: { variant: rel.iso.lorax.variant, arch: c.arch, format: c.format, type: cloudType(c.format), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
+      });
+    }
+    return { dirs, composeId, status: readStatus(layout.status), missingOptional: cloud.missingOptional };
+  },
+
+  describe: (p) => ({
+    summary: p.composeId
+      ? `${[...p.dirs.values()].flat().length} ISOs and images into ${p.dirs.size} directories of ${p.composeId}, CHECKSUM files, productmd metadata`
+      : 'ISOs and images of the stages above into the compose, CHECKSUM files, productmd metadata',
+    details: [...p.dirs].flatMap(([d, files]) => files.map((f) => `${d}/${f.name}${f.aliases.length ? ` (+ ${f.aliases.join(', ')})` : ''}`)),
+  }),
+
+  async execute(ctx, plan) {
+    const { release: rel, site } = ctx;
+    const store = openStore(site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const ts = composeTimestamp(composeId);
+    const date = composeDate(composeId)!;
+    const pmd: PmdCompose = { id: productmdComposeId(rel, date), date: dayStamp(date), respin: 0, type: 'production' };
+    const wasFinished = FINISHED.has(plan.status ?? '');
+    // Each sync manifest is read once: they are the largest files a finalize reads.
+    const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
+    const sync = new Map<Arch | 'source', ArchManifest>(groups.map((g) => [g, readSyncManifest(ctx.root, ctx.project, g)]));
+    try {
+      // On a runner that got sync from the remote cache the compose is rebuilt from the store.
+      await ensureCompose(store, layout, rel, [...sync.values()].flatMap((m) => m.trees), ctx.log.info);
+      if (!wasFinished) writeFileAtomic(layout.status, renderStatus('STARTED'));
+      const checksums: Record<string, string> = {};
+      const images: ImageEntry[] = [];
+      for (const [d, files] of plan.dirs) {
+        const dir = join(layout.compose, d);
+        await placeDirectory(store, dir, files);
+        const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
+        writeFileAtomic(join(dir, 'CHECKSUM'), text);
+        if (site.signing) await clearsign(site.signing, join(dir, 'CHECKSUM'), join(dir, 'CHECKSUM.asc'));
+        checksums[d] = text;
+        for (const f of files) images.push({ ...f.image, path: `${d}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
+      }
+      const rpms = rpmEntries(ctx, sync);
+      mkdirSync(layout.metadata, { recursive: true });
+      writeFileAtomic(layout.composeIdFile, composeId);
+      const relType = rel.type === 'stable' ? 'ga' : 'updates-testing';
+      writeFileAtomic(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
+      writeFileAtomic(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
+      writeFileAtomic(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
+      writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, sync)));
+      const status = plan.missingOptional.length ? ('FINISHED_INCOMPLETE' as const) : ('FINISHED' as const);
+      return { manifest: { composeId, status, checksums, images: images.length, rpms: rpms.length }, rpmPaths: rpms.map((r) => r.path) };
+    } catch (e) {
+      if (!wasFinished) writeFileAtomic(layout.status, renderStatus('DOOMED'));
+      throw e;
+    }
+  },
+
+  // Every name agrees with the file it names, and every package rpms.json lists is there.
+  async verify(ctx, plan, { rpmPaths }) {
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    try {
+      await verifyPlaced(openStore(ctx.site), layout.compose, plan.dirs);
+      const missing = rpmPaths.filter((p) => !existsSync(join(layout.compose, p)));
+      if (missing.length) throw new Error(`rpms.json names ${missing.length} packages missing from the compose of ${ctx.project}, e.g. ${missing.slice(0, 5).join(', ')}`);
+    } catch (e) {
+      if (!FINISHED.has(plan.status ?? '')) writeFileAtomic(layout.status, renderStatus('DOOMED'));
+      throw e;
+    }
+  },
+
+  async record(ctx, _plan, { manifest: m }) {
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    writeFileAtomic(layout.status, renderStatus(m.status));
+    return {
+      summary: `${m.composeId}: ${m.status}; ${m.images} images, ${m.rpms} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(ctx.site, ctx.release).latest})`,
+      manifests: { 'manifest.json': m },
+    };
+  },
+};
 
 const relTo = (base: string, dir: string) => dir.slice(base.length + 1);
 
@@ -157,9 +202,10 @@ async function placeDirectory(store: Store, dir: string, files: Placed[]) {
   for (const n of readdirSync(dir)) if (!keep.has(n)) rmSync(join(dir, n), { recursive: true, force: true });
 }
 
-async function verifyPlaced(store: Store, dirs: Map<string, Placed[]>) {
+async function verifyPlaced(store: Store, compose: string, dirs: Map<string, Placed[]>) {
   const problems: string[] = [];
-  for (const [dir, files] of dirs) {
+  for (const [d, files] of dirs) {
+    const dir = join(compose, d);
     const listed = new Map(parseChecksum(readFileSync(join(dir, 'CHECKSUM'), 'utf8')).map((e) => [e.name, e]));
     for (const f of files) {
       const file = join(dir, f.name);
@@ -221,11 +267,6 @@ function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): 
     }
   }
   return out;
-}
-
-function verifyRpms(composeDir: string, rpms: RpmEntry[], s: StageContext) {
-  const missing = rpms.filter((r) => !existsSync(join(composeDir, r.path))).map((r) => r.path);
-  if (missing.length) throw new Error(`rpms.json names ${missing.length} packages missing from the compose of ${s.project}, e.g. ${missing.slice(0, 5).join(', ')}`);
 }
 
 /** The upstream state the compose was built from: every tree's repomd.xml digest. */

@@ -6,14 +6,15 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { distDir, isoNames, type Arch } from '@rocky/config';
-import { mapLimit, readJson, writeJsonAtomic } from '@rocky/exec';
+import { extraIsoKey, isoNames, type Arch } from '@rocky/config';
+import { keepLogs, mapLimit, readJson } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
-import { composeTimestamp, readSyncManifest, type FileEntry } from './manifests';
+import { composeTimestamp, readSyncManifest, syncPending, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
+import { targetDistDir, type Stage } from './stage';
 
 export interface ExtraIsoEntry extends FileEntry {
   arch: Arch;
@@ -32,7 +33,19 @@ export interface ExtraIsoManifest {
   images: ExtraIsoEntry[];
 }
 
-export const extraManifestFile = (root: string, project: string) => join(distDir(root, project, 'iso-extra'), 'manifest.json');
+interface Job {
+  arch: Arch;
+  image: string;
+  name: string;
+  /** Digest of the inputs; undefined while the boot ISO or sync is still to come (dry run). */
+  inputs?: string;
+  /** Found in the store under its inputs. */
+  reuse?: ExtraIsoEntry;
+}
+
+export interface ExtraPlan {
+  jobs: Job[];
+}
 
 /** Digest of the ISO builder's own code, so a change to how DVDs are made rebuilds them. */
 function builderCodeDigest(root: string): string {
@@ -45,91 +58,130 @@ function builderCodeDigest(root: string): string {
   return h.digest('hex');
 }
 
-export async function isoExtraStage(s: StageContext): Promise<ExtraIsoManifest> {
-  const { release: rel, site } = s;
-  const store = openStore(site);
-  const jobs = rel.arches.flatMap((arch) =>
-    Object.entries(rel.iso.extra)
-      .filter(([, d]) => d.build && (!d.arches || d.arches.includes(arch)))
-      .map(([image, def]) => ({ arch, image, def })),
-  );
-  const code = builderCodeDigest(s.root);
-  console.log(`iso-extra: ${jobs.map((j) => `${j.image}/${j.arch}`).join(', ') || 'nothing to build'}`);
-  if (s.dryRun) return { images: [] };
-  const { layout, composeId } = composeLayout(s.root, s.project, site);
+const bootManifestOf = (ctx: StageContext, arch: Arch) => (existsSync(join(targetDistDir({ ...ctx, target: `iso-${arch}` }), 'manifest.json')) ? readIsoManifest(ctx.root, ctx.project, arch) : undefined);
 
-  const images = await mapLimit(jobs, site.concurrency.builds, async ({ arch, image, def }): Promise<ExtraIsoEntry> => {
-    const boot = readIsoManifest(s.root, s.project, arch);
-    const sync = readSyncManifest(s.root, s.project, arch);
-    const trees = def.repos.map((dir) => {
-      const t = sync.trees.find((x) => x.kind === 'os' && x.dir === dir && x.arch === arch);
-      if (!t) throw new Error(`${image}/${arch}: repo ${dir} has no ${arch} tree`);
-      return t;
-    });
-    const names = isoNames(rel, arch, image);
-    const inputs = createHash('sha256')
-      .update(JSON.stringify({ image, def, arch, names, boot: boot.iso.sha256, tree: boot.tree, repos: trees.map((t) => [t.dir, t.repodata]), code }))
-      .digest('hex');
-    const key = `extra-iso:${s.project}:${arch}:${image}:${inputs}`;
-    const previous = await store.getKey(key);
-    if (previous?.metadata.entry) {
-      const e = previous.metadata.entry as ExtraIsoEntry;
-      if ((await store.has(e.sha256)) && (await store.has(e.listing.sha256))) {
-        console.log(`iso-extra: ${names.file} unchanged, reused from the artifact store`);
-        return e;
-      }
-    }
-    const work = scratchDir(site, `extra-${s.project}-${arch}-${image}`);
-    try {
-      const bootIso = join(work, 'boot.iso');
-      await store.materialize(boot.iso.sha256, bootIso);
-      const bootTree = join(work, 'lorax');
-      await ensureFiles(store, bootTree, boot.tree);
-      const repos = [];
-      for (const t of trees) repos.push({ name: t.dir, path: await ensureTree(store, layout, t) });
-      const res = await buildExtraIso({
-        release: rel,
-        arch,
-        image,
-        bootIso,
-        bootTree,
-        repos,
-        mainVariant: def.variant,
-        outFile: join(work, names.file),
-        workDir: join(work, 'scratch'),
-        buildTimestamp: composeTimestamp(composeId),
-        log: (m) => console.log(`iso-extra ${image}/${arch}: ${m}`),
-      });
-      const obj = await store.putFile(res.iso.path, res.iso);
-      const listing = await store.putStream(Readable.from([Buffer.from(res.manifest.join('\n') + '\n')]), { what: `${names.file}.manifest` });
-      const entry: ExtraIsoEntry = {
-        arch,
-        image,
-        path: names.file,
-        name: names.file,
-        aliases: names.aliases,
-        sha256: obj.sha256,
-        size: obj.size,
-        volumeId: res.volumeId,
-        bootable: res.bootable,
-        implantMd5: res.implantMd5,
-        listing: { path: `${names.file}.manifest`, ...listing },
-        inputs,
-      };
-      await store.setKey(key, obj, { entry });
-      console.log(`iso-extra: ${names.file} built (${res.bootable ? 'bootable' : 'data only'}), implanted md5 ${res.implantMd5} verified`);
-      return entry;
-    } finally {
-      rmSync(work, { recursive: true, force: true });
-    }
+function trees(ctx: StageContext, arch: Arch, image: string) {
+  const def = ctx.release.iso.extra[image];
+  const sync = readSyncManifest(ctx.root, ctx.project, arch);
+  return def.repos.map((dir) => {
+    const t = sync.trees.find((x) => x.kind === 'os' && x.dir === dir && x.arch === arch);
+    if (!t) throw new Error(`${image}/${arch}: repo ${dir} has no ${arch} tree`);
+    return t;
   });
-  const manifest = { images };
-  writeJsonAtomic(extraManifestFile(s.root, s.project), manifest);
-  return manifest;
 }
 
+export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
+  name: 'iso-extra',
+  tools: () => ['xorriso', 'implantisomd5', 'checkisomd5'],
+
+  async plan(ctx) {
+    const rel = ctx.release;
+    const store = openStore(ctx.site);
+    const code = builderCodeDigest(ctx.root);
+    const jobs: Job[] = [];
+    for (const arch of rel.arches) {
+      for (const [image, def] of Object.entries(rel.iso.extra)) {
+        if (!def.build || (def.arches && !def.arches.includes(arch))) continue;
+        const names = isoNames(rel, arch, image);
+        const boot = bootManifestOf(ctx, arch);
+        if (!boot || syncPending(ctx)) {
+          if (!ctx.dryRun) readIsoManifest(ctx.root, ctx.project, arch); // names what to run first
+          jobs.push({ arch, image, name: names.file });
+          continue;
+        }
+        const t = trees(ctx, arch, image);
+        const inputs = createHash('sha256')
+          .update(JSON.stringify({ image, def, arch, names, boot: boot.iso.sha256, tree: boot.tree, repos: t.map((x) => [x.dir, x.repodata]), code }))
+          .digest('hex');
+        const previous = await store.getKey(extraIsoKey(ctx.project, arch, image, inputs));
+        const e = previous?.metadata.entry as ExtraIsoEntry | undefined;
+        const reuse = e && (await store.has(e.sha256)) && (await store.has(e.listing.sha256)) ? e : undefined;
+        jobs.push({ arch, image, name: names.file, inputs, reuse });
+      }
+    }
+    return { jobs };
+  },
+
+  describe: (p) => ({
+    summary: p.jobs.length ? `${p.jobs.filter((j) => !j.reuse).length} extra ISOs to build, ${p.jobs.filter((j) => j.reuse).length} unchanged (from the store)` : 'no extra ISOs in this release',
+    details: p.jobs.map((j) => `${j.name}: ${j.reuse ? 'unchanged, reused from the artifact store' : j.inputs ? 'build' : 'build after its boot ISO'}`),
+  }),
+
+  async execute(ctx, plan) {
+    const { release: rel, site } = ctx;
+    const store = openStore(site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const images = await mapLimit(plan.jobs, site.concurrency.builds, async ({ arch, image, inputs, reuse }): Promise<ExtraIsoEntry> => {
+      if (reuse) return reuse;
+      const def = rel.iso.extra[image];
+      const boot = readIsoManifest(ctx.root, ctx.project, arch);
+      const names = isoNames(rel, arch, image);
+      const work = scratchDir(ctx, `extra-${ctx.project}-${arch}-${image}`);
+      const logs = join(layout.logs, arch);
+      try {
+        const bootIso = join(work, 'boot.iso');
+        await store.materialize(boot.iso.sha256, bootIso);
+        const bootTree = join(work, 'lorax');
+        await ensureFiles(store, bootTree, boot.tree);
+        const repos = [];
+        for (const t of trees(ctx, arch, image)) repos.push({ name: t.dir, path: await ensureTree(store, layout, t, ctx.log.info) });
+        const res = await buildExtraIso({
+          release: rel,
+          arch,
+          image,
+          bootIso,
+          bootTree,
+          repos,
+          mainVariant: def.variant,
+          outFile: join(work, names.file),
+          workDir: join(work, 'scratch'),
+          buildTimestamp: composeTimestamp(composeId),
+          log: (m) => ctx.log.info(`${image}/${arch}: ${m}`),
+        }).catch((e: Error) => {
+          throw Object.assign(e, { message: `${e.message}\nfull logs: ${logs}` });
+        });
+        const obj = await store.putFile(res.iso.path, res.iso);
+        const listing = await store.putStream(Readable.from([Buffer.from(res.manifest.join('\n') + '\n')]), { what: `${names.file}.manifest` });
+        const entry: ExtraIsoEntry = {
+          arch,
+          image,
+          path: names.file,
+          name: names.file,
+          aliases: names.aliases,
+          sha256: obj.sha256,
+          size: obj.size,
+          volumeId: res.volumeId,
+          bootable: res.bootable,
+          implantMd5: res.implantMd5,
+          listing: { path: `${names.file}.manifest`, ...listing },
+          inputs: inputs!,
+        };
+        await store.setKey(extraIsoKey(ctx.project, arch, image, inputs!), obj, { entry });
+        ctx.log.info(`${names.file} built (${res.bootable ? 'bootable' : 'data only'}), implanted md5 ${res.implantMd5} verified`);
+        return entry;
+      } finally {
+        keepLogs(work, logs);
+        rmSync(work, { recursive: true, force: true });
+      }
+    });
+    return { images };
+  },
+
+  async verify(ctx, _plan, m) {
+    const store = openStore(ctx.site);
+    for (const e of m.images) {
+      for (const f of [e, e.listing]) if ((await store.size(f.sha256)) !== f.size) throw new Error(`iso-extra: ${f.path} (${f.sha256}) is not in the artifact store with ${f.size} bytes`);
+    }
+  },
+
+  async record(_ctx, plan, m) {
+    const built = plan.jobs.filter((j) => !j.reuse).length;
+    return { summary: `${m.images.length} extra ISOs (${built} built, ${m.images.length - built} unchanged)`, manifests: { 'manifest.json': m } };
+  },
+};
+
 export function readExtraManifest(root: string, project: string): ExtraIsoManifest {
-  const file = extraManifestFile(root, project);
+  const file = join(targetDistDir({ root, project, target: 'iso-extra' }), 'manifest.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-extra\` first`);
   return readJson<ExtraIsoManifest>(file);
 }

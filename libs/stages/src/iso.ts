@@ -4,16 +4,16 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
-import { distDir, isoNames, type Arch, type Builder } from '@rocky/config';
-import { composeTimestamp } from './manifests';
-import { readJson, writeJsonAtomic } from '@rocky/exec';
+import { isoNames, isoReuseKey, type Arch, type Builder, type IsoNames } from '@rocky/config';
+import { keepLogs, readJson } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
-import { Readable } from 'node:stream';
-import { readSyncManifest, type FileEntry } from './manifests';
+import { composeTimestamp, readSyncManifest, syncPending, type FileEntry, type TreeManifest } from './manifests';
 import { composeLayout, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
+import { targetDistDir, type Stage } from './stage';
 
 export interface IsoManifest {
   arch: Arch;
@@ -25,95 +25,138 @@ export interface IsoManifest {
   tree: FileEntry[];
 }
 
-export const isoManifestFile = (root: string, project: string, arch: Arch) => join(distDir(root, project, `iso/${arch}`), 'manifest.json');
-
-export function builderFor(s: StageContext, arch: Arch): Builder {
-  return s.site.builders[arch] ?? { type: 'boot-tree', mustBoot: false };
+export interface IsoPlan {
+  arch: Arch;
+  builder: Builder;
+  names: IsoNames;
+  /** The compose trees lorax installs from; undefined while sync has not run (a dry run of a fresh workspace). */
+  repos?: TreeManifest[];
+  /** A build of identical inputs found in the store: reused, not rebuilt. */
+  reuse?: IsoManifest;
 }
 
-/** The arch's boot tree and ISO; undefined on a dry run (it only prints the plan). */
-export async function isoStage(s: StageContext, arch: Arch): Promise<IsoManifest | undefined> {
-  const { release: rel, site } = s;
-  if (!rel.arches.includes(arch)) throw new Error(`${arch} is not an arch of ${s.project}`);
-  const sync = readSyncManifest(s.root, s.project, arch);
-  const builder = builderFor(s, arch);
-  const names = isoNames(rel, arch, 'boot');
-  const store = openStore(site);
-  const out = isoManifestFile(s.root, s.project, arch);
-  const key = s.taskHash ? `iso:${s.project}:${arch}:${s.taskHash}` : undefined;
-
-  const repos = rel.iso.lorax.repos.map((dir) => {
-    const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === dir && t.arch === arch);
-    if (!tree) throw new Error(`${arch}: lorax repo ${dir} has no ${arch} tree in the sync manifest`);
-    return tree;
-  });
-  console.log(`iso-${arch}: ${builder.type} builder, ${names.file} from ${repos.map((r) => r.path).join(' + ')}`);
-  if (s.dryRun) return undefined;
-
-  // A build with identical inputs (same Nx task hash) already in the store is not redone.
-  const previous = key && (await store.getKey(key));
-  if (previous && previous.metadata.manifest) {
-    const m = previous.metadata.manifest as IsoManifest;
-    if (await allInStore(store, [m.iso, m.listing, ...m.tree])) {
-      console.log(`iso-${arch}: reusing ${m.iso.name} from the artifact store`);
-      writeJsonAtomic(out, m);
-      return m;
-    }
-  }
-
-  const { layout, composeId } = composeLayout(s.root, s.project, site);
-  const repoDirs = [];
-  for (const t of repos) repoDirs.push({ name: t.dir, path: await ensureTree(store, layout, t) });
-  const outDir = join(layout.work, 'lorax', arch);
-  const workDir = scratchDir(site, `iso-${s.project}-${arch}`);
-  if (existsSync(outDir)) rmSync(outDir, { recursive: true, force: true }); // a killed run's leftovers
-  let res: BootTreeResult;
-  const log = (m: string) => console.log(`iso-${arch}: ${m}`);
-  try {
-    if (builder.type === 'ssh' || builder.type === 'kubernetes') {
-      // Arches Nx cannot run on (ppc64le, s390x) build on a native host: lorax there reads the
-      // compose through the URL it sees it under (NFS: the same path).
-      const base = (builder.type === 'ssh' && builder.composeUrl) || pathToFileURL(site.roots.compose).href;
-      const sources = repoDirs.map((r) => `${base.replace(/\/$/, '')}/${relative(site.roots.compose, r.path)}`);
-      const input = { release: rel, arch, sources, outDir, workDir, log };
-      res =
-        builder.type === 'ssh'
-          ? await buildViaSsh(builder, input, { knownHosts: builder.knownHosts, loraxCommand: builder.loraxCommand })
-          : // No client: the builder's token and CA files, or the in-cluster service account's.
-            await buildViaKubernetes(builder, input, undefined, {
-              result: { type: 'volume', source: builder.result.source, localPath: builder.result.localPath },
-              volumes: builder.composeVolume ? [{ name: 'compose', mountPath: site.roots.compose, source: builder.composeVolume, readOnly: true }] : [],
-              loraxCommand: builder.loraxCommand,
-            });
-    } else {
-      res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log });
-    }
-  } finally {
-    rmSync(workDir, { recursive: true, force: true });
-  }
-
-  await store.putFile(res.iso.path, res.iso);
-  for (const f of res.treeFiles) await store.putFile(join(res.tree, f.path), f);
-  const listing = await store.putStream(Readable.from([Buffer.from((await isoManifest(res.iso.path)).join('\n') + '\n')]), { what: `${names.file}.manifest` });
-  const manifest: IsoManifest = {
-    arch,
-    builder: builder.type,
-    iso: { path: names.file, name: names.file, aliases: names.aliases, sha256: res.iso.sha256, size: res.iso.size, volumeId: res.volumeId, bootable: res.bootable, bootloaders: res.bootloaders },
-    listing: { path: `${names.file}.manifest`, ...listing },
-    tree: res.treeFiles,
-  };
-  writeJsonAtomic(out, manifest);
-  if (key) await store.setKey(key, res.iso, { manifest });
-  console.log(`iso-${arch}: ${names.file} (${res.bootable ? `bootable: ${res.bootloaders.join(', ')}` : 'not bootable on this host'}), volume id ${res.volumeId}`);
-  return manifest;
+/** The arch of an `iso-<arch>` target. */
+export function isoArch(ctx: Pick<StageContext, 'target' | 'release' | 'project'>): Arch {
+  const arch = ctx.target.replace(/^iso-/, '') as Arch;
+  if (!ctx.release.arches.includes(arch)) throw new Error(`${ctx.target}: ${arch} is not an arch of ${ctx.project}`);
+  return arch;
 }
+
+export function builderFor(ctx: Pick<StageContext, 'site'>, arch: Arch): Builder {
+  return ctx.site.builders[arch] ?? { type: 'boot-tree', mustBoot: false };
+}
+
+export const isoStage: Stage<IsoPlan, IsoManifest> = {
+  name: 'iso',
+  tools: (ctx) => {
+    const b = builderFor(ctx, isoArch(ctx));
+    if (b.type === 'ssh') return ['ssh', 'tar'];
+    if (b.type === 'kubernetes') return ['tar', 'xorriso'];
+    return ['dnf', 'xorriso', 'implantisomd5', 'mksquashfs', ...(b.type === 'lorax' ? [b.wrapper[0] ?? 'lorax'] : ['mkfs.fat', 'mmd', 'mcopy'])];
+  },
+
+  async plan(ctx) {
+    const arch = isoArch(ctx);
+    const builder = builderFor(ctx, arch);
+    const names = isoNames(ctx.release, arch, 'boot');
+    if (syncPending(ctx)) return { arch, builder, names };
+    const sync = readSyncManifest(ctx.root, ctx.project, arch);
+    const repos = ctx.release.iso.lorax.repos.map((dir) => {
+      const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === dir && t.arch === arch);
+      if (!tree) throw new Error(`${arch}: lorax repo ${dir} has no ${arch} tree in the sync manifest`);
+      return tree;
+    });
+    // A build with identical inputs (same Nx task hash) already in the store is not redone.
+    const store = openStore(ctx.site);
+    const key = ctx.taskHash && isoReuseKey(ctx.project, arch, ctx.taskHash);
+    const previous = key ? await store.getKey(key) : undefined;
+    const m = previous?.metadata.manifest as IsoManifest | undefined;
+    const reuse = m && (await allInStore(store, [m.iso, m.listing, ...m.tree])) ? m : undefined;
+    return { arch, builder, names, repos, reuse };
+  },
+
+  describe: (p) => ({
+    summary: !p.repos
+      ? `${p.names.file} with the ${p.builder.type} builder, from the compose sync is about to make`
+      : p.reuse
+        ? `${p.names.file}: inputs unchanged, reused from the artifact store`
+        : `${p.names.file} with the ${p.builder.type} builder from ${p.repos.map((r) => r.path).join(' + ')}`,
+  }),
+
+  async execute(ctx, plan) {
+    if (plan.reuse) return plan.reuse;
+    const { release: rel, site } = ctx;
+    const { arch, builder, names } = plan;
+    const store = openStore(site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const repoDirs = [];
+    for (const t of plan.repos!) repoDirs.push({ name: t.dir, path: await ensureTree(store, layout, t, ctx.log.info) });
+    const outDir = layout.lorax(arch);
+    const workDir = scratchDir(ctx, `iso-${ctx.project}-${arch}`);
+    if (existsSync(outDir)) rmSync(outDir, { recursive: true, force: true }); // a killed run's leftovers
+    let res: BootTreeResult;
+    const log = ctx.log.info;
+    const logs = join(layout.logs, arch);
+    try {
+      if (builder.type === 'ssh' || builder.type === 'kubernetes') {
+        // Arches Nx cannot run on (ppc64le, s390x) build on a native host: lorax there reads the
+        // compose through the URL it sees it under (NFS: the same path).
+        const base = (builder.type === 'ssh' && builder.composeUrl) || pathToFileURL(site.roots.compose).href;
+        const sources = repoDirs.map((r) => `${base.replace(/\/$/, '')}/${relative(site.roots.compose, r.path)}`);
+        const input = { release: rel, arch, sources, outDir, workDir, log };
+        res =
+          builder.type === 'ssh'
+            ? await buildViaSsh(builder, input, { knownHosts: builder.knownHosts, loraxCommand: builder.loraxCommand })
+            : // No client: the builder's token and CA files, or the in-cluster service account's.
+              await buildViaKubernetes(builder, input, undefined, {
+                result: { type: 'volume', source: builder.result.source, localPath: builder.result.localPath },
+                volumes: builder.composeVolume ? [{ name: 'compose', mountPath: site.roots.compose, source: builder.composeVolume, readOnly: true }] : [],
+                loraxCommand: builder.loraxCommand,
+              });
+      } else {
+        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log });
+      }
+    } catch (e) {
+      throw Object.assign(e as Error, { message: `${(e as Error).message}\nfull logs: ${logs}` });
+    } finally {
+      keepLogs(workDir, logs);
+      rmSync(workDir, { recursive: true, force: true });
+    }
+
+    await store.putFile(res.iso.path, res.iso);
+    for (const f of res.treeFiles) await store.putFile(join(res.tree, f.path), f);
+    const listing = await store.putStream(Readable.from([Buffer.from((await isoManifest(res.iso.path)).join('\n') + '\n')]), { what: `${names.file}.manifest` });
+    const manifest: IsoManifest = {
+      arch,
+      builder: builder.type,
+      iso: { path: names.file, name: names.file, aliases: names.aliases, sha256: res.iso.sha256, size: res.iso.size, volumeId: res.volumeId, bootable: res.bootable, bootloaders: res.bootloaders },
+      listing: { path: `${names.file}.manifest`, ...listing },
+      tree: res.treeFiles,
+    };
+    if (ctx.taskHash) await store.setKey(isoReuseKey(ctx.project, arch, ctx.taskHash), res.iso, { manifest });
+    return manifest;
+  },
+
+  // Everything the manifest names is in the store, whole (the builders checked El Torito and the implanted md5).
+  async verify(ctx, _plan, m) {
+    const store = openStore(ctx.site);
+    for (const f of [m.iso, m.listing, ...m.tree]) {
+      if ((await store.size(f.sha256)) !== f.size) throw new Error(`${ctx.target}: ${f.path} (${f.sha256}) is not in the artifact store with ${f.size} bytes`);
+    }
+  },
+
+  async record(_ctx, plan, m) {
+    const how = plan.reuse ? 'reused from the artifact store' : m.iso.bootable ? `bootable: ${m.iso.bootloaders.join(', ')}` : 'not bootable on this host';
+    return { summary: `${m.iso.name} (${how}), volume id ${m.iso.volumeId}, ${m.tree.length} tree files`, manifests: { 'manifest.json': m } };
+  },
+};
 
 async function allInStore(store: Store, files: FileEntry[]): Promise<boolean> {
   return (await Promise.all(files.map((f) => store.has(f.sha256)))).every(Boolean);
 }
 
 export function readIsoManifest(root: string, project: string, arch: Arch): IsoManifest {
-  const file = isoManifestFile(root, project, arch);
+  const file = join(targetDistDir({ root, project, target: `iso-${arch}` }), 'manifest.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-${arch}\` first`);
   return readJson<IsoManifest>(file);
 }

@@ -71,6 +71,9 @@ export function readSyncManifest(root: string, project: string, group: Arch | 's
   return readJson<ArchManifest>(file);
 }
 
+/** In a dry run of a workspace that never synced, downstream stages plan against the compose sync would make. */
+export const syncPending = (ctx: { root: string; project: string; dryRun: boolean }) => ctx.dryRun && !existsSync(join(distDir(ctx.root, ctx.project, 'sync'), 'compose.json'));
+
 export function readComposeRef(root: string, project: string): ComposeRef {
   const file = join(distDir(root, project, 'sync'), 'compose.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);

@@ -1,9 +1,9 @@
 // The sync stage (replaces `sync_from_peridot --hashed --repoclosure --full-run`): every repo
 // tree of the release into a new compose directory (or, for an updates compose, into the latest
 // one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
-// then the latest-* link is moved. Plan → execute → verify → record, like every stage.
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+// then the latest-* link is moved.
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   repoDir,
@@ -11,7 +11,7 @@ import {
   composeDate,
   composeId,
   composeRoot,
-  distDir,
+  repoclosureKey,
   repoTrees,
   revision,
   treeId,
@@ -21,102 +21,14 @@ import {
   type Release,
   type RepoTree,
 } from '@rocky/config';
-import { acquireLock, bytes, eventLog, mapLimit, preflight, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
-import { openUpstream } from './upstream';
-import { writeTreeFiles } from './trees';
+import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { openUpstream, type Upstream } from './upstream';
+import { restoreTree, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type TreeManifest } from './manifests';
 import type { StageContext } from './context';
-
-export async function syncStage(s: StageContext): Promise<void> {
-  const { release: rel, site } = s;
-  preflight(['dnf', 'gpg', 'gpgv']);
-  const store = openStore(site);
-  const { base, latest } = composeRoot(site, rel);
-  const log = eventLog(undefined, `[${s.project}:sync]`);
-  // Updates composes have no kickstart trees: repoTrees leaves them out (empanadas syncs them on full runs only).
-  const trees = repoTrees(rel);
-
-  // One writer per release's composes: a second sync refuses clearly instead of interleaving.
-  const unlock = s.dryRun ? () => {} : acquireLock(join(base, `.sync-${rel.profile}.lock`), `sync of ${s.project}`);
-  let upstream: Awaited<ReturnType<typeof openUpstream>> | undefined;
-  let verifier: SignatureVerifier | undefined;
-  try {
-    const { base: upstreamBase } = (upstream = await openUpstream(s.root, site, log.info));
-    verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
-    const limiter = new Limiter(site.concurrency.downloads);
-    // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
-    const signer = verifier && (await verifier.keyId());
-    const inflight = new Map();
-    let arrived = 0;
-    const opts = (t: RepoTree) => ({
-      url: upstreamUrl(site, rel, t, upstreamBase),
-      store,
-      verifier,
-      signer,
-      inflight,
-      limiter,
-      what: `${rel.project} ${treeId(t)}`,
-      onBytes: (n: number) => (arrived += n),
-      fetch: { onRetry: (e: Error, i: number) => log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
-    });
-
-    // 0. What upstream looks like now: every repomd.xml (kickstart trees read their os repo).
-    const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' : t.kind}/${t.arch}`;
-    // The first tree of a key (the os tree, before its kickstart) stands for it: errors about
-    // upstream metadata then name the repo upstream actually serves.
-    const distinct = [...new Map([...trees].reverse().map((t) => [upstreamKey(t), t])).entries()];
-    const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
-    const digest = syncDigest(rel, repomds);
-    if (!s.dryRun && reuseIfUpToDate(s, latest, digest)) return;
-
-    // 1. plan: read every upstream primary (signature checked) and compare with the store.
-    const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
-    const target = s.dryRun ? undefined : openCompose(s, base, latest);
-    printPlan(s, trees, (t) => plans.get(upstreamKey(t))!, target, log.info);
-    if (s.dryRun || !target) return;
-
-    const { layout, id, date } = target;
-    const events = eventLog(join(layout.logs, 'events.jsonl'));
-    events.event('sync-start', { composeId: id, trees: trees.length });
-    mkdirSync(layout.work, { recursive: true });
-    if (!existsSync(layout.status)) writeFileAtomic(layout.status, 'STARTED\n');
-
-    // 2. execute: trees in parallel, downloads bounded by the site's concurrency; meanwhile
-    // 3. verify: repoclosure per repo x arch with the release's closure map, on the metadata.
-    const started = Date.now();
-    const progress = setInterval(() => log.info(`… ${bytes(arrived)} downloaded`), 5000);
-    const results = new Map<RepoTree, TreeResult>();
-    const planOf = (t: RepoTree) => plans.get(upstreamKey(t))!;
-    const [applied, closed] = await Promise.allSettled([
-      mapLimit(trees, 4, async (t) => {
-        const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
-        results.set(t, res);
-        writeTreeFiles(rel, layout, t, date);
-        log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
-        events.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
-      }),
-      closeRepos(s, layout, trees, planOf, store),
-    ]).finally(() => clearInterval(progress));
-    for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
-
-    // 4. record: per-arch manifests (the Nx outputs), then the latest link, last.
-    const fetched = [...results.values()].reduce((n, r) => n + r.fetched, 0);
-    const fetchedBytes = [...results.values()].reduce((n, r) => n + r.fetchedBytes, 0);
-    const record: SyncRecord = { digest, composeId: id, trees: trees.map((t) => treeManifest(t, results.get(t)!)) };
-    writeManifests(s, record, relative(site.roots.compose, layout.dir));
-    writeJsonAtomic(syncRecordFile(layout), record);
-    if (rel.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
-    symlinkAtomic(layout.dir, latest);
-    events.event('sync-done', { composeId: id, fetched, fetchedBytes, seconds: (Date.now() - started) / 1000 });
-    log.info(`compose ${id}: ${trees.length} trees, ${fetched} packages fetched (${bytes(fetchedBytes)}), latest link → ${relative(base, layout.dir)}`);
-  } finally {
-    verifier?.close();
-    await upstream?.close();
-    unlock();
-  }
-}
+import type { Stage } from './stage';
 
 /**
  * Written when a compose's sync completed: what it was synced from (digest of the sync config and
@@ -128,7 +40,180 @@ interface SyncRecord {
   composeId: string;
   trees: (TreeManifest & { group: Arch | 'source' })[];
 }
-const syncRecordFile = (layout: ComposeLayout) => join(layout.work, 'sync-record.json');
+
+export interface SyncPlan {
+  digest: string;
+  trees: RepoTree[];
+  /** The latest compose already holds exactly this upstream: nothing to fetch (files it lost are relinked from the store). */
+  upToDate?: { dir: string; record: SyncRecord; missing: number };
+  /** Otherwise, per upstream repo: what to fetch and what to link. */
+  plans: Map<string, TreePlan>;
+  /** The unfinished compose a killed run left (resumed), or undefined for a new one. */
+  resume?: string;
+  fetch: { packages: number; bytes: number; linked: number };
+  /** Open for the stage's duration (the fixture server on the local site). */
+  upstream: Upstream;
+  verifier?: SignatureVerifier;
+  signer?: string;
+}
+
+interface SyncResult {
+  layout: ComposeLayout;
+  record: SyncRecord;
+  fetched: number;
+  fetchedBytes: number;
+  repaired: number;
+}
+
+/** The upstream repo a tree reads (kickstart trees read their os repo). */
+const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' : t.kind}/${t.arch}`;
+
+export const syncStage: Stage<SyncPlan, SyncResult> = {
+  name: 'sync',
+  tools: (ctx) => ['dnf', 'gpgv', ...(ctx.site.upstream.verifySignature ? ['gpg'] : [])],
+  // One writer per release's composes: a second sync refuses clearly instead of interleaving.
+  locks: (ctx) => [{ file: composeRoot(ctx.site, ctx.release).syncLock, what: `sync of ${ctx.project}` }],
+
+  async plan(ctx) {
+    const { release: rel, site } = ctx;
+    const store = openStore(site);
+    const trees = repoTrees(rel);
+    const upstream = await openUpstream(ctx.root, site, ctx.log.info);
+    const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+    const partial = { trees, upstream, verifier, plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
+    try {
+      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
+      const signer = verifier && (await verifier.keyId());
+      const opts = treeOptions(ctx, { upstream, verifier, signer, store });
+      // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
+      // before its kickstart) stands for it, so errors name the repo upstream serves.
+      const distinct = [...new Map([...trees].reverse().map((t) => [upstreamKey(t), t])).entries()];
+      const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
+      const digest = syncDigest(rel, repomds);
+      const upToDate = await latestIfUpToDate(ctx, store, digest);
+      if (upToDate) return { ...partial, digest, signer, upToDate };
+      // Read every upstream primary (signature checked) and compare with the store.
+      const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
+      const seen = new Set<string>();
+      const fetch = { packages: 0, bytes: 0, linked: 0 };
+      for (const t of trees) {
+        const p = plans.get(upstreamKey(t))!;
+        const newOnes = p.fetch.filter((x) => !seen.has(x.sha256) && seen.add(x.sha256));
+        fetch.packages += newOnes.length;
+        fetch.bytes += newOnes.reduce((n, x) => n + (Number.isFinite(x.size) ? x.size : 0), 0);
+        fetch.linked += p.packages.length - newOnes.length;
+      }
+      return { ...partial, digest, signer, plans, fetch, resume: unfinishedCompose(ctx) };
+    } catch (e) {
+      await syncStage.dispose!(partial as SyncPlan);
+      throw e;
+    }
+  },
+
+  describe(plan, ctx) {
+    if (plan.upToDate) {
+      const r = plan.upToDate.record;
+      return { summary: `compose ${r.composeId} is up to date with upstream: nothing to fetch${plan.upToDate.missing ? `; ${plan.upToDate.missing} files it lost are relinked from the store` : ''}` };
+    }
+    const target = ctx.release.composeType === 'updates' ? 'the latest compose (updates)' : plan.resume ? `unfinished compose ${plan.resume} (resumed)` : `a new compose ${composeId(ctx.release, new Date()).replace(/\d{8}\.\d{6}$/, '<date>')}`;
+    const details = plan.trees.map((t) => {
+      const p = plan.plans.get(upstreamKey(t))!;
+      return `${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
+    });
+    const f = plan.fetch;
+    return { summary: `${plan.trees.length} trees into ${target}: ${f.packages} packages to fetch (${bytes(f.bytes)}), ${f.linked} to link from the store`, details };
+  },
+
+  async execute(ctx, plan) {
+    const { release: rel, site } = ctx;
+    const store = openStore(site);
+    const { base } = composeRoot(site, rel);
+    if (plan.upToDate) {
+      const layout = new ComposeLayout(join(base, plan.upToDate.dir));
+      let repaired = 0;
+      if (plan.upToDate.missing) for (const t of plan.upToDate.record.trees) repaired += await restoreTree(store, layout, t);
+      return { layout, record: plan.upToDate.record, fetched: 0, fetchedBytes: 0, repaired };
+    }
+    const { layout, id, date } = openCompose(ctx, base, plan.resume);
+    ctx.log.event('compose', { composeId: id, trees: plan.trees.length, resumed: !!plan.resume });
+    mkdirSync(layout.work, { recursive: true });
+    if (!existsSync(layout.status)) writeFileAtomic(layout.status, 'STARTED\n');
+
+    // Trees in parallel, downloads bounded by the site's concurrency; meanwhile repoclosure per
+    // repo x arch with the release's closure map, on the metadata.
+    const shown = progress(ctx.log.info, 'downloads', { bytes: plan.fetch.bytes, items: plan.fetch.packages });
+    const opts = treeOptions(ctx, { ...plan, store, onBytes: (n) => shown.add(n) });
+    const results = new Map<RepoTree, TreeResult>();
+    const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
+    const [applied, closed] = await Promise.allSettled([
+      mapLimit(plan.trees, 4, async (t) => {
+        const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
+        results.set(t, res);
+        shown.add(0, res.fetched);
+        writeTreeFiles(rel, layout, t, date);
+        if (process.env.RELENG_VERBOSE) ctx.log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
+        ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
+      }),
+      closeRepos(ctx, layout, plan.trees, (t) => ({ opts: opts(t), plan: planOf(t) }), store),
+    ]).finally(() => shown.stop());
+    for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
+    const record: SyncRecord = { digest: plan.digest, composeId: id, trees: plan.trees.map((t) => treeManifest(t, results.get(t)!)) };
+    const sum = (k: 'fetched' | 'fetchedBytes') => [...results.values()].reduce((n, r) => n + r[k], 0);
+    return { layout, record, fetched: sum('fetched'), fetchedBytes: sum('fetchedBytes'), repaired: 0 };
+  },
+
+  // Every file the record names is in the compose, whole (sizes; the bytes were checked against
+  // upstream's checksums when they entered the store).
+  async verify(_ctx, _plan, { layout, record }) {
+    const bad: string[] = [];
+    for (const t of record.trees) {
+      for (const f of [...t.packages, ...t.repodata]) {
+        const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+        if (!st || st.size !== f.size) bad.push(`${t.path}/${f.path}`);
+      }
+    }
+    if (bad.length) throw new Error(`compose ${record.composeId} is missing ${bad.length} files it should hold (latest link not moved), e.g. ${bad.slice(0, 5).join(', ')}`);
+  },
+
+  async record(ctx, plan, { layout, record, fetched, fetchedBytes, repaired }) {
+    const { base, latest } = composeRoot(ctx.site, ctx.release);
+    if (!plan.upToDate) {
+      writeJsonAtomic(layout.syncRecord, record);
+      if (ctx.release.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
+    }
+    // The latest link last, relative, so the compose root may be mounted anywhere.
+    if (!existsSync(latest) || resolve(base, readlinkSync(latest)) !== layout.dir) symlinkAtomic(basename(layout.dir), latest);
+    const what = plan.upToDate ? `up to date${repaired ? `, ${repaired} lost files relinked from the store` : ''}` : `${fetched} packages fetched (${bytes(fetchedBytes)})`;
+    return {
+      summary: `compose ${record.composeId}: ${record.trees.length} trees, ${what}; ${relative(base, latest)} → ${basename(layout.dir)}`,
+      manifests: manifests(ctx, record, relative(ctx.site.roots.compose, layout.dir)),
+    };
+  },
+
+  async dispose(plan) {
+    plan.verifier?.close();
+    await plan.upstream?.close();
+  },
+};
+
+function treeOptions(
+  ctx: StageContext,
+  a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; store: Store; onBytes?: (n: number) => void },
+): (t: RepoTree) => SyncTreeOptions {
+  const limiter = new Limiter(ctx.site.concurrency.downloads);
+  const inflight = new Map();
+  return (t) => ({
+    url: upstreamUrl(ctx.site, ctx.release, t, a.upstream.base),
+    store: a.store,
+    verifier: a.verifier,
+    signer: a.signer,
+    inflight,
+    limiter,
+    what: `${ctx.release.project} ${treeId(t)}`,
+    onBytes: a.onBytes,
+    fetch: { onRetry: (e: Error, i: number) => ctx.log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
+  });
+}
 
 function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
   const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, composeType: rel.composeType, arches: rel.arches, repos: rel.repos };
@@ -136,17 +221,26 @@ function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
   return sha256(JSON.stringify({ config, trees }));
 }
 
-/** Nothing changed upstream or in the sync config since the latest compose: keep it, rewrite the manifests. */
-function reuseIfUpToDate(s: StageContext, latest: string, digest: string): boolean {
-  if (!existsSync(latest)) return false;
-  const layout = new ComposeLayout(resolve(dirname(latest), readlinkSync(latest)));
-  const file = syncRecordFile(layout);
-  if (!existsSync(file)) return false;
-  const record = readJson<SyncRecord>(file);
-  if (record.digest !== digest) return false;
-  writeManifests(s, record, relative(s.site.roots.compose, layout.dir));
-  console.log(`[${s.project}:sync] compose ${record.composeId} is up to date with upstream: nothing to fetch`);
-  return true;
+/** The latest compose, when it was synced from exactly this upstream and config (and how many of its files are gone). */
+async function latestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
+  const { base, latest } = composeRoot(ctx.site, ctx.release);
+  if (!existsSync(latest)) return undefined;
+  const layout = new ComposeLayout(resolve(base, readlinkSync(latest)));
+  if (!existsSync(layout.syncRecord)) return undefined;
+  const record = readJson<SyncRecord>(layout.syncRecord);
+  if (record.digest !== digest) return undefined;
+  // A compose that lost files (pruned by hand, a damaged disk) is repaired from the store, or,
+  // when the store lost them too, synced anew.
+  let missing = 0;
+  for (const t of record.trees) {
+    for (const f of [...t.packages, ...t.repodata]) {
+      const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+      if (st?.size === f.size) continue;
+      if (!(await store.has(f.sha256))) return undefined;
+      missing++;
+    }
+  }
+  return { dir: relative(base, layout.dir), record, missing };
 }
 
 function requireKey(key: string | undefined): string {
@@ -154,35 +248,42 @@ function requireKey(key: string | undefined): string {
   return key;
 }
 
-/**
- * The compose to write into. Full: a new `<short>-<rev>-<stamp>` directory, or the newest
- * one a killed run left behind (STATUS STARTED, no manifests yet), so a rerun resumes it.
- * Updates: the existing latest compose.
- */
-function openCompose(s: StageContext, base: string, latest: string): { layout: ComposeLayout; id: string; date: Date } {
-  const rel = s.release;
-  if (rel.composeType === 'updates') {
-    if (!existsSync(latest)) throw new Error(`an updates compose needs an existing compose: ${latest} is missing (run a full compose first)`);
-    const dir = resolve(base, readlinkSync(latest));
-    const id = dir.split('/').pop()!;
-    return { layout: new ComposeLayout(dir), id, date: composeDate(id) ?? new Date() };
-  }
-  mkdirSync(base, { recursive: true });
+/** The newest compose a killed run left behind (STATUS STARTED, no sync record): a rerun resumes it. */
+function unfinishedCompose(ctx: StageContext): string | undefined {
+  const rel = ctx.release;
+  if (rel.composeType === 'updates') return undefined;
+  const { base, latest } = composeRoot(ctx.site, rel);
+  if (!existsSync(base)) return undefined;
   const prefix = `${rel.shortname}-${revision(rel)}-`;
   const current = existsSync(latest) ? resolve(base, readlinkSync(latest)) : undefined;
-  const unfinished = readdirSync(base)
+  return readdirSync(base)
     .filter((n) => n.startsWith(prefix) && composeDate(n))
     .sort()
     .reverse()
     .find((n) => {
-      const dir = join(base, n);
-      const status = join(dir, 'STATUS');
-      return dir !== current && existsSync(status) && readFileSync(status, 'utf8').trim() === 'STARTED' && !existsSync(syncRecordFile(new ComposeLayout(dir)));
+      const layout = new ComposeLayout(join(base, n));
+      return layout.dir !== current && existsSync(layout.status) && readFileSync(layout.status, 'utf8').trim() === 'STARTED' && !existsSync(layout.syncRecord);
     });
-  if (unfinished) {
-    console.log(`resuming unfinished compose ${unfinished}`);
-    return { layout: new ComposeLayout(join(base, unfinished)), id: unfinished, date: composeDate(unfinished)! };
+}
+
+/**
+ * The compose to write into. Full: a new `<short>-<rev>-<stamp>` directory, or the one a killed
+ * run left behind (planned). Updates: the existing latest compose.
+ */
+function openCompose(ctx: StageContext, base: string, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
+  const rel = ctx.release;
+  const { latest } = composeRoot(ctx.site, rel);
+  if (rel.composeType === 'updates') {
+    if (!existsSync(latest)) throw new Error(`an updates compose needs an existing compose: ${latest} is missing (run a full compose first)`);
+    const dir = resolve(base, readlinkSync(latest));
+    const id = basename(dir);
+    return { layout: new ComposeLayout(dir), id, date: composeDate(id) ?? new Date() };
   }
+  if (resume) {
+    ctx.log.info(`resuming unfinished compose ${resume}`);
+    return { layout: new ComposeLayout(join(base, resume)), id: resume, date: composeDate(resume)! };
+  }
+  mkdirSync(base, { recursive: true });
   let date = new Date();
   for (;;) {
     const id = composeId(rel, date);
@@ -198,35 +299,20 @@ function openCompose(s: StageContext, base: string, latest: string): { layout: C
   }
 }
 
-function printPlan(s: StageContext, trees: RepoTree[], plan: (t: RepoTree) => TreePlan, target: { id: string } | undefined, info: (m: string) => void) {
-  let fetch = 0;
-  let fetchBytes = 0;
-  let link = 0;
-  const lines: string[] = [];
-  const seenFetch = new Set<string>();
-  for (const t of trees) {
-    const p = plan(t);
-    const newOnes = p.fetch.filter((x) => !seenFetch.has(x.sha256));
-    newOnes.forEach((x) => seenFetch.add(x.sha256));
-    fetch += newOnes.length;
-    fetchBytes += newOnes.reduce((n, x) => n + (Number.isFinite(x.size) ? x.size : 0), 0);
-    link += p.packages.length - newOnes.length;
-    lines.push(`  ${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages: ${newOnes.length} to fetch, ${p.packages.length - newOnes.length} to link`);
-  }
-  info(`plan for ${s.project} (${target ? `compose ${target.id}` : 'dry run'}): ${trees.length} trees, ${fetch} packages to fetch (${bytes(fetchBytes)}), ${link} to link from the store`);
-  if (s.dryRun || process.env.RELENG_VERBOSE) lines.forEach((l) => info(l));
-}
-
-async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => TreePlan, store: Store) {
-  const rel = s.release;
+async function closeRepos(ctx: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => { opts: SyncTreeOptions; plan: TreePlan }, store: Store) {
+  const rel = ctx.release;
   const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
   const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose);
-  const workRoot = join(layout.work, 'repoclosure');
+  const workRoot = layout.repoclosureWork;
   // Metadata-only copies of the repos, written once each.
   const meta = new Map<RepoTree, Promise<string>>();
   const metaDir = (t: RepoTree) => {
     let p = meta.get(t);
-    if (!p) meta.set(t, (p = writeRepodata({ store }, planOf(t), join(workRoot, 'meta', treeId(t))).then(() => join(workRoot, 'meta', treeId(t)))));
+    if (!p) {
+      const dir = join(workRoot, 'meta', treeId(t));
+      const { opts, plan } = planOf(t);
+      meta.set(t, (p = writeRepodata(opts, plan, dir).then(() => dir)));
+    }
     return p;
   };
   const failures: string[] = [];
@@ -237,7 +323,7 @@ async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTre
       .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
       .filter((x): x is RepoTree => !!x);
     // Closure depends only on the metadata: a passed check of identical repomd.xml files is not redone.
-    const key = `repoclosure:${t.arch}:${sha256([t, ...deps].map((x) => sha256(planOf(x).repomd)).join(' '))}`;
+    const key = repoclosureKey(t.arch, sha256([t, ...deps].map((x) => sha256(planOf(x).plan.repomd)).join(' ')));
     if (await store.getKey(key)) return void cached++;
     const res = await repoclosure({
       check: { id: t.dir, path: await metaDir(t) },
@@ -245,16 +331,16 @@ async function closeRepos(s: StageContext, layout: ComposeLayout, trees: RepoTre
       arch: t.arch,
       releasever: rel.major,
       workDir: join(workRoot, `${t.dir}-${t.arch}`),
-      logFile: join(layout.logs, `${t.dir}-repoclosure-${t.arch}.log`),
+      logFile: layout.log(t.arch, `repoclosure-${t.dir}`),
     });
     if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')}`));
     else await store.setKey(key, await store.putStream(Readable.from([Buffer.from('passed\n')]), { what: key }), { tree: treeId(t) });
   });
   if (failures.length) {
     writeFileAtomic(layout.status, 'DOOMED\n');
-    throw new Error(`repoclosure failed (latest link not moved):\n  ${failures.sort().join('\n  ')}`);
+    throw new Error(`repoclosure failed (latest link not moved; logs in ${layout.logs}):\n  ${failures.sort().join('\n  ')}`);
   }
-  console.log(`repoclosure: ${checks.length} repo x arch checks passed${cached ? ` (${cached} unchanged since a passed check)` : ''}`);
+  ctx.log.info(`repoclosure: ${checks.length} repo x arch checks passed${cached ? ` (${cached} unchanged since a passed check)` : ''}`);
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
@@ -262,14 +348,11 @@ function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch 
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
-function writeManifests(s: StageContext, record: SyncRecord, dirRel: string) {
-  const dir = distDir(s.root, s.project, 'sync');
+function manifests(ctx: StageContext, record: SyncRecord, dirRel: string): Record<string, unknown> {
   const groups = new Map<Arch | 'source', TreeManifest[]>();
   for (const { group, ...t } of record.trees) groups.set(group, [...(groups.get(group) ?? []), t]);
-  for (const [group, list] of groups) {
-    const m: ArchManifest = { release: releaseSlice(s.release, group), trees: list };
-    writeJsonAtomic(join(dir, `${group}.json`), m);
-  }
-  const ref: ComposeRef = { composeId: record.composeId, dir: dirRel };
-  writeJsonAtomic(join(dir, 'compose.json'), ref);
+  const out: Record<string, unknown> = {};
+  for (const [group, list] of groups) out[`${group}.json`] = { release: releaseSlice(ctx.release, group), trees: list } satisfies ArchManifest;
+  out['compose.json'] = { composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
+  return out;
 }

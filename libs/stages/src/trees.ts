@@ -41,20 +41,24 @@ export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<Tree
 }
 
 /** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */
-export async function ensureCompose(store: Store, layout: ComposeLayout, rel: Release, trees: TreeManifest[]): Promise<void> {
+export async function ensureCompose(store: Store, layout: ComposeLayout, rel: Release, trees: TreeManifest[], log?: (m: string) => void): Promise<void> {
   const date = composeDate(layout.dir.split('/').pop()!) ?? new Date(0);
   await mapLimit(trees, 4, async (t) => {
-    await ensureTree(store, layout, t);
+    await ensureTree(store, layout, t, log);
     writeTreeFiles(rel, layout, t, date);
   });
 }
 
-/** A repo tree from its sync manifest: packages first, repodata (repomd.xml last) after. */
-export async function ensureTree(store: Store, layout: ComposeLayout, tree: TreeManifest): Promise<string> {
+/** Makes a repo tree whole from its sync manifest: packages first, repodata (repomd.xml last) after. Returns how many files were placed. */
+export async function restoreTree(store: Store, layout: ComposeLayout, tree: TreeManifest): Promise<number> {
   const dir = layout.tree(tree);
   const made = (await ensureFiles(store, dir, tree.packages)) + (await ensureFiles(store, dir, tree.repodata.filter((f) => !f.path.endsWith('repomd.xml'))));
-  const repomd = tree.repodata.filter((f) => f.path.endsWith('repomd.xml'));
-  const total = made + (await ensureFiles(store, dir, repomd));
-  if (total) console.log(`materialized ${total} files of ${tree.path} from the artifact store`);
-  return dir;
+  return made + (await ensureFiles(store, dir, tree.repodata.filter((f) => f.path.endsWith('repomd.xml'))));
+}
+
+/** A repo tree's directory, made whole from the store first where needed (a runner that did not sync). */
+export async function ensureTree(store: Store, layout: ComposeLayout, tree: TreeManifest, log?: (m: string) => void): Promise<string> {
+  const made = await restoreTree(store, layout, tree);
+  if (made) log?.(`materialized ${made} files of ${tree.path} from the artifact store`);
+  return layout.tree(tree);
 }

@@ -2,7 +2,8 @@
 // pipeline's stages. Per-arch inputs and dependsOn live here only (targetDefaults would replace
 // them, see research/nx-notes.md §6.1), so adding an arch to a release file adds its iso target
 // and nothing else has to be edited.
-import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
+import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
+import { checkCommandLine } from './cli';
 import { dirname, basename } from 'node:path';
 import { distDir, loadRelease } from '@rocky/config';
 
@@ -24,7 +25,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   const targets: Record<string, TargetConfiguration> = {
     sync: {
       executor: `${EXECUTORS}:sync`,
-      options: { release: name },
       cache: true,
       inputs: [...common, releaseFile, fingerprint(name, 'repos')],
       outputs: out('sync'),
@@ -34,7 +34,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   for (const arch of rel.arches) {
     targets[`iso-${arch}`] = {
       executor: `${EXECUTORS}:iso`,
-      options: { release: name, arch },
       cache: true,
       dependsOn: ['sync'],
       // Only this arch's sync manifest: it carries the arch's config slice and package set.
@@ -45,7 +44,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   }
   targets['iso-extra'] = {
     executor: `${EXECUTORS}:iso-extra`,
-    options: { release: name },
     cache: true,
     dependsOn: ['iso-*', 'sync'],
     inputs: [...common, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
@@ -54,7 +52,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   };
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
-    options: { release: name },
     cache: true,
     inputs: [...common, releaseFile, fingerprint(name, 'cloud')],
     outputs: out('cloud'),
@@ -62,7 +59,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   };
   targets.finalize = {
     executor: `${EXECUTORS}:finalize`,
-    options: { release: name },
     cache: true,
     dependsOn: ['sync', 'iso-*', 'iso-extra', 'cloud'],
     inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
@@ -72,7 +68,6 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
   const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
     executor: `${EXECUTORS}:${executor}`,
-    options: { release: name, dryRun: false },
     cache: false,
     parallelism: false,
     dependsOn,
@@ -101,3 +96,15 @@ export const createNodesV2: CreateNodesV2 = [
       context,
     ),
 ];
+
+/**
+ * Before any task runs: unknown options stop the run, and `--dryRun` makes every task of the run
+ * plan only, with the Nx cache neither read nor written (see cli.ts).
+ */
+export const preTasksExecution: PreTasksExecution = (_options, context) => {
+  const { dryRun } = checkCommandLine(context.argv);
+  if (dryRun) {
+    process.env.RELENG_DRY_RUN = '1';
+    process.env.NX_SKIP_NX_CACHE = 'true';
+  }
+};

@@ -1,9 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { filelistStage } from '@rocky/stages';
-import { nxRunId, projectsWithTargetInRun, runStage, type BaseOptions } from '../../stage';
+import { runTarget } from '../../stage';
+import type { Options } from './schema';
 
-// File lists run after every `prod` of the same Nx run: the stage defers while a prod of this
-// run has not finished, and the last filelist task of the run writes the lists.
-export default async function filelistExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, (s) => filelistStage(s, { prodProjectsInRun: projectsWithTargetInRun(ctx, 'prod'), runId: nxRunId() }));
+export default function executor(opts: Options, ctx: ExecutorContext) {
+  return runTarget(opts, ctx);
 }

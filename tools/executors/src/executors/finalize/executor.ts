@@ -1,7 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { finalizeStage } from '@rocky/stages';
-import { runStage, type BaseOptions } from '../../stage';
+import { runTarget } from '../../stage';
+import type { Options } from './schema';
 
-export default async function finalizeExecutor(opts: BaseOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, finalizeStage);
+export default function executor(opts: Options, ctx: ExecutorContext) {
+  return runTarget(opts, ctx);
 }

@@ -1,8 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import type { Arch } from '@rocky/config';
-import { isoStage } from '@rocky/stages';
-import { runStage, type BaseOptions } from '../../stage';
+import { runTarget } from '../../stage';
+import type { Options } from './schema';
 
-export default async function isoExecutor(opts: BaseOptions & { arch: Arch }, ctx: ExecutorContext) {
-  return runStage(opts, ctx, (s) => isoStage(s, opts.arch));
+export default function executor(opts: Options, ctx: ExecutorContext) {
+  return runTarget(opts, ctx);
 }

@@ -1,12 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { prodStage } from '@rocky/stages';
-import { nxRunId, runStage, type BaseOptions } from '../../stage';
+import { runTarget } from '../../stage';
+import type { Options } from './schema';
 
-export interface ProdOptions extends BaseOptions {
-  approve?: string;
-  confirmDeletions?: boolean;
-}
-
-export default async function prodExecutor(opts: ProdOptions, ctx: ExecutorContext) {
-  return runStage(opts, ctx, (s) => prodStage(s, { approve: opts.approve, confirmDeletions: opts.confirmDeletions, runId: nxRunId() }));
+export default function executor(opts: Options, ctx: ExecutorContext) {
+  return runTarget(opts, ctx);
 }

@@ -1,7 +1,7 @@
 import type { ExecutorContext } from '@nx/devkit';
-import { stagingStage } from '@rocky/stages';
-import { runStage, type BaseOptions } from '../../stage';
+import { runTarget } from '../../stage';
+import type { Options } from './schema';
 
-export default async function stagingExecutor(opts: BaseOptions & { confirmDeletions?: boolean }, ctx: ExecutorContext) {
-  return runStage(opts, ctx, (s) => stagingStage(s, { confirmDeletions: opts.confirmDeletions }));
+export default function executor(opts: Options, ctx: ExecutorContext) {
+  return runTarget(opts, ctx);
 }

@@ -1,0 +1,232 @@
+// The private tree in which staging prepares repodata before anyone can see it (rocky-8's
+// `prep-staging-8.sh` and `sign-repos-only.sh`, done right): a hardlinked copy of the staged tree
+// (old packages kept) plus the compose, whose repodata is regenerated with createrepo_c --update
+// and the compose's comps, module metadata and errata put back with modifyrepo_c, and repomd.xml
+// signed. Metadata there is always written as new files: packages are hardlinks of store objects
+// and of the staged tree, which must never change under a reader. A tree's prepared repodata is
+// kept (`prepared/<tree>.<key>/`) until published, so a rerun after a kill takes it over.
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
+import { readJson, run, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { decompress, parseRepomd } from '@rocky/rpm-repo';
+import { detachSign } from './sign';
+
+export interface RepodataTreeOptions {
+  release: Release;
+  signing?: NonNullable<Site['signing']>;
+  /** createrepo_c --workers. */
+  workers: number;
+  /** The compose's `compose/` directory. */
+  compose: string;
+  /** The staged release dir as it is now. */
+  releaseDir: string;
+  /** The private tree to build. */
+  tree: string;
+  /** Staging's work dir of the release (prepared repodata and the record live here). */
+  work: string;
+  /** Overlay entries (torrents, repo links) left out of the private tree. */
+  overlayNames: string[];
+  trees: RepoTree[];
+  /** The release's errata file (injected into os trees when it exists). */
+  updateinfo: string;
+  log: EventLog;
+}
+
+export interface RepodataWork {
+  regenerated: string[];
+  signed: string[];
+  resumed: string[];
+  /** tree path -> key of what its repodata was built from. */
+  record: Record<string, string>;
+}
+
+const preparedRoot = (work: string) => join(work, 'prepared');
+/** Where a tree's repodata, once prepared, waits for the publish (kept when the run is killed). */
+const preparedDir = (work: string, tp: string, key: string) => join(preparedRoot(work), `${encodeURIComponent(tp)}.${key}`);
+
+/** Hardlinks every file of `from` into a fresh `to` (prepared repodata is never written again). */
+function linkFiles(from: string, to: string) {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  for (const n of readdirSync(from)) linkSync(join(from, n), join(to, n));
+}
+
+const readRecord = (work: string): Record<string, string> => {
+  const f = join(work, 'repodata.json');
+  return existsSync(f) ? readJson<Record<string, string>>(f) : {};
+};
+
+/**
+ * What a tree's published repodata depends on: the compose's repodata (its package set, comps
+ * and modules), the errata file for os trees, the signing key, and the release's options.
+ */
+async function repodataKey(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'updateinfo'>, t: RepoTree): Promise<string> {
+  const { release: rel, compose, updateinfo } = o;
+  const regen = rel.publish.regenerateRepodata && t.kind !== 'kickstart';
+  return sha256(
+    JSON.stringify({
+      v: 1,
+      repomd: await sha256File(join(compose, treePath(t), 'repodata', 'repomd.xml')),
+      regen,
+      updateinfo: regen && t.kind === 'os' && existsSync(updateinfo) ? await sha256File(updateinfo) : null,
+      sign: rel.publish.signRepodata ? (o.signing?.keyId ?? null) : null,
+      distro: revision(rel),
+    }),
+  );
+}
+
+/** Builds the private tree: the staged tree plus the compose, every tree's repodata as the release wants it. */
+export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<RepodataWork> {
+  const rel = a.release;
+  const P = a.tree;
+  rmSync(P, { recursive: true, force: true });
+  mkdirSync(P, { recursive: true });
+  // The staged tree as it is (hardlinks: same filesystem, nothing copied)...
+  if (existsSync(a.releaseDir)) await run(['cp', '-al', `${a.releaseDir}/.`, `${P}/`]);
+  for (const n of a.overlayNames) rmSync(join(P, n), { recursive: true, force: true });
+  // ...plus the compose, without its repodata: the staged repodata of unchanged trees stays.
+  // --link-dest hardlinks new files from the compose when it shares the filesystem.
+  await run(['rsync', '-rlptgoD', '-H', '--numeric-ids', '--exclude=repodata/', ...(rel.publish.delete ? ['--delete'] : []), `--link-dest=${a.compose}`, `${a.compose}/`, `${P}/`]);
+  removeOrphanRepodata(P, a.compose);
+
+  const record = readRecord(a.work);
+  const out: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
+  for (const t of a.trees) {
+    const tp = treePath(t);
+    const key = await repodataKey(a, t);
+    out.record[tp] = key;
+    const dir = join(P, tp);
+    const have = existsSync(join(dir, 'repodata', 'repomd.xml')) && (!rel.publish.signRepodata || existsSync(join(dir, 'repodata', 'repomd.xml.asc')));
+    if (have && record[tp] === key) continue;
+    const regen = rel.publish.regenerateRepodata && t.kind !== 'kickstart';
+    const prepared = preparedDir(a.work, tp, key);
+    if (existsSync(prepared)) {
+      // A killed run prepared this tree's repodata from the same inputs and did not publish it.
+      linkFiles(prepared, join(dir, 'repodata'));
+      out.resumed.push(tp);
+      if (regen) out.regenerated.push(tp);
+      if (rel.publish.signRepodata) out.signed.push(tp);
+      a.log.info(`repodata of ${tp} prepared by an earlier run, taken over`);
+    } else {
+      await buildRepodata(a, t, { dir, regen, out });
+      const tmp = tempName(prepared);
+      linkFiles(join(dir, 'repodata'), tmp);
+      renameSync(tmp, prepared);
+    }
+    // The tools touched the tree dir (repodata replaced): give it the compose's time back, or
+    // the next run would see a directory time to publish.
+    const st = statSync(join(a.compose, tp));
+    utimesSync(dir, st.atime, st.mtime);
+  }
+  a.log.event('repodata-prepared', { regenerated: out.regenerated, signed: out.signed, resumed: out.resumed });
+  return out;
+}
+
+/** The compose's repodata of one tree, regenerated and signed as the release asks, in the private copy. */
+async function buildRepodata(o: RepodataTreeOptions, t: RepoTree, a: { dir: string; regen: boolean; out: RepodataWork }) {
+  const rel = o.release;
+  const tp = treePath(t);
+  const { dir, out } = a;
+  copyRepodata(join(o.compose, tp, 'repodata'), join(dir, 'repodata'));
+  if (a.regen) {
+    await regenerate(o, t, dir);
+    out.regenerated.push(tp);
+  }
+  if (rel.publish.signRepodata) {
+    // gpg --output may write in place: sign to a temp name, rename over.
+    const asc = join(dir, 'repodata', 'repomd.xml.asc');
+    const tmp = tempName(asc);
+    try {
+      await detachSign(o.signing!, join(dir, 'repodata', 'repomd.xml'), tmp);
+      renameSync(tmp, asc);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    out.signed.push(tp);
+  }
+}
+
+/** Fresh files (new inodes) for a repodata dir: the tools below rewrite repomd.xml in place. */
+function copyRepodata(from: string, to: string) {
+  rmSync(to, { recursive: true, force: true });
+  mkdirSync(to, { recursive: true });
+  for (const n of readdirSync(from)) copyFileSync(join(from, n), join(to, n));
+}
+
+/** Repodata dirs (kept by --exclude) of trees the compose no longer has. */
+function removeOrphanRepodata(P: string, compose: string) {
+  const walk = (rel: string, depth: number) => {
+    if (depth > 5) return;
+    for (const e of readdirSync(join(P, rel), { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === 'repodata') {
+        if (!existsSync(join(compose, p))) {
+          rmSync(join(P, p), { recursive: true, force: true });
+          // A dir left holding nothing goes too (rsync --delete skipped it for the excluded repodata).
+          for (let d = rel; d && readdirSync(join(P, d)).length === 0; d = d.includes('/') ? d.slice(0, d.lastIndexOf('/')) : '') rmSync(join(P, d), { recursive: true });
+        }
+      } else if (e.name !== 'Packages') walk(p, depth + 1);
+    }
+  };
+  walk('', 0);
+}
+
+/** createrepo_c --update with the compose's comps, then its module metadata and the errata back in. */
+async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
+  const { release: rel, updateinfo, work } = o;
+  const rev = revision(rel);
+  const repodata = join(dir, 'repodata');
+  const repomd = parseRepomd(readFileSync(join(repodata, 'repomd.xml'), 'utf8'), join(repodata, 'repomd.xml'));
+  const tmp = join(work, 'tmp', treePath(t).replaceAll('/', '-'));
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    const extract = (types: string[], name: string): string | undefined => {
+      const r = types.map((ty) => repomd.records.find((x) => x.type === ty)).find(Boolean);
+      if (!r) return undefined;
+      const file = join(tmp, name);
+      writeFileSync(file, decompress(readFileSync(join(dir, r.href)), r.href));
+      return file;
+    };
+    const comps = extract(['group', 'group_gz', 'group_xz'], 'comps.xml');
+    const modules = extract(['modules'], 'modules.yaml');
+    const argv = [
+      'createrepo_c',
+      '--update',
+      '--checksum=sha256',
+      '--unique-md-filenames',
+      `--revision=${rev}`,
+      `--distro=${distroCpe(rel)},${rel.fullname} ${rev}`,
+      `--workers=${Math.max(1, o.workers)}`,
+      ...(comps ? [`--groupfile=${comps}`] : []),
+      dir,
+    ];
+    await run(argv, { timeoutMs: 60 * 60_000 });
+    if (modules) await run(['modifyrepo_c', '--mdtype=modules', modules, repodata]);
+    if (t.kind === 'os' && existsSync(updateinfo)) {
+      const ui = join(tmp, 'updateinfo.xml');
+      copyFileSync(updateinfo, ui);
+      await run(['modifyrepo_c', '--mdtype=updateinfo', ui, repodata]);
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+
+/** Trees whose published repodata would be rebuilt (their inputs changed since the last publish). */
+export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'updateinfo' | 'trees' | 'work'>): Promise<string[]> {
+  const record = readRecord(o.work);
+  const out: string[] = [];
+  for (const t of o.trees) if ((await repodataKey(o, t)) !== record[treePath(t)]) out.push(treePath(t));
+  return out;
+}
+
+/** After the publish: the record stands for the published repodata; the private tree and prepared repodata go. */
+export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork): void {
+  writeJsonAtomic(join(o.work, 'repodata.json'), work.record);
+  rmSync(o.tree, { recursive: true, force: true });
+  rmSync(preparedRoot(o.work), { recursive: true, force: true });
+}
