@@ -42,9 +42,8 @@ async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): Pro
 export async function runPipelineBench(opts: { scale?: number; scaleReleases?: boolean } = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
-  const rss = join(ws.dir, 'rss.jsonl');
   try {
-    const env = { RELENG_RSS_LOG: rss };
+    const env = {};
     const cold = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
     const warm = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
     await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
@@ -63,15 +62,20 @@ export async function runPipelineBench(opts: { scale?: number; scaleReleases?: b
 
 async function scaleRow(scale: number): Promise<BenchRow> {
   const ws = tempWorkspace();
-  const rss = join(ws.dir, 'rss.jsonl');
   try {
     const site = join(ws.dir, 'sites/local.yaml');
     writeFileSync(site, readFileSync(site, 'utf8').replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale} }`));
     execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', '.releng/upstream', '--scale', String(scale)], { cwd: ws.dir, stdio: 'ignore' });
-    const run = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], { RELENG_RSS_LOG: rss });
+    const run = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
     const tasks = ws.runJson().tasks.length;
     const warm = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
-    const executors = readFileSync(rss, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { task: string; maxRssMiB: number });
+    // Every stage's peak memory is in its `done` event of the site's event log.
+    const executors = readFileSync(join(ws.dir, '.releng/state/events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; project: string; target: string; maxRssMiB: number })
+      .filter((e) => e.type === 'done')
+      .map((e) => ({ task: `${e.project}:${e.target}`, maxRssMiB: e.maxRssMiB }));
     const worst = executors.sort((a, b) => b.maxRssMiB - a.maxRssMiB)[0];
     const disk = du(join(ws.dir, '.releng/compose'), join(ws.dir, '.releng/store'));
     const cache = du(join(ws.dir, '.nx/cache'));

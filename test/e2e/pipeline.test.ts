@@ -2,7 +2,7 @@
 // local site (fixture upstream served on demand), then again with nothing changed (all cache
 // hits), then with one aarch64 package changed upstream (only aarch64 work reruns).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readFileSync, readlinkSync, readdirSync, lstatSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, readdirSync, lstatSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -36,8 +36,8 @@ describe('nx run rocky-9:finalize on the local site', () => {
       ['rocky-9:cloud', 'rocky-9:finalize', 'rocky-9:iso-aarch64', 'rocky-9:iso-extra', 'rocky-9:iso-ppc64le', 'rocky-9:iso-s390x', 'rocky-9:iso-x86_64', 'rocky-9:sync'].sort(),
     );
     const latest = join(ws.dir, '.releng/compose/9/latest-Rocky-9');
-    const compose = join(readlinkSync(latest), 'compose');
-    expect(readFileSync(join(readlinkSync(latest), 'STATUS'), 'utf8').trim()).toMatch(/^FINISHED/);
+    const compose = join(realpathSync(latest), 'compose');
+    expect(readFileSync(join(realpathSync(latest), 'STATUS'), 'utf8').trim()).toMatch(/^FINISHED/);
     for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
       const dir = join(compose, 'isos', arch);
       const names = readdirSync(dir);
@@ -54,7 +54,7 @@ describe('nx run rocky-9:finalize on the local site', () => {
     expect(Number(du.split('\t')[0])).toBeLessThan(8 << 20);
   });
 
-  const compose = () => join(readlinkSync(join(ws.dir, '.releng/compose/9/latest-Rocky-9')), 'compose');
+  const compose = () => join(realpathSync(join(ws.dir, '.releng/compose/9/latest-Rocky-9')), 'compose');
   const syncManifest = (arch: string) => JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-9/sync', `${arch}.json`), 'utf8')) as ArchManifest;
 
   it('ISOs have Rocky volume ids, implanted md5s that checkisomd5 accepts, and DVDs with every BaseOS and AppStream package', () => {

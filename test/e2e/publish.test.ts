@@ -56,7 +56,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     R = join(ws.dir, '.releng');
     stagingCat = join(R, 'repos-staging/mirror/pub/rocky');
     prodCat = join(R, 'repos-production/mirror/pub/rocky');
-    eventsFile = join(R, 'state/publish/events.jsonl');
+    eventsFile = join(R, 'state/events.jsonl');
     times.setup = (Date.now() - t0) / 1000;
   });
   afterAll(() => {
@@ -88,7 +88,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
 
     const before = { staging: listing(join(R, 'repos-staging')), production: listing(join(R, 'repos-production')), state: listing(join(R, 'state')) };
     const dry = step('rocky-9 staging --dryRun', () => nxOk(ws, ['run', 'rocky-9:staging', '--dryRun']));
-    expect(dry.output).toMatch(new RegExp(`\\[staging rocky-9\\] dry run: Rocky-9\\.7-\\d{8}\\.\\d{6} -> ${esc(stagingDir)}: 0 to add .*, 0 to update .*, 0 to delete`));
+    expect(dry.output).toMatch(new RegExp(`\\[rocky-9:staging\\] plan: Rocky-9\\.7-\\d{8}\\.\\d{6} → ${esc(stagingDir)}: 0 to add .*, 0 to update .*, 0 to delete`));
     expect(listing(join(R, 'repos-staging'))).toEqual(before.staging);
     expect(listing(join(R, 'repos-production'))).toEqual(before.production);
     expect(listing(join(R, 'state'))).toEqual(before.state);
@@ -111,7 +111,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
 
     expect(listing(join(R, 'repos-production'))).toEqual(production);
     expect(listing(join(stagingCat, '9.7-RC2'))).toEqual(staged);
-    const ev = readEvents(eventsFile, n0);
+    const ev = readEvents(eventsFile, n0).filter((e) => e.type === 'prod-refused');
     expect(ev.map((e) => [e.type, e.reason])).toEqual([
       ['prod-refused', 'no-approval'],
       ['prod-refused', 'stale-approval'],
@@ -140,8 +140,10 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     expect(again.output).toContain(`production ${prodDir} already matches staging ${join(stagingCat, '9.7-RC2')}: nothing to do`);
     expect(listing(join(R, 'repos-production'))).toEqual(before);
     expect(readEvents(eventsFile, n1).map((e) => [e.type, e.changed])).toEqual([
-      ['prod-unchanged', undefined],
+      ['stage-start', undefined],
+      ['plan', undefined],
       ['prod-done', false],
+      ['done', undefined],
     ]);
   });
 
@@ -152,10 +154,10 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const stagingDir = join(stagingCat, '8.10-RC2');
     const before = { staging: listing(join(R, 'repos-staging')), production: listing(join(R, 'repos-production')) };
     const dry = step('rocky-8 staging --dryRun', () => nxOk(ws, ['run', 'rocky-8:staging', '--dryRun']));
-    const m = new RegExp(`\\[staging rocky-8\\] dry run: Rocky-8\\.10-\\d{8}\\.\\d{6} -> ${esc(stagingDir)}: (\\d+) to add`).exec(dry.output);
+    const m = new RegExp(`\\[rocky-8:staging\\] plan: Rocky-8\\.10-\\d{8}\\.\\d{6} → ${esc(stagingDir)}: (\\d+) to add`).exec(dry.output);
     expect(m, dry.output.slice(-3000)).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(100);
-    expect(dry.output).toMatch(/repodata to regenerate\/sign: .*BaseOS\/x86_64\/os/);
+    expect(dry.output).toMatch(/repodata to regenerate: .*BaseOS\/x86_64\/os/);
     expect(existsSync(stagingDir)).toBe(false);
     expect(listing(join(R, 'repos-staging'))).toEqual(before.staging);
     expect(listing(join(R, 'repos-production'))).toEqual(before.production);

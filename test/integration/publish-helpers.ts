@@ -39,20 +39,27 @@ export interface FakeCompose {
  * every repo tree that the fixture serves, ISOs (random bytes) with alias links and CHECKSUM,
  * STATUS FINISHED, and the sync manifest that points composeLayout at it.
  */
-export function fakeCompose(opts: { fixtureRoot: string; rel: Release; site: { roots: { compose: string } }; wsRoot: string; date: Date; isoBytes?: number; isoSeed?: string }): FakeCompose {
+export function fakeCompose(opts: {
+  fixtureRoot: string;
+  rel: Release;
+  site: { roots: { compose: string } };
+  wsRoot: string;
+  date: Date;
+  isoBytes?: number;
+  isoSeed?: string;
+  /** Changes to the trees (module metadata, say) before the manifests record them, as a producer would make them. */
+  trees?: (compose: string) => void;
+}): FakeCompose {
   const { rel } = opts;
   const composeId = makeComposeId(rel, opts.date);
   const dirRel = join(composeBase(rel), composeId);
   const dir = join(opts.site.roots.compose, dirRel);
   const compose = join(dir, 'compose');
+  const trees = repoTrees(rel).filter((t) => existsSync(join(upstreamDir(opts.fixtureRoot, rel, t), 'repodata', 'repomd.xml')));
+  for (const t of trees) copyRepo(upstreamDir(opts.fixtureRoot, rel, t), join(compose, treePath(t)));
+  opts.trees?.(compose);
   const groups = new Map<string, TreeManifest[]>();
-  for (const t of repoTrees(rel)) {
-    const from = join(opts.fixtureRoot, 'v1/projects', rel.project, 'repo', `hashed-${t.repo}`, upstreamArch(t));
-    if (!existsSync(join(from, 'repodata', 'repomd.xml'))) continue;
-    const dir = join(compose, treePath(t));
-    copyRepo(from, dir);
-    groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, dir)]);
-  }
+  for (const t of trees) groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, join(compose, treePath(t)))]);
   // The sync manifests, as sync writes them (the staging stage checks the compose against them).
   for (const [group, trees] of groups) writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), `${group}.json`), { release: {}, trees });
   for (const arch of rel.arches) {
@@ -74,6 +81,8 @@ export function fakeCompose(opts: { fixtureRoot: string; rel: Release; site: { r
   writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), 'compose.json'), { composeId, dir: dirRel });
   return { composeId, dir, compose };
 }
+
+const upstreamDir = (fixtureRoot: string, rel: Release, t: RepoTree) => join(fixtureRoot, 'v1/projects', rel.project, 'repo', `hashed-${t.repo}`, upstreamArch(t));
 
 /** A tree's manifest entry: every package and repodata file with its sha256 and size. */
 function treeManifestOf(t: RepoTree, dir: string): TreeManifest {

@@ -191,11 +191,17 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
   it('publishes signed, regenerated repodata with comps, modules and updateinfo; keeps old packages', async () => {
     expect(rel.publish).toMatchObject({ delete: false, regenerateRepodata: true, signRepodata: true });
-    const c1 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z') });
     // Module metadata in AppStream, as the compose would carry it.
     const modules = join(t.dir, 'modules.yaml');
     writeFileSync(modules, '---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: nodejs\n  stream: "18"\n...\n');
-    execFileSync('modifyrepo_c', ['--mdtype=modules', modules, join(c1.compose, 'AppStream/x86_64/os/repodata')]);
+    const c1 = fakeCompose({
+      fixtureRoot: fx.root,
+      rel,
+      site: t.site,
+      wsRoot: wsRoot(),
+      date: new Date('2025-11-20T10:00:00Z'),
+      trees: (compose) => execFileSync('modifyrepo_c', ['--mdtype=modules', modules, join(compose, 'AppStream/x86_64/os/repodata')]),
+    });
     const errata = join(wsRoot(), 'releases/rocky-8/updateinfo.xml');
     mkdirSync(join(errata, '..'), { recursive: true });
     writeFileSync(errata, '<?xml version="1.0" encoding="UTF-8"?>\n<updates><update from="releng@rockylinux.invalid" status="final" type="security" version="2"><id>RLSA-2025:0001</id><title>Important: bash security update</title><issued date="2025-11-20 00:00:00"/><description>fix</description><pkglist><collection short="rocky-8"><name>Rocky 8</name></collection></pkglist></update></updates>\n');
@@ -221,10 +227,18 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
     // An update: bash rebuilt upstream. The reader watches staging while it is published.
     const up = await updatePackage({ root: fx.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    const c2 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-21T10:00:00Z') });
     // AppStream did not change upstream: the new compose carries the very same metadata (modules included).
-    rmSync(join(c2.compose, 'AppStream/x86_64/os/repodata'), { recursive: true });
-    execFileSync('cp', ['-a', join(c1.compose, 'AppStream/x86_64/os/repodata'), join(c2.compose, 'AppStream/x86_64/os/')]);
+    fakeCompose({
+      fixtureRoot: fx.root,
+      rel,
+      site: t.site,
+      wsRoot: wsRoot(),
+      date: new Date('2025-11-21T10:00:00Z'),
+      trees: (compose) => {
+        rmSync(join(compose, 'AppStream/x86_64/os/repodata'), { recursive: true });
+        execFileSync('cp', ['-a', join(c1.compose, 'AppStream/x86_64/os/repodata'), join(compose, 'AppStream/x86_64/os/')]);
+      },
+    });
     const reader = await startReader([r1.stagingDir], join(t.dir, 'reader-rocky8.json'));
     const r2 = await staging();
     const stats = await reader.stop();

@@ -53,7 +53,7 @@ export interface ProdResult {
   changed: boolean;
   digest?: string;
   approvedBy?: string;
-  publish?: Pick<PublishResult, 'adds' | 'updates' | 'deletes' | 'bytes' | 'phases'>;
+  publish?: PublishResult;
 }
 
 function refuse(ctx: StageContext, reason: string, message: string): never {
@@ -129,7 +129,7 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
     placeLinks(paths.productionCategory, pNames.links, ctx.log);
     const marker: GaMarker = { release: rel.name, type: rel.type, dir: pNames.dir, digest: plan.digest!, time: new Date().toISOString() };
     writeJsonAtomic(gaMarkerFile(paths.gaMarkers, pNames.dir), marker);
-    return { ...base, changed: true, digest: plan.digest, approvedBy: plan.approval.by, publish: { adds: result.adds, updates: result.updates, deletes: result.deletes, bytes: result.bytes, phases: result.phases } };
+    return { ...base, changed: true, digest: plan.digest, approvedBy: plan.approval.by, publish: result };
   },
 
   // publishTree verified the copy (a last dry run shows no difference); the links must be right.
@@ -142,7 +142,7 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
     ctx.log.event('prod-done', { changed: r.changed, digest: r.digest, approvedBy: r.approvedBy, bytes: r.publish?.bytes });
     return {
       summary: r.changed
-        ? `promoted ${r.stagingDir} → ${r.productionDir} (digest ${r.digest}, approved by ${r.approvedBy}): ${describePlan(r.publish as PublishResult)}. Mirror file lists follow in the filelist stage.`
+        ? `promoted ${r.stagingDir} → ${r.productionDir} (digest ${r.digest}, approved by ${r.approvedBy}): ${describePlan(r.publish!)}. Mirror file lists follow in the filelist stage.`
         : `production ${r.productionDir} already matches staging`,
     };
   },

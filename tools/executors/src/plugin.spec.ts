@@ -1,0 +1,88 @@
+// The plugin's targets as a pure function of a release file, the executors' schemas, and the
+// command-line check the plugin runs before any task.
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { releaseTargets } from './plugin';
+import { checkCommandLine, executorOf, parseCommandLine } from './cli';
+
+const root = join(__dirname, '../../..');
+const argv = (...a: string[]) => ['/usr/bin/node', '/ws/node_modules/nx/dist/bin/nx.js', ...a];
+
+describe('releaseTargets', () => {
+  const { name, targets, arches } = releaseTargets(root, 'releases/rocky-9/release.yaml');
+
+  it('makes one target per stage and one iso target per arch, none of them taking release or arch as options', () => {
+    expect(name).toBe('rocky-9');
+    expect(arches).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
+    expect(Object.keys(targets).sort()).toEqual(['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync']);
+    for (const [t, c] of Object.entries(targets)) {
+      expect(c.options ?? {}, t).toEqual({});
+      expect(c.executor, t).toBe(`@rocky/executors:${executorOf(t)}`);
+    }
+  });
+
+  it('hashes only its own arch for each iso target, and never caches publishing', () => {
+    expect(targets['iso-aarch64'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/aarch64.json', transitive: false });
+    expect(targets['iso-aarch64'].dependsOn).toEqual(['sync']);
+    for (const t of ['staging', 'prod', 'filelist']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
+    expect(targets.staging.dependsOn).toEqual(['finalize']);
+    expect(targets.filelist.dependsOn).toEqual(['prod']);
+    for (const t of ['sync', 'iso-x86_64', 'iso-extra', 'cloud', 'finalize']) expect(targets[t].cache, t).toBe(true);
+  });
+});
+
+describe('executor schemas', () => {
+  const dir = join(__dirname, 'executors');
+  const executors = JSON.parse(readFileSync(join(__dirname, '../executors.json'), 'utf8')).executors as Record<string, { schema: string }>;
+  it('every executor of executors.json has a folder with schema.json and schema.d.ts', () => {
+    expect(Object.keys(executors).sort()).toEqual(readdirSync(dir).sort());
+  });
+  for (const e of Object.keys(executors)) {
+    it(`${e}: unknown options are errors, every option is described, booleans have defaults, schema.d.ts agrees`, () => {
+      const schema = JSON.parse(readFileSync(join(dir, e, 'schema.json'), 'utf8'));
+      expect(schema.additionalProperties).toBe(false);
+      expect(schema.title && schema.description).toBeTruthy();
+      expect(schema.required ?? []).toEqual([]);
+      for (const [k, p] of Object.entries<{ type: string; description?: string; default?: unknown }>(schema.properties)) {
+        expect(p.description, `${e}.${k}`).toBeTruthy();
+        if (p.type === 'boolean') expect(p.default, `${e}.${k}`).toBe(false);
+      }
+      expect(Object.keys(schema.properties)).toContain('dryRun');
+      const dts = readFileSync(join(dir, e, 'schema.d.ts'), 'utf8');
+      expect([...dts.matchAll(/^ {2}(\w+)\?:/gm)].map((m) => m[1])).toEqual(Object.keys(schema.properties));
+    });
+  }
+});
+
+describe('the command line, checked before any task runs', () => {
+  it('reads the targets of run, the infix form, run-many and affected', () => {
+    expect(parseCommandLine(argv('run', 'rocky-9:prod', '--approve=ab'))).toMatchObject({ command: 'run', targets: ['prod'] });
+    expect(parseCommandLine(argv('rocky-9:iso-x86_64'))).toMatchObject({ command: 'run', targets: ['iso-x86_64'] });
+    expect(parseCommandLine(argv('run-many', '-t', 'staging', 'prod', '-p', 'rocky-8,rocky-9')).targets).toEqual(['staging', 'prod']);
+    expect(parseCommandLine(argv('affected', '--targets=finalize,filelist')).targets).toEqual(['finalize', 'filelist']);
+  });
+
+  it('rejects options the targets do not declare, release and arch among them', () => {
+    expect(() => checkCommandLine(argv('run', 'rocky-9:prod', '--dryrun'))).toThrow(/unknown option --dryrun; nothing was run.*prod: --dryRun, --approve, --confirmDeletions/);
+    expect(() => checkCommandLine(argv('run', 'rocky-9:staging', '--confirmDeletion'))).toThrow(/unknown option --confirmDeletion/);
+    expect(() => checkCommandLine(argv('run', 'rocky-9:sync', '--release=rocky-8', '--dryRun'))).toThrow(/unknown option --release/);
+    expect(() => checkCommandLine(argv('run', 'rocky-9:iso-x86_64', '--arch', 'aarch64'))).toThrow(/unknown option --arch/);
+    // An option of one target but not of every target asked for.
+    expect(() => checkCommandLine(argv('run-many', '-t', 'prod', 'filelist', '--approve=x'))).toThrow(/unknown option --approve \(not an option of every target asked for\)/);
+  });
+
+  it("accepts the targets' own options and Nx's", () => {
+    expect(checkCommandLine(argv('run', 'rocky-9:prod', '--approve=abc', '--confirmDeletions', '--excludeTaskDependencies', '--outputStyle=static', '--parallel=2', '--skip-nx-cache', '--verbose'))).toEqual({ dryRun: false });
+    expect(checkCommandLine(argv('run-many', '-t', 'finalize', '-p', 'rocky-8,rocky-9', '--nxBail', '-c', 'production'))).toEqual({ dryRun: false });
+  });
+
+  it('sees a dry run however it is spelt', () => {
+    for (const a of [['--dryRun'], ['--dry-run'], ['--dryRun=true'], ['--dryRun', 'true']]) expect(checkCommandLine(argv('run', 'rocky-9:prod', ...a)), a.join(' ')).toEqual({ dryRun: true });
+    for (const a of [['--dryRun=false'], ['--no-dryRun'], ['--dryRun', 'false'], []]) expect(checkCommandLine(argv('run', 'rocky-9:prod', ...a)), a.join(' ')).toEqual({ dryRun: false });
+  });
+
+  it('leaves runs of targets that are not ours to Nx', () => {
+    expect(checkCommandLine(argv('run-many', '-t', 'test', '--coverage'))).toEqual({ dryRun: false });
+  });
+});
