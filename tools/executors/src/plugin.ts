@@ -4,7 +4,7 @@
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
 import { dirname, basename } from 'node:path';
-import { distDir, loadRelease } from '@rocky/config';
+import { checkReleases, distDir, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
 const common = ['pipelineSource', 'site'];
@@ -87,6 +87,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
 export const createNodesV2: CreateNodesV2 = [
   'releases/*/release.yaml',
   (files, options, context) =>
+    checkReleases(context.workspaceRoot) ?? // throws on mistakes across release files; returns nothing
     createNodesFromFiles(
       (file, _opts, ctx) => {
         const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
