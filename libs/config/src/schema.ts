@@ -166,6 +166,20 @@ export const storeSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * Limits on each upstream download attempt, as curl's --speed-limit/--speed-time and --max-time;
+ * the low-speed defaults are dnf's (minrate=1000, timeout=30). An attempt that hits one fails
+ * naming the URL and the limit, and is retried like any transient failure.
+ */
+export const downloadSchema = z.strictObject({
+  /** Fail when fewer than this many bytes per second arrive over lowSpeedSeconds (0: no low-speed limit). */
+  lowSpeedBytes: z.number().int().nonnegative().default(1000),
+  lowSpeedSeconds: z.number().int().positive().default(30),
+  /** Fail an attempt not complete after this long, redirects included (0: no deadline). */
+  deadlineSeconds: z.number().int().nonnegative().default(3600),
+});
+export type DownloadLimits = z.infer<typeof downloadSchema>;
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: path, staging: path, production: path }),
@@ -182,6 +196,8 @@ export const siteSchema = z.strictObject({
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
     gpgKey: path.optional(),
+    /** Unset: every limit at its default. */
+    download: downloadSchema.optional(),
   }),
   store: storeSchema,
   /** Working state: locks, dnf caches, logs. */
