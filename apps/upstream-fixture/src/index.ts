@@ -2,5 +2,5 @@
 // and served like Peridot's yumrepofs, with fault injection for tests.
 export { ensureFixture, type FixtureOptions, type FixtureInfo } from './fixture';
 export { repoUrlPath } from './paths';
-export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord } from './server';
+export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord, type ServeOptions } from './server';
 export { updatePackage, writeBrokenRepo, injectHref } from './helpers';

@@ -198,6 +198,20 @@ export const storeSchema = z.discriminatedUnion('type', [
 /** Placeholders of the upstream URL template; see `upstreamUrl`. */
 const URL_PLACEHOLDERS = ['base', 'project', 'repo', 'arch'];
 
+/**
+ * Limits on each upstream download attempt, as curl's --speed-limit/--speed-time and --max-time;
+ * the low-speed defaults are dnf's (minrate=1000, timeout=30). An attempt that hits one fails
+ * naming the URL and the limit, and is retried like any transient failure.
+ */
+export const downloadSchema = z.strictObject({
+  /** Fail when fewer than this many bytes per second arrive over lowSpeedSeconds (0: no low-speed limit). */
+  lowSpeedBytes: z.number().int().nonnegative().default(1000),
+  lowSpeedSeconds: z.number().int().positive().default(30),
+  /** Fail an attempt not complete after this long, redirects included (0: no deadline). */
+  deadlineSeconds: z.number().int().nonnegative().default(3600),
+});
+export type DownloadLimits = z.infer<typeof downloadSchema>;
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
@@ -228,6 +242,8 @@ export const siteSchema = z.strictObject({
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
     gpgKey: path.optional(),
+    /** Unset: every limit at its default. */
+    download: downloadSchema.optional(),
   }).superRefine((u, ctx) => {
     if (u.url.includes('{base}') && !u.fixture) ctx.addIssue({ code: 'custom', path: ['url'], message: "{base} is the fixture server's address, and this site has no upstream.fixture" });
   }),

@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Store, StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
-import { fetchBuffer, openUrl, withRetries, type FetchOptions } from './http';
+import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
 import { rpmSignerKeyId } from './rpmsig';
 import type { Limiter } from './limiter';
@@ -69,19 +69,16 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   const pending = opts.inflight?.get(expect.sha256);
   if (pending) return { ...(await pending), fetched: false };
   const url = join2(opts.url, href);
-  const download = opts.limiter.run(() =>
+  const fetching = opts.limiter.run(() =>
     withRetries(
       `${opts.what}: ${href}`,
-      async () => {
-        const { body } = await openUrl(url, opts.fetch?.timeoutMs);
-        return opts.store.putStream(body, { ...expect, what: href }, opts.onBytes);
-      },
+      () => download(url, opts.fetch?.download, (body) => opts.store.putStream(body, { ...expect, what: href }, opts.onBytes)),
       opts.fetch,
     ),
   );
-  opts.inflight?.set(expect.sha256, download);
+  opts.inflight?.set(expect.sha256, fetching);
   try {
-    return { ...(await download), fetched: true };
+    return { ...(await fetching), fetched: true };
   } finally {
     opts.inflight?.delete(expect.sha256);
   }

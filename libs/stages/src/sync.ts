@@ -59,7 +59,7 @@ export async function syncStage(s: StageContext): Promise<void> {
       limiter,
       what: `${rel.project} ${treeId(t)}`,
       onBytes: (n: number) => (arrived += n),
-      fetch: { onRetry: (e: Error, i: number) => log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
+      fetch: { download: site.upstream.download, onRetry: (e: Error, i: number) => log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
     });
 
     // 0. What upstream looks like now: every repomd.xml (kickstart trees read their os repo).
