@@ -14,7 +14,7 @@ async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string
   try {
     await gpgSign({ homedir: signing.gnupgHome, key: signing.keyId, file, out, mode });
   } finally {
-    await killGpgAgent(signing.gnupgHome);
+    await killGpgAgent(signing.gnupgHome, { wait: false });
     unlock();
   }
 }
