@@ -4,28 +4,28 @@
 // stages of several releases at once, and stopping the agent under another process's gpg fails
 // that signature ("Broken pipe", "No agent running").
 import { join } from 'node:path';
-import { acquireLockWaiting, run } from '@rocky/exec';
+import { acquireLockWaiting, gpgSign, gpgVerify, killGpgAgent, type GpgSignOptions } from '@rocky/exec';
 import type { Site } from '@rocky/config';
 
 type Signing = NonNullable<Site['signing']>;
 
-async function gpg(signing: Signing, args: string[]): Promise<void> {
+async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string, out: string): Promise<void> {
   const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`, { maxPollMs: 20 });
   try {
-    await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', signing.keyId, ...args]);
+    await gpgSign({ homedir: signing.gnupgHome, key: signing.keyId, file, out, mode });
   } finally {
-    await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+    await killGpgAgent(signing.gnupgHome, { wait: false });
     unlock();
   }
 }
 
 /** `file` → `out` clearsigned (CHECKSUM → CHECKSUM.asc). */
-export const clearsign = (signing: Signing, file: string, out: string) => gpg(signing, ['--clearsign', '--output', out, file]);
+export const clearsign = (signing: Signing, file: string, out: string) => sign(signing, 'clearsign', file, out);
 
 /** `file` → `out` detached armored signature (repomd.xml → repomd.xml.asc). */
-export const detachSign = (signing: Signing, file: string, out: string) => gpg(signing, ['--detach-sign', '--armor', '--output', out, file]);
+export const detachSign = (signing: Signing, file: string, out: string) => sign(signing, 'detach', file, out);
 
 /** Checks a clearsigned or detached signature with the site's keyring. */
 export async function verifySignature(signing: Signing, sig: string, file?: string): Promise<void> {
-  await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--verify', sig, ...(file ? [file] : [])]);
+  await gpgVerify(signing.gnupgHome, sig, file);
 }

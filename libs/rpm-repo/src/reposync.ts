@@ -5,9 +5,10 @@
 // files, then repomd.xml (and its signature) last, then stale files are removed.
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { hashFiles } from '@rocky/exec';
 import type { Store, StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
-import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
+import { parseRepomd, parsePrimary, readRepodata, type RpmPackage, type RepomdRecord } from './repodata';
 import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
 import { rpmSignerKeyId } from './rpmsig';
@@ -30,6 +31,8 @@ export interface TreePlan {
   fetch: RpmPackage[];
   /** sha256 of the packages already in the store at planning: hardlinked without asking it again. */
   stored: Set<string>;
+  /** Store objects hashed while applying this plan (a plan applied to several trees hashes each once). */
+  checked: Map<string, Promise<StoredObject>>;
 }
 
 export interface TreeResult {
@@ -58,16 +61,22 @@ export interface SyncTreeOptions {
   repomd?: Buffer;
   /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
   inflight?: Map<string, Promise<StoredObject>>;
+  /** Store objects hashed in this run, shared by all trees: a package in several trees is hashed once. */
+  checked?: Map<string, Promise<StoredObject>>;
 }
 
-const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href}`;
+/** The URL of `href` under `base`: each segment percent-encoded (`#`, `?`, `%` and spaces are file name characters here). */
+const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href.split('/').map(encodeURIComponent).join('/')}`;
 
-/** Fetches a repodata/package URL into the store unless the store has it; verifies sha256 and size. */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean }> {
-  // Already stored: the size repodata gave is the object's (it was verified when stored).
-  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: expect.size ?? (await opts.store.size(expect.sha256))!, fetched: false };
+/**
+ * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
+ * unless the store has it. `verified` says the bytes were checked in this run; a stored object
+ * is not, and its size is what the store holds.
+ */
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean; verified: boolean }> {
+  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
   const pending = opts.inflight?.get(expect.sha256);
-  if (pending) return { ...(await pending), fetched: false };
+  if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
   const fetching = opts.limiter.run(() =>
     withRetries(
@@ -78,7 +87,7 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   );
   opts.inflight?.set(expect.sha256, fetching);
   try {
-    return { ...(await fetching), fetched: true };
+    return { ...(await fetching), fetched: true, verified: true };
   } finally {
     opts.inflight?.delete(expect.sha256);
   }
@@ -105,9 +114,11 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
   // All repodata (small) is fetched while planning: repoclosure can then check the metadata
   // while the packages are still downloading.
+  const checked = new Map<string, Promise<StoredObject>>();
   const objs = await Promise.all(records.map((r) => fetchObject(opts, r.href, r)));
+  await checkObjects(opts, checked, records.map((r, i) => ({ href: r.href, expect: r, obj: objs[i] })), undefined);
   const prim = objs[records.indexOf(primaryRec)];
-  const xml = decompress(await fsp.readFile(await opts.store.localPath(prim.sha256)), primaryRec.href).toString('utf8');
+  const xml = (await readRepodata(await opts.store.localPath(prim.sha256), primaryRec.href)).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
   const seen = new Set<string>();
   for (const p of packages) {
@@ -124,7 +135,44 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     packages,
     fetch,
     stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
+    checked,
   };
+}
+
+/**
+ * Checks that each object is what repodata says (sha256 and size). Downloads were checked as
+ * they streamed in; objects linked from the store are hashed here (once per run, on worker
+ * threads), so a store object that rotted, or repodata whose size lies about a package the store
+ * already has, fails the sync, naming the file, the tree and both values.
+ */
+async function checkObjects(
+  opts: SyncTreeOptions,
+  memo: Map<string, Promise<StoredObject>>,
+  items: { href: string; expect: { sha256: string; size?: number }; obj: StoredObject & { verified: boolean } }[],
+  dest: string | undefined,
+): Promise<void> {
+  const shared = opts.checked ?? memo;
+  for (const { obj } of items) if (obj.verified && !shared.has(obj.sha256)) shared.set(obj.sha256, Promise.resolve({ sha256: obj.sha256, size: obj.size }));
+  const todo = [...new Set(items.filter((i) => !i.obj.verified && !shared.has(i.obj.sha256)).map((i) => i.obj.sha256))];
+  if (todo.length) {
+    const hashed = (async () => {
+      const paths = await Promise.all(todo.map((h) => opts.store.localPath(h)));
+      const [sums, stats] = await Promise.all([hashFiles(paths), Promise.all(paths.map((f) => fsp.stat(f)))]);
+      return new Map(todo.map((h, i) => [h, { sha256: sums[i], size: stats[i].size }]));
+    })();
+    for (const h of todo) shared.set(h, hashed.then((m) => m.get(h)!));
+  }
+  const where = dest ? ` (into ${dest})` : '';
+  for (const { href, expect, obj } of items) {
+    const actual = obj.verified ? obj : await shared.get(obj.sha256)!;
+    const sizeOk = expect.size === undefined || !Number.isFinite(expect.size) || expect.size === actual.size;
+    if (actual.sha256 === expect.sha256 && sizeOk) continue;
+    const from = obj.verified ? 'downloaded' : `store object ${await opts.store.localPath(obj.sha256)}`;
+    throw new Error(
+      `${opts.what}${where}: ${href} does not match its repodata: repodata says sha256 ${expect.sha256}, ${expect.size ?? '?'} bytes; ` +
+        `the ${from} has sha256 ${actual.sha256}, ${actual.size} bytes`,
+    );
+  }
 }
 
 /**
@@ -167,17 +215,27 @@ class Confinement {
  */
 export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: string, removeStale: boolean): Promise<TreeResult> {
   const box = new Confinement(dest);
-  await fsp.mkdir(dest, { recursive: true });
   let fetched = 0;
   let fetchedBytes = 0;
-  const packages = await Promise.all(
+  // Store objects are never removed during a run: what planning found stays there.
+  const objs = await Promise.all(
     plan.packages.map(async (p) => {
+      const size = Number.isFinite(p.size) ? p.size : undefined;
+      const obj = plan.stored.has(p.sha256)
+        ? { sha256: p.sha256, size: (await opts.store.size(p.sha256))!, fetched: false, verified: false }
+        : await fetchObject(opts, p.href, { sha256: p.sha256, size });
+      if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
+      return obj;
+    }),
+  );
+  // Every package is checked before any is placed, and before the tree exists.
+  await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
+  await fsp.mkdir(dest, { recursive: true });
+  const packages = await Promise.all(
+    plan.packages.map(async (p, i) => {
+      const obj = objs[i];
       const target = box.target(p.href);
       await box.dir(dirname(target));
-      // Store objects are never removed during a run: what planning found stays there.
-      const size = Number.isFinite(p.size) ? p.size : undefined;
-      const obj = plan.stored.has(p.sha256) ? { sha256: p.sha256, size: size ?? (await opts.store.size(p.sha256))!, fetched: false } : await fetchObject(opts, p.href, { sha256: p.sha256, size });
-      if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       await opts.store.materialize(obj.sha256, target);
       const signer = await rpmSignerKeyId(target);
       if (opts.signer && signer !== opts.signer) {
@@ -193,6 +251,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
     const target = box.target(rec.href);
     await box.dir(dirname(target));
     const obj = await fetchObject(opts, rec.href, rec);
+    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dest);
     await opts.store.materialize(obj.sha256, target);
     repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
   }
