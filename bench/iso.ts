@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { run } from '@rocky/exec';
-import { buildBootTree, buildExtraIso } from '@rocky/iso';
+import { buildBootTree, buildExtraIso, checkisomd5Argv, dialogScript, dialogWord, implantisomd5Argv, xorrisoDialogArgv } from '@rocky/iso';
 import { buildTestRepos, testRelease } from '../libs/iso/src/testing/repos';
 import { flag, median, type BenchRow } from './lib';
 
@@ -47,16 +47,25 @@ export async function runIsoBench(opts: { mib?: number; reps?: number } = {}): P
   const ours = () =>
     buildExtraIso({ release: rel, arch: 'x86_64', image: 'dvd', bootIso, bootTree: join(dir, 'boot/lorax'), repos, mainVariant: 'AppStream', outFile: join(out, 'dvd.iso'), workDir: join(out, 'work'), buildTimestamp: 1763650000 });
   const floorIso = join(out, 'floor.iso');
+  // The bare tools, through the same argv builders as ours, with the boot replay and grafts only.
   const floor = async () => {
     mkdirSync(out, { recursive: true });
-    const dialog = ['-indev', bootIso, '-outdev', floorIso, '-boot_image', 'any', 'replay', '-joliet', 'on', '-volid', 'Rocky-9-7-x86_64-dvd', ...repos.flatMap((r) => ['-map', r.path, `/${r.name}`]), '-end'];
-    await run(['xorriso', '-dialog', 'on'], { input: dialog.map((a) => (a.startsWith('-') ? `\n${a}` : ` ${a}`)).join('').trim() + '\n' });
-    await run(['implantisomd5', '--supported-iso', floorIso]);
+    const dialog = dialogScript([
+      ['-indev', dialogWord(bootIso)],
+      ['-outdev', dialogWord(floorIso)],
+      ['-boot_image', 'any', 'replay'],
+      ['-joliet', 'on'],
+      ['-volid', 'Rocky-9-7-x86_64-dvd'],
+      ...repos.map((r) => ['-map', dialogWord(r.path), dialogWord(`/${r.name}`)]),
+      ['-end'],
+    ]);
+    await run(xorrisoDialogArgv(), { input: dialog });
+    await run(implantisomd5Argv(floorIso, { supported: true }));
   };
   // What a release engineer runs to get the same verified, checksummed DVD by hand.
   const byHand = async () => {
     await floor();
-    await run(['checkisomd5', floorIso]);
+    await run(checkisomd5Argv(floorIso));
     await run(['sha256sum', floorIso]);
   };
   // Interleaved, so that a change in the machine's load hits all three alike.

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { ensureFixture } from '@rocky/upstream-fixture';
 import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
-import { dnfConfig } from '../libs/rpm-repo/src/repoclosure';
+import { dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
 import { run } from '@rocky/exec';
 import { timeIt, flag, type BenchRow } from './lib';
 
@@ -69,8 +69,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
     const reposync = async () => {
       for (const arch of ['x86_64', 'aarch64']) {
         const conf = dnfConfig(join(dnfDir, 'conf', arch));
-        const repos = ['BaseOS', 'AppStream'].flatMap((r) => [`--repofrompath=${r},${server.url}/v1/projects/bench/repo/hashed-${r}/${arch}`, `--repo=${r}`]);
-        await run(['dnf', '-q', '-y', '-c', conf, '--releasever=9', `--forcearch=${arch}`, ...repos, 'reposync', '--download-metadata', `--arch=${arch}`, '--arch=noarch', '-p', join(dnfDir, 'out', arch)]);
+        const repos = ['BaseOS', 'AppStream'].map((r) => ({ id: r, url: `${server.url}/v1/projects/bench/repo/hashed-${r}/${arch}` }));
+        await run(reposyncArgv({ config: conf, releasever: 9, forcearch: arch, repos, quiet: true, downloadMetadata: true, arches: [arch, 'noarch'], dest: join(dnfDir, 'out', arch) }));
       }
     };
     const dnfCold = await timeIt(reps, reposync, () => rmSync(dnfDir, { recursive: true, force: true }));

@@ -1,24 +1,16 @@
 // The fixture's signing key: created once per root (no passphrase), used by rpmsign for
 // packages and by gpg for detached repomd.xml signatures. Every gpg call names its home
 // explicitly, so nothing touches the user's keyring.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { run, writeFileAtomic, tempName, mapLimit } from '@rocky/exec';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { gpgExport, gpgGenKey, gpgSecretFingerprint, gpgSign, killGpgAgent, run, writeFileAtomic, tempName, mapLimit } from '@rocky/exec';
 import { KEY_UID, type FixtureLayout } from './paths';
 
-const GPG = 'gpg';
-const base = (home: string) => [GPG, '--homedir', home, '--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', ''];
+// The fixture's tests and helpers stop agents by these names.
+export { killGpgAgent as killAgent, gpgAgentPids as agentPids } from '@rocky/exec';
 
 /** Fingerprint (40 hex) of the fixture's secret key in `home`, or undefined when there is none. */
 export async function keyFingerprint(home: string): Promise<string | undefined> {
-  if (!existsSync(home)) return undefined;
-  const r = await run([GPG, '--homedir', home, '--batch', '--with-colons', '--list-secret-keys', KEY_UID], { okCodes: [0, 2] });
-  let inSec = false;
-  for (const line of r.stdout.split('\n')) {
-    const f = line.split(':');
-    if (f[0] === 'sec') inSec = true;
-    else if (f[0] === 'fpr' && inSec) return f[9];
-  }
-  return undefined;
+  return existsSync(home) ? gpgSecretFingerprint(home, KEY_UID) : undefined;
 }
 
 /** Creates the key (into a temp home, renamed into place) unless it exists; exports the public key. */
@@ -32,9 +24,9 @@ export async function ensureKey(layout: FixtureLayout): Promise<string> {
     try {
       // RSA like Rocky's keys; 2048 bits because rpmsign runs gpg once per package and a
       // 3072-bit signature costs about three times as much here.
-      await run([...base(tmp), '--quick-gen-key', `Rocky Linux Fixture (release engineering) <${KEY_UID}>`, 'rsa2048', 'sign', 'never']);
+      await gpgGenKey({ homedir: tmp, uid: `Rocky Linux Fixture (release engineering) <${KEY_UID}>`, algo: 'rsa2048', expire: 'never' });
     } finally {
-      await killAgent(tmp);
+      await killGpgAgent(tmp);
     }
     renameSync(tmp, layout.gnupgHome);
     fpr = await keyFingerprint(layout.gnupgHome);
@@ -42,8 +34,7 @@ export async function ensureKey(layout: FixtureLayout): Promise<string> {
     rmSync(layout.keyFile, { force: true });
   }
   if (!existsSync(layout.keyFile)) {
-    const r = await run([GPG, '--homedir', layout.gnupgHome, '--batch', '--armor', '--export', fpr]);
-    writeFileAtomic(layout.keyFile, r.stdout);
+    writeFileAtomic(layout.keyFile, await gpgExport(layout.gnupgHome, fpr));
   }
   return fpr;
 }
@@ -52,7 +43,7 @@ export async function ensureKey(layout: FixtureLayout): Promise<string> {
 export async function detachSign(home: string, file: string): Promise<void> {
   const out = `${file}.asc`;
   const tmp = tempName(out);
-  await run([...base(home), '--yes', '--local-user', KEY_UID, '--armor', '--detach-sign', '--output', tmp, file]);
+  await gpgSign({ homedir: home, key: KEY_UID, file, out: tmp, mode: 'detach' });
   renameSync(tmp, out);
 }
 
@@ -70,49 +61,4 @@ export async function rpmSign(home: string, files: string[]): Promise<void> {
         env: { ...process.env, LC_ALL: 'C' },
       }),
   );
-}
-
-/**
- * Stops the gpg-agent that signing started for `home` (it outlives gpg otherwise). gpgconf
- * finds the agent by its socket, which lives under /run/user/<uid> when that exists and in the
- * homedir otherwise; an agent started before /run/user/<uid> appeared is missed, so agents
- * still running for exactly this homedir are also signalled by pid.
- */
-export async function killAgent(home: string): Promise<void> {
-  await run(['gpgconf', '--homedir', home, '--kill', 'gpg-agent']).catch(() => undefined);
-  // The agent exits shortly after gpgconf returns; wait for it, then signal what is left.
-  for (let i = 0; i < 40 && agentPids(home).length; i++) await sleep(50);
-  for (const pid of agentPids(home)) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-  for (let i = 0; i < 20 && agentPids(home).length; i++) await sleep(50);
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Pids of gpg-agent processes started with `--homedir <home>` (Linux /proc; empty elsewhere). */
-export function agentPids(home: string): number[] {
-  const pids: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return pids;
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    let argv: string[];
-    try {
-      argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    const i = argv.indexOf('--homedir');
-    if (argv[0]?.endsWith('gpg-agent') && i > 0 && argv[i + 1] === home) pids.push(Number(e));
-  }
-  return pids;
 }

@@ -7,11 +7,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
-import { readJson, run, sha256, writeFileAtomic } from '@rocky/exec';
+import { readJson, sha256, writeFileAtomic } from '@rocky/exec';
+import { createrepo, xmlDecoding } from '@rocky/rpm-repo';
 import { FixtureLayout, packageHref } from './paths';
 import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
 import { readSpecManifest, rpmbuild } from './rpmbuild';
-import { createrepoArgs, link } from './repo';
+import { createrepoOptions, link } from './repo';
 import { detachSign, killAgent } from './gpg';
 import { readPrimary, readRepomd } from './repodata';
 import type { PkgDef, SpecDef } from './model';
@@ -37,9 +38,8 @@ function privateRepodata(tree: string): void {
 /** createrepo_c --update of a tree, keeping its comps, then a fresh repomd signature. */
 async function refreshRepodata(tree: string, gnupgHome: string | undefined): Promise<void> {
   privateRepodata(tree);
-  const args = createrepoArgs(tree);
-  if (existsSync(join(tree, 'repodata', 'repomd.xml'))) args.splice(1, 0, '--update', '--keep-all-metadata');
-  await run(args);
+  const update = existsSync(join(tree, 'repodata', 'repomd.xml'));
+  await createrepo({ ...createrepoOptions(tree), update, keepAllMetadata: update });
   if (gnupgHome) await detachSign(gnupgHome, join(tree, 'repodata', 'repomd.xml'));
 }
 
@@ -109,13 +109,38 @@ function findFixtureRoot(dir: string): FixtureLayout | undefined {
 }
 
 /**
+ * Builds `pkg` with the fixture's rpmbuild path and adds it to the repo `dir` under `href`
+ * (default: the hashed layout of its file name; a real repo may name files as it likes), then
+ * refreshes the repodata with createrepo_c. Packages already in `dir` stay; inside a fixture
+ * root the package and repomd.xml are signed with the fixture key. Returns the href.
+ */
+export async function addPackage(dir: string, pkg: PkgDef, href?: string): Promise<string> {
+  const fixture = findFixtureRoot(dir);
+  const spec: SpecDef = { name: pkg.name, version: pkg.version, release: pkg.release, summary: pkg.summary, packages: [pkg], targets: [] };
+  if (!pkg.noarch) throw new Error(`addPackage: ${pkg.name} must be noarch`);
+  const work = mkdtempSync(join(tmpdir(), 'add-package-'));
+  try {
+    const built = await rpmbuild(spec, join(work, 'b'), fixture?.gnupgHome, { srpm: false });
+    const rpm = built.rpms[0];
+    const rel = href ?? packageHref(rpm.file);
+    const dest = join(dir, rel);
+    rmSync(dest, { force: true });
+    link(join(built.dir, rpm.rel), dest);
+    await refreshRepodata(dir, fixture?.gnupgHome);
+    return rel;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    if (fixture) await killAgent(fixture.gnupgHome);
+  }
+}
+
+/**
  * Makes `dir` a repo whose package `broken-fixture` requires `does-not-exist-fixture`, which
  * nothing provides. Packages already in `dir` stay, so this also breaks an existing tree; inside
  * a fixture root the package and repomd.xml are signed with the fixture key.
  */
 export async function writeBrokenRepo(dir: string): Promise<void> {
-  const fixture = findFixtureRoot(dir);
-  const pkg: PkgDef = {
+  await addPackage(dir, {
     name: 'broken-fixture',
     version: '1.0',
     release: '1.fixture',
@@ -125,24 +150,13 @@ export async function writeBrokenRepo(dir: string): Promise<void> {
     provides: [],
     files: [{ path: '/usr/share/broken-fixture/README', text: 'broken on purpose' }],
     debuginfo: false,
-  };
-  const spec: SpecDef = { name: pkg.name, version: pkg.version, release: pkg.release, summary: pkg.summary, packages: [pkg], targets: [] };
-  const work = mkdtempSync(join(tmpdir(), 'broken-repo-'));
-  try {
-    const built = await rpmbuild(spec, join(work, 'b'), fixture?.gnupgHome, { srpm: false });
-    const rpm = built.rpms[0];
-    const dest = join(dir, packageHref(rpm.file));
-    rmSync(dest, { force: true });
-    link(join(built.dir, rpm.rel), dest);
-    await refreshRepodata(dir, fixture?.gnupgHome);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-    if (fixture) await killAgent(fixture.gnupgHome);
-  }
+  });
 }
 
 // preserveOrder keeps documents as they were, apart from the one value changed.
 const orderedOpts = { preserveOrder: true, ignoreAttributes: false, attributeNamePrefix: '@_', parseTagValue: false, trimValues: false } as const;
+// Read as XML says (character references decoded), written back escaped by the builder.
+const orderedParser = () => new XMLParser({ ...orderedOpts, ...xmlDecoding() });
 type Node = Record<string, any>;
 const children = (nodes: Node[], tag: string): Node[] => nodes.filter((n) => tag in n);
 const text = (nodes: Node[]) => String(nodes.find((n) => '#text' in n)?.['#text'] ?? '');
@@ -150,43 +164,70 @@ const setText = (node: Node, tag: string, value: string) => {
   node[tag] = [{ '#text': value }];
 };
 
+/** What editPrimary changes in one package of a tree's primary.xml (and in its repomd.xml). */
+export interface PrimaryEdit {
+  /** The package to change (default: the first). */
+  name?: string;
+  /** A new location href. */
+  href?: string;
+  /** A new `<size package>`. */
+  size?: number;
+  /** An `xml:base` on the package's location (its bytes are then fetched from there). */
+  xmlBase?: string;
+  /** An `xml:base` on repomd.xml's location of primary.xml. */
+  repomdXmlBase?: string;
+}
+
 /**
- * Rewrites the location href of one package (the first, or `name`) in a tree's primary.xml,
- * then rewrites repomd.xml's checksums for it and re-signs: repodata that points outside the repo.
+ * Changes one package's entry in a tree's primary.xml, then rewrites repomd.xml's checksums for
+ * it and re-signs it (inside a fixture root, with the fixture key): repodata that lies, signed
+ * by the upstream key, as a compromised or buggy build system would publish it.
  */
+export async function editPrimary(tree: string, edit: PrimaryEdit): Promise<void> {
+  const fixture = findFixtureRoot(tree);
+  const go = () => rewritePrimary(tree, edit, fixture?.gnupgHome);
+  await (fixture ? withFixtureLock(fixture, go) : go());
+}
+
+/** Rewrites the location href of one package (the first, or `name`): repodata that points outside the repo. */
 export async function injectHref(opts: { root: string; project: string; repo: string; arch: string; href: string; name?: string }): Promise<void> {
-  const layout = new FixtureLayout(resolve(opts.root));
-  const tree = layout.tree(opts.project, opts.repo, opts.arch);
-  await withFixtureLock(layout, async () => {
-    privateRepodata(tree);
-    const prim = readRepomd(tree).find((d) => d.type === 'primary');
-    if (!prim) throw new Error(`injectHref: ${tree} has no primary metadata`);
-    const parser = new XMLParser(orderedOpts);
-    const builder = new XMLBuilder({ ...orderedOpts, suppressEmptyNode: true });
+  await editPrimary(new FixtureLayout(resolve(opts.root)).tree(opts.project, opts.repo, opts.arch), { name: opts.name, href: opts.href });
+}
 
-    const doc: Node[] = parser.parse(gunzipSync(readFileSync(join(tree, prim.href))).toString('utf8'));
-    const metadata = children(doc, 'metadata')[0].metadata as Node[];
-    const pkgs = children(metadata, 'package');
-    const pkg = opts.name ? pkgs.find((p) => text(children(p.package, 'name')[0].name) === opts.name) : pkgs[0];
-    if (!pkg) throw new Error(`injectHref: no package ${opts.name ?? ''} in ${tree}`);
-    children(pkg.package, 'location')[0][':@']['@_href'] = opts.href;
-    const xml = Buffer.from(builder.build(doc));
-    const gz = gzipSync(xml);
-    const newHref = `repodata/${sha256(gz)}-primary.xml.gz`;
-    writeFileAtomic(join(tree, newHref), gz);
+async function rewritePrimary(tree: string, edit: PrimaryEdit, gnupgHome: string | undefined): Promise<void> {
+  privateRepodata(tree);
+  const prim = readRepomd(tree).find((d) => d.type === 'primary');
+  if (!prim) throw new Error(`editPrimary: ${tree} has no primary metadata`);
+  const parser = orderedParser();
+  const builder = new XMLBuilder({ ...orderedOpts, suppressEmptyNode: true });
 
-    const repomdFile = join(tree, 'repodata', 'repomd.xml');
-    const md: Node[] = parser.parse(readFileSync(repomdFile, 'utf8'));
-    const repomd = children(md, 'repomd')[0].repomd as Node[];
-    const data = children(repomd, 'data').find((d) => d[':@']['@_type'] === 'primary')!;
-    const d = data.data as Node[];
-    setText(children(d, 'checksum')[0], 'checksum', sha256(gz));
-    setText(children(d, 'open-checksum')[0], 'open-checksum', sha256(xml));
-    setText(children(d, 'size')[0], 'size', String(gz.length));
-    setText(children(d, 'open-size')[0], 'open-size', String(xml.length));
-    children(d, 'location')[0][':@']['@_href'] = newHref;
-    writeFileAtomic(repomdFile, builder.build(md));
-    if (newHref !== prim.href) unlinkSync(join(tree, prim.href));
-    await detachSign(layout.gnupgHome, repomdFile);
-  });
+  const doc: Node[] = parser.parse(gunzipSync(readFileSync(join(tree, prim.href))).toString('utf8'));
+  const metadata = children(doc, 'metadata')[0].metadata as Node[];
+  const pkgs = children(metadata, 'package');
+  const pkg = edit.name ? pkgs.find((p) => text(children(p.package, 'name')[0].name) === edit.name) : pkgs[0];
+  if (!pkg) throw new Error(`editPrimary: no package ${edit.name ?? ''} in ${tree}`);
+  const location = children(pkg.package, 'location')[0][':@'];
+  if (edit.href !== undefined) location['@_href'] = edit.href;
+  if (edit.xmlBase !== undefined) location['@_xml:base'] = edit.xmlBase;
+  if (edit.size !== undefined) children(pkg.package, 'size')[0][':@']['@_package'] = String(edit.size);
+  const xml = Buffer.from(builder.build(doc));
+  const gz = gzipSync(xml);
+  const newHref = `repodata/${sha256(gz)}-primary.xml.gz`;
+  writeFileAtomic(join(tree, newHref), gz);
+
+  const repomdFile = join(tree, 'repodata', 'repomd.xml');
+  const md: Node[] = parser.parse(readFileSync(repomdFile, 'utf8'));
+  const repomd = children(md, 'repomd')[0].repomd as Node[];
+  const data = children(repomd, 'data').find((d) => d[':@']['@_type'] === 'primary')!;
+  const d = data.data as Node[];
+  setText(children(d, 'checksum')[0], 'checksum', sha256(gz));
+  setText(children(d, 'open-checksum')[0], 'open-checksum', sha256(xml));
+  setText(children(d, 'size')[0], 'size', String(gz.length));
+  setText(children(d, 'open-size')[0], 'open-size', String(xml.length));
+  const mdLocation = children(d, 'location')[0][':@'];
+  mdLocation['@_href'] = newHref;
+  if (edit.repomdXmlBase !== undefined) mdLocation['@_xml:base'] = edit.repomdXmlBase;
+  writeFileAtomic(repomdFile, builder.build(md));
+  if (newHref !== prim.href) unlinkSync(join(tree, prim.href));
+  if (gnupgHome) await detachSign(gnupgHome, repomdFile);
 }

@@ -2,5 +2,6 @@
 // and served like Peridot's yumrepofs, with fault injection for tests.
 export { ensureFixture, type FixtureOptions, type FixtureInfo } from './fixture';
 export { repoUrlPath } from './paths';
-export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord } from './server';
-export { updatePackage, writeBrokenRepo, injectHref } from './helpers';
+export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord, type ServeOptions } from './server';
+export { updatePackage, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
+export type { PkgDef } from './model';

@@ -4,24 +4,22 @@
 // run createrepo_c once.
 import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { run, sha256 } from '@rocky/exec';
+import { sha256 } from '@rocky/exec';
+import { createrepo, createrepoArgv, type CreaterepoOptions } from '@rocky/rpm-repo';
 import { SOURCE_DATE_EPOCH } from './model';
 import { packageHref, type FixtureLayout } from './paths';
 import { detachSign } from './gpg';
 
-/** createrepo_c flags: no sqlite (dnf reads XML), and timestamps pinned for stable repodata. */
-export const createrepoArgs = (dir: string, comps?: string) => [
-  'createrepo_c',
-  '--quiet',
-  '--no-database',
-  '--workers',
-  '1',
-  '--revision',
-  String(SOURCE_DATE_EPOCH),
-  '--set-timestamp-to-revision',
-  ...(comps ? ['-g', comps] : []),
+/** createrepo_c options: no sqlite (dnf reads XML), and timestamps pinned for stable repodata. */
+export const createrepoOptions = (dir: string, comps?: string): CreaterepoOptions => ({
   dir,
-];
+  quiet: true,
+  database: false,
+  workers: 1,
+  revision: SOURCE_DATE_EPOCH,
+  setTimestampToRevision: true,
+  groupfile: comps,
+});
 
 /** Hardlinks `src` to `dest` (replacing nothing: dest must not exist). */
 export function link(src: string, dest: string): void {
@@ -43,7 +41,7 @@ export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: st
   const files = pkgs.map((p) => ({ src: p, href: packageHref(p.slice(p.lastIndexOf('/') + 1)) })).sort((a, b) => a.href.localeCompare(b.href));
   for (const f of files) link(f.src, join(dest, f.href));
   // Cache entries are content-keyed, so the cache paths name the bytes.
-  const key = sha256(JSON.stringify({ args: createrepoArgs('', 'comps'), comps: comps ?? null, pkgs: files.map((f) => [f.href, relative(layout.internal, f.src)]) })).slice(0, 32);
+  const key = sha256(JSON.stringify({ args: createrepoArgv(createrepoOptions('', 'comps')), comps: comps ?? null, pkgs: files.map((f) => [f.href, relative(layout.internal, f.src)]) })).slice(0, 32);
   const cached = layout.repodataCache(key);
   if (existsSync(join(cached, 'repodata', 'repomd.xml.asc'))) {
     linkDir(join(cached, 'repodata'), join(dest, 'repodata'));
@@ -56,7 +54,7 @@ export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: st
     writeFileSync(join(compsDir, 'comps.xml'), comps);
   }
   try {
-    await run(createrepoArgs(dest, comps ? join(compsDir, 'comps.xml') : undefined));
+    await createrepo(createrepoOptions(dest, comps ? join(compsDir, 'comps.xml') : undefined));
   } finally {
     rmSync(compsDir, { recursive: true, force: true });
   }

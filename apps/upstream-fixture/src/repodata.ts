@@ -1,14 +1,17 @@
-// Reading (and, for the path-escape helper, rewriting) a tree's repodata with a real XML parser.
+// Reading a tree's repodata with a real XML parser, decoding as XML does (createrepo_c writes
+// non-ASCII file names as character references).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { XMLParser } from 'fast-xml-parser';
+import { xmlDecoding } from '@rocky/rpm-repo';
 
 const parser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@_',
   parseTagValue: false,
   isArray: (n) => ['data', 'package', 'rpm:entry'].includes(n),
+  ...xmlDecoding(),
 });
 
 export interface RepomdData {

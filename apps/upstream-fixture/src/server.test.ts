@@ -16,9 +16,9 @@ interface Reply {
   aborted: boolean;
 }
 
-function get(url: string, method = 'GET'): Promise<Reply> {
+function get(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, agent: false }, (res) => {
+    const req = request(url, { method, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       let aborted = false;
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -45,14 +45,18 @@ function raw(port: number, path: string): Promise<string> {
 describe('serveFixture', () => {
   let dir: string;
   let server: FixtureServer;
+  let presigning: FixtureServer | undefined;
   const repo = repoUrlPath('rocky-9', 'BaseOS', 'x86_64');
   const body = Buffer.alloc(10_000, 0x61);
   body.write('<?xml version="1.0"?><repomd/>');
+  const rpm = Buffer.from('\xed\xab\xee\xdb not really an rpm', 'latin1');
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fixture-server-'));
     mkdirSync(join(dir, repo, 'repodata'), { recursive: true });
     writeFileSync(join(dir, repo, 'repodata', 'repomd.xml'), body);
+    mkdirSync(join(dir, repo, 'Packages', 'b'), { recursive: true });
+    writeFileSync(join(dir, repo, 'Packages', 'b', 'bash-5.1-1.x86_64.rpm'), rpm);
     mkdirSync(join(dir, 'gnupg'));
     writeFileSync(join(dir, 'gnupg', 'secret'), 'secret');
     mkdirSync(join(dir, '.fixture'));
@@ -61,6 +65,7 @@ describe('serveFixture', () => {
   });
   afterAll(async () => {
     await server?.close();
+    await presigning?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -151,5 +156,79 @@ describe('serveFixture', () => {
     expect(server.requests.every((r) => r.time > 0)).toBe(true);
     server.clearRequests();
     expect(server.requests).toHaveLength(0);
+  });
+
+  it('injects 503 with the Retry-After it is given', async () => {
+    server.setFaults([{ match: 'repomd.xml', kind: 'status503', retryAfter: '7', times: 1 }]);
+    const r = await get(url(file));
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('7');
+    expect((await get(url(file))).status).toBe(200);
+  });
+
+  it('trickles: promises the whole length, then one byte per delayMs; stops when the client leaves', async () => {
+    const pkg = `${repo}/Packages/b/bash-5.1-1.x86_64.rpm`;
+    server.setFaults([{ match: 'bash', kind: 'trickle', delayMs: 1, times: 1 }]);
+    server.clearRequests();
+    const whole = await get(url(pkg));
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(rpm)).toBe(true);
+    // With the issue's pause (30 s), the client gets the headers and one byte, then nothing.
+    server.setFaults([{ match: 'repomd.xml', kind: 'trickle', times: 1 }]);
+    const first = await new Promise<{ length: string | undefined; chunk: Buffer }>((resolve, reject) => {
+      const req = request(url(file), { agent: false }, (res) => res.once('data', (c: Buffer) => (resolve({ length: res.headers['content-length'], chunk: c }), req.destroy())));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(first.length).toBe(String(body.length));
+    expect(first.chunk.length).toBe(1);
+    while (server.requests.length < 2 || server.requests[1].bytes === 0) await new Promise((r) => setTimeout(r, 10));
+    expect(server.requests.map((r) => [r.path, r.status, r.bytes])).toEqual([
+      [`/${pkg}`, 200, rpm.length],
+      [`/${file}`, 200, 1],
+    ]);
+  });
+
+  it('records the listener, the connection and the User-Agent of each request', async () => {
+    server.clearRequests();
+    await get(url(file), 'GET', { 'User-Agent': 'probe/1' });
+    await get(url(file));
+    const [a, b] = server.requests;
+    expect(a).toMatchObject({ origin: server.url, userAgent: 'probe/1' });
+    expect(b.userAgent).toBeUndefined();
+    expect(b.connection).not.toBe(a.connection); // agent: false opens a connection per request
+  });
+
+  it('presignPackages: package GETs get a 302 to a presigned object-store URL; the store checks the signature', async () => {
+    presigning = await serveFixture({ root: dir, presignPackages: true });
+    const store = presigning.objectStoreUrl!;
+    expect(store).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(store).not.toBe(presigning.url);
+    const pkg = `${repo}/Packages/b/bash-5.1-1.x86_64.rpm`;
+    const r = await get(`${presigning.url}/${pkg}`);
+    expect(r.status).toBe(302);
+    const loc = new URL(r.headers.location as string);
+    expect(loc.origin).toBe(store);
+    expect(loc.pathname).toBe(`/peridot-fixture/${pkg}`);
+    expect(loc.searchParams.get('X-Amz-Algorithm')).toBe('AWS4-HMAC-SHA256');
+    expect(loc.searchParams.get('X-Amz-Expires')).toBe('86400');
+    const obj = await get(loc.href);
+    expect(obj.status).toBe(200);
+    expect(obj.body.equals(rpm)).toBe(true);
+    // Not redirected: metadata, and a HEAD of a package.
+    expect((await get(`${presigning.url}/${file}`)).body.equals(body)).toBe(true);
+    expect((await get(`${presigning.url}/${pkg}`, 'HEAD')).status).toBe(200);
+    // The store serves only what this server signed.
+    const forged = new URL(loc.href);
+    forged.searchParams.set('X-Amz-Signature', '0'.repeat(64));
+    expect((await get(forged.href)).status).toBe(403);
+    const other = new URL(loc.href);
+    other.pathname = `/peridot-fixture/${file}`;
+    expect((await get(other.href)).status).toBe(403);
+    expect((await get(`${store}/peridot-fixture/${pkg}`)).status).toBe(403);
+    expect(presigning.requests.filter((x) => x.method === 'GET').slice(0, 2).map((x) => [x.origin, x.path, x.status])).toEqual([
+      [presigning.url, `/${pkg}`, 302],
+      [store, `/peridot-fixture/${pkg}`, 200],
+    ]);
   });
 });

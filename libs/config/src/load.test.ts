@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, listReleases, ConfigError } from './load';
@@ -33,7 +33,7 @@ describe('bad config fails naming the file and the field', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const release = (name: string, text: string) => {
+  const release = (name: string, text: string | Buffer) => {
     mkdirSync(join(dir, 'releases', name), { recursive: true });
     writeFileSync(join(dir, 'releases', name, 'release.yaml'), text);
     return () => loadRelease(dir, name);
@@ -77,4 +77,94 @@ describe('bad config fails naming the file and the field', () => {
   it('a site with a bad deletion limit', () =>
     fails(site('limit', goodSite.replace('deletionLimit: 1000', 'deletionLimit: -5')), 'sites/limit.yaml', 'publish.deletionLimit', /./));
   it('a site that does not exist', () => fails(() => loadSite(dir, 'nowhere'), 'sites/nowhere.yaml', '', /no such site file/));
+
+  // Issue 18.12: mistakes that loaded silently and went wrong later.
+  it('a repo listed twice', () =>
+    fails(release('duprepo', good.replace('  - { name: extras,', '  - { name: BaseOS }\n  - { name: extras,')), 'releases/duprepo/release.yaml', 'repos[10].name', /BaseOS is listed twice \(also repos\[1\]\)/));
+  it('two repos with the same dir', () =>
+    fails(release('dupdir', good.replace('{ name: plus, closure', '{ name: plus, dir: extras, closure')), 'releases/dupdir/release.yaml', 'repos[11].dir', /extras is also the dir of repos\[10\]/));
+  it('an arch listed twice', () =>
+    fails(release('duparch', good.replace('arches: [x86_64, aarch64, ppc64le, s390x]\nrepos', 'arches: [x86_64, aarch64, ppc64le, s390x, x86_64]\nrepos')), 'releases/duparch/release.yaml', 'arches[4]', /x86_64 is listed twice/));
+  it('an extra ISO for an arch the release does not have', () =>
+    fails(release('isoarch', good.replace('dvd: { repos: [BaseOS, AppStream], variant: AppStream }', 'dvd: { repos: [BaseOS, AppStream], variant: AppStream, arches: [x86_64, riscv64] }')), 'releases/isoarch/release.yaml', 'iso.extra.dvd.arches', /riscv64 is not in the release's arches/));
+  it('a cloud image for an arch the release does not have', () =>
+    fails(release('cloudarch', good.replace('RPI: { format: raw.xz, arches: [aarch64]', 'RPI: { format: raw.xz, arches: [aarch64, riscv64]')), 'releases/cloudarch/release.yaml', 'cloud.images.RPI.arches', /riscv64 is not in the release's arches/));
+  it('a file that is not UTF-8 names the line and the byte offset', () => {
+    const bytes = Buffer.from(good.replace('fullname: Rocky Linux', 'fullname: Rocky L\u00ffinux'), 'utf8');
+    const at = bytes.indexOf(Buffer.from([0xc3, 0xbf]));
+    bytes[at] = 0xe9; // Latin-1 é, then a byte that cannot follow it: what an editor in the wrong encoding writes
+    fails(release('latin1', bytes), 'releases/latin1/release.yaml', 'line 3', new RegExp(`not UTF-8: byte 0xe9 at offset ${at}\\b`));
+  });
+  it('a YAML alias bomb names the file', () => {
+    const levels = ['a: &a [x, x, x, x, x, x, x, x, x]'];
+    for (const l of 'bcdefgh') levels.push(`${l}: &${l} [${Array(9).fill(`*${String.fromCharCode(l.charCodeAt(0) - 1)}`).join(', ')}]`);
+    fails(release('bomb', levels.join('\n') + '\n'), 'releases/bomb/release.yaml', '', /aliases/);
+  });
+  it('a zero build concurrency says what is expected', () =>
+    fails(site('builds', goodSite.replace('builds: 2', 'builds: 0')), 'sites/builds.yaml', 'concurrency.builds', /^expected a number > 0$/));
+  it('an empty list says what is expected', () =>
+    fails(release('noarches', good.replace('arches: [x86_64, aarch64, ppc64le, s390x]\nrepos', 'arches: []\nrepos')), 'releases/noarches/release.yaml', 'arches', /^expected at least 1 item$/));
+  it('a URL template without {repo}', () =>
+    fails(site('norepo', goodSite.replace('hashed-{repo}', 'hashed-BaseOS')), 'sites/norepo.yaml', 'upstream.url', /no \{repo\}/));
+  it('a URL template with an unknown placeholder', () =>
+    fails(site('placeholder', goodSite.replace('{arch}', '{basearch}')), 'sites/placeholder.yaml', 'upstream.url', /unknown placeholder \{basearch\}/));
+});
+
+// Issue 18.11: roots that overlap or escape let one stage write into another's tree.
+describe('site paths that overlap or escape fail naming the file and both fields', () => {
+  let dir: string;
+  const goodSite = readFileSync(join(ws, 'sites/local.yaml'), 'utf8');
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cfg-roots-'));
+    mkdirSync(join(dir, 'sites'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const site = (name: string, text: string) => {
+    writeFileSync(join(dir, 'sites', `${name}.yaml`), text);
+    return () => loadSite(dir, name);
+  };
+  const fails = (name: string, text: string, path: string, what: RegExp) => {
+    let err: unknown;
+    try {
+      site(name, text)();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const ce = err as ConfigError;
+    expect(ce.file).toBe(`sites/${name}.yaml`);
+    expect(ce.issues.find((i) => i.path === path && what.test(i.message)), `issues: ${JSON.stringify(ce.issues)}`).toBeDefined();
+  };
+  const root = (field: 'compose' | 'staging' | 'production', value: string) =>
+    goodSite.replace(new RegExp(`  ${field}: \\S+`), `  ${field}: ${value}`);
+
+  it('staging and production on one root', () =>
+    fails('same', root('production', '.releng/repos-staging'), 'roots.production', /the same directory as roots.staging/));
+  it('a compose root inside the production tree', () =>
+    fails('nested', root('compose', '.releng/repos-production/compose'), 'roots.compose', /inside roots.production/));
+  it('a production tree inside the compose root', () =>
+    fails('outer', root('production', '.releng/compose/production'), 'roots.production', /inside roots.compose/));
+  it('the store or the state inside staging', () => {
+    fails('store', goodSite.replace('path: .releng/store', 'path: .releng/repos-staging/.store'), 'store.path', /inside roots.staging/);
+    fails('state', goodSite.replace('state: .releng/state', 'state: .releng/repos-production/.state'), 'state', /inside roots.production/);
+  });
+  it('the GnuPG home (private keys) inside staging', () =>
+    fails('gnupg', goodSite.replace('gnupgHome: .releng/upstream/gnupg', 'gnupgHome: .releng/repos-staging/.gnupg'), 'signing.gnupgHome', /inside roots.staging/));
+  it('a root that reaches another through a symlink', () => {
+    mkdirSync(join(dir, '.releng/repos-production/x'), { recursive: true });
+    symlinkSync('repos-production/x', join(dir, '.releng/compose-link'));
+    fails('symlink', root('compose', '.releng/compose-link'), 'roots.compose', /inside roots.production/);
+  });
+  it('a root that escapes through ..', () => {
+    fails('dotdot', root('staging', '.releng/../../elsewhere/staging'), 'roots.staging', /\.\./);
+    fails('dotdot-abs', root('production', '/mnt/compose/../repos-production'), 'roots.production', /\.\./);
+  });
+  it('a category that is absolute or climbs out with ..', () => {
+    fails('category', goodSite.replace('category: mirror/pub/rocky', 'category: ../../x'), 'category', /relative path without \.\./);
+    fails('category-abs', goodSite.replace('category: mirror/pub/rocky', 'category: /srv/x'), 'category', /relative path without \.\./);
+  });
+  it('allows what real sites do: the store and the cloud images under the compose root, the fixture key under the fixture', () => {
+    expect(site('fleet', goodSite.replace('path: .releng/store', 'path: .releng/compose/.store').replace('path: .releng/upstream/images', 'path: .releng/compose/.cloud-images'))().store).toMatchObject({ path: join(dir, '.releng/compose/.store') });
+    expect(loadSite(ws, 'rocky-prod').store).toMatchObject({ path: '/mnt/compose/.store' });
+  });
 });

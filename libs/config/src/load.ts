@@ -1,7 +1,8 @@
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
+import { readFileSync, readdirSync, existsSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { composeBase, latestLink, productionNames, stagingNames } from './names';
 import { releaseSchema, siteSchema, type Release, type Site } from './schema';
 
 /** A config file that does not validate: names the file, the field and what was expected. */
@@ -28,8 +29,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
-    case 'too_big':
-      return `expected a value ${issue.code === 'too_small' ? '>=' : '<='} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
+    case 'too_big': {
+      const small = issue.code === 'too_small';
+      const bound = Number(small ? issue.minimum : issue.maximum);
+      if (issue.origin === 'array' || issue.origin === 'set' || issue.origin === 'string') {
+        const n = issue.inclusive ? bound : small ? bound + 1 : bound - 1;
+        return `expected ${small ? 'at least' : 'at most'} ${n} ${issue.origin === 'string' ? 'character' : 'item'}${n === 1 ? '' : 's'}`;
+      }
+      const op = (small ? '>' : '<') + (issue.inclusive ? '=' : '');
+      return `expected ${issue.origin === 'number' ? 'a number' : 'a value'} ${op} ${bound}`;
+    }
     default:
       return issue.message;
   }
@@ -40,22 +49,45 @@ export function zodIssues(error: z.ZodError): ConfigError['issues'] {
   return error.issues.map((i) => ({ path: formatPath(i.path), message: describeIssue(i) }));
 }
 
-/** Reads a YAML file (duplicate keys are errors); a read or syntax error names the file and line. */
-export function readYamlDocument(file: string, display = file): unknown {
-  let text: string;
+/** Nodes that aliases (`*name`) may expand to: a few levels of nested aliases would otherwise take the host's memory. */
+const MAX_ALIAS_COUNT = 100;
+
+/** Decodes UTF-8 strictly: a stray Latin-1 byte would otherwise become U+FFFD in a name or a path. */
+function decodeUtf8(bytes: Buffer, display: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    // The lenient decoding re-encodes to the same bytes up to the first bad sequence; the first
+    // byte that differs lies in its replacement character, whose start is where that sequence starts.
+    const lenient = Buffer.from(bytes.toString('utf8'));
+    let at = 0;
+    while (lenient[at] === bytes[at]) at++;
+    while (at > 0 && (lenient[at] & 0xc0) === 0x80) at--;
+    const line = bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1;
+    throw new ConfigError(display, [{ path: `line ${line}`, message: `not UTF-8: byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at} (save the file as UTF-8)` }]);
+  }
+}
+
+/** Reads a YAML file (duplicate keys are errors); a read, encoding or syntax error names the file and line. */
+export function readYamlDocument(file: string, display = file): unknown {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
   } catch (e) {
     throw new ConfigError(display, [{ path: '', message: `cannot read: ${(e as Error).message}` }]);
   }
-  const doc = parseDocument(text, { uniqueKeys: true });
+  const doc = parseDocument(decodeUtf8(bytes, display), { uniqueKeys: true });
   if (doc.errors.length) {
     throw new ConfigError(
       display,
       doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })),
     );
   }
-  return doc.toJS();
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    throw new ConfigError(display, [{ path: '', message: `${(e as Error).message}: its aliases (*name) expand to more than ${MAX_ALIAS_COUNT} nodes` }]);
+  }
 }
 
 function parseYamlFile<S extends z.ZodType>(file: string, schema: S, display: string): z.infer<S> {
@@ -71,12 +103,46 @@ export function loadRelease(workspaceRoot: string, nameOrFile: string): Release 
   return { ...release, name: basename(dirname(file)) };
 }
 
+/** The release directories as the plugin's glob sees them: Nx does not follow a symlinked directory. */
 export function listReleases(workspaceRoot: string): string[] {
   const dir = join(workspaceRoot, 'releases');
   return readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, 'release.yaml')))
     .map((d) => d.name)
     .sort();
+}
+
+/**
+ * Loads every release and checks what no single file shows: two releases that would move one
+ * compose link or publish into one directory, and release directories Nx would not see. The
+ * plugin calls it, so every nx command fails with the message before a stage runs.
+ */
+export function checkReleases(workspaceRoot: string): void {
+  const dir = join(workspaceRoot, 'releases');
+  for (const d of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (d.isSymbolicLink() && existsSync(join(dir, d.name, 'release.yaml')))
+      throw new ConfigError(`releases/${d.name}`, [
+        { path: '', message: `a symlink (to ${readlinkSync(join(dir, d.name))}): Nx's glob releases/*/release.yaml does not follow it, so this release would silently not be a project; make it a directory` },
+      ]);
+  }
+  // Every name a release writes beside other releases' names, and whose it is.
+  const owners = new Map<string, string>();
+  for (const name of listReleases(workspaceRoot)) {
+    const rel = loadRelease(workspaceRoot, name);
+    const file = `releases/${name}/release.yaml`;
+    const issues: ConfigError['issues'] = [];
+    const claim = (written: string, path: string, from: string, clash: string) => {
+      const other = owners.get(written);
+      if (other) issues.push({ path, message: `${written} (from ${from}) is also written by ${other}: ${clash}` });
+      else owners.set(written, file);
+    };
+    claim(`<compose>/${composeBase(rel)}/${latestLink(rel)}`, 'profile', 'shortname, major and profile', 'both would move one latest link');
+    for (const [tree, names] of [['staging', stagingNames(rel)], ['production', productionNames(rel)]] as const) {
+      for (const entry of [names.dir, ...Object.keys(names.links)])
+        claim(`<${tree}>/<category>/${entry}`, entry === names.dir ? 'minor' : 'major', 'major, minor, type and rc', 'both would publish it');
+    }
+    if (issues.length) throw new ConfigError(file, issues);
+  }
 }
 
 /** The site named by RELENG_SITE (default `local`), from `sites/<name>.yaml`. */
@@ -98,7 +164,7 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(workspaceRoot, p));
   const store = s.store.type === 's3' ? { ...s.store, cache: abs(s.store.cache) } : { ...s.store, path: abs(s.store.path) };
   const cloud = s.cloud && s.cloud.source.type === 'dir' ? { source: { ...s.cloud.source, path: abs(s.cloud.source.path) } } : s.cloud;
-  return {
+  const site: Site = {
     ...s,
     name: basename(file, '.yaml'),
     file,
@@ -113,4 +179,71 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     signing: s.signing && { ...s.signing, gnupgHome: abs(s.signing.gnupgHome) },
     cloud,
   };
+  const issues = overlappingPaths(site);
+  if (issues.length) throw new ConfigError(display, issues);
+  return site;
+}
+
+/** `p` with the symlinks of its existing part resolved, so that a link cannot hide an overlap. */
+function physical(p: string): string {
+  let head = p;
+  const tail: string[] = [];
+  while (!existsSync(head) && dirname(head) !== head) {
+    tail.unshift(basename(head));
+    head = dirname(head);
+  }
+  try {
+    return join(realpathSync(head), ...tail);
+  } catch {
+    return p; // unreadable: compare it as written
+  }
+}
+
+const within = (outer: string, inner: string) => {
+  const r = relative(outer, inner);
+  return r !== '' && r.split(sep)[0] !== '..' && !isAbsolute(r);
+};
+
+/**
+ * Site directories that overlap where one stage would write into another's tree (a compose root
+ * inside production put unapproved files on the mirrors). Staging and production hold only what
+ * is published: they neither contain nor lie inside another site directory. The store, the cloud
+ * images (a copy of the producer's bucket) and the GnuPG home (private keys) contain no other.
+ * The rest may nest: Rocky keeps its store under the compose root (/mnt/compose/.store).
+ */
+function overlappingPaths(s: Site): ConfigError['issues'] {
+  const dir = (field: string, path: string, kind: 'published' | 'closed' | 'open') => ({ field, path, kind });
+  const dirs = [
+    dir('roots.compose', s.roots.compose, 'open'),
+    dir('roots.staging', s.roots.staging, 'published'),
+    dir('roots.production', s.roots.production, 'published'),
+    s.store.type === 's3' ? dir('store.cache', s.store.cache, 'closed') : dir('store.path', s.store.path, 'closed'),
+    dir('state', s.state, 'open'),
+    ...(s.upstream.fixture ? [dir('upstream.fixture.root', s.upstream.fixture.root, 'open')] : []),
+    ...(s.cloud ? [dir('cloud.source.path', s.cloud.source.path, 'closed')] : []),
+    ...(s.signing ? [dir('signing.gnupgHome', s.signing.gnupgHome, 'closed')] : []),
+  ];
+  const real = dirs.map((d) => physical(d.path));
+  const shown = (i: number) => `${dirs[i].field} (${dirs[i].path}${real[i] === dirs[i].path ? '' : `, really ${real[i]}`})`;
+  const issues: ConfigError['issues'] = [];
+  for (let j = 0; j < dirs.length; j++) {
+    for (let i = 0; i < j; i++) {
+      if (real[i] === real[j]) {
+        issues.push({ path: dirs[j].field, message: `the same directory as ${shown(i)}` });
+        continue;
+      }
+      const [outer, inner] = within(real[i], real[j]) ? [i, j] : within(real[j], real[i]) ? [j, i] : [];
+      if (outer === undefined || inner === undefined) continue;
+      const why =
+        dirs[outer].kind === 'published'
+          ? 'staging and production hold only what is published'
+          : dirs[inner].kind === 'published'
+            ? 'staging and production may not lie inside another site directory'
+            : dirs[outer].kind === 'closed'
+              ? `${dirs[outer].field} holds nothing but its own files`
+              : undefined;
+      if (why) issues.push({ path: dirs[inner].field, message: `inside ${shown(outer)}: ${why}` });
+    }
+  }
+  return issues;
 }

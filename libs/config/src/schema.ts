@@ -90,29 +90,58 @@ export const releaseSchema = z
       .default({ delete: true, regenerateRepodata: false, signRepodata: false, repoLinks: {} }),
   })
   .superRefine((r, ctx) => {
+    const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    // A repeated entry is never meant: an arch or a repo would be built twice, a variant's image clobbered.
+    const unique = (list: readonly string[] | undefined, path: (string | number)[]) =>
+      list?.forEach((x, j) => {
+        const first = list.indexOf(x);
+        if (first < j) issue([...path, j], `${x} is listed twice (first at index ${first})`);
+      });
+    // An arch the release does not have is never built: say so instead of skipping it.
+    const releaseArches = (list: readonly Arch[] | undefined, path: (string | number)[]) => {
+      for (const a of list ?? []) if (!r.arches.includes(a)) issue(path, `arch ${a} is not in the release's arches`);
+      unique(list, path);
+    };
+    unique(r.arches, ['arches']);
     const dirs = new Set(r.repos.map((x) => x.dir ?? x.name));
     r.repos.forEach((repo, i) => {
-      for (const a of repo.arches ?? []) {
-        if (!r.arches.includes(a))
-          ctx.addIssue({ code: 'custom', path: ['repos', i, 'arches'], message: `arch ${a} is not in the release's arches` });
-      }
+      const sameName = r.repos.findIndex((x) => x.name === repo.name);
+      const sameDir = r.repos.findIndex((x) => (x.dir ?? x.name) === (repo.dir ?? repo.name));
+      if (sameName < i) issue(['repos', i, 'name'], `repo ${repo.name} is listed twice (also repos[${sameName}])`);
+      else if (sameDir < i) issue(['repos', i, repo.dir ? 'dir' : 'name'], `${repo.dir ?? repo.name} is also the dir of repos[${sameDir}]: both would sync into one directory`);
+      releaseArches(repo.arches, ['repos', i, 'arches']);
+      unique(repo.multilib, ['repos', i, 'multilib']);
+      unique(repo.closure, ['repos', i, 'closure']);
       repo.closure.forEach((dep, j) => {
-        if (!dirs.has(dep)) ctx.addIssue({ code: 'custom', path: ['repos', i, 'closure', j], message: `unknown repo ${dep}` });
+        if (!dirs.has(dep)) issue(['repos', i, 'closure', j], `unknown repo ${dep}`);
       });
     });
-    const checkRepos = (list: string[], path: (string | number)[]) =>
+    const checkRepos = (list: string[], path: (string | number)[]) => {
       list.forEach((d, j) => {
-        if (!dirs.has(d)) ctx.addIssue({ code: 'custom', path: [...path, j], message: `unknown repo ${d}` });
+        if (!dirs.has(d)) issue([...path, j], `unknown repo ${d}`);
       });
+      unique(list, path);
+    };
     checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
-    for (const [img, def] of Object.entries(r.iso.extra)) checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
-    if (r.type !== 'stable' && !r.rc)
-      ctx.addIssue({ code: 'custom', path: ['rc'], message: `a ${r.type} release needs an rc level (e.g. BETA1, LH1)` });
+    for (const [img, def] of Object.entries(r.iso.extra)) {
+      checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
+      releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+    }
+    for (const [img, def] of Object.entries(r.cloud.images)) {
+      releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
+      unique(def.variants, ['cloud', 'images', img, 'variants']);
+    }
+    if (r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
   });
 export type ReleaseInput = z.input<typeof releaseSchema>;
 export type Release = z.infer<typeof releaseSchema> & { name: string };
 
 const path = z.string().min(1);
+/**
+ * A directory the site writes or reads as a whole; loadSite checks that these do not overlap.
+ * `..` is refused: it hides where a path really goes (`/mnt/compose/../repos-production`).
+ */
+const sitePath = path.refine((p) => !p.split('/').includes('..'), 'expected a path without .. (write the directory it means)');
 
 export const builderSchema = z.discriminatedUnion('type', [
   /** Build the boot tree and ISO from the compose with the host's tools. */
@@ -153,8 +182,8 @@ export const builderSchema = z.discriminatedUnion('type', [
 ]);
 
 export const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('local'), path }),
-  z.strictObject({ type: z.literal('shared-fs'), path }),
+  z.strictObject({ type: z.literal('local'), path: sitePath }),
+  z.strictObject({ type: z.literal('shared-fs'), path: sitePath }),
   z.strictObject({
     type: z.literal('s3'),
     bucket: z.string().min(1),
@@ -162,32 +191,67 @@ export const storeSchema = z.discriminatedUnion('type', [
     endpoint: z.string().url().optional(),
     region: z.string().default('us-east-2'),
     /** Local cache of objects fetched from the bucket. */
-    cache: path,
+    cache: sitePath,
   }),
 ]);
 
+/** Placeholders of the upstream URL template; see `upstreamUrl`. */
+const URL_PLACEHOLDERS = ['base', 'project', 'repo', 'arch'];
+
+/**
+ * Limits on each upstream download attempt, as curl's --speed-limit/--speed-time and --max-time;
+ * the low-speed defaults are dnf's (minrate=1000, timeout=30). An attempt that hits one fails
+ * naming the URL and the limit, and is retried like any transient failure.
+ */
+export const downloadSchema = z.strictObject({
+  /** Fail when fewer than this many bytes per second arrive over lowSpeedSeconds (0: no low-speed limit). */
+  lowSpeedBytes: z.number().int().nonnegative().default(1000),
+  lowSpeedSeconds: z.number().int().positive().default(30),
+  /** Fail an attempt not complete after this long, redirects included (0: no deadline). */
+  deadlineSeconds: z.number().int().nonnegative().default(3600),
+});
+export type DownloadLimits = z.infer<typeof downloadSchema>;
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
-  roots: z.strictObject({ compose: path, staging: path, production: path }),
+  roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
   /** Mirror category path under staging/production roots. */
-  category: z.string().default('mirror/pub/rocky'),
+  category: z
+    .string()
+    .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)')
+    .default('mirror/pub/rocky'),
   upstream: z.strictObject({
     /**
-     * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in; `{arch}` is the
-     * basearch, `<basearch>-debug` for debug repos and `src` for source repos.
+     * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in (each is required);
+     * `{arch}` is the basearch, `<basearch>-debug` for debug repos and `src` for source repos.
+     * `{base}` is the fixture server's address.
      */
-    url: z.string().min(1),
+    url: z
+      .string()
+      .min(1)
+      .superRefine((url, ctx) => {
+        const used = new Set([...url.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]));
+        for (const p of used)
+          if (!URL_PLACEHOLDERS.includes(p)) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${p}} (known: ${URL_PLACEHOLDERS.map((x) => `{${x}}`).join(', ')})` });
+        // Without one of these, different trees come from one URL: rocky-8 synced BaseOS into every repo, and succeeded.
+        for (const [p, what] of [['project', 'release'], ['repo', 'repo'], ['arch', 'arch (and debug and source)']])
+          if (!used.has(p)) ctx.addIssue({ code: 'custom', message: `no {${p}}: every ${what} would be synced from the same URL` });
+      }),
     /** Serve the embedded fixture upstream on loopback instead of reaching a host. */
-    fixture: z.strictObject({ root: path, scale: z.number().int().positive().default(1) }).optional(),
+    fixture: z.strictObject({ root: sitePath, scale: z.number().int().positive().default(1) }).optional(),
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
     gpgKey: path.optional(),
+    /** Unset: every limit at its default. */
+    download: downloadSchema.optional(),
+  }).superRefine((u, ctx) => {
+    if (u.url.includes('{base}') && !u.fixture) ctx.addIssue({ code: 'custom', path: ['url'], message: "{base} is the fixture server's address, and this site has no upstream.fixture" });
   }),
   store: storeSchema,
   /** Working state: locks, dnf caches, logs. */
-  state: path,
+  state: sitePath,
   builders: z.partialRecord(z.enum(ARCHES), builderSchema).default({}),
-  signing: z.strictObject({ gnupgHome: path, keyId: z.string().min(1) }).optional(),
+  signing: z.strictObject({ gnupgHome: sitePath, keyId: z.string().min(1) }).optional(),
   concurrency: z
     .strictObject({ downloads: z.number().int().positive().default(8), builds: z.number().int().positive().default(2) })
     .default({ downloads: 8, builds: 2 }),
@@ -197,7 +261,7 @@ export const siteSchema = z.strictObject({
        * The producer's images in `<path>/<project>/<arch>/`, each with its `<file>.CHECKSUM`. The
        * only kind so far: a host pulling from the producer's bucket syncs it into such a directory.
        */
-      source: z.strictObject({ type: z.literal('dir'), path }),
+      source: z.strictObject({ type: z.literal('dir'), path: sitePath }),
     })
     .optional(),
   publish: z

@@ -2,3 +2,4 @@ export * from './run';
 export * from './fs';
 export * from './events';
 export * from './hash-workers';
+export * from './gpg';

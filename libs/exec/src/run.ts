@@ -4,6 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 
 export interface RunOptions {
   cwd?: string;
@@ -41,18 +42,25 @@ export class ToolError extends Error {
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
 export const formatArgv = (argv: string[]) => argv.map(quote).join(' ');
 
+/** Opens the log a tool's run appends to, with its command line first. */
+function openLog(argv: string[], logFile: string | undefined): WriteStream | undefined {
+  if (!logFile) return undefined;
+  mkdirSync(dirname(logFile), { recursive: true });
+  const log = createWriteStream(logFile, { flags: 'a' });
+  // A log that cannot be written must not crash the process; the tool's result still counts.
+  log.on('error', (e) => console.error(`cannot write ${logFile}: ${e.message}`));
+  log.write(`$ ${formatArgv(argv)}\n`);
+  return log;
+}
+
+const notInstalled = (argv: string[], e: NodeJS.ErrnoException): Error =>
+  e.code === 'ENOENT' ? new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`) : e;
+
 /** Runs a tool to completion. Rejects with a ToolError on a non-ok exit, a signal or a timeout. */
 export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
   return new Promise((resolvePromise, reject) => {
-    let log: WriteStream | undefined;
-    if (opts.logFile) {
-      mkdirSync(dirname(opts.logFile), { recursive: true });
-      log = createWriteStream(opts.logFile, { flags: 'a' });
-      // A log that cannot be written must not crash the process; the tool's result still counts.
-      log.on('error', (e) => console.error(`cannot write ${opts.logFile}: ${e.message}`));
-      log.write(`$ ${formatArgv(argv)}\n`);
-    }
+    const log = openLog(argv, opts.logFile);
     const child = spawn(argv[0], argv.slice(1), {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
@@ -74,7 +82,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     const finish = (fn: () => void) => (log ? log.end(fn) : fn());
     child.on('error', (e: NodeJS.ErrnoException) => {
       if (timer) clearTimeout(timer);
-      finish(() => reject(e.code === 'ENOENT' ? new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`) : e));
+      finish(() => reject(notInstalled(argv, e)));
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
@@ -87,6 +95,53 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     child.stdin.on('error', () => {}); // a tool that exits without reading its stdin is not our error
     child.stdin.end(opts.input);
   });
+}
+
+/**
+ * Runs a filter tool (`xz -dc`) as a stream: `input` is fed to its stdin and its stdout is the
+ * returned stream, so no size limit applies and nothing is held in memory. The stream fails with
+ * a ToolError (the tool's stderr in it, and in `logFile`) when the tool does not exit 0, and with
+ * an install hint when it is missing. Destroying the stream stops the tool.
+ */
+export function runPipe(argv: string[], input: Readable, opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile'> = {}): Readable {
+  const out = new PassThrough();
+  const log = openLog(argv, opts.logFile);
+  const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const err: Buffer[] = [];
+  let done = false;
+  const settle = (e?: Error) => {
+    if (done) return;
+    done = true;
+    const end = () => (e ? out.destroy(e) : out.end());
+    if (log) log.end(end);
+    else end();
+  };
+  child.stdout.pipe(out, { end: false });
+  child.stderr.on('data', (d: Buffer) => (err.push(d), log?.write(d)));
+  child.stdin.on('error', () => {}); // a tool that exits before reading all its input fails by its exit code
+  input.on('error', (e) => {
+    child.kill('SIGTERM');
+    settle(e);
+  });
+  input.pipe(child.stdin);
+  out.on('close', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
+  child.on('error', (e: NodeJS.ErrnoException) => settle(notInstalled(argv, e)));
+  child.on('close', (code, signal) => {
+    const stderr = Buffer.concat(err).toString('utf8');
+    settle(code === 0 ? undefined : new ToolError(argv, { code: code ?? -1, stdout: '', stderr, signal }));
+  });
+  return out;
+}
+
+/** run() for the few callers that cannot wait: the same errors (ToolError, install hint); stdout as bytes. */
+export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'input'> = {}): Buffer {
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, input: opts.input, maxBuffer: Infinity });
+  if (r.error) throw notInstalled(argv, r.error as NodeJS.ErrnoException);
+  const stderr = r.stderr.toString('utf8');
+  if (r.status !== 0) throw new ToolError(argv, { code: r.status ?? -1, stdout: '', stderr, signal: r.signal });
+  return r.stdout;
 }
 
 /** Debian and Rocky package names of the tools the pipeline runs, for install hints. */
@@ -109,6 +164,11 @@ const PACKAGES: Record<string, [string, string]> = {
   'grub-mkstandalone': ['grub-common grub-efi-amd64-bin', 'grub2-tools-extra'],
   rsync: ['rsync', 'rsync'],
   gpg: ['gnupg', 'gnupg2'],
+  gpgv: ['gpgv', 'gnupg2'],
+  gpgconf: ['gnupg', 'gnupg2'],
+  xz: ['xz-utils', 'xz'],
+  zstd: ['zstd', 'zstd'],
+  bzip2: ['bzip2', 'bzip2'],
   'qemu-img': ['qemu-utils', 'qemu-img'],
   'qemu-system-x86_64': ['qemu-system-x86', 'qemu-kvm'],
   ssh: ['openssh-client', 'openssh-clients'],

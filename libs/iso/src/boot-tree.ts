@@ -3,7 +3,7 @@
 // tools: a dnf installroot squashed into images/install.img, the kernel and initrd from the
 // release's kernel package, isolinux and a standalone grub where this host has them, .treeinfo,
 // .discinfo, media.repo, and a hybrid boot ISO named and labelled as lorax's would be.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
@@ -15,6 +15,7 @@ import {
   efibootSizeKiB,
   grubCfg,
   grubEmbeddedCfg,
+  grubMemdisk,
   hostBootLoaders,
   isolinuxCfg,
   ISOLINUX_MODULES,
@@ -24,6 +25,7 @@ import {
 import { describeTree, linkOrCopy, moveDir, replaceDir, settleAll, treeBytes } from './files';
 import { isoManifest, verifyIso } from './inspect';
 import { collectLoraxTree, loraxArgv } from './lorax';
+import { appendFileToLog, grubMkimageArgv, implantisomd5Argv, mcopyArgv, mkfsFatArgv, mkisofsArgv, mksquashfsArgv, mmdArgv, mtoolsEnv, reproducibleEnv, runTool } from './tools';
 import type { BootTreeInput, BootTreeResult } from './types';
 
 /** Builds the boot tree and boot ISO of one arch with the site's builder for it. */
@@ -40,12 +42,14 @@ export async function buildBootTree(input: BootTreeInput): Promise<BootTreeResul
   }
 }
 
-/** Runs a step, turning any failure into an error that names the arch and the tool. */
-async function step<T>(arch: Arch, tool: string, fn: () => Promise<T>): Promise<T> {
+/** Runs a step, turning any failure into an error that names the arch, the tool and the log holding its output. */
+async function stepOf<T>(arch: Arch, tool: string, fn: () => Promise<T>, logFile?: string): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    throw new Error(`${arch}: ${tool} failed: ${(e as Error).message}`, { cause: e });
+    const msg = (e as Error).message;
+    const seeLog = logFile && !msg.includes(logFile) ? `\n(full output: ${logFile})` : '';
+    throw new Error(`${arch}: ${tool} failed: ${msg}${seeLog}`, { cause: e });
   }
 }
 
@@ -80,10 +84,17 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
   mkdirSync(workDir, { recursive: true });
   const loraxOut = join(workDir, 'lorax');
   rmSync(loraxOut, { recursive: true, force: true }); // lorax refuses an existing output directory
-  const argv = [...b.wrapper, ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, join(workDir, `lorax-${arch}.log`))];
+  // lorax's own log stays where the wrapper can write it (beside its output); the caller's log gets a copy.
+  const loraxLog = join(workDir, `lorax-${arch}.log`);
+  const argv = [...b.wrapper, ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, loraxLog)];
+  const logFile = input.logFile ?? join(workDir, 'lorax-run.log');
   log(`running lorax into ${loraxOut}`);
-  await step(arch, 'lorax', () => run(argv, { logFile: join(workDir, 'lorax-run.log'), timeoutMs: 6 * 3600_000 }));
-  return collectLoraxTree(loraxOut, release, arch, input.outDir, { mustBoot: b.mustBoot });
+  try {
+    await stepOf(arch, 'lorax', () => runTool(argv, { logFile, timeoutMs: 6 * 3600_000 }), logFile);
+  } finally {
+    appendFileToLog(logFile, loraxLog);
+  }
+  return collectLoraxTree(loraxOut, release, arch, input.outDir, { mustBoot: b.mustBoot, logFile });
 }
 
 /** Whether the repo's comps (repomd `group`) defines the `core` group. */
@@ -128,6 +139,20 @@ function dnfArgv(d: DnfSetup, repos: BootTreeInput['repos']): string[] {
   ];
 }
 const DNF_CACHE = '/var/cache/releng-dnf';
+
+/**
+ * What dnf and rpm leave in an installroot that records when and where it was made: dnf's
+ * history and logs, and the rpm database (install times). lorax's runtime-cleanup removes them
+ * from its install.img too. The database is where this host's rpm keeps it: /var/lib/rpm (EL8,
+ * EL9), /usr/lib/sysimage/rpm (EL10, Fedora), ~/.rpmdb under the root (Debian's rpm).
+ */
+const INSTALL_RECORDS = ['var/lib/dnf', 'var/cache/dnf', 'var/lib/rpm', 'usr/lib/sysimage/rpm', 'root/.rpmdb'];
+
+function removeInstallRecords(root: string): void {
+  for (const p of INSTALL_RECORDS) rmSync(join(root, p), { recursive: true, force: true });
+  const logs = join(root, 'var/log');
+  if (existsSync(logs)) for (const f of readdirSync(logs)) if (/^(dnf|hawkey)\b/.test(f)) rmSync(join(logs, f), { force: true });
+}
 
 /** /boot/vmlinuz-<kver> (or /lib/modules/<kver>/vmlinuz, where EL kernels keep it) and its initramfs. */
 function findKernel(root: string, arch: Arch, pkg: string, kver: string): { vmlinuz: string; initrd: string } {
@@ -186,10 +211,11 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   const volid = volumeId(release, arch);
   const product = fullName(release);
   const kernelPkg = release.iso.lorax.kernelPackage;
-  const env = { ...process.env, SOURCE_DATE_EPOCH: String(Math.trunc(buildTimestamp)) };
+  const env = reproducibleEnv(buildTimestamp);
 
   mkdirSync(workDir, { recursive: true });
-  const logFile = join(workDir, `boot-tree-${arch}.log`);
+  const logFile = input.logFile ?? join(workDir, `boot-tree-${arch}.log`);
+  const step = <T>(tool: string, fn: () => Promise<T>) => stepOf(arch, tool, fn, logFile);
   const root = join(workDir, 'installroot');
   const build = join(workDir, 'tree');
   for (const d of [root, build]) rmSync(d, { recursive: true, force: true });
@@ -199,7 +225,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
 
   // 1. The kernel package, looked up in the first repo (BaseOS) for this arch.
   const first = input.repos[0];
-  const q = await step(arch, 'dnf repoquery', () =>
+  const q = await step('dnf repoquery', () =>
     run([...dnfArgv(dnf, [first]), '-q', 'repoquery', `--arch=${arch},noarch`, '--latest-limit=1', '--qf', '%{version}-%{release}.%{arch}', kernelPkg], {
       logFile,
       timeoutMs: 600_000,
@@ -218,7 +244,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   }
   const pkgs = [kernelPkg, ...(core ? ['@core'] : [])];
   log(`installing ${pkgs.join(' ')} (${arch}) into ${root}`);
-  await step(arch, 'dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000 }));
+  await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000 }));
   const kernel = findKernel(root, arch, kernelPkg, kver);
 
   mkdirSync(join(build, 'images/pxeboot'), { recursive: true });
@@ -227,11 +253,10 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
 
   // 3. install.img (lorax --squashfs-only: the runtime root itself as squashfs).
   rmSync(join(root, DNF_CACHE), { recursive: true, force: true });
+  removeInstallRecords(root);
   const comp = squashfsCompressor(treeBytes(root));
   log(`squashing the installroot (${comp})`);
-  await step(arch, 'mksquashfs', () =>
-    run(['mksquashfs', root, join(build, 'images/install.img'), '-comp', comp, '-noappend', '-quiet', '-no-progress'], { logFile, env, timeoutMs: 3600_000 }),
-  );
+  await step('mksquashfs', () => runTool(mksquashfsArgv(root, join(build, 'images/install.img'), comp), { logFile, env, timeoutMs: 3600_000 }));
 
   // 4. Boot loaders.
   const bootloaders: string[] = [];
@@ -251,22 +276,19 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
     mkdirSync(efiDir, { recursive: true });
     const cfg = join(efiDir, 'grub.cfg');
     writeFileSync(cfg, grubCfg({ product, volid, kernel: '/images/pxeboot/vmlinuz', initrd: '/images/pxeboot/initrd.img' }));
-    const embedded = join(workDir, 'grub-embedded.cfg');
-    writeFileSync(embedded, grubEmbeddedCfg(volid));
     const loader = join(efiDir, loaders.uefi.bootFile);
-    await step(arch, loaders.uefi.mkstandalone, () =>
-      run(
-        [loaders.uefi!.mkstandalone, '-O', loaders.uefi!.target, '--locales=', '--fonts=', '--themes=', '-o', loader, `boot/grub/grub.cfg=${embedded}`],
-        { logFile, timeoutMs: 600_000 },
-      ),
-    );
+    const memdisk = join(workDir, 'grub-memdisk.tar');
+    writeFileSync(memdisk, grubMemdisk(loaders.uefi, grubEmbeddedCfg(volid), buildTimestamp));
+    const { mkimage, target, modulesDir } = loaders.uefi;
+    await step(mkimage, () => runTool(grubMkimageArgv({ mkimage, target, modulesDir, memdisk, out: loader }), { logFile, timeoutMs: 600_000 }));
     const img = join(build, 'images/efiboot.img');
-    const mtools = { ...env, MTOOLS_SKIP_CHECK: '1' };
-    // A fixed volume serial (from the build timestamp) instead of mkfs.fat's time-based one.
+    // A volume serial from the build timestamp instead of mkfs.fat's time-based one.
     const serial = (Math.trunc(buildTimestamp) >>> 0).toString(16).padStart(8, '0');
-    await step(arch, 'mkfs.fat', () => run(['mkfs.fat', '-C', '-n', 'ANACONDA', '-i', serial, img, String(efibootSizeKiB([loader, cfg]))], { logFile }));
-    await step(arch, 'mmd', () => run(['mmd', '-i', img, '::/EFI', '::/EFI/BOOT'], { logFile, env: mtools }));
-    await step(arch, 'mcopy', () => run(['mcopy', '-m', '-i', img, loader, cfg, '::/EFI/BOOT/'], { logFile, env: mtools }));
+    const kib = efibootSizeKiB([loader, cfg]);
+    await step('mkfs.fat', () => runTool(mkfsFatArgv(img, { label: 'ANACONDA', serial, kib }), { logFile }));
+    await step('mmd', () => runTool(mmdArgv(img, ['/EFI', '/EFI/BOOT']), { logFile, env: mtoolsEnv(buildTimestamp) }));
+    for (const f of [loader, cfg]) utimesSync(f, buildTimestamp, buildTimestamp); // written just now, by us
+    await step('mcopy', () => runTool(mcopyArgv(img, [loader, cfg], '/EFI/BOOT/'), { logFile, env: mtoolsEnv(buildTimestamp) }));
     bootloaders.push('uefi-grub');
   }
 
@@ -302,40 +324,14 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   const isoTmp = tempName(isoPath);
   try {
     log(`writing ${isoPath} (${bootloaders.length ? bootloaders.join(', ') : 'data only: no boot loader for this arch on this host'})`);
-    const argv = [
-      'xorriso',
-      '-no_rc',
-      '-as',
-      'mkisofs',
-      '-o',
-      isoTmp,
-      '-R',
-      '-J',
-      '-joliet-long',
-      '-iso-level',
-      '3',
-      '-V',
-      volid,
-      '-sysid',
-      arch === 'ppc64le' ? 'PPC' : 'LINUX',
-    ];
-    if (loaders.bios) {
-      argv.push('-isohybrid-mbr', loaders.bios.isohdpfx, '-b', 'isolinux/isolinux.bin', '-c', 'isolinux/boot.cat', '-no-emul-boot', '-boot-load-size', '4', '-boot-info-table');
-    }
-    if (loaders.uefi) {
-      if (loaders.bios) argv.push('-eltorito-alt-boot');
-      argv.push('-e', 'images/efiboot.img', '-no-emul-boot');
-      // Marks efiboot.img as the EFI partition of the hybrid image (USB boot); needs the isohybrid MBR.
-      if (loaders.bios) argv.push('-isohybrid-gpt-basdat');
-    }
-    argv.push(staged);
-    await step(arch, 'xorriso', () => run(argv, { logFile, env, timeoutMs: 3600_000 }));
+    const argv = mkisofsArgv({ out: isoTmp, tree: staged, volid, arch, date: buildTimestamp, bios: loaders.bios, uefi: !!loaders.uefi });
+    await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000 }));
     // lorax implants the md5 into boot.iso (rd.live.check verifies it at boot).
-    await step(arch, 'implantisomd5', () => run(['implantisomd5', isoTmp], { logFile, timeoutMs: 3600_000 }));
+    await step('implantisomd5', () => runTool(implantisomd5Argv(isoTmp), { logFile, timeoutMs: 3600_000 }));
     const [, isoSha, listing] = await settleAll<[unknown, string, string[]]>([
-      step(arch, 'ISO verification', () => verifyIso(isoTmp, { bootable, requireMd5: true })),
+      step('ISO verification', () => verifyIso(isoTmp, { bootable, requireMd5: true, logFile })),
       sha256File(isoTmp),
-      step(arch, 'xorriso -find', () => isoManifest(isoTmp)),
+      step('xorriso -find', () => isoManifest(isoTmp, logFile)),
     ]);
 
     linkOrCopy(isoTmp, join(staged, 'images/boot.iso'));

@@ -1,8 +1,9 @@
 // The boot loaders this host can put on a boot tree (isolinux for BIOS, a standalone grub for
 // UEFI), their configs, and the files they need. Configs follow what lorax writes for Rocky
 // (inst.stage2=hd:LABEL=<volid>), with a serial console and a marker line a smoke test can see.
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { byteOrder } from '@rocky/compose';
 import type { Arch } from '@rocky/config';
 import { hasTool } from '@rocky/exec';
 
@@ -18,10 +19,12 @@ export interface BiosLoader {
   modulesDir: string;
 }
 export interface UefiLoader {
-  /** grub-mkstandalone (Debian) or grub2-mkstandalone (Rocky). */
-  mkstandalone: string;
+  /** grub-mkimage (Debian) or grub2-mkimage (Rocky). */
+  mkimage: string;
   /** grub platform (`x86_64-efi`). */
   target: string;
+  /** The platform's modules (`/usr/lib/grub/x86_64-efi`). */
+  modulesDir: string;
   /** Removable-media loader name (`BOOTX64.EFI`). */
   bootFile: string;
 }
@@ -53,11 +56,11 @@ export function hostBootLoaders(arch: Arch): HostLoaders {
     if (isolinuxBin && isohdpfx && modulesDir) out.bios = { isolinuxBin, isohdpfx, modulesDir };
   }
   const efi = EFI[arch];
-  const mkstandalone = ['grub-mkstandalone', 'grub2-mkstandalone'].find(hasTool);
+  const mkimage = ['grub-mkimage', 'grub2-mkimage'].find(hasTool);
   const fatTools = ['mkfs.fat', 'mmd', 'mcopy'].every(hasTool);
-  if (efi && mkstandalone && fatTools) {
-    const modules = GRUB_LIB_DIRS.map((d) => join(d, efi.target)).find((d) => existsSync(join(d, 'normal.mod')));
-    if (modules) out.uefi = { mkstandalone, target: efi.target, bootFile: efi.bootFile };
+  if (efi && mkimage && fatTools) {
+    const modulesDir = GRUB_LIB_DIRS.map((d) => join(d, efi.target)).find((d) => existsSync(join(d, 'normal.mod')));
+    if (modulesDir) out.uefi = { mkimage, target: efi.target, modulesDir, bootFile: efi.bootFile };
   }
   return out;
 }
@@ -157,6 +160,49 @@ export function grubEmbeddedCfg(volid: string): string {
     'configfile $cmdpath/grub.cfg',
     '',
   ].join('\n');
+}
+
+/** What grub-mkstandalone copies from the platform directory besides the modules (grub-install-common.c). */
+const GRUB_PLATFORM_DATA = ['efiemu32.o', 'efiemu64.o', 'moddep.lst', 'command.lst', 'fs.lst', 'partmap.lst', 'parttool.lst', 'video.lst', 'crypto.lst', 'terminal.lst', 'modinfo.sh'];
+
+/**
+ * The memdisk of a standalone grub, as grub-mkstandalone makes it (every module of the platform
+ * and its lists under boot/grub/<platform>/, the config as boot/grub/grub.cfg), as a ustar
+ * archive that depends on its contents only: entries in byte order, dated `mtime`, owner 0,
+ * mode 0644 (grub-mkstandalone's own is in directory order and dated when it ran).
+ */
+export function grubMemdisk(loader: UefiLoader, config: string, mtime: number): Buffer {
+  const names = readdirSync(loader.modulesDir).filter((f) => f.endsWith('.mod') || GRUB_PLATFORM_DATA.includes(f));
+  const entries: [string, Buffer][] = [
+    ...names.map((f): [string, Buffer] => [`boot/grub/${loader.target}/${f}`, readFileSync(join(loader.modulesDir, f))]),
+    ['boot/grub/grub.cfg', Buffer.from(config)],
+  ];
+  entries.sort(([a], [b]) => byteOrder(a, b));
+  const blocks: Buffer[] = [];
+  for (const [name, data] of entries) {
+    blocks.push(ustarHeader(name, data.length, mtime), data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024)); // end of archive
+  return Buffer.concat(blocks);
+}
+
+function ustarHeader(name: string, size: number, mtime: number): Buffer {
+  if (Buffer.byteLength(name) > 99) throw new Error(`grub memdisk: name longer than a ustar header holds: ${name}`);
+  const h = Buffer.alloc(512);
+  const octal = (at: number, len: number, n: number) => h.write(`${n.toString(8).padStart(len - 1, '0')}\0`, at, 'latin1');
+  h.write(name, 0, 'latin1');
+  octal(100, 8, 0o644);
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, Math.trunc(mtime));
+  h.write('0', 156, 'latin1'); // regular file
+  h.write('ustar\0', 257, 'latin1');
+  h.write('00', 263, 'latin1');
+  h.fill(0x20, 148, 156); // the checksum is taken with its own field as spaces
+  const sum = h.reduce((n, b) => n + b, 0);
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
 }
 
 /** efiboot.img size in KiB: the files plus room for FAT structures, rounded up to a MiB. */

@@ -5,12 +5,13 @@
 // implantisomd5 instead of following it; checkisomd5 runs whenever the prediction does not hold.
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fullName, revision, volumeId, type Arch } from '@rocky/config';
+import { fullName, revision, volumeId } from '@rocky/config';
 import { discTimestamp, discTreeinfo, parseTreeinfo, renderDiscinfo, renderMediaRepo, renderTreeinfo, treeinfoImagePaths } from '@rocky/compose';
-import { hashFiles, preflight, run, tempName } from '@rocky/exec';
+import { hashFiles, preflight, tempName } from '@rocky/exec';
 import { listFiles, settleAll } from './files';
 import { checkBootRecord, elTorito, isBootable, isoManifest, readVolumeId, type ElTorito } from './inspect';
 import { followFile, implantResult, ImplantPrediction, sha256WithAppData } from './isomd5';
+import { implantisomd5Argv, renderDialog, reproducibleEnv, runTool, runXorrisoDialog, type Graft } from './tools';
 import type { ExtraIsoInput, ExtraIsoResult } from './types';
 
 /**
@@ -36,13 +37,6 @@ const NOT_ON_DISC = new Set(['images/boot.iso', 'images/boot.iso.manifest']);
 /** Disc metadata written by buildExtraIso itself, not taken from the boot tree. */
 const DISC_METADATA = ['.treeinfo', '.discinfo', 'media.repo'];
 
-export interface Graft {
-  op: '-map' | '-update';
-  src: string;
-  /** ISO path, with the leading `/`. */
-  iso: string;
-}
-
 /**
  * Which boot-tree files go onto the disc and how: files missing from the boot ISO are mapped,
  * updatable ones present in it are updated, the rest are already there.
@@ -56,43 +50,6 @@ export function planTreeGrafts(bootTree: string, treeFiles: string[], bootIsoPat
     else if (UPDATABLE.has(rel)) out.push({ op: '-update', src, iso: `/${rel}` });
   }
   return out;
-}
-
-/** A word of a xorriso dialog line. xorriso reads '…' and "…" as quotes; a newline cannot be quoted. */
-export function dialogWord(w: string): string {
-  if (/[\n\r]/.test(w)) throw new Error(`xorriso dialog: a path with a line break cannot be passed: ${JSON.stringify(w)}`);
-  if (!w.includes("'")) return `'${w}'`;
-  if (!w.includes('"')) return `"${w}"`;
-  throw new Error(`xorriso dialog: a path with both quote characters cannot be passed: ${w}`);
-}
-
-/** The dialog file (empanadas' xorriso.tmpl.txt, plus -abort_on, no_emul_toc, -follow and -alter_date_r; see below). */
-export function renderDialog(o: { bootIso: string; outIso: string; arch: Arch; volid: string; grafts: Graft[]; fileDate?: number }): string {
-  const lines = [
-    // Stop at the first failed command instead of writing an ISO that lacks what failed.
-    '-abort_on FAILURE',
-    `-indev ${dialogWord(o.bootIso)}`,
-    `-outdev ${dialogWord(o.outIso)}`,
-    '-boot_image any replay',
-    '-joliet on',
-    `-system_id ${o.arch === 'ppc64le' ? 'PPC' : 'LINUX'}`,
-    '-compliance joliet_long_names',
-    ...(o.arch === 'ppc64le' ? ['-compliance untranslated_names'] : []),
-    // Write the image front to back, as xorrisofs does, instead of rewriting its first 64 KiB
-    // (an emulated TOC for appending sessions) at the end: a release DVD never gets another
-    // session, and a single forward pass lets the md5 run while the image is written.
-    '-compliance no_emul_toc',
-    `-volid ${dialogWord(o.volid)}`,
-    // A disc must be self-contained: store what symlinks (e.g. into an artifact store) point at.
-    '-follow link',
-    ...o.grafts.map((g) => `${g.op} ${dialogWord(g.src)} ${dialogWord(g.iso)}`),
-    // Every file dated at the compose's timestamp instead of whenever its bytes reached this
-    // runner's store: with SOURCE_DATE_EPOCH for the volume dates, the same inputs make the
-    // same DVD, bit for bit, on any runner.
-    ...(o.fileDate !== undefined ? [`-alter_date_r b-c =${Math.trunc(o.fileDate)} / --`] : []),
-    '-end',
-  ];
-  return lines.join('\n') + '\n';
 }
 
 /** Symlinks under `dir` whose target does not exist. */
@@ -109,6 +66,7 @@ function danglingLinks(dir: string): string[] {
 export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResult> {
   const { release, arch, image, workDir, outFile, buildTimestamp } = input;
   const log = input.log ?? (() => {});
+  const logFile = input.logFile ?? join(workDir, `${arch}-${image}.log`);
   const what = `${image}/${arch}`;
   const step = async <T>(tool: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -135,7 +93,11 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
   for (const f of input.extraFiles ?? []) if (!existsSync(f)) throw new Error(`${what}: extra file ${f} does not exist`);
 
   // The DVD keeps the boot ISO's volume id: stage2 (inst.stage2=hd:LABEL=…) looks for it.
-  const [volid, bootPaths, torito] = await settleAll<[string, string[], ElTorito]>([readVolumeId(input.bootIso), isoManifest(input.bootIso), elTorito(input.bootIso)]);
+  const [volid, bootPaths, torito] = await settleAll<[string, string[], ElTorito]>([
+    readVolumeId(input.bootIso, logFile),
+    isoManifest(input.bootIso, logFile),
+    elTorito(input.bootIso, logFile),
+  ]);
   const expected = volumeId(release, arch);
   if (volid !== expected) throw new Error(`${what}: boot ISO ${input.bootIso} has volume id ${volid}, expected ${expected}`);
   const bootable = isBootable(torito);
@@ -178,33 +140,28 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
 
   mkdirSync(dirname(outFile), { recursive: true });
   const tmp = tempName(outFile);
-  const dialog = renderDialog({ bootIso: input.bootIso, outIso: tmp, arch, volid, grafts, fileDate: buildTimestamp });
-  const dialogFile = join(workDir, `xorriso-${arch}-${image}.txt`);
-  writeFileSync(dialogFile, dialog);
-  const logFile = join(workDir, `${arch}-${image}.log`);
+  const dialog = renderDialog({ bootIso: input.bootIso, outIso: tmp, arch, volid, grafts, date: buildTimestamp });
   try {
     log(`xorriso: ${grafts.length} grafts onto ${basename(input.bootIso)} → ${basename(outFile)}`);
     // Created here so the md5 can follow xorriso's writing from the first byte (xorriso does not truncate).
     writeFileSync(tmp, '');
-    // SOURCE_DATE_EPOCH pins the volume dates and uuid (file dates: -alter_date_r above).
-    const env = { ...process.env, SOURCE_DATE_EPOCH: String(Math.trunc(buildTimestamp)) };
-    const xorriso = step('xorriso', () => run(['xorriso', '-no_rc', '-dialog', 'on'], { input: dialog, logFile, env, timeoutMs: 6 * 3600_000 }));
+    const xorriso = step('xorriso', () => runXorrisoDialog(dialog, { logFile, env: reproducibleEnv(buildTimestamp), timeoutMs: 6 * 3600_000 }));
     const prediction = new ImplantPrediction();
     const followed = followFile(tmp, xorriso, (b) => prediction.update(b)).then(() => prediction.finish(true));
     followed.catch(() => {}); // a failed prediction only means the slow verification below
     await xorriso;
     // -f: the boot ISO's implanted md5 (copied by the replay) must not stop a new one from being written.
-    const implant = step('implantisomd5', () => run(['implantisomd5', '--supported-iso', '-f', tmp], { logFile, timeoutMs: 6 * 3600_000 }));
+    const implant = step('implantisomd5', () => runTool(implantisomd5Argv(tmp, { supported: true, force: true }), { logFile, timeoutMs: 6 * 3600_000 }));
     // implantisomd5 only writes the application area: the listing and boot records are final already.
-    const listing = step('xorriso -find', () => isoManifest(tmp));
-    const bootCheck = bootable ? step('verification', () => checkBootRecord(tmp)) : Promise.resolve();
+    const listing = step('xorriso -find', () => isoManifest(tmp, logFile));
+    const bootCheck = bootable ? step('verification', () => checkBootRecord(tmp, logFile)) : Promise.resolve();
     const predicted = await followed.then(
       (implant) => ({ implant, sha256: sha256WithAppData(tmp, implant.appData) }),
       (e: Error) => void log(`${basename(outFile)}: no implant prediction (${e.message}); checkisomd5 will verify`),
     );
     predicted?.sha256.catch(() => {}); // awaited by implantResult unless the implant fails first
     const [, manifest] = await settleAll<[unknown, string[], void]>([implant, listing, bootCheck]);
-    const { md5: implantMd5, sha256, volumeId: written } = await step('verification', () => implantResult(tmp, predicted, log));
+    const { md5: implantMd5, sha256, volumeId: written } = await step('verification', () => implantResult(tmp, predicted, log, logFile));
     if (written !== volid) throw new Error(`${what}: the DVD has volume id ${written}, expected ${volid}`);
     const size = statSync(tmp).size;
     renameSync(tmp, outFile);

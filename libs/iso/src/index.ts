@@ -3,9 +3,30 @@
 export type { BootTreeInput, BootTreeResult, BuiltFile, ExtraIsoInput, ExtraIsoResult } from './types';
 export { buildBootTree, hasCoreGroup, squashfsCompressor } from './boot-tree';
 export { loraxArgv, collectLoraxTree } from './lorax';
-export { buildExtraIso, planTreeGrafts, renderDialog, dialogWord, UPDATABLE } from './extra';
-export type { Graft } from './extra';
+export { buildExtraIso, planTreeGrafts, UPDATABLE } from './extra';
+export {
+  runTool,
+  reproducibleEnv,
+  isoDate,
+  xorrisoReadArgv,
+  xorrisoDialogArgv,
+  dialogWord,
+  dialogScript,
+  renderDialog,
+  runXorrisoDialog,
+  mkisofsArgv,
+  implantisomd5Argv,
+  checkisomd5Argv,
+  isoinfoArgv,
+  mksquashfsArgv,
+  mkfsFatArgv,
+  mmdArgv,
+  mcopyArgv,
+  mtoolsEnv,
+  grubMkimageArgv,
+} from './tools';
+export type { Graft, ToolRun, MkisofsInput } from './tools';
 export { verifyIso, readVolumeId, isoManifest, elTorito, isBootable, bootloadersOf, implantedMd5, parseXorrisoWords } from './inspect';
 export type { ElTorito } from './inspect';
-export { bootMarker, hostBootLoaders, loaderInstallHint, isolinuxCfg, grubCfg, grubEmbeddedCfg, udevLabel } from './bootloaders';
+export { bootMarker, hostBootLoaders, loaderInstallHint, isolinuxCfg, grubCfg, grubEmbeddedCfg, grubMemdisk, udevLabel } from './bootloaders';
 export type { HostLoaders } from './bootloaders';

@@ -1,25 +1,30 @@
 // Reading ISOs back: volume id, file list, boot records, implanted md5. Everything here opens the
 // image read-only (`-indev`, never `-dev`, which empanadas uses and which opens it for writing).
-import { run, ToolError } from '@rocky/exec';
+// `logFile`, where given, gets each tool's command line and full output, and failures name it.
+import { ToolError } from '@rocky/exec';
 import { byteOrder } from '@rocky/compose';
 import { settleAll } from './files';
+import { checkisomd5Argv, isoinfoArgv, runTool, xorrisoReadArgv } from './tools';
 
 const fail = (iso: string, reason: string, cause?: unknown): never => {
   throw new Error(`${iso}: ${reason}`, cause ? { cause } : undefined);
 };
 
+/** Points a conclusion drawn from a tool's output at the log that holds all of it. */
+const seeLog = (logFile?: string) => (logFile ? `\n(full output: ${logFile})` : '');
+
 const toolOutput = (e: unknown) => (e instanceof ToolError ? `${e.result.stdout}\n${e.result.stderr}` : '');
 
 /** The primary volume descriptor's volume id (`isoinfo -d`, as empanadas reads it with pycdlib). */
-export async function readVolumeId(iso: string): Promise<string> {
+export async function readVolumeId(iso: string, logFile?: string): Promise<string> {
   let out: string;
   try {
-    out = (await run(['isoinfo', '-d', '-i', iso])).stdout;
+    out = (await runTool(isoinfoArgv(iso), { logFile })).stdout;
   } catch (e) {
     return fail(iso, `cannot read the volume id (isoinfo -d): ${(e as Error).message}`, e);
   }
   const m = /^Volume id: ?(.*)$/m.exec(out);
-  if (!m || !m[1].trim()) return fail(iso, 'isoinfo -d printed no volume id: not an ISO 9660 image?');
+  if (!m || !m[1].trim()) return fail(iso, `isoinfo -d printed no volume id: not an ISO 9660 image?${seeLog(logFile)}`);
   return m[1].trim();
 }
 
@@ -53,15 +58,15 @@ export function parseXorrisoWords(text: string): string[] {
 }
 
 /** Runs read-only xorriso commands on an ISO; a file that is not an ISO image is an error, not a blank image. */
-async function xorrisoRead(iso: string, cmds: string[], what: string): Promise<{ stdout: string; stderr: string }> {
+async function xorrisoRead(iso: string, cmds: string[], what: string, logFile?: string): Promise<{ stdout: string; stderr: string }> {
   let r;
   try {
-    r = await run(['xorriso', '-no_rc', '-indev', iso, ...cmds]);
+    r = await runTool(xorrisoReadArgv(iso, cmds), { logFile });
   } catch (e) {
     return fail(iso, `xorriso ${what} failed: ${(e as Error).message}`, e);
   }
   // xorriso treats a non-ISO file as a blank image and exits 0.
-  if (/No ISO 9660 image at LBA 0/.test(r.stderr)) fail(iso, `not an ISO 9660 image (xorriso ${what})`);
+  if (/No ISO 9660 image at LBA 0/.test(r.stderr)) fail(iso, `not an ISO 9660 image (xorriso ${what})${seeLog(logFile)}`);
   return r;
 }
 
@@ -69,8 +74,8 @@ async function xorrisoRead(iso: string, cmds: string[], what: string): Promise<{
  * The ISO's files and directories, sorted in byte order, without the leading `/` and without the
  * root itself: empanadas' `<iso>.manifest` (which sorts with the locale; byte order is stable).
  */
-export async function isoManifest(iso: string): Promise<string[]> {
-  const { stdout } = await xorrisoRead(iso, ['-find', '/'], '-find');
+export async function isoManifest(iso: string, logFile?: string): Promise<string[]> {
+  const { stdout } = await xorrisoRead(iso, ['-find', '/'], '-find', logFile);
   return parseXorrisoWords(stdout)
     .filter((p) => p !== '/')
     .map((p) => p.replace(/^\/+/, ''))
@@ -88,10 +93,10 @@ export interface ElTorito {
 }
 
 /** `xorriso -report_el_torito as_mkisofs`: the boot setup as mkisofs options, and any SORRY. */
-export async function elTorito(iso: string): Promise<ElTorito> {
+export async function elTorito(iso: string, logFile?: string): Promise<ElTorito> {
   let text: string;
   try {
-    const r = await xorrisoRead(iso, ['-report_el_torito', 'as_mkisofs'], '-report_el_torito');
+    const r = await xorrisoRead(iso, ['-report_el_torito', 'as_mkisofs'], '-report_el_torito', logFile);
     text = `${r.stdout}\n${r.stderr}`;
   } catch (e) {
     // A report that trips xorriso's problem threshold still tells us why.
@@ -127,9 +132,9 @@ export function bootloadersOf(t: ElTorito): string[] {
 export const isBootable = (t: ElTorito) => (t.bios.length > 0 || t.efi.length > 0 || t.chrp) && t.problems.length === 0;
 
 /** The md5 implanted by implantisomd5 (`checkisomd5 --md5sumonly`), or undefined when there is none. */
-export async function implantedMd5(iso: string): Promise<string | undefined> {
+export async function implantedMd5(iso: string, logFile?: string): Promise<string | undefined> {
   try {
-    const { stdout } = await run(['checkisomd5', '--md5sumonly', iso]);
+    const { stdout } = await runTool(checkisomd5Argv(iso, { md5sumonly: true }), { logFile });
     const m = /:\s+([0-9a-f]{32})\s*$/m.exec(stdout);
     return m ? m[1] : undefined;
   } catch (e) {
@@ -140,10 +145,10 @@ export async function implantedMd5(iso: string): Promise<string | undefined> {
 }
 
 /** empanadas' check of a bootable image: its El Torito report shows a boot record and no SORRY. */
-export async function checkBootRecord(iso: string): Promise<void> {
-  const t = await elTorito(iso);
-  if (t.problems.length) fail(iso, `IMAGE WAS NOT BUILT CORRECTLY: xorriso -report_el_torito reports\n${t.problems.join('\n')}`);
-  if (!t.bios.length && !t.efi.length && !t.chrp) fail(iso, 'should be bootable but has no El Torito boot record');
+export async function checkBootRecord(iso: string, logFile?: string): Promise<void> {
+  const t = await elTorito(iso, logFile);
+  if (t.problems.length) fail(iso, `IMAGE WAS NOT BUILT CORRECTLY: xorriso -report_el_torito reports\n${t.problems.join('\n')}${seeLog(logFile)}`);
+  if (!t.bios.length && !t.efi.length && !t.chrp) fail(iso, `should be bootable but has no El Torito boot record${seeLog(logFile)}`);
 }
 
 /**
@@ -151,19 +156,23 @@ export async function checkBootRecord(iso: string): Promise<void> {
  * (checkisomd5), and a bootable image's El Torito report must show a boot record and no SORRY.
  * `requireMd5` makes a missing implant an error too (for ISOs this pipeline implanted).
  */
-export async function verifyIso(iso: string, opts: { bootable?: boolean; requireMd5?: boolean } = {}): Promise<{ volumeId: string; implantMd5?: string }> {
-  const [volumeId, implantMd5] = await settleAll<[string, string | undefined]>([readVolumeId(iso), implantedMd5(iso)]);
-  if (!implantMd5 && opts.requireMd5) fail(iso, 'no implanted md5 (implantisomd5 did not run or the header is damaged)');
+export async function verifyIso(
+  iso: string,
+  opts: { bootable?: boolean; requireMd5?: boolean; logFile?: string } = {},
+): Promise<{ volumeId: string; implantMd5?: string }> {
+  const { logFile } = opts;
+  const [volumeId, implantMd5] = await settleAll<[string, string | undefined]>([readVolumeId(iso, logFile), implantedMd5(iso, logFile)]);
+  if (!implantMd5 && opts.requireMd5) fail(iso, `no implanted md5 (implantisomd5 did not run or the header is damaged)${seeLog(logFile)}`);
   const checks: Promise<void>[] = [];
   if (implantMd5) {
     checks.push(
-      run(['checkisomd5', iso]).then(
+      runTool(checkisomd5Argv(iso), { logFile }).then(
         () => undefined,
         (e) => fail(iso, `checkisomd5 failed: the content does not match the implanted md5 ${implantMd5}\n${(e as Error).message}`, e),
       ),
     );
   }
-  if (opts.bootable) checks.push(checkBootRecord(iso));
+  if (opts.bootable) checks.push(checkBootRecord(iso, logFile));
   await settleAll(checks);
   return implantMd5 ? { volumeId, implantMd5 } : { volumeId };
 }

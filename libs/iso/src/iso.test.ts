@@ -1,8 +1,8 @@
 // Integration: the x86_64 boot tree and boot ISO from real rpms (dnf, mksquashfs, isolinux,
-// grub-mkstandalone, xorriso, implantisomd5), the DVD made from it, boot smoke tests in qemu,
+// grub-mkimage, xorriso, implantisomd5), the DVD made from it, boot smoke tests in qemu,
 // and the failure paths.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isoNames, volumeId } from '@rocky/config';
@@ -39,6 +39,29 @@ const dvdInput = (name: string, o: Partial<ExtraIsoInput> = {}): ExtraIsoInput =
   buildTimestamp: TS,
   ...o,
 });
+/**
+ * Runs `fn` with `tool` replaced on PATH by one that prints 40 lines and exits 5 (when its
+ * arguments contain `when`; otherwise it runs the real tool). Returns the error `fn` fails with.
+ */
+async function withFailingTool(tool: string, fn: () => Promise<unknown>, when = ''): Promise<Error> {
+  const real = (await run(['sh', '-c', `command -v ${tool}`])).stdout.trim();
+  const bin = mkdtempSync(join(tmp, 'bin-'));
+  writeFileSync(
+    join(bin, tool),
+    `#!/bin/sh\ncase " $* " in *" ${when}"*) i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo "${tool} line $i" >&2; done; exit 5;; esac\nexec ${real} "$@"\n`,
+    { mode: 0o755 },
+  );
+  const path = process.env.PATH;
+  process.env.PATH = `${bin}:${path}`;
+  try {
+    await fn();
+  } catch (e) {
+    return e as Error;
+  } finally {
+    process.env.PATH = path;
+  }
+  throw new Error(`${tool} was replaced by a failing one, but the build succeeded`);
+}
 const isoinfoVolid = async (iso: string) => /^Volume id: (.*)$/m.exec((await run(['isoinfo', '-d', '-i', iso])).stdout)![1].trim();
 
 beforeAll(async () => {
@@ -317,6 +340,37 @@ describe('failures', () => {
     expect(existsSync(join(tmp, 'broken-isos'))).toBe(false);
   });
 
+  it('keeps a failed tool\'s whole output in the caller\'s log file and names it (boot tree)', async () => {
+    const logFile = join(tmp, 'logs', 'boot-failing.log');
+    const err = await withFailingTool('mksquashfs', () =>
+      buildBootTree({
+        release: rel,
+        arch: 'x86_64',
+        repos: repoList(),
+        builder: { type: 'boot-tree', mustBoot: true },
+        outDir: join(tmp, 'failing-boot-out'),
+        workDir: join(tmp, 'failing-boot-work'),
+        buildTimestamp: TS,
+        logFile,
+      }),
+    );
+    expect(err.message).toMatch(/^x86_64: mksquashfs failed: mksquashfs exited 5: [^]*mksquashfs line 40\n\(full output: .*\/logs\/boot-failing\.log\)$/);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('install kernel @core'); // the earlier tools' output is there too
+    for (let i = 1; i <= 40; i++) expect(log).toContain(`mksquashfs line ${i}\n`);
+    expect(existsSync(join(tmp, 'failing-boot-out', 'lorax'))).toBe(false);
+  });
+
+  it('keeps a failed tool\'s whole output in the caller\'s log file and names it (DVD)', async () => {
+    const logFile = join(tmp, 'logs', 'dvd-failing.log');
+    const err = await withFailingTool('xorriso', () => buildExtraIso(dvdInput('failing-dvd', { logFile })), '-dialog');
+    expect(err.message).toMatch(/^dvd\/x86_64: xorriso failed: xorriso exited 5: [^]*xorriso line 40\n\(full output: .*\/logs\/dvd-failing\.log\)$/);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain("xorriso dialog script (stdin):\n-abort_on FAILURE\n-indev '");
+    for (let i = 1; i <= 40; i++) expect(log).toContain(`xorriso line ${i}\n`);
+    expect(readdirSync(join(tmp, 'failing-dvd'))).toEqual([]); // no partial image
+  });
+
   it('leaves dispatched builders to the executor', async () => {
     await expect(
       buildBootTree({
@@ -408,6 +462,36 @@ fs.cpSync(recorded, argv[argv.length - 1], { recursive: true });
     expect(res.tree).toBe(join(tmp, 'lorax-out', 'lorax'));
     expect(res.bootable).toBe(true);
     expect(res.iso.sha256).toBe(boot.iso.sha256);
+  });
+
+  it('a failed lorax: its output and its own log file go into the caller\'s log file, which the error names', async () => {
+    const fake = join(tmp, 'failing-lorax.cjs');
+    writeFileSync(
+      fake,
+      `const fs = require('node:fs');
+const log = process.argv.find((a) => a.startsWith('--logfile=')).slice('--logfile='.length);
+fs.writeFileSync(log, 'pylorax DEBUG: running runtime-install.tmpl\\n');
+console.error('pylorax ERROR: template command error in runtime-install.tmpl');
+process.exit(1);
+`,
+    );
+    const logFile = join(tmp, 'logs', 'lorax-failing.log');
+    await expect(
+      buildBootTree({
+        release: rel,
+        arch: 'x86_64',
+        repos: repoList(),
+        builder: { type: 'lorax', wrapper: ['node', fake], mustBoot: true },
+        outDir: join(tmp, 'lorax-failing-out'),
+        workDir: join(tmp, 'lorax-failing-work'),
+        buildTimestamp: TS,
+        logFile,
+      }),
+    ).rejects.toThrow(/^x86_64: lorax failed: node exited 1: [^]*runtime-install\.tmpl\n\(full output: .*\/logs\/lorax-failing\.log\)$/);
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('pylorax ERROR: template command error in runtime-install.tmpl');
+    expect(log).toContain(`--- ${join(tmp, 'lorax-failing-work', 'lorax-x86_64.log')} ---\npylorax DEBUG: running runtime-install.tmpl\n`);
+    expect(existsSync(join(tmp, 'lorax-failing-out', 'lorax'))).toBe(false);
   });
 
   it('names what is missing', async () => {

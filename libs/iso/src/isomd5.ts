@@ -208,18 +208,19 @@ export async function readAppData(file: string): Promise<Buffer> {
 /**
  * After implantisomd5: the implanted md5, the image's sha256 and volume id. From the prediction
  * when the written header is exactly the predicted one; otherwise checkisomd5 verifies the image
- * and a full read takes its sha256.
+ * and a full read takes its sha256 (checkisomd5's output goes to `logFile`).
  */
 export async function implantResult(
   iso: string,
   predicted: { implant: Implant; sha256: Promise<string> } | undefined,
   log: (line: string) => void = () => {},
+  logFile?: string,
 ): Promise<{ md5: string; sha256: string; volumeId: string }> {
   const written = await readAppData(iso);
   if (predicted && written.equals(predicted.implant.appData)) {
     return { md5: predicted.implant.md5, sha256: await predicted.sha256, volumeId: predicted.implant.pvd.volumeId };
   }
   if (predicted) log(`${basename(iso)}: implanted md5 ${appDataMd5(written) ?? '(none)'}, predicted ${predicted.implant.md5}; verifying with checkisomd5`);
-  const [verified, sha256] = await settleAll<[Awaited<ReturnType<typeof verifyIso>>, string]>([verifyIso(iso, { requireMd5: true }), sha256File(iso)]);
+  const [verified, sha256] = await settleAll<[Awaited<ReturnType<typeof verifyIso>>, string]>([verifyIso(iso, { requireMd5: true, logFile }), sha256File(iso)]);
   return { md5: verified.implantMd5!, sha256, volumeId: verified.volumeId };
 }

@@ -52,9 +52,17 @@ function requiredFiles(ti: TreeInfo | undefined, arch: Arch): string[] {
  * Validates a lorax output directory and adopts it as `<outDir>/lorax` (hardlinks; the source is
  * left as it was) with the boot ISO at `<outDir>/<boot iso name>`. Refuses a tree with missing
  * pieces (naming them), a boot.iso whose volume id is not volumeId(release, arch), a .treeinfo
- * checksum that does not match its file, or an implanted md5 that does not check.
+ * checksum that does not match its file, or an implanted md5 that does not check. The tools'
+ * output goes to `opts.logFile`.
  */
-export async function collectLoraxTree(loraxDir: string, release: Release, arch: Arch, outDir: string, opts: { mustBoot?: boolean } = {}): Promise<BootTreeResult> {
+export async function collectLoraxTree(
+  loraxDir: string,
+  release: Release,
+  arch: Arch,
+  outDir: string,
+  opts: { mustBoot?: boolean; logFile?: string } = {},
+): Promise<BootTreeResult> {
+  const { logFile } = opts;
   const missing: string[] = [];
   let ti: TreeInfo | undefined;
   const tiPath = join(loraxDir, '.treeinfo');
@@ -75,7 +83,11 @@ export async function collectLoraxTree(loraxDir: string, release: Release, arch:
   const bootIso = join(loraxDir, 'images/boot.iso');
   const expected = volumeId(release, arch);
   // One pass each, together: the implanted md5 (checkisomd5), the boot records, the sha256.
-  const [{ volumeId: volid }, torito, isoSha] = await settleAll<[{ volumeId: string }, ElTorito, string]>([verifyIso(bootIso), elTorito(bootIso), sha256File(bootIso)]);
+  const [{ volumeId: volid }, torito, isoSha] = await settleAll<[{ volumeId: string }, ElTorito, string]>([
+    verifyIso(bootIso, { logFile }),
+    elTorito(bootIso, logFile),
+    sha256File(bootIso),
+  ]);
   if (volid !== expected) throw new Error(`${arch}: ${bootIso} has volume id ${volid}, expected ${expected}`);
   const bootable = isBootable(torito);
   // Checked before anything goes to outDir: nothing unverified may stay there for a later step.
@@ -97,10 +109,10 @@ export async function collectLoraxTree(loraxDir: string, release: Release, arch:
   if (resolve(loraxDir) !== resolve(tree)) {
     const tmp = tempName(tree);
     linkTree(loraxDir, tmp);
-    if (!existsSync(join(tmp, manifestRel))) writeFileAtomic(join(tmp, manifestRel), (await isoManifest(bootIso)).join('\n') + '\n');
+    if (!existsSync(join(tmp, manifestRel))) writeFileAtomic(join(tmp, manifestRel), (await isoManifest(bootIso, logFile)).join('\n') + '\n');
     replaceDir(tmp, tree);
   } else if (!existsSync(join(tree, manifestRel))) {
-    writeFileAtomic(join(tree, manifestRel), (await isoManifest(bootIso)).join('\n') + '\n');
+    writeFileAtomic(join(tree, manifestRel), (await isoManifest(bootIso, logFile)).join('\n') + '\n');
   }
   const isoPath = join(outDir, isoNames(release, arch, 'boot').file);
   const isoTmp = tempName(isoPath);

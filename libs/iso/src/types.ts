@@ -9,10 +9,15 @@ export interface BootTreeInput {
   builder: Builder;
   /** Final results: `<outDir>/lorax/` (the lorax-shaped tree) and `<outDir>/<boot iso file name>`. */
   outDir: string;
-  /** Scratch (installroot, logs, dnf cache); may be deleted afterwards. */
+  /** Scratch (installroot, memdisk, dnf cache); may be deleted afterwards. */
   workDir: string;
-  /** Written into .treeinfo/.discinfo; passed in so a rebuild of the same inputs gives the same metadata. */
+  /**
+   * Every date in the tree and the ISO, and the seed of their ids (FAT serial, GPT GUIDs): the
+   * compose's timestamp, so a rebuild of the same inputs gives the same bytes.
+   */
   buildTimestamp: number;
+  /** Gets every tool's command line and full output; failures name it. Default: `<workDir>/boot-tree-<arch>.log` (lorax: `<workDir>/lorax-run.log`). */
+  logFile?: string;
   log?: (msg: string) => void;
 }
 
@@ -54,7 +59,10 @@ export interface ExtraIsoInput {
   extraFiles?: string[];
   outFile: string;
   workDir: string;
+  /** Every date on the disc and the seed of its ids: the compose's timestamp (see BootTreeInput). */
   buildTimestamp: number;
+  /** Gets the dialog script and every tool's full output; failures name it. Default: `<workDir>/<arch>-<image>.log`. */
+  logFile?: string;
   log?: (m: string) => void;
 }
 

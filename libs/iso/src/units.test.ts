@@ -95,13 +95,14 @@ describe('DVD graft plan', () => {
       arch: 'ppc64le',
       volid: 'Rocky-9-7-ppc64le-dvd',
       grafts: [{ op: '-map', src: "/r/it's", iso: '/BaseOS/Packages' }],
-      fileDate: 1763650000,
+      date: 1763650000,
     });
     expect(d.split('\n')).toEqual([
       '-abort_on FAILURE',
       "-indev '/w/boot.iso'",
       "-outdev '/w/dvd.iso'",
       '-boot_image any replay',
+      '-boot_image any gpt_disk_guid=volume_date_uuid',
       '-joliet on',
       '-system_id PPC',
       '-compliance joliet_long_names',
@@ -110,7 +111,9 @@ describe('DVD graft plan', () => {
       "-volid 'Rocky-9-7-ppc64le-dvd'",
       '-follow link',
       `-map "/r/it's" '/BaseOS/Packages'`,
+      '-find / -exec mkisofs_r --',
       '-alter_date_r b-c =1763650000 / --',
+      '-volume_date uuid 2025112014464000',
       '-end',
       '',
     ]);

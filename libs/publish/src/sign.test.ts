@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '@rocky/exec';
+import { gpgGenKey, killGpgAgent, run } from '@rocky/exec';
 import { clearsign, detachSign, verifySignature } from './sign';
 
 let dir: string;
@@ -13,11 +13,11 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sign-test-'));
   signing = { gnupgHome: join(dir, 'gnupg'), keyId: 'releng-sign-test@rockylinux.invalid' };
   await run(['mkdir', '-m', '700', signing.gnupgHome]);
-  await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--passphrase', '', '--quick-gen-key', signing.keyId, 'rsa2048', 'sign', 'never']);
-  await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']);
+  await gpgGenKey({ homedir: signing.gnupgHome, uid: signing.keyId });
+  await killGpgAgent(signing.gnupgHome);
 });
 afterAll(async () => {
-  await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+  await killGpgAgent(signing.gnupgHome);
   rmSync(dir, { recursive: true, force: true });
 });
 

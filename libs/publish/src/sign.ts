@@ -5,39 +5,32 @@
 // that signature ("Broken pipe", "No agent running").
 import { join } from 'node:path';
 import { renameSync, rmSync } from 'node:fs';
-import { acquireLockWaiting, run, tempName } from '@rocky/exec';
+import { acquireLockWaiting, gpgSign, gpgVerify, killGpgAgent, tempName, type GpgSignOptions } from '@rocky/exec';
 import type { Site } from '@rocky/config';
 
 type Signing = NonNullable<Site['signing']>;
 
-async function gpg(signing: Signing, args: string[]): Promise<void> {
+async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string, out: string): Promise<void> {
   const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`, { maxPollMs: 20 });
+  // gpg --output may write in place: the signature goes to a temp name and is renamed over `out`.
+  const tmp = tempName(out);
   try {
-    await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--yes', '--pinentry-mode', 'loopback', '--passphrase', '', '--local-user', signing.keyId, ...args]);
+    await gpgSign({ homedir: signing.gnupgHome, key: signing.keyId, file, out: tmp, mode });
+    renameSync(tmp, out);
   } finally {
-    await run(['gpgconf', '--homedir', signing.gnupgHome, '--kill', 'gpg-agent']).catch(() => undefined);
+    rmSync(tmp, { force: true });
+    await killGpgAgent(signing.gnupgHome, { wait: false });
     unlock();
   }
 }
 
-/** gpg --output may write in place: the signature goes to a temp name and is renamed over `out`. */
-async function signTo(signing: Signing, mode: string[], file: string, out: string): Promise<void> {
-  const tmp = tempName(out);
-  try {
-    await gpg(signing, [...mode, '--output', tmp, file]);
-    renameSync(tmp, out);
-  } finally {
-    rmSync(tmp, { force: true });
-  }
-}
-
 /** `file` → `out` clearsigned (CHECKSUM → CHECKSUM.asc). */
-export const clearsign = (signing: Signing, file: string, out: string) => signTo(signing, ['--clearsign'], file, out);
+export const clearsign = (signing: Signing, file: string, out: string) => sign(signing, 'clearsign', file, out);
 
 /** `file` → `out` detached armored signature (repomd.xml → repomd.xml.asc). */
-export const detachSign = (signing: Signing, file: string, out: string) => signTo(signing, ['--detach-sign', '--armor'], file, out);
+export const detachSign = (signing: Signing, file: string, out: string) => sign(signing, 'detach', file, out);
 
 /** Checks a clearsigned or detached signature with the site's keyring. */
 export async function verifySignature(signing: Signing, sig: string, file?: string): Promise<void> {
-  await run(['gpg', '--homedir', signing.gnupgHome, '--batch', '--verify', sig, ...(file ? [file] : [])]);
+  await gpgVerify(signing.gnupgHome, sig, file);
 }

@@ -1,22 +1,45 @@
-// HTTP(S) and file:// reads of upstream repos: keep-alive, an idle timeout, retries with
-// exponential backoff on transient failures (5xx, resets, timeouts, truncated bodies, a body
-// that fails its checksum), and a clear error naming the URL on a persistent one (404).
-import http from 'node:http';
-import https from 'node:https';
+// HTTP(S) and file:// reads of upstream repos, over undici: keep-alive connection pools, proxies
+// from HTTP_PROXY/HTTPS_PROXY/NO_PROXY, redirects (yumrepofs answers package GETs with a 302 to
+// a presigned object-store URL), a low-speed limit and a deadline per download, retries with
+// exponential backoff on transient failures (5xx, 429, resets, timeouts, truncated bodies, a
+// body that fails its checksum) honouring Retry-After, and a clear error naming the URL on a
+// persistent one (404).
 import { createReadStream, promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { downloadSchema, type DownloadLimits } from '@rocky/config';
 import { IntegrityError } from '@rocky/store';
+import { version } from '../../../package.json';
 
-const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
+const USER_AGENT = `rocky-releng/${version} (+node)`;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
+const DEFAULT_LIMITS = downloadSchema.parse({});
 
 export class HttpError extends Error {
+  /** Where redirects led, when they did (without its query: presigned URLs carry credentials). */
+  readonly redirectedTo?: string;
+  /** What a Retry-After header asked for, in ms. */
+  readonly retryAfterMs?: number;
   constructor(
     readonly url: string,
     readonly status: number,
+    more: { redirectedTo?: string; retryAfterMs?: number; detail?: string } = {},
   ) {
-    super(`GET ${url}: HTTP ${status}`);
+    super(`GET ${url}${more.redirectedTo ? ` (redirected to ${more.redirectedTo})` : ''}: ${more.detail ?? `HTTP ${status}`}`);
     this.name = 'HttpError';
+    this.redirectedTo = more.redirectedTo;
+    this.retryAfterMs = more.retryAfterMs;
+  }
+}
+
+/** A download attempt hit the site's low-speed limit or deadline. */
+export class DownloadLimitError extends Error {
+  constructor(url: string, why: string) {
+    super(`GET ${url}: ${why}`);
+    this.name = 'DownloadLimitError';
   }
 }
 
@@ -25,46 +48,133 @@ export interface FetchOptions {
   attempts?: number;
   /** First backoff in ms; doubles each retry (default 250). */
   backoffMs?: number;
-  /** Idle socket timeout in ms (default 60 s). */
-  timeoutMs?: number;
-  /** Called before each retry, to report it. */
-  onRetry?: (err: Error, attempt: number) => void;
+  /** The longest wait a Retry-After header may impose before a retry (default 60 s). */
+  maxRetryAfterMs?: number;
+  /** Low-speed limit and deadline of each attempt: the site's `upstream.download` (unset fields: its defaults). */
+  download?: Partial<DownloadLimits>;
+  /** Called before each retry, with the wait before it, to report it. */
+  onRetry?: (err: Error, attempt: number, delayMs: number) => void;
 }
 
 const transient = (e: unknown) =>
   e instanceof IntegrityError ||
+  e instanceof DownloadLimitError ||
   (e instanceof HttpError && (e.status >= 500 || e.status === 429 || e.status === 408)) ||
-  ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'EAI_AGAIN'].includes((e as NodeJS.ErrnoException).code ?? '') ||
-  (e as Error).message === 'aborted' ||
-  (e as Error).message === 'timeout';
+  [
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ETIMEDOUT',
+    'EPIPE',
+    'EAI_AGAIN',
+    'ERR_STREAM_PREMATURE_CLOSE',
+    'UND_ERR_SOCKET',
+    'UND_ERR_CONNECT_TIMEOUT',
+    'UND_ERR_HEADERS_TIMEOUT',
+    'UND_ERR_BODY_TIMEOUT',
+    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  ].includes((e as NodeJS.ErrnoException).code ?? '');
 
-/** Opens a response body stream (or a file stream for file:// URLs). */
-export function openUrl(url: string, timeoutMs = 60_000): Promise<{ body: Readable; size?: number }> {
-  if (url.startsWith('file://')) {
-    const file = fileURLToPath(url);
-    return fsp.stat(file).then(
-      (st) => ({ body: createReadStream(file), size: st.size }),
-      (e: NodeJS.ErrnoException) => Promise.reject(e.code === 'ENOENT' ? new HttpError(url, 404) : e),
-    );
+// One pool per origin for the whole process (a sync makes thousands of requests to one host),
+// rebuilt only if the proxy variables change. Plain-HTTP targets go to an HTTP proxy as
+// absolute-URL requests, as curl and dnf do (proxies commonly refuse CONNECT to port 80).
+let pool: { proxies: string; agent: Dispatcher } | undefined;
+function dispatcher(): Dispatcher {
+  const env = process.env;
+  const proxies = `${env.http_proxy ?? env.HTTP_PROXY ?? ''} ${env.https_proxy ?? env.HTTPS_PROXY ?? ''}`;
+  if (pool?.proxies !== proxies) {
+    void pool?.agent.close();
+    pool = { proxies, agent: new EnvHttpProxyAgent({ connections: 64, proxyTunnel: false }) };
   }
-  return new Promise((resolve, reject) => {
-    const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, { agent: url.startsWith('https:') ? agents.https : agents.http }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new HttpError(url, res.statusCode ?? 0));
-        return;
-      }
-      const len = res.headers['content-length'];
-      res.setTimeout(timeoutMs, () => res.destroy(new Error('timeout')));
-      resolve({ body: res, size: len !== undefined ? Number(len) : undefined });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
+  return pool.agent;
 }
 
-/** Runs `attempt` with retries on transient errors. */
+/** Retry-After (seconds or an HTTP date) in ms, for the statuses it applies to. */
+function retryAfter(status: number, header: string | string[] | undefined): number | undefined {
+  if ((status !== 429 && status !== 503) || typeof header !== 'string') return undefined;
+  const ms = /^\d+$/.test(header.trim()) ? Number(header) * 1000 : Date.parse(header) - Date.now();
+  return Number.isNaN(ms) ? undefined : Math.max(0, ms);
+}
+
+const withoutQuery = (u: URL) => `${u.protocol}//${u.host}${u.pathname}`;
+
+/** GETs `url`, following redirects to http(s) URLs only; resolves on a 200. */
+async function get(url: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+  let at = new URL(url);
+  for (let hops = 0; ; hops++) {
+    const res = await request(at, { dispatcher: dispatcher(), headers: { 'user-agent': USER_AGENT }, signal });
+    if (res.statusCode === 200) return res;
+    await res.body.dump();
+    const redirectedTo = hops ? withoutQuery(at) : undefined;
+    if (!REDIRECTS.has(res.statusCode)) throw new HttpError(url, res.statusCode, { redirectedTo, retryAfterMs: retryAfter(res.statusCode, res.headers['retry-after']) });
+    const fail = (detail: string) => new HttpError(url, res.statusCode, { redirectedTo, detail });
+    const location = res.headers.location;
+    if (typeof location !== 'string') throw fail(`HTTP ${res.statusCode} without a Location`);
+    if (hops === MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects`);
+    const next = new URL(location, at);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`redirect to ${withoutQuery(next)} refused (only http and https are followed)`);
+    at = next;
+  }
+}
+
+/**
+ * GETs `url` (or reads a file:// URL) and hands the body and its announced length to `consume`,
+ * which must read it to the end. The low-speed limit and the deadline cover the whole attempt,
+ * from the request to the last byte `consume` took.
+ */
+export async function download<T>(url: string, limits: Partial<DownloadLimits> | undefined, consume: (body: Readable, size?: number) => Promise<T>): Promise<T> {
+  if (url.startsWith('file://')) {
+    const file = fileURLToPath(url);
+    const st = await fsp.stat(file).catch((e: NodeJS.ErrnoException) => Promise.reject(e.code === 'ENOENT' ? new HttpError(url, 404) : e));
+    return consume(createReadStream(file), st.size);
+  }
+  const { lowSpeedBytes, lowSpeedSeconds, deadlineSeconds } = { ...DEFAULT_LIMITS, ...limits };
+  const abort = new AbortController();
+  let hit: DownloadLimitError | undefined;
+  const stop = (why: string) => {
+    hit ??= new DownloadLimitError(url, why);
+    abort.abort(hit);
+  };
+  let bytes = 0;
+  let checked = 0;
+  const deadline = deadlineSeconds > 0 ? setTimeout(() => stop(`not complete after ${deadlineSeconds} s (upstream.download.deadlineSeconds)`), deadlineSeconds * 1000) : undefined;
+  // As curl's --speed-limit/--speed-time: too few bytes over a whole window ends the attempt.
+  const speed =
+    lowSpeedBytes > 0
+      ? setInterval(() => {
+          if (bytes - checked < lowSpeedBytes * lowSpeedSeconds) stop(`slower than ${lowSpeedBytes} bytes/s for ${lowSpeedSeconds} s (upstream.download.lowSpeedBytes/lowSpeedSeconds)`);
+          checked = bytes;
+        }, lowSpeedSeconds * 1000)
+      : undefined;
+  try {
+    const res = await get(url, abort.signal);
+    const len = res.headers['content-length'];
+    const counted = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        bytes += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const piped = pipeline(res.body, counted);
+    piped.catch(() => {}); // its failure reaches `consume` through `counted`
+    try {
+      const out = await consume(counted, typeof len === 'string' ? Number(len) : undefined);
+      await piped;
+      return out;
+    } catch (e) {
+      // `consume` failed (a checksum mismatch, a limit, a dropped connection): drop the rest of the body and its connection.
+      abort.abort(e);
+      counted.destroy();
+      throw e;
+    }
+  } catch (e) {
+    throw hit ?? e;
+  } finally {
+    clearTimeout(deadline);
+    clearInterval(speed);
+  }
+}
+
+/** Runs `fn` with retries on transient errors; a Retry-After the server sent replaces the backoff. */
 export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: FetchOptions = {}): Promise<T> {
   const attempts = opts.attempts ?? 4;
   let last: Error | undefined;
@@ -74,8 +184,10 @@ export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: F
     } catch (e) {
       last = e as Error;
       if (!transient(e) || i === attempts) break;
-      opts.onRetry?.(last, i);
-      await new Promise((r) => setTimeout(r, (opts.backoffMs ?? 250) * 2 ** (i - 1)));
+      const asked = e instanceof HttpError ? e.retryAfterMs : undefined;
+      const delay = asked !== undefined ? Math.min(asked, opts.maxRetryAfterMs ?? 60_000) : (opts.backoffMs ?? 250) * 2 ** (i - 1);
+      opts.onRetry?.(last, i, delay);
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
   if (last && last.message.includes(what)) throw last;
@@ -86,14 +198,14 @@ export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: F
 export function fetchBuffer(url: string, opts: FetchOptions = {}): Promise<Buffer> {
   return withRetries(
     url,
-    async () => {
-      const { body, size } = await openUrl(url, opts.timeoutMs);
-      const chunks: Buffer[] = [];
-      for await (const c of body) chunks.push(c as Buffer);
-      const buf = Buffer.concat(chunks);
-      if (size !== undefined && buf.length !== size) throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
-      return buf;
-    },
+    () =>
+      download(url, opts.download, async (body, size) => {
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(c as Buffer);
+        const buf = Buffer.concat(chunks);
+        if (size !== undefined && buf.length !== size) throw Object.assign(new Error(`GET ${url}: ${buf.length} of ${size} bytes`), { code: 'ECONNRESET' });
+        return buf;
+      }),
     opts,
   );
 }

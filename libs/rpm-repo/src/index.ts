@@ -5,3 +5,6 @@ export * from './limiter';
 export * from './reposync';
 export * from './repoclosure';
 export * from './rpmsig';
+export * from './dnf';
+export * from './createrepo';
+export * from './xml';

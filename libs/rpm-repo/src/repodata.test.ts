@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { parseRepomd, parsePrimary, safeHref } from './repodata';
-import { parseClosureOutput, closureArchArgs } from './repoclosure';
+import { parseClosureOutput } from './repoclosure';
+import { closureArchArgs } from './dnf';
 
 const H = 'a'.repeat(64);
 const repomd = `<?xml version="1.0" encoding="UTF-8"?>
@@ -44,6 +45,32 @@ describe('repodata', () => {
       expect(() => safeHref(href, 't')).toThrow();
     },
   );
+
+  it('decodes hrefs as XML does: entities and character references (issue 18.7)', () => {
+    // createrepo_c's spelling of `Packages/p/plus tools & ü.rpm`.
+    expect(parsePrimary(primary('Packages/p/plus tools &amp; &#xFC;.rpm'))[0].href).toBe('Packages/p/plus tools & ü.rpm');
+    expect(parsePrimary(primary('Packages/&#112;/&#x3C;&#x3e;&quot;&apos;.rpm'))[0].href).toBe(`Packages/p/<>"'.rpm`);
+    expect(parseRepomd(repomd.replace(`repodata/${H}-primary.xml.gz`, `repodata/${H}-pr&#x69;mary.xml.gz`)).records[0].href).toBe(`repodata/${H}-primary.xml.gz`);
+    // HTML's named entities are not XML's: they stay as written.
+    expect(parsePrimary(primary('Packages/a&amp;nbsp;b.rpm'))[0].href).toBe('Packages/a&nbsp;b.rpm');
+  });
+
+  it.each(['&#x2E;&#x2E;/x.rpm', 'Packages/&#46;&#46;/&#46;&#46;/x.rpm', '&#x2F;etc/passwd', 'file&#x3A;/etc/passwd'])('decodes, then refuses, the href %s', (href) => {
+    expect(() => parsePrimary(primary(href))).toThrow(/unsafe location href/);
+  });
+
+  it.each(['file:/etc/passwd', 'file:x.rpm', 'FILE:///etc/passwd', 'ftp:x.rpm', 'a\u0001b.rpm'])('refuses the URL or control character href %j (issue 18.6)', (href) => {
+    expect(() => safeHref(href, 't')).toThrow(/unsafe location href/);
+  });
+
+  it('refuses xml:base on a package location, a package and repomd records (issue 18.6)', () => {
+    const base = (x: string) => x.replace('<location href=', '<location xml:base="http://elsewhere.invalid/" href=');
+    expect(() => parsePrimary(base(primary('Packages/x.rpm')))).toThrow(/package bash: location has xml:base "http:\/\/elsewhere.invalid\/"/);
+    expect(() => parsePrimary(primary('Packages/x.rpm').replace('<package type="rpm">', '<package type="rpm" xml:base="file:///etc/">'))).toThrow(/xml:base "file:\/\/\/etc\/"/);
+    expect(() => parsePrimary(primary('Packages/x.rpm').replace('<metadata ', '<metadata xml:base="file:///etc/" '))).toThrow(/xml:base/);
+    expect(() => parseRepomd(base(repomd))).toThrow(/record primary: location has xml:base/);
+    expect(() => parseRepomd(repomd.replace('<repomd ', '<repomd xml:base="http://x.invalid/" '))).toThrow(/xml:base/);
+  });
 
   it('refuses non-sha256 and malformed checksums, and garbage XML', () => {
     expect(() => parseRepomd(repomd.replace('type="sha256">' + H, 'type="sha1">' + H))).toThrow(/sha1 is not supported/);

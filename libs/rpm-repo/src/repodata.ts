@@ -1,10 +1,13 @@
 // Reading rpm-md repodata (repomd.xml, primary.xml) with an XML parser, and checking the
 // location hrefs it names: a repo is untrusted input, and an href must never reach outside
-// the tree it is synced into.
+// the tree it is synced into, nor send a reader of the synced tree anywhere else.
 import { XMLParser } from 'fast-xml-parser';
-import { gunzipSync } from 'node:zlib';
-import { spawnSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createGunzip, gunzipSync } from 'node:zlib';
+import { pipeline, type Readable } from 'node:stream';
 import { posix } from 'node:path';
+import { runPipe, runSync } from '@rocky/exec';
+import { xmlDecoding } from './xml';
 
 export interface RepomdRecord {
   type: string;
@@ -37,6 +40,7 @@ const parser = new XMLParser({
   // requires/provides/files are not needed here: skip parsing them (primary is large).
   stopNodes: ['metadata.package.format.rpm:provides', 'metadata.package.format.rpm:requires', 'metadata.package.format.file'],
   parseTagValue: false,
+  ...xmlDecoding(),
 });
 
 type Node = Record<string, unknown>;
@@ -58,8 +62,11 @@ export function parseRepomd(xml: string, what = 'repomd.xml'): Repomd {
   }
   const repomd = doc.repomd as Node | undefined;
   if (!repomd || !Array.isArray(repomd.data)) throw new Error(`${what}: not a repomd document`);
+  noBase(repomd, what);
   const records = (repomd.data as Node[]).map((d) => {
     const type = attr(d, 'type') ?? '';
+    noBase(d, `${what} record ${type}`);
+    noBase(d.location, `${what} record ${type}: location`);
     const href = attr(d.location, 'href');
     if (!href) throw new Error(`${what}: record ${type} has no location`);
     return {
@@ -73,14 +80,40 @@ export function parseRepomd(xml: string, what = 'repomd.xml'): Repomd {
   return { revision: repomd.revision !== undefined ? String(text(repomd.revision)) : undefined, records };
 }
 
-/** Decompresses repodata by its suffix: gz natively, xz and zstd through their tools. */
+/** The tool that decompresses a repodata file, by its suffix (gzip is done natively). */
+const decompressor = (href: string) => (href.endsWith('.xz') ? 'xz' : href.endsWith('.zst') ? 'zstd' : href.endsWith('.bz2') ? 'bzip2' : undefined);
+
+/** A repodata stream decompressed by its href's suffix (.gz natively; .xz, .zst, .bz2 through their tools, streaming). */
+export function decompressStream(source: Readable, href: string): Readable {
+  if (href.endsWith('.gz')) return pipeline(source, createGunzip(), () => {});
+  const tool = decompressor(href);
+  return tool ? runPipe([tool, '-dc'], source) : source;
+}
+
+/** A repodata file's content, decompressed; errors name the file (and the tool, with an install hint when it is missing). */
+export async function readRepodata(file: string, href: string = file): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of decompressStream(createReadStream(file), href)) chunks.push(c as Buffer);
+  } catch (e) {
+    throw new Error(`${file}: cannot decompress: ${(e as Error).message}`, { cause: e });
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Decompresses repodata in memory, synchronously. For the callers that cannot await yet
+ * (vetting's readRepoPackages, the iso's hasCoreGroup, staging's regenerate); readRepodata streams.
+ */
 export function decompress(data: Buffer, href: string): Buffer {
   if (href.endsWith('.gz')) return gunzipSync(data);
-  const tool = href.endsWith('.xz') ? 'xz' : href.endsWith('.zst') ? 'zstd' : href.endsWith('.bz2') ? 'bzip2' : undefined;
+  const tool = decompressor(href);
   if (!tool) return data;
-  const r = spawnSync(tool, ['-dc'], { input: data, maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`${href}: ${tool} -dc failed: ${r.stderr?.toString().trim() || r.error?.message}`);
-  return r.stdout;
+  try {
+    return runSync([tool, '-dc'], { input: data });
+  } catch (e) {
+    throw new Error(`${href}: cannot decompress: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 export function parsePrimary(xml: string, what = 'primary.xml'): RpmPackage[] {
@@ -92,9 +125,12 @@ export function parsePrimary(xml: string, what = 'primary.xml'): RpmPackage[] {
   }
   const md = doc.metadata as Node | undefined;
   if (!md) throw new Error(`${what}: not a primary metadata document`);
+  noBase(md, what);
   const pkgs = (md.package as Node[] | undefined) ?? [];
   return pkgs.map((p) => {
     const name = text(p.name);
+    noBase(p, `${what} package ${name}`);
+    noBase(p.location, `${what} package ${name}: location`);
     const href = attr(p.location, 'href');
     if (!href) throw new Error(`${what}: package ${name} has no location`);
     return {
@@ -112,12 +148,24 @@ export function parsePrimary(xml: string, what = 'primary.xml'): RpmPackage[] {
 }
 
 /**
+ * Refuses an `xml:base` (or a libsolv-style `base`) on a repodata element: it makes dnf fetch the
+ * file from another place than the repo, so a synced tree would send its readers elsewhere.
+ */
+function noBase(n: unknown, what: string): void {
+  for (const a of ['xml:base', 'base']) {
+    const v = attr(n, a);
+    if (v !== undefined) throw new Error(`${what} has ${a} "${v}" (files must be fetched from the repo itself)`);
+  }
+}
+
+/**
  * A location href from repodata, made safe to join under a tree: relative, normalized, no
- * `..` segment, no empty or dot segments, no backslashes or NULs. Anything else is refused.
+ * `..` segment, no empty or dot segments, no URL scheme (`file:`, `http:`: dnf would read the
+ * file from there), no backslashes, NULs or control characters. Anything else is refused.
  */
 export function safeHref(href: string, what: string): string {
   const bad = () => new Error(`${what}: unsafe location href "${href}" (must be a relative path inside the repo)`);
-  if (!href || href.includes('\0') || href.includes('\\') || href.includes('://') || posix.isAbsolute(href)) throw bad();
+  if (!href || /[\x00-\x1f\x7f\\]/.test(href) || /^[A-Za-z][A-Za-z0-9+.-]*:/.test(href) || href.includes('://') || posix.isAbsolute(href)) throw bad();
   const parts = href.split('/');
   if (parts.some((s) => s === '' || s === '.' || s === '..')) throw bad();
   return posix.normalize(href);

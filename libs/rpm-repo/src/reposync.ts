@@ -6,10 +6,11 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { hashFiles } from '@rocky/exec';
 import { IntegrityError, type Store, type StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
-import { fetchBuffer, openUrl, withRetries, type FetchOptions } from './http';
+import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
 import { rpmSignerKeyId } from './rpmsig';
 import type { Limiter } from './limiter';
@@ -33,6 +34,8 @@ export interface TreePlan {
   fetch: RpmPackage[];
   /** sha256 of the packages already in the store at planning: hardlinked without asking it again. */
   stored: Set<string>;
+  /** Store objects hashed while applying this plan (a plan applied to several trees hashes each once). */
+  checked: Map<string, Promise<StoredObject>>;
 }
 
 export interface TreeResult {
@@ -61,49 +64,36 @@ export interface SyncTreeOptions {
   repomd?: Buffer;
   /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
   inflight?: Map<string, Promise<StoredObject>>;
+  /** Store objects hashed in this run, shared by all trees: a package in several trees is hashed once. */
+  checked?: Map<string, Promise<StoredObject>>;
 }
 
-const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href}`;
+/** The URL of `href` under `base`: each segment percent-encoded (`#`, `?`, `%` and spaces are file name characters here). */
+const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href.split('/').map(encodeURIComponent).join('/')}`;
 
-/** Fetches a repodata/package URL into the store unless the store has it; verifies sha256 and size. */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean }> {
-  // Already stored: the size repodata gave is the object's (it was verified when stored).
-  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: expect.size ?? (await opts.store.size(expect.sha256))!, fetched: false };
+/**
+ * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
+ * unless the store has it. `verified` says the bytes were checked in this run; a stored object
+ * is not, and its size is what the store holds.
+ */
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean; verified: boolean }> {
+  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
   const pending = opts.inflight?.get(expect.sha256);
-  if (pending) return { ...(await pending), fetched: false };
+  if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
-  const download = opts.limiter.run(() =>
+  const fetching = opts.limiter.run(() =>
     withRetries(
       `${opts.what}: ${href}`,
-      async () => {
-        const { body } = await openUrl(url, opts.fetch?.timeoutMs);
-        return opts.store.putStream(body, { ...expect, what: href }, opts.onBytes);
-      },
+      () => download(url, opts.fetch?.download, (body) => opts.store.putStream(body, { ...expect, what: href }, opts.onBytes)),
       opts.fetch,
     ),
   );
-  opts.inflight?.set(expect.sha256, download);
+  opts.inflight?.set(expect.sha256, fetching);
   try {
-    return { ...(await download), fetched: true };
+    return { ...(await fetching), fetched: true, verified: true };
   } finally {
     opts.inflight?.delete(expect.sha256);
   }
-}
-
-/** A small file into memory, verified against the checksum and size upstream published for it. */
-function fetchVerified(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<Buffer> {
-  const url = join2(opts.url, href);
-  return withRetries(
-    `${opts.what}: ${href}`,
-    async () => {
-      const buf = await fetchBuffer(url, { ...opts.fetch, attempts: 1 });
-      const got = createHash('sha256').update(buf).digest('hex');
-      if (got !== expect.sha256) throw new IntegrityError(url, expect.sha256, got);
-      if (expect.size !== undefined && Number.isFinite(expect.size) && buf.length !== expect.size) throw new Error(`${url}: ${buf.length} bytes, repomd.xml says ${expect.size}`);
-      return buf;
-    },
-    opts.fetch,
-  );
 }
 
 export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'>): Promise<Buffer> {
@@ -125,11 +115,10 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  // Planning reads primary only and stores nothing (a plan changes nothing: dry runs); the
-  // other repodata is fetched when the plan is executed.
-  const primary = (await opts.store.has(primaryRec.sha256))
-    ? await fsp.readFile(await opts.store.localPath(primaryRec.sha256))
-    : await fetchVerified(opts, primaryRec.href, primaryRec);
+  // Planning reads primary only, and stores nothing (a plan changes nothing: dry runs); the other
+  // repodata is fetched when the plan is executed (or repoclosure asks for it).
+  const checked = new Map<string, Promise<StoredObject>>();
+  const primary = await readPrimary(opts, primaryRec);
   const xml = decompress(primary, primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
   const seen = new Set<string>();
@@ -148,7 +137,69 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     packages,
     fetch,
     stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
+    checked,
   };
+}
+
+/** primary's bytes: the store's copy when it has one that is whole, else fetched into memory; checked against repomd either way. */
+async function readPrimary(opts: SyncTreeOptions, rec: RepomdRecord): Promise<Buffer> {
+  const verified = (buf: Buffer) => createHash('sha256').update(buf).digest('hex') === rec.sha256 && (!Number.isFinite(rec.size) || buf.length === rec.size);
+  if (await opts.store.has(rec.sha256)) {
+    const stored = await fsp.readFile(await opts.store.localPath(rec.sha256));
+    if (verified(stored)) return stored;
+  }
+  const url = join2(opts.url, rec.href);
+  return withRetries(
+    `${opts.what}: ${rec.href}`,
+    async () => {
+      const buf = await fetchBuffer(url, { ...opts.fetch, attempts: 1 });
+      if (!verified(buf)) throw new IntegrityError(url, rec.sha256, createHash('sha256').update(buf).digest('hex'));
+      return buf;
+    },
+    opts.fetch,
+  );
+}
+
+/** The plan's primary into the store (it was read into memory while planning). */
+async function storePrimary(opts: SyncTreeOptions, plan: TreePlan): Promise<void> {
+  const rec = plan.records.find((r) => r.type === 'primary')!;
+  if (!(await opts.store.has(rec.sha256))) await opts.store.putStream(Readable.from([plan.primary]), { sha256: rec.sha256, size: plan.primary.length, what: rec.href });
+}
+
+/**
+ * Checks that each object is what repodata says (sha256 and size). Downloads were checked as
+ * they streamed in; objects linked from the store are hashed here (once per run, on worker
+ * threads), so a store object that rotted, or repodata whose size lies about a package the store
+ * already has, fails the sync, naming the file, the tree and both values.
+ */
+async function checkObjects(
+  opts: SyncTreeOptions,
+  memo: Map<string, Promise<StoredObject>>,
+  items: { href: string; expect: { sha256: string; size?: number }; obj: StoredObject & { verified: boolean } }[],
+  dest: string | undefined,
+): Promise<void> {
+  const shared = opts.checked ?? memo;
+  for (const { obj } of items) if (obj.verified && !shared.has(obj.sha256)) shared.set(obj.sha256, Promise.resolve({ sha256: obj.sha256, size: obj.size }));
+  const todo = [...new Set(items.filter((i) => !i.obj.verified && !shared.has(i.obj.sha256)).map((i) => i.obj.sha256))];
+  if (todo.length) {
+    const hashed = (async () => {
+      const paths = await Promise.all(todo.map((h) => opts.store.localPath(h)));
+      const [sums, stats] = await Promise.all([hashFiles(paths), Promise.all(paths.map((f) => fsp.stat(f)))]);
+      return new Map(todo.map((h, i) => [h, { sha256: sums[i], size: stats[i].size }]));
+    })();
+    for (const h of todo) shared.set(h, hashed.then((m) => m.get(h)!));
+  }
+  const where = dest ? ` (into ${dest})` : '';
+  for (const { href, expect, obj } of items) {
+    const actual = obj.verified ? obj : await shared.get(obj.sha256)!;
+    const sizeOk = expect.size === undefined || !Number.isFinite(expect.size) || expect.size === actual.size;
+    if (actual.sha256 === expect.sha256 && sizeOk) continue;
+    const from = obj.verified ? 'downloaded' : `store object ${await opts.store.localPath(obj.sha256)}`;
+    throw new Error(
+      `${opts.what}${where}: ${href} does not match its repodata: repodata says sha256 ${expect.sha256}, ${expect.size ?? '?'} bytes; ` +
+        `the ${from} has sha256 ${actual.sha256}, ${actual.size} bytes`,
+    );
+  }
 }
 
 /**
@@ -157,7 +208,11 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
  */
 export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: string): Promise<void> {
   await storePrimary(opts, plan);
-  for (const rec of plan.records) await opts.store.materialize((await fetchObject(opts, rec.href, rec)).sha256, join(dir, rec.href));
+  for (const rec of plan.records) {
+    const obj = await fetchObject(opts, rec.href, rec);
+    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
+    await opts.store.materialize(obj.sha256, join(dir, rec.href));
+  }
   const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
   await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
@@ -190,26 +245,30 @@ class Confinement {
  * metadata no longer names (after repomd.xml is replaced, so no reader sees a reference to a
  * deleted file).
  */
-/** The plan's primary into the store (it was read into memory while planning). */
-async function storePrimary(opts: SyncTreeOptions, plan: TreePlan): Promise<void> {
-  const rec = plan.records.find((r) => r.type === 'primary')!;
-  if (!(await opts.store.has(rec.sha256))) await opts.store.putStream(Readable.from([plan.primary]), { sha256: rec.sha256, what: rec.href });
-}
-
 export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: string, removeStale: boolean): Promise<TreeResult> {
   await storePrimary(opts, plan);
   const box = new Confinement(dest);
-  await fsp.mkdir(dest, { recursive: true });
   let fetched = 0;
   let fetchedBytes = 0;
-  const packages = await Promise.all(
+  // Store objects are never removed during a run: what planning found stays there.
+  const objs = await Promise.all(
     plan.packages.map(async (p) => {
+      const size = Number.isFinite(p.size) ? p.size : undefined;
+      const obj = plan.stored.has(p.sha256)
+        ? { sha256: p.sha256, size: (await opts.store.size(p.sha256))!, fetched: false, verified: false }
+        : await fetchObject(opts, p.href, { sha256: p.sha256, size });
+      if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
+      return obj;
+    }),
+  );
+  // Every package is checked before any is placed, and before the tree exists.
+  await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
+  await fsp.mkdir(dest, { recursive: true });
+  const packages = await Promise.all(
+    plan.packages.map(async (p, i) => {
+      const obj = objs[i];
       const target = box.target(p.href);
       await box.dir(dirname(target));
-      // Store objects are never removed during a run: what planning found stays there.
-      const size = Number.isFinite(p.size) ? p.size : undefined;
-      const obj = plan.stored.has(p.sha256) ? { sha256: p.sha256, size: size ?? (await opts.store.size(p.sha256))!, fetched: false } : await fetchObject(opts, p.href, { sha256: p.sha256, size });
-      if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       await opts.store.materialize(obj.sha256, target);
       const signer = await rpmSignerKeyId(target);
       if (opts.signer && signer !== opts.signer) {
@@ -225,6 +284,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
     const target = box.target(rec.href);
     await box.dir(dirname(target));
     const obj = await fetchObject(opts, rec.href, rec);
+    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dest);
     await opts.store.materialize(obj.sha256, target);
     repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
   }

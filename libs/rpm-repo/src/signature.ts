@@ -1,51 +1,59 @@
 // Verifying upstream's detached, armored repomd.xml signature with gpgv against the key the
 // site names, so a compose is only built from metadata the build system signed.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, ToolError } from '@rocky/exec';
+import { gpgDearmor, gpgKeyIds, gpgvVerify } from '@rocky/exec';
 
 export class SignatureVerifier {
-  private dir: string;
+  readonly dir: string;
+  private home: string;
   private keyring: string;
   private ready: Promise<void>;
+  /** A failed verification's inputs and gpgv log are kept (the error names them). */
+  private keep = false;
 
   constructor(readonly keyFile: string) {
     this.dir = mkdtempSync(join(tmpdir(), 'releng-gpgv-'));
+    // gpg's own state for reading the key file, so the user's ~/.gnupg is never touched.
+    this.home = join(this.dir, 'gnupg');
+    mkdirSync(this.home, { mode: 0o700 });
     this.keyring = join(this.dir, 'trusted.gpg');
     // gpgv wants a binary keyring; --dearmor turns the armored key file into one.
-    this.ready = run(['gpg', '--batch', '--yes', '--dearmor', '--output', this.keyring, keyFile]).then(() => undefined);
+    this.ready = gpgDearmor(this.home, keyFile, this.keyring);
   }
 
-  /** Throws naming `what` unless `signature` is a good signature of `data` by the key. */
+  /**
+   * Throws naming `what`, with every line gpgv printed, unless `signature` is a good signature
+   * of `data` by the key. The data, signature and gpgv's log of a failure stay in the
+   * verifier's directory, which the error names.
+   */
   async verify(data: Buffer, signature: Buffer, what: string): Promise<void> {
     await this.ready;
     const id = Math.random().toString(36).slice(2);
     const d = join(this.dir, `${id}.data`);
     const s = join(this.dir, `${id}.asc`);
+    const log = join(this.dir, `${id}.gpgv.log`);
     writeFileSync(d, data);
     writeFileSync(s, signature);
     try {
-      await run(['gpgv', '--keyring', this.keyring, s, d]);
+      await gpgvVerify({ keyring: this.keyring, sig: s, file: d, what, logFile: log });
     } catch (e) {
-      const msg = e instanceof ToolError ? (e.result.stderr.trim().split('\n').pop() ?? '') : (e as Error).message;
-      throw new Error(`${what}: signature verification failed (${msg})`);
-    } finally {
-      rmSync(d, { force: true });
-      rmSync(s, { force: true });
+      this.keep = true;
+      throw e;
     }
+    for (const f of [d, s, log]) rmSync(f, { force: true });
   }
 
   /** Key id (16 hex digits) of the verifying key: packages must carry it too. */
   async keyId(): Promise<string> {
-    const r = await run(['gpg', '--batch', '--with-colons', '--show-keys', this.keyFile]);
-    const pub = r.stdout.split('\n').find((l) => l.startsWith('pub:'));
-    if (!pub) throw new Error(`${this.keyFile}: no public key in it`);
-    return pub.split(':')[4].toLowerCase();
+    const [id] = await gpgKeyIds(this.home, this.keyFile);
+    if (!id) throw new Error(`${this.keyFile}: no public key in it`);
+    return id;
   }
 
   close(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!this.keep) rmSync(this.dir, { recursive: true, force: true });
+    else rmSync(this.home, { recursive: true, force: true });
   }
 }
-

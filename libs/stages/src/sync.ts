@@ -201,17 +201,20 @@ function treeOptions(
   a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; store: Store; onBytes?: (n: number) => void },
 ): (t: RepoTree) => SyncTreeOptions {
   const limiter = new Limiter(ctx.site.concurrency.downloads);
+  // Shared by all trees: a package in several trees is fetched once, and hashed once.
   const inflight = new Map();
+  const checked = new Map();
   return (t) => ({
     url: upstreamUrl(ctx.site, ctx.release, t, a.upstream.base),
     store: a.store,
     verifier: a.verifier,
     signer: a.signer,
     inflight,
+    checked,
     limiter,
     what: `${ctx.release.project} ${treeId(t)}`,
     onBytes: a.onBytes,
-    fetch: { onRetry: (e: Error, i: number) => ctx.log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
+    fetch: { download: ctx.site.upstream.download, onRetry: (e: Error, i: number) => ctx.log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
   });
 }
 

@@ -48,7 +48,7 @@ export async function upstreamFingerprint(root: string, release: string): Promis
     read = (t) => readFile(join(fxRoot, fx.repoUrlPath(rel.project, t.repo, upstreamArch(t)), 'repodata/repomd.xml'));
   } else {
     const { fetchBuffer } = await import('@rocky/rpm-repo');
-    read = (t) => fetchBuffer(`${upstreamUrl(site, rel, t)}/repodata/repomd.xml`, { attempts: 2, timeoutMs: 10_000 });
+    read = (t) => fetchBuffer(`${upstreamUrl(site, rel, t)}/repodata/repomd.xml`, { attempts: 2, download: site.upstream.download });
   }
   const sums = await Promise.all(trees.map(async (t) => createHash('sha256').update(await read(t)).digest('hex')));
   trees.forEach((t, i) => h.update(`${t.repo} ${t.kind} ${t.arch} ${sums[i]}\n`));

@@ -5,7 +5,7 @@
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
 import { dirname, basename } from 'node:path';
-import { distDir, loadRelease } from '@rocky/config';
+import { checkReleases, distDir, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
 const common = ['pipelineSource', 'site'];
@@ -82,6 +82,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
 export const createNodesV2: CreateNodesV2 = [
   'releases/*/release.yaml',
   (files, options, context) =>
+    checkReleases(context.workspaceRoot) ?? // throws on mistakes across release files; returns nothing
     createNodesFromFiles(
       (file, _opts, ctx) => {
         const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);

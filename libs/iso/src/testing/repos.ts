@@ -5,6 +5,7 @@ import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { releaseSchema, type Release, type ReleaseInput } from '@rocky/config';
 import { run } from '@rocky/exec';
+import { createrepo } from '@rocky/rpm-repo';
 
 export interface TestRepos {
   baseos: string;
@@ -96,8 +97,8 @@ export async function buildTestRepos(dir: string): Promise<TestRepos> {
   put(baseos, [...rpms('x86_64'), ...rpms('aarch64'), ...noarch.filter((f) => /\/(basesystem|bash)-tc/.test(f))]);
   put(appstream, noarch.filter((f) => /\/app-/.test(f)));
   writeFileSync(join(dir, 'comps.xml'), COMPS);
-  await run(['createrepo_c', '-q', '-g', join(dir, 'comps.xml'), baseos]);
-  await run(['createrepo_c', '-q', appstream]);
+  await createrepo({ dir: baseos, quiet: true, groupfile: join(dir, 'comps.xml') });
+  await createrepo({ dir: appstream, quiet: true });
   const list = (repo: string) => readdirSync(join(repo, 'Packages')).sort();
   return {
     baseos,

@@ -1,0 +1,68 @@
+// Verifying repomd.xml signatures with real gpg/gpgv; a failure keeps all of gpgv's explanation.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gpgExport, gpgGenKey, gpgSign, killGpgAgent } from '@rocky/exec';
+import { SignatureVerifier } from './signature';
+
+let dir: string;
+const homes: string[] = [];
+/** A key and a detached signature of `data`, made by a gpg whose clock is `offsetDays` ahead. */
+async function signed(name: string, data: string, offsetDays = 0) {
+  const home = join(dir, name);
+  mkdirSync(home, { mode: 0o700 });
+  homes.push(home);
+  const fakedTime = offsetDays ? Math.trunc(Date.now() / 1000) + offsetDays * 86400 : undefined;
+  const uid = `${name}@rockylinux.invalid`;
+  await gpgGenKey({ homedir: home, uid, fakedTime });
+  const keyFile = join(dir, `${name}.key`);
+  writeFileSync(keyFile, await gpgExport(home, uid));
+  const file = join(dir, `${name}.xml`);
+  writeFileSync(file, data);
+  await gpgSign({ homedir: home, key: uid, file, out: `${file}.asc`, mode: 'detach', fakedTime });
+  await killGpgAgent(home);
+  return { keyFile, data: readFileSync(file), sig: readFileSync(`${file}.asc`) };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'signature-test-'));
+});
+afterAll(async () => {
+  for (const h of homes) await killGpgAgent(h);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('SignatureVerifier', () => {
+  it('accepts a good signature, refuses a tampered file', async () => {
+    const s = await signed('good', '<repomd/>\n');
+    const v = new SignatureVerifier(s.keyFile);
+    try {
+      await v.verify(s.data, s.sig, 'good repomd.xml');
+      await expect(v.verify(Buffer.from('<repomd>x</repomd>\n'), s.sig, 'tampered repomd.xml')).rejects.toThrow(/tampered repomd.xml: signature verification failed[\s\S]*BAD signature/);
+      expect(await v.keyId()).toMatch(/^[0-9a-f]{16}$/);
+    } finally {
+      v.close();
+      rmSync(v.dir, { recursive: true, force: true }); // kept for the failure's log
+    }
+  });
+
+  it('a clock behind the key keeps every line gpgv printed ("created ... in the future", not only "Bad public key"), and its log (issue 18.13)', async () => {
+    // The key and signature were made two days ahead of this machine's clock: as seen from a
+    // host whose clock is two days behind the build system.
+    const s = await signed('future', '<repomd/>\n', 2);
+    const v = new SignatureVerifier(s.keyFile);
+    try {
+      const err: Error = await v.verify(s.data, s.sig, 'BaseOS repomd.xml').then(() => undefined, (e) => e);
+      expect(err?.message).toMatch(/^BaseOS repomd.xml: signature verification failed/);
+      expect(err?.message).toMatch(/gpgv: key [0-9A-F]{16} was created \d+ days? in the future \(time warp or clock problem\)/);
+      expect(err?.message).toContain("gpgv: Can't check signature: Bad public key");
+      const log = /gpgv's log: (\S+)/.exec(err.message)?.[1];
+      expect(log && existsSync(log), `log named in: ${err.message}`).toBe(true);
+      expect(readFileSync(log!, 'utf8')).toMatch(/created \d+ days? in the future/);
+    } finally {
+      v.close();
+      rmSync(v.dir, { recursive: true, force: true }); // kept for the failure's log
+    }
+  });
+});

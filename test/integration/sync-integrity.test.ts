@@ -1,0 +1,173 @@
+// Issues 18.6, 18.7, 18.8: what sync takes from upstream metadata. Hrefs are decoded as XML
+// says and must stay inside the tree; every package placed, fetched or linked from the store,
+// must match the size and sha256 that primary.xml gives it, or the sync fails before latest moves.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
+import { composeRoot } from '@rocky/config';
+import { run } from '@rocky/exec';
+import { Store } from '@rocky/store';
+import { Limiter, applyTree, dnfArgv, dnfConfig, planTree, type SyncTreeOptions } from '@rocky/rpm-repo';
+import { readSyncManifest } from '@rocky/stages';
+import { addPackage, editPrimary, serveFixture, updatePackage, type PkgDef, type FixtureServer } from '@rocky/upstream-fixture';
+import { privateFixture, testSite } from '../helpers/fixture';
+
+const pkg = (name: string): PkgDef => ({
+  name,
+  version: '1.0',
+  release: '1.fixture',
+  noarch: true,
+  summary: `Package ${name}`,
+  requires: [],
+  provides: [],
+  files: [{ path: `/usr/share/${name}/README`, text: name }],
+  debuginfo: false,
+});
+
+const primaryXml = (tree: string) => {
+  const repomd = readFileSync(join(tree, 'repodata/repomd.xml'), 'utf8');
+  const href = /<data type="primary">[\s\S]*?<location href="([^"]+)"/.exec(repomd)![1];
+  return gunzipSync(readFileSync(join(tree, href))).toString('utf8');
+};
+
+describe('sync of a small upstream repo (real rpmbuild, createrepo_c, dnf)', () => {
+  let dir: string;
+  let server: FixtureServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sync-integrity-'));
+    server = await serveFixture({ root: dir });
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const opts = (name: string): SyncTreeOptions => ({ url: `${server.url}/${name}/upstream`, store: new Store(join(dir, name, 'store')), limiter: new Limiter(4), what: `test ${name}` });
+
+  it('a file name with non-ASCII characters and & is synced under its real name, and dnf downloads it from the synced tree (18.7)', async () => {
+    const up = join(dir, 'names/upstream');
+    const href = 'Packages/p/plus tools & ü.rpm';
+    await addPackage(up, pkg('plus-tools'), href);
+    // What createrepo_c writes: an entity and a character reference in the href.
+    expect(primaryXml(up)).toContain('<location href="Packages/p/plus tools &amp; &#xFC;.rpm"/>');
+    const o = opts('names');
+    const synced = join(dir, 'names/synced');
+    const res = await applyTree(o, await planTree(o), synced, true);
+    expect(res.packages.map((p) => p.path)).toEqual([href]);
+    expect(readdirSync(join(synced, 'Packages/p'))).toEqual(['plus tools & ü.rpm']);
+    // Real dnf finds it where the synced metadata says, and downloads it.
+    const conf = dnfConfig(join(dir, 'names/dnf'));
+    const repos = [{ id: 'synced', path: synced }];
+    const loc = await run(dnfArgv({ config: conf, releasever: 9, repos, quiet: true }, ['repoquery', '--location', 'plus-tools']));
+    expect(loc.stdout.trim()).toBe(`${pathToFileURL(synced).href}/Packages/p/plus tools & ü.rpm`);
+    const dest = join(dir, 'names/download');
+    await run(dnfArgv({ config: conf, releasever: 9, repos, quiet: true }, ['download', `--destdir=${dest}`, 'plus-tools']));
+    const got = join(dest, 'plus tools & ü.rpm');
+    expect(existsSync(got)).toBe(true);
+    expect((await run(['rpm', '-qp', '--nosignature', '--qf', '%{NAME}', got])).stdout).toBe('plus-tools');
+  });
+
+  it('a package already in the store whose primary.xml size is wrong fails the sync naming the package, the tree and both sizes (18.8)', async () => {
+    const up = join(dir, 'size/upstream');
+    const href = await addPackage(up, pkg('sized'));
+    const o = opts('size');
+    const first = await applyTree(o, await planTree(o), join(dir, 'size/first'), true);
+    const real = first.packages[0].size;
+    await editPrimary(up, { name: 'sized', size: real + 7 });
+    const plan = await planTree(o);
+    expect(plan.fetch).toEqual([]); // linked from the store, not downloaded (and so not checked by the download)
+    const dest = join(dir, 'size/second');
+    const err: Error = await applyTree(o, plan, dest, true).then(() => undefined, (e) => e);
+    expect(err?.message).toContain(href);
+    expect(err?.message).toContain('test size');
+    expect(err?.message).toContain(dest);
+    expect(err?.message).toContain(`${real + 7} bytes`);
+    expect(err?.message).toContain(`${real} bytes`);
+    // Nothing claims to be synced: no repomd.xml in the tree.
+    expect(existsSync(join(dest, 'repodata/repomd.xml'))).toBe(false);
+  });
+
+  describe('hrefs that leave the tree are refused before anything is written (18.6)', () => {
+    const cases: [string, { href?: string; xmlBase?: string; repomdXmlBase?: string }, RegExp][] = [
+      ['an absolute path', { href: '/etc/passwd' }, /unsafe location href "\/etc\/passwd"/],
+      ['a file URL', { href: 'file:///etc/passwd' }, /unsafe location href "file:\/\/\/etc\/passwd"/],
+      ['a file URL without slashes', { href: 'file:/etc/passwd' }, /unsafe location href "file:\/etc\/passwd"/],
+      ['a relative file URL', { href: 'file:Packages/x.rpm' }, /unsafe location href "file:Packages\/x.rpm"/],
+      ['an http URL', { href: 'http://example.invalid/x.rpm' }, /unsafe location href "http:\/\/example.invalid\/x.rpm"/],
+      ['an xml:base on the package location', { xmlBase: 'http://example.invalid/other/' }, /xml:base "http:\/\/example.invalid\/other\/"/],
+      ["an xml:base on repomd.xml's primary location", { repomdXmlBase: 'file:///etc/' }, /xml:base "file:\/\/\/etc\/"/],
+    ];
+    it.each(cases)('%s', async (what, edit, message) => {
+      const name = `href-${what.replace(/\W+/g, '-')}`;
+      const up = join(dir, name, 'upstream');
+      await addPackage(up, pkg('escape'));
+      await editPrimary(up, { name: 'escape', ...edit });
+      const o = opts(name);
+      await expect(planTree(o).then((plan) => applyTree(o, plan, join(dir, name, 'synced'), true))).rejects.toThrow(message);
+      expect(existsSync(join(dir, name, 'synced'))).toBe(false);
+    });
+  });
+});
+
+describe('sync stage: a package linked from the store is checked against primary.xml before latest moves (18.8)', () => {
+  const REL = 'rocky-8';
+  let fx: { root: string; cleanup(): void };
+  beforeAll(async () => {
+    fx = await privateFixture();
+  });
+  afterAll(() => fx.cleanup());
+  const baseos = (root: string) => join(root, 'v1/projects/rocky-8/repo/hashed-BaseOS/x86_64');
+
+  it('a wrong size in a signed primary.xml fails naming package, tree and both sizes; latest stays', async () => {
+    const t = await testSite(fx.root);
+    try {
+      const ctx = t.ctx(REL, 'sync');
+      await t.run('sync', REL);
+      const { latest } = composeRoot(t.site, ctx.release);
+      const before = readlinkSync(latest);
+      const tree = readSyncManifest(ctx.root, REL, 'x86_64').trees.find((x) => x.dir === 'BaseOS' && x.kind === 'os')!;
+      const bash = tree.packages.find((p) => p.name === 'bash')!;
+      await editPrimary(baseos(fx.root), { name: 'bash', size: bash.size + 1 });
+      const err = (await t.run('sync', REL).then(() => undefined, (e: Error) => e))!;
+      expect(err?.message).toContain(bash.path);
+      expect(err?.message).toContain('BaseOS/x86_64');
+      expect(err?.message).toContain(`${bash.size + 1} bytes`);
+      expect(err?.message).toContain(`${bash.size} bytes`);
+      expect(readlinkSync(latest)).toBe(before);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a store object whose bytes no longer match their sha256 fails naming package, tree and both sha256; latest stays', async () => {
+    const own = await privateFixture();
+    const t = await testSite(own.root);
+    try {
+      const ctx = t.ctx(REL, 'sync');
+      await t.run('sync', REL);
+      const { latest } = composeRoot(t.site, ctx.release);
+      const before = readlinkSync(latest);
+      const tree = readSyncManifest(ctx.root, REL, 'x86_64').trees.find((x) => x.dir === 'BaseOS' && x.kind === 'os')!;
+      const victim = tree.packages.find((p) => p.name === 'bash')!;
+      // Bit rot in the store (same size, other bytes).
+      const obj = new Store(t.site.store.type === 'local' ? t.site.store.path : '').pathOf(victim.sha256);
+      chmodSync(obj, 0o644);
+      const bytes = readFileSync(obj);
+      bytes[bytes.length - 1] ^= 0xff;
+      writeFileSync(obj, bytes);
+      // Upstream moves on elsewhere, so the sync builds a new compose that links the victim again.
+      await updatePackage({ root: own.root, project: 'rocky-8', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
+      const err = (await t.run('sync', REL).then(() => undefined, (e: Error) => e))!;
+      expect(err?.message).toContain(victim.path);
+      expect(err?.message).toContain('BaseOS/x86_64');
+      expect(err?.message).toContain(victim.sha256);
+      expect(err?.message).toMatch(/store object .* sha256 [0-9a-f]{64}/);
+      expect(readlinkSync(latest)).toBe(before);
+    } finally {
+      await t.close();
+      own.cleanup();
+    }
+  });
+});
