@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSyn
 import { join } from 'node:path';
 import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
 import { readJson, run, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
-import { decompress, parseRepomd } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
 import { detachSign } from './sign';
 
 export interface RepodataTreeOptions {
@@ -31,6 +31,8 @@ export interface RepodataTreeOptions {
   /** The release's errata file (injected into os trees when it exists). */
   updateinfo: string;
   log: EventLog;
+  /** Where createrepo_c's and modifyrepo_c's full output goes. */
+  logFile?: string;
 }
 
 export interface RepodataWork {
@@ -182,33 +184,26 @@ async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
   const tmp = join(work, 'tmp', treePath(t).replaceAll('/', '-'));
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
+  const log = { logFile: o.logFile };
   try {
-    const extract = (types: string[], name: string): string | undefined => {
+    const extract = async (types: string[], name: string): Promise<string | undefined> => {
       const r = types.map((ty) => repomd.records.find((x) => x.type === ty)).find(Boolean);
       if (!r) return undefined;
       const file = join(tmp, name);
-      writeFileSync(file, decompress(readFileSync(join(dir, r.href)), r.href));
+      writeFileSync(file, await readRepodata(join(dir, r.href), r.href));
       return file;
     };
-    const comps = extract(['group', 'group_gz', 'group_xz'], 'comps.xml');
-    const modules = extract(['modules'], 'modules.yaml');
-    const argv = [
-      'createrepo_c',
-      '--update',
-      '--checksum=sha256',
-      '--unique-md-filenames',
-      `--revision=${rev}`,
-      `--distro=${distroCpe(rel)},${rel.fullname} ${rev}`,
-      `--workers=${Math.max(1, o.workers)}`,
-      ...(comps ? [`--groupfile=${comps}`] : []),
-      dir,
-    ];
-    await run(argv, { timeoutMs: 60 * 60_000 });
-    if (modules) await run(['modifyrepo_c', '--mdtype=modules', modules, repodata]);
+    const comps = await extract(['group', 'group_gz', 'group_xz'], 'comps.xml');
+    const modules = await extract(['modules'], 'modules.yaml');
+    await createrepo(
+      { dir, update: true, checksum: 'sha256', uniqueMdFilenames: true, revision: rev, distro: `${distroCpe(rel)},${rel.fullname} ${rev}`, workers: Math.max(1, o.workers), groupfile: comps },
+      { ...log, timeoutMs: 60 * 60_000 },
+    );
+    if (modules) await modifyrepo({ mdtype: 'modules', file: modules, repodata }, log);
     if (t.kind === 'os' && existsSync(updateinfo)) {
       const ui = join(tmp, 'updateinfo.xml');
       copyFileSync(updateinfo, ui);
-      await run(['modifyrepo_c', '--mdtype=updateinfo', ui, repodata]);
+      await modifyrepo({ mdtype: 'updateinfo', file: ui, repodata }, log);
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extraIsoKey, isoNames, type Arch } from '@rocky/config';
-import { keepLogs, mapLimit, readJson } from '@rocky/exec';
+import { mapLimit, readJson } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
 import { composeTimestamp, readSyncManifest, syncPending, type FileEntry } from './manifests';
@@ -117,7 +117,6 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
       const boot = readIsoManifest(ctx.root, ctx.project, arch);
       const names = isoNames(rel, arch, image);
       const work = scratchDir(ctx, `extra-${ctx.project}-${arch}-${image}`);
-      const logs = join(layout.logs, arch);
       try {
         const bootIso = join(work, 'boot.iso');
         await store.materialize(boot.iso.sha256, bootIso);
@@ -137,8 +136,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
           workDir: join(work, 'scratch'),
           buildTimestamp: composeTimestamp(composeId),
           log: (m) => ctx.log.info(`${image}/${arch}: ${m}`),
-        }).catch((e: Error) => {
-          throw Object.assign(e, { message: `${e.message}\nfull logs: ${logs}` });
+          logFile: layout.log(arch, `iso-${image}`),
         });
         const obj = await store.putFile(res.iso.path, res.iso);
         const listing = await store.putStream(Readable.from([Buffer.from(res.manifest.join('\n') + '\n')]), { what: `${names.file}.manifest` });
@@ -160,7 +158,6 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
         ctx.log.info(`${names.file} built (${res.bootable ? 'bootable' : 'data only'}), implanted md5 ${res.implantMd5} verified`);
         return entry;
       } finally {
-        keepLogs(work, logs);
         rmSync(work, { recursive: true, force: true });
       }
     });

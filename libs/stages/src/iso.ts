@@ -114,10 +114,11 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
                 loraxCommand: builder.loraxCommand,
               });
       } else {
-        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log });
+        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log, logFile: layout.log(arch, 'iso-boot') });
       }
     } catch (e) {
-      throw Object.assign(e as Error, { message: `${(e as Error).message}\nfull logs: ${logs}` });
+      // Remote builders leave their session logs in the work dir: kept with the rest below.
+      throw Object.assign(e as Error, { message: `${(e as Error).message}\nlogs: ${logs}` });
     } finally {
       keepLogs(workDir, logs);
       rmSync(workDir, { recursive: true, force: true });

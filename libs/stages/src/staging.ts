@@ -6,8 +6,8 @@
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { dirname, join } from 'node:path';
+import { ComposeLayout, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
 import { readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -86,6 +86,7 @@ function repodataOptions(ctx: StageContext, compose: string, releaseDir: string,
     trees,
     updateinfo: join(ctx.root, 'releases', ctx.release.name, 'updateinfo.xml'),
     log: ctx.log,
+    logFile: new ComposeLayout(dirname(compose)).log('global', 'staging-repodata'),
   };
 }
 
