@@ -1,8 +1,8 @@
 // Plumbing of the publishing e2e test: nx with its pid (the run id the publishing executors
 // record is `<nx pid>-<start time>`), tree listings to prove "nothing changed", the event log.
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import type { TempWorkspace } from '../helpers/workspace';
+export { listing } from '../helpers/listing';
 
 export type NxRun = ReturnType<TempWorkspace['nxResult']>;
 
@@ -14,29 +14,6 @@ export function nxOk(ws: TempWorkspace, args: string[], env?: NodeJS.ProcessEnv)
   const r = nxRun(ws, args, env);
   if (r.code !== 0) throw new Error(`nx ${args.join(' ')} exited ${r.code}:\n${r.output.slice(-6000)}`);
   return r;
-}
-
-/**
- * Every entry under `dir` with type, size, mtime (ns precision), inode and link target: equal
- * listings mean nothing was added, removed, replaced, rewritten or even touched. (Link counts are
- * left out: another tree hardlinking a file does not change it.)
- */
-export function listing(dir: string): string[] {
-  if (!existsSync(dir)) return ['<absent>'];
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const name of readdirSync(rel ? join(dir, rel) : dir).sort()) {
-      const p = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(join(dir, p), { bigint: true });
-      if (st.isSymbolicLink()) out.push(`l ${p} -> ${readlinkSync(join(dir, p))}`);
-      else if (st.isDirectory()) {
-        out.push(`d ${p} ${st.mtimeNs}`);
-        walk(p);
-      } else out.push(`f ${p} ${st.size} ${st.mtimeNs} ${st.ino}`);
-    }
-  };
-  walk('');
-  return out;
 }
 
 export interface PublishEvent {

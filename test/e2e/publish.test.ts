@@ -5,12 +5,13 @@
 // `nx run-many -t filelist` run: the lists are written once, after both prods of that run.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
 import { lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
+import { startReader } from '../integration/publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -64,7 +65,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     ws?.cleanup();
   });
 
-  it('nx run rocky-9:staging: staged tree with its links, vetting report and digest; --dryRun prints the plan and changes nothing', () => {
+  it('nx run rocky-9:staging: staged tree with its links, vetting report and digest; --dryRun prints the plan and changes nothing', async () => {
     step('rocky-9 staging (whole pipeline)', () => nxOk(ws, ['run', 'rocky-9:staging']));
     const t = tasks();
     expect(Object.keys(t)).toContain('rocky-9:finalize');
@@ -82,7 +83,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const report = JSON.parse(readFileSync(join(vetting, 'report.json'), 'utf8')) as VettingReport;
     expect(report.ok).toBe(true);
     expect(report.digest).toBe(digest);
-    expect(treeDigest(stagingDir).digest).toBe(digest);
+    expect((await treeDigest(stagingDir)).digest).toBe(digest);
     expect(readFileSync(join(vetting, 'report.md'), 'utf8')).toContain(`--approve=${digest}`);
     digests['rocky-9'] = digest;
 
@@ -120,7 +121,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     expect(ev[1].runId).toMatch(new RegExp(`^${wrong.pid}-`));
   });
 
-  it('nx run rocky-9:prod --approve=<digest> publishes 9.7 with 9 -> 9.7; a second prod needs no approval and changes nothing', () => {
+  it('nx run rocky-9:prod --approve=<digest> publishes 9.7 with 9 -> 9.7; a second prod needs no approval and changes nothing', async () => {
     const digest = digests['rocky-9'];
     const n0 = readEvents(eventsFile).length;
     const ok = step('rocky-9 prod --approve', () => nxOk(ws, ['run', 'rocky-9:prod', `--approve=${digest}`]));
@@ -128,7 +129,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const prodDir = join(prodCat, '9.7');
     expect(lstatSync(prodDir).isDirectory()).toBe(true);
     expect(readlinkSync(join(prodCat, '9'))).toBe('9.7');
-    expect(treeDigest(prodDir).digest).toBe(digest); // production is the approved staged tree
+    expect((await treeDigest(prodDir)).digest).toBe(digest); // production is the approved staged tree
     const done = readEvents(eventsFile, n0).filter((e) => e.type === 'prod-done');
     expect(done).toHaveLength(1);
     expect(done[0]).toMatchObject({ project: 'rocky-9', changed: true, digest, approvedBy: 'command line (--approve)' });
@@ -147,7 +148,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     ]);
   });
 
-  it('rocky-8 from the same fixture: finalize, staging --dryRun (plans, changes nothing), staging; prod refused against a live production', () => {
+  it('rocky-8 from the same fixture: finalize, staging --dryRun (plans, changes nothing), staging; prod refused against a live production', async () => {
     step('rocky-8 finalize (whole pipeline)', () => nxOk(ws, ['run', 'rocky-8:finalize']));
     expect(readFileSync(join(R, 'compose/8/latest-Rocky-8/STATUS'), 'utf8')).toMatch(/^FINISHED/);
 
@@ -170,7 +171,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const report = JSON.parse(readFileSync(join(vetting, 'report.json'), 'utf8')) as VettingReport;
     expect(report).toMatchObject({ ok: true, digest });
     expect(existsSync(join(vetting, 'report.md'))).toBe(true);
-    expect(treeDigest(stagingDir).digest).toBe(digest);
+    expect((await treeDigest(stagingDir)).digest).toBe(digest);
     expect(existsSync(join(stagingDir, 'BaseOS/x86_64/os/repodata/repomd.xml.asc'))).toBe(true); // rocky-8 signs its repodata
     digests['rocky-8'] = digest;
 
@@ -190,7 +191,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     expect(existsSync(join(prodCat, '8.10'))).toBe(false);
   });
 
-  it('nx run-many -t filelist -p rocky-8,rocky-9: both prods (approval files), file lists written once, after both prods of the run', () => {
+  it('nx run-many -t filelist -p rocky-8,rocky-9: both prods (approval files), file lists written once, after both prods of the run', async () => {
     for (const rel of ['rocky-8', 'rocky-9']) {
       writeFileSync(join(R, `state/approvals/${rel}.json`), JSON.stringify({ digest: digests[rel], approvedBy: 'e2e reviewer', time: new Date().toISOString() }));
     }
@@ -241,7 +242,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     // Production: both releases with their links.
     expect(readlinkSync(join(prodCat, '8'))).toBe('8.10');
     expect(readlinkSync(join(prodCat, '9'))).toBe('9.7');
-    expect(treeDigest(join(prodCat, '8.10')).digest).toBe(digests['rocky-8']);
+    expect((await treeDigest(join(prodCat, '8.10'))).digest).toBe(digests['rocky-8']);
 
     // The written list: parses strictly and lists every entry of both trees (type and size).
     const listFile = join(prodCat, 'fullfiletimelist-rocky');
@@ -275,5 +276,94 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const actual = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(42), l.slice(0, 40)]));
     for (const p of repomds) expect(sha1[p], p).toBe(actual[p]);
     console.log(`fullfiletimelist-rocky: ${list.files.length} entries (8.10: ${counts['8.10']}, 9.7: ${counts['9.7']}), ${repomds.length} repomd.xml SHA1s checked with sha1sum`);
+  });
+  // Issue 18: nothing damaged, unapproved or outside the tree reaches a mirror. Each case failed
+  // on the pipeline before the stage contract: staging published a damaged compose, staging and
+  // finalize looped on a pruned compose, prod promoted a tree that failed vetting, and a finalize
+  // without gpg marked a finished compose DOOMED after rewriting its CHECKSUM.
+  describe('damage never reaches a mirror', () => {
+    const compose = () => realpathSync(join(R, 'compose/9/latest-Rocky-9'));
+    const staged = () => join(stagingCat, '9.7-RC2');
+    const vetting = () => join(R, 'repos-staging/.releng/vetting/rocky-9');
+    const dvd = (c: string) => join(c, 'compose/isos/x86_64/Rocky-9.7-x86_64-dvd.iso');
+    const anRpm = (c: string) => {
+      const dir = join(c, 'compose/BaseOS/x86_64/os/Packages');
+      const sub = readdirSync(dir).sort()[0];
+      return join(dir, sub, readdirSync(join(dir, sub)).sort()[0]);
+    };
+
+    it('a compose that lost a package and a DVD is repaired from the store before staging changes anything; readers never see a dangling reference', async () => {
+      const c = compose();
+      const [rpm, iso] = [anRpm(c), dvd(c)];
+      const before = { staging: listing(staged()), digest: readFileSync(join(vetting(), 'digest'), 'utf8') };
+      rmSync(rpm);
+      rmSync(iso);
+      const reader = await startReader([staged()], join(ws.dir, 'reader-damage.json'));
+      let stats;
+      try {
+        const r = step('staging of a damaged compose', () => nxOk(ws, ['run', 'rocky-9:staging']));
+        expect(r.output).toMatch(/damaged; finalize is rerun and lost files are relinked from the artifact store first/);
+      } finally {
+        stats = await reader.stop();
+      }
+      expect(stats.dangling + stats.torn, stats.samples.join('\n')).toBe(0);
+      expect(existsSync(rpm) && existsSync(iso)).toBe(true);
+      expect(listing(staged())).toEqual(before.staging); // nothing of the damage was published
+      expect(readFileSync(join(vetting(), 'digest'), 'utf8')).toBe(before.digest);
+    });
+
+    it('a pruned compose directory does not make staging and finalize loop: staging rebuilds it from the store', () => {
+      const c = compose();
+      const before = listing(staged());
+      rmSync(c, { recursive: true });
+      step('finalize with the compose gone', () => nxOk(ws, ['run', 'rocky-9:finalize']));
+      step('staging with the compose gone', () => nxOk(ws, ['run', 'rocky-9:staging']));
+      expect(readFileSync(join(c, 'STATUS'), 'utf8')).toMatch(/^FINISHED/);
+      expect(listing(staged())).toEqual(before);
+    });
+
+    it('prod refuses a staged tree that failed vetting, whatever the approval; no digest is written for it', async () => {
+      const c = compose();
+      const iso = dvd(c);
+      const good = readFileSync(join(vetting(), 'digest'), 'utf8').trim();
+      // The DVD replaced by other bytes of the same size (a new file: the store object stays whole).
+      const size = statSync(iso).size;
+      const bad = `${iso}.bad`;
+      writeFileSync(bad, Buffer.alloc(size, 7));
+      renameSync(bad, iso);
+      const failed = step('staging of a DVD that fails its CHECKSUM', () => nxRun(ws, ['run', 'rocky-9:staging']));
+      expect(failed.code, failed.output).not.toBe(0);
+      expect(failed.output).toMatch(/failed vetting .*checksum: isos\/x86_64\/CHECKSUM: Rocky-9\.7-x86_64-dvd\.iso has sha256/);
+      expect(existsSync(join(vetting(), 'digest'))).toBe(false);
+      const report = JSON.parse(readFileSync(join(vetting(), 'report.json'), 'utf8')) as VettingReport;
+      expect(report.ok).toBe(false);
+      const production = listing(join(R, 'repos-production'));
+      for (const approve of [good, report.digest]) {
+        const p = step('prod of a tree that failed vetting', () => nxRun(ws, ['run', 'rocky-9:prod', '--excludeTaskDependencies', `--approve=${approve}`]));
+        expect(p.code, p.output).not.toBe(0);
+        expect(p.output).toMatch(/failed vetting|changed since it was vetted/);
+      }
+      expect(listing(join(R, 'repos-production'))).toEqual(production);
+      // Repaired: the bad DVD goes, staging relinks it from the store and vetting passes again.
+      rmSync(iso);
+      step('staging after the repair', () => nxOk(ws, ['run', 'rocky-9:staging']));
+      expect(readFileSync(join(vetting(), 'digest'), 'utf8').trim()).toBe(good);
+    });
+
+    it('finalize without gpg fails before it changes anything, and a finished compose stays FINISHED', () => {
+      const c = compose();
+      // A PATH with every tool of this host but gpg.
+      const bin = join(ws.dir, 'bin-without-gpg');
+      mkdirSync(bin, { recursive: true });
+      for (const d of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
+        for (const n of existsSync(d) ? readdirSync(d) : []) if (n !== 'gpg' && !existsSync(join(bin, n))) symlinkSync(join(d, n), join(bin, n));
+      }
+      const isos = listing(join(c, 'compose/isos'));
+      const r = step('finalize without gpg', () => nxRun(ws, ['run', 'rocky-9:finalize', '--excludeTaskDependencies', '--skip-nx-cache'], { PATH: bin }));
+      expect(r.code, r.output).not.toBe(0);
+      expect(r.output).toMatch(/missing tools, nothing was changed: gpg is missing/);
+      expect(readFileSync(join(c, 'STATUS'), 'utf8')).toMatch(/^FINISHED/);
+      expect(listing(join(c, 'compose/isos'))).toEqual(isos); // CHECKSUM and CHECKSUM.asc untouched
+    });
   });
 });

@@ -1,27 +1,27 @@
-// A full listing of a tree (path, type, size, mtime, link target), to show that something (a dry
-// run) changed nothing under it.
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+// A full listing of a tree, to show that something (a dry run, a refused publish) changed nothing.
+import { existsSync, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
-export function listing(root: string): string[] {
+/**
+ * Every entry under `dir` with type, size, mtime (ns precision), inode and link target: equal
+ * listings mean nothing was added, removed, replaced, rewritten or even touched. (Link counts are
+ * left out: another tree hardlinking a file does not change it.)
+ */
+export function listing(dir: string): string[] {
+  if (!existsSync(dir)) return ['<absent>'];
   const out: string[] = [];
   const walk = (rel: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(rel ? join(root, rel) : root).sort();
-    } catch {
-      return;
-    }
-    for (const n of names) {
-      const p = rel ? `${rel}/${n}` : n;
-      const st = lstatSync(join(root, p));
-      if (st.isSymbolicLink()) out.push(`${p} -> ${readlinkSync(join(root, p))}`);
+    for (const name of readdirSync(rel ? join(dir, rel) : dir).sort()) {
+      const p = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(join(dir, p), { bigint: true });
+      if (st.isSymbolicLink()) out.push(`l ${p} -> ${readlinkSync(join(dir, p))}`);
       else if (st.isDirectory()) {
-        out.push(`${p}/ ${st.mtimeMs}`);
+        out.push(`d ${p} ${st.mtimeNs}`);
         walk(p);
-      } else out.push(`${p} ${st.size} ${st.mtimeMs}`);
+      } else out.push(`f ${p} ${st.size} ${st.mtimeNs} ${st.ino}`);
     }
   };
   walk('');
   return out;
 }
+

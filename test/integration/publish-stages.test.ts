@@ -55,7 +55,7 @@ describe('staging and prod of rocky-9', () => {
     const report = JSON.parse(readFileSync(join(r.reportDir, 'report.json'), 'utf8')) as VettingReport;
     expect(report.digest).toBe(r.digest);
     expect(readFileSync(join(r.reportDir, 'digest'), 'utf8').trim()).toBe(r.digest);
-    expect(treeDigest(r.stagingDir).digest).toBe(r.digest);
+    expect((await treeDigest(r.stagingDir)).digest).toBe(r.digest);
     expect(readFileSync(join(r.reportDir, 'report.md'), 'utf8')).toContain(`--approve=${r.digest}`);
     const baseos = report.repos.find((x) => x.tree === 'BaseOS/x86_64/os')!;
     expect(baseos.before).toBe(0);

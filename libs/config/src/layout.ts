@@ -175,5 +175,7 @@ export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'state'>, 
     /** One marker per production dir: `{release, type, digest, time}`; type stable marks GA content. */
     gaMarkers: join(site.state, 'publish', 'production-dirs', ...site.category.split('/')),
     approvals: join(site.state, 'approvals'),
+    /** sha256 of the staged files, kept between vetting and prod (libs/exec HashCache). */
+    hashCache: join(site.state, 'publish', 'hash-cache', `${rel.name}.json`),
   };
 }

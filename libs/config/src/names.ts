@@ -140,3 +140,5 @@ export const isoReuseKey = (project: string, arch: string, taskHash: string) => 
 export const extraIsoKey = (project: string, arch: string, image: string, inputs: string) => `extra-iso:${project}:${arch}:${image}:${inputs}`;
 /** A passed repoclosure of repos whose metadata has this digest. */
 export const repoclosureKey = (arch: string, metadata: string) => `repoclosure:${arch}:${metadata}`;
+/** The clearsigned CHECKSUM.asc of a CHECKSUM with this sha256, by this key. */
+export const checksumSignatureKey = (checksumSha256: string, keyId: string) => `checksum-sig:${keyId}:${checksumSha256}`;

@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -77,6 +77,22 @@ export function writeFileAtomic(file: string, data: string | Buffer): void {
   }
 }
 
+/**
+ * writeFileAtomic, unless `file` already holds exactly `data`: then it is left alone (same inode,
+ * same mtime), so a rerun that produces the same bytes changes nothing a mirror would re-fetch.
+ * Returns whether it wrote.
+ */
+export function writeFileIfChanged(file: string, data: string | Buffer): boolean {
+  const want = typeof data === 'string' ? Buffer.from(data) : data;
+  try {
+    if (statSync(file).size === want.length && readFileSync(file).equals(want)) return false;
+  } catch {
+    // missing or unreadable: write it
+  }
+  writeFileAtomic(file, want);
+  return true;
+}
+
 /** Writes a JSON file atomically, with sorted-insertion 2-space formatting and a final newline. */
 export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
@@ -84,6 +100,17 @@ export function writeJsonAtomic(file: string, value: unknown): void {
 
 export function readJson<T>(file: string): T {
   return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** symlinkAtomic, unless `link` already points at `target` (then it is left as it is). */
+export function symlinkIfChanged(target: string, link: string): boolean {
+  try {
+    if (readlinkSync(link) === target) return false;
+  } catch {
+    // missing, or not a link: replace it
+  }
+  symlinkAtomic(target, link);
+  return true;
 }
 
 /** Points `link` at `target` atomically: a new symlink under a temp name, renamed over the old. */

@@ -3,3 +3,4 @@ export * from './fs';
 export * from './events';
 export * from './hash-workers';
 export * from './gpg';
+export * from './hash-cache';

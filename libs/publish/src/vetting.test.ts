@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { renderChecksum } from '@rocky/compose';
+import { HashCache } from '@rocky/exec';
 import type { RpmPackage } from '@rocky/rpm-repo';
 import { approvalFile, ApprovalError, checkApproval, writeApproval } from './approval';
 import { treeDigest } from './digest';
@@ -60,21 +61,31 @@ describe('verifyChecksumFiles', () => {
 });
 
 describe('treeDigest', () => {
-  it('covers paths, types, file sizes and times and link targets; not directory times', () => {
+  it('covers paths, types, file sizes, times and content, and link targets; not directory times', async () => {
     mkdirSync(join(tmp, 'a/b'), { recursive: true });
     writeFileSync(join(tmp, 'a/b/f'), 'x');
     utimesSync(join(tmp, 'a/b/f'), 1000, 1000);
     symlinkSync('a', join(tmp, 'l'));
-    const d0 = treeDigest(tmp);
+    const cache = new HashCache(join(tmp, '..', `cache-${process.pid}.json`));
+    const d0 = await treeDigest(tmp, cache);
     expect(d0).toMatchObject({ entries: 4, files: 1, bytes: 1 });
     utimesSync(join(tmp, 'a'), 5, 5);
-    expect(treeDigest(tmp).digest).toBe(d0.digest);
+    expect((await treeDigest(tmp, cache)).digest).toBe(d0.digest);
+    expect(cache.hashed).toBe(1); // the second digest read nothing
+    // The same size and mtime, other bytes: another digest (ctime changed, so the file is read again).
+    writeFileSync(join(tmp, 'a/b/f'), 'y');
+    utimesSync(join(tmp, 'a/b/f'), 1000, 1000);
+    const dy = (await treeDigest(tmp, cache)).digest;
+    expect(dy).not.toBe(d0.digest);
+    cache.save();
+    expect((await treeDigest(tmp, new HashCache(cache.file))).digest).toBe(dy);
+    rmSync(cache.file!, { force: true });
     utimesSync(join(tmp, 'a/b/f'), 2000, 2000);
-    const d1 = treeDigest(tmp).digest;
-    expect(d1).not.toBe(d0.digest);
+    const d1 = (await treeDigest(tmp)).digest;
+    expect(d1).not.toBe(dy);
     rmSync(join(tmp, 'l'));
     symlinkSync('a/b', join(tmp, 'l'));
-    expect(treeDigest(tmp).digest).not.toBe(d1);
+    expect((await treeDigest(tmp)).digest).not.toBe(d1);
   });
 });
 

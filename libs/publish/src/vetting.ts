@@ -6,9 +6,9 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs
 import { join } from 'node:path';
 import { nevra, parseChecksum } from '@rocky/compose';
 import { repoDir, treePath, type Release, type RepoTree } from '@rocky/config';
-import { hashFiles, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { HashCache, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { decompress, parsePrimary, parseRepomd, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
-import type { TreeDigest } from './digest';
+import { treeDigest } from './digest';
 import type { PublishResult } from './publish';
 
 /** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
@@ -75,7 +75,7 @@ export interface ChecksumVerification {
 }
 
 /** Every `CHECKSUM` / `*.CHECKSUM` under `root` verifies against the files it names (sha256 in Node). */
-export async function verifyChecksumFiles(root: string, parallelism?: number): Promise<ChecksumVerification> {
+export async function verifyChecksumFiles(root: string, cache = new HashCache()): Promise<ChecksumVerification> {
   const lists: string[] = [];
   const walk = (rel: string) => {
     for (const e of readdirSync(rel ? join(root, rel) : root, { withFileTypes: true })) {
@@ -116,7 +116,7 @@ export async function verifyChecksumFiles(root: string, parallelism?: number): P
     checked.push({ job: j, key });
   }
   const keys = [...byInode.keys()];
-  const sums = await hashFiles(keys.map((k) => byInode.get(k)!), 'sha256', parallelism);
+  const sums = await cache.sha256(keys.map((k) => byInode.get(k)!));
   const sumOf = new Map(keys.map((k, i) => [k, sums[i]]));
   for (const { job: j, key } of checked) {
     const got = sumOf.get(key)!;
@@ -134,7 +134,7 @@ export interface PackageVerification {
 }
 
 /** Every package the repodata lists exists with its size; those in `hash` (hrefs) also match their sha256 (hashed on worker threads). */
-export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], hash: Set<string>, parallelism?: number): Promise<PackageVerification> {
+export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], hash: Set<string>, cache = new HashCache()): Promise<PackageVerification> {
   const failures: string[] = [];
   const toHash: RpmPackage[] = [];
   for (const p of pkgs) {
@@ -148,7 +148,7 @@ export async function verifyRepoPackages(treeDir: string, pkgs: RpmPackage[], ha
     if (size !== p.size) failures.push(`${p.href}: ${size} bytes, repodata says ${p.size}`);
     else if (hash.has(p.href)) toHash.push(p);
   }
-  const sums = await hashFiles(toHash.map((p) => join(treeDir, p.href)), 'sha256', parallelism);
+  const sums = await cache.sha256(toHash.map((p) => join(treeDir, p.href)));
   toHash.forEach((p, i) => {
     if (sums[i] !== p.sha256) failures.push(`${p.href}: sha256 ${sums[i]}, repodata says ${p.sha256}`);
   });
@@ -283,7 +283,8 @@ export interface VetInput {
   /** Each tree's packages before this publish (tree path → packages). */
   before: Map<string, RpmPackage[]>;
   result: PublishResult;
-  digest: TreeDigest;
+  /** Hashes of the staged files (shared with the digest, kept between runs). */
+  cache: HashCache;
   regenerated: string[];
   signed: string[];
   torrents: { created: string[]; skipped: string[] };
@@ -308,7 +309,7 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
       continue;
     }
     const hash = new Set(after.filter((p) => changedPaths.has(`${tp}/${p.href}`)).map((p) => p.href));
-    const verification = await verifyRepoPackages(dir, after, hash);
+    const verification = await verifyRepoPackages(dir, after, hash, a.cache);
     problems.push(...verification.failures.map((f) => `${tp}: ${f}`));
     const before = a.before.get(tp) ?? [];
     repos.push({ tree: tp, repo: t.dir, arch: t.arch, kind: t.kind, before: before.length, after: after.length, ...diffPackages(before, after), verification });
@@ -317,7 +318,9 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
   const closure = await closeStagedTree(rel, a.releaseDir, a.trees, join(a.work, 'repoclosure'));
   for (const c of closure.filter((x) => x.required && !x.ok)) problems.push(`repoclosure ${c.repo}/${c.arch}: ${c.broken.map((b) => `${b.package} needs ${b.unresolved.join(', ')}`).join('; ')}`);
 
-  const checksums = await verifyChecksumFiles(a.releaseDir);
+  const checksums = await verifyChecksumFiles(a.releaseDir, a.cache);
+  // The digest last: every file is then in the cache (hashed above, or unchanged since an earlier run).
+  const digest = await treeDigest(a.releaseDir, a.cache);
   problems.push(...checksums.failures.map((f) => `checksum: ${f}`));
 
   const r = a.result;
@@ -327,10 +330,10 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
     composeId: a.composeId,
     time: new Date().toISOString(),
     stagingDir: a.releaseDir,
-    digest: a.digest.digest,
-    entries: a.digest.entries,
-    files: a.digest.files,
-    bytes: a.digest.bytes,
+    digest: digest.digest,
+    entries: digest.entries,
+    files: digest.files,
+    bytes: digest.bytes,
     ok: problems.length === 0,
     problems,
     publish: { changed: r.changed, adds: r.adds.length, updates: r.updates.length, deletes: r.deletes.length, bytes: r.bytes, phases: r.phases.map((p) => p.name) },

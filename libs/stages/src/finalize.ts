@@ -4,8 +4,8 @@
 // productmd metadata, and STATUS FINISHED only after every name was checked against its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { dayStamp, composeDate, composeRoot, productmdComposeId, revision, type Arch } from '@rocky/config';
-import { sha256File, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
+import { checksumSignatureKey, dayStamp, composeDate, composeRoot, productmdComposeId, revision, type Arch } from '@rocky/config';
+import { sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { clearsign } from '@rocky/publish';
 import {
@@ -133,19 +133,19 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
         const dir = join(layout.compose, d);
         await placeDirectory(store, dir, files);
         const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
-        writeFileAtomic(join(dir, 'CHECKSUM'), text);
-        if (site.signing) await clearsign(site.signing, join(dir, 'CHECKSUM'), join(dir, 'CHECKSUM.asc'));
+        writeFileIfChanged(join(dir, 'CHECKSUM'), text);
+        if (site.signing) await placeSignature(store, site.signing, join(dir, 'CHECKSUM'), text);
         checksums[d] = text;
         for (const f of files) images.push({ ...f.image, path: `${d}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
       }
       const rpms = rpmEntries(ctx, sync);
       mkdirSync(layout.metadata, { recursive: true });
-      writeFileAtomic(layout.composeIdFile, composeId);
+      writeFileIfChanged(layout.composeIdFile, composeId);
       const relType = rel.type === 'stable' ? 'ga' : 'updates-testing';
-      writeFileAtomic(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
-      writeFileAtomic(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
-      writeFileAtomic(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
-      writeFileAtomic(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, sync)));
+      writeFileIfChanged(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
+      writeFileIfChanged(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
+      writeFileIfChanged(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
+      writeFileIfChanged(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, sync)));
       const status = plan.missingOptional.length ? ('FINISHED_INCOMPLETE' as const) : ('FINISHED' as const);
       return { manifest: { composeId, status, checksums, images: images.length, rpms: rpms.length }, rpmPaths: rpms.map((r) => r.path) };
     } catch (e) {
@@ -169,7 +169,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 
   async record(ctx, _plan, { manifest: m }) {
     const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
-    writeFileAtomic(layout.status, renderStatus(m.status));
+    writeFileIfChanged(layout.status, renderStatus(m.status));
     return {
       summary: `${m.composeId}: ${m.status}; ${m.images} images, ${m.rpms} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(ctx.site, ctx.release).latest})`,
       manifests: { 'manifest.json': m },
@@ -178,6 +178,23 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 };
 
 const relTo = (base: string, dir: string) => dir.slice(base.length + 1);
+
+/**
+ * CHECKSUM.asc: one signature per CHECKSUM text and key, kept in the store, so a rerun (or a
+ * compose restored on another host) places the very same bytes instead of a new signature that
+ * every mirror would fetch again.
+ */
+async function placeSignature(store: Store, signing: NonNullable<StageContext['site']['signing']>, checksum: string, text: string) {
+  const key = checksumSignatureKey(sha256(text), signing.keyId);
+  const kept = await store.getKey(key);
+  const asc = `${checksum}.asc`;
+  if (kept && (await store.has(kept.sha256))) {
+    await store.materialize(kept.sha256, asc);
+    return;
+  }
+  await clearsign(signing, checksum, asc);
+  await store.setKey(key, await store.putFile(asc), { checksum: sha256(text) });
+}
 
 function cloudType(format: string): string {
   return ({ qcow2: 'qcow2', 'raw.xz': 'raw-xz', 'tar.xz': 'docker', vhd: 'vhd', box: 'vagrant-libvirt', wsl: 'wsl2' } as Record<string, string>)[format] ?? format;
@@ -195,7 +212,7 @@ async function placeDirectory(store: Store, dir: string, files: Placed[]) {
       keep.add(`${f.name}.manifest`);
     }
     for (const a of f.aliases) {
-      symlinkAtomic(f.name, join(dir, a));
+      symlinkIfChanged(f.name, join(dir, a));
       keep.add(a);
     }
   }

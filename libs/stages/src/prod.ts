@@ -15,7 +15,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { productionNames, publishLayout, stagingNames } from '@rocky/config';
-import { readJson, writeJsonAtomic } from '@rocky/exec';
+import { HashCache, readJson, writeJsonAtomic } from '@rocky/exec';
 import {
   approvalFile,
   checkApproval,
@@ -90,7 +90,8 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
     const linksOk = linksMatch(paths.productionCategory, pNames.links);
     if (!publish.changed && linksOk) return { source, dest, unchanged: true, publish, linksOk, approval: {} };
 
-    const digest = treeDigest(source).digest;
+    // The content of what would be promoted (hashed through the cache vetting filled: only files changed since are read).
+    const digest = (await treeDigest(source, new HashCache(paths.hashCache))).digest;
     const approval: ProdPlan['approval'] = {};
     try {
       checkVetted(ctx, digest);

@@ -8,7 +8,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ComposeLayout, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
-import { readJson } from '@rocky/exec';
+import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
   commitRepodata,
@@ -211,7 +211,8 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
   // digest a reviewer approves is written only when the tree passed.
   async verify(ctx, plan, r) {
     const paths = publishLayout(ctx.site, ctx.release);
-    const digest = treeDigest(r.stagingDir);
+    const cache = new HashCache(paths.hashCache);
+    const digest = await treeDigest(r.stagingDir, cache);
     const reportJson = join(paths.reportDir, 'report.json');
     const old = existsSync(reportJson) ? readJson<VettingReport>(reportJson) : undefined;
     const md = join(paths.reportDir, 'report.md');
@@ -219,16 +220,17 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       ctx.log.event('staging-unchanged', { digest: digest.digest });
       r.report = old;
     } else {
-      r.report = await vetStagedTree({ release: ctx.release, composeId: r.composeId, releaseDir: r.stagingDir, trees: plan.trees, before: r.before, result: r.result, digest, regenerated: r.regenerated, signed: r.signed, torrents: r.torrents, work: paths.stagingWork });
+      r.report = await vetStagedTree({ release: ctx.release, composeId: r.composeId, releaseDir: r.stagingDir, trees: plan.trees, before: r.before, result: r.result, cache, regenerated: r.regenerated, signed: r.signed, torrents: r.torrents, work: paths.stagingWork });
       writeVettingReport(paths.reportDir, r.report);
-      ctx.log.event('staging-vetted', { digest: r.report.digest, ok: r.report.ok, problems: r.report.problems.length });
+      ctx.log.event('staging-vetted', { digest: r.report.digest, ok: r.report.ok, problems: r.report.problems.length, hashed: cache.hashed, reused: cache.reused });
     }
+    cache.save();
     r.digest = r.report.digest;
     r.ok = r.report.ok;
     if (!r.report.ok) throw new Error(`the staged tree of ${ctx.release.name} failed vetting (${r.report.problems.length} problems: ${r.report.problems.slice(0, 5).join('; ')}); see ${md}`);
   },
 
-  async record(ctx, _plan, r) {
+  async record(_ctx, _plan, r) {
     const md = join(r.reportDir, 'report.md');
     const what = r.changed ? `staged: ${describePlan(r.result)}` : 'staging already matched the compose';
     return { summary: `${r.composeId} at ${r.stagingDir}: ${what}; digest ${r.report!.digest} (approve with --approve=${r.report!.digest}); report ${md}` };
