@@ -1,7 +1,7 @@
 // Issue 6: staging, prod and their gates on composes built from the fixture's real signed repos.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventsFile, loadRelease, productionNames, publishLayout, stagingNames, type Release, type Site } from '@rocky/config';
@@ -134,8 +134,23 @@ describe('staging and prod of rocky-9', () => {
     const strict = { ...site, publish: { ...site.publish, deletionLimit: 1 } };
     await expect(prod('run-3', { approve: s2.digest }, { site: strict })).rejects.toThrow(/refusing to delete \d+ files \(limit 1\).*--confirmDeletions/s);
     expect(snapshotTree(prodRoot)).toEqual(before);
+    // The approval covers content: four bytes of a staged package changed in place, its size and
+    // mtime kept, and the approved digest no longer names the tree.
+    const victim = join(s2.stagingDir, 'BaseOS/x86_64/os', up.newHref);
+    const { atime, mtime } = statSync(victim);
+    const poke = (bytes: Buffer) => {
+      const fd = openSync(victim, 'r+');
+      writeSync(fd, bytes, 0, bytes.length, 200);
+      closeSync(fd);
+      utimesSync(victim, atime, mtime);
+    };
+    const original = readFileSync(victim).subarray(200, 204);
+    poke(Buffer.from('XXXX'));
+    await expect(prod('run-3', { approve: s2.digest, confirmDeletions: true })).rejects.toThrow(/changed since it was vetted/);
+    expect(snapshotTree(prodRoot)).toEqual(before);
+    poke(original);
     const refused = events(eventsFile(site)).filter((e) => e.type === 'prod-refused').map((e) => e.reason);
-    expect(refused).toEqual(['no-approval', 'stale-approval', 'stale-approval', 'deletion-limit']);
+    expect(refused).toEqual(['no-approval', 'stale-approval', 'stale-approval', 'deletion-limit', 'not-vetted']);
 
     // The right digest on the command line: published.
     const p3 = await prod('run-3', { approve: s2.digest, confirmDeletions: true }, { site: strict });
