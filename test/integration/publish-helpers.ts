@@ -51,7 +51,7 @@ export function fakeCompose(opts: {
   trees?: (compose: string) => void;
 }): FakeCompose {
   const { rel } = opts;
-  const composeId = makeComposeId(rel, opts.date);
+  const composeId = makeComposeId(rel, 'produce', opts.date, 0);
   const dirRel = join(composeBase(rel), composeId);
   const dir = join(opts.site.roots.compose, dirRel);
   const compose = join(dir, 'compose');

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { readJson, sha256, writeFileAtomic } from '@rocky/exec';
-import { createrepo, xmlDecoding } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, xmlDecoding } from '@rocky/rpm-repo';
 import { FixtureLayout, packageHref } from './paths';
 import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
 import { readSpecManifest, rpmbuild } from './rpmbuild';
@@ -57,7 +57,7 @@ function withFixtureLock<T>(layout: FixtureLayout, fn: () => Promise<T>): Promis
  * Rebuilds one package with a bumped Release in one repo/arch only (e.g. aarch64 BaseOS),
  * signs it, updates that tree's repodata and re-signs its repomd.xml.
  */
-export async function updatePackage(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ oldHref: string; newHref: string }> {
+export async function updatePackage(opts: { root: string; project: string; repo: string; arch: string; name: string; advisory?: { id: string; type: 'security' | 'bugfix' | 'enhancement' } }): Promise<{ oldHref: string; newHref: string }> {
   const layout = new FixtureLayout(resolve(opts.root));
   if (opts.arch === 'src' || opts.arch.endsWith('-debug')) throw new Error(`updatePackage: ${opts.arch} is not a binary tree`);
   const tree = layout.tree(opts.project, opts.repo, opts.arch);
@@ -92,11 +92,54 @@ export async function updatePackage(opts: { root: string; project: string; repo:
       link(join(built.dir, rpm.rel), join(tree, newHref));
       unlinkSync(join(tree, old.href));
       await refreshRepodata(tree, layout.gnupgHome);
+      if (opts.advisory) await addAdvisory(tree, layout.gnupgHome, { ...opts.advisory, pkg: { name: pkg.name, epoch: '0', version: pkg.version, release, arch: pkg.noarch ? 'noarch' : opts.arch, file: newHref.split('/').pop()! } });
       return { oldHref: old.href, newHref };
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
   });
+}
+
+/**
+ * Removes one package from one repo/arch of a fixture project (upstream dropped it), then
+ * refreshes and re-signs that tree's repodata.
+ */
+export async function removePackage(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ href: string }> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const tree = layout.tree(opts.project, opts.repo, opts.arch);
+  return withFixtureLock(layout, async () => {
+    const old = readPrimary(tree).find((p) => p.name === opts.name);
+    if (!old) throw new Error(`removePackage: no package ${opts.name} in ${tree}`);
+    unlinkSync(join(tree, old.href));
+    await refreshRepodata(tree, layout.gnupgHome);
+    return { href: old.href };
+  });
+}
+
+/**
+ * One advisory more in a tree's updateinfo.xml (as the errata service publishes them), its
+ * repomd.xml signed again. The advisories already there stay.
+ */
+async function addAdvisory(tree: string, gnupgHome: string, a: { id: string; type: string; pkg: { name: string; epoch: string; version: string; release: string; arch: string; file: string } }) {
+  const repomd = readRepomd(tree);
+  const rec = repomd.find((r) => r.type === 'updateinfo');
+  const before = rec ? gunzipSync(readFileSync(join(tree, rec.href))).toString('utf8') : '<?xml version="1.0" encoding="UTF-8"?>\n<updates>\n</updates>\n';
+  const x = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  const p = a.pkg;
+  const update =
+    `  <update from="releng@rockylinux.invalid" status="final" type="${x(a.type)}" version="2">\n` +
+    `    <id>${x(a.id)}</id>\n    <title>${x(p.name)} update</title>\n    <issued date="2026-12-06 00:00:00"/>\n    <description>${x(p.name)} ${x(p.version)}-${x(p.release)}</description>\n` +
+    `    <pkglist><collection short="fixture"><name>fixture</name><package name="${x(p.name)}" epoch="${x(p.epoch)}" version="${x(p.version)}" release="${x(p.release)}" arch="${x(p.arch)}" src=""><filename>${x(p.file)}</filename></package></collection></pkglist>\n  </update>\n`;
+  const work = mkdtempSync(join(tmpdir(), 'advisory-'));
+  try {
+    const file = join(work, 'updateinfo.xml');
+    writeFileAtomic(file, before.replace(/<\/updates>\s*$/, `${update}</updates>\n`));
+    privateRepodata(tree);
+    await modifyrepo({ mdtype: 'updateinfo', file, repodata: join(tree, 'repodata') });
+    await detachSign(gnupgHome, join(tree, 'repodata', 'repomd.xml'));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 /** The fixture root `dir` lives in, if any (its key then signs what the helpers write). */

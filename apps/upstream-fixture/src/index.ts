@@ -3,5 +3,5 @@
 export { ensureFixture, type FixtureOptions, type FixtureInfo } from './fixture';
 export { repoUrlPath } from './paths';
 export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord, type ServeOptions } from './server';
-export { updatePackage, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
+export { updatePackage, removePackage, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
 export type { PkgDef } from './model';

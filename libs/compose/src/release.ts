@@ -1,16 +1,17 @@
 // Glue from a release definition to the productmd inputs, so callers cannot drift from the
 // layout @rocky/config defines (repoTrees is the one list of trees a compose has).
-import { repoTrees, type Release } from '@rocky/config';
+import { repoTrees, type ComposeKind, type Release } from '@rocky/config';
 import type { ComposeInfoVariant } from './productmd';
 
 /**
  * composeinfo variants of a release, keyed by compose directory (`devel`, not `all`). The lorax
  * variant owns `isos/<arch>` and `images/<arch>` for every release arch (empanadas meant to give
- * them to BaseOS only; its always-true condition gave them to every variant).
+ * them to BaseOS only; its always-true condition gave them to every variant); update composes
+ * carry the produce compose's media unchanged.
  */
-export function composeInfoVariants(rel: Pick<Release, 'repos' | 'arches' | 'composeType' | 'iso'>): ComposeInfoVariant[] {
+export function composeInfoVariants(rel: Pick<Release, 'repos' | 'arches' | 'iso'>, kind: ComposeKind = 'produce'): ComposeInfoVariant[] {
   const byDir = new Map<string, ComposeInfoVariant>();
-  for (const t of repoTrees(rel as Release)) {
+  for (const t of repoTrees(rel as Release, kind)) {
     const v = byDir.get(t.dir) ?? { dir: t.dir, arches: [], debug: false, source: false };
     byDir.set(t.dir, v);
     if (t.kind === 'os' && !v.arches.includes(t.arch)) v.arches.push(t.arch);

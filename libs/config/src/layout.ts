@@ -3,7 +3,7 @@
 // they never create directories, so a dry run can ask for any of them.
 import { join } from 'node:path';
 import type { Arch, Release, Repo, Site } from './schema';
-import { composeBase, latestLink } from './names';
+import { composeBase, latestLink, type ComposeKind } from './names';
 
 /** What a repo tree holds: binary packages, debuginfo, sources, or the write-once kickstart copy. */
 export type TreeKind = 'os' | 'debug' | 'source' | 'kickstart';
@@ -26,10 +26,10 @@ export const repoArches = (rel: Pick<Release, 'arches'>, repo: Pick<Repo, 'arche
   rel.arches.filter((a) => !repo.arches || repo.arches.includes(a));
 
 /**
- * Every repo tree of a release, in a stable order. `kickstart` trees are included only for
- * full composes, as empanadas syncs them only on `--full-run`.
+ * Every repo tree of a release's compose of `kind`, in a stable order. `kickstart` trees are in
+ * produce composes only, as empanadas syncs them only on `--full-run`.
  */
-export function repoTrees(rel: Release): RepoTree[] {
+export function repoTrees(rel: Release, kind: ComposeKind = 'produce'): RepoTree[] {
   const out: RepoTree[] = [];
   for (const repo of rel.repos) {
     const base = { repo: repo.name, dir: repoDir(repo) };
@@ -38,7 +38,7 @@ export function repoTrees(rel: Release): RepoTree[] {
       for (const a of arches) {
         out.push({ ...base, kind: 'os', arch: a, group: arch });
         if (repo.debug) out.push({ ...base, kind: 'debug', arch: a, group: arch });
-        if (repo.kickstart && rel.composeType === 'full') out.push({ ...base, kind: 'kickstart', arch: a, group: arch });
+        if (repo.kickstart && kind === 'produce') out.push({ ...base, kind: 'kickstart', arch: a, group: arch });
       }
     }
     if (repo.source) out.push({ ...base, kind: 'source', arch: 'src', group: 'source' });

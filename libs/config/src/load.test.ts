@@ -60,7 +60,7 @@ describe('bad config fails naming the file and the field', () => {
   };
 
   it('an unknown key (misspelt)', () =>
-    fails(release('typo', good.replace('composeType: full', 'composType: full')), 'releases/typo/release.yaml', '', /unknown key "composType"/));
+    fails(release('typo', good.replace('type: stable', 'type: stable\ncandidat: true')), 'releases/typo/release.yaml', '', /unknown key "candidat"/));
   it('a wrong type', () => fails(release('type', good.replace('minor: 7', 'minor: seven')), 'releases/type/release.yaml', 'minor', /expected number/));
   it('an unknown arch in a repo', () =>
     fails(release('arch', good.replace('arches: [x86_64, aarch64, ppc64le, s390x]\nrepos', 'arches: [x86_64, aarch64]\nrepos')), 'releases/arch/release.yaml', 'repos[4].arches', /ppc64le is not in the release's arches/));

@@ -1,12 +1,12 @@
 // Table-driven against the naming examples of research/empanadas-spec.md §0.2 and §4.2.
 import { describe, it, expect } from 'vitest';
 import {
-  composeId, composeDate, latestLink, volumeId, isoNames, cloudImageNames, stagingNames, productionNames, dateStamp,
+  composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId,
 } from './names';
 import type { Release } from './schema';
 
-type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile'>;
-const r9: R = { shortname: 'Rocky', fullname: 'Rocky Linux', major: 9, minor: 7, type: 'stable', rc: 'RC2', profile: '9' };
+type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile' | 'candidate'>;
+const r9: R = { shortname: 'Rocky', fullname: 'Rocky Linux', major: 9, minor: 7, type: 'stable', rc: 'RC2', profile: '9', candidate: false };
 const beta: R = { ...r9, minor: 8, type: 'beta', rc: 'BETA1', profile: '9-beta' };
 const lh: R = { ...r9, minor: 8, type: 'lookahead', rc: 'LH1', profile: '9-lookahead' };
 const r8: R = { ...r9, major: 8, minor: 10, profile: '8' };
@@ -14,7 +14,14 @@ const when = new Date(Date.UTC(2025, 10, 20, 14, 30, 0));
 
 describe('names', () => {
   it.each([
-    ['compose id', composeId(r9, when), 'Rocky-9.7-20251120.143000'],
+    // Pungi's names (seed 001: Rocky-8-updates-20210721.1).
+    ['compose id', composeId(r9, 'produce', when, 0), 'Rocky-9.7-20251120.0'],
+    ['update compose id', composeId(r8, 'update', when, 1), 'Rocky-8-updates-20251120.1'],
+    ['beta compose label', composeLabel(beta, 'produce'), 'Rocky-9.8-beta'],
+    ['lookahead compose label', composeLabel(lh, 'produce'), 'Rocky-9.8-lookahead'],
+    ['beta update label', composeLabel(beta, 'update'), 'Rocky-9-beta-updates'],
+    ['rc candidate boot iso', isoNames({ ...r9, candidate: true }, 'x86_64', 'boot').file, 'Rocky-9.7-RC2-x86_64-boot.iso'],
+    ['rc candidate volume id', volumeId({ ...r9, candidate: true }, 'x86_64'), 'Rocky-9-7-RC2-x86_64-dvd'],
     ['latest link', latestLink(r9), 'latest-Rocky-9'],
     ['beta latest link', latestLink(beta), 'latest-Rocky-9-beta'],
     ['lookahead latest link', latestLink(lh), 'latest-Rocky-9-lookahead'],
@@ -55,9 +62,17 @@ describe('names', () => {
     expect(stagingNames({ ...r9, rc: undefined })).toEqual({ dir: '9.7', links: { 'latest-9': '9.7' } });
   });
 
-  it('round-trips the compose date and refuses over-long volume ids', () => {
-    expect(dateStamp(when)).toBe('20251120.143000');
-    expect(composeDate(composeId(r9, when))?.getTime()).toBe(when.getTime());
+  it('names a declared respin with the compose date, beside the GA files and without their aliases', () => {
+    const rel = { ...r9, iso: { respin: 1 } };
+    expect(mediaNames(rel, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual({ file: 'Rocky-9.7-20261206.1-x86_64-dvd.iso', aliases: [] });
+    expect(mediaNames({ ...r9, iso: {} }, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual(isoNames(r9, 'x86_64', 'dvd'));
+  });
+
+  it('round-trips compose ids and refuses over-long volume ids', () => {
+    expect(parseComposeId('Rocky-9-updates-20261206.3')).toEqual({ label: 'Rocky-9-updates', kind: 'update', date: new Date(Date.UTC(2026, 11, 6)), respin: 3 });
+    expect(parseComposeId('Rocky-9.7-20251120.0')?.kind).toBe('produce');
+    expect(composeDate(composeId(r9, 'produce', when, 0))?.getTime()).toBe(Date.UTC(2025, 10, 20));
+    expect(parseComposeId('latest-Rocky-9')).toBeUndefined();
     expect(() => volumeId({ ...r9, shortname: 'RockyLinuxVeryLongName' }, 'ppc64le')).toThrow(/32 characters/);
   });
 });

@@ -3,30 +3,52 @@
 // Patterns follow Rocky's empanadas and sync/ scripts (shared/research/empanadas-spec.md §0.2, §4.2).
 import type { Arch, Release } from './schema';
 
-type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile'>;
+type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile' | 'candidate'>;
 
 export const revision = (r: Pick<R, 'major' | 'minor'>) => `${r.major}.${r.minor}`;
 
-/** Whether names carry the RC level: pre-release builds (beta, lookahead) do, GA builds don't. */
-export const isFinal = (r: Pick<R, 'type'>) => r.type === 'stable';
+/** Whether names carry the RC level: pre-release builds (beta, lookahead, a stable release's candidates) do, GA builds don't. */
+export const isFinal = (r: Pick<R, 'type' | 'candidate'>) => r.type === 'stable' && !r.candidate;
 const rcPart = (r: R) => (!isFinal(r) && r.rc ? `-${r.rc}` : '');
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
-/** `YYYYMMDD.HHMMSS` in UTC: runners in different time zones must agree on names. */
-export function dateStamp(d: Date): string {
-  return `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}.${pad(d.getUTCHours())}${pad(d.getUTCMinutes())}${pad(d.getUTCSeconds())}`;
-}
-export const dayStamp = (d: Date) => dateStamp(d).slice(0, 8);
+/** `YYYYMMDD` in UTC: runners in different time zones must agree on names. */
+export const dayStamp = (d: Date) => `${d.getUTCFullYear()}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())}`;
 
-/** `Rocky-9.7-20251120.143000`: COMPOSE_ID and the compose directory's name. */
-export const composeId = (r: R, d: Date) => `${r.shortname}-${revision(r)}-${dateStamp(d)}`;
-/** Parses the date back out of a compose id (for ordering and for finalize). */
-export function composeDate(id: string): Date | undefined {
-  const m = /-(\d{4})(\d{2})(\d{2})\.(\d{2})(\d{2})(\d{2})$/.exec(id);
-  return m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])) : undefined;
+/** A compose of a minor release with ISOs and images (`produce`), or of its packages only (`update`, the weekly push). */
+export type ComposeKind = 'produce' | 'update';
+
+/** The suffix of a pre-release's names after its major: `-beta`, `-lookahead` (from its profile `9-beta`). */
+const profileSuffix = (r: Pick<R, 'profile' | 'major'>) => (r.profile.startsWith(`${r.major}`) ? r.profile.slice(String(r.major).length) : `-${r.profile}`);
+
+/**
+ * What a compose id starts with, as pungi names composes (`<short>-<version>[-<type>]`):
+ * `Rocky-9.7`, `Rocky-9.8-beta`, `Rocky-9.8-lookahead` for produce composes; `Rocky-9-updates`,
+ * `Rocky-8-updates`, `Rocky-9-beta-updates` for update composes (seed 001: `Rocky-8-updates-20210721.1`).
+ */
+export function composeLabel(r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile'>, kind: ComposeKind): string {
+  return kind === 'update' ? `${r.shortname}-${r.major}${profileSuffix(r)}-updates` : `${r.shortname}-${revision(r)}${profileSuffix(r)}`;
 }
-/** productmd's compose id, `<short>-<version>-<YYYYMMDD>.<respin>` (as pungi names composes). */
-export const productmdComposeId = (r: R, d: Date, respin = 0) => `${r.shortname}-${revision(r)}-${dayStamp(d)}.${respin}`;
+
+/** `Rocky-9.7-20261206.0`, `Rocky-9-updates-20261206.1`: the compose directory, COMPOSE_ID and productmd's compose.id. */
+export const composeId = (r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile'>, kind: ComposeKind, d: Date, respin: number) => `${composeLabel(r, kind)}-${dayStamp(d)}.${respin}`;
+
+export interface ParsedComposeId {
+  label: string;
+  kind: ComposeKind;
+  date: Date;
+  respin: number;
+}
+
+/** Parses a compose id (for ordering, respins and the compose's own timestamps); undefined when it is not one. */
+export function parseComposeId(id: string): ParsedComposeId | undefined {
+  const m = /^(.+)-(\d{4})(\d{2})(\d{2})\.(\d+)$/.exec(id);
+  if (!m) return undefined;
+  return { label: m[1], kind: m[1].endsWith('-updates') ? 'update' : 'produce', date: new Date(Date.UTC(+m[2], +m[3] - 1, +m[4])), respin: Number(m[5]) };
+}
+
+/** The day of a compose id (every timestamp written into a compose derives from it). */
+export const composeDate = (id: string): Date | undefined => parseComposeId(id)?.date;
 
 /** The CPE string of the release (createrepo_c --distro): `cpe:/o:rocky:rocky:9.7`. */
 export const distroCpe = (r: R) => `cpe:/o:${r.shortname.toLowerCase()}:${r.shortname.toLowerCase()}:${revision(r)}`;
@@ -65,6 +87,17 @@ export function isoNames(r: R, arch: Arch, image: string, respin?: { date: Date;
     file: `${r.shortname}-${revision(r)}${rcPart(r)}${stamp}-${arch}-${image}.iso`,
     aliases: [`${r.shortname}-${arch}-${image}.iso`, `${r.shortname}-${r.major}-latest-${arch}-${image}.iso`],
   };
+}
+
+/**
+ * The names of an ISO of a produce compose. A declared respin (`iso.respin`) is named with the
+ * compose's date and its number, and gets no latest aliases: those stay with the GA files, which
+ * are published as they are.
+ */
+export function mediaNames(r: R & { iso: { respin?: number } }, arch: Arch, image: string, composeId: string | undefined): IsoNames {
+  if (!r.iso.respin) return isoNames(r, arch, image);
+  const date = (composeId && composeDate(composeId)) || new Date(0);
+  return { ...isoNames(r, arch, image, { date, n: r.iso.respin }), aliases: [] };
 }
 
 /** `Rocky-9-GenericCloud-Base-9.7-20251120.0.x86_64.qcow2` and its latest links. */

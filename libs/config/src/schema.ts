@@ -59,7 +59,11 @@ export const releaseSchema = z
     profile: name,
     /** Upstream build-system project (yumrepofs project id). */
     project: name,
-    composeType: z.enum(['full', 'updates']).default('full'),
+    /**
+     * A release candidate of a stable release (the SOP's `--rc`): its ISOs carry the RC level in
+     * their names and volume ids and lorax runs without --isfinal, as beta and lookahead builds do.
+     */
+    candidate: z.boolean().default(false),
     arches: z.array(arch).min(1),
     checksum: z.literal('sha256').default('sha256'),
     repos: z.array(repoSchema).min(1),
@@ -75,6 +79,12 @@ export const releaseSchema = z
         kernelPackage: name.default('kernel'),
       }),
       extra: z.record(name, extraIsoSchema).default({}),
+      /**
+       * A declared respin of published media (empanadas' --updated-image/--image-increment): the
+       * ISOs are named `<short>-<revision>-<YYYYMMDD>.<respin>-<arch>-<image>.iso` (the date of the
+       * produce compose) beside the GA files, which stay as they are.
+       */
+      respin: z.number().int().positive().optional(),
     }),
     cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
     publish: z

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { nevra, parseChecksum } from '@rocky/compose';
 import { repoDir, treePath, type Release, type RepoTree } from '@rocky/config';
 import { HashCache, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
-import { decompress, parsePrimary, parseRepomd, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
+import { decompress, parsePrimary, parseRepomd, parseUpdateinfo, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
 import { treeDigest } from './digest';
 import type { PublishResult } from './publish';
 
@@ -29,14 +29,15 @@ export interface PackageDiff {
   updated: { name: string; arch: string; from: string[]; to: string[] }[];
 }
 
-const nevraOf = (p: RpmPackage) => nevra({ name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch });
+type Nevra = Pick<RpmPackage, 'name' | 'epoch' | 'version' | 'release' | 'arch'>;
+const nevraOf = (p: Nevra) => nevra({ name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch });
 
 /**
  * NEVRA-level difference. A name.arch present before and after whose versions changed is an
  * update (also when old versions are kept, as rocky-8 staging does: then `from` is empty).
  */
-export function diffPackages(before: RpmPackage[], after: RpmPackage[]): PackageDiff {
-  const group = (ps: RpmPackage[]) => {
+export function diffPackages(before: Nevra[], after: Nevra[]): PackageDiff {
+  const group = (ps: Nevra[]) => {
     const m = new Map<string, Set<string>>();
     for (const p of ps) {
       const k = `${p.name}.${p.arch}`;
@@ -164,6 +165,8 @@ export interface RepoReport extends PackageDiff {
   before: number;
   after: number;
   verification?: PackageVerification;
+  /** Advisories of the tree's updateinfo that name packages added or updated here. */
+  errata?: { id: string; type: string; packages: string[] }[];
 }
 
 export interface ClosureReport {
@@ -238,13 +241,14 @@ export function renderVettingMarkdown(r: VettingReport): string {
     for (const n of t.added.slice(0, 200)) l.push(`- added \`${n}\``);
     for (const u of t.updated.slice(0, 200)) l.push(`- updated \`${u.name}.${u.arch}\`: ${u.from.join(', ') || '(kept)'} → ${u.to.join(', ')}`);
     for (const n of t.removed.slice(0, 200)) l.push(`- removed \`${n}\``);
+    for (const e of t.errata ?? []) l.push(`- errata \`${e.id}\` (${e.type}): ${e.packages.join(', ')}`);
     const more = Math.max(0, t.added.length - 200) + Math.max(0, t.updated.length - 200) + Math.max(0, t.removed.length - 200);
     if (more) l.push(`- … ${more} more (see report.json)`);
     l.push('');
   }
   l.push('## ISOs and images', '');
   const img = [...r.images.added.map((p) => `- added \`${p}\``), ...r.images.updated.map((p) => `- updated \`${p}\``), ...r.images.removed.map((p) => `- removed \`${p}\``)];
-  l.push(...(img.length ? img : ['No change.']), '');
+  l.push(...(img.length ? img : ['Media unchanged: every ISO and image is published as it was.']), '');
   l.push('## Repoclosure', '', '| repo | arch | required | result |', '|---|---|---|---|');
   for (const c of r.repoclosure) l.push(`| ${c.repo} | ${c.arch} | ${c.required ? 'yes' : 'no'} | ${c.ok ? 'ok' : `${c.broken.length} broken: ${c.broken.slice(0, 5).map((b) => `${b.package} needs ${b.unresolved.join(', ')}`).join('; ')}`} |`);
   l.push('', '## Checksums', '');
@@ -312,7 +316,8 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
     const verification = await verifyRepoPackages(dir, after, hash, a.cache);
     problems.push(...verification.failures.map((f) => `${tp}: ${f}`));
     const before = a.before.get(tp) ?? [];
-    repos.push({ tree: tp, repo: t.dir, arch: t.arch, kind: t.kind, before: before.length, after: after.length, ...diffPackages(before, after), verification });
+    const diff = diffPackages(before, after);
+    repos.push({ tree: tp, repo: t.dir, arch: t.arch, kind: t.kind, before: before.length, after: after.length, ...diff, errata: treeErrata(dir, diff), verification });
   }
 
   const closure = await closeStagedTree(rel, a.releaseDir, a.trees, join(a.work, 'repoclosure'));
@@ -345,6 +350,17 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
     signed: a.signed,
     torrents: a.torrents,
   };
+}
+
+/** The advisories of a tree's updateinfo (if it has one) that name a package this publish added or updated there. */
+function treeErrata(treeDir: string, diff: PackageDiff): RepoReport['errata'] {
+  const file = join(treeDir, 'repodata', 'repomd.xml');
+  if (!existsSync(file)) return undefined;
+  const rec = parseRepomd(readFileSync(file, 'utf8'), file).records.find((r) => r.type === 'updateinfo');
+  if (!rec) return undefined;
+  const changed = new Set([...diff.added, ...diff.updated.flatMap((u) => u.to)]);
+  const advisories = parseUpdateinfo(decompress(readFileSync(join(treeDir, rec.href)), rec.href).toString('utf8'), join(treeDir, rec.href));
+  return advisories.filter((a) => a.packages.some((p) => changed.has(p))).map((a) => ({ id: a.id, type: a.type, packages: a.packages.filter((p) => changed.has(p)) }));
 }
 
 /** dnf repoclosure of every staged os tree with the release's closure map (required ones must pass). */

@@ -170,3 +170,31 @@ export function safeHref(href: string, what: string): string {
   if (parts.some((s) => s === '' || s === '.' || s === '..')) throw bad();
   return posix.normalize(href);
 }
+
+export interface Advisory {
+  /** `RLSA-2026:1234`. */
+  id: string;
+  type: string;
+  /** NEVRAs (`name-epoch:version-release.arch`) it updates. */
+  packages: string[];
+}
+
+const updateinfoParser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (name) => ['update', 'collection', 'package'].includes(name), parseTagValue: false, ...xmlDecoding() });
+
+/** updateinfo.xml's advisories (the errata dnf shows with `dnf updateinfo`). */
+export function parseUpdateinfo(xml: string, what = 'updateinfo.xml'): Advisory[] {
+  let doc: Node;
+  try {
+    doc = updateinfoParser.parse(xml, true) as Node;
+  } catch (e) {
+    throw new Error(`${what}: not valid XML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const updates = ((doc.updates as Node | undefined)?.update as Node[] | undefined) ?? [];
+  return updates.map((u) => ({
+    id: text(u.id),
+    type: attr(u, 'type') ?? '',
+    packages: (((u.pkglist as Node | undefined)?.collection as Node[] | undefined) ?? []).flatMap((c) =>
+      ((c.package as Node[] | undefined) ?? []).map((p) => `${attr(p, 'name')}-${attr(p, 'epoch') ?? '0'}:${attr(p, 'version')}-${attr(p, 'release')}.${attr(p, 'arch')}`),
+    ),
+  }));
+}

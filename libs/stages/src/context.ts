@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { stateDir, type Release, type Site } from '@rocky/config';
+import { stateDir, type ComposeKind, type Release, type Site } from '@rocky/config';
 import { scratchName, sweepScratch, type EventLog } from '@rocky/exec';
 import { stageLog } from './stage';
 
@@ -10,6 +10,8 @@ export interface StageOptions {
   approve?: string;
   /** staging, prod: allow more deletions than the site's limit. */
   confirmDeletions?: boolean;
+  /** rollback: the compose the latest link is to point at. */
+  to?: string;
 }
 
 /** The Nx invocation a task belongs to: publishing stages coordinate through it. */
@@ -25,8 +27,10 @@ export interface StageContext {
   root: string;
   /** Nx project (release) name. */
   project: string;
-  /** Nx target: `sync`, `iso-x86_64`, `staging`… */
+  /** Nx target: `sync`, `iso-x86_64`, `staging`, `update-sync`… */
   target: string;
+  /** The chain the target belongs to: `update-*` targets make and publish update composes. */
+  kind: ComposeKind;
   release: Release;
   site: Site;
   dryRun: boolean;
@@ -38,11 +42,14 @@ export interface StageContext {
   log: EventLog;
 }
 
-export type StageContextInput = Omit<StageContext, 'log' | 'options' | 'run'> & Partial<Pick<StageContext, 'options' | 'run'>>;
+export type StageContextInput = Omit<StageContext, 'log' | 'options' | 'run' | 'kind'> & Partial<Pick<StageContext, 'options' | 'run'>>;
+
+/** `update-staging` → update; every other target is of the produce chain. */
+export const kindOfTarget = (target: string): ComposeKind => (target.startsWith('update-') ? 'update' : 'produce');
 
 export function stageContext(c: StageContextInput): StageContext {
   const run = c.run ?? { id: `pid-${process.pid}`, tasks: [`${c.project}:${c.target}`] };
-  const base = { ...c, options: c.options ?? {}, run };
+  const base = { ...c, kind: kindOfTarget(c.target), options: c.options ?? {}, run };
   return { ...base, log: stageLog(base) };
 }
 

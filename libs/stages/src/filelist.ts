@@ -68,7 +68,8 @@ export const filelistStage: Stage<FilelistPlan, FilelistStageResult> = {
   async plan(ctx) {
     const runId = ctx.run.id;
     const events = readEvents(eventsFile(ctx.site));
-    const prods = projectsInRun(ctx, 'prod');
+    // Both chains' prods: a run may promote a minor release of one release and an update push of another.
+    const prods = [...new Set([...projectsInRun(ctx, 'prod'), ...projectsInRun(ctx, 'update-prod')])].sort();
     const done = new Set(events.filter((e) => e.type === 'prod-done' && e.runId === runId).map((e) => e.project));
     const waitingFor = prods.filter((p) => !done.has(p));
     const lastProd = events.reduce((i, e, k) => (e.type === 'prod-done' && e.runId === runId ? k : i), -1);

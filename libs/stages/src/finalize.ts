@@ -4,7 +4,7 @@
 // productmd metadata, and STATUS FINISHED only after every name was checked against its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { checksumSignatureKey, dayStamp, composeDate, composeRoot, productmdComposeId, revision, type Arch } from '@rocky/config';
+import { checksumSignatureKey, composeRoot, parseComposeId, revision, dayStamp, type Arch } from '@rocky/config';
 import { sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { clearsign } from '@rocky/publish';
@@ -27,6 +27,7 @@ import { readIsoManifest } from './iso';
 import { readExtraManifest } from './iso-extra';
 import { readCloudManifest } from './cloud';
 import { composeLayout, ensureCompose } from './trees';
+import { composesOf, isFinished } from './composes';
 import type { StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
 
@@ -35,6 +36,8 @@ interface Placed extends FileEntry {
   aliases: string[];
   image: Omit<ImageEntry, 'path' | 'size' | 'sha256' | 'mtime'>;
   listing?: FileEntry;
+  /** A published GA file a respin compose carries as it is: in the directory and its CHECKSUM, not in images.json (it is another compose's image). */
+  carried?: boolean;
 }
 
 export interface FinalizeManifest {
@@ -70,9 +73,6 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 
   async plan(ctx) {
     const { release: rel } = ctx;
-    if (rel.composeType === 'updates') {
-      throw new Error(`${ctx.project} is an updates compose: finalize does not run during incremental updates (it would rewrite a published compose's ISOs and metadata)`);
-    }
     const dirs = new Map<string, Placed[]>();
     const upstreamDone = !syncPending(ctx) && [`iso-extra`, 'cloud', ...rel.arches.map((a) => `iso-${a}`)].every((t) => existsSync(join(targetDistDir({ ...ctx, target: t }), 'manifest.json')));
     if (!upstreamDone && ctx.dryRun) return { dirs, missingOptional: [] };
@@ -102,6 +102,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
         image: { variant: rel.iso.lorax.variant, arch: c.arch, format: c.format, type: cloudType(c.format), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
       });
     }
+    if (rel.iso.respin) carryGaMedia(ctx, composeId, dirs);
     return { dirs, composeId, status: readStatus(layout.status), missingOptional: cloud.missingOptional };
   },
 
@@ -117,8 +118,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
     const store = openStore(site);
     const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
     const ts = composeTimestamp(composeId);
-    const date = composeDate(composeId)!;
-    const pmd: PmdCompose = { id: productmdComposeId(rel, date), date: dayStamp(date), respin: 0, type: 'production' };
+    const pmd = productmdCompose(composeId);
     const wasFinished = FINISHED.has(plan.status ?? '');
     // Each sync manifest is read once: they are the largest files a finalize reads.
     const groups = [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])];
@@ -136,7 +136,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
         writeFileIfChanged(join(dir, 'CHECKSUM'), text);
         if (site.signing) await placeSignature(store, site.signing, join(dir, 'CHECKSUM'), text);
         checksums[d] = text;
-        for (const f of files) images.push({ ...f.image, path: `${d}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
+        for (const f of files) if (!f.carried) images.push({ ...f.image, path: `${d}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
       }
       const rpms = rpmEntries(ctx, sync);
       mkdirSync(layout.metadata, { recursive: true });
@@ -179,6 +179,13 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 
 const relTo = (base: string, dir: string) => dir.slice(base.length + 1);
 
+/** productmd's compose record of a compose id (one id everywhere: directory, COMPOSE_ID, composeinfo). */
+export function productmdCompose(composeId: string): PmdCompose {
+  const p = parseComposeId(composeId);
+  if (!p) throw new Error(`${composeId} is not a compose id`);
+  return { id: composeId, date: dayStamp(p.date), respin: p.respin, type: 'production' };
+}
+
 /**
  * CHECKSUM.asc: one signature per CHECKSUM text and key, kept in the store, so a rerun (or a
  * compose restored on another host) places the very same bytes instead of a new signature that
@@ -201,6 +208,38 @@ function cloudType(format: string): string {
 }
 
 /** Hardlinks the files in, points the aliases at them, writes listings, removes strays. */
+/**
+ * A declared respin publishes new names beside the GA files, which stay as they are: the ISOs of
+ * the newest finished produce compose before this one that the respin does not replace by name
+ * are placed again (from the store), with their aliases, and listed in CHECKSUM.
+ */
+function carryGaMedia(ctx: StageContext, composeId: string, dirs: Map<string, Placed[]>) {
+  const ga = composesOf(ctx.site, ctx.release, 'produce')
+    .filter((c) => isFinished(c) && c.id !== composeId)
+    .pop();
+  if (!ga) throw new Error(`${ctx.project} declares a respin (iso.respin: ${ctx.release.iso.respin}) but has no finished produce compose to carry the GA media from`);
+  for (const [d, files] of dirs) {
+    if (!d.startsWith('isos/')) continue;
+    const from = join(ga.layout.compose, d);
+    const checksum = join(from, 'CHECKSUM');
+    if (!existsSync(checksum)) continue;
+    const taken = new Set(files.flatMap((f) => [f.name, ...f.aliases]));
+    const entries = parseChecksum(readFileSync(checksum, 'utf8'));
+    const isLink = (name: string) => !!lstatSync(join(from, name), { throwIfNoEntry: false })?.isSymbolicLink();
+    // Aliases go with the file they point at.
+    const aliasesOf = new Map<string, string[]>();
+    for (const e of entries.filter((x) => isLink(x.name))) {
+      const target = readlinkSync(join(from, e.name));
+      aliasesOf.set(target, [...(aliasesOf.get(target) ?? []), e.name]);
+    }
+    for (const e of entries) {
+      if (taken.has(e.name) || isLink(e.name)) continue;
+      const aliases = (aliasesOf.get(e.name) ?? []).filter((a) => !taken.has(a));
+      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, image: { variant: ctx.release.iso.lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
+    }
+  }
+}
+
 async function placeDirectory(store: Store, dir: string, files: Placed[]) {
   mkdirSync(dir, { recursive: true });
   const keep = new Set(['CHECKSUM', 'CHECKSUM.asc']);
@@ -246,7 +285,7 @@ async function verifyPlaced(store: Store, compose: string, dirs: Map<string, Pla
 }
 
 /** rpms.json entries from the sync manifests: every package of every tree. */
-function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): RpmEntry[] {
+export function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): RpmEntry[] {
   const rel = s.release;
   const src = sync.get('source');
   const srpmEpoch = new Map<string, string>();
@@ -287,7 +326,7 @@ function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): 
 }
 
 /** The upstream state the compose was built from: every tree's repomd.xml digest. */
-function upstreamRecord(s: StageContext, sync: Map<Arch | 'source', ArchManifest>) {
+export function upstreamRecord(s: StageContext, sync: Map<Arch | 'source', ArchManifest>) {
   const trees: Record<string, string> = {};
   for (const m of sync.values()) {
     for (const t of m.trees) {

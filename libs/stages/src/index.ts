@@ -14,3 +14,7 @@ export { checksumDirectory } from './checksum-dir';
 export { stagingStage, type StagingPlan, type StagingResult } from './staging';
 export { prodStage, type ProdPlan, type ProdResult } from './prod';
 export { filelistStage, fileListModules, type FilelistPlan, type FilelistStageResult } from './filelist';
+export { rollbackStage, type RollbackPlan } from './rollback';
+export { composesOf, type ComposeDir } from './composes';
+export { composeToPublish, type ComposeView } from './compose-check';
+export type { ChangesRecord } from './update-metadata';

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { extraIsoKey, isoNames, type Arch } from '@rocky/config';
+import { extraIsoKey, mediaNames, type Arch } from '@rocky/config';
 import { mapLimit, readJson } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
-import { composeTimestamp, readSyncManifest, syncPending, type FileEntry } from './manifests';
+import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
@@ -82,7 +82,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
     for (const arch of rel.arches) {
       for (const [image, def] of Object.entries(rel.iso.extra)) {
         if (!def.build || (def.arches && !def.arches.includes(arch))) continue;
-        const names = isoNames(rel, arch, image);
+        const names = mediaNames(rel, arch, image, syncPending(ctx) ? undefined : readComposeRef(ctx.root, ctx.project).composeId);
         const boot = bootManifestOf(ctx, arch);
         if (!boot || syncPending(ctx)) {
           if (!ctx.dryRun) readIsoManifest(ctx.root, ctx.project, arch); // names what to run first
@@ -115,7 +115,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
       if (reuse) return reuse;
       const def = rel.iso.extra[image];
       const boot = readIsoManifest(ctx.root, ctx.project, arch);
-      const names = isoNames(rel, arch, image);
+      const names = mediaNames(rel, arch, image, composeId);
       const work = scratchDir(ctx, `extra-${ctx.project}-${arch}-${image}`);
       try {
         const bootIso = join(work, 'boot.iso');

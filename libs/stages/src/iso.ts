@@ -6,11 +6,11 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
-import { isoNames, isoReuseKey, type Arch, type Builder, type IsoNames } from '@rocky/config';
+import { isoReuseKey, mediaNames, type Arch, type Builder, type IsoNames } from '@rocky/config';
 import { keepLogs, readJson } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
-import { composeTimestamp, readSyncManifest, syncPending, type FileEntry, type TreeManifest } from './manifests';
+import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry, type TreeManifest } from './manifests';
 import { composeLayout, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
@@ -58,8 +58,8 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
   async plan(ctx) {
     const arch = isoArch(ctx);
     const builder = builderFor(ctx, arch);
-    const names = isoNames(ctx.release, arch, 'boot');
-    if (syncPending(ctx)) return { arch, builder, names };
+    if (syncPending(ctx)) return { arch, builder, names: mediaNames(ctx.release, arch, 'boot', undefined) };
+    const names = mediaNames(ctx.release, arch, 'boot', readComposeRef(ctx.root, ctx.project).composeId);
     const sync = readSyncManifest(ctx.root, ctx.project, arch);
     const repos = ctx.release.iso.lorax.repos.map((dir) => {
       const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === dir && t.arch === arch);

@@ -58,6 +58,20 @@ export interface ArchManifest {
   trees: TreeManifest[];
 }
 
+/**
+ * Written into a compose (`work/sync-record.json`) when its sync completed: what it was synced
+ * from (digest of the sync config and every upstream repomd.xml) and every tree it holds. A
+ * STARTED compose without it is a killed run's, to resume; the newest compose of a kind whose
+ * digest equals upstream's now is up to date; an update compose is published from it.
+ */
+export interface SyncRecord {
+  digest: string;
+  composeId: string;
+  trees: (TreeManifest & { group: Arch | 'source' })[];
+  /** Update composes: the produce compose whose ISOs and images it carries. */
+  media?: string;
+}
+
 /** Which compose the manifests describe (not an input of per-arch work). */
 export interface ComposeRef {
   composeId: string;

@@ -9,6 +9,7 @@ import { finalizeStage } from './finalize';
 import { stagingStage } from './staging';
 import { prodStage } from './prod';
 import { filelistStage } from './filelist';
+import { rollbackStage } from './rollback';
 
 export const stages = {
   sync: syncStage,
@@ -19,13 +20,15 @@ export const stages = {
   staging: stagingStage,
   prod: prodStage,
   filelist: filelistStage,
+  rollback: rollbackStage,
 } as const satisfies Record<string, Stage<any, any>>;
 
 export type StageName = keyof typeof stages;
 
-/** The stage behind an Nx target: `iso-x86_64` is the iso stage, every other target is its own. */
+/** The stage behind an Nx target: `iso-x86_64` is the iso stage, `update-staging` the staging stage, every other target is its own. */
 export function stageForTarget(target: string): Stage<unknown, unknown> {
-  const name = /^iso-(?!extra$)/.test(target) ? 'iso' : target;
+  const t = target.replace(/^update-/, '');
+  const name = /^iso-(?!extra$)/.test(t) ? 'iso' : t;
   const stage = (stages as Record<string, Stage<unknown, unknown>>)[name];
   if (!stage) throw new Error(`no stage runs the target ${target}; stages: ${Object.keys(stages).join(', ')}`);
   return stage;

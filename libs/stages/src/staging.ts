@@ -7,7 +7,7 @@
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ComposeLayout, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { ComposeLayout, parseComposeId, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -29,10 +29,12 @@ import {
   type VettingReport,
 } from '@rocky/publish';
 import type { RpmPackage } from '@rocky/rpm-repo';
-import { composeDamage } from './compose-check';
+import { parseChecksum } from '@rocky/compose';
+import { composeDamage, composeToPublish, mediaChecksums, type ComposeView } from './compose-check';
 import { finalizeStage } from './finalize';
-import { readSyncManifest, syncPending } from './manifests';
-import { composeLayout, restoreTree } from './trees';
+import { syncPending, type FileEntry } from './manifests';
+import { restoreTree } from './trees';
+import { carryMedia } from './composes';
 import { runStage, type Stage } from './stage';
 import type { StageContext } from './context';
 import { openStore } from '@rocky/store';
@@ -90,14 +92,17 @@ function repodataOptions(ctx: StageContext, compose: string, releaseDir: string,
   };
 }
 
-/** The compose's trees, as its sync manifests list them. */
-function composeTrees(ctx: StageContext): RepoTree[] {
-  const held = new Set<string>();
-  for (const g of [...ctx.release.arches, 'source' as const]) {
-    if (g === 'source' && !ctx.release.repos.some((r) => r.source)) continue;
-    for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) held.add(t.path);
-  }
-  return repoTrees(ctx.release).filter((t) => held.has(treePath(t)));
+/** The release's trees the compose holds, in the release's order. */
+const composeTrees = (ctx: StageContext, view: ComposeView): RepoTree[] => {
+  const held = new Set(view.trees.map((t) => t.path));
+  return repoTrees(ctx.release, ctx.kind).filter((t) => held.has(treePath(t)));
+};
+
+/** The files of the compose that the store must hold for a repair: every tree file, and the media CHECKSUM names. */
+function storedFiles(view: ComposeView): FileEntry[] {
+  const out = view.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ path: `${t.path}/${f.path}`, sha256: f.sha256, size: f.size })));
+  for (const [dir, text] of Object.entries(mediaChecksums(view))) for (const e of parseChecksum(text)) out.push({ path: `${dir}/${e.name}`, sha256: e.sha256, size: e.size });
+  return out;
 }
 
 export const stagingStage: Stage<StagingPlan, StagingResult> = {
@@ -110,21 +115,19 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const paths = publishLayout(site, rel);
     const releaseDir = join(paths.stagingCategory, stagingNames(rel).dir);
     if (rel.publish.signRepodata && !site.signing) throw new Error(`${rel.name} signs its repodata (publish.signRepodata) but site ${site.name} has no signing key: add signing {gnupgHome, keyId} to the site`);
-    if (syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
-    const trees = composeTrees(ctx);
-    const damage = composeDamage(ctx);
+    if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
+    const view = composeToPublish(ctx);
+    const { layout, composeId } = view;
+    if (ctx.kind === 'produce') refuseRollbackOfUpdates(ctx, composeId);
+    const trees = composeTrees(ctx, view);
+    const damage = composeDamage(view);
     const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [] };
     if (damage.length && ctx.dryRun) return plan;
     if (damage.length) {
       // Repaired in execute from the store; a compose the store cannot restore fails here, before anything changed.
       const store = openStore(site);
-      for (const g of [...rel.arches, ...(rel.repos.some((r) => r.source) ? (['source'] as const) : [])]) {
-        for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) {
-          for (const f of [...t.packages, ...t.repodata]) {
-            if (!(await store.has(f.sha256))) throw new Error(`compose ${composeId} is damaged (${damage[0]}) and the artifact store lost ${t.path}/${f.path} too: rerun \`nx run ${ctx.project}:sync --skip-nx-cache\`; nothing was published`);
-          }
-        }
+      for (const f of storedFiles(view)) {
+        if (!(await store.has(f.sha256))) throw new Error(`compose ${composeId} is damaged (${damage[0]}) and the artifact store lost ${f.path} too: rerun \`nx run ${ctx.project}:${ctx.kind === 'update' ? 'update-sync' : 'sync'} --skip-nx-cache\`; nothing was published`);
       }
       return plan;
     }
@@ -161,7 +164,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
     if (plan.damage.length) await repairCompose(ctx);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeToPublish(ctx);
     const paths = publishLayout(site, rel);
     const releaseDir = plan.releaseDir;
     const overlay = join(paths.stagingWork, 'overlay');
@@ -237,16 +240,33 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
   },
 };
 
-/** The compose made whole again: trees relinked from the store, and (full composes) finalize rerun. */
+/**
+ * The compose made whole again: trees and media relinked from the store; a produce compose's
+ * finalize is rerun (its metadata, CHECKSUM and signatures: the same bytes as before).
+ */
 async function repairCompose(ctx: StageContext) {
   const store = openStore(ctx.site);
-  const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+  const view = composeToPublish(ctx);
   let restored = 0;
-  for (const g of [...ctx.release.arches, ...(ctx.release.repos.some((r) => r.source) ? (['source'] as const) : [])]) {
-    for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) restored += await restoreTree(store, layout, t);
-  }
+  for (const t of view.trees) restored += await restoreTree(store, view.layout, t);
+  if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media)), view.layout, { replace: true });
   ctx.log.info(`repair: ${restored} files of the compose relinked from the artifact store`);
-  if (ctx.release.composeType === 'full') await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
-  const left = composeDamage(ctx);
+  if (ctx.kind === 'produce') await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
+  const left = composeDamage(composeToPublish(ctx));
   if (left.length) throw new Error(`the compose could not be repaired: ${left.join('; ')}; nothing was published`);
+}
+
+/**
+ * The minor release chain must not publish its produce compose over the updates pushed since:
+ * that would take them back. The update chain publishes (and rolls back) update composes.
+ */
+function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
+  const report = join(publishLayout(ctx.site, ctx.release).reportDir, 'report.json');
+  if (!existsSync(report)) return;
+  const staged = readJson<VettingReport>(report).composeId;
+  const s = parseComposeId(staged);
+  const p = parseComposeId(composeId);
+  if (s?.kind === 'update' && p && s.date.getTime() >= p.date.getTime()) {
+    throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
+  }
 }

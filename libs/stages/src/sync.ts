@@ -1,23 +1,30 @@
-// The sync stage (replaces `sync_from_peridot --hashed --repoclosure --full-run`): every repo
-// tree of the release into a new compose directory (or, for an updates compose, into the latest
-// one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
-// then the latest-* link is moved.
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+// The sync stage (replaces `sync_from_peridot --hashed --repoclosure [--full-run]`): every repo
+// tree of the release into a new compose directory, verified against upstream's signed metadata,
+// closed with real dnf repoclosure, and only then the latest-* link is moved.
+//   sync          a produce compose (`Rocky-9.7-<date>.<n>`: kickstart trees too), for the minor
+//                 release chain: ISOs, DVDs, cloud images and finalize follow.
+//   update-sync   an update compose (`Rocky-9-updates-<date>.<n>`), the weekly push: packages only;
+//                 it carries the newest finished produce compose's ISOs and images as they are
+//                 (hardlinks), writes its own metadata and the record of what changed, and is
+//                 FINISHED here (no finalize). The previous composes stay: a rollback is re-pointing
+//                 the latest link (the rollback target).
+import { existsSync, mkdirSync, readlinkSync, statSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   repoDir,
   ComposeLayout,
   composeDate,
   composeId,
+  composeLabel,
   composeRoot,
   repoclosureKey,
   repoTrees,
-  revision,
   treeId,
   treePath,
   upstreamUrl,
   type Arch,
+  type ComposeKind,
   type Release,
   type RepoTree,
 } from '@rocky/config';
@@ -26,22 +33,14 @@ import { openStore, type Store } from '@rocky/store';
 import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, writeTreeFiles } from './trees';
-import { releaseSlice, type ArchManifest, type ComposeRef, type TreeManifest } from './manifests';
+import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
+import { carryMedia, composesOf, isFinished, nextRespin } from './composes';
+import { writeUpdateMetadata } from './update-metadata';
 import type { StageContext } from './context';
 import type { Stage } from './stage';
 
-/**
- * Written when a compose's sync completed: what it was synced from (digest of the sync config and
- * every upstream repomd.xml) and every tree it holds. A STARTED compose without it is a killed
- * run's, to resume; a latest compose whose digest equals upstream's now is up to date.
- */
-interface SyncRecord {
-  digest: string;
-  composeId: string;
-  trees: (TreeManifest & { group: Arch | 'source' })[];
-}
-
 export interface SyncPlan {
+  kind: ComposeKind;
   digest: string;
   trees: RepoTree[];
   /** The latest compose already holds exactly this upstream: nothing to fetch (files it lost are relinked from the store). */
@@ -50,6 +49,10 @@ export interface SyncPlan {
   plans: Map<string, TreePlan>;
   /** The unfinished compose a killed run left (resumed), or undefined for a new one. */
   resume?: string;
+  /** Update composes: the finished produce compose whose ISOs and images they carry. */
+  media?: string;
+  /** The compose the latest link points at now: what a new compose's changes are counted against. */
+  previous?: string;
   fetch: { packages: number; bytes: number; linked: number };
   /** Open for the stage's duration (the fixture server on the local site). */
   upstream: Upstream;
@@ -77,10 +80,14 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
   async plan(ctx) {
     const { release: rel, site } = ctx;
     const store = openStore(site);
-    const trees = repoTrees(rel);
+    const kind = ctx.kind;
+    const trees = repoTrees(rel, kind);
+    // An update compose carries the GA media: without a finished produce compose there are none to carry.
+    const media = kind === 'update' ? composesOf(site, rel, 'produce').filter(isFinished).pop()?.id : undefined;
+    if (kind === 'update' && !media) throw new Error(`${ctx.project} has no finished produce compose under ${composeRoot(site, rel).base}: an update compose carries the published ISOs and images, so run the minor release chain (\`nx run ${ctx.project}:finalize\`) first`);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
     const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
-    const partial = { trees, upstream, verifier, plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
+    const partial = { kind, trees, upstream, verifier, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
       const signer = verifier && (await verifier.keyId());
@@ -89,8 +96,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       // before its kickstart) stands for it, so errors name the repo upstream serves.
       const distinct = [...new Map([...trees].reverse().map((t) => [upstreamKey(t), t])).entries()];
       const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
-      const digest = syncDigest(rel, repomds);
-      const upToDate = await latestIfUpToDate(ctx, store, digest);
+      const digest = syncDigest(rel, kind, repomds);
+      const upToDate = await newestIfUpToDate(ctx, store, digest);
       if (upToDate) return { ...partial, digest, signer, upToDate };
       // Read every upstream primary (signature checked) and compare with the store.
       const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
@@ -115,7 +122,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       const r = plan.upToDate.record;
       return { summary: `compose ${r.composeId} is up to date with upstream: nothing to fetch${plan.upToDate.missing ? `; ${plan.upToDate.missing} files it lost are relinked from the store` : ''}` };
     }
-    const target = ctx.release.composeType === 'updates' ? 'the latest compose (updates)' : plan.resume ? `unfinished compose ${plan.resume} (resumed)` : `a new compose ${composeId(ctx.release, new Date()).replace(/\d{8}\.\d{6}$/, '<date>')}`;
+    const target = plan.resume ? `unfinished compose ${plan.resume} (resumed)` : `a new ${plan.kind} compose ${composeLabel(ctx.release, plan.kind)}-<date>.<n>${plan.media ? `, carrying the media of ${plan.media}` : ''}`;
     const details = plan.trees.map((t) => {
       const p = plan.plans.get(upstreamKey(t))!;
       return `${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
@@ -134,7 +141,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       if (plan.upToDate.missing) for (const t of plan.upToDate.record.trees) repaired += await restoreTree(store, layout, t);
       return { layout, record: plan.upToDate.record, fetched: 0, fetchedBytes: 0, repaired };
     }
-    const { layout, id, date } = openCompose(ctx, base, plan.resume);
+    const { layout, id, date } = openCompose(ctx, plan.kind, plan.resume);
     ctx.log.event('compose', { composeId: id, trees: plan.trees.length, resumed: !!plan.resume });
     mkdirSync(layout.work, { recursive: true });
     if (!existsSync(layout.status)) writeFileAtomic(layout.status, 'STARTED\n');
@@ -147,7 +154,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
     const [applied, closed] = await Promise.allSettled([
       mapLimit(plan.trees, 4, async (t) => {
-        const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
+        const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
         results.set(t, res);
         shown.add(0, res.fetched);
         writeTreeFiles(rel, layout, t, date);
@@ -157,7 +164,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       closeRepos(ctx, layout, plan.trees, (t) => ({ opts: opts(t), plan: planOf(t) }), store),
     ]).finally(() => shown.stop());
     for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
-    const record: SyncRecord = { digest: plan.digest, composeId: id, trees: plan.trees.map((t) => treeManifest(t, results.get(t)!)) };
+    if (plan.media) await carryMedia(new ComposeLayout(join(base, plan.media)), layout);
+    const record: SyncRecord = { digest: plan.digest, composeId: id, trees: plan.trees.map((t) => treeManifest(t, results.get(t)!)), ...(plan.media ? { media: plan.media } : {}) };
     const sum = (k: 'fetched' | 'fetchedBytes') => [...results.values()].reduce((n, r) => n + r[k], 0);
     return { layout, record, fetched: sum('fetched'), fetchedBytes: sum('fetchedBytes'), repaired: 0 };
   },
@@ -179,7 +187,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const { base, latest } = composeRoot(ctx.site, ctx.release);
     if (!plan.upToDate) {
       writeJsonAtomic(layout.syncRecord, record);
-      if (ctx.release.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
+      // An update compose is finished here: its metadata and the record of what changed, then STATUS.
+      if (plan.kind === 'update') writeUpdateMetadata(ctx, layout, record, plan.previous);
     }
     // The latest link last, relative, so the compose root may be mounted anywhere.
     if (!existsSync(latest) || resolve(base, readlinkSync(latest)) !== layout.dir) symlinkAtomic(basename(layout.dir), latest);
@@ -218,32 +227,39 @@ function treeOptions(
   });
 }
 
-function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
-  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, composeType: rel.composeType, arches: rel.arches, repos: rel.repos };
+function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer>): string {
+  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, kind, arches: rel.arches, repos: rel.repos };
   const trees = [...repomds].map(([k, b]) => `${k} ${sha256(b)}`).sort();
   return sha256(JSON.stringify({ config, trees }));
 }
 
-/** The latest compose, when it was synced from exactly this upstream and config (and how many of its files are gone). */
-async function latestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
-  const { base, latest } = composeRoot(ctx.site, ctx.release);
-  if (!existsSync(latest)) return undefined;
-  const layout = new ComposeLayout(resolve(base, readlinkSync(latest)));
-  if (!existsSync(layout.syncRecord)) return undefined;
-  const record = readJson<SyncRecord>(layout.syncRecord);
+/** The newest compose of this kind, when it was synced from exactly this upstream and config (and how many of its files are gone). */
+async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
+  const { base } = composeRoot(ctx.site, ctx.release);
+  const newest = composesOf(ctx.site, ctx.release, ctx.kind)
+    .filter((c) => existsSync(c.layout.syncRecord))
+    .pop();
+  if (!newest) return undefined;
+  const record = readJson<SyncRecord>(newest.layout.syncRecord);
   if (record.digest !== digest) return undefined;
   // A compose that lost files (pruned by hand, a damaged disk) is repaired from the store, or,
   // when the store lost them too, synced anew.
   let missing = 0;
   for (const t of record.trees) {
     for (const f of [...t.packages, ...t.repodata]) {
-      const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+      const st = statSync(join(newest.layout.compose, t.path, f.path), { throwIfNoEntry: false });
       if (st?.size === f.size) continue;
       if (!(await store.has(f.sha256))) return undefined;
       missing++;
     }
   }
-  return { dir: relative(base, layout.dir), record, missing };
+  return { dir: relative(base, newest.layout.dir), record, missing };
+}
+
+/** The compose the latest link points at, if any. */
+function latestCompose(ctx: StageContext): string | undefined {
+  const { latest } = composeRoot(ctx.site, ctx.release);
+  return existsSync(latest) ? basename(resolve(dirname(latest), readlinkSync(latest))) : undefined;
 }
 
 function requireKey(key: string | undefined): string {
@@ -251,53 +267,32 @@ function requireKey(key: string | undefined): string {
   return key;
 }
 
-/** The newest compose a killed run left behind (STATUS STARTED, no sync record): a rerun resumes it. */
+/** The newest compose of this kind a killed run left behind (STATUS STARTED, no sync record): a rerun resumes it. */
 function unfinishedCompose(ctx: StageContext): string | undefined {
-  const rel = ctx.release;
-  if (rel.composeType === 'updates') return undefined;
-  const { base, latest } = composeRoot(ctx.site, rel);
-  if (!existsSync(base)) return undefined;
-  const prefix = `${rel.shortname}-${revision(rel)}-`;
-  const current = existsSync(latest) ? resolve(base, readlinkSync(latest)) : undefined;
-  return readdirSync(base)
-    .filter((n) => n.startsWith(prefix) && composeDate(n))
-    .sort()
-    .reverse()
-    .find((n) => {
-      const layout = new ComposeLayout(join(base, n));
-      return layout.dir !== current && existsSync(layout.status) && readFileSync(layout.status, 'utf8').trim() === 'STARTED' && !existsSync(layout.syncRecord);
-    });
+  const current = latestCompose(ctx);
+  return composesOf(ctx.site, ctx.release, ctx.kind)
+    .filter((c) => c.id !== current && c.status === 'STARTED' && !existsSync(c.layout.syncRecord))
+    .pop()?.id;
 }
 
-/**
- * The compose to write into. Full: a new `<short>-<rev>-<stamp>` directory, or the one a killed
- * run left behind (planned). Updates: the existing latest compose.
- */
-function openCompose(ctx: StageContext, base: string, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
-  const rel = ctx.release;
-  const { latest } = composeRoot(ctx.site, rel);
-  if (rel.composeType === 'updates') {
-    if (!existsSync(latest)) throw new Error(`an updates compose needs an existing compose: ${latest} is missing (run a full compose first)`);
-    const dir = resolve(base, readlinkSync(latest));
-    const id = basename(dir);
-    return { layout: new ComposeLayout(dir), id, date: composeDate(id) ?? new Date() };
-  }
+/** The compose to write into: the one a killed run left behind (planned), or a new `<label>-<today>.<n>`. */
+function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
+  const { base } = composeRoot(ctx.site, ctx.release);
   if (resume) {
     ctx.log.info(`resuming unfinished compose ${resume}`);
     return { layout: new ComposeLayout(join(base, resume)), id: resume, date: composeDate(resume)! };
   }
   mkdirSync(base, { recursive: true });
-  let date = new Date();
-  for (;;) {
-    const id = composeId(rel, date);
+  const date = new Date();
+  for (let n = nextRespin(ctx.site, ctx.release, kind, date); ; n++) {
+    const id = composeId(ctx.release, kind, date, n);
     const dir = join(base, id);
     try {
-      mkdirSync(dir); // not recursive: fails if a concurrent compose took the same second
+      mkdirSync(dir); // not recursive: fails if a concurrent compose took the same respin
       mkdirSync(join(dir, 'compose'));
-      return { layout: new ComposeLayout(dir), id, date };
+      return { layout: new ComposeLayout(dir), id, date: composeDate(id)! };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      date = new Date(date.getTime() + 1000);
     }
   }
 }

@@ -10,8 +10,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Our targets and the executor behind each (the plugin infers them from release files). */
-export const executorOf = (target: string): string | undefined =>
-  /^iso-(?!extra$)[a-z0-9_]+$/.test(target) ? 'iso' : ['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist'].includes(target) ? target : undefined;
+export function executorOf(target: string): string | undefined {
+  if (/^iso-(?!extra$)[a-z0-9_]+$/.test(target)) return 'iso';
+  if (['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist', 'rollback'].includes(target)) return target;
+  const update = /^update-(sync|staging|prod|filelist)$/.exec(target);
+  return update?.[1];
+}
 
 /** The options an executor's schema.json declares. */
 export function executorOptions(executor: string): string[] {

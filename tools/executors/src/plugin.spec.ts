@@ -15,7 +15,7 @@ describe('releaseTargets', () => {
   it('makes one target per stage and one iso target per arch, none of them taking release or arch as options', () => {
     expect(name).toBe('rocky-9');
     expect(arches).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
-    expect(Object.keys(targets).sort()).toEqual(['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync']);
+    expect(Object.keys(targets).sort()).toEqual(['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'rollback', 'staging', 'sync', 'update-filelist', 'update-prod', 'update-staging', 'update-sync']);
     for (const [t, c] of Object.entries(targets)) {
       expect(c.options ?? {}, t).toEqual({});
       expect(c.executor, t).toBe(`@rocky/executors:${executorOf(t)}`);
@@ -29,6 +29,15 @@ describe('releaseTargets', () => {
     expect(targets.staging.dependsOn).toEqual(['finalize']);
     expect(targets.filelist.dependsOn).toEqual(['prod']);
     for (const t of ['sync', 'iso-x86_64', 'iso-extra', 'cloud', 'finalize']) expect(targets[t].cache, t).toBe(true);
+  });
+
+  it('has an update chain (the weekly push) with no ISO, DVD, cloud or finalize task in it', () => {
+    expect(targets['update-sync']).toMatchObject({ executor: '@rocky/executors:sync', cache: true });
+    expect(targets['update-sync'].dependsOn).toBeUndefined();
+    expect(targets['update-staging'].dependsOn).toEqual(['update-sync']);
+    expect(targets['update-prod'].dependsOn).toEqual(['update-staging']);
+    expect(targets['update-filelist'].dependsOn).toEqual(['update-prod']);
+    for (const t of ['update-staging', 'update-prod', 'update-filelist', 'rollback']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
   });
 });
 

@@ -73,9 +73,23 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     dependsOn,
     metadata: { description },
   });
-  targets.staging = publish('staging', [rel.composeType === 'full' ? 'finalize' : 'sync'], 'Mirror-safe publish of the compose to staging, vetting report');
+  targets.staging = publish('staging', ['finalize'], 'Mirror-safe publish of the finalized compose to staging, vetting report');
   targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
   targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
+
+  // The weekly push: an update compose (packages only; the published media carried as they are),
+  // staged, promoted and listed. No ISO, DVD, cloud or finalize task is in this chain.
+  targets['update-sync'] = {
+    executor: `${EXECUTORS}:sync`,
+    cache: true,
+    inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+    outputs: out('update-sync'),
+    metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
+  };
+  targets['update-staging'] = publish('staging', ['update-sync'], 'Mirror-safe publish of the latest compose (the update push) to staging, vetting report');
+  targets['update-prod'] = publish('prod', ['update-staging'], 'Promote the approved update push to production');
+  targets['update-filelist'] = publish('filelist', ['update-prod'], 'Mirror file lists after every prod of the run');
+  targets.rollback = { ...publish('rollback', [], 'Point the latest link at an earlier finished compose (then update-staging publishes it)') };
   return { name, targets, arches: rel.arches };
 }
 

@@ -1,0 +1,53 @@
+// The composes of a release on this host: `<compose root>/<major>/<label>-<YYYYMMDD>.<respin>`,
+// pungi's names (libs/config/src/names.ts composeId), read from the directory listing.
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { linkTree } from '@rocky/exec';
+import { ComposeLayout, composeLabel, composeRoot, parseComposeId, type ComposeKind, type ParsedComposeId, type Release, type Site } from '@rocky/config';
+
+export interface ComposeDir extends ParsedComposeId {
+  id: string;
+  layout: ComposeLayout;
+  /** STATUS, or undefined when there is none. */
+  status?: string;
+}
+
+const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
+export const isFinished = (c: ComposeDir) => FINISHED.has(c.status ?? '');
+
+/** The release's composes of `kind`, oldest first (by day, then respin). */
+export function composesOf(site: Pick<Site, 'roots'>, rel: Release, kind: ComposeKind): ComposeDir[] {
+  const { base } = composeRoot(site, rel);
+  if (!existsSync(base)) return [];
+  const label = composeLabel(rel, kind);
+  const out: ComposeDir[] = [];
+  for (const id of readdirSync(base)) {
+    const p = parseComposeId(id);
+    if (!p || p.label !== label) continue;
+    const layout = new ComposeLayout(join(base, id));
+    out.push({ ...p, id, layout, status: existsSync(layout.status) ? readFileSync(layout.status, 'utf8').trim() : undefined });
+  }
+  return out.sort((a, b) => a.date.getTime() - b.date.getTime() || a.respin - b.respin);
+}
+
+/** The respin number a new compose of `kind` made on `day` gets: one more than that day's last (pungi's `<date>.<respin>`). */
+export function nextRespin(site: Pick<Site, 'roots'>, rel: Release, kind: ComposeKind, day: Date): number {
+  const same = composesOf(site, rel, kind).filter((c) => c.date.getTime() === Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate()));
+  return same.length ? Math.max(...same.map((c) => c.respin)) + 1 : 0;
+}
+
+/**
+ * The produce compose's ISOs and images into an update compose, as they are: hardlinks (same
+ * inodes, so publishing them changes nothing), with their CHECKSUM files, signatures and aliases.
+ * `replace` first removes what the update compose holds (a repair).
+ */
+export async function carryMedia(from: ComposeLayout, to: ComposeLayout, o: { replace?: boolean } = {}) {
+  for (const d of ['isos', 'images']) {
+    const src = join(from.compose, d);
+    const dst = join(to.compose, d);
+    if (o.replace) rmSync(dst, { recursive: true, force: true });
+    if (existsSync(src) && !existsSync(dst)) await linkTree(src, dst);
+  }
+  const images = join(from.metadata, 'images.json');
+  if (existsSync(images) && !existsSync(join(to.metadata, 'images.json'))) await linkTree(images, join(to.metadata, 'images.json'));
+}

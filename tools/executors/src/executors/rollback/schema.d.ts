@@ -1,0 +1,7 @@
+// The options of this executor, as schema.json declares them (plugin.spec.ts checks the two agree).
+export interface Options {
+  /** Print the plan of this target and of every task it depends on, and change nothing anywhere (no compose, link, store object, staging or production file, Nx cache entry). */
+  dryRun?: boolean;
+  /** The compose the latest link is to point at, e.g. Rocky-9-updates-20261206.0 (a finished compose of this release). */
+  to?: string;
+}
