@@ -1,7 +1,8 @@
 // The key publishing property (DESIGN §6): a reader never sees a repomd.xml naming a file that
-// is not there, while a new compose replaces an old one WITH deletions, first into staging and
-// then from staging into production. The same harness run against a plain one-pass
-// `rsync -a --delete` must find dangling references, which shows the harness can fail.
+// is not there, nor an rsync temp file in the tree (temp files go to a directory outside it),
+// while a new compose replaces an old one WITH deletions, first into staging and then from
+// staging into production. The same harness run against a plain one-pass `rsync -a --delete`
+// must find dangling references, which shows the harness can fail.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventLog } from '@rocky/exec';
 import { publishTree } from '@rocky/publish';
-import { startReader, synthRepo, type SynthPackage } from './publish-helpers';
+import { synthRepo, withReader, type SynthPackage } from './publish-helpers';
 
 const REPOS = ['BaseOS', 'AppStream', 'CRB'];
 const BW = 400; // KiB/s for the transfers: long enough phases for the reader to run through them
@@ -44,14 +45,19 @@ describe('mirror-safe publishing under a concurrent reader', () => {
   it('staging and then production never show a dangling reference', async () => {
     const staging = join(tmp, 'staging/9.7-RC2');
     const prod = join(tmp, 'production/9.7');
-    await publishTree({ source: oldTree, dest: staging, delete: true });
-    await publishTree({ source: staging, dest: prod, delete: true });
-    const reader = await startReader([staging, prod], join(tmp, 'reader-ours.json'));
+    // rsync's temp files go beside the trees, outside what mirrors read.
+    const tempDir = (name: string) => join(tmp, `publish-tmp-${name}`);
+    await publishTree({ source: oldTree, dest: staging, delete: true, tempDir: tempDir('staging') });
+    await publishTree({ source: staging, dest: prod, delete: true, tempDir: tempDir('prod') });
     const log = eventLog(join(tmp, 'events.jsonl'));
-    const r1 = await publishTree({ source: newTree, dest: staging, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log });
-    const r2 = await publishTree({ source: staging, dest: prod, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log });
-    const stats = await reader.stop();
-    console.log(`ours: ${stats.reads} repomd.xml reads, ${stats.refs} references checked in ${stats.iterations} passes; dangling ${stats.dangling}, torn ${stats.torn}`);
+    const {
+      value: [r1, r2],
+      stats,
+    } = await withReader([staging, prod], join(tmp, 'reader-ours.json'), async () => [
+      await publishTree({ source: newTree, dest: staging, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('staging') }),
+      await publishTree({ source: staging, dest: prod, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('prod') }),
+    ]);
+    console.log(`ours: ${stats.reads} repomd.xml reads, ${stats.refs} references checked in ${stats.iterations} passes; dangling ${stats.dangling}, torn ${stats.torn}, temp names ${stats.temps}`);
     for (const r of [r1, r2]) {
       expect(r.verified).toBe(true);
       expect(r.deletes.filter((d) => d.type === 'file').length).toBe(3 * (80 + 60 + 3)); // packages + old primary/filelists/other
@@ -60,6 +66,8 @@ describe('mirror-safe publishing under a concurrent reader', () => {
     expect(stats.samples).toEqual([]);
     expect(stats.dangling).toBe(0);
     expect(stats.torn).toBe(0);
+    expect(stats.otherSamples).toEqual([]);
+    expect(stats.temps).toBe(0);
     expect(stats.iterations).toBeGreaterThan(20);
     expect(stats.reads).toBeGreaterThan(100);
     // The reader saw both generations in both trees.
@@ -76,9 +84,9 @@ describe('mirror-safe publishing under a concurrent reader', () => {
       const dest = join(tmp, `plain-${attempt}/9.7`);
       mkdirSync(dest, { recursive: true });
       execFileSync('rsync', ['-a', '--delete', `${oldTree}/`, `${dest}/`]);
-      const reader = await startReader([dest], join(tmp, `reader-plain-${attempt}.json`));
-      execFileSync('rsync', ['-a', '--delete', `--bwlimit=${BW}`, `${newTree}/`, `${dest}/`]);
-      const stats = await reader.stop();
+      const { stats } = await withReader([dest], join(tmp, `reader-plain-${attempt}.json`), async () => {
+        execFileSync('rsync', ['-a', '--delete', `--bwlimit=${BW}`, `${newTree}/`, `${dest}/`]);
+      });
       attempts.push(`attempt ${attempt}: ${stats.reads} reads, ${stats.dangling} dangling, e.g. ${stats.samples[0] ?? '-'}`);
       found = stats.dangling;
     }

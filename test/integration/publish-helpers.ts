@@ -1,9 +1,9 @@
 // Shared plumbing of the publishing tests: compose trees (from the fixture's real signed repos, or
 // synthetic rpm-md repos of many small packages), a concurrent reader process, tree snapshots,
-// and an rsync daemon on loopback.
-import { spawn, type ChildProcess } from 'node:child_process';
+// an rsync daemon on loopback, and the old rsync receiver most hosts run.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,7 +11,8 @@ import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, 
 import { readRepoPackages } from '@rocky/publish';
 import type { TreeManifest } from '@rocky/stages';
 import { renderChecksum } from '@rocky/compose';
-import { sha256, writeJsonAtomic } from '@rocky/exec';
+import { acquireLockWaiting, hasTool, sha256, writeJsonAtomic } from '@rocky/exec';
+import { repoRoot } from '../helpers/workspace';
 
 // --- compose trees from the fixture ----------------------------------------------------------
 
@@ -185,34 +186,71 @@ export interface ReaderStats {
   samples: string[];
   /** Distinct (repomd.xml path, its sha256, sha256 of the .asc read right after it). */
   pairs: { path: string; repomd: string; asc: string | null }[];
+  /** Checksum lists run through `sha256sum -c`. */
+  checksumLists: number;
+  /** Files `sha256sum -c` failed (wrong bytes, or missing). */
+  mismatches: number;
+  /** rsync temp names seen (`.~tmp~`, `.<name>.XXXXXX`). */
+  temps: number;
+  /** Samples of mismatches and temps. */
+  otherSamples: string[];
 }
 
 export interface Reader {
+  pid: number;
+  /** Ends the reader after its current pass and returns what it saw. */
   stop(): Promise<ReaderStats>;
+  /** Ends it now, whatever it was doing (idempotent). */
+  kill(): Promise<void>;
 }
 
-/** Starts the reader process (publish-reader.mjs) over `roots` and waits for its first full pass. */
+/** Starts the reader process (publish-reader.mjs) over `roots` and waits for its first full pass. Prefer withReader. */
 export async function startReader(roots: string[], outFile: string): Promise<Reader> {
-  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'publish-reader.mjs'), outFile, ...roots], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('ready')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`reader exited ${code} before it was ready`)));
-  });
-  return {
-    stop: () =>
-      new Promise<ReaderStats>((resolve, reject) => {
-        const done = (code: number | null) => (code === 0 ? resolve(JSON.parse(readFileSync(outFile, 'utf8')) as ReaderStats) : reject(new Error(`reader exited ${code}`)));
-        child.removeAllListeners('exit');
-        // A reader that already ended (it failed) has nothing more to report.
-        if (child.exitCode !== null) return done(child.exitCode);
-        child.on('exit', done);
-        child.kill('SIGTERM');
-      }),
+  // stdin is a pipe the reader watches: if this process dies, so does the reader.
+  const child: ChildProcess = spawn(process.execPath, [join(__dirname, 'publish-reader.mjs'), outFile, ...roots], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
   };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let buf = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        if (buf.length < 100) buf += d.toString();
+        if (buf.includes('ready')) resolve();
+      });
+      void exited.then((code) => reject(new Error(`reader exited ${code} before it was ready`)));
+    });
+  } catch (e) {
+    await kill();
+    throw e;
+  }
+  return {
+    pid: child.pid!,
+    kill,
+    stop: async () => {
+      // A reader that already ended (it failed) has nothing more to report.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const code = await exited;
+      if (code !== 0) throw new Error(`reader exited ${code}`);
+      return JSON.parse(readFileSync(outFile, 'utf8')) as ReaderStats;
+    },
+  };
+}
+
+/**
+ * Runs `fn` while a reader watches `roots`, and returns what it saw. The reader is stopped
+ * whatever happens: when `fn` throws (a failed assertion), it is killed before the error goes on.
+ */
+export async function withReader<T>(roots: string[], outFile: string, fn: (reader: Reader) => Promise<T>): Promise<{ value: T; stats: ReaderStats }> {
+  const reader = await startReader(roots, outFile);
+  try {
+    const value = await fn(reader);
+    return { value, stats: await reader.stop() };
+  } finally {
+    await reader.kill();
+  }
 }
 
 // --- snapshots ------------------------------------------------------------------------------
@@ -258,37 +296,87 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startRsyncDaemon(work: string, module: string, path: string): Promise<Daemon> {
+/** An rsync daemon (the `rsync` binary given, default the system's) serving `path` read-write as `module`. */
+export async function startRsyncDaemon(work: string, module: string, path: string, rsync = 'rsync'): Promise<Daemon> {
   mkdirSync(path, { recursive: true });
   const port = await freePort();
-  const conf = join(work, 'rsyncd.conf');
+  const conf = join(work, `rsyncd-${port}.conf`);
   writeFileSync(conf, ['use chroot = no', 'munge symlinks = no', `[${module}]`, `  path = ${path}`, '  read only = no', '  uid = root', '  gid = root', ''].join('\n'));
-  const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`, `--log-file=${join(work, 'rsyncd.log')}`], { detached: true, stdio: 'ignore' });
+  const child = spawn(rsync, ['--daemon', '--no-detach', `--config=${conf}`, '--address=127.0.0.1', `--port=${port}`, `--log-file=${join(work, `rsyncd-${port}.log`)}`], { detached: true, stdio: 'ignore' });
   const pid = child.pid!;
+  let dead = false;
+  child.on('exit', () => (dead = true));
+  const kill = async () => {
+    if (dead) return;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+    for (let i = 0; i < 100 && !dead; i++) await new Promise((r) => setTimeout(r, 20));
+  };
   for (let i = 0; ; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1', () => (s.end(), resolve(true)));
       s.on('error', () => resolve(false));
     });
     if (ok) break;
-    if (i > 100) throw new Error('rsync daemon did not start');
+    if (dead || i > 100) {
+      await kill();
+      throw new Error(`${rsync} --daemon did not start (see ${join(work, `rsyncd-${port}.log`)})`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  let dead = false;
-  child.on('exit', () => (dead = true));
-  return {
-    port,
-    pid,
-    url: (p) => `rsync://127.0.0.1:${port}/${module}/${p}`,
-    kill: async () => {
-      if (dead) return;
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-      for (let i = 0; i < 100 && !dead; i++) await new Promise((r) => setTimeout(r, 20));
-    },
-  };
+  return { port, pid, url: (p) => `rsync://127.0.0.1:${port}/${module}/${p}`, kill };
 }
+
+// --- the old receiver -------------------------------------------------------------------------
+
+/** Debian 12's rsync with the 2025 security fixes backported: the receiver most hosts run, which refuses --delete-missing-args with --files-from. */
+export const OLD_RSYNC_DEB = 'rsync=3.2.7-1+deb12u6';
+
+/**
+ * That rsync's binary, fetched with `apt-get download` and unpacked with `dpkg -x` into a
+ * git-ignored cache (.cache/, once; nothing is installed), or `skip` saying why it cannot be
+ * had: only where apt-get is missing (a Rocky host). Anything else that goes wrong throws.
+ */
+export async function oldRsync(): Promise<{ bin: string; skip?: undefined } | { bin?: undefined; skip: string }> {
+  const dir = join(repoRoot, '.cache', OLD_RSYNC_DEB.replace('=', '_'));
+  const bin = join(dir, 'usr/bin/rsync');
+  if (existsSync(bin)) return { bin };
+  if (!hasTool('apt-get') || !hasTool('dpkg')) return { skip: `apt-get/dpkg not available (not a Debian host): cannot fetch ${OLD_RSYNC_DEB} to test against an old receiver` };
+  mkdirSync(dirname(dir), { recursive: true });
+  // Test files fetching at once would fight over apt's lock: one fetches, the others wait for it.
+  const unlock = await acquireLockWaiting(join(dirname(dir), '.fetch.lock'), `fetching ${OLD_RSYNC_DEB}`);
+  if (existsSync(bin)) {
+    unlock();
+    return { bin };
+  }
+  const tmp = mkdtempSync(join(dirname(dir), '.fetch-'));
+  try {
+    const download = () => spawnSync('apt-get', ['download', '-q', OLD_RSYNC_DEB], { cwd: tmp, encoding: 'utf8' });
+    let r = download();
+    // A fresh host has no package lists yet.
+    if (r.status !== 0) {
+      const u = spawnSync('apt-get', ['update', '-qq'], { encoding: 'utf8' });
+      if (u.status !== 0) throw new Error(`apt-get update failed (exit ${u.status}): ${u.stderr.trim()}`);
+      r = download();
+    }
+    if (r.status !== 0) throw new Error(`apt-get download ${OLD_RSYNC_DEB} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
+    const deb = readdirSync(tmp).find((n) => n.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${OLD_RSYNC_DEB} left no .deb in ${tmp}`);
+    const x = spawnSync('dpkg', ['-x', join(tmp, deb), join(tmp, 'root')], { encoding: 'utf8' });
+    if (x.status !== 0) throw new Error(`dpkg -x ${deb} failed: ${x.stderr.trim()}`);
+    renameSync(join(tmp, 'root'), dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    unlock();
+  }
+  const v = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+  if (v.status !== 0) throw new Error(`${bin} does not run: ${v.stderr.trim()}`);
+  return { bin };
+}
+
+/** `rsync --version`'s first line, e.g. `rsync  version 3.2.7  protocol version 32`. */
+export const rsyncVersion = (bin: string) => spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/\s+/g, ' ');
 

@@ -4,7 +4,12 @@
 // and size). A reference to a missing or wrong-sized file is "dangling"; an unparsable
 // repomd.xml is "torn". With each repomd.xml it also reads repomd.xml.asc right after, and keeps
 // the distinct pairs, so a test can check that a repomd.xml never appeared before its signature.
+// Every pass also runs `sha256sum -c` on every checksum list (CHECKSUM, *.CHECKSUM, CHECKSUM.asc),
+// as a mirror user would: a file that fails it is a "mismatch"; and it looks for rsync temp names
+// (`.~tmp~`, `.<name>.XXXXXX`) anywhere in the tree: each one seen is a "temp".
 //   node publish-reader.mjs <out.json> <root>...   (SIGTERM: finish the pass, write stats, exit 0)
+// It exits by itself when its stdin closes (the test process that started it is gone).
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -16,10 +21,12 @@ const { XMLParser } = require('fast-xml-parser');
 const parser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => n === 'data' || n === 'package' });
 
 const [out, ...roots] = process.argv.slice(2);
-const stats = { iterations: 0, reads: 0, refs: 0, dangling: 0, torn: 0, samples: [], pairs: [] };
+const stats = { iterations: 0, reads: 0, refs: 0, dangling: 0, torn: 0, samples: [], pairs: [], checksumLists: 0, mismatches: 0, temps: 0, otherSamples: [] };
 const pairs = new Set();
 let stop = false;
 process.on('SIGTERM', () => (stop = true));
+process.stdin.on('data', () => {});
+process.stdin.on('end', () => process.exit(3));
 
 const note = (kind, msg) => {
   stats[kind]++;
@@ -102,9 +109,45 @@ function check(repomdFile) {
   }
 }
 
+const TEMP = /^\.~tmp~|^\.[^/]+\.[A-Za-z0-9]{6}$/;
+const CHECKSUM_LIST = /(^|\.)CHECKSUM(\.asc)?$/;
+const other = (kind, msg) => {
+  stats[kind]++;
+  if (stats.otherSamples.length < 50) stats.otherSamples.push(`${kind}: ${msg}`);
+};
+
+/** Temp names (counted) and checksum lists (returned) under dir. */
+function walkAll(dir, lists) {
+  let ents;
+  try {
+    ents = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return lists;
+  }
+  for (const e of ents) {
+    const p = join(dir, e.name);
+    if (TEMP.test(e.name)) other('temps', p);
+    if (e.isDirectory()) walkAll(p, lists);
+    else if (CHECKSUM_LIST.test(e.name)) lists.push(p);
+  }
+  return lists;
+}
+
+function checkSums(list) {
+  const r = spawnSync('sha256sum', ['-c', '--quiet', list.slice(list.lastIndexOf('/') + 1)], { cwd: dirname(list), encoding: 'utf8' });
+  if (r.error) return; // its directory vanished: nothing was checked
+  if (r.status === 0) return void stats.checksumLists++;
+  // The list itself vanished while we read it: nothing was checked.
+  if (/No such file or directory/.test(r.stderr) && !/FAILED/.test(r.stdout)) return;
+  stats.checksumLists++;
+  for (const line of r.stdout.split('\n')) if (/: FAILED/.test(line)) other('mismatches', `${list}: ${line}`);
+}
+
 function pass() {
   for (const r of roots) for (const f of findRepomds(r, [])) check(f);
+  for (const r of roots) for (const l of walkAll(r, [])) checkSums(l);
   stats.iterations++;
+  process.stdout.write(`pass ${stats.iterations}\n`);
 }
 
 pass();

@@ -11,7 +11,7 @@ import type { ProdPlan, ProdResult, StagingPlan, StagingResult } from '@rocky/st
 import { updatePackage } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
-import { fakeCompose, snapshotTree, startReader, trimRelease } from './publish-helpers';
+import { fakeCompose, snapshotTree, trimRelease, withReader } from './publish-helpers';
 
 const events = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) : []);
 
@@ -41,7 +41,7 @@ describe('staging and prod of rocky-9', () => {
   });
 
   it('stages the compose, writes the vetting report, digest and torrents; a rerun changes nothing', async () => {
-    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z'), isoBytes: 5 << 20 });
+    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z'), isoBytes: 5 << 20, isoSeed: 'rocky-9' });
     const dry = await t.run<StagingPlan>('staging', 'rocky-9', { release: rel, dryRun: true });
     expect(dry.preview!.adds.length).toBeGreaterThan(50);
     expect(existsSync(dry.releaseDir)).toBe(false); // a dry run changes nothing
@@ -112,10 +112,10 @@ describe('staging and prod of rocky-9', () => {
     expect(snapshotTree(prodRoot)).toEqual(before);
     expect(events(eventsFile(site)).filter((e) => e.type === 'prod-done').at(-1)).toMatchObject({ runId: 'run-2', changed: false });
 
-    // A new compose: bash updated upstream, staged again (new digest).
+    // A new compose: bash updated upstream, staged again (new digest); the GA media stay as published.
     writeApproval(file, { digest: digest1, approvedBy: 'tester', time: new Date().toISOString() });
     const up = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-21T10:00:00Z'), isoBytes: 5 << 20 });
+    fakeCompose({ fixtureRoot: fx.root, rel, site, wsRoot: wsRoot(), date: new Date('2025-11-21T10:00:00Z'), isoBytes: 5 << 20, isoSeed: 'rocky-9' });
     const s2 = await staging();
     expect(s2.changed).toBe(true);
     expect(s2.digest).not.toBe(digest1);
@@ -215,6 +215,7 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
       site: t.site,
       wsRoot: wsRoot(),
       date: new Date('2025-11-20T10:00:00Z'),
+      isoSeed: 'rocky-8',
       trees: (compose) => execFileSync('modifyrepo_c', ['--mdtype=modules', modules, join(compose, 'AppStream/x86_64/os/repodata')]),
     });
     const errata = join(wsRoot(), 'releases/rocky-8/updateinfo.xml');
@@ -249,14 +250,13 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
       site: t.site,
       wsRoot: wsRoot(),
       date: new Date('2025-11-21T10:00:00Z'),
+      isoSeed: 'rocky-8',
       trees: (compose) => {
         rmSync(join(compose, 'AppStream/x86_64/os/repodata'), { recursive: true });
         execFileSync('cp', ['-a', join(c1.compose, 'AppStream/x86_64/os/repodata'), join(compose, 'AppStream/x86_64/os/')]);
       },
     });
-    const reader = await startReader([r1.stagingDir], join(t.dir, 'reader-rocky8.json'));
-    const r2 = await staging();
-    const stats = await reader.stop();
+    const { value: r2, stats } = await withReader([r1.stagingDir], join(t.dir, 'reader-rocky8.json'), () => staging());
     expect(stats.dangling + stats.torn, stats.samples.join('\n')).toBe(0);
     expect(r2.regenerated).toEqual(['BaseOS/x86_64/os']);
     expect(r2.publish.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'signature', 'repomd', 'delete', 'attrs']);
@@ -284,7 +284,7 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
 
   it('a run that fails after preparing the repodata leaves it to the rerun, which publishes it without rebuilding', async () => {
     await updatePackage({ root: fx.root, project: 'rocky-8', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
-    fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-22T10:00:00Z') });
+    fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-22T10:00:00Z'), isoSeed: 'rocky-8' });
     // No deletion allowed unconfirmed: the publish refuses (the superseded repodata) after the repodata was prepared.
     const strict = { ...t.site, publish: { ...t.site.publish, deletionLimit: 0 } };
     await expect(staging({ site: strict })).rejects.toThrow(/deletion/i);

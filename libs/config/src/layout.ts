@@ -168,6 +168,9 @@ export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'state'>, 
     /** The overlay (torrents, repo links), the private repodata tree, prepared repodata. */
     stagingWork: join(releng, 'work', rel.name),
     stagingLock: join(locks, `staging-${rel.name}.lock`),
+    /** rsync's temp files while publishing, outside the published trees (same filesystems, so files are renamed into place). */
+    stagingTemp: join(releng, 'tmp', rel.name),
+    productionTemp: join(site.roots.production, '.~tmp~', rel.name),
     /** Held by every prod and by file-list generation: lists never see a prod half done. */
     productionLock: join(locks, 'production.lock'),
     fileListLock: join(locks, 'filelist.lock'),

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventLog } from '@rocky/exec';
-import { DeletionLimitError, excludeMatcher, isMetadataPath, publishTree } from './publish';
-import { parseItemized } from './rsync';
+import { checksumDigests, DeletionLimitError, escapeName, excludeMatcher, isChecksumList, isMetadataPath, linkProblem, mirrorNameProblem, publishTree, PublishRefusedError } from './publish';
+import { deletionArgs, deletionRules, exactPattern, linkCopyArgv, linkDestArgv, parseDestination, parseItemized } from './rsync';
 
 let tmp: string;
 const put = (file: string, data: string, mtime = 1_700_000_000) => {
@@ -83,6 +83,83 @@ describe('classification and parsing', () => {
     expect(m('d/top.txt', false)).toBe(false);
     expect(m('d/e.tmp', false)).toBe(true);
     expect(m('z/a/b', false)).toBe(true);
+  });
+});
+
+describe('what a mirror can carry', () => {
+  it('names: valid UTF-8 without control characters (file lists are tab/newline separated)', () => {
+    expect(mirrorNameProblem('Rocky-9.7-x86_64-dvd.iso')).toBeUndefined();
+    expect(mirrorNameProblem('ünï côdé [x] *?.rpm')).toBeUndefined();
+    expect(mirrorNameProblem('a\nb.rpm')).toBe('contains the control character \\n');
+    expect(mirrorNameProblem('a\tb')).toBe('contains the control character \\t');
+    expect(mirrorNameProblem('a\rb')).toBe('contains the control character \\r');
+    expect(mirrorNameProblem('a\x7fb')).toBe('contains the control character \\x7f');
+    expect(mirrorNameProblem(Buffer.from([0x61, 0xff, 0x62]))).toBe('is not valid UTF-8');
+    expect(mirrorNameProblem(Buffer.from([0xc3, 0xa9]))).toBeUndefined(); // é
+    expect(mirrorNameProblem(Buffer.from([0xed, 0xa0, 0x80]))).toBe('is not valid UTF-8'); // a UTF-16 surrogate
+  });
+  it('escapes names for messages: invalid bytes and control characters, nothing else', () => {
+    expect(escapeName(Buffer.from([0x61, 0xff, 0x0a, 0xc3, 0xa9, 0x5c]))).toBe('a\\xff\\né\\\\');
+    expect(escapeName('plain name.rpm')).toBe('plain name.rpm');
+  });
+  it('symlinks stay inside the tree', () => {
+    expect(linkProblem('isos/x86_64/Rocky-9-latest-x86_64-dvd.iso', 'Rocky-9.7-x86_64-dvd.iso')).toBeUndefined();
+    expect(linkProblem('baseos', 'BaseOS')).toBeUndefined();
+    expect(linkProblem('a/b/c', '../../d')).toBeUndefined();
+    expect(linkProblem('a/shadow', '/etc/shadow')).toMatch(/absolute/);
+    expect(linkProblem('a/b/c', '../../../d')).toMatch(/outside the tree \(to \.\.\/d\)/);
+    expect(linkProblem('x', '..')).toMatch(/outside/);
+  });
+  it('reads what sha256sum -c checks in a checksum list', () => {
+    const d = 'a'.repeat(64);
+    expect([...checksumDigests(`# x.iso: 3 bytes\nSHA256 (x.iso) = ${d.toUpperCase()}\n-----BEGIN PGP SIGNATURE-----\nSHA256 (odd (1).iso) = ${d}\r\n`)]).toEqual([
+      ['x.iso', d],
+      ['odd (1).iso', d],
+    ]);
+    expect(['CHECKSUM', 'x.iso.CHECKSUM', 'CHECKSUM.asc'].every(isChecksumList)).toBe(true);
+    expect(['CHECKSUM.sig', 'NOTCHECKSUM', 'CHECKSUMS'].some(isChecksumList)).toBe(false);
+  });
+});
+
+describe('rsync argv', () => {
+  it('deletes exactly the planned paths: risk rules for each (wildcards escaped), protect the rest', () => {
+    expect(exactPattern('a/b.rpm')).toBe('a/b.rpm');
+    expect(exactPattern('odd/we[i]rd*?\\x')).toBe('odd/we\\[i]rd\\*\\?\\\\x');
+    expect(exactPattern('back\\slash')).toBe('back\\slash'); // no wildcard: the backslash is literal
+    expect(deletionRules(['a/b', 'n\nl'], ['/.~tmp~/**'])).toBe('R /a/b\0R /n\nl\0R /.~tmp~/**\0P *\0');
+    expect(deletionArgs({ extraArgs: ['--timeout=300'] }, '/w/rules', '/w/skel', 'rsync://h/m/p')).toEqual([
+      '-r',
+      '--delete',
+      '--existing',
+      '--ignore-existing',
+      '--from0',
+      '--filter=merge /w/rules',
+      '--timeout=300',
+      '/w/skel/',
+      'rsync://h/m/p/',
+    ]);
+  });
+  it('builds the hardlinked tree copies staging makes', () => {
+    expect(linkCopyArgv('/s/9.7-RC2', '/w/tree')).toEqual(['cp', '-al', '/s/9.7-RC2/.', '/w/tree/']);
+    expect(linkDestArgv({ from: '/c/compose', to: '/w/tree', excludes: ['repodata/'], delete: true })).toEqual([
+      'rsync',
+      '-rlptgoD',
+      '-H',
+      '--numeric-ids',
+      '--exclude=repodata/',
+      '--delete',
+      '--link-dest=/c/compose',
+      '/c/compose/',
+      '/w/tree/',
+    ]);
+    expect(linkDestArgv({ from: '/c/compose', to: '/w/tree', linkDest: '/old', rsync: '/opt/rsync' })).toEqual(['/opt/rsync', '-rlptgoD', '-H', '--numeric-ids', '--link-dest=/old', '/c/compose/', '/w/tree/']);
+  });
+  it('splits a remote destination into what exists and the path a publish creates', () => {
+    expect(parseDestination('/srv/pub/9.7/')).toEqual({ spec: '/srv/pub/9.7', remote: false, local: '/srv/pub/9.7' });
+    expect(parseDestination('rsync://h:873/mirror/pub/rocky/9.7')).toMatchObject({ remote: true, base: 'rsync://h:873/mirror', under: 'pub/rocky/9.7' });
+    expect(parseDestination('h::mirror/pub')).toMatchObject({ base: 'h::mirror', under: 'pub' });
+    expect(parseDestination('u@h:/srv/pub')).toMatchObject({ base: 'u@h:/', under: 'srv/pub' });
+    expect(parseDestination('h:pub')).toMatchObject({ base: 'h:', under: 'pub' });
   });
 });
 
@@ -168,6 +245,37 @@ describe('publishTree (local)', () => {
     expect([st.uid, st.gid]).toEqual([10004, 10005]);
     expect(lstatSync(join(dest, 'isos/x86_64/Rocky-9-latest-x86_64-dvd.iso')).uid).toBe(10004);
     expect((await publishTree({ source: src, dest, delete: true, owner: '10004:10005' })).changed).toBe(false);
+  });
+
+  it('refuses, before changing anything (dry run too), symlinks leaving the tree and names a mirror cannot carry', async () => {
+    const src = join(tmp, 'src');
+    const dest = join(tmp, 'dest');
+    tree(src, 1);
+    await publishTree({ source: src, dest, delete: true });
+    const before = snapshot(dest);
+    symlinkSync('/etc/shadow', join(src, 'BaseOS/x86_64/os/shadow'));
+    symlinkSync('/root', join(src, 'root'));
+    symlinkSync('../../../../etc', join(src, 'isos/x86_64/etc'));
+    put(join(src, 'BaseOS/x86_64/os/Packages/a/new\nline.rpm'), 'x');
+    writeFileSync(Buffer.from(`${src}/latin1-\xe9.rpm`, 'latin1'), 'x');
+    for (const dryRun of [true, false]) {
+      const err = await publishTree({ source: src, dest, delete: true, dryRun }).catch((e) => e);
+      expect(err).toBeInstanceOf(PublishRefusedError);
+      expect(err.reason).toBe('source');
+      expect(err.problems.sort()).toEqual(
+        [
+          `${src}/BaseOS/x86_64/os/shadow -> /etc/shadow: the symlink is absolute (a mirror would serve its own host's file, or a dangling link)`,
+          `${src}/root -> /root: the symlink is absolute (a mirror would serve its own host's file, or a dangling link)`,
+          `${src}/isos/x86_64/etc -> ../../../../etc: the symlink resolves outside the tree (to ../../etc)`,
+          `${src}/BaseOS/x86_64/os/Packages/a/new\\nline.rpm: the name contains the control character \\n; mirror file lists cannot carry it`,
+          `${src}/latin1-\\xe9.rpm: the name is not valid UTF-8; mirror file lists cannot carry it`,
+        ].sort(),
+      );
+      expect(err.message).toMatch(/^refusing to publish to .*; nothing was changed:/);
+    }
+    expect(snapshot(dest)).toEqual(before);
+    // Excluded paths are not published, so not checked.
+    expect((await publishTree({ source: src, dest, delete: false, dryRun: true, excludes: ['shadow', '/root', 'etc', 'new*', 'latin1-*'] })).adds).toEqual([]);
   });
 
   it('handles type changes, hardlinks and several sources', async () => {

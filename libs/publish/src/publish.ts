@@ -1,27 +1,42 @@
 // Mirror-safe tree publishing with rsync as the engine (DESIGN §6; peers §4.6; spec §4.4, §6.2.1).
 //
-// Readers (dnf clients, downstream mirrors) read the destination while we write it, so no
-// moment may show a repomd.xml naming a file that is not there. One dry run plans every change;
-// then only the planned paths are passed to rsync (--files-from), phase by phase:
-//   1 content   new/changed packages, ISOs, images and every other non-metadata file; no deletions
+// Readers (dnf clients, downstream mirrors, people running `sha256sum -c CHECKSUM`) read the
+// destination while we write it, so no moment may show a repomd.xml naming a file that is not
+// there, or a CHECKSUM disagreeing with a file it names. Before anything runs, the sources are
+// checked (names a mirror file list can carry; no symlink leaving the tree). One dry run plans
+// every change; a changed file that a destination CHECKSUM names is refused (changed media go
+// out under new names). Then only the planned paths are passed to rsync (--files-from), phase by phase:
+//   1 content   new/changed packages, ISOs, images, every other non-metadata file, and the
+//               symlinks a CHECKSUM of the source names (aliases of ISOs); no deletions
 //   2 metadata  repodata files other than repomd.xml(.asc), .treeinfo, .discinfo, media.repo, CHECKSUM*, metadata/
+//     (when an alias a published checksum list names moves to other bytes, as a new cloud image's
+//     `latest` link does: interim-lists, those lists without it; aliases, the alias moved; checksums,
+//     the lists as they are)
 //   3 signature repomd.xml.asc (and .key), then
 //   4 repomd    repomd.xml: the switch to the new metadata, one atomic rename per repo
-//   5 links     symlinks (their targets are all in place by now)
+//   5 links     the other symlinks (their targets are all in place by now)
 //   6 delete    after a grace period (clients that fetched the old repomd.xml just before the switch
-//               finish their downloads): first the repomd.xml of vanishing repos, then the rest,
-//               and paths whose type changes (dir <-> file), which cannot be done without deleting
-//   7 attrs     directory times (rsync's temp dirs and deletions touch them), so the result is exact
-// Phases 1-4 use --delay-updates: a changed file is renamed into place, never seen half written.
+//               finish their downloads): first the repomd.xml and CHECKSUM files of vanishing trees,
+//               then the rest; only the planned paths (receiver-side risk/protect rules, see rsync.ts)
+//   7 replace   paths whose type changes (dir <-> file), which cannot be done without deleting
+//   8 attrs     directory times (deletions touch them), so the result is exact
+// Every file is written to rsync's temp dir (--temp-dir: `.~tmp~` at the destination's top, the
+// name every mirror tool skips, or a directory outside the tree) and renamed into place: never
+// seen half written, and no temp name appears beside the published files. A killed run's temp
+// files are removed by the next run, before it publishes anything.
 // The plan counts deletions and refuses, before anything changes, above the deletion limit.
 // A last dry run must report no difference (and for local destinations every file's size is
-// compared), else publishing failed. An unchanged tree costs exactly one dry run.
-import { lstatSync, mkdtempSync, readdirSync, rmSync, type Stats } from 'node:fs';
+// compared), else publishing failed. An unchanged tree costs one dry run and a walk of the sources.
+import { isUtf8 } from 'node:buffer';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import type { EventLog } from '@rocky/exec';
+import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import { sha256File, type EventLog } from '@rocky/exec';
 import {
+  baseArg,
   baseArgs,
+  deletionArgs,
+  deletionRules,
   describeRsyncError,
   parseDestination,
   rsyncItemized,
@@ -40,7 +55,7 @@ export interface PublishOptions {
   dest: string;
   /** Delete what the source does not have. */
   delete: boolean;
-  /** Plan only: compute exact adds/updates/deletes with bytes, change nothing (never refuses). */
+  /** Plan only: compute exact adds/updates/deletes with bytes, change nothing (the deletion limit does not refuse it; bad sources and CHECKSUM conflicts do). */
   dryRun?: boolean;
   /** More deletions (non-directories) than this need confirmDeletions. */
   deletionLimit?: number;
@@ -57,6 +72,13 @@ export interface PublishOptions {
   extraArgs?: string[];
   /** Where --files-from lists go (default: a temp dir, removed afterwards). */
   workDir?: string;
+  /**
+   * For a local destination: an absolute directory, outside the mirrored tree and on the
+   * destination's filesystem (files are renamed from it into place), for rsync's temp files;
+   * publishTree empties it before and removes it after publishing. Default (and always for
+   * remote destinations): `.~tmp~` at the destination's top.
+   */
+  tempDir?: string;
 }
 
 export interface PlannedEntry {
@@ -125,11 +147,30 @@ export class PublishError extends Error {
   }
 }
 
+/** The sources or the plan would put something on the mirrors that must never be there; nothing was changed. */
+export class PublishRefusedError extends Error {
+  constructor(
+    readonly dest: string,
+    readonly reason: 'source' | 'checksum',
+    readonly problems: string[],
+  ) {
+    const shown = problems.slice(0, 20);
+    super(
+      `refusing to publish to ${dest}; nothing was changed:\n  ${shown.join('\n  ')}` +
+        (problems.length > shown.length ? `\n  ... and ${problems.length - shown.length} more` : '') +
+        (reason === 'checksum' ? '\nA published CHECKSUM names these files: changed media must be published under new names.' : ''),
+    );
+    this.name = 'PublishRefusedError';
+  }
+}
+
 // --- classification -----------------------------------------------------------------------
 
 const META_NAMES = new Set(['.treeinfo', '.discinfo', 'media.repo', 'extra_files.json', '.composeinfo']);
 const META_DIRS = new Set(['repodata', 'metadata']);
 const SIG_NAMES = new Set(['repomd.xml.asc', 'repomd.xml.key']);
+/** rsync's temp dir name (its --delay-updates default), which mirror tools skip. */
+const TEMP_NAME = '.~tmp~';
 
 /** Repository/compose metadata: published after the content it describes. */
 export function isMetadataPath(path: string): boolean {
@@ -138,11 +179,28 @@ export function isMetadataPath(path: string): boolean {
   return META_NAMES.has(name) || name.includes('CHECKSUM') || parts.some((p) => META_DIRS.has(p));
 }
 
+/** A checksum list readers verify with `sha256sum -c`: `CHECKSUM`, `<file>.CHECKSUM`, and the clearsigned `CHECKSUM.asc`. */
+export const isChecksumList = (name: string): boolean => /(^|\.)CHECKSUM(\.asc)?$/.test(name);
+
+/**
+ * What `sha256sum -c` checks in a checksum list: its BSD-tag SHA256 lines (`SHA256 (name) = hex`),
+ * name -> lower-case digest. Other lines (size comments, a PGP armor) are not checked by readers either.
+ */
+export function checksumDigests(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^SHA256 \((.*)\) = ([0-9a-fA-F]{64})\r?$/.exec(line);
+    if (m) out.set(m[1], m[2].toLowerCase());
+  }
+  return out;
+}
+
 type Phase = 'content' | 'metadata' | 'signature' | 'repomd' | 'links';
 
-function phaseOf(e: ItemizedEntry): Phase {
+function phaseOf(e: ItemizedEntry, checksummed: (path: string) => boolean): Phase {
   const name = basename(e.path);
-  if (e.type === 'symlink') return 'links';
+  // An alias a CHECKSUM names must be in place before that CHECKSUM is.
+  if (e.type === 'symlink') return checksummed(e.path) ? 'content' : 'links';
   if (e.type !== 'dir' && name === 'repomd.xml') return 'repomd';
   if (e.type !== 'dir' && SIG_NAMES.has(name)) return 'signature';
   return isMetadataPath(e.path) ? 'metadata' : 'content';
@@ -153,8 +211,88 @@ const ancestors = (p: string): string[] => {
   for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) out.push(p.slice(0, i));
   return out;
 };
+const dirOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '.');
+const isTempPath = (p: string) => p.split('/').some((x) => x.startsWith(TEMP_NAME));
 
 const toPlanned = (e: ItemizedEntry): PlannedEntry => ({ path: e.path, type: e.type, bytes: e.bytes, ...(e.target !== undefined ? { target: e.target } : {}) });
+
+// --- what a mirror can carry ------------------------------------------------------------------
+
+const bufferOf = (name: string | Uint8Array) => (typeof name === 'string' ? Buffer.from(name) : Buffer.from(name.buffer, name.byteOffset, name.byteLength));
+
+/**
+ * Why `name` (one path component, as bytes or text) cannot be published, or undefined when it
+ * can. Mirror file lists are tab- and line-separated text (quick-fedora-mirror's
+ * fullfiletimelist `<mtime>\t<type>\t<size>\t<path>`, fullfilelist one path a line; peers §4.2,
+ * spec §5) and reports and event logs are UTF-8 JSON: a name must be valid UTF-8 without control
+ * characters (tab and newline break the lists, CR ends a line for CRLF-tolerant readers, the
+ * others are invisible). The one rule for every writer of names (publishing, file lists).
+ */
+export function mirrorNameProblem(name: string | Uint8Array): string | undefined {
+  const b = bufferOf(name);
+  if (!isUtf8(b)) return 'is not valid UTF-8';
+  const i = b.findIndex((x) => x < 0x20 || x === 0x7f);
+  return i < 0 ? undefined : `contains the control character ${escapeName(b.subarray(i, i + 1))}`;
+}
+
+const ESCAPES: Record<number, string> = { 9: '\\t', 10: '\\n', 13: '\\r', 0x5c: '\\\\' };
+const hex2 = (x: number) => x.toString(16).padStart(2, '0');
+
+/** A name for messages: valid UTF-8 as is, control characters and invalid bytes escaped (`\n`, `\xff`). */
+export function escapeName(name: string | Uint8Array): string {
+  const b = bufferOf(name);
+  let out = '';
+  for (let i = 0; i < b.length; ) {
+    const x = b[i];
+    const len = x < 0x80 ? 1 : x >= 0xf0 ? 4 : x >= 0xe0 ? 3 : x >= 0xc2 ? 2 : 0;
+    if (x < 0x20 || x === 0x7f || x === 0x5c) out += ESCAPES[x] ?? `\\x${hex2(x)}`;
+    else if (len && i + len <= b.length && isUtf8(b.subarray(i, i + len))) {
+      out += b.toString('utf8', i, i + len);
+      i += len;
+      continue;
+    } else out += `\\x${hex2(x)}`;
+    i++;
+  }
+  return out;
+}
+
+/** A symlink in a published tree must stay inside it: relative, and not climbing above the tree's top. */
+export function linkProblem(path: string, target: string): string | undefined {
+  if (target.startsWith('/')) return 'the symlink is absolute (a mirror would serve its own host\'s file, or a dangling link)';
+  const resolved = posix.normalize(posix.join(posix.dirname(path), target));
+  if (resolved === '..' || resolved.startsWith('../')) return `the symlink resolves outside the tree (to ${escapeName(resolved)})`;
+  return undefined;
+}
+
+const SLASH = Buffer.from('/');
+
+/**
+ * Every name and symlink of the sources that must not reach a mirror, each naming the file (what
+ * `excludes` and rsync's temp dirs hide is not published, so not checked). Names are read as bytes.
+ */
+export function sourceProblems(sources: string[], excludes: string[] = []): string[] {
+  const skip = excludeMatcher([...excludes, `${TEMP_NAME}/`]);
+  const problems: string[] = [];
+  for (const root of sources) {
+    const walk = (rel: Buffer | undefined) => {
+      const dir = rel ? Buffer.concat([Buffer.from(`${root}/`), rel]) : Buffer.from(root);
+      for (const d of readdirSync(dir, { withFileTypes: true, encoding: 'buffer' })) {
+        const p = rel ? Buffer.concat([rel, SLASH, d.name]) : d.name;
+        const path = p.toString('utf8');
+        if (skip(path, d.isDirectory())) continue;
+        const bad = mirrorNameProblem(d.name);
+        if (bad) problems.push(`${root}/${escapeName(p)}: the name ${bad}; mirror file lists cannot carry it`);
+        if (d.isSymbolicLink()) {
+          const target = readlinkSync(Buffer.concat([dir, SLASH, d.name]), { encoding: 'buffer' });
+          const why = linkProblem(path, target.toString('utf8'));
+          if (why) problems.push(`${root}/${escapeName(p)} -> ${escapeName(target)}: ${why}`);
+        } else if (d.isDirectory()) walk(p);
+      }
+    };
+    walk(undefined);
+  }
+  return problems;
+}
 
 // --- the publisher ------------------------------------------------------------------------
 
@@ -165,6 +303,10 @@ interface Ctx {
   ropts: RsyncOptions;
   work: string;
   lists: number;
+  /** --temp-dir's value, and the local path publishTree manages with fs calls (local destinations). */
+  temp: { arg: string; local?: string };
+  /** Alias symlinks that a destination checksum list names and that now point at other bytes -> those lists. */
+  moving: Map<string, string[]>;
 }
 
 export async function publishTree(o: PublishOptions): Promise<PublishResult> {
@@ -176,6 +318,16 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     if (!lstatSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`publishTree: source ${s} is not a directory`);
   }
   const dest = parseDestination(o.dest);
+  const temp = tempDirFor(dest, o.tempDir);
+  const log = o.log;
+  const refuse = (reason: 'source' | 'checksum', problems: string[]) => {
+    if (!problems.length) return;
+    log?.event('publish-refused', { dest: dest.spec, reason, count: problems.length, sample: problems.slice(0, 10) });
+    throw new PublishRefusedError(dest.spec, reason, problems);
+  };
+  // Names and symlinks no mirror may get: refused before anything runs (a dry run says so too).
+  refuse('source', sourceProblems(sources, o.excludes));
+
   const ropts: RsyncOptions = {
     rsync: o.rsync,
     owner: o.owner,
@@ -186,8 +338,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
   };
   const ownWork = !o.workDir;
   const work = o.workDir ?? mkdtempSync(join(tmpdir(), 'publish-'));
-  const c: Ctx = { sources, dest, o, ropts, work, lists: 0 };
-  const log = o.log;
+  const c: Ctx = { sources, dest, o, ropts, work, lists: 0, temp, moving: new Map() };
   try {
     // Plan: one dry run over everything. For an unchanged tree this is the only rsync run.
     let planRun;
@@ -197,7 +348,9 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
       log?.event('publish-failed', { dest: dest.spec, phase: 'plan', completed: [], error: describeRsyncError(e).split('\n')[0] });
       throw new PublishError('plan', [], dest.spec, e);
     }
-    const { entries } = planRun;
+    // rsync temp files a killed run left (they are no content: removed first, not counted).
+    const leftovers = planRun.entries.filter((e) => e.deleted && isTempPath(e.path)).map((e) => e.path);
+    const entries = planRun.entries.filter((e) => !(e.deleted && isTempPath(e.path)));
     const deleted = entries.filter((e) => e.deleted);
     await fillDeletionSizes(c, deleted);
     const live = entries.filter((e) => !e.deleted);
@@ -211,7 +364,9 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     plan.bytes.add = sum(plan.adds);
     plan.bytes.update = sum(plan.updates);
     plan.bytes.delete = sum(plan.deletes);
-    const changed = entries.length > 0;
+    // (Without --delete the dry run does not report a temp dir left in the destination: look for it.)
+    const tempLeft = !o.tempDir && !!temp.local && tryLstat(temp.local) !== undefined;
+    const changed = entries.length > 0 || leftovers.length > 0 || tempLeft;
     const deleteCount = plan.deletes.filter((d) => d.type !== 'dir').length;
     const limit = o.deletionLimit ?? Infinity;
     const needsConfirmation = deleteCount > limit && !o.confirmDeletions;
@@ -224,9 +379,14 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
       updates: plan.updates.length,
       deletes: plan.deletes.length,
       attrs: plan.attrs.length,
+      leftovers: leftovers.length,
       bytes: plan.bytes,
     });
     log?.info(`publish ${sources.join(' + ')} -> ${dest.spec}: ${describePlan(plan)}`);
+    // A file a published CHECKSUM names keeps its bytes: readers verify them at any moment.
+    const sums = await checksumConflicts(c, live);
+    refuse('checksum', sums.problems);
+    c.moving = sums.moving;
 
     // A dry run reports the plan (needsConfirmation says the real run would be refused).
     if (needsConfirmation && !o.dryRun) {
@@ -239,7 +399,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
       return { ...base, phases: [], verified: false, ms: Date.now() - t0 };
     }
 
-    const phases = await execute(c, entries);
+    const phases = await execute(c, entries, leftovers);
     await verify(c);
     const result: PublishResult = { ...base, phases, verified: true, ms: Date.now() - t0 };
     log?.event('publish-done', { dest: dest.spec, phases: phases.map((p) => p.name), bytes: plan.bytes, ms: result.ms });
@@ -255,6 +415,28 @@ export function describePlan(p: PublishPlan): string {
 }
 
 const sum = (xs: PlannedEntry[]) => xs.reduce((n, x) => n + (x.type === 'dir' ? 0 : x.bytes), 0);
+
+/** rsync's --temp-dir, checked: a local temp dir outside the tree must share the destination's filesystem. */
+function tempDirFor(dest: Destination, tempDir: string | undefined): Ctx['temp'] {
+  if (tempDir === undefined) return { arg: TEMP_NAME, local: dest.local ? join(dest.local, TEMP_NAME) : undefined };
+  if (!dest.local) throw new Error(`publishTree: tempDir is for local destinations; ${dest.spec} keeps rsync's temp files in ${TEMP_NAME}/ at its top`);
+  if (!isAbsolute(tempDir)) throw new Error(`publishTree: tempDir ${tempDir} must be an absolute path`);
+  const t = resolve(tempDir);
+  const d = resolve(dest.local);
+  if (t === d || t.startsWith(`${d}/`) || d.startsWith(`${t}/`)) throw new Error(`publishTree: tempDir ${tempDir} must be outside the destination ${dest.spec} (mirrors would see it)`);
+  if (deviceOf(t) !== deviceOf(d))
+    throw new Error(`publishTree: tempDir ${tempDir} is not on the filesystem of ${dest.spec}: rsync would copy each file over its final name instead of renaming it into place`);
+  return { arg: t, local: t };
+}
+
+/** The device of `p`, or of its nearest existing ancestor. */
+function deviceOf(p: string): number {
+  for (let q = p; ; q = dirname(q)) {
+    const st = statSync(q, { throwIfNoEntry: false });
+    if (st) return st.dev;
+    if (q === dirname(q)) throw new Error(`no existing ancestor of ${p}`);
+  }
+}
 
 function dryRunDiff(c: Ctx) {
   const args = ['-n', '-r', ...baseArgs(c.ropts), ...(c.o.delete ? ['--delete'] : []), ...c.sources.map(srcArg), `${c.dest.spec}/`];
@@ -286,7 +468,87 @@ function typeOf(st: Stats): EntryType {
   return st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : 'special';
 }
 
-async function execute(c: Ctx, entries: ItemizedEntry[]): Promise<PhaseResult[]> {
+// --- CHECKSUM lists ---------------------------------------------------------------------------
+
+/** The checksum lists in directory `dir` of a local tree: [relative path, text]. */
+function checksumListsIn(root: string, dir: string): [string, string][] {
+  let names: string[];
+  try {
+    names = readdirSync(join(root, dir));
+  } catch {
+    return [];
+  }
+  return names
+    .filter(isChecksumList)
+    .map((n) => (dir === '.' ? n : `${dir}/${n}`))
+    .filter((p) => tryLstat(join(root, p))?.isFile())
+    .map((p) => [p, readFileSync(join(root, p), 'utf8')]);
+}
+
+/** The first source holding `path`. */
+function sourceOf(c: Ctx, path: string): string | undefined {
+  return c.sources.find((s) => tryLstat(join(s, path)) !== undefined);
+}
+
+/** Where a checksum list naming `path` sits, as Rocky writes them: the directory's CHECKSUM (and its clearsigned .asc), the file's own `<file>.CHECKSUM`. */
+const listsNaming = (path: string) => {
+  const d = dirOf(path);
+  return [...['CHECKSUM', 'CHECKSUM.asc'].map((n) => (d === '.' ? n : `${d}/${n}`)), `${path}.CHECKSUM`];
+};
+
+/**
+ * Changes that would make a destination checksum list disagree with a file it names: a file
+ * that exists there and whose bytes change (refused: each problem names the file and both
+ * digests), and an alias symlink that now points at other bytes (a new cloud image's `latest`
+ * link: published in steps, see execute).
+ */
+async function checksumConflicts(c: Ctx, live: ItemizedEntry[]): Promise<{ problems: string[]; moving: Map<string, string[]> }> {
+  const problems: string[] = [];
+  const moving = new Map<string, string[]>();
+  const changed = live.filter((e) => !e.created && e.content && (e.type === 'file' || e.type === 'symlink'));
+  if (!changed.length) return { problems, moving };
+  const lists = [...new Set(changed.flatMap((e) => listsNaming(e.path)))];
+  let root = c.dest.local;
+  if (!root) {
+    // Remote: pull those lists into the work dir (the missing ones are reported as vanished).
+    // From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from from
+    // a subdirectory of its module reports every file as vanished.
+    const pulled = mkdtempSync(join(c.work, 'dest-lists-'));
+    const under = c.dest.under ? `${c.dest.under}/` : '';
+    const list = writeFilesFrom(join(c.work, `list-${c.lists++}`), lists.map((l) => under + l));
+    await rsyncItemized(['--from0', `--files-from=${list}`, ...(c.ropts.extraArgs ?? []), baseArg(c.dest), srcArg(pulled)], { ...c.ropts, okCodes: [0, 23, 24] });
+    root = join(pulled, under);
+  }
+  const digests = new Map<string, Map<string, string>>();
+  for (const l of lists) if (tryLstat(join(root, l))?.isFile()) digests.set(l, checksumDigests(readFileSync(join(root, l), 'utf8')));
+  for (const e of changed) {
+    const name = basename(e.path);
+    const naming = listsNaming(e.path).filter((l) => digests.get(l)?.has(name));
+    if (!naming.length) continue;
+    const src = sourceOf(c, e.path);
+    const now = src ? await sha256File(join(src, e.path)).catch(() => undefined) : undefined;
+    const differ = naming.filter((l) => digests.get(l)!.get(name) !== now);
+    if (!differ.length) continue;
+    if (e.type === 'symlink') moving.set(e.path, naming);
+    else problems.push(`${e.path}: its bytes would change (sha256 ${digests.get(differ[0])!.get(name)} -> ${now ?? 'no file'}) but the destination's ${differ[0]} names it with ${digests.get(differ[0])!.get(name)}`);
+  }
+  return { problems, moving };
+}
+
+/** A checksum list without the entries (and size comments) of `names`. */
+function withoutNames(text: string, names: Set<string>): string {
+  return text
+    .split('\n')
+    .filter((line) => {
+      const m = /^# (.+): \d+ bytes$/.exec(line) ?? /^[A-Za-z0-9-]+ \((.*)\) = \S*$/.exec(line);
+      return !m || !names.has(m[1]);
+    })
+    .join('\n');
+}
+
+// --- executing the plan -----------------------------------------------------------------------
+
+async function execute(c: Ctx, entries: ItemizedEntry[], leftovers: string[]): Promise<PhaseResult[]> {
   const { log } = c.o;
   // Paths that are deleted and recreated change type (dir <-> file): they can only be done by
   // deleting, so they wait for the deletion phase.
@@ -297,55 +559,160 @@ async function execute(c: Ctx, entries: ItemizedEntry[]): Promise<PhaseResult[]>
   const replaced = new Set(entries.filter((e) => !e.deleted && (deletedPaths.has(e.path) || (e.type !== 'dir' && deletedParents.has(e.path)))).map((e) => e.path));
   const underReplaced = (p: string) => replaced.has(p) || ancestors(p).some((a) => replaced.has(a));
 
+  // Names the source's checksum lists carry, per directory (for aliases: see phaseOf).
+  const listed = new Map<string, Set<string>>();
+  const checksummed = (p: string) => {
+    const d = dirOf(p);
+    if (!listed.has(d)) listed.set(d, new Set(c.sources.flatMap((s) => checksumListsIn(s, d).flatMap(([, text]) => [...checksumDigests(text).keys()]))));
+    return listed.get(d)!.has(basename(p));
+  };
+
   const byPhase: Record<Phase, ItemizedEntry[]> = { content: [], metadata: [], signature: [], repomd: [], links: [] };
   const deferred: ItemizedEntry[] = [];
+  const aliases: ItemizedEntry[] = [];
   const dirsToFix = new Set<string>(['.']);
   for (const e of entries) {
     for (const a of ancestors(e.path)) dirsToFix.add(a);
     if (e.deleted) continue;
     if (underReplaced(e.path)) deferred.push(e);
     else if (e.type === 'dir' && !e.created) dirsToFix.add(e.path); // attributes only
-    else byPhase[phaseOf(e)].push(e);
+    else if (c.moving.has(e.path)) aliases.push(e);
+    else byPhase[phaseOf(e, checksummed)].push(e);
   }
-  const deletes = entries.filter((e) => e.deleted && !underReplaced(e.path));
-  // A vanishing repo loses its repomd.xml first, so no reader finds it naming deleted files.
-  const deleteFirst = deletes.filter((e) => e.type !== 'dir' && (basename(e.path) === 'repomd.xml' || SIG_NAMES.has(basename(e.path))));
-  const deleteRest = deletes.filter((e) => !deleteFirst.includes(e));
+  // An alias a published list names moves to other bytes (a new image's `latest` link): no list
+  // may name it while it moves. So each such list goes out first without it (the interim
+  // version; a signed .asc cannot be rewritten: it is removed), then the alias moves, then the
+  // lists go out as they are.
+  const interimDir = join(c.work, 'interim');
+  const interim: ItemizedEntry[] = [];
+  const removedFirst: string[] = [];
+  const finalLists: ItemizedEntry[] = [];
+  const movingNames = new Map<string, Set<string>>();
+  for (const a of aliases) movingNames.set(dirOf(a.path), (movingNames.get(dirOf(a.path)) ?? new Set()).add(basename(a.path)));
+  for (const l of new Set([...c.moving.values()].flat())) {
+    const src = sourceOf(c, l);
+    const entry = { path: l, type: 'file' } as ItemizedEntry;
+    if (src) finalLists.push(entry);
+    if (src && !l.endsWith('.asc')) {
+      const text = readFileSync(join(src, l), 'utf8');
+      mkdirSync(dirname(join(interimDir, l)), { recursive: true });
+      writeFileSync(join(interimDir, l), withoutNames(text, movingNames.get(dirOf(l))!));
+      interim.push(entry);
+    } else removedFirst.push(l);
+  }
+  const later = new Set(finalLists.map((e) => e.path));
+  byPhase.metadata = byPhase.metadata.filter((e) => !later.has(e.path));
+  // Every planned removal: deletions, and the old form of paths whose type changes.
+  const removals = [...new Set([...deletedPaths, ...replaced])];
+  // A vanishing tree loses its repomd.xml and CHECKSUM lists first, so no reader finds them naming deleted files.
+  const indexFirst = new Set(entries.filter((e) => e.deleted && e.type !== 'dir' && !underReplaced(e.path) && isIndexName(basename(e.path))).map((e) => e.path));
+  const removeRest = removals.filter((p) => !indexFirst.has(p));
 
   const phases: PhaseResult[] = [];
   const completed: string[] = [];
-  const step = async (name: string, list: ItemizedEntry[], extra: string[], okCodes?: number[]) => {
-    if (!list.length) return;
+  const fail = (phase: string, e: unknown) => {
+    log?.event('publish-failed', { dest: c.dest.spec, phase, completed: [...completed], error: describeRsyncError(e).split('\n')[0] });
+    return new PublishError(phase, completed, c.dest.spec, e);
+  };
+  const step = async (name: string, count: number, bytes: number, fn: () => Promise<void>) => {
+    if (!count) return;
     const t = Date.now();
-    log?.event('publish-phase-start', { dest: c.dest.spec, phase: name, entries: list.length });
+    log?.event('publish-phase-start', { dest: c.dest.spec, phase: name, entries: count });
     try {
-      await passFiles(c, list, extra, okCodes);
+      await fn();
     } catch (e) {
-      log?.event('publish-failed', { dest: c.dest.spec, phase: name, completed: [...completed], error: describeRsyncError(e).split('\n')[0] });
-      throw new PublishError(name, completed, c.dest.spec, e);
+      await removeTempDir(c).catch(() => undefined); // best effort: the next run removes what is left
+      throw fail(name, e);
     }
-    const r = { name, entries: list.length, bytes: list.reduce((n, x) => n + (x.type === 'dir' ? 0 : x.bytes), 0), ms: Date.now() - t };
+    const r = { name, entries: count, bytes, ms: Date.now() - t };
     phases.push(r);
     completed.push(name);
     log?.event('publish-phase', { dest: c.dest.spec, ...r });
   };
+  const bytesOf = (list: ItemizedEntry[]) => list.reduce((n, x) => n + (x.type === 'dir' ? 0 : x.bytes), 0);
+  const transfer = (name: string, list: ItemizedEntry[]) => step(name, list.length, bytesOf(list), () => passFiles(c, list, [`--temp-dir=${c.temp.arg}`]));
+  const remove = (name: string, paths: string[]) => step(name, paths.length, 0, () => deletePaths(c, paths));
 
-  const delay = ['--delay-updates'];
-  await step('content', byPhase.content, delay);
-  await step('metadata', byPhase.metadata, delay);
-  await step('signature', byPhase.signature, delay);
-  await step('repomd', byPhase.repomd, delay);
-  await step('links', byPhase.links, []);
-  if (deletes.length || deferred.length) {
+  try {
+    await prepare(c, entries, leftovers);
+  } catch (e) {
+    throw fail('prepare', e);
+  }
+  await transfer('content', byPhase.content);
+  await transfer('metadata', byPhase.metadata);
+  if (aliases.length) {
+    await step('interim-lists', interim.length, 0, () => passFiles(c, interim, [`--temp-dir=${c.temp.arg}`], [interimDir]));
+    await step('aliases', aliases.length, 0, async () => {
+      await deletePaths(c, removedFirst);
+      await passFiles(c, aliases, []);
+    });
+    await transfer('checksums', finalLists);
+  }
+  await transfer('signature', byPhase.signature);
+  await transfer('repomd', byPhase.repomd);
+  await step('links', byPhase.links.length, bytesOf(byPhase.links), () => passFiles(c, byPhase.links, []));
+  if (removals.length) {
     if (phases.some((p) => p.name === 'repomd')) await sleep(c.o.deletionGraceMs ?? 2000);
-    // rsync reports "vanished" (24) for missing directory args it then deletes.
-    await step('delete-repomd', deleteFirst, ['--delete-missing-args', '--force'], [0, 24]);
-    await step('delete', [...deleteRest, ...deferred], ['--delete-missing-args', '--force'], [0, 24]);
+    await remove('delete-indexes', [...indexFirst]);
+    await remove('delete', removeRest);
+    await transfer('replace', deferred);
+  }
+  try {
+    await removeTempDir(c);
+  } catch (e) {
+    throw fail('attrs', e);
   }
   // Only directories some source still has (the others were deleted with their contents).
   const fixDirs = [...dirsToFix].filter((p) => c.sources.some((s) => tryLstat(join(s, p))?.isDirectory()));
-  await step('attrs', fixDirs.map((p) => ({ path: p, type: 'dir' }) as ItemizedEntry), []);
+  await step('attrs', fixDirs.length, 0, () => passFiles(c, fixDirs.map((p) => ({ path: p, type: 'dir' }) as ItemizedEntry), []));
   return phases;
+}
+
+const isIndexName = (name: string) => name === 'repomd.xml' || SIG_NAMES.has(name) || isChecksumList(name);
+
+/**
+ * Before the first file goes out: the destination's missing parents (rsync creates only the last
+ * component, and --mkpath is 3.2.3+), a killed run's temp files removed, the temp dir made.
+ */
+async function prepare(c: Ctx, entries: ItemizedEntry[], leftovers: string[]): Promise<void> {
+  if (entries.some((e) => e.path === '.' && e.created)) {
+    if (c.dest.local) mkdirSync(c.dest.local, { recursive: true });
+    else if (c.dest.under) await pushDirs(c, baseArg(c.dest), [c.dest.under]);
+  }
+  if (c.temp.local) rmSync(c.temp.local, { recursive: true, force: true });
+  if (leftovers.length || !c.temp.local) await deletePaths(c, leftovers, c.temp.local ? [] : TEMP_RISK);
+  if (c.temp.local) mkdirSync(c.temp.local, { recursive: true });
+  else await pushDirs(c, srcArg(c.dest.spec), [TEMP_NAME]);
+}
+
+/** The temp dir and everything in it (local: by path; remote: `.~tmp~` by a delete pass). */
+async function removeTempDir(c: Ctx): Promise<void> {
+  if (c.temp.local) rmSync(c.temp.local, { recursive: true, force: true });
+  else await deletePaths(c, [], TEMP_RISK);
+}
+
+const TEMP_RISK = [`/${TEMP_NAME}`, `/${TEMP_NAME}/**`];
+
+/** Creates directories `rels` (and their parents) in the remote directory `into`: an rsync push of empty dirs, no attributes. */
+async function pushDirs(c: Ctx, into: string, rels: string[]): Promise<void> {
+  const skel = mkdtempSync(join(c.work, 'dirs-'));
+  for (const r of rels) mkdirSync(join(skel, r), { recursive: true });
+  await rsyncItemized(['-r', ...(c.ropts.extraArgs ?? []), srcArg(skel), into], c.ropts);
+}
+
+/** Deletes exactly `paths` (and what `extraRisk` patterns match) from the destination; see rsync.ts. */
+async function deletePaths(c: Ctx, paths: string[], extraRisk: string[] = []): Promise<void> {
+  if (!paths.length && !extraRisk.length) return;
+  const skel = mkdtempSync(join(c.work, 'skeleton-'));
+  // Directories to look into: the parents of the paths, unless a parent goes too (then it holds the rest).
+  const gone = new Set(paths);
+  for (const p of paths) {
+    const parent = dirOf(p);
+    if (parent !== '.' && !gone.has(parent) && !ancestors(p).some((a) => gone.has(a))) mkdirSync(join(skel, parent), { recursive: true });
+  }
+  const rules = join(c.work, `rules-${c.lists++}`);
+  writeFileSync(rules, deletionRules(paths, extraRisk));
+  await rsyncItemized(deletionArgs(c.ropts, rules, skel, c.dest.spec), c.ropts);
 }
 
 /** lstat that returns undefined for ENOENT and ENOTDIR (a path under what is now a file). */
@@ -361,16 +728,13 @@ function tryLstat(p: string): Stats | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * One rsync pass over exactly `list`. With several sources, each path goes to the first source
- * that has it (paths that no source has are deletions: any source will do for those).
- */
-async function passFiles(c: Ctx, list: ItemizedEntry[], extra: string[], okCodes?: number[]): Promise<void> {
+/** One rsync pass over exactly `list`. With several sources, each path goes to the first source that has it. */
+async function passFiles(c: Ctx, list: ItemizedEntry[], extra: string[], sources = c.sources): Promise<void> {
   const groups = new Map<number, Set<string>>();
   for (const e of list) {
     let idx = 0;
-    if (c.sources.length > 1) {
-      const found = c.sources.findIndex((s) => tryLstat(join(s, e.path)) !== undefined);
+    if (sources.length > 1) {
+      const found = sources.findIndex((s) => tryLstat(join(s, e.path)) !== undefined);
       idx = found < 0 ? 0 : found;
     }
     const g = groups.get(idx) ?? new Set<string>();
@@ -381,9 +745,8 @@ async function passFiles(c: Ctx, list: ItemizedEntry[], extra: string[], okCodes
   }
   for (const [idx, paths] of [...groups].sort((a, b) => a[0] - b[0])) {
     const file = writeFilesFrom(join(c.work, `list-${c.lists++}`), [...paths]);
-    // --mkpath: the destination's missing parents are created (locally and remotely alike).
-    const args = [...baseArgs(c.ropts), '--mkpath', ...extra, `--files-from=${file}`, '--from0', srcArg(c.sources[idx]), `${c.dest.spec}/`];
-    await rsyncItemized(args, { ...c.ropts, okCodes });
+    const args = [...baseArgs(c.ropts), ...extra, `--files-from=${file}`, '--from0', srcArg(sources[idx]), `${c.dest.spec}/`];
+    await rsyncItemized(args, c.ropts);
   }
 }
 

@@ -8,7 +8,8 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
-import { readJson, run, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { linkCopy, linkDestSync } from './rsync';
 import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
 import { detachSign } from './sign';
 
@@ -85,11 +86,11 @@ export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<Repod
   rmSync(P, { recursive: true, force: true });
   mkdirSync(P, { recursive: true });
   // The staged tree as it is (hardlinks: same filesystem, nothing copied)...
-  if (existsSync(a.releaseDir)) await run(['cp', '-al', `${a.releaseDir}/.`, `${P}/`]);
+  if (existsSync(a.releaseDir)) await linkCopy(a.releaseDir, P);
   for (const n of a.overlayNames) rmSync(join(P, n), { recursive: true, force: true });
   // ...plus the compose, without its repodata: the staged repodata of unchanged trees stays.
   // --link-dest hardlinks new files from the compose when it shares the filesystem.
-  await run(['rsync', '-rlptgoD', '-H', '--numeric-ids', '--exclude=repodata/', ...(rel.publish.delete ? ['--delete'] : []), `--link-dest=${a.compose}`, `${a.compose}/`, `${P}/`]);
+  await linkDestSync({ from: a.compose, to: P, excludes: ['repodata/'], delete: rel.publish.delete });
   removeOrphanRepodata(P, a.compose);
 
   const record = readRecord(a.work);

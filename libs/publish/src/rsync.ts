@@ -1,5 +1,12 @@
-// The one place that talks to rsync: argv building, destinations (local paths, `host:/path`,
-// `rsync://host/module/path`), and parsing `--itemize-changes` output into entries.
+// The one place that talks to rsync (and `cp -al`): argv building, destinations (local paths,
+// `host:/path`, `rsync://host/module/path`), and parsing `--itemize-changes` output into entries.
+//
+// The receivers in the field are rsync 3.1.3 (Rocky 8), 3.2.3 (Rocky 9), 3.2.7 (Debian 12), 3.4.x
+// and 3.5: every option used here is in 3.1.3's man page (the tests run 3.2.7-1+deb12u6 and 3.5.0).
+// Deliberately not used: --mkpath (added in 3.2.3: an older server rejects it), and
+// --delete-missing-args with --files-from, which receivers with the 2025 security fixes (3.4.0+,
+// and backports such as Debian's 3.2.7-1+deb12u6) refuse ("invalid file mode 00 ... protocol
+// incompatibility", RsyncProject/rsync#910).
 import { writeFileSync } from 'node:fs';
 import { run, ToolError, type RunResult } from '@rocky/exec';
 
@@ -104,15 +111,23 @@ export interface Destination {
   remote: boolean;
   /** For local destinations: the absolute directory. */
   local?: string;
+  /** For remote destinations: the part that exists for sure (`host:/`, `host:`, `host::module`, `rsync://host/module`)... */
+  base?: string;
+  /** ...and the path under it, whose missing components a publish creates. */
+  under?: string;
 }
 
 /** `host:/path`, `user@host:path`, `host::module/path` and `rsync://...` are remote; anything else is a local path. */
 export function parseDestination(spec: string): Destination {
   const trimmed = spec.replace(/\/+$/, '') || '/';
   const remote = /^rsync:\/\//.test(trimmed) || /^[^/]*:/.test(trimmed);
-  return { spec: trimmed, remote, local: remote ? undefined : trimmed };
+  if (!remote) return { spec: trimmed, remote, local: trimmed };
+  const m = /^(rsync:\/\/[^/]+\/[^/]+|[^/:]*::[^/]+|[^/:]*:\/?)(.*)$/.exec(trimmed);
+  return { spec: trimmed, remote, base: m ? m[1] : trimmed, under: m ? m[2].replace(/^\/+/, '') : '' };
 }
 
+/** A remote destination's base as a directory argument (`host:` stays the home directory). */
+export const baseArg = (d: Destination): string => (d.base!.endsWith(':') || d.base!.endsWith('/') ? d.base! : `${d.base}/`);
 
 export interface RsyncOptions {
   /** rsync binary (tests may wrap it). */
@@ -155,6 +170,68 @@ export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?
   const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes });
   return { argv, result, ...parseItemized(result.stdout) };
 }
+
+// --- deleting exactly the planned paths ----------------------------------------------------
+//
+// A pass with -r --delete over a skeleton (the planned paths' parent directories, nothing else)
+// and receiver-side filter rules: `R /<path>` (risk) for every planned path, then `P *` (protect)
+// for everything else. --existing --ignore-existing transfer and create nothing (the rsync man
+// page's delete-only idiom). Only what the plan lists can go: a file that appeared since the plan
+// is protected (and its directory, no longer empty, stays). What this relies on, from rsync's man
+// page: protect (P) and risk (R) rules (since 2.6.4; receiver-side, so a client sends them to a
+// daemon), --from0 applying to merge files (2.6.4), --existing with --ignore-existing transferring
+// nothing "if all you want to do is delete extraneous files" (3.1.3's page; --existing since 2.6.x),
+// `**` matching across slashes. Checked against 3.2.7-1+deb12u6 and 3.5.0 by the tests.
+
+/** A filter-rule pattern matching exactly `path`: wildcards are escaped (backslashes only count as escapes in a pattern that has one). */
+export function exactPattern(path: string): string {
+  return /[*?[]/.test(path) ? path.replace(/[\\*?[]/g, (ch) => `\\${ch}`) : path;
+}
+
+/** The rules of a delete pass (NUL-separated, read with --from0: names may hold newlines). */
+export function deletionRules(paths: string[], extraRisk: string[] = []): string {
+  return [...paths.map((p) => `R /${exactPattern(p)}`), ...extraRisk.map((r) => `R ${r}`), 'P *'].map((r) => `${r}\0`).join('');
+}
+
+/** argv (after the binary) of a delete pass: `skeleton` is a local directory of the parent dirs only. */
+export function deletionArgs(o: RsyncOptions, rulesFile: string, skeleton: string, dest: string): string[] {
+  return ['-r', '--delete', '--existing', '--ignore-existing', '--from0', `--filter=merge ${rulesFile}`, ...(o.extraArgs ?? []), srcArg(skeleton), srcArg(dest)];
+}
+
+// --- hardlinked tree copies (staging's private tree) -----------------------------------------
+
+/** `cp -al from/. to/`: `to` gets every entry of `from`, files as hardlinks (same filesystem). */
+export const linkCopyArgv = (from: string, to: string): string[] => ['cp', '-al', `${from}/.`, `${to}/`];
+
+export const linkCopy = (from: string, to: string): Promise<RunResult> => run(linkCopyArgv(from, to));
+
+export interface LinkDestSync {
+  from: string;
+  to: string;
+  /** Absolute directory whose identical files are hardlinked instead of copied (default `from`). */
+  linkDest?: string;
+  excludes?: string[];
+  /** Delete what `from` does not have (excluded paths are kept). */
+  delete?: boolean;
+  rsync?: string;
+}
+
+/** `rsync -rlptgoD -H --numeric-ids [--exclude=..] [--delete] --link-dest=<linkDest> from/ to/`. */
+export function linkDestArgv(o: LinkDestSync): string[] {
+  return [
+    o.rsync ?? 'rsync',
+    '-rlptgoD',
+    '-H',
+    '--numeric-ids',
+    ...(o.excludes ?? []).map((x) => `--exclude=${x}`),
+    ...(o.delete ? ['--delete'] : []),
+    `--link-dest=${o.linkDest ?? o.from}`,
+    srcArg(o.from),
+    srcArg(o.to),
+  ];
+}
+
+export const linkDestSync = (o: LinkDestSync): Promise<RunResult> => run(linkDestArgv(o));
 
 /** Writes a `--files-from` list (NUL-separated, so any name survives) and returns its path. */
 export function writeFilesFrom(file: string, paths: string[]): string {

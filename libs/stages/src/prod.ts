@@ -12,7 +12,7 @@
 //   - a beta/lookahead whose production dir or links would land on GA content;
 //   - deletions above site.publish.deletionLimit without --confirmDeletions.
 // `prod-done {project, runId}` in the site's event log is what the filelist stage waits for.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { productionNames, publishLayout, stagingNames } from '@rocky/config';
 import { HashCache, readJson, writeJsonAtomic } from '@rocky/exec';
@@ -126,7 +126,8 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
     const paths = publishLayout(site, rel);
     const pNames = productionNames(rel);
     ctx.log.event('prod-start', { digest: plan.digest, approvedBy: plan.approval.by, source: plan.source, dest: plan.dest });
-    const result = await publishTree({ source: plan.source, dest: plan.dest, delete: true, owner: site.publish.owner, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions, log: ctx.log });
+    mkdirSync(paths.productionTemp, { recursive: true });
+    const result = await publishTree({ source: plan.source, dest: plan.dest, delete: true, owner: site.publish.owner, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions, tempDir: paths.productionTemp, log: ctx.log });
     placeLinks(paths.productionCategory, pNames.links, ctx.log);
     const marker: GaMarker = { release: rel.name, type: rel.type, dir: pNames.dir, digest: plan.digest!, time: new Date().toISOString() };
     writeJsonAtomic(gaMarkerFile(paths.gaMarkers, pNames.dir), marker);

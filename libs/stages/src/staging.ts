@@ -170,6 +170,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const overlay = join(paths.stagingWork, 'overlay');
     ctx.log.event('staging-start', { composeId, compose: layout.compose, dest: releaseDir });
     mkdirSync(paths.stagingWork, { recursive: true });
+    mkdirSync(paths.stagingTemp, { recursive: true });
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
     const ro = repodataOptions(ctx, layout.compose, releaseDir, plan.trees);
@@ -189,6 +190,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       deletionLimit: site.publish.deletionLimit,
       confirmDeletions: ctx.options.confirmDeletions,
       owner: site.publish.owner,
+      tempDir: paths.stagingTemp,
       log: ctx.log,
     });
     // Published: the record now stands for it (a failed run's copy is worth keeping, a killed run's prepared repodata too).
