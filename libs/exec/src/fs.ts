@@ -5,7 +5,6 @@ import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileS
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { run } from './run';
 
 /**
  * A scratch name that records its owner, `<prefix>@<host>.<pid>`, so that a later run can remove
@@ -282,13 +281,4 @@ export function keepLogs(from: string, to: string): string[] {
   };
   walk(from, 0);
   return out;
-}
-
-/**
- * A copy of `from` (a file or a directory tree) at `to` made of hardlinks (`cp -al`): the same
- * inodes, nothing copied; `to` must not exist. Same filesystem only.
- */
-export async function linkTree(from: string, to: string): Promise<void> {
-  mkdirSync(dirname(to), { recursive: true });
-  await run(['cp', '-al', from, to]);
 }

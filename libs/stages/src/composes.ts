@@ -1,8 +1,8 @@
 // The composes of a release on this host: `<compose root>/<major>/<label>-<YYYYMMDD>.<respin>`,
 // pungi's names (libs/config/src/names.ts composeId), read from the directory listing.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { linkTree } from '@rocky/exec';
+import { linkCopy } from '@rocky/publish';
 import { ComposeLayout, composeLabel, composeRoot, parseComposeId, type ComposeKind, type ParsedComposeId, type Release, type Site } from '@rocky/config';
 
 export interface ComposeDir extends ParsedComposeId {
@@ -46,8 +46,13 @@ export async function carryMedia(from: ComposeLayout, to: ComposeLayout, o: { re
     const src = join(from.compose, d);
     const dst = join(to.compose, d);
     if (o.replace) rmSync(dst, { recursive: true, force: true });
-    if (existsSync(src) && !existsSync(dst)) await linkTree(src, dst);
+    if (!existsSync(src) || existsSync(dst)) continue;
+    mkdirSync(dst, { recursive: true });
+    await linkCopy(src, dst);
   }
   const images = join(from.metadata, 'images.json');
-  if (existsSync(images) && !existsSync(join(to.metadata, 'images.json'))) await linkTree(images, join(to.metadata, 'images.json'));
+  if (existsSync(images) && !existsSync(join(to.metadata, 'images.json'))) {
+    mkdirSync(to.metadata, { recursive: true });
+    linkSync(images, join(to.metadata, 'images.json'));
+  }
 }
