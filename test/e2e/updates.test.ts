@@ -60,7 +60,7 @@ describe('a release through a minor release and weekly update pushes, media froz
     try {
       const r = spawnSync(
         'dnf',
-        ['-y', '-q', '--releasever=9', '--forcearch=x86_64', `--installroot=${root}`, '--setopt=reposdir=/dev/null', `--setopt=cachedir=${join(root, 'cache')}`, '--setopt=skip_if_unavailable=False', '--setopt=install_weak_deps=False', '--setopt=tsflags=noscripts',
+        ['-y', '-q', '--noplugins', '--releasever=9', '--forcearch=x86_64', `--installroot=${root}`, '--setopt=reposdir=/dev/null', `--setopt=cachedir=${join(root, 'cache')}`, '--setopt=skip_if_unavailable=False', '--setopt=install_weak_deps=False', '--setopt=tsflags=noscripts',
           `--repofrompath=b,file://${prodDir()}/BaseOS/x86_64/os`, `--repofrompath=a,file://${prodDir()}/AppStream/x86_64/os`, '--setopt=b.gpgcheck=1', '--setopt=a.gpgcheck=1',
           `--setopt=b.gpgkey=file://${fx}/RPM-GPG-KEY-fixture`, `--setopt=a.gpgkey=file://${fx}/RPM-GPG-KEY-fixture`, 'install', pkg],
         { encoding: 'utf8' },

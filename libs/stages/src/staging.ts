@@ -5,9 +5,9 @@
 // approves is written only for a tree that passed. Where its files live: publishLayout in
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ComposeLayout, parseComposeId, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { ComposeLayout, composeRoot, parseComposeId, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -266,9 +266,11 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
   const report = join(publishLayout(ctx.site, ctx.release).reportDir, 'report.json');
   if (!existsSync(report)) return;
   const staged = readJson<VettingReport>(report).composeId;
-  const s = parseComposeId(staged);
-  const p = parseComposeId(composeId);
-  if (s?.kind === 'update' && p && s.date.getTime() >= p.date.getTime()) {
-    throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
-  }
+  if (parseComposeId(staged)?.kind !== 'update') return;
+  // Which compose was synced last: a produce compose made after the update (a respin) holds the
+  // updates too; one made before it does not.
+  const { base } = composeRoot(ctx.site, ctx.release);
+  const synced = (id: string) => statSync(new ComposeLayout(join(base, id)).syncRecord, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  if (synced(composeId) > synced(staged)) return;
+  throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
 }
