@@ -11,7 +11,7 @@ import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publis
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
 import { lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
-import { startReader } from '../integration/publish-helpers';
+import { withReader } from '../integration/publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -140,7 +140,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const again = step('rocky-9 prod (nothing changed)', () => nxOk(ws, ['run', 'rocky-9:prod']));
     expect(again.output).toContain(`production ${prodDir} already matches staging ${join(stagingCat, '9.7-RC2')}: nothing to do`);
     expect(listing(join(R, 'repos-production'))).toEqual(before);
-    expect(readEvents(eventsFile, n1).map((e) => [e.type, e.changed])).toEqual([
+    expect(readEvents(eventsFile, n1).filter((e) => e.target === 'prod').map((e) => [e.type, e.changed])).toEqual([
       ['stage-start', undefined],
       ['plan', undefined],
       ['prod-done', false],
@@ -285,55 +285,63 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const compose = () => realpathSync(join(R, 'compose/9/latest-Rocky-9'));
     const staged = () => join(stagingCat, '9.7-RC2');
     const vetting = () => join(R, 'repos-staging/.releng/vetting/rocky-9');
+    const digest = () => readFileSync(join(vetting(), 'digest'), 'utf8').trim();
+    /** Files and links of the staged tree (directory times follow the compose's and do not count). */
+    const stagedFiles = () => listing(staged()).filter((l) => !l.startsWith('d '));
     const dvd = (c: string) => join(c, 'compose/isos/x86_64/Rocky-9.7-x86_64-dvd.iso');
     const anRpm = (c: string) => {
       const dir = join(c, 'compose/BaseOS/x86_64/os/Packages');
       const sub = readdirSync(dir).sort()[0];
       return join(dir, sub, readdirSync(join(dir, sub)).sort()[0]);
     };
+    /** The same size, other bytes, as a new file (the store object it was a link of stays whole). */
+    const rot = (file: string) => {
+      writeFileSync(`${file}.bad`, Buffer.alloc(statSync(file).size, 7));
+      renameSync(`${file}.bad`, file);
+    };
 
     it('a compose that lost a package and a DVD is repaired from the store before staging changes anything; readers never see a dangling reference', async () => {
       const c = compose();
       const [rpm, iso] = [anRpm(c), dvd(c)];
-      const before = { staging: listing(staged()), digest: readFileSync(join(vetting(), 'digest'), 'utf8') };
+      const before = { staging: stagedFiles(), digest: digest() };
       rmSync(rpm);
       rmSync(iso);
-      const reader = await startReader([staged()], join(ws.dir, 'reader-damage.json'));
-      let stats;
-      try {
-        const r = step('staging of a damaged compose', () => nxOk(ws, ['run', 'rocky-9:staging']));
-        expect(r.output).toMatch(/damaged; finalize is rerun and lost files are relinked from the artifact store first/);
-      } finally {
-        stats = await reader.stop();
-      }
+      const { value: r, stats } = await withReader([staged()], join(ws.dir, 'reader-damage.json'), async () => step('staging of a damaged compose', () => nxOk(ws, ['run', 'rocky-9:staging'])));
       expect(stats.dangling + stats.torn, stats.samples.join('\n')).toBe(0);
+      expect(r.output).toMatch(/damaged; finalize is rerun and lost files are relinked from the artifact store first/);
       expect(existsSync(rpm) && existsSync(iso)).toBe(true);
-      expect(listing(staged())).toEqual(before.staging); // nothing of the damage was published
-      expect(readFileSync(join(vetting(), 'digest'), 'utf8')).toBe(before.digest);
+      expect(stagedFiles()).toEqual(before.staging); // nothing of the damage was published
+      expect(digest()).toBe(before.digest);
     });
 
     it('a pruned compose directory does not make staging and finalize loop: staging rebuilds it from the store', () => {
       const c = compose();
-      const before = listing(staged());
+      const before = { staging: stagedFiles(), digest: digest() };
       rmSync(c, { recursive: true });
       step('finalize with the compose gone', () => nxOk(ws, ['run', 'rocky-9:finalize']));
       step('staging with the compose gone', () => nxOk(ws, ['run', 'rocky-9:staging']));
       expect(readFileSync(join(c, 'STATUS'), 'utf8')).toMatch(/^FINISHED/);
-      expect(listing(staged())).toEqual(before);
+      expect(stagedFiles()).toEqual(before.staging); // the rebuilt compose is the same files, with the same times
+      expect(digest()).toBe(before.digest);
     });
 
-    it('prod refuses a staged tree that failed vetting, whatever the approval; no digest is written for it', async () => {
-      const c = compose();
-      const iso = dvd(c);
-      const good = readFileSync(join(vetting(), 'digest'), 'utf8').trim();
-      // The DVD replaced by other bytes of the same size (a new file: the store object stays whole).
-      const size = statSync(iso).size;
-      const bad = `${iso}.bad`;
-      writeFileSync(bad, Buffer.alloc(size, 7));
-      renameSync(bad, iso);
-      const failed = step('staging of a DVD that fails its CHECKSUM', () => nxRun(ws, ['run', 'rocky-9:staging']));
+    it('a DVD changed under its published name is refused before staging changes anything', () => {
+      const iso = dvd(compose());
+      const before = stagedFiles();
+      rot(iso);
+      const r = step('staging of a changed DVD', () => nxRun(ws, ['run', 'rocky-9:staging']));
+      expect(r.code, r.output).not.toBe(0);
+      expect(r.output).toMatch(/isos\/x86_64\/Rocky-9\.7-x86_64-dvd\.iso: its bytes would change .* changed media must be published under new names/s);
+      expect(stagedFiles()).toEqual(before);
+      rmSync(iso); // repaired from the store by the next staging
+    });
+
+    it('prod refuses a staged tree that failed vetting, whatever the approval; no digest is written for it', () => {
+      const good = digest();
+      rot(anRpm(compose()));
+      const failed = step('staging of a package that does not match its repodata', () => nxRun(ws, ['run', 'rocky-9:staging']));
       expect(failed.code, failed.output).not.toBe(0);
-      expect(failed.output).toMatch(/failed vetting .*checksum: isos\/x86_64\/CHECKSUM: Rocky-9\.7-x86_64-dvd\.iso has sha256/);
+      expect(failed.output).toMatch(/failed vetting .*BaseOS\/x86_64\/os: Packages\/.*sha256 [0-9a-f]{64}, repodata says/);
       expect(existsSync(join(vetting(), 'digest'))).toBe(false);
       const report = JSON.parse(readFileSync(join(vetting(), 'report.json'), 'utf8')) as VettingReport;
       expect(report.ok).toBe(false);
@@ -341,13 +349,13 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
       for (const approve of [good, report.digest]) {
         const p = step('prod of a tree that failed vetting', () => nxRun(ws, ['run', 'rocky-9:prod', '--excludeTaskDependencies', `--approve=${approve}`]));
         expect(p.code, p.output).not.toBe(0);
-        expect(p.output).toMatch(/failed vetting|changed since it was vetted/);
+        expect(p.output).toMatch(/failed vetting .*refusing to promote it, whatever the approval/);
       }
       expect(listing(join(R, 'repos-production'))).toEqual(production);
-      // Repaired: the bad DVD goes, staging relinks it from the store and vetting passes again.
-      rmSync(iso);
+      // Repaired: the bad package goes, staging relinks it from the store and vetting passes again.
+      rmSync(anRpm(compose()));
       step('staging after the repair', () => nxOk(ws, ['run', 'rocky-9:staging']));
-      expect(readFileSync(join(vetting(), 'digest'), 'utf8').trim()).toBe(good);
+      expect(digest()).toBe(good);
     });
 
     it('finalize without gpg fails before it changes anything, and a finished compose stays FINISHED', () => {
@@ -356,7 +364,7 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
       const bin = join(ws.dir, 'bin-without-gpg');
       mkdirSync(bin, { recursive: true });
       for (const d of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-        for (const n of existsSync(d) ? readdirSync(d) : []) if (n !== 'gpg' && !existsSync(join(bin, n))) symlinkSync(join(d, n), join(bin, n));
+        for (const n of existsSync(d) ? readdirSync(d) : []) if (n !== 'gpg' && !lstatSync(join(bin, n), { throwIfNoEntry: false })) symlinkSync(join(d, n), join(bin, n));
       }
       const isos = listing(join(c, 'compose/isos'));
       const r = step('finalize without gpg', () => nxRun(ws, ['run', 'rocky-9:finalize', '--excludeTaskDependencies', '--skip-nx-cache'], { PATH: bin }));

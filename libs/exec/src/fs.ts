@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -53,8 +53,8 @@ export function removeStaleTemps(file: string): void {
   for (const n of names) if (n.startsWith(prefix) && isDeadScratch(n)) rmSync(join(dirname(file), n), { force: true });
 }
 
-/** Writes `data` to `file` atomically: readers see the old content or the new, never a part. */
-export function writeFileAtomic(file: string, data: string | Buffer): void {
+/** Writes `data` to `file` atomically: readers see the old content or the new, never a part. `mtime` in seconds. */
+export function writeFileAtomic(file: string, data: string | Buffer, mtime?: number): void {
   mkdirSync(dirname(file), { recursive: true });
   removeStaleTemps(file);
   const tmp = tempName(file);
@@ -66,6 +66,7 @@ export function writeFileAtomic(file: string, data: string | Buffer): void {
     } finally {
       closeSync(fd);
     }
+    if (mtime !== undefined) utimesSync(tmp, mtime, mtime);
     renameSync(tmp, file);
   } catch (e) {
     // A failed write (ENOSPC) must not leave its partial temp file beside the final name:
@@ -80,16 +81,17 @@ export function writeFileAtomic(file: string, data: string | Buffer): void {
 /**
  * writeFileAtomic, unless `file` already holds exactly `data`: then it is left alone (same inode,
  * same mtime), so a rerun that produces the same bytes changes nothing a mirror would re-fetch.
- * Returns whether it wrote.
+ * `mtime` (seconds) dates what is written: generated metadata carries its compose's time, so a
+ * compose rebuilt from the store publishes the very same files. Returns whether it wrote.
  */
-export function writeFileIfChanged(file: string, data: string | Buffer): boolean {
+export function writeFileIfChanged(file: string, data: string | Buffer, mtime?: number): boolean {
   const want = typeof data === 'string' ? Buffer.from(data) : data;
   try {
     if (statSync(file).size === want.length && readFileSync(file).equals(want)) return false;
   } catch {
     // missing or unreadable: write it
   }
-  writeFileAtomic(file, want);
+  writeFileAtomic(file, want, mtime);
   return true;
 }
 

@@ -36,8 +36,6 @@ export interface StageContext {
   dryRun: boolean;
   options: StageOptions;
   run: RunInfo;
-  /** Nx task hash, when run by Nx: a key for artifacts kept outside Nx. */
-  taskHash?: string;
   /** Progress lines (prefixed `[project:target]`) and the site's event log. */
   log: EventLog;
 }

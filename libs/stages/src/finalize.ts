@@ -133,19 +133,19 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
         const dir = join(layout.compose, d);
         await placeDirectory(store, dir, files);
         const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
-        writeFileIfChanged(join(dir, 'CHECKSUM'), text);
+        writeFileIfChanged(join(dir, 'CHECKSUM'), text, ts);
         if (site.signing) await placeSignature(store, site.signing, join(dir, 'CHECKSUM'), text);
         checksums[d] = text;
         for (const f of files) if (!f.carried) images.push({ ...f.image, path: `${d}/${f.name}`, size: f.size, sha256: f.sha256, mtime: ts });
       }
       const rpms = rpmEntries(ctx, sync);
       mkdirSync(layout.metadata, { recursive: true });
-      writeFileIfChanged(layout.composeIdFile, composeId);
+      writeFileIfChanged(layout.composeIdFile, composeId, ts);
       const relType = rel.type === 'stable' ? 'ga' : 'updates-testing';
-      writeFileIfChanged(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })));
-      writeFileIfChanged(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })));
-      writeFileIfChanged(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })));
-      writeFileIfChanged(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, sync)));
+      writeFileIfChanged(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: relType }, variants: composeInfoVariants(rel) })), ts);
+      writeFileIfChanged(join(layout.metadata, 'images.json'), stableJson(imagesJson({ compose: pmd, images })), ts);
+      writeFileIfChanged(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms })), ts);
+      writeFileIfChanged(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, sync)), ts);
       const status = plan.missingOptional.length ? ('FINISHED_INCOMPLETE' as const) : ('FINISHED' as const);
       return { manifest: { composeId, status, checksums, images: images.length, rpms: rpms.length }, rpmPaths: rpms.map((r) => r.path) };
     } catch (e) {

@@ -3,7 +3,7 @@
 // every package and the repodata of the configured repos; implantisomd5; verified. An arch whose
 // inputs did not change is not rebuilt: its DVD is found in the store by a digest of its inputs.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extraIsoKey, mediaNames, type Arch } from '@rocky/config';
@@ -15,6 +15,7 @@ import { readIsoManifest } from './iso';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
+import { ISO_CODE, codeDigest } from './code-digest';
 
 export interface ExtraIsoEntry extends FileEntry {
   arch: Arch;
@@ -47,17 +48,6 @@ export interface ExtraPlan {
   jobs: Job[];
 }
 
-/** Digest of the ISO builder's own code, so a change to how DVDs are made rebuilds them. */
-function builderCodeDigest(root: string): string {
-  const h = createHash('sha256');
-  for (const dir of ['libs/iso/src', 'libs/stages/src']) {
-    const abs = join(root, dir);
-    if (!existsSync(abs)) continue;
-    for (const f of readdirSync(abs).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts')).sort()) h.update(f).update(readFileSync(join(abs, f)));
-  }
-  return h.digest('hex');
-}
-
 const bootManifestOf = (ctx: StageContext, arch: Arch) => (existsSync(join(targetDistDir({ ...ctx, target: `iso-${arch}` }), 'manifest.json')) ? readIsoManifest(ctx.root, ctx.project, arch) : undefined);
 
 function trees(ctx: StageContext, arch: Arch, image: string) {
@@ -77,7 +67,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   async plan(ctx) {
     const rel = ctx.release;
     const store = openStore(ctx.site);
-    const code = builderCodeDigest(ctx.root);
+    const code = codeDigest(ctx.root, ISO_CODE);
     const jobs: Job[] = [];
     for (const arch of rel.arches) {
       for (const [image, def] of Object.entries(rel.iso.extra)) {

@@ -1,6 +1,7 @@
 // The iso-<arch> stage (replaces `build-iso` + `pull-unpack-tree`): the boot tree and boot ISO
 // of one arch, built by the site's builder for that arch from the compose's own repos. The ISO
 // and the tree go into the artifact store; the Nx output is a small manifest naming them.
+import { createHash } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +15,7 @@ import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type F
 import { composeLayout, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
+import { ISO_CODE, codeDigest } from './code-digest';
 
 export interface IsoManifest {
   arch: Arch;
@@ -66,10 +68,9 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
       if (!tree) throw new Error(`${arch}: lorax repo ${dir} has no ${arch} tree in the sync manifest`);
       return tree;
     });
-    // A build with identical inputs (same Nx task hash) already in the store is not redone.
+    // A build of identical inputs already in the store is not redone.
     const store = openStore(ctx.site);
-    const key = ctx.taskHash && isoReuseKey(ctx.project, arch, ctx.taskHash);
-    const previous = key ? await store.getKey(key) : undefined;
+    const previous = await store.getKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, repos)));
     const m = previous?.metadata.manifest as IsoManifest | undefined;
     const reuse = m && (await allInStore(store, [m.iso, m.listing, ...m.tree])) ? m : undefined;
     return { arch, builder, names, repos, reuse };
@@ -134,7 +135,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
       listing: { path: `${names.file}.manifest`, ...listing },
       tree: res.treeFiles,
     };
-    if (ctx.taskHash) await store.setKey(isoReuseKey(ctx.project, arch, ctx.taskHash), res.iso, { manifest });
+    await store.setKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, plan.repos!)), res.iso, { manifest });
     return manifest;
   },
 
@@ -151,6 +152,18 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     return { summary: `${m.iso.name} (${how}), volume id ${m.iso.volumeId}, ${m.tree.length} tree files`, manifests: { 'manifest.json': m } };
   },
 };
+
+/**
+ * Digest of everything a boot ISO is built from: the repos lorax installs from (their repodata),
+ * the release's lorax settings and names, the builder, and the builders' code.
+ */
+function isoInputs(ctx: StageContext, arch: Arch, builder: Builder, names: IsoNames, repos: TreeManifest[]): string {
+  const rel = ctx.release;
+  const slice = { arch, names, builder, lorax: rel.iso.lorax, name: [rel.shortname, rel.fullname, rel.major, rel.minor, rel.type, rel.rc] };
+  return createHash('sha256')
+    .update(JSON.stringify({ slice, repos: repos.map((r) => [r.dir, r.repodata]), code: codeDigest(ctx.root, ISO_CODE) }))
+    .digest('hex');
+}
 
 async function allInStore(store: Store, files: FileEntry[]): Promise<boolean> {
   return (await Promise.all(files.map((f) => store.has(f.sha256)))).every(Boolean);

@@ -37,7 +37,8 @@ export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<Tree
     ['.discinfo', renderDiscinfo({ timestamp: ts, fullname: fullName(rel), arch })],
     ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
   ];
-  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text);
+  // Dated by the compose, so a tree rebuilt from the store publishes the same files.
+  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text, ts);
 }
 
 /** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */

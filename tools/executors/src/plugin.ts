@@ -8,7 +8,10 @@ import { dirname, basename } from 'node:path';
 import { checkReleases, distDir, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
-const common = ['pipelineSource', 'site'];
+// RELENG_DRY_RUN (set for a whole `--dryRun` run, see cli.ts) is an input of every target: a dry
+// run's tasks hash apart from real ones, so nothing they leave in Nx's cache directory (Nx writes
+// a task's terminal output under its hash, even when the cache is skipped) mixes with a real run's.
+const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
 /** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
 const fingerprint = (project: string, what: 'repos' | 'cloud') => ({

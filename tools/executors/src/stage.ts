@@ -27,7 +27,6 @@ export async function runTarget(opts: ExecutorOptions, ctx: ExecutorContext): Pr
       dryRun: !!dryRun || dryRunOfRun(),
       options,
       run: { id: nxRunId(), tasks: Object.values(ctx.taskGraph?.tasks ?? {}).map((t) => `${t.target.project}:${t.target.target}`) },
-      taskHash: process.env.NX_TASK_HASH,
     });
     await runStage(stageForTarget(target), s);
     return { success: true };
