@@ -4,7 +4,7 @@
 // added, removed and updated per tree), then STATUS FINISHED.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ComposeLayout, composeRoot, revision, type Arch } from '@rocky/config';
+import { ComposeLayout, composeDate, composeRoot, revision, type Arch } from '@rocky/config';
 import { readJson, writeFileIfChanged } from '@rocky/exec';
 import { composeInfo, composeInfoVariants, renderStatus, rpmsJson, stableJson } from '@rocky/compose';
 import { diffPackages, type PackageDiff } from '@rocky/publish';
@@ -28,12 +28,14 @@ export function writeUpdateMetadata(ctx: StageContext, layout: ComposeLayout, re
     groups.set(group, m);
   }
   const pmd = productmdCompose(record.composeId);
-  writeFileIfChanged(layout.composeIdFile, record.composeId);
-  writeFileIfChanged(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: 'updates' }, variants: composeInfoVariants(rel, 'update') })));
-  writeFileIfChanged(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms: rpmEntries(ctx, groups) })));
-  writeFileIfChanged(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, groups)));
+  // Dated by the compose, as finalize's metadata is.
+  const ts = Math.floor(composeDate(record.composeId)!.getTime() / 1000);
+  writeFileIfChanged(layout.composeIdFile, record.composeId, ts);
+  writeFileIfChanged(join(layout.metadata, 'composeinfo.json'), stableJson(composeInfo({ compose: pmd, release: { name: rel.fullname, short: rel.shortname, version: revision(rel), type: 'updates' }, variants: composeInfoVariants(rel, 'update') })), ts);
+  writeFileIfChanged(join(layout.metadata, 'rpms.json'), stableJson(rpmsJson({ compose: pmd, rpms: rpmEntries(ctx, groups) })), ts);
+  writeFileIfChanged(join(layout.metadata, 'upstream.json'), stableJson(upstreamRecord(ctx, groups)), ts);
   const changes = changesAgainst(ctx, record, previous);
-  writeFileIfChanged(join(layout.metadata, 'changes.json'), stableJson(changes));
+  writeFileIfChanged(join(layout.metadata, 'changes.json'), stableJson(changes), ts);
   writeFileIfChanged(layout.status, renderStatus('FINISHED'));
   return changes;
 }
