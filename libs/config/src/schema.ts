@@ -212,14 +212,8 @@ export const downloadSchema = z.strictObject({
 });
 export type DownloadLimits = z.infer<typeof downloadSchema>;
 
-/** A checkout of a git repository the producer reads (pungi-rocky's configs, the comps). */
-const checkoutSchema = z.strictObject({
-  /** The directory pungi reads. */
-  path: sitePath,
-  /** Where it is cloned or pulled from before a run; absent: the checkout is used as it is. */
-  url: z.string().min(1).optional(),
-  branch: z.string().min(1).optional(),
-});
+/** A checkout of a git repository the producer reads (pungi-rocky's configs, the comps), kept up to date by the compose host. */
+const checkoutSchema = z.strictObject({ path: sitePath });
 
 /** Where the producer's command runs: on this host, or on the compose host over SSH (host keys always checked). */
 const producerRunnerSchema = z.discriminatedUnion('type', [

@@ -1,12 +1,13 @@
 // pungi-koji's argv, checked against pungi_koji.py's argparse rules (4.3.x), from a site shaped
 // like what sites/rocky-prod.yaml will carry (rocky-prod.yaml + testdata/rocky-prod.producers.yaml).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadRelease, loadSite, pungiComposeId, pungiLabel, pungiLatestLink, parsePungiComposeId, type PungiProducer } from '@rocky/config';
 import { producerArgv, pungiKojiArgv, type PungiKojiOptions } from './argv';
 import { parseComposeDir, runnerArgv } from './run';
+import { checkProducer } from './preflight';
 
 const repoRoot = resolve(__dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'pungi-argv-'));
@@ -64,6 +65,34 @@ describe('producerArgv (rocky-prod)', () => {
     expect(() => prodSite(relative)).toThrow(/producers\.rocky-9\.config\.path: expected an absolute path \(the runner is ssh/);
     const typo = `\n  rocky-9:\n    type: pungi\n    config: { path: /p }\n    composes: { Rocky: { produce: a, update: b } }\n    targetDir: /mnt/compose/9\n    oldCompose: [/mnt/compose/9]\n`;
     expect(() => prodSite(typo)).toThrow(/producers\.rocky-9: unknown key "oldCompose"/);
+  });
+});
+
+describe('checkProducer (pre-flight, local runner)', () => {
+  it('names every missing piece by its site field; passes when all are there', async () => {
+    const conf = join(dir, 'pungi-rocky');
+    const target = join(dir, 'compose-8');
+    mkdirSync(conf, { recursive: true });
+    mkdirSync(target, { recursive: true });
+    for (const f of ['r8.conf', 'r8-updates.conf', 'extras-8.conf']) writeFileSync(join(conf, f), '');
+    const p: PungiProducer = {
+      type: 'pungi',
+      command: ['sh'],
+      config: { path: conf },
+      comps: { path: join(dir, 'no-comps') },
+      composes: { Rocky: { produce: 'r8.conf', update: 'r8-updates.conf' }, Extras: { produce: 'extras-8.conf', update: 'extras-8-updates.conf' } },
+      targetDir: target,
+      oldComposes: [],
+      composeType: 'production',
+      env: {},
+      runner: { type: 'local' },
+    };
+    const err = await checkProducer(p, 'rocky-8').catch((e) => e);
+    expect(err.message).toBe(`producers.rocky-8: the producer cannot run:\n  comps.path: ${join(dir, 'no-comps')} is not a directory\n  composes.Extras.update: ${join(conf, 'extras-8-updates.conf')} is not a file`);
+    await expect(checkProducer({ ...p, command: ['pungi-koji-not-installed'] }, 'rocky-8')).rejects.toThrow(/command: pungi-koji-not-installed is not in PATH/);
+    writeFileSync(join(conf, 'extras-8-updates.conf'), '');
+    mkdirSync(join(dir, 'no-comps'));
+    await expect(checkProducer(p, 'rocky-8')).resolves.toBeUndefined();
   });
 });
 

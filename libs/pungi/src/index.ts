@@ -9,3 +9,4 @@ export { verifyPungiCompose, checkPungiStatus, readPungiStatus, failedDeliverabl
 export type { VerifiedCompose, VerifiedTree, VerifyOptions, FailedDeliverable } from './verify';
 export { pungiTrees, treesOf, toRepoTrees } from './trees';
 export type { PungiTree } from './trees';
+export { checkProducer } from './preflight';

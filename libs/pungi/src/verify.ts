@@ -7,7 +7,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseComposeInfo, parseImagesJson, parseRpmsJson, parseStatus, type ComposeInfoRead, type ComposeStatus, type ImagesJsonEntry, type RpmsJsonEntry } from '@rocky/compose';
-import { PungiComposeLayout } from '@rocky/config';
+import { parsePungiComposeId, PungiComposeLayout } from '@rocky/config';
 import { hashFile, HashCache, mapLimit } from '@rocky/exec';
 import { parsePrimary, parseRepomd, readRepodata, repoclosure, type LocalRepo, type RepomdRecord, type RpmPackage } from '@rocky/rpm-repo';
 import { treesOf, type PungiTree } from './trees';
@@ -181,6 +181,11 @@ export async function verifyPungiCompose(dir: string, opts: VerifyOptions = {}):
   for (const [file, c] of [['composeinfo.json', composeInfo.compose], ['rpms.json', rpms.compose], ...(imagesJson ? [['images.json', imagesJson.compose] as const] : [])] as const) {
     if (c.id !== id) problems.push(`${layout.metadata(file)}: compose id ${c.id}, COMPOSE_ID says ${id}`);
   }
+  // The id is made of the release and the compose: they must say the same thing.
+  const { release: rel, compose: c } = composeInfo;
+  const parts = parsePungiComposeId(id, rel.short, rel.version);
+  if (!parts || parts.releaseType !== rel.type || parts.date !== c.date || parts.composeType !== c.type || parts.respin !== c.respin)
+    problems.push(`COMPOSE_ID ${id} is not the id of composeinfo.json's ${rel.short}-${rel.version} (${rel.type}) compose of ${c.date}, ${c.type}, respin ${c.respin}`);
 
   let trees: PungiTree[];
   try {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRelease, treePath, type PungiProducer } from '@rocky/config';
 import { run } from '@rocky/exec';
 import { dnfArgv, dnfConfig } from '@rocky/rpm-repo';
-import { parseComposeDir, producerArgv, pungiTrees, PungiRunError, runPungiKoji, toRepoTrees, verifyPungiCompose, type VerifiedCompose } from '@rocky/pungi';
+import { checkProducer, parseComposeDir, producerArgv, pungiTrees, PungiRunError, runPungiKoji, toRepoTrees, verifyPungiCompose, type VerifiedCompose } from '@rocky/pungi';
 import { startSshd, type TestSshd } from '../../../../libs/builders/src/testing/standin';
 import { ensureFixture } from '../fixture';
 
@@ -133,8 +133,11 @@ describe("the fixture's pungi-koji", () => {
       ['devel-8.conf', 'Rocky-devel', ['Devel'], ['x86_64', 'aarch64']],
       ['nfv-8.conf', 'NFV', ['NFV'], ['x86_64']],
     ];
+    // Without PUNGI_FIXTURE_KOJI_ROOT, the koji is the fixture root of the site RELENG_SITE names.
+    const siteFile = join(dir, 'site.yaml');
+    writeFileSync(siteFile, readFileSync(join(repoRoot, 'sites/local.yaml'), 'utf8').replace(/fixture: \{ root: [^,]+,/, `fixture: { root: ${koji},`));
     for (const [file, short, variants, arches] of composes) {
-      const r = produce(file);
+      const r = produce(file, [], short === 'NFV' ? { PUNGI_FIXTURE_KOJI_ROOT: '', RELENG_SITE: siteFile } : {});
       expect(r.code, r.stderr).toBe(0);
       const d = parseComposeDir(r.stdout)!;
       expect(basename(d)).toBe(`${short}-8-${DATE}.0`);
@@ -221,6 +224,10 @@ describe("the fixture's pungi-koji", () => {
     const r = pungi(['--config', join(bad, 'bad.conf'), '--target-dir', target, '--production', '--label', 'RC-8.10']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad\.conf: unrecognized option gather_methd/);
+    // No koji: a site without a fixture upstream (the production one) gives the fixture's pungi none.
+    const noKoji = pungi(['--config', conf('plus-8.conf'), '--target-dir', target, '--production', '--label', 'RC-8.10'], { PUNGI_FIXTURE_KOJI_ROOT: '', RELENG_SITE: 'rocky-prod' });
+    expect(noKoji.code).toBe(1);
+    expect(noKoji.stderr).toMatch(/site rocky-prod has no upstream\.fixture: the fixture's pungi-koji has no koji to read/);
     expect(readdirSync(target).sort()).toEqual(before);
   });
 
@@ -245,8 +252,11 @@ describe("the fixture's pungi-koji", () => {
     writeFileSync(rpmsFile, JSON.stringify(rpms));
     const imagesFile = join(copy, 'compose/metadata/images.json');
     writeFileSync(imagesFile, readFileSync(imagesFile, 'utf8').replace(rockyVerified.images[0].sha256, '0'.repeat(64)));
+    writeFileSync(join(copy, 'COMPOSE_ID'), `Rocky-8-${DATE}.7`);
     const err = await verifyPungiCompose(copy).catch((e) => e);
-    expect(err.message).toMatch(/the compose does not verify \(4 problems\)/);
+    expect(err.message).toMatch(/the compose does not verify \(8 problems\)/);
+    expect(err.message).toContain(`COMPOSE_ID Rocky-8-${DATE}.7 is not the id of composeinfo.json's Rocky-8 (ga) compose of ${DATE}, production, respin 0`);
+    expect(err.message).toContain(`composeinfo.json: compose id Rocky-8-${DATE}.0, COMPOSE_ID says Rocky-8-${DATE}.7`);
     expect(err.message).toContain(`AppStream/x86_64/os/${pkgs[0].href}: sha256`);
     expect(err.message).toContain(`AppStream/x86_64/os/${pkgs[1].href}: missing (its repodata lists it)`);
     expect(err.message).toMatch(/PowerTools\/aarch64\/os's repodata lists PowerTools\/aarch64\/os\/Packages\/.*, which rpms.json does not/);
@@ -276,6 +286,10 @@ describe("the fixture's pungi-koji", () => {
         notificationScript: script,
         runner: { type: 'ssh', host: '127.0.0.1', user: 'root', port: sshd.port, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
       };
+      // Pre-flight on the compose host, one ssh call: everything there, then a config that is not.
+      await checkProducer(producer, 'rocky-8', { sshConfigFile: '/dev/null' });
+      const broken = { ...producer, composes: { ...producer.composes, Plus: { produce: 'plus-8.conf', update: 'plus-9-updates.conf' } } };
+      await expect(checkProducer(broken, 'rocky-8', { sshConfigFile: '/dev/null' })).rejects.toThrow(`composes.Plus.update: ${conf('plus-9-updates.conf')} is not a file on 127.0.0.1`);
       const argv = producerArgv(producer, r8, { compose: 'Plus', kind: 'update' });
       const res = await runPungiKoji(argv, { runner: producer.runner, env: { ...producer.env, PATH: process.env.PATH! }, logFile: join(dir, 'ssh-run.log'), sshConfigFile: '/dev/null' });
       expect(res.argv[0]).toBe('ssh');
