@@ -3,8 +3,8 @@
 export type { RemoteBuildInput, SshBuilder, K8sBuilder } from './types';
 export { RemoteBuildError } from './types';
 export { buildViaSsh, sshArgv, sshTarget } from './ssh';
-export type { SshOptions } from './ssh';
+export type { SshOptions, SshHost } from './ssh';
 export { buildViaKubernetes, jobManifest, jobName, httpKubeClient, parseJob, KubeApiError, KUBE_ARCH, INPUTS_ANNOTATION, POD_SCRIPT } from './kube';
 export type { KubeClient, JobStatus, K8sOptions, K8sResult } from './kube';
-export { shQuote, shJoin } from './shell';
+export { shQuote, shJoin, remoteSh } from './shell';
 export { extractTar, checkExtracted } from './tar';

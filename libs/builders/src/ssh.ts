@@ -35,10 +35,13 @@ export interface SshOptions {
 const HOURS = 3600_000;
 
 /** `user@host:port` for messages. */
-export const sshTarget = (b: SshBuilder) => `${b.user ? `${b.user}@` : ''}${b.host}${b.port ? `:${b.port}` : ''}`;
+/** What ssh needs to reach a host: a builder, or any other host of the site (pungi's compose host). */
+export type SshHost = SshBuilder | Pick<SshBuilder, 'host' | 'user' | 'port' | 'identityFile'>;
+
+export const sshTarget = (b: SshHost) => `${b.user ? `${b.user}@` : ''}${b.host}${b.port ? `:${b.port}` : ''}`;
 
 /** The local ssh argv up to and including the host; the remote command line is appended. */
-export function sshArgv(b: SshBuilder, o: SshOptions = {}): string[] {
+export function sshArgv(b: SshHost, o: Pick<SshOptions, 'knownHosts' | 'configFile' | 'connectTimeoutSec'> = {}): string[] {
   // A host that starts with '-' would be read as an option.
   if (!b.host || b.host.startsWith('-') || /\s/.test(b.host)) throw new Error(`invalid ssh builder host ${JSON.stringify(b.host)}`);
   const opt = (kv: string) => ['-o', kv];

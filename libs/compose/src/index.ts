@@ -30,6 +30,8 @@ export type {
   RpmEntry,
   RpmCategory,
 } from './productmd';
+export { parseComposeInfo, parseRpmsJson, parseImagesJson, VARIANT_PATH_CATEGORIES } from './productmd-read';
+export type { ComposeInfoRead, RpmsJsonEntry, ImagesJsonEntry, VariantPathCategory } from './productmd-read';
 export { nevra, parseNevra } from './nevra';
 export type { NevraParts } from './nevra';
 export { composeInfoVariants } from './release';

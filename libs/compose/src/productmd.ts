@@ -79,6 +79,8 @@ export interface ComposeInfoVariant {
   source: boolean;
   /** Arches for which this variant owns `isos/<arch>` and `images/<arch>` (the boot variant). */
   media?: string[];
+  /** ISO directories by arch in pungi's layout (`BaseOS/x86_64/iso`), instead of `media`'s. */
+  isos?: Record<string, string>;
 }
 
 export interface ComposeInfoInput {
@@ -104,7 +106,7 @@ export function composeInfo(o: ComposeInfoInput): object {
     if (v.dir in variants) fail(F, `duplicate variant ${v.dir}`);
     if (!v.arches.length) fail(F, `variant ${v.dir} has no arches`);
     const arches = [...new Set(v.arches)].sort(byteOrder);
-    for (const a of v.media ?? []) if (!arches.includes(a)) fail(F, `variant ${v.dir}: media arch ${a} is not one of its arches`);
+    for (const a of [...(v.media ?? []), ...Object.keys(v.isos ?? {})]) if (!arches.includes(a)) fail(F, `variant ${v.dir}: media arch ${a} is not one of its arches`);
     const paths: Record<string, Record<string, string>> = {};
     const put = (cat: string, arch: string, p: string) => ((paths[cat] ??= {})[arch] = p);
     for (const a of arches) {
@@ -125,6 +127,7 @@ export function composeInfo(o: ComposeInfoInput): object {
         put('source_repository', a, src);
         put('source_packages', a, `${src}/Packages`);
       }
+      if (v.isos?.[a]) put('isos', a, relPath(v.isos[a], F, `variant ${v.dir} isos`));
       if (v.media?.includes(a)) {
         put('isos', a, `isos/${a}`);
         put('images', a, `images/${a}`);

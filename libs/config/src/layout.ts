@@ -182,3 +182,65 @@ export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'state'>, 
     hashCache: join(site.state, 'publish', 'hash-cache', `${rel.name}.json`),
   };
 }
+
+/** A tree of a pungi compose: `kind` os/debug for a binary arch, source for `src`. */
+export interface PungiTreeRef {
+  variant: string;
+  kind: 'os' | 'debug' | 'source';
+  arch: string;
+}
+
+/**
+ * Paths inside one compose directory as pungi writes it (pungi/paths.py; peers §2.6):
+ * `<id>/{STATUS,COMPOSE_ID}`, `compose/<Variant>/<arch>/{os,debug/tree,iso}`,
+ * `compose/<Variant>/source/tree`, `compose/metadata/`, `work/<arch|global>/`, `logs/<arch|global>/`.
+ * The trees are where treePath puts a repo of that name, so the rest of the graph reads them as is.
+ */
+export class PungiComposeLayout {
+  constructor(readonly dir: string) {}
+  get status() {
+    return join(this.dir, 'STATUS');
+  }
+  get composeIdFile() {
+    return join(this.dir, 'COMPOSE_ID');
+  }
+  get compose() {
+    return join(this.dir, 'compose');
+  }
+  metadata(file?: string) {
+    return file ? join(this.compose, 'metadata', file) : join(this.compose, 'metadata');
+  }
+  /** `compose/<Variant>/<arch>/os`, `…/debug/tree`, `compose/<Variant>/source/tree`. */
+  tree(t: PungiTreeRef) {
+    return join(this.compose, pungiTreePath(t));
+  }
+  /** `compose/<Variant>/<arch>/iso` (`source` for source ISOs). */
+  isoDir(variant: string, arch: string) {
+    return join(this.compose, variant, arch === 'src' ? 'source' : arch, 'iso');
+  }
+  /** `logs/<arch>/<name>.<arch>.log`, `logs/global/pungi.global.log` (pungi's LogPaths.log_file). */
+  log(arch: string | undefined, name: string) {
+    const a = arch ?? 'global';
+    return join(this.dir, 'logs', a, `${name.replace(/\.log$/, '')}.${a}.log`);
+  }
+  /** `{required, attempted, failed}` deliverables, written at every status change. */
+  get deliverables() {
+    return join(this.dir, 'logs', 'global', 'deliverables.json');
+  }
+  work(arch?: string) {
+    return join(this.dir, 'work', arch ?? 'global');
+  }
+  /** The variant's comps for one arch: what createrepo got, and what Rocky 8's staging regenerates repodata with. */
+  comps(variant: string, arch: string) {
+    return join(this.work(arch), 'comps', `comps-${variant}.${arch}.xml`);
+  }
+  get variantsFile() {
+    return join(this.work(), 'variants.xml');
+  }
+  get composeInfoBase() {
+    return join(this.work(), 'composeinfo-base.json');
+  }
+}
+
+/** A pungi tree's path relative to `compose/`: the same string treePath gives a repo dir of that name. */
+export const pungiTreePath = (t: PungiTreeRef) => treePath({ dir: t.variant, kind: t.kind, arch: t.kind === 'source' ? 'src' : (t.arch as TreeArch) });

@@ -3,7 +3,7 @@ import { basename, dirname, join, relative, resolve, isAbsolute, sep } from 'nod
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { composeBase, latestLink, productionNames, stagingNames } from './names';
-import { releaseSchema, siteSchema, type Release, type Site } from './schema';
+import { releaseSchema, siteSchema, type Producer, type Release, type Site } from './schema';
 
 /** A config file that does not validate: names the file, the field and what was expected. */
 export class ConfigError extends Error {
@@ -178,10 +178,30 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     state: abs(s.state),
     signing: s.signing && { ...s.signing, gnupgHome: abs(s.signing.gnupgHome) },
     cloud,
+    producers: Object.fromEntries(Object.entries(s.producers).map(([rel, p]) => [rel, producerPaths(p, abs)])),
   };
   const issues = overlappingPaths(site);
   if (issues.length) throw new ConfigError(display, issues);
   return site;
+}
+
+/**
+ * A producer's paths resolved like the site's when it runs here; an ssh runner's are the compose
+ * host's (absolute, checked by the schema). A command given as a relative path (the fixture's
+ * launcher) is resolved too; a bare name is looked up in PATH.
+ */
+function producerPaths(p: Producer, abs: (p: string) => string): Producer {
+  if (p.runner.type !== 'local') return p;
+  const [cmd, ...args] = p.command;
+  return {
+    ...p,
+    command: [cmd.includes('/') ? abs(cmd) : cmd, ...args],
+    config: { ...p.config, path: abs(p.config.path) },
+    comps: p.comps && { ...p.comps, path: abs(p.comps.path) },
+    targetDir: abs(p.targetDir),
+    oldComposes: p.oldComposes.map(abs),
+    notificationScript: p.notificationScript && abs(p.notificationScript),
+  };
 }
 
 /** `p` with the symlinks of its existing part resolved, so that a link cannot hide an overlap. */

@@ -175,3 +175,65 @@ export const extraIsoKey = (project: string, arch: string, image: string, inputs
 export const repoclosureKey = (arch: string, metadata: string) => `repoclosure:${arch}:${metadata}`;
 /** The clearsigned CHECKSUM.asc of a CHECKSUM with this sha256, by this key. */
 export const checksumSignatureKey = (checksumSha256: string, keyId: string) => `checksum-sig:${keyId}:${checksumSha256}`;
+
+// --- pungi's names (productmd composeinfo.create_compose_id, pungi_koji's latest link) -------
+
+/** pungi's compose types and their compose id suffixes (productmd Compose.type_suffix). */
+export const PUNGI_COMPOSE_TYPES = { production: '', nightly: '.n', test: '.t', ci: '.ci', development: '.d' } as const;
+export type PungiComposeType = keyof typeof PUNGI_COMPOSE_TYPES;
+
+export interface PungiComposeIdParts {
+  /** release_short: `Rocky`, `Extras`, `Rocky-devel`. */
+  short: string;
+  /** release_version: `8`. */
+  version: string;
+  /** release_type: `ga` (no suffix), `updates` (`-updates`). */
+  releaseType: string;
+  /** `YYYYMMDD`. */
+  date: string;
+  composeType: PungiComposeType;
+  respin: number;
+}
+
+/** `Rocky-8-20240520.0`, `Rocky-8-updates-20210721.1`, `DP-1.0-20161013.t.4`: also the compose directory's name. */
+export function pungiComposeId(p: PungiComposeIdParts): string {
+  const releaseSuffix = !p.releaseType || p.releaseType.toLowerCase() === 'ga' ? '' : `-${p.releaseType.toLowerCase()}`;
+  return `${p.short}-${p.version}${releaseSuffix}-${p.date}${PUNGI_COMPOSE_TYPES[p.composeType]}.${p.respin}`;
+}
+
+/**
+ * Parses a pungi compose id back into its parts, given the release short and version (a short
+ * may itself contain dashes: `Rocky-devel`). Undefined when `id` is not one of that release's.
+ */
+export function parsePungiComposeId(id: string, short: string, version: string): PungiComposeIdParts | undefined {
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^${esc(short)}-${esc(version)}(?:-([a-z][a-z0-9-]*?))?-(\\d{8})(\\.n|\\.t|\\.ci|\\.d)?\\.(\\d+)$`).exec(id);
+  if (!m) return undefined;
+  const composeType = (Object.entries(PUNGI_COMPOSE_TYPES).find(([, s]) => s === (m[3] ?? ''))?.[0] ?? 'production') as PungiComposeType;
+  return { short, version, releaseType: m[1] ?? 'ga', date: m[2], composeType, respin: Number(m[4]) };
+}
+
+/**
+ * pungi's latest link: `latest-<short>-<version>`, the version cut to `components` dot-separated
+ * parts (pungi's --latest-link-components; -1, the default, drops the last part of a dotted
+ * version and keeps at least one). The release type is not in it: `latest-Rocky-8` points at
+ * `Rocky-8-updates-20210721.1` as well as at a produce compose.
+ */
+export function pungiLatestLink(short: string, version: string, components = -1): string {
+  if (components === 0) return `latest-${short}`;
+  const hunks = version.split('.');
+  const n = components > 0 ? Math.min(hunks.length, components) : Math.max(1, hunks.length + components);
+  return `latest-${short}-${hunks.slice(0, n).join('.')}`;
+}
+
+/** productmd's milestone labels (`<Milestone>-X.Y`); RC, Update and SecurityFix mark production content. */
+export const PUNGI_LABEL_MILESTONES = ['EA', 'DevelPhaseExit', 'InternalAlpha', 'Alpha', 'InternalSnapshot', 'Beta', 'Snapshot', 'RC', 'Update', 'SecurityFix'] as const;
+
+/**
+ * The label of a compose of `r`: a produce compose of a stable release is the release candidate
+ * (`RC-8.10`), an update compose `Update-8.10`; a beta is `Beta-8.10`, a lookahead `Snapshot-8.10`.
+ */
+export function pungiLabel(r: Pick<R, 'major' | 'minor' | 'type'>, kind: 'produce' | 'update'): string {
+  const milestone = r.type === 'beta' ? 'Beta' : r.type === 'lookahead' ? 'Snapshot' : kind === 'update' ? 'Update' : 'RC';
+  return `${milestone}-${revision(r)}`;
+}

@@ -222,6 +222,67 @@ export const downloadSchema = z.strictObject({
 });
 export type DownloadLimits = z.infer<typeof downloadSchema>;
 
+/** A checkout of a git repository the producer reads (pungi-rocky's configs, the comps), kept up to date by the compose host. */
+const checkoutSchema = z.strictObject({ path: sitePath });
+
+/** Where the producer's command runs: on this host, or on the compose host over SSH (host keys always checked). */
+const producerRunnerSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('local') }),
+  z.strictObject({
+    type: z.literal('ssh'),
+    host: z.string().min(1),
+    user: z.string().optional(),
+    port: z.number().int().positive().optional(),
+    identityFile: path.optional(),
+    knownHosts: path.optional(),
+  }),
+]);
+
+/**
+ * How a release's composes are made when the site does not reposync them from Peridot: pungi
+ * (`pungi-koji`) against koji, with the configs of a pungi-rocky checkout. Each compose (Rocky,
+ * Extras, Plus, Rocky-devel, NFV) has its own config per kind: `produce` (a minor release, with
+ * ISOs) and `update` (packages only, `<Short>-<ver>-updates-<date>.<n>`).
+ */
+export const producerSchema = z.discriminatedUnion('type', [
+  z
+    .strictObject({
+      type: z.literal('pungi'),
+      /** How pungi-koji is started (e.g. [sudo, -n, -u, compose, pungi-koji]). */
+      command: z.array(z.string().min(1)).min(1).default(['pungi-koji']),
+      /** The pungi config repository; compose config files are relative to it. */
+      config: checkoutSchema,
+      /** The comps repository the configs refer to. */
+      comps: checkoutSchema.optional(),
+      /** Compose (its release_short) -> config file per kind. */
+      composes: z.record(name, z.strictObject({ produce: z.string().min(1), update: z.string().min(1) })).refine((c) => Object.keys(c).length > 0, 'expected at least one compose'),
+      /** pungi --target-dir: the directory new compose directories are created in. */
+      targetDir: sitePath,
+      /** pungi --old-composes: where it looks for the previous compose to reuse. */
+      oldComposes: z.array(sitePath).default([]),
+      composeType: z.enum(['production', 'nightly', 'test', 'ci', 'development']).default('production'),
+      /** pungi --notification-script. */
+      notificationScript: path.optional(),
+      /** Environment for the command (KRB5CCNAME, KOJI_CONFIG...). */
+      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), z.string()).default({}),
+      runner: producerRunnerSchema.default({ type: 'local' }),
+    })
+    .superRefine((p, ctx) => {
+      if (p.runner.type !== 'ssh') return;
+      // Paths are the compose host's: a relative one would be resolved against this workspace.
+      const remote: [string, (string | number)[]][] = [
+        [p.config.path, ['config', 'path']],
+        ...(p.comps ? [[p.comps.path, ['comps', 'path']] as [string, (string | number)[]]] : []),
+        [p.targetDir, ['targetDir']],
+        ...p.oldComposes.map((o, i) => [o, ['oldComposes', i]] as [string, (string | number)[]]),
+        ...(p.notificationScript ? [[p.notificationScript, ['notificationScript']] as [string, (string | number)[]]] : []),
+      ];
+      for (const [value, at] of remote) if (!value.startsWith('/')) ctx.addIssue({ code: 'custom', path: at, message: 'expected an absolute path (the runner is ssh: paths are on the compose host)' });
+    }),
+]);
+export type Producer = z.infer<typeof producerSchema>;
+export type PungiProducer = Extract<Producer, { type: 'pungi' }>;
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
@@ -261,6 +322,8 @@ export const siteSchema = z.strictObject({
   /** Working state: locks, dnf caches, logs. */
   state: sitePath,
   builders: z.partialRecord(z.enum(ARCHES), builderSchema).default({}),
+  /** Releases (by name) whose composes are produced by something else than a reposync from `upstream`. */
+  producers: z.record(name, producerSchema).default({}),
   signing: z.strictObject({ gnupgHome: sitePath, keyId: z.string().min(1) }).optional(),
   concurrency: z
     .strictObject({ downloads: z.number().int().positive().default(8), builds: z.number().int().positive().default(2) })
