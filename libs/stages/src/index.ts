@@ -14,3 +14,4 @@ export { checksumDirectory } from './checksum-dir';
 export { stagingStage, type StagingPlan, type StagingResult } from './staging';
 export { prodStage, type ProdPlan, type ProdResult } from './prod';
 export { filelistStage, fileListModules, type FilelistPlan, type FilelistStageResult } from './filelist';
+export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';

@@ -9,6 +9,7 @@ import { finalizeStage } from './finalize';
 import { stagingStage } from './staging';
 import { prodStage } from './prod';
 import { filelistStage } from './filelist';
+import { checkSiteStage } from './check-site';
 
 export const stages = {
   sync: syncStage,
@@ -19,6 +20,7 @@ export const stages = {
   staging: stagingStage,
   prod: prodStage,
   filelist: filelistStage,
+  'check-site': checkSiteStage,
 } as const satisfies Record<string, Stage<any, any>>;
 
 export type StageName = keyof typeof stages;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 /** Our targets and the executor behind each (the plugin infers them from release files). */
 export const executorOf = (target: string): string | undefined =>
-  /^iso-(?!extra$)[a-z0-9_]+$/.test(target) ? 'iso' : ['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist'].includes(target) ? target : undefined;
+  /^iso-(?!extra$)[a-z0-9_]+$/.test(target) ? 'iso' : ['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist', 'check-site'].includes(target) ? target : undefined;
 
 /** The options an executor's schema.json declares. */
 export function executorOptions(executor: string): string[] {

@@ -15,7 +15,7 @@ describe('releaseTargets', () => {
   it('makes one target per stage and one iso target per arch, none of them taking release or arch as options', () => {
     expect(name).toBe('rocky-9');
     expect(arches).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
-    expect(Object.keys(targets).sort()).toEqual(['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync']);
+    expect(Object.keys(targets).sort()).toEqual(['check-site', 'cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync']);
     for (const [t, c] of Object.entries(targets)) {
       expect(c.options ?? {}, t).toEqual({});
       expect(c.executor, t).toBe(`@rocky/executors:${executorOf(t)}`);
@@ -29,6 +29,14 @@ describe('releaseTargets', () => {
     expect(targets.staging.dependsOn).toEqual(['finalize']);
     expect(targets.filelist.dependsOn).toEqual(['prod']);
     for (const t of ['sync', 'iso-x86_64', 'iso-extra', 'cloud', 'finalize']) expect(targets[t].cache, t).toBe(true);
+  });
+
+  it('checks the site without caching and without running anything first', () => {
+    expect(targets['check-site']).toMatchObject({ executor: '@rocky/executors:check-site', cache: false });
+    expect(targets['check-site'].dependsOn ?? []).toEqual([]);
+    expect(targets['check-site'].inputs).toBeUndefined();
+    expect(checkCommandLine(argv('run', 'rocky-9:check-site', '--dryRun'))).toEqual({ dryRun: true });
+    expect(() => checkCommandLine(argv('run', 'rocky-9:check-site', '--site=rocky-prod'))).toThrow(/unknown option --site; nothing was run\. Options: check-site: --dryRun;/);
   });
 });
 

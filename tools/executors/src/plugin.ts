@@ -76,6 +76,12 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets.staging = publish('staging', [rel.composeType === 'full' ? 'finalize' : 'sync'], 'Mirror-safe publish of the compose to staging, vetting report');
   targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
   targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
+  // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
+  targets['check-site'] = {
+    executor: `${EXECUTORS}:check-site`,
+    cache: false,
+    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
+  };
   return { name, targets, arches: rel.arches };
 }
 
