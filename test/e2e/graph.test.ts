@@ -20,7 +20,7 @@ describe('the Nx graph of the releases', () => {
     const out = ws.nx(['show', 'project', 'rocky-9', '--json']);
     const p = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
     expect(Object.keys(p.targets).sort()).toEqual(
-      ['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync'].sort(),
+      ['check-site', 'cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync'].sort(),
     );
     for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
       const t = p.targets[`iso-${arch}`];

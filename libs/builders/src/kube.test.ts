@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRelease, type Arch, type Release } from '@rocky/config';
 import { loraxArgv } from '@rocky/iso';
-import { buildViaKubernetes, httpKubeClient, INPUTS_ANNOTATION, jobManifest, jobName, KubeApiError, parseJob, POD_SCRIPT, type K8sOptions, type KubeClient } from './kube';
+import { buildViaKubernetes, httpKubeClient, INPUTS_ANNOTATION, jobManifest, jobName, KubeApiError, kubeCaFile, parseJob, POD_SCRIPT, type K8sOptions, type KubeClient } from './kube';
 import { RemoteBuildError, type K8sBuilder, type RemoteBuildInput } from './types';
 import { freePort, recordedArgv, writeStandinLorax } from './testing/standin';
 
@@ -465,5 +465,25 @@ describe('httpKubeClient (local HTTP server replaying API responses)', () => {
     const old = recorded('job-pending.json');
     delete old.status.ready;
     expect(parseJob(old).phase).toBe('running');
+  });
+});
+
+describe('the CA of the API server', () => {
+  const sa = mkdtempSync(join(tmpdir(), 'k8s-sa-'));
+  afterAll(() => rmSync(sa, { recursive: true, force: true }));
+  const inCluster = { apiServer: 'https://kubernetes.default.svc', tokenFile: '/etc/releng/k8s-token' };
+
+  it("is the in-cluster CA for the in-cluster API server when caFile is unset, whether or not tokenFile is set (rocky-prod's builders set it)", () => {
+    writeFileSync(join(sa, 'ca.crt'), 'PEM');
+    expect(kubeCaFile(inCluster, sa)).toBe(join(sa, 'ca.crt'));
+    expect(kubeCaFile({ ...inCluster, apiServer: 'https://kubernetes.default.svc.cluster.local:443' }, sa)).toBe(join(sa, 'ca.crt'));
+    expect(kubeCaFile({ apiServer: 'https://kubernetes.default.svc' }, sa)).toBe(join(sa, 'ca.crt'));
+    // Named even when it is missing (not in a pod): reading it then fails, naming the file and caFile.
+    expect(kubeCaFile(inCluster, join(sa, 'elsewhere'))).toBe(join(sa, 'elsewhere', 'ca.crt'));
+  });
+
+  it('is caFile when set, and the system CAs for another API server given its own token', () => {
+    expect(kubeCaFile({ ...inCluster, caFile: '/etc/releng/ca.pem' }, sa)).toBe('/etc/releng/ca.pem');
+    expect(kubeCaFile({ apiServer: 'https://k8s.example.org:6443', tokenFile: '/etc/releng/k8s-token' }, sa)).toBeUndefined();
   });
 });

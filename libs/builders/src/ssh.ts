@@ -2,15 +2,15 @@
 // lorax runs on the remote host in a work dir of its own, the tree comes back as a tar stream
 // on ssh's stdout, and it is verified here exactly like a local lorax tree.
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { revision } from '@rocky/config';
+import { revision, type Arch } from '@rocky/config';
 import { bytes as fmtBytes, preflight, run, ToolError } from '@rocky/exec';
 import { loraxArgv, type BootTreeResult } from '@rocky/iso';
 import { verifyTree } from './collect';
 import { remoteSh } from './shell';
 import { checkExtracted, extractTar } from './tar';
-import { RemoteBuildError, tail, type RemoteBuildInput, type SshBuilder } from './types';
+import { RemoteBuildError, tail, type ProbeResult, type RemoteBuildInput, type SshBuilder } from './types';
 
 export interface SshOptions {
   /**
@@ -147,6 +147,47 @@ export async function buildViaSsh(builder: SshBuilder, input: RemoteBuildInput, 
       log(`warning: could not remove ${remoteDir} on ${sshTarget(builder)}: ${detail(e)}`);
     }
   }
+}
+
+/** Finds the lorax command on the builder (exit 3 when it is not there) and prints the builder's arch. */
+const PROBE_SCRIPT = 'command -v -- "$1" >/dev/null || { echo "releng: $1 not found" >&2; exit 3; }; uname -m';
+
+/**
+ * Whether this host can build `arch` on the SSH builder, reading only: its key files, one
+ * connection as the builds make it (BatchMode, host key checked, short timeout) running
+ * `command -v <lorax command>` and `uname -m` there.
+ */
+export async function probeSsh(builder: SshBuilder, arch: Arch, opts: { connectTimeoutSec?: number } = {}): Promise<ProbeResult> {
+  const out: ProbeResult = { problems: [], notes: [] };
+  const problem = (field: string, message: string) => out.problems.push({ field, message });
+  const target = sshTarget(builder);
+  for (const field of ['identityFile', 'knownHosts'] as const) {
+    const f = builder[field];
+    try {
+      if (f) accessSync(f, constants.R_OK);
+    } catch (e) {
+      problem(field, `cannot read ${f} (${(e as NodeJS.ErrnoException).code}): ${field === 'identityFile' ? `put the private key that ${target} accepts there` : `put ${target}'s host key there (ssh-keyscan${builder.port ? ` -p ${builder.port}` : ''} ${builder.host}, after checking its fingerprint)`}`);
+    }
+  }
+  if (out.problems.length) return out;
+  const connectTimeoutSec = opts.connectTimeoutSec ?? 5;
+  const argv = [...sshArgv(builder, { knownHosts: builder.knownHosts, connectTimeoutSec }), remoteSh(PROBE_SCRIPT, [builder.loraxCommand[0]])];
+  let machine: string;
+  try {
+    machine = (await run(argv, { timeoutMs: (connectTimeoutSec + 30) * 1000 })).stdout.trim();
+  } catch (e) {
+    const text = e instanceof ToolError ? `${e.result.stderr}\n${e.result.stdout}` : (e as Error).message;
+    const code = e instanceof ToolError ? e.result.code : undefined;
+    if (code === 3 && text.includes('releng: ')) problem('loraxCommand', `${builder.loraxCommand[0]} is not on ${target}'s PATH: install lorax there (dnf install lorax) or set loraxCommand`);
+    else if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/.test(text))
+      problem('knownHosts', `${target}'s host key is not in ${builder.knownHosts ?? "the user's known_hosts"}: add it (ssh-keyscan${builder.port ? ` -p ${builder.port}` : ''} ${builder.host}, after checking its fingerprint)`);
+    else if (/Permission denied/.test(text)) problem('identityFile', `${target} refused ${builder.identityFile ?? "ssh's default keys"}: add its public key to ${builder.user ?? 'the user'}'s authorized_keys there`);
+    else problem('host', `cannot connect to ${target}: ${detail(e)}`);
+    return out;
+  }
+  out.notes.push(`${target} answers (${machine}), ${builder.loraxCommand[0]} found`);
+  if (machine !== arch) problem('host', `${target} is ${machine || 'of an unknown arch'}, not ${arch}: lorax builds for the arch it runs on`);
+  return out;
 }
 
 function detail(e: unknown): string {

@@ -15,6 +15,15 @@ export interface RemoteBuildInput {
   log?: (m: string) => void;
 }
 
+/**
+ * What a probe of a builder found, reading only: `problems` name the builder's field at fault
+ * (`caFile`, `knownHosts`…) and say what to do; `notes` are what was seen (versions, arches).
+ */
+export interface ProbeResult {
+  problems: { field: string; message: string }[];
+  notes: string[];
+}
+
 /** A dispatch failure, naming where (builder) and which step failed. */
 export class RemoteBuildError extends Error {
   constructor(

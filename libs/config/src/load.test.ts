@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadRelease, loadSite, listReleases, ConfigError } from './load';
+import { loadRelease, loadSite, listReleases, siteName, ConfigError } from './load';
 import { repoTrees } from './layout';
 
 const ws = join(__dirname, '../../..');
@@ -59,6 +59,13 @@ describe('bad config fails naming the file and the field', () => {
     expect(ce.message).toContain(path);
   };
 
+  it('{mounts} inside another argument of a lorax wrapper', () =>
+    fails(
+      site('mounts', goodSite.replace('x86_64: { type: boot-tree, mustBoot: true }', 'x86_64: { type: lorax, wrapper: [podman, run, "-v{mounts}", image] }')),
+      'sites/mounts.yaml',
+      'builders.x86_64.wrapper[2]',
+      /\{mounts\} must be an element of its own \(it becomes several arguments\)/,
+    ));
   it('an unknown key (misspelt)', () =>
     fails(release('typo', good.replace('type: stable', 'type: stable\ncandidat: true')), 'releases/typo/release.yaml', '', /unknown key "candidat"/));
   it('a wrong type', () => fails(release('type', good.replace('minor: 7', 'minor: seven')), 'releases/type/release.yaml', 'minor', /expected number/));
@@ -166,5 +173,23 @@ describe('site paths that overlap or escape fail naming the file and both fields
   it('allows what real sites do: the store and the cloud images under the compose root, the fixture key under the fixture', () => {
     expect(site('fleet', goodSite.replace('path: .releng/store', 'path: .releng/compose/.store').replace('path: .releng/upstream/images', 'path: .releng/compose/.cloud-images'))().store).toMatchObject({ path: join(dir, '.releng/compose/.store') });
     expect(loadSite(ws, 'rocky-prod').store).toMatchObject({ path: '/mnt/compose/.store' });
+  });
+});
+
+describe('choosing the site', () => {
+  const host = mkdtempSync(join(tmpdir(), 'compose-host-'));
+  afterAll(() => rmSync(host, { recursive: true, force: true }));
+
+  it('refuses the local demo by default on a compose host, saying how to choose', () => {
+    const probe = join(host, 'mnt-compose');
+    mkdirSync(probe);
+    expect(() => siteName({}, probe)).toThrow(`RELENG_SITE is not set, and this host has ${probe}: it looks like a compose host`);
+    expect(() => siteName({ RELENG_SITE: '' }, probe)).toThrow(/Say which site to use: RELENG_SITE=rocky-prod \(sites\/rocky-prod\.yaml\), or RELENG_SITE=local for the embedded demo/);
+    expect(siteName({ RELENG_SITE: 'local' }, probe)).toBe('local');
+    expect(siteName({ RELENG_SITE: 'rocky-prod' }, probe)).toBe('rocky-prod');
+  });
+
+  it('is local by default anywhere else', () => {
+    expect(siteName({}, join(host, 'absent'))).toBe('local');
   });
 });

@@ -145,9 +145,23 @@ export function checkReleases(workspaceRoot: string): void {
   }
 }
 
-/** The site named by RELENG_SITE (default `local`), from `sites/<name>.yaml`. */
-export function siteName(env: NodeJS.ProcessEnv = process.env): string {
-  return env.RELENG_SITE || 'local';
+/** What makes a host a compose host: Rocky's compose mount (sites/rocky-prod.yaml's roots.compose). */
+export const COMPOSE_HOST_PROBE = '/mnt/compose';
+
+/**
+ * The site named by RELENG_SITE (default `local`), from `sites/<name>.yaml`. On a compose host
+ * (`composeHostProbe` exists) the embedded demo site must be asked for by name: a forgotten
+ * RELENG_SITE would otherwise run a whole release against the fixture, quietly.
+ */
+export function siteName(env: NodeJS.ProcessEnv = process.env, composeHostProbe = COMPOSE_HOST_PROBE): string {
+  if (env.RELENG_SITE) return env.RELENG_SITE;
+  if (existsSync(composeHostProbe)) {
+    throw new Error(
+      `RELENG_SITE is not set, and this host has ${composeHostProbe}: it looks like a compose host, so the local demo site is not chosen by default. ` +
+        `Say which site to use: RELENG_SITE=rocky-prod (sites/rocky-prod.yaml), or RELENG_SITE=local for the embedded demo.`,
+    );
+  }
+  return 'local';
 }
 
 /**

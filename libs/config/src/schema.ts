@@ -153,11 +153,31 @@ const path = z.string().min(1);
  */
 const sitePath = path.refine((p) => !p.split('/').includes('..'), 'expected a path without .. (write the directory it means)');
 
+/** The element of a lorax builder's wrapper that becomes the container's bind mounts. */
+export const WRAPPER_MOUNTS = '{mounts}';
+
 export const builderSchema = z.discriminatedUnion('type', [
   /** Build the boot tree and ISO from the compose with the host's tools. */
   z.strictObject({ type: z.literal('boot-tree'), mustBoot: z.boolean().default(false) }),
   /** Real lorax on a Rocky host (this host, or inside podman/mock). */
-  z.strictObject({ type: z.literal('lorax'), wrapper: z.array(z.string()).default([]), mustBoot: z.boolean().default(true) }),
+  z.strictObject({
+    type: z.literal('lorax'),
+    /**
+     * What lorax's argv is prepended with (podman run…, mock…). In a container wrapper, the
+     * element `{mounts}` (WRAPPER_MOUNTS, before the image) becomes the bind mounts lorax needs,
+     * at the same paths: the compose root read-only and its work dir writable.
+     */
+    wrapper: z
+      .array(z.string())
+      .default([])
+      .superRefine((w, ctx) => {
+        w.forEach((x, i) => {
+          if (x.includes(WRAPPER_MOUNTS) && x !== WRAPPER_MOUNTS) ctx.addIssue({ code: 'custom', path: [i], message: `${WRAPPER_MOUNTS} must be an element of its own (it becomes several arguments)` });
+          else if (x === WRAPPER_MOUNTS && w.indexOf(x) < i) ctx.addIssue({ code: 'custom', path: [i], message: `${WRAPPER_MOUNTS} is listed twice (first at index ${w.indexOf(x)})` });
+        });
+      }),
+    mustBoot: z.boolean().default(true),
+  }),
   /** Dispatch the build to a native host over SSH. */
   z.strictObject({
     type: z.literal('ssh'),
@@ -180,7 +200,9 @@ export const builderSchema = z.discriminatedUnion('type', [
     namespace: z.string().default('empanadas'),
     image: z.string().min(1),
     apiServer: z.string().url(),
+    /** Unset: the pod's service account token. */
     tokenFile: path.optional(),
+    /** The API server's CA (PEM). Unset: the pod's service account CA for the in-cluster API server, else the system CAs. */
     caFile: path.optional(),
     loraxCommand: z.array(z.string()).min(1).default(['lorax']),
     /** The volume the pod leaves its result on, and where this host sees it. */

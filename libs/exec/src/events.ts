@@ -10,11 +10,17 @@ export interface EventLog {
   info(message: string): void;
 }
 
+/** Events go to `file` (its directory made by the first event: a run that logs none writes nothing). */
 export function eventLog(file: string | undefined, prefix = ''): EventLog {
-  if (file) mkdirSync(dirname(file), { recursive: true });
+  let made = false;
   return {
     event(type, data = {}) {
-      if (file) appendFileSync(file, JSON.stringify({ time: new Date().toISOString(), pid: process.pid, type, ...data }) + '\n');
+      if (!file) return;
+      if (!made) {
+        mkdirSync(dirname(file), { recursive: true });
+        made = true;
+      }
+      appendFileSync(file, JSON.stringify({ time: new Date().toISOString(), pid: process.pid, type, ...data }) + '\n');
     },
     info(message) {
       console.log(prefix ? `${prefix} ${message}` : message);

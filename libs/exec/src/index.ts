@@ -4,3 +4,4 @@ export * from './events';
 export * from './hash-workers';
 export * from './gpg';
 export * from './hash-cache';
+export * from './version';

@@ -173,6 +173,7 @@ const PACKAGES: Record<string, [string, string]> = {
   'qemu-system-x86_64': ['qemu-system-x86', 'qemu-kvm'],
   ssh: ['openssh-client', 'openssh-clients'],
   lorax: ['(not in Debian: run on a Rocky host)', 'lorax'],
+  podman: ['podman runc', 'podman'],
 };
 
 export function missingHint(tool: string): string {

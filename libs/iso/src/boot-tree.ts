@@ -24,7 +24,7 @@ import {
 } from './bootloaders';
 import { describeTree, linkOrCopy, moveDir, replaceDir, settleAll, treeBytes } from './files';
 import { isoManifest, verifyIso } from './inspect';
-import { collectLoraxTree, loraxArgv } from './lorax';
+import { collectLoraxTree, loraxArgv, wrapperArgv, wrapperMountProblem, type WrapperMounts } from './lorax';
 import { appendFileToLog, grubMkimageArgv, implantisomd5Argv, mcopyArgv, mkfsFatArgv, mkisofsArgv, mksquashfsArgv, mmdArgv, mtoolsEnv, reproducibleEnv, runTool } from './tools';
 import type { BootTreeInput, BootTreeResult } from './types';
 
@@ -69,6 +69,10 @@ function checkRepos(arch: Arch, repos: BootTreeInput['repos']): void {
 async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 'lorax' }>): Promise<BootTreeResult> {
   const { release, arch, workDir } = input;
   const log = input.log ?? (() => {});
+  // A container sees only what is mounted: the compose (lorax's file:// sources) and the work dir (its output).
+  const mounts: WrapperMounts = { readOnly: input.composeRoot ? [input.composeRoot] : input.repos.map((r) => r.path), readWrite: [workDir] };
+  const unseen = wrapperMountProblem(b.wrapper, mounts);
+  if (unseen) throw new Error(`${arch}: lorax builder: builders.${arch}.wrapper: ${unseen}`);
   checkRepos(arch, input.repos);
   if (!b.wrapper.length) {
     if (!hasTool('lorax')) throw new Error(`${arch}: lorax builder: lorax is not installed (${missingHint('lorax')})`);
@@ -86,7 +90,7 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
   rmSync(loraxOut, { recursive: true, force: true }); // lorax refuses an existing output directory
   // lorax's own log stays where the wrapper can write it (beside its output); the caller's log gets a copy.
   const loraxLog = join(workDir, `lorax-${arch}.log`);
-  const argv = [...b.wrapper, ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, loraxLog)];
+  const argv = [...wrapperArgv(b.wrapper, mounts), ...loraxArgv(release, arch, input.repos.map((r) => repoUrl(r.path)), loraxOut, loraxLog)];
   const logFile = input.logFile ?? join(workDir, 'lorax-run.log');
   log(`running lorax into ${loraxOut}`);
   try {

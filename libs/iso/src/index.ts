@@ -2,7 +2,8 @@
 // extra ISOs (xorriso dialog replay + implantisomd5), and reading ISOs back.
 export type { BootTreeInput, BootTreeResult, BuiltFile, ExtraIsoInput, ExtraIsoResult } from './types';
 export { buildBootTree, hasCoreGroup, squashfsCompressor } from './boot-tree';
-export { loraxArgv, collectLoraxTree } from './lorax';
+export { loraxArgv, collectLoraxTree, wrapperArgv, wrapperMountProblem } from './lorax';
+export type { WrapperMounts } from './lorax';
 export { buildExtraIso, planTreeGrafts, UPDATABLE } from './extra';
 export {
   runTool,

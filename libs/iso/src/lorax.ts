@@ -1,8 +1,8 @@
 // The production builder: lorax, run exactly as empanadas' buildImage.tmpl.sh runs it, and the
 // adoption of a lorax output tree (pull-unpack-tree's job) into the pipeline's layout.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { isFinal, isoNames, revision, volumeId, type Arch, type Release } from '@rocky/config';
+import { basename, join, resolve } from 'node:path';
+import { isFinal, isoNames, revision, volumeId, WRAPPER_MOUNTS, type Arch, type Release } from '@rocky/config';
 import { parseTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { describeTree, linkOrCopy, linkTree, replaceDir, settleAll } from './files';
@@ -33,6 +33,54 @@ export function loraxArgv(release: Release, arch: Arch, sources: string[], outDi
     '--rootfs-size=4',
     outDir,
   ];
+}
+
+/** Wrappers that run lorax in a container, which sees only what is mounted into it. */
+const CONTAINER_ENGINES = new Set(['podman', 'docker']);
+
+/** What lorax behind a wrapper must see: its sources (read) and its work dir (output and log). */
+export interface WrapperMounts {
+  readOnly: string[];
+  readWrite: string[];
+}
+
+/**
+ * The wrapper with `{mounts}` replaced by `-v <path>:<path>:ro` for each source and `-v <path>:<path>`
+ * for each work path: the same paths inside, because lorax's argv names host paths.
+ */
+export function wrapperArgv(wrapper: string[], mounts: WrapperMounts): string[] {
+  return wrapper.flatMap((w) =>
+    w === WRAPPER_MOUNTS ? [...mounts.readOnly.flatMap((p) => ['-v', `${p}:${p}:ro`]), ...mounts.readWrite.flatMap((p) => ['-v', `${p}:${p}`])] : [w],
+  );
+}
+
+/** The `-v`/`--volume` bind mounts written out in a container wrapper. */
+function explicitVolumes(wrapper: string[]): { src: string; dst: string; ro: boolean }[] {
+  const specs: string[] = [];
+  wrapper.forEach((w, i) => {
+    if ((w === '-v' || w === '--volume') && wrapper[i + 1]) specs.push(wrapper[i + 1]);
+    else if (w.startsWith('--volume=')) specs.push(w.slice('--volume='.length));
+    else if (/^-v[^-]/.test(w)) specs.push(w.slice(2));
+  });
+  return specs.map((v) => {
+    const [src, dst = src, opts = ''] = v.split(':');
+    return { src: src.replace(/\/+$/, ''), dst: dst.replace(/\/+$/, ''), ro: opts.split(',').includes('ro') };
+  });
+}
+
+/**
+ * Why lorax behind this wrapper would not see what it needs (a container engine's `run` without
+ * `{mounts}` nor same-path volumes covering every path), or undefined. Other wrappers (mock,
+ * sudo) see the host's files.
+ */
+export function wrapperMountProblem(wrapper: string[], mounts: WrapperMounts): string | undefined {
+  const engine = basename(wrapper[0] ?? '');
+  if (!CONTAINER_ENGINES.has(engine) || !wrapper.includes('run') || wrapper.includes(WRAPPER_MOUNTS)) return undefined;
+  const volumes = explicitVolumes(wrapper);
+  const covered = (p: string, write: boolean) => volumes.some((v) => v.src === v.dst && (p === v.src || p.startsWith(`${v.src}/`)) && !(write && v.ro));
+  const unseen = [...mounts.readOnly.filter((p) => !covered(p, false)).map((p) => `${p} (its sources)`), ...mounts.readWrite.filter((p) => !covered(p, true)).map((p) => `${p} (its output, writable)`)];
+  if (!unseen.length) return undefined;
+  return `${engine} runs lorax in a container that does not see ${unseen.join(' nor ')}: put "${WRAPPER_MOUNTS}" in the wrapper before the image (it becomes -v <path>:<path>:ro for the compose and -v <path>:<path> for lorax's work dir)`;
 }
 
 /** Files named by a lorax .treeinfo that must exist, with lorax's defaults when a key is absent. */

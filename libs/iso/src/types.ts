@@ -11,6 +11,8 @@ export interface BootTreeInput {
   outDir: string;
   /** Scratch (installroot, memdisk, dnf cache); may be deleted afterwards. */
   workDir: string;
+  /** The site's compose root, which holds `repos`: a container wrapper mounts it read-only (default: each repo). */
+  composeRoot?: string;
   /**
    * Every date in the tree and the ISO, and the seed of their ids (FAT serial, GPT GUIDs): the
    * compose's timestamp, so a rebuild of the same inputs gives the same bytes.

@@ -18,3 +18,4 @@ export { rollbackStage, type RollbackPlan } from './rollback';
 export { composesOf, type ComposeDir } from './composes';
 export { composeToPublish, type ComposeView } from './compose-check';
 export type { ChangesRecord } from './update-metadata';
+export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';

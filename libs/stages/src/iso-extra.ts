@@ -62,7 +62,7 @@ function trees(ctx: StageContext, arch: Arch, image: string) {
 
 export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   name: 'iso-extra',
-  tools: () => ['xorriso', 'implantisomd5', 'checkisomd5'],
+  tools: () => ['xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo'],
 
   async plan(ctx) {
     const rel = ctx.release;

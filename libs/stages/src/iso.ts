@@ -54,7 +54,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const b = builderFor(ctx, isoArch(ctx));
     if (b.type === 'ssh') return ['ssh', 'tar'];
     if (b.type === 'kubernetes') return ['tar', 'xorriso'];
-    return ['dnf', 'xorriso', 'implantisomd5', 'mksquashfs', ...(b.type === 'lorax' ? [b.wrapper[0] ?? 'lorax'] : ['mkfs.fat', 'mmd', 'mcopy'])];
+    return ['dnf', 'xorriso', 'implantisomd5', 'mksquashfs', ...(b.type === 'lorax' ? [b.wrapper[0] ?? 'lorax'] : ['checkisomd5', 'isoinfo', 'mkfs.fat', 'mmd', 'mcopy'])];
   },
 
   async plan(ctx) {
@@ -115,7 +115,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
                 loraxCommand: builder.loraxCommand,
               });
       } else {
-        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, buildTimestamp: composeTimestamp(composeId), log, logFile: layout.log(arch, 'iso-boot') });
+        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, composeRoot: site.roots.compose, buildTimestamp: composeTimestamp(composeId), log, logFile: layout.log(arch, 'iso-boot') });
       }
     } catch (e) {
       // Remote builders leave their session logs in the work dir: kept with the rest below.

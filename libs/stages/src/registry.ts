@@ -10,6 +10,7 @@ import { stagingStage } from './staging';
 import { prodStage } from './prod';
 import { filelistStage } from './filelist';
 import { rollbackStage } from './rollback';
+import { checkSiteStage } from './check-site';
 
 export const stages = {
   sync: syncStage,
@@ -21,6 +22,7 @@ export const stages = {
   prod: prodStage,
   filelist: filelistStage,
   rollback: rollbackStage,
+  'check-site': checkSiteStage,
 } as const satisfies Record<string, Stage<any, any>>;
 
 export type StageName = keyof typeof stages;

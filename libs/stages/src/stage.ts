@@ -26,6 +26,8 @@ export interface Recorded {
 
 export interface Stage<P, R> {
   readonly name: string;
+  /** Changes nothing at all, not even the event log (check-site). */
+  readonly readOnly?: boolean;
   /** Tools execute runs; all are checked before anything changes. */
   tools(ctx: StageContext): string[];
   /** Locks held from before the plan (real runs only) until record is done. */
@@ -60,7 +62,7 @@ export function stageLog(ctx: Pick<StageContext, 'site' | 'project' | 'target' |
 
 /** Runs one stage: the only way stages run (executors, tests and the fault suite alike). */
 export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Promise<Outcome<P, R>> {
-  const log = ctx.log;
+  const log = stage.readOnly ? { ...ctx.log, event: () => {} } : ctx.log;
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
   if (ctx.dryRun) {

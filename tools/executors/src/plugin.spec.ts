@@ -15,7 +15,7 @@ describe('releaseTargets', () => {
   it('makes one target per stage and one iso target per arch, none of them taking release or arch as options', () => {
     expect(name).toBe('rocky-9');
     expect(arches).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
-    expect(Object.keys(targets).sort()).toEqual(['cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'rollback', 'staging', 'sync', 'update-filelist', 'update-prod', 'update-staging', 'update-sync']);
+    expect(Object.keys(targets).sort()).toEqual(['check-site', 'cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'rollback', 'staging', 'sync', 'update-filelist', 'update-prod', 'update-staging', 'update-sync']);
     for (const [t, c] of Object.entries(targets)) {
       expect(c.options ?? {}, t).toEqual({});
       expect(c.executor, t).toBe(`@rocky/executors:${executorOf(t)}`);
@@ -38,6 +38,14 @@ describe('releaseTargets', () => {
     expect(targets['update-prod'].dependsOn).toEqual(['update-staging']);
     expect(targets['update-filelist'].dependsOn).toEqual(['update-prod']);
     for (const t of ['update-staging', 'update-prod', 'update-filelist', 'rollback']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
+  });
+
+  it('checks the site without caching and without running anything first', () => {
+    expect(targets['check-site']).toMatchObject({ executor: '@rocky/executors:check-site', cache: false });
+    expect(targets['check-site'].dependsOn ?? []).toEqual([]);
+    expect(targets['check-site'].inputs).toBeUndefined();
+    expect(checkCommandLine(argv('run', 'rocky-9:check-site', '--dryRun'))).toEqual({ dryRun: true });
+    expect(() => checkCommandLine(argv('run', 'rocky-9:check-site', '--site=rocky-prod'))).toThrow(/unknown option --site; nothing was run\. Options: check-site: --dryRun;/);
   });
 });
 

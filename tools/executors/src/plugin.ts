@@ -93,6 +93,12 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-prod'] = publish('prod', ['update-staging'], 'Promote the approved update push to production');
   targets['update-filelist'] = publish('filelist', ['update-prod'], 'Mirror file lists after every prod of the run');
   targets.rollback = { ...publish('rollback', [], 'Point the latest link at an earlier finished compose (then update-staging publishes it)') };
+  // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
+  targets['check-site'] = {
+    executor: `${EXECUTORS}:check-site`,
+    cache: false,
+    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
+  };
   return { name, targets, arches: rel.arches };
 }
 
