@@ -61,7 +61,7 @@ interface Found {
   object?: BucketObject;
   /** What says the sha256 is right: a checksum file, or the record of the first read. */
   checksumFrom?: string;
-  /** Bucket source: read the object even when the store has the sha256 (it changed since recorded) and (re)write the record. */
+  /** Bucket source: the object changed (ETag, size) since its sha256 was recorded: read it again even though the store has that sha256. */
   reread?: boolean;
   /** Recorded at the first read (kept when the record is rewritten). */
   recordedAt?: string;
@@ -171,8 +171,6 @@ async function planBucket(rel: Release, wanted: Wanted[], prefix: string, bucket
         f.recordedAt = String(rec.metadata.recordedAt ?? '');
         f.checksumFrom = `the sha256 recorded at its first read (${f.recordedAt}, ETag ${String(rec.metadata.etag)}, ${rec.size} bytes)`;
         f.reread = rec.metadata.etag !== o.etag || rec.size !== o.size;
-      } else {
-        f.reread = true; // the first read: recorded afterwards
       }
     }
     f.entry.origin = { url: bucket.url(o.key), etag: o.etag, checksum: sums ? 'published' : 'recorded' };
@@ -219,7 +217,9 @@ export const cloudStage: Stage<CloudPlan, CloudResult> = {
     const images = await mapLimit(plan.found, ctx.site.concurrency.downloads, async (f): Promise<CloudImageEntry> => {
       const want = f.entry.sha256;
       if (f.file) {
-        const sha = want && (await store.has(want)) ? want : (read.push(f.file), await sha256File(f.file));
+        const stored = want && (await store.has(want));
+        if (!stored) read.push(f.file);
+        const sha = stored ? want : await sha256File(f.file);
         if (sha !== want) throw new Error(`${f.file}: checksum mismatch (published ${want}, file ${sha})`);
         return { ...f.entry, ...(await store.putFile(f.file, { sha256: sha, size: f.entry.size })) };
       }
@@ -237,7 +237,7 @@ export const cloudStage: Stage<CloudPlan, CloudResult> = {
       if (f.entry.origin?.checksum === 'recorded') {
         // A first read, or a read of an object whose ETag changed but whose bytes did not (a re-upload).
         await store.setKey(cloudObjectKey(bucket.name, o.key), obj, { etag: o.etag, recordedAt: f.recordedAt || new Date().toISOString() });
-        if (f.recordedAt) ctx.log.info(`${bucket.url(o.key)}: ETag changed since its first read (${f.recordedAt}), the bytes did not`);
+        if (f.reread) ctx.log.info(`${bucket.url(o.key)}: ETag changed since its first read (${f.recordedAt}), the bytes did not`);
         else recorded.push(o.key);
       }
       return { ...f.entry, ...obj };
