@@ -20,6 +20,7 @@ describe('the workspace release and site files', () => {
     expect(loadRelease(ws, 'rocky-8').arches).toEqual(['x86_64', 'aarch64']);
     expect(loadSite(ws, 'local').roots.compose).toBe(join(ws, '.releng/compose'));
     expect(loadSite(ws, 'rocky-prod').roots.staging).toBe('/mnt/repos-staging');
+    expect(loadSite(ws, 'rocky-prod').cloud?.source).toEqual({ type: 's3', bucket: 'resf-empanadas', prefix: '', region: 'us-east-2' });
   });
 });
 
@@ -115,6 +116,13 @@ describe('bad config fails naming the file and the field', () => {
     fails(site('norepo', goodSite.replace('hashed-{repo}', 'hashed-BaseOS')), 'sites/norepo.yaml', 'upstream.url', /no \{repo\}/));
   it('a URL template with an unknown placeholder', () =>
     fails(site('placeholder', goodSite.replace('{arch}', '{basearch}')), 'sites/placeholder.yaml', 'upstream.url', /unknown placeholder \{basearch\}/));
+  it('a bucket cloud source with a path, or without a bucket', () => {
+    fails(site('s3path', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, bucket: resf-empanadas, path: x }')), 'sites/s3path.yaml', 'cloud.source', /path/);
+    fails(site('s3nobucket', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, region: us-east-2 }')), 'sites/s3nobucket.yaml', 'cloud.source.bucket', /./);
+    expect(site('s3ok', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, bucket: b, prefix: images, endpoint: "http://127.0.0.1:9000" }'))().cloud?.source).toEqual({
+      type: 's3', bucket: 'b', prefix: 'images', region: 'us-east-2', endpoint: 'http://127.0.0.1:9000',
+    });
+  });
 });
 
 // Issue 18.11: roots that overlap or escape let one stage write into another's tree.

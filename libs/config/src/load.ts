@@ -242,7 +242,7 @@ const within = (outer: string, inner: string) => {
  * Site directories that overlap where one stage would write into another's tree (a compose root
  * inside production put unapproved files on the mirrors). Staging and production hold only what
  * is published: they neither contain nor lie inside another site directory. The store, the cloud
- * images (a copy of the producer's bucket) and the GnuPG home (private keys) contain no other.
+ * images directory (a dir source) and the GnuPG home (private keys) contain no other.
  * The rest may nest: Rocky keeps its store under the compose root (/mnt/compose/.store).
  */
 function overlappingPaths(s: Site): ConfigError['issues'] {
@@ -254,7 +254,7 @@ function overlappingPaths(s: Site): ConfigError['issues'] {
     s.store.type === 's3' ? dir('store.cache', s.store.cache, 'closed') : dir('store.path', s.store.path, 'closed'),
     dir('state', s.state, 'open'),
     ...(s.upstream.fixture ? [dir('upstream.fixture.root', s.upstream.fixture.root, 'open')] : []),
-    ...(s.cloud ? [dir('cloud.source.path', s.cloud.source.path, 'closed')] : []),
+    ...(s.cloud?.source.type === 'dir' ? [dir('cloud.source.path', s.cloud.source.path, 'closed')] : []),
     ...(s.signing ? [dir('signing.gnupgHome', s.signing.gnupgHome, 'closed')] : []),
   ];
   const real = dirs.map((d) => physical(d.path));

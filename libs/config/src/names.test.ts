@@ -2,6 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import {
   composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId,
+  cloudBucketKey, cloudBucketPrefix, parseCloudBucketKey,
 } from './names';
 import type { Release } from './schema';
 
@@ -51,6 +52,29 @@ describe('names', () => {
       aliases: ['Rocky-9-Container-UBI.latest.aarch64.tar.xz'],
     });
     expect(cloudImageNames(r9, { type: 'RPI', format: 'raw.xz' }, 'aarch64', b).file).toBe('Rocky-9-RPI-9.7-20251120.0.aarch64.raw.xz');
+  });
+
+  it("reads the producer's bucket layout (§1.6): the build's name, layer.tar.xz renamed, nothing else taken for an image", () => {
+    const base = 'Rocky-9-Container-Base-9.7-20251120.0.x86_64';
+    expect(parseCloudBucketKey(r9, `buildimage-9.7-x86_64/${base}/1763650000/layer.tar.xz`)).toMatchObject({
+      file: `${base}.tar.xz`, kind: 'Container-Base', revision: '9.7', arch: 'x86_64', n: 0, ext: 'tar.xz', epoch: 1763650000,
+    });
+    const qcow = 'Rocky-9-GenericCloud-Base-9.7-20251120.10.aarch64.qcow2';
+    expect(parseCloudBucketKey(r9, `images/buildimage-9.7-aarch64/${qcow.slice(0, -6)}/1763650000/${qcow}`, 'images')).toMatchObject({ file: qcow, n: 10, arch: 'aarch64' });
+    for (const other of [
+      `buildimage-9.7-x86_64/${base}/1763650000/kiwi.result.json`,
+      `buildimage-9.7-x86_64/${base}/1763650000/layer.tar.xz.CHECKSUM`,
+      `buildimage-9.7-x86_64/${base}/1763650000/Rocky-9-Container-Base-9.7-20251119.0.x86_64.tar.xz`, // not this build's
+      `buildimage-9.7-aarch64/${base}/1763650000/layer.tar.xz`, // filed under another arch
+      `buildimage-9.6-x86_64/${base}/1763650000/layer.tar.xz`,
+      `buildimage-9.7-x86_64/${base}/latest/layer.tar.xz`,
+      `buildiso-9-amd64/1763650000/lorax-9.7-x86_64.tar.gz`,
+    ])
+      expect(parseCloudBucketKey(r9, other), other).toBeUndefined();
+    expect(cloudBucketPrefix(r9, 'x86_64')).toBe('buildimage-9.7-x86_64/');
+    expect(cloudBucketPrefix(r9, 's390x', 'images')).toBe('images/buildimage-9.7-s390x/');
+    expect(cloudBucketKey(r9, `${base}.tar.xz`, 1763650000, 'layer.tar.xz')).toBe(`buildimage-9.7-x86_64/${base}/1763650000/layer.tar.xz`);
+    expect(parseCloudBucketKey(r9, cloudBucketKey(r9, qcow, 5))?.file).toBe(qcow);
   });
 
   it('names staging and production directories per release type', () => {

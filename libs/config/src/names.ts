@@ -133,6 +133,52 @@ export function parseCloudImageName(r: Pick<R, 'shortname' | 'major'>, name: str
   return { kind: m[1], revision: m[2], date: new Date(Date.UTC(+m[3], +m[4] - 1, +m[5])), n: Number(m[6]), arch: m[7], ext: m[8] };
 }
 
+// --- the image producer's bucket (empanadas-spec.md §1.6) --------------------------------------
+// The producer uploads each build's output directory to
+// `buildimage-<revision>-<arch>/<base>/<epoch>/`, where <base> is the image name without its
+// extension (`Rocky-9-GenericCloud-Base-9.7-20251120.0.x86_64`) and <epoch> the upload job's
+// time. The directory holds the image and whatever else the builder left (kiwi.result.json...);
+// imagefactory's container builds are uploaded as `layer.tar.xz`.
+
+/** A site's key prefix in a bucket (`''`, or a folder: `images` is `images/`). */
+const folder = (prefix: string) => (prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix);
+
+const buildDir = (rev: string, arch: string) => `buildimage-${rev}-${arch}/`;
+/** Key prefix of one revision and arch in the producer's bucket: `buildimage-9.7-x86_64/` (under the site's `prefix`). */
+export const cloudBucketPrefix = (r: Pick<R, 'major' | 'minor'>, arch: string, prefix = '') => `${folder(prefix)}${buildDir(revision(r), arch)}`;
+
+/** The key the producer gives `object` of the build named `file` (`cloudImageNames(…).file`) uploaded at `epoch`. */
+export function cloudBucketKey(r: Pick<R, 'shortname' | 'major'>, file: string, epoch: number, object = file): string {
+  const b = parseCloudImageName(r, file);
+  if (!b) throw new Error(`${file} is not a cloud image name of ${r.shortname} ${r.major}`);
+  return `${buildDir(b.revision, b.arch)}${file.slice(0, -(b.ext.length + 1))}/${epoch}/${object}`;
+}
+
+export interface CloudBucketObject extends CloudBuild {
+  /** The upload's epoch (seconds): of two uploads of one build, the later wins. */
+  epoch: number;
+  /** The name it is placed under: the key's last component, `layer` replaced by the build's name. */
+  file: string;
+}
+
+/**
+ * Parses a key of the producer's bucket into the image it holds, or undefined for any other
+ * object (logs, kiwi.result.json, checksum files, other releases). `…/<base>/<epoch>/layer.tar.xz`
+ * is placed as `<base>.tar.xz`, as pull-cloud-image does; the placed name must be the build's
+ * own (`<base>.<ext>`), so a stray file can never be taken for an image.
+ */
+export function parseCloudBucketKey(r: Pick<R, 'shortname' | 'major'>, key: string, prefix = ''): CloudBucketObject | undefined {
+  const under = folder(prefix);
+  if (!key.startsWith(under)) return undefined;
+  const m = /^buildimage-(\d+\.\d+)-([a-z0-9_]+)\/([^/]+)\/(\d+)\/([^/]+)$/.exec(key.slice(under.length));
+  if (!m) return undefined;
+  const [, rev, arch, base, epoch, last] = m;
+  const file = !last.startsWith(`${base}.`) && last.includes('layer') ? base + last.replace('layer', '') : last;
+  const b = parseCloudImageName(r, file);
+  if (!b || b.revision !== rev || b.arch !== arch || file !== `${base}.${b.ext}`) return undefined;
+  return { ...b, epoch: Number(epoch), file };
+}
+
 /** Suffix of the staging release directory (sync/common_9 APPEND_TO_DIR). */
 export function publishSuffix(r: R): string {
   if (r.type === 'beta') return '-beta';
@@ -237,3 +283,9 @@ export function pungiLabel(r: Pick<R, 'major' | 'minor' | 'type'>, kind: 'produc
   const milestone = r.type === 'beta' ? 'Beta' : r.type === 'lookahead' ? 'Snapshot' : kind === 'update' ? 'Update' : 'RC';
   return `${milestone}-${revision(r)}`;
 }
+
+/**
+ * The sha256 recorded at the first read of a producer's bucket object that has no published
+ * checksum (the cloud stage verifies every later read against it).
+ */
+export const cloudObjectKey = (bucket: string, key: string) => `cloud-object:s3://${bucket}/${key}`;

@@ -352,11 +352,23 @@ export const siteSchema = z.strictObject({
     .default({ downloads: 8, builds: 2 }),
   cloud: z
     .strictObject({
-      /**
-       * The producer's images in `<path>/<project>/<arch>/`, each with its `<file>.CHECKSUM`. The
-       * only kind so far: a host pulling from the producer's bucket syncs it into such a directory.
-       */
-      source: z.strictObject({ type: z.literal('dir'), path: sitePath }),
+      source: z.discriminatedUnion('type', [
+        /** The producer's images in `<path>/<project>/<arch>/`, each with its `<file>.CHECKSUM`. */
+        z.strictObject({ type: z.literal('dir'), path: sitePath }),
+        /**
+         * The producer's bucket, in its own layout (`[<prefix>]buildimage-<revision>-<arch>/<base>/<epoch>/…`,
+         * empanadas-spec.md §1.6), read with the store's S3 client; credentials come from the
+         * standard AWS chain (environment, profile, instance role), as for the store.
+         */
+        z.strictObject({
+          type: z.literal('s3'),
+          bucket: z.string().min(1),
+          prefix: z.string().default(''),
+          region: z.string().default('us-east-2'),
+          /** An S3-compatible server instead of AWS. */
+          endpoint: z.string().url().optional(),
+        }),
+      ]),
     })
     .optional(),
   publish: z

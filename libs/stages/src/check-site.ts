@@ -6,10 +6,11 @@
 import { existsSync, readdirSync, readFileSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
 import { userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { stateDir, upstreamArch, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
+import { cloudBucketPrefix, stateDir, upstreamArch, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
 import { bytes, findTool, missingHint, run, TOOL_MINIMUMS, ToolError, compareVersions, toolVersion } from '@rocky/exec';
 import { probeKubernetes, probeSsh, type ProbeResult } from '@rocky/builders';
 import { hostBootLoaders, loaderInstallHint, wrapperMountProblem } from '@rocky/iso';
+import { Bucket } from '@rocky/store';
 import { fetchBuffer, parseRepomd, SignatureVerifier } from '@rocky/rpm-repo';
 import type { StageContext } from './context';
 import type { Stage } from './stage';
@@ -31,6 +32,7 @@ export type SiteCheck = { field: string; what: string } & (
   | { kind: 'signing'; gnupgHome: string; keyId: string; fixtureRoot?: string }
   | { kind: 'upstream'; tree: RepoTree; /** Fixture sites: the repo's directory; others: its URL. */ fixtureDir?: string; url?: string }
   | { kind: 'cloud'; path: string; project: string; arches: Arch[]; fixtureRoot?: string }
+  | { kind: 'bucket'; bucket: string; region: string; endpoint?: string; prefixes: string[] }
   | { kind: 'builder'; arch: Arch; builder: Builder }
   | { kind: 'problem'; message: string }
 );
@@ -126,7 +128,9 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
   const images = Object.values(rel.cloud.images);
   if (site.cloud) {
     const arches = rel.arches.filter((a) => images.some((d) => !d.arches || d.arches.includes(a)));
-    checks.push({ kind: 'cloud', field: 'cloud.source.path', path: site.cloud.source.path, project: rel.project, arches, fixtureRoot: site.upstream.fixture?.root, what: `${join(site.cloud.source.path, rel.project)} is listable` });
+    const src = site.cloud.source;
+    if (src.type === 'dir') checks.push({ kind: 'cloud', field: 'cloud.source.path', path: src.path, project: rel.project, arches, fixtureRoot: site.upstream.fixture?.root, what: `${join(src.path, rel.project)} is listable` });
+    else checks.push({ kind: 'bucket', field: 'cloud.source', bucket: src.bucket, region: src.region, endpoint: src.endpoint, prefixes: arches.map((a) => cloudBucketPrefix(rel, a, src.prefix)), what: `s3://${src.bucket}/ lists ${rel.name}'s builds` });
   } else if (images.length) checks.push({ kind: 'problem', field: 'cloud.source', what: 'a cloud image source', message: `unset, but ${rel.name} lists cloud images: add cloud: { source: { type: dir, path } }` });
 
   for (const arch of rel.arches) {
@@ -172,6 +176,9 @@ export async function runSiteChecks(ctx: StageContext, plan: SiteCheckPlan, opts
             break;
           case 'cloud':
             checkCloud(check, r);
+            break;
+          case 'bucket':
+            await checkBucket(check, r);
             break;
           case 'builder':
             await checkBuilder(ctx, check, r, PATH, opts.serviceAccountDir);
@@ -354,6 +361,19 @@ function checkCloud(c: Extract<SiteCheck, { kind: 'cloud' }>, r: CheckResult) {
     }
   }
   r.notes.push(c.arches.map((a) => `${a}: ${existsSync(join(dir, a)) ? readdirSync(join(dir, a)).length : 0} files`).join(', '));
+}
+
+async function checkBucket(c: Extract<SiteCheck, { kind: 'bucket' }>, r: CheckResult) {
+  const bucket = Bucket.open(c);
+  const counts: string[] = [];
+  for (const prefix of c.prefixes) {
+    try {
+      counts.push(`${prefix}: ${(await bucket.list(prefix)).length} objects`);
+    } catch (e) {
+      return void r.problems.push({ field: 'cloud.source', message: `${bucket.url(prefix)} cannot be listed (${(e as Error).message}): check bucket, region, endpoint and the AWS credentials of this host` });
+    }
+  }
+  r.notes.push(counts.join(', '));
 }
 
 async function checkBuilder(ctx: StageContext, c: Extract<SiteCheck, { kind: 'builder' }>, r: CheckResult, PATH: string, saDir?: string) {

@@ -8,7 +8,7 @@ export { composeDamage } from './compose-check';
 export { syncStage, type SyncPlan } from './sync';
 export { isoStage, isoArch, readIsoManifest, type IsoManifest, type IsoPlan } from './iso';
 export { isoExtraStage, readExtraManifest, type ExtraIsoManifest } from './iso-extra';
-export { cloudStage, readCloudManifest, type CloudManifest } from './cloud';
+export { cloudStage, readCloudManifest, type CloudManifest, type CloudPlan, type CloudResult } from './cloud';
 export { finalizeStage, type FinalizeManifest } from './finalize';
 export { checksumDirectory } from './checksum-dir';
 export { stagingStage, type StagingPlan, type StagingResult } from './staging';

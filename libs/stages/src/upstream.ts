@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadRelease, loadSite, repoTrees, upstreamArch, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
+import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
 
 export interface Upstream {
   /** Value of `{base}` in the URL template. */
@@ -55,18 +55,37 @@ export async function upstreamFingerprint(root: string, release: string): Promis
   return `${site.name} ${h.digest('hex')}`;
 }
 
-/** The cloud image source's listing (names and sizes), so new images invalidate `cloud`. */
+/**
+ * The cloud image source's listing, so new images invalidate `cloud`: names and sizes of a dir
+ * source; keys, sizes and ETags of a bucket source (an object rewritten in place changes its ETag).
+ */
 export async function cloudFingerprint(root: string, release: string): Promise<string> {
   const site = loadSite(root);
-  const rel = loadRelease(root, release);
-  const src = site.cloud?.source;
-  if (!src) return 'no cloud source';
-  if (site.upstream.fixture) {
+  if (site.upstream.fixture && site.cloud?.source.type === 'dir') {
     const fx = await fixture();
     await fx.ensureFixture({ workspaceRoot: root, root: site.upstream.fixture.root, scale: site.upstream.fixture.scale, log: () => {} });
   }
-  const { readdir, stat } = await import('node:fs/promises');
+  return cloudSourceFingerprint(site, loadRelease(root, release));
+}
+
+export async function cloudSourceFingerprint(site: Pick<Site, 'cloud'>, rel: Release): Promise<string> {
+  const src = site.cloud?.source;
+  if (!src) return 'no cloud source';
   const h = createHash('sha256');
+  if (src.type === 's3') {
+    const { Bucket } = await import('@rocky/store'); // only s3 sources pay for loading the SDK
+    const bucket = Bucket.open(src);
+    try {
+      for (const arch of rel.arches) {
+        const objects = (await bucket.list(cloudBucketPrefix(rel, arch, src.prefix))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        for (const o of objects) h.update(`${o.key} ${o.size} ${o.etag}\n`);
+      }
+    } finally {
+      bucket.destroy();
+    }
+    return `${bucket.url(src.prefix)} ${h.digest('hex')}`;
+  }
+  const { readdir, stat } = await import('node:fs/promises');
   for (const arch of rel.arches) {
     const dir = join(src.path, rel.project, arch);
     const names = (await readdir(dir).catch(() => [] as string[])).sort();

@@ -1,5 +1,6 @@
 export * from './store';
 export * from './s3';
+export * from './bucket';
 import type { Site } from '@rocky/config';
 import { Store } from './store';
 import { S3Store, s3Client } from './s3';
