@@ -44,8 +44,8 @@ export class ToolError extends Error {
 
 const TAIL_LINES = 15;
 function outputTail(name: string, text: string): string {
+  if (!text.trim()) return '';
   const lines = text.trimEnd().split('\n');
-  if (!lines.join('').trim()) return '';
   return `${name}${lines.length > TAIL_LINES ? ` (last ${TAIL_LINES} of ${lines.length} lines)` : ''}:\n${lines.slice(-TAIL_LINES).join('\n')}`;
 }
 
