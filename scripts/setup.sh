@@ -11,14 +11,21 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
-# Tools and the commands that prove each is present.
+# Every tool the pipeline and its tests run (libs/exec/src/run.ts names each tool's package).
+# curl: the Kubernetes builder's pod uploads its result with it, and the tests run that pod here.
 APT_PKGS=(rpm rpm2cpio createrepo-c dnf dnf-plugins-core python3-dnf xorriso genisoimage isomd5sum
   syslinux isolinux syslinux-common syslinux-utils grub-efi-amd64-bin grub-pc-bin grub-common mtools
   dosfstools squashfs-tools rsync gnupg qemu-utils qemu-system-x86 ovmf xz-utils openssh-server
-  openssh-client cpio)
-DNF_PKGS=(rpm-build rpm-sign createrepo_c dnf-plugins-core xorriso genisoimage isomd5sum syslinux
-  grub2-efi-x64-modules grub2-tools-extra mtools dosfstools squashfs-tools rsync gnupg2 qemu-img
-  qemu-kvm edk2-ovmf xz openssh-server openssh-clients cpio)
+  openssh-client cpio curl)
+# Rocky 9 names. EL9 has no genisoimage of its own (xorriso's xorrisofs replaces mkisofs), and
+# so no isoinfo; curl is satisfied by the preinstalled curl-minimal (installing curl conflicts).
+DNF_PKGS=(rpm-build rpm-sign createrepo_c dnf-plugins-core xorriso isomd5sum mtools dosfstools
+  squashfs-tools rsync gnupg2 qemu-img xz openssh-server openssh-clients cpio curl grub2-tools-extra)
+case "$(uname -m)" in
+  # Boot loaders and firmware exist for the host's own arch only.
+  x86_64) DNF_PKGS+=(syslinux grub2-efi-x64-modules qemu-kvm edk2-ovmf) ;;
+  aarch64) DNF_PKGS+=(grub2-efi-aa64-modules) ;;
+esac
 
 if command -v apt-get >/dev/null; then
   missing=()
@@ -32,11 +39,17 @@ if command -v apt-get >/dev/null; then
   fi
 elif command -v dnf >/dev/null; then
   missing=()
-  for p in "${DNF_PKGS[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  # --whatprovides: a name another package provides counts (curl by curl-minimal).
+  for p in "${DNF_PKGS[@]}"; do rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    $SUDO dnf install -y -q epel-release >/dev/null 2>&1 || true
-    $SUDO dnf install -y -q "${missing[@]}"
+    platform=$(. /etc/os-release && echo "${PLATFORM_ID:-}")
+    if [ "$platform" = platform:el9 ] || [ "$platform" = platform:el8 ]; then
+      $SUDO dnf install -y -q dnf-plugins-core
+      $SUDO dnf config-manager --set-enabled "$([ "$platform" = platform:el9 ] && echo crb || echo powertools)"
+    fi
+    # A package none of the enabled repos has: try once more with EPEL.
+    $SUDO dnf install -y -q "${missing[@]}" || { $SUDO dnf install -y -q epel-release && $SUDO dnf install -y -q "${missing[@]}"; }
   fi
 else
   echo "setup: neither apt-get nor dnf found; install: ${APT_PKGS[*]}" >&2

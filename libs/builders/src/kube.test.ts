@@ -69,7 +69,10 @@ class ReplayClient implements KubeClient {
     const r = this.gets.length > 1 ? this.gets.shift()! : this.gets[0];
     if (r instanceof Error) throw r;
     const st = parseJob(r);
-    if (st.phase === 'succeeded' && this.pod) expect((await this.pod).code).toBe(0);
+    if (st.phase === 'succeeded' && this.pod) {
+      const pod = await this.pod;
+      expect(pod.code, `the pod failed:\n${pod.stderr}`).toBe(0);
+    }
     return st;
   }
   async logs(ns: string, name: string) {

@@ -1,24 +1,137 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, writeFileAtomic, mapLimit, scratchName, sweepScratch } from './fs';
+import { acquireLock, acquireLockWaiting, writeFileAtomic, mapLimit, scratchName, sweepScratch, LockBusyError } from './fs';
 import { hashFiles } from './hash-workers';
 import { run, ToolError, preflight } from './run';
 
+/** Runs `fn` as if on host `host` (RELENG_HOSTNAME), restoring the real host after. */
+async function asHost<T>(host: string, fn: () => T | Promise<T>): Promise<T> {
+  const before = process.env.RELENG_HOSTNAME;
+  process.env.RELENG_HOSTNAME = host;
+  try {
+    return await fn();
+  } finally {
+    if (before === undefined) delete process.env.RELENG_HOSTNAME;
+    else process.env.RELENG_HOSTNAME = before;
+  }
+}
+
+/** A process on host `host` that takes the lock and holds it until it is killed (it never releases it). */
+async function lockHolder(file: string, what: string, host: string): Promise<ChildProcess> {
+  const script = `require(${JSON.stringify(join(__dirname, 'fs.ts'))}).acquireLock(process.argv[1], process.argv[2]); console.log('locked'); setInterval(() => {}, 1 << 30);`;
+  const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script, file, what], { env: { ...process.env, RELENG_HOSTNAME: host }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d));
+  await Promise.race([once(child.stdout!, 'data'), once(child, 'exit')]);
+  if (!out.includes('locked')) throw new Error(`the lock holder did not lock ${file}`);
+  return child;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+}
+
+/** Whether this process may mount a tmpfs (root in a sandbox may still lack CAP_SYS_ADMIN). */
+function canMountTmpfs(): boolean {
+  const d = mkdtempSync(join(tmpdir(), 'exec-mnt-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d], { stdio: 'ignore' });
+    execFileSync('umount', [d]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+}
+
 describe('exec primitives', () => {
   const dir = mkdtempSync(join(tmpdir(), 'exec-'));
-  it('a lock refuses a second holder (in this process too) and takes over a dead owner', () => {
+  it('a lock refuses a second holder (in this process too) and takes over a dead owner (also a pid-only lock of an older version)', () => {
     const f = join(dir, 'a.lock');
     const release = acquireLock(f, 'thing');
     expect(() => acquireLock(f, 'thing')).toThrow(/locked by running process/);
     release();
-    writeFileSync(f, '999999999\n'); // a pid that does not exist: a killed run's lock
+    writeFileSync(f, '999999999\n'); // a pid that does not exist: a killed run's lock, written by an older version (a pid only) on this host
     const again = acquireLock(f, 'thing');
-    expect(readFileSync(f, 'utf8').trim()).toBe(String(process.pid));
+    expect(JSON.parse(readFileSync(f, 'utf8'))).toMatchObject({ host: hostname(), pid: process.pid, what: 'thing' });
     again();
     expect(existsSync(f)).toBe(false);
+  });
+  it('a lock records host, pid, what and since; a dead owner on another host is not taken over there, only on its own host', async () => {
+    // A compose root on NFS: runner-a's sync was killed; runner-b cannot see runner-a's pids.
+    const f = join(dir, 'nfs/.sync-Rocky-9.lock');
+    const a = await lockHolder(f, 'sync of rocky-9', 'runner-a');
+    const pid = a.pid!;
+    await kill(a);
+    const text = readFileSync(f, 'utf8');
+    const err = await asHost('runner-b', () => acquireLock(f, 'sync of rocky-9')).catch((e) => e);
+    expect(readFileSync(f, 'utf8'), "runner-b took over runner-a's lock").toBe(text);
+    expect(err).toBeInstanceOf(LockBusyError);
+    const held = JSON.parse(text);
+    expect(held).toEqual({ host: 'runner-a', pid, what: 'sync of rocky-9', since: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/) });
+    expect(err.message).toBe(`sync of rocky-9 is locked by process ${pid} on host runner-a (sync of rocky-9, since ${held.since}) (${f}); only runner-a can tell whether it still runs: wait for it, or remove the lock if that run is gone`);
+    expect(err.holder).toEqual(held);
+    // runner-a sees its process is dead: the next run there takes the lock over.
+    const release = await asHost('runner-a', () => acquireLock(f, 'sync of rocky-9'));
+    expect(JSON.parse(readFileSync(f, 'utf8'))).toMatchObject({ host: 'runner-a', pid: process.pid });
+    release();
+    expect(readdirSync(join(dir, 'nfs'))).toEqual([]);
+    // A lock removed by hand (its host was thought gone) and taken by another host since stays
+    // with its new owner when the first holder releases.
+    const first = acquireLock(f, 'sync of rocky-9');
+    const other = JSON.stringify({ host: 'runner-b', pid: 1234, what: 'sync of rocky-9', since: new Date().toISOString() }) + '\n';
+    writeFileSync(f, other);
+    first();
+    expect(readFileSync(f, 'utf8')).toBe(other);
+    rmSync(f);
+  });
+  it('another host waits for a live owner, bounded, naming it; the owner host refuses naming its running process', async () => {
+    const f = join(dir, 'nfs/production.lock');
+    const a = await lockHolder(f, 'production publishing', 'runner-a');
+    try {
+      const since = JSON.parse(readFileSync(f, 'utf8')).since;
+      const waits: string[] = [];
+      // The owner may be gone with its host: this host cannot see it die, so waiting is bounded.
+      const err = await asHost('runner-b', () => acquireLockWaiting(f, 'file lists', { timeoutMs: 100, onWait: (w) => waits.push(w) })).catch((e) => e);
+      const busy = `file lists is locked by process ${a.pid} on host runner-a (production publishing, since ${since}) (${f})`;
+      expect(err.message).toMatch(`timed out after 100 ms waiting: ${busy}`);
+      expect(waits).toEqual([expect.stringContaining(busy)]);
+      await asHost('runner-a', () => expect(() => acquireLock(f, 'file lists')).toThrow(`file lists is locked by running process ${a.pid} on this host (runner-a) (production publishing, since ${since}) (${f}); wait for it to finish`));
+    } finally {
+      await kill(a);
+    }
+  });
+  it.skipIf(process.getuid?.() !== 0 || !canMountTmpfs())('a lock that cannot be created (disk full, read-only) names the lock file and leaves no temp file', async () => {
+    const mnt = join(dir, 'tiny');
+    mkdirSync(join(mnt), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    try {
+      const f = join(mnt, 'work/.finalize.lock');
+      mkdirSync(join(mnt, 'work'));
+      expect(() => writeFileSync(join(mnt, 'filler'), Buffer.alloc(1 << 20))).toThrow(/ENOSPC/); // the disk is full
+      const err = (() => {
+        try {
+          acquireLock(f, 'finalize of Rocky-9.7-20251120.0');
+        } catch (e) {
+          return e as NodeJS.ErrnoException;
+        }
+      })();
+      expect(readdirSync(join(mnt, 'work')), 'files left beside the lock').toEqual([]);
+      expect(err?.code).toBe('ENOSPC');
+      expect(err?.message).toMatch(`cannot create the lock ${f} for finalize of Rocky-9.7-20251120.0: ENOSPC: no space left on device`);
+      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      expect(() => acquireLock(f, 'finalize of Rocky-9.7-20251120.0')).toThrow(`cannot create the lock ${f} for finalize of Rocky-9.7-20251120.0: EROFS: read-only file system`);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
   });
   it('sweeps the scratch of dead processes of this host, and nothing else', () => {
     const d = join(dir, 'scratch');
@@ -91,7 +204,18 @@ describe('exec primitives', () => {
     expect(err).toBeInstanceOf(ToolError);
     expect(err.message).toMatch(/exited 3[\s\S]*boom/);
     expect(readFileSync(join(dir, 'logs/deep/t.log'), 'utf8')).toContain('boom');
+    expect(err.message).toContain(`full log: ${join(dir, 'logs/deep/t.log')}`);
     await expect(run(['no-such-tool-xyz'])).rejects.toThrow(/not installed/);
     expect(() => preflight(['sh', 'createrepo_c', 'no-such-tool-xyz'])).toThrow(/missing tools, nothing was changed: no-such-tool-xyz is missing/);
+  });
+  it("a failing tool's error shows the tails of both stdout and stderr, and names its log", async () => {
+    const script = 'for i in $(seq 1 20); do echo "copying $i"; done; echo "cannot write /out: No space left" >&2; exit 4';
+    const log = join(dir, 'logs/both.log');
+    const err = await run(['sh', '-c', script], { logFile: log }).catch((e) => e);
+    const stdout = Array.from({ length: 15 }, (_, i) => `copying ${i + 6}`).join('\n');
+    expect(err.message).toBe(`sh exited 4: sh -c '${script}'\nstderr:\ncannot write /out: No space left\nstdout (last 15 of 20 lines):\n${stdout}\nfull log: ${log}`);
+    expect(err.logFile).toBe(log);
+    // Without a log file and with output on stdout only.
+    expect((await run(['sh', '-c', 'echo only-out; exit 1']).catch((e) => e)).message).toBe(`sh exited 1: sh -c 'echo only-out; exit 1'\nstdout:\nonly-out`);
   });
 });

@@ -7,18 +7,28 @@ import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 /**
+ * This host's name, as scratch names and locks record it. RELENG_HOSTNAME overrides it: for
+ * runners whose hostname is not stable (a container's changes with every job) or not unique, and
+ * for tests that play two hosts.
+ */
+export function hostName(): string {
+  const h = process.env.RELENG_HOSTNAME || hostname();
+  if (!/^[\w.-]+$/.test(h)) throw new Error(`RELENG_HOSTNAME: ${JSON.stringify(h)} is not a host name (letters, digits, '.', '-', '_')`);
+  return h;
+}
+
+/**
  * A scratch name that records its owner, `<prefix>@<host>.<pid>`, so that a later run can remove
  * it once that process is gone (sweepScratch, removeStaleTemps). The host matters where files are
  * shared between runners: the store, and the compose on a fleet's shared filesystem.
  */
-const HOST = hostname();
-export const scratchName = (prefix: string) => `${prefix}@${HOST}.${process.pid}`;
+export const scratchName = (prefix: string) => `${prefix}@${hostName()}.${process.pid}`;
 
 const SCRATCH_OF = /@([^@/]+)\.(\d+)(?:-[0-9a-z]+)?$/;
 /** Whether a scratchName (optionally with a `-<suffix>`) belongs to a dead process of this host. */
 export function isDeadScratch(name: string): boolean {
   const m = SCRATCH_OF.exec(name);
-  return !!m && m[1] === HOST && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
+  return !!m && m[1] === hostName() && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
 }
 
 /** Removes the entries of `dir` that killed runs of this host left (isDeadScratch). Returns their names. */
@@ -155,88 +165,158 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   return results;
 }
 
+/** Who holds a lock: recorded in the lock file, so that anyone who finds it can name the owner. */
+export interface LockHolder {
+  host: string;
+  pid: number;
+  /** What the owner locked it for, and when (ISO time); absent in a lock of an older version. */
+  what?: string;
+  since?: string;
+}
+
 /**
- * An exclusive lock file holding the owner's pid. A lock whose owner is dead is taken over
- * (a killed run must not block the next one); a live owner makes this fail at once, naming it.
+ * An exclusive lock file recording its owner (host, pid, what, since). Only the owner's host can
+ * tell whether the owner still runs: there, a lock whose owner is dead is taken over (a killed
+ * run must not block the next one); anywhere else it is busy, as is a live owner. A busy lock
+ * makes this fail at once, naming the owner.
  */
 export function acquireLock(file: string, what: string): () => void {
   mkdirSync(dirname(file), { recursive: true });
   removeStaleTemps(file);
+  const mine = `${JSON.stringify({ host: hostName(), pid: process.pid, what, since: new Date().toISOString() } satisfies LockHolder)}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
-    // The lock appears with its pid in it (a link of a complete temp file): a reader never finds
-    // it empty and takes it for a dead owner's.
-    const tmp = tempName(file);
-    writeFileSync(tmp, `${process.pid}\n`);
-    try {
-      linkSync(tmp, file);
-      return () => rmSync(file, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-    const owner = readPid(file);
-    // Our own pid counts as alive: a second holder inside this process must wait its turn too.
-    if (owner && isAlive(owner)) throw new LockBusyError(what, owner, file);
-    // Stale: its owner died. Move it aside under a name of our own and look at what we moved:
-    // if a racing process had already replaced it with a live lock, put that one back.
-    const aside = `${file}.stale-${process.pid}`;
+    if (createLock(file, mine, what)) return () => releaseLock(file, mine);
+    const seen = readLock(file);
+    if (!seen) continue; // released meanwhile
+    if (!isStale(seen.holder)) throw new LockBusyError(what, file, seen.holder);
+    // Stale: its owner, a process of this host, died. Move it aside under a name of our own and
+    // look at what we moved: if a racing process had already replaced it, put that one back.
+    const aside = `${file}.stale@${hostName()}.${process.pid}`;
     try {
       renameSync(file, aside);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw e;
     }
-    const moved = readPid(aside);
-    if (moved && moved !== owner && isAlive(moved)) {
+    const moved = readLock(aside);
+    if (moved && moved.text !== seen.text && !isStale(moved.holder)) {
       try {
         linkSync(aside, file);
       } finally {
         unlinkSync(aside);
       }
-      throw new LockBusyError(what, moved, file);
+      throw new LockBusyError(what, file, moved.holder);
     }
     unlinkSync(aside);
   }
   // Three rounds of a lock changing hands under us: contended, as much as a live holder.
-  throw new LockBusyError(what, undefined, file);
-}
-
-export class LockBusyError extends Error {
-  constructor(what: string, readonly owner: number | undefined, readonly file: string) {
-    super(`${what} is locked ${owner ? `by running process ${owner}` : '(changing hands)'} (${file}); wait for it to finish`);
-    this.name = 'LockBusyError';
-  }
+  throw new LockBusyError(what, file);
 }
 
 /**
- * acquireLock, waiting while a live process (this one included) holds the lock: polls with a
- * backoff up to `maxPollMs`, tells `onWait` once who it waits for, gives up after `timeoutMs`.
+ * Creates `file` holding `text`, whole (a link of a complete temp file: a reader never finds it
+ * empty). False when it exists. A failure to create it (ENOSPC, EROFS, EACCES) names the lock,
+ * and leaves no temp file behind.
+ */
+function createLock(file: string, text: string, what: string): boolean {
+  const tmp = tempName(file);
+  try {
+    writeFileSync(tmp, text);
+    linkSync(tmp, file);
+    return true;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EEXIST' && err.syscall === 'link') return false;
+    err.message = `cannot create the lock ${file} for ${what}: ${err.message}`;
+    throw err;
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+}
+
+/** Removes the lock if it is still ours: one removed by hand (its host was thought gone) and taken since is left to its new owner. */
+function releaseLock(file: string, mine: string): void {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return; // gone already
+  }
+  if (text === mine) rmSync(file, { force: true });
+}
+
+/** The lock in `file` (undefined when there is none). A pid alone is a lock of an older version, written on this host. */
+function readLock(file: string): { text: string; holder: LockHolder } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if (/^\d+\n?$/.test(text)) return { text, holder: { host: hostName(), pid: Number(text) } };
+  try {
+    const h = JSON.parse(text) as LockHolder;
+    if (typeof h.host === 'string' && Number.isInteger(h.pid)) return { text, holder: h };
+  } catch {
+    // not JSON: named below
+  }
+  throw new Error(`${file}: not a lock this tool wrote (${JSON.stringify(text.slice(0, 80))}); remove it if nothing holds it`);
+}
+
+/** Our own pid counts as alive: a second holder inside this process must wait its turn too. */
+const isStale = (h: LockHolder) => h.host === hostName() && !isAlive(h.pid);
+
+export class LockBusyError extends Error {
+  /** The owner's pid (undefined while the lock changes hands). */
+  readonly owner: number | undefined;
+  constructor(
+    what: string,
+    readonly file: string,
+    readonly holder?: LockHolder,
+  ) {
+    super(`${what} is locked ${describeHolder(holder)} (${file}); ${!holder || holder.host === hostName() ? 'wait for it to finish' : `only ${holder.host} can tell whether it still runs: wait for it, or remove the lock if that run is gone`}`);
+    this.name = 'LockBusyError';
+    this.owner = holder?.pid;
+  }
+  /** Whether the owner is on another host (this one cannot tell whether it still runs). */
+  get foreign(): boolean {
+    return !!this.holder && this.holder.host !== hostName();
+  }
+}
+
+function describeHolder(h: LockHolder | undefined): string {
+  if (!h) return '(changing hands)';
+  const about = [h.what, h.since && `since ${h.since}`].filter(Boolean).join(', ');
+  return `${h.host === hostName() ? `by running process ${h.pid} on this host (${h.host})` : `by process ${h.pid} on host ${h.host}`}${about ? ` (${about})` : ''}`;
+}
+
+/** How long acquireLockWaiting waits, by default, for a lock held on another host (which may be gone for good). */
+export const FOREIGN_LOCK_WAIT_MS = 30 * 60_000;
+
+/**
+ * acquireLock, waiting while the lock is busy: polls with a backoff up to `maxPollMs`, tells
+ * `onWait` once who it waits for, gives up after `timeoutMs`. A lock held on another host is
+ * waited for at most `timeoutMs` or, by default, FOREIGN_LOCK_WAIT_MS: this host cannot see
+ * that owner die.
  */
 export async function acquireLockWaiting(
   file: string,
   what: string,
   opts: { timeoutMs?: number; maxPollMs?: number; onWait?: (why: string) => void } = {},
 ): Promise<() => void> {
-  const deadline = Date.now() + (opts.timeoutMs ?? Infinity);
+  const start = Date.now();
   for (let delay = 20, told = false; ; delay = Math.min(delay * 2, opts.maxPollMs ?? 500)) {
     try {
       return acquireLock(file, what);
     } catch (e) {
       if (!(e instanceof LockBusyError)) throw e;
-      if (Date.now() >= deadline) throw new Error(`timed out after ${opts.timeoutMs} ms waiting: ${e.message}`);
+      const limit = opts.timeoutMs ?? (e.foreign ? FOREIGN_LOCK_WAIT_MS : Infinity);
+      if (Date.now() - start >= limit) throw new Error(`timed out after ${limit} ms waiting: ${e.message}`);
       if (!told) opts.onWait?.(e.message);
       told = true;
       await new Promise((r) => setTimeout(r, delay));
     }
-  }
-}
-
-function readPid(file: string): number {
-  try {
-    return Number(readFileSync(file, 'utf8').trim()) || 0;
-  } catch {
-    return 0;
   }
 }
 

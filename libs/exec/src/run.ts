@@ -31,12 +31,23 @@ export class ToolError extends Error {
   constructor(
     readonly argv: string[],
     readonly result: RunResult & { signal?: string | null; timedOut?: boolean },
+    /** The log file the tool's whole output went to (RunOptions.logFile). */
+    readonly logFile?: string,
   ) {
-    const out = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-15).join('\n');
     const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited ${result.code}`;
-    super(`${argv[0]} ${how}: ${formatArgv(argv)}${out ? `\n${out}` : ''}`);
+    // Both streams: a tool may print the cause on one and its progress on the other; showing
+    // stderr alone hid a cause printed on stdout.
+    const out = [outputTail('stderr', result.stderr), outputTail('stdout', result.stdout), logFile && `full log: ${logFile}`].filter(Boolean);
+    super(`${argv[0]} ${how}: ${formatArgv(argv)}${out.length ? `\n${out.join('\n')}` : ''}`);
     this.name = 'ToolError';
   }
+}
+
+const TAIL_LINES = 15;
+function outputTail(name: string, text: string): string {
+  if (!text.trim()) return '';
+  const lines = text.trimEnd().split('\n');
+  return `${name}${lines.length > TAIL_LINES ? ` (last ${TAIL_LINES} of ${lines.length} lines)` : ''}:\n${lines.slice(-TAIL_LINES).join('\n')}`;
 }
 
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
@@ -89,7 +100,7 @@ export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
       const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
       finish(() => {
         if (!timedOut && !signal && (opts.okCodes ?? [0]).includes(result.code)) resolvePromise(result);
-        else reject(new ToolError(argv, { ...result, signal, timedOut }));
+        else reject(new ToolError(argv, { ...result, signal, timedOut }, opts.logFile));
       });
     });
     child.stdin.on('error', () => {}); // a tool that exits without reading its stdin is not our error
@@ -154,7 +165,7 @@ const PACKAGES: Record<string, [string, string]> = {
   modifyrepo_c: ['createrepo-c', 'createrepo_c'],
   dnf: ['dnf dnf-plugins-core', 'dnf dnf-plugins-core'],
   xorriso: ['xorriso', 'xorriso'],
-  isoinfo: ['genisoimage', 'genisoimage'],
+  isoinfo: ['genisoimage', 'genisoimage (Rocky 8; Rocky 9 has no isoinfo)'],
   implantisomd5: ['isomd5sum', 'isomd5sum'],
   checkisomd5: ['isomd5sum', 'isomd5sum'],
   mksquashfs: ['squashfs-tools', 'squashfs-tools'],

@@ -66,13 +66,15 @@ const COMPS = `<?xml version="1.0" encoding="UTF-8"?>
 `;
 
 export async function buildTestRepos(dir: string): Promise<TestRepos> {
-  const top = join(dir, 'rpmbuild');
-  for (const d of ['SPECS', 'SOURCES', 'BUILD', 'RPMS', 'SRPMS']) mkdirSync(join(top, d), { recursive: true });
-  writeFileSync(join(top, 'SPECS/kernel.spec'), KERNEL_SPEC);
-  writeFileSync(join(top, 'SPECS/base.spec'), noarchSpec('basesystem-tc', ['bash-tc']));
-  writeFileSync(join(top, 'SPECS/app.spec'), noarchSpec('app-tc', ['app-extra-tc']));
-  const rpmbuild = (spec: string, target?: string) =>
-    run([
+  // One _topdir per rpmbuild: rpm 4.18 creates %{_buildrootdir} and RPMS/<arch> by stat, then
+  // mkdir, and fails with "failed to create directory %{_buildrootdir}: …: File exists" when a
+  // concurrent rpmbuild in the same _topdir made it in between.
+  const specs = { kernel: KERNEL_SPEC, base: noarchSpec('basesystem-tc', ['bash-tc']), app: noarchSpec('app-tc', ['app-extra-tc']) };
+  const rpmbuild = async (spec: keyof typeof specs, target?: string) => {
+    const top = join(dir, 'rpmbuild', `${spec}${target ? `-${target}` : ''}`);
+    for (const d of ['SPECS', 'SOURCES', 'BUILD', 'RPMS', 'SRPMS']) mkdirSync(join(top, d), { recursive: true });
+    writeFileSync(join(top, 'SPECS', `${spec}.spec`), specs[spec]);
+    await run([
       'rpmbuild',
       '--define',
       `_topdir ${top}`,
@@ -82,13 +84,16 @@ export async function buildTestRepos(dir: string): Promise<TestRepos> {
       '__os_install_post %{nil}',
       ...(target ? ['--target', target] : []),
       '-bb',
-      join(top, 'SPECS', spec),
-    ]);
-  await Promise.all([rpmbuild('kernel.spec', 'x86_64'), rpmbuild('kernel.spec', 'aarch64'), rpmbuild('base.spec'), rpmbuild('app.spec')]);
+      join(top, 'SPECS', `${spec}.spec`),
+      // HOME: a user's ~/.rpmmacros must not change what is built.
+    ], { env: { ...process.env, HOME: top } });
+    return readdirSync(join(top, 'RPMS'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.rpm')).map((f) => join(top, 'RPMS', f));
+  };
+  const built = (await Promise.all([rpmbuild('kernel', 'x86_64'), rpmbuild('kernel', 'aarch64'), rpmbuild('base'), rpmbuild('app')])).flat();
 
   const baseos = join(dir, 'BaseOS');
   const appstream = join(dir, 'AppStream');
-  const rpms = (sub: string) => readdirSync(join(top, 'RPMS', sub)).map((f) => join(top, 'RPMS', sub, f));
+  const rpms = (arch: string) => built.filter((f) => f.endsWith(`.${arch}.rpm`));
   const put = (repo: string, files: string[]) => {
     mkdirSync(join(repo, 'Packages'), { recursive: true });
     for (const f of files) cpSync(f, join(repo, 'Packages', f.split('/').pop()!));
