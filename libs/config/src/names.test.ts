@@ -1,7 +1,7 @@
 // Table-driven against the naming examples of research/empanadas-spec.md §0.2 and §4.2.
 import { describe, it, expect } from 'vitest';
 import {
-  composeId, composeDate, latestLink, volumeId, isoNames, cloudImageNames, stagingNames, productionNames, dateStamp,
+  composeId, composeDate, composeRespin, productmdComposeId, latestLink, volumeId, isoNames, cloudImageNames, stagingNames, productionNames, dateStamp,
 } from './names';
 import type { Release } from './schema';
 
@@ -60,4 +60,14 @@ describe('names', () => {
     expect(composeDate(composeId(r9, when))?.getTime()).toBe(when.getTime());
     expect(() => volumeId({ ...r9, shortname: 'RockyLinuxVeryLongName' }, 'ppc64le')).toThrow(/32 characters/);
   });
+
+  it("gives a compose pungi's productmd id: the day's composes of the release numbered by start time", () => {
+    expect(productmdComposeId(r9, when, composeRespin(composeId(r9, when), []))).toBe('Rocky-9.7-20251120.0');
+    const base = ['Rocky-9.7-20251120.090000', 'Rocky-9.7-20251120.143000', 'Rocky-9.7-20251120.200000', 'Rocky-9.7-20251119.230000', 'Rocky-9.8-20251120.010000', 'latest-Rocky-9', 'Rocky-9.7-20251120.010000.tmp'];
+    expect(composeRespin('Rocky-9.7-20251120.090000', base)).toBe(0);
+    expect(composeRespin('Rocky-9.7-20251120.143000', base)).toBe(1);
+    expect(composeRespin('Rocky-9.7-20251120.200000', base)).toBe(2);
+    expect(() => composeRespin('Rocky-9.7-updates-20251120.1', base)).toThrow(/not a compose directory name/);
+  });
 });
+

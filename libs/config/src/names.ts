@@ -18,15 +18,30 @@ export function dateStamp(d: Date): string {
 }
 export const dayStamp = (d: Date) => dateStamp(d).slice(0, 8);
 
-/** `Rocky-9.7-20251120.143000`: COMPOSE_ID and the compose directory's name. */
+/** `Rocky-9.7-20251120.143000`: the compose directory's name (COMPOSE_ID holds productmdComposeId). */
 export const composeId = (r: R, d: Date) => `${r.shortname}-${revision(r)}-${dateStamp(d)}`;
 /** Parses the date back out of a compose id (for ordering and for finalize). */
 export function composeDate(id: string): Date | undefined {
   const m = /-(\d{4})(\d{2})(\d{2})\.(\d{2})(\d{2})(\d{2})$/.exec(id);
   return m ? new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6])) : undefined;
 }
-/** productmd's compose id, `<short>-<version>-<YYYYMMDD>.<respin>` (as pungi names composes). */
+/**
+ * productmd's compose id, `<short>-<version>-<YYYYMMDD>.<respin>` (as pungi names composes): the
+ * one id a compose has in COMPOSE_ID, composeinfo.json, images.json and rpms.json.
+ */
 export const productmdComposeId = (r: R, d: Date, respin = 0) => `${r.shortname}-${revision(r)}-${dayStamp(d)}.${respin}`;
+
+/**
+ * The respin of compose directory `dir` (`Rocky-9.7-20251120.143000`): how many composes of the
+ * same release and day among `siblings` (the names in its compose base) started before it, as
+ * pungi counts a day's composes. Directories of other releases or days do not count.
+ */
+export function composeRespin(dir: string, siblings: readonly string[]): number {
+  const m = /^(.*-\d{8})\.(\d{6})$/.exec(dir);
+  if (!m) throw new Error(`${dir} is not a compose directory name (<short>-<version>-<YYYYMMDD.HHMMSS>)`);
+  const [, day, time] = m;
+  return new Set(siblings.filter((s) => s.startsWith(`${day}.`) && /^\d{6}$/.test(s.slice(day.length + 1)) && s.slice(day.length + 1) < time)).size;
+}
 
 /** The CPE string of the release (createrepo_c --distro): `cpe:/o:rocky:rocky:9.7`. */
 export const distroCpe = (r: R) => `cpe:/o:${r.shortname.toLowerCase()}:${r.shortname.toLowerCase()}:${revision(r)}`;
