@@ -130,8 +130,13 @@ describe(`the ${REL} compose`, () => {
       expect(root).toEqual(expect.arrayContaining([...names, 'AppStream', 'BaseOS', 'images', '.treeinfo', '.discinfo', 'media.repo']));
       const out = mkdtempSync(join(tmpdir(), 'dvd-root-'));
       try {
-        execFileSync('xorriso', ['-osirrox', 'on', '-indev', dvd, ...names.flatMap((n) => ['-extract', `/${n}`, join(out, n)])], { stdio: 'pipe' });
+        execFileSync('xorriso', ['-osirrox', 'on', '-indev', dvd, ...[...names, '.treeinfo'].flatMap((n) => ['-extract', `/${n}`, join(out, n)])], { stdio: 'pipe' });
         for (const n of names) expect(readFileSync(join(out, n)).equals(want.get(n)!), `DVD ${arch} /${n}`).toBe(true);
+        // The disc's own .treeinfo loads too, and names what is on the disc.
+        const disc = readFileSync(join(out, '.treeinfo'), 'utf8');
+        expect(treeinfoProblems(disc), `DVD ${arch} .treeinfo`).toEqual([]);
+        const listing = new Set(read(`isos/${arch}/Rocky-8.10-${arch}-dvd.iso.manifest`).split('\n'));
+        for (const p of [...treeinfoReferences(parseTreeinfo(disc)).files.map((f) => f.path), 'BaseOS/repodata', 'AppStream/repodata']) expect(listing.has(p), `DVD ${arch}: ${p}`).toBe(true);
       } finally {
         rmSync(out, { recursive: true, force: true });
       }
