@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { updatePackage } from '@rocky/upstream-fixture';
 import { sha256File } from '@rocky/exec';
+import { parseTreeinfo, treeinfoProblems, treeinfoReferences } from '@rocky/compose';
 import { bootMarker } from '@rocky/iso';
 import { bootToMarker, qemuMissing } from '../../libs/iso/src/testing/qemu';
 import type { ArchManifest } from '@rocky/stages';
@@ -108,6 +109,28 @@ describe('nx run rocky-9:finalize on the local site', () => {
     const paths = new Set(Object.values(rpms).flatMap((a) => Object.values(a).flatMap((s) => Object.values(s).flatMap((r) => Object.values(r).map((e) => e.path)))));
     const files = execFileSync('find', [c, '-name', '*.rpm', '-not', '-path', '*/kickstart/*', '-printf', '%P\n'], { encoding: 'utf8' }).trim().split('\n');
     expect([...paths].sort()).toEqual([...new Set(files)].sort());
+  });
+
+  it("images.json holds only type/format pairs of productmd's table, under the one compose id; every .treeinfo loads", () => {
+    const c = compose();
+    const table = JSON.parse(readFileSync(join(ws.dir, 'libs/compose/src/testdata/productmd-images.json'), 'utf8')).imageTypeFormats as Record<string, string[]>;
+    const images = JSON.parse(readFileSync(join(c, 'metadata/images.json'), 'utf8')).payload.images as Record<string, Record<string, { path: string; type: string; format: string }[]>>;
+    const pairs = new Set<string>();
+    for (const img of Object.values(images).flatMap((a) => Object.values(a).flat())) {
+      expect(table[img.type], `${img.path}: ${img.type}/${img.format}`).toContain(img.format);
+      pairs.add(`${img.type}/${img.format}`);
+    }
+    console.log(`rocky-9 images.json type/format pairs: ${[...pairs].sort().join(', ')}`);
+    const id = readFileSync(join(c, 'metadata/COMPOSE_ID'), 'utf8');
+    expect(id).toMatch(/^Rocky-9\.7-\d{8}\.\d+$/);
+    for (const f of ['composeinfo.json', 'images.json', 'rpms.json']) expect(JSON.parse(readFileSync(join(c, 'metadata', f), 'utf8')).payload.compose.id, f).toBe(id);
+    const treeinfos = execFileSync('find', [c, '-name', '.treeinfo', '-printf', '%P\n'], { encoding: 'utf8' }).trim().split('\n');
+    for (const p of treeinfos) expect(treeinfoProblems(readFileSync(join(c, p), 'utf8')), p).toEqual([]);
+    for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
+      const ti = parseTreeinfo(readFileSync(join(c, `BaseOS/${arch}/os/.treeinfo`), 'utf8'));
+      expect(ti.variants.map((v) => v.uid), arch).toEqual(['AppStream', 'BaseOS']);
+      for (const f of treeinfoReferences(ti).files) expect(existsSync(join(c, `BaseOS/${arch}/os`, f.path)), `${arch} ${f.path}`).toBe(true);
+    }
   });
 
   it('a tampered ISO byte fails CHECKSUM verification', () => {

@@ -85,7 +85,7 @@ export async function updatePackage(opts: { root: string; project: string; repo:
     };
     const work = join(layout.internal, 'update', `${process.pid}`);
     try {
-      const built = await rpmbuild(spec, work, layout.gnupgHome, { srpm: false });
+      const built = await rpmbuild(spec, work, layout.gnupgHome, { srpm: false, keyFile: layout.keyFile });
       const rpm = built.rpms[0];
       const newHref = packageHref(rpm.file);
       if (newHref === old.href) throw new Error(`updatePackage: ${rpm.file} is already in ${tree}`);

@@ -16,6 +16,8 @@ export interface FileDef {
   text?: string;
   /** Or a ~1 MiB pseudo-random blob written by the builder (kernel images). */
   blob?: 'vmlinuz' | 'initramfs';
+  /** Or the fixture's armored public signing key (what rocky-gpg-keys ships). */
+  key?: true;
 }
 
 export interface PkgDef {
@@ -179,12 +181,33 @@ export function repoPackages(c: RepoCtx): PkgDef[] {
   return out;
 }
 
-/** The release's own package: Version is the release's revision, so it differs per release. */
+/**
+ * Where rocky-release's spec installs a file of its sources (SOURCES/ of rocky-release.git, what
+ * empanadas copies as extra files): the EULA in the release's data dir, LICENSE as %license,
+ * other documents as %doc; GPG keys go to /etc/pki/rpm-gpg in the -gpg-keys subpackage.
+ */
+export function releaseFilePath(short: string, file: string): string {
+  const pkg = `${short.toLowerCase()}-release`;
+  if (file.startsWith('RPM-GPG-KEY-')) return `/etc/pki/rpm-gpg/${file}`;
+  if (file === 'EULA') return `/usr/share/${pkg}/EULA`;
+  if (file === 'LICENSE') return `/usr/share/licenses/${pkg}/LICENSE`;
+  return `/usr/share/doc/${pkg}/${file}`;
+}
+
+/**
+ * The release's own packages, as rocky-release builds them: `<short>-release` (release files,
+ * EULA, LICENSE and the documents the release's extraFiles name) and `<short>-gpg-keys` (the
+ * RPM-GPG-KEY files, here the fixture's signing key). Version is the release's revision, so the
+ * packages differ per release.
+ */
 export function releaseSpec(rel: Release): SpecDef {
-  const name = `${rel.shortname.toLowerCase()}-release`;
+  const short = rel.shortname.toLowerCase();
+  const name = `${short}-release`;
   const rev = revision(rel);
   // Pre-releases sort below the GA build of the same revision, as real ones do.
   const release = rel.type === 'stable' ? `1.${dist(rel.major)}` : `0.${(rel.rc ?? rel.type).toLowerCase()}.${dist(rel.major)}`;
+  const docs = rel.extraFiles.files.filter((f) => !f.startsWith('RPM-GPG-KEY-'));
+  const keys = rel.extraFiles.files.filter((f) => f.startsWith('RPM-GPG-KEY-'));
   const p: PkgDef = {
     name,
     version: rev,
@@ -195,11 +218,16 @@ export function releaseSpec(rel: Release): SpecDef {
     provides: ['system-release', `system-release(releasever) = ${rel.major}`, `base-module(platform:${dist(rel.major)})`],
     files: [
       { path: `/etc/${name}`, text: `${rel.fullname} release ${rev} (${rel.project})` },
-      { path: '/usr/lib/os-release', text: `NAME=${rel.fullname.replaceAll(' ', '_')} VERSION_ID=${rev} ID=${rel.shortname.toLowerCase()}` },
+      { path: '/usr/lib/os-release', text: `NAME=${rel.fullname.replaceAll(' ', '_')} VERSION_ID=${rev} ID=${short}` },
+      ...docs.map((f) => ({ path: releaseFilePath(rel.shortname, f), text: `${rel.fullname} ${rel.major} ${f} (fixture text)` })),
     ],
     debuginfo: false,
   };
-  return { name, version: rev, release, summary: p.summary, packages: [p], targets: [] };
+  const packages = [p];
+  if (keys.length) {
+    packages.push({ ...p, name: `${short}-gpg-keys`, summary: `${rel.fullname} RPM GPG keys (fixture)`, provides: [], files: keys.map((f) => ({ path: releaseFilePath(rel.shortname, f), key: true as const })) });
+  }
+  return { name, version: rev, release, summary: p.summary, packages, targets: [] };
 }
 
 /** Binary arches a repo's packages are built for in a release (multilib i686 included). */

@@ -62,7 +62,7 @@ export function expectedRpms(spec: SpecDef, withSrpm = true): BuiltRpm[] {
  * (unless no `gnupgHome` is given).
  * Returns the RPMs under `<work>/out/<arch>/`.
  */
-export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | undefined, opts: { srpm?: boolean } = {}): Promise<SpecBuild> {
+export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | undefined, opts: { srpm?: boolean; keyFile?: string } = {}): Promise<SpecBuild> {
   const withSrpm = opts.srpm ?? true;
   rmSync(work, { recursive: true, force: true });
   const top = join(work, 'top');
@@ -76,6 +76,12 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
       writeFileSync(join(blobs, t, 'vmlinuz'), blob(`${spec.name}:${t}:vmlinuz`, 1 << 20));
       writeFileSync(join(blobs, t, 'initramfs'), blob(`${spec.name}:${t}:initramfs`, (1 << 20) + 4096));
     }
+  }
+  if (spec.packages.some((p) => p.files.some((f) => f.key))) {
+    // The public key the packages are signed with (specHash covers it through the key id).
+    if (!opts.keyFile) throw new Error(`${spec.name} ships the signing key, but no key file was given`);
+    mkdirSync(blobs, { recursive: true });
+    writeFileSync(join(blobs, 'RPM-GPG-KEY'), readFileSync(opts.keyFile));
   }
   const argv = ['rpmbuild', '--quiet', '--define', `_topdir ${top}`, '--define', `_tmppath ${join(top, 'tmp')}`, '--define', `blobdir ${blobs}`];
   if (spec.targets.length) argv.push('--target', spec.targets.join(','));
@@ -107,7 +113,7 @@ export async function cachedBuild(layout: FixtureLayout, spec: SpecDef, hash: st
   if (existsSync(manifest)) return { dir, rpms: JSON.parse(readFileSync(manifest, 'utf8')).rpms as BuiltRpm[] };
   const work = join(layout.tmp, `rpm-${hash}`);
   const t0 = Date.now();
-  const built = await rpmbuild(spec, work, gnupgHome);
+  const built = await rpmbuild(spec, work, gnupgHome, { keyFile: layout.keyFile });
   // The spec definition goes beside the RPMs: updatePackage rebuilds single packages from it.
   writeJsonAtomic(join(built.dir, 'manifest.json'), { spec, rpms: built.rpms });
   mkdirSync(join(dir, '..'), { recursive: true });

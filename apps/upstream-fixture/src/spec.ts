@@ -51,6 +51,7 @@ function install(f: FileDef, dirs: Set<string>, out: string[]) {
   }
   const dest = `"%{buildroot}${check(SAFE_TEXT, f.path, 'path')}"`;
   if (f.blob) out.push(`install -m 0644 "%{blobdir}/%{_target_cpu}/${f.blob}" ${dest}`);
+  else if (f.key) out.push(`install -m 0644 "%{blobdir}/RPM-GPG-KEY" ${dest}`);
   else out.push(`printf '%%s\\n' '${check(SAFE_TEXT, f.text ?? '', 'text')}' > ${dest}`);
 }
 

@@ -1,6 +1,6 @@
 // @rocky/compose: the compose's metadata formats. Pure and deterministic: every function maps
 // its input to text or plain data; timestamps are inputs, never read from the clock.
-export { renderTreeinfo, parseTreeinfo, repoTreeinfo, discTreeinfo, treeinfoImagePaths } from './treeinfo';
+export { renderTreeinfo, parseTreeinfo, repoTreeinfo, discTreeinfo, treeinfoImagePaths, treeinfoProblems, treeinfoReferences } from './treeinfo';
 export type { TreeInfo, TreeInfoVariant } from './treeinfo';
 export { renderDiscinfo, parseDiscinfo, renderMediaRepo, discTimestamp } from './discinfo';
 export { renderChecksum, parseChecksum, UNKNOWN_SIZE } from './checksum';
@@ -16,6 +16,11 @@ export {
   PRODUCTMD_VERSION,
   COMPOSE_TYPES,
   RELEASE_TYPES,
+  IMAGE_TYPE_FORMATS,
+  SUPPORTED_IMAGE_FORMATS,
+  isProductmdImage,
+  cloudImageKind,
+  treeExtraFilesJson,
 } from './productmd';
 export type {
   ComposeStatus,

@@ -1,8 +1,10 @@
 // Against research/peers.md §2.4 and §3 (productmd formats) and empanadas-spec.md §2.6.
 import { describe, it, expect } from 'vitest';
-import { releaseSchema } from '@rocky/config';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { listReleases, loadRelease, releaseSchema } from '@rocky/config';
 import {
-  composeInfo, imagesJson, rpmsJson, stableJson, STATUS, renderStatus, parseStatus,
+  composeInfo, imagesJson, rpmsJson, stableJson, STATUS, renderStatus, parseStatus, IMAGE_TYPE_FORMATS, SUPPORTED_IMAGE_FORMATS, cloudImageKind,
   type ComposeRef, type ImageEntry, type RpmEntry,
 } from './productmd';
 import { composeInfoVariants } from './release';
@@ -119,7 +121,38 @@ describe('images.json', () => {
     ['disc 2 of 1', [{ ...dvd, discNumber: 2 }], /disc 2 of 1/],
     ['two different images with one identity', [dvd, { ...dvd, path: 'isos/x86_64/other.iso', sha256: 'e'.repeat(64) }], /same subvariant/],
     ['one path twice', [dvd, dvd], /listed twice/],
+    // what productmd's loader refused in the images.json of 2026-12-06
+    ['a .vhd as type vhd (productmd: vpc)', [{ ...qcow, type: 'vhd', format: 'vhd' }], /no image of type "vhd" with format "vhd".*unknown type/],
+    ['a libvirt box with format box', [{ ...qcow, type: 'vagrant-libvirt', format: 'box' }], /type "vagrant-libvirt" with format "box".*takes: vagrant-libvirt\.box/],
+    ['a pair productmd does not map (boot as qcow2)', [{ ...qcow, type: 'boot', format: 'qcow2' }], /type "boot" with format "qcow2"/],
   ])('refuses %s', (_what, images, err) => expect(() => imagesJson({ compose, images })).toThrow(err));
+});
+
+// productmd's table, as read from its source (testdata/productmd-images.json names the commit).
+const facts = JSON.parse(readFileSync(join(__dirname, 'testdata/productmd-images.json'), 'utf8')) as { source: string; imageTypeFormats: Record<string, string[]> };
+
+describe("productmd's image types and formats", () => {
+  it('are the table of productmd/images.py, and SUPPORTED_IMAGE_FORMATS its sorted values', () => {
+    expect(facts.source).toMatch(/release-engineering\/productmd@2a28dec .*productmd\/images\.py/);
+    expect(IMAGE_TYPE_FORMATS).toEqual(facts.imageTypeFormats);
+    expect(SUPPORTED_IMAGE_FORMATS).toEqual([...new Set(Object.values(facts.imageTypeFormats).flat())].sort());
+  });
+
+  it('give every cloud image of every release a type/format pair productmd accepts', () => {
+    const ws = join(__dirname, '../../..');
+    const seen: string[] = [];
+    for (const name of listReleases(ws)) {
+      for (const [kind, img] of Object.entries(loadRelease(ws, name).cloud.images)) {
+        for (const variant of img.variants.length ? img.variants : [undefined]) {
+          const { type, format } = cloudImageKind(img.format, variant);
+          expect(facts.imageTypeFormats[type], `${name} ${kind} ${variant}: type ${type}`).toContain(format);
+          seen.push(`${img.format}→${type}/${format}`);
+        }
+      }
+    }
+    expect(new Set(seen)).toEqual(new Set(['qcow2→qcow2/qcow2', 'vhd→vpc/vhd', 'tar.xz→docker/tar.xz', 'box→vagrant-libvirt/vagrant-libvirt.box', 'raw.xz→raw-xz/raw.xz']));
+    expect(() => cloudImageKind('box', 'Parallels')).toThrow(/no productmd vagrant type for box variant "Parallels"/);
+  });
 });
 
 describe('rpms.json', () => {

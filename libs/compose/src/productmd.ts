@@ -148,6 +148,86 @@ export function composeInfo(o: ComposeInfoInput): object {
 // ---------------------------------------------------------------------------------------------
 // images.json
 
+/**
+ * productmd's image types and the formats each may have (`productmd/images.py`,
+ * IMAGE_TYPE_FORMAT_MAPPING, release-engineering/productmd@2a28dec). Its loader refuses an image
+ * whose type or format is not in this table, so every images.json entry is checked against it.
+ */
+export const IMAGE_TYPE_FORMATS: Readonly<Record<string, readonly string[]>> = {
+  appx: ['appx'],
+  boot: ['iso'],
+  'bootable-container': ['ociarchive'],
+  cd: ['iso'],
+  container: ['tar.xz', 'oci', 'ociarchive'],
+  docker: ['tar.gz', 'tar.xz'],
+  dvd: ['iso'],
+  'dvd-debuginfo': ['iso'],
+  'dvd-ostree': ['iso'],
+  'dvd-ostree-osbuild': ['iso'],
+  ec2: [],
+  fex: ['erofs.xz', 'erofs.gz', 'erofs', 'squashfs.xz', 'squashfs.gz', 'squashfs'],
+  kvm: [],
+  live: [],
+  'live-osbuild': ['iso'],
+  'liveimg-squashfs': ['liveimg.squashfs'],
+  netinst: ['iso'],
+  ociarchive: ['ociarchive'],
+  p2v: [],
+  qcow: ['qcow'],
+  qcow2: ['qcow2'],
+  raw: ['raw'],
+  'raw-xz': ['raw.xz'],
+  rescue: [],
+  'rhevm-ova': ['rhevm.ova'],
+  'tar-gz': ['tar.gz'],
+  'vagrant-hyperv': ['vagrant-hyperv.box'],
+  'vagrant-libvirt': ['vagrant-libvirt.box'],
+  'vagrant-virtualbox': ['vagrant-virtualbox.box'],
+  'vagrant-vmware-fusion': ['vagrant-vmware-fusion.box'],
+  vdi: ['vdi'],
+  vmdk: ['vmdk'],
+  vpc: ['vhd'],
+  'vhd-compressed': ['vhd.gz', 'vhd.xz', 'vhdfixed.xz'],
+  'vsphere-ova': ['vsphere.ova'],
+  wsl2: ['tar', 'tar.gz', 'wsl'],
+};
+
+/** productmd's SUPPORTED_IMAGE_FORMATS: every format of the table, sorted. They are file-name suffixes (create-filelist's imagelist matches `.<format>`). */
+export const SUPPORTED_IMAGE_FORMATS: readonly string[] = [...new Set(Object.values(IMAGE_TYPE_FORMATS).flat())].sort(byteOrder);
+
+/** Whether productmd accepts an image of this type and format (the pair, not just each on its own). */
+export const isProductmdImage = (type: string, format: string) => IMAGE_TYPE_FORMATS[type]?.includes(format) ?? false;
+
+/** Vagrant box variants (Rocky's names) → productmd's vagrant image type. */
+const VAGRANT_TYPES: Record<string, string> = { Libvirt: 'vagrant-libvirt', Vbox: 'vagrant-virtualbox', VirtualBox: 'vagrant-virtualbox', VMware: 'vagrant-vmware-fusion', HyperV: 'vagrant-hyperv' };
+
+/**
+ * productmd's type and format of a cloud image, from the release's format (which is the file
+ * extension: `vhd`, `box`) and variant: a `.vhd` is type `vpc`, a libvirt `.box` is
+ * `vagrant-libvirt` with format `vagrant-libvirt.box`, a container `.tar.xz` is `docker`.
+ */
+export function cloudImageKind(format: string, variant?: string): { type: string; format: string } {
+  switch (format) {
+    case 'qcow2':
+      return { type: 'qcow2', format };
+    case 'raw.xz':
+      return { type: 'raw-xz', format };
+    case 'tar.xz':
+      return { type: 'docker', format };
+    case 'vhd':
+      return { type: 'vpc', format };
+    case 'wsl':
+      return { type: 'wsl2', format };
+    case 'box': {
+      const type = variant ? VAGRANT_TYPES[variant] : undefined;
+      if (!type) throw new Error(`images.json: no productmd vagrant type for box variant ${JSON.stringify(variant)} (known: ${Object.keys(VAGRANT_TYPES).join(', ')})`);
+      return { type, format: `${type}.box` };
+    }
+    default:
+      throw new Error(`images.json: no productmd image type for format ${JSON.stringify(format)}`);
+  }
+}
+
 export interface ImageEntry {
   /** Variant (compose directory name) the image belongs to. */
   variant: string;
@@ -159,9 +239,9 @@ export interface ImageEntry {
   sha256: string;
   /** Seconds since the epoch (integer). */
   mtime: number;
-  /** `iso`, `qcow2`, `raw.xz`, `tar.xz`, `vhd`, `box`... */
+  /** productmd format: `iso`, `qcow2`, `raw.xz`, `tar.xz`, `vhd`, `vagrant-libvirt.box`... (IMAGE_TYPE_FORMATS). */
   format: string;
-  /** `dvd`, `boot`, `qcow2`, `raw-xz`, `container`... */
+  /** productmd type: `dvd`, `boot`, `qcow2`, `raw-xz`, `vpc`, `vagrant-libvirt`... */
   type: string;
   bootable: boolean;
   volumeId?: string | null;
@@ -199,7 +279,9 @@ export function imagesJson(o: ImagesInput): object {
     if (!Number.isSafeInteger(img.mtime) || img.mtime < 0) fail(F, `${what}: mtime must be whole seconds, got ${img.mtime}`);
     if (!/^[0-9a-f]{64}$/.test(img.sha256)) fail(F, `${what}: sha256 must be 64 lowercase hex digits`);
     if (img.implantMd5 != null && !/^[0-9a-f]{32}$/.test(img.implantMd5)) fail(F, `${what}: invalid implant_md5 ${img.implantMd5}`);
-    if (!img.format || !img.type) fail(F, `${what}: format and type are required`);
+    if (!isProductmdImage(img.type, img.format)) {
+      fail(F, `${what}: productmd accepts no image of type ${JSON.stringify(img.type)} with format ${JSON.stringify(img.format)} (type ${img.type} takes: ${IMAGE_TYPE_FORMATS[img.type]?.join(', ') || 'nothing: unknown type'})`);
+    }
     const discNumber = img.discNumber ?? 1;
     const discCount = img.discCount ?? 1;
     if (!Number.isInteger(discNumber) || !Number.isInteger(discCount) || discNumber < 1 || discNumber > discCount) {
@@ -288,6 +370,23 @@ export function rpmsJson(o: RpmsInput): object {
     bySrpm[key] = value;
   }
   return { header: header('rpms'), payload: { compose: composeBlock(o.compose, F), rpms } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// extra_files.json
+
+/**
+ * The `extra_files.json` pungi writes into a tree that carries extra files (productmd
+ * extra_files.py, dump_for_tree): `{"header": {"version": "1.0"}, "data": [{file, size, checksums}]}`,
+ * paths relative to the tree.
+ */
+export function treeExtraFilesJson(files: { file: string; size: number; sha256: string }[]): object {
+  const data = [...files].sort((a, b) => byteOrder(a.file, b.file)).map((f) => {
+    relPath(f.file, 'extra_files.json', 'file');
+    if (!/^[0-9a-f]{64}$/.test(f.sha256)) fail('extra_files.json', `${f.file}: sha256 must be 64 lowercase hex digits`);
+    return { file: f.file, size: f.size, checksums: { sha256: f.sha256 } };
+  });
+  return { header: { version: '1.0' }, data };
 }
 
 // ---------------------------------------------------------------------------------------------

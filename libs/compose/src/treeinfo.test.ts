@@ -1,6 +1,6 @@
 // Against research/empanadas-spec.md §2.1.1 (exact) and §2.1.2 (DVD excerpt), plus round trips.
 import { describe, it, expect } from 'vitest';
-import { renderTreeinfo, parseTreeinfo, repoTreeinfo, discTreeinfo, treeinfoImagePaths, type TreeInfo } from './treeinfo';
+import { renderTreeinfo, parseTreeinfo, repoTreeinfo, discTreeinfo, treeinfoImagePaths, treeinfoProblems, treeinfoReferences, type TreeInfo } from './treeinfo';
 import { parseIni } from './ini';
 
 // §2.1.1, verbatim. configparser (and so productmd) also ends the last section with a blank
@@ -298,3 +298,46 @@ describe('repoTreeinfo', () => {
     expect(() => repoTreeinfo({ ...base, fullname: 'Rocky Linux 9.7', arch: 'x86_64', variant: 'BaseOS', timestamp: 1 })).toThrow(/distribution name/);
   });
 });
+
+// The rules of productmd's TreeInfo loader (treeinfo.py, format 1.x), as treeinfoProblems checks them.
+describe('treeinfoProblems', () => {
+  const installable = renderTreeinfo(
+    discTreeinfo(parseTreeinfo(LORAX), { repos: ['BaseOS', 'AppStream'], mainVariant: 'BaseOS', disc: false, arch: 'x86_64', checksums: { ...imageSums, 'images/boot.iso': sha('b') }, dropBootIso: false, release: rocky }),
+  );
+
+  it('accepts what we write (repo trees, installable trees, discs) and what lorax writes', () => {
+    for (const text of [SPEC_BASEOS, renderTreeinfo(baseos), installable, renderTreeinfo(discTreeinfo(parseTreeinfo(LORAX), dvdOpts)), LORAX]) expect(treeinfoProblems(text)).toEqual([]);
+  });
+
+  const edit = (from: string, to: string) => {
+    if (!installable.includes(from)) throw new Error(`no ${from}`);
+    return installable.replace(from, to);
+  };
+  it.each<[string, string, RegExp]>([
+    ['a wrong header type', edit('type = productmd.treeinfo', 'type = productmd.composeinfo'), /\[header\] type/],
+    ['no release version', edit('[release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.7', '[release]\nname = Rocky Linux\nshort = Rocky'), /\[release\] has no version/],
+    ['a malformed numeric version', edit('[release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.7', '[release]\nname = Rocky Linux\nshort = Rocky\nversion = 9.7-beta'), /not dotted digits/],
+    ['a non-numeric build timestamp', edit('build_timestamp = 1763650000.52', 'build_timestamp = soon'), /build_timestamp/],
+    ['a listed variant without its section', edit('variants = AppStream,BaseOS\n\n[variant-AppStream]', 'variants = AppStream,BaseOS,CRB\n\n[variant-AppStream]'), /variant CRB has no \[variant-CRB\]/],
+    ['an unknown variant type', edit('type = variant\nuid = AppStream', 'type = repo\nuid = AppStream'), /type "repo"/],
+    ['an image platform not in the tree', edit('platforms = x86_64,xen\nvariants', 'platforms = x86_64\nvariants'), /platform xen is not in \[tree\] platforms/],
+    ['an absolute image path', edit('kernel = images/pxeboot/vmlinuz', 'kernel = /images/pxeboot/vmlinuz'), /absolute/],
+    ['a checksum without its type', edit(`images/boot.iso = ${sha('b')}`, 'images/boot.iso = md5-abc'), /not <type>:<hex>/],
+    ['a syntax error', `${installable}garbage line\n`, /\.treeinfo/],
+  ])('refuses %s', (_what, text, err) => {
+    expect(treeinfoProblems(text).join('\n')).toMatch(err);
+  });
+
+  it('lists every path an installable tree names: files with their checksums, and the repo dirs', () => {
+    const refs = treeinfoReferences(parseTreeinfo(installable));
+    expect(refs.files).toEqual([
+      { path: 'images/boot.iso', checksum: sha('b') },
+      { path: 'images/efiboot.img', checksum: sha('8') },
+      { path: 'images/install.img', checksum: sha('0') },
+      { path: 'images/pxeboot/initrd.img', checksum: sha('d') },
+      { path: 'images/pxeboot/vmlinuz', checksum: sha('a') },
+    ]);
+    expect(refs.dirs).toEqual(['.', '../../../AppStream/x86_64/os', '../../../AppStream/x86_64/os/Packages', 'Packages']);
+  });
+});
+

@@ -348,3 +348,95 @@ export function discTreeinfo(
   else if (base.media) out.media = { ...base.media };
   return out;
 }
+
+const VARIANT_TYPES = ['variant', 'optional', 'addon', 'layered-product'];
+const VARIANT_PATH_KEYS = ['packages', 'repository', 'source_packages', 'source_repository', 'debug_packages', 'debug_repository', 'identity'];
+
+/**
+ * What productmd's TreeInfo loader (treeinfo.py, format 1.x) would refuse in a .treeinfo, as
+ * messages (empty: it loads). Written from its rules: [header] version `N.N` and type
+ * productmd.treeinfo; [release] name and version (numeric versions dotted digits); [tree] arch,
+ * platforms and a numeric build_timestamp; every variant [tree] lists has its section with id
+ * (no '-'), uid, name and a known type; image platforms are tree platforms; every image, stage2
+ * and checksum path is relative; checksums are `<type>:<hex>`; [media] numbers are integers.
+ */
+export function treeinfoProblems(text: string): string[] {
+  const out: string[] = [];
+  let ini: IniSections;
+  try {
+    ini = parseIni(text, '.treeinfo');
+  } catch (e) {
+    return [(e as Error).message];
+  }
+  const get = (sec: string, key: string) => ini.get(sec)?.get(key);
+  const need = (sec: string, key: string) => {
+    const v = get(sec, key);
+    if (v === undefined) out.push(`[${sec}] has no ${key}`);
+    return v ?? '';
+  };
+  const version = need('header', 'version');
+  if (version && !/^\d+\.\d+$/.test(version)) out.push(`[header] version ${JSON.stringify(version)} is not N.N`);
+  const [major, minor] = version.split('.').map(Number);
+  if ((major > 1 || (major === 1 && minor >= 1)) && get('header', 'type') !== HEADER.type) out.push(`[header] type is ${JSON.stringify(get('header', 'type'))}, not ${HEADER.type}`);
+
+  need('release', 'name');
+  const relVersion = need('release', 'version');
+  if (/^\d/.test(relVersion) && !/^\d+(\.\d+)*$/.test(relVersion)) out.push(`[release] version ${JSON.stringify(relVersion)} is not dotted digits`);
+  const layered = get('release', 'is_layered');
+  if (layered !== undefined && !/^(1|0|yes|no|true|false|on|off)$/i.test(layered)) out.push(`[release] is_layered ${JSON.stringify(layered)} is not a boolean`);
+
+  const arch = need('tree', 'arch').trim();
+  if (ini.has('tree') && !arch) out.push('[tree] arch is blank');
+  const platforms = need('tree', 'platforms').split(',').filter(Boolean);
+  const ts = need('tree', 'build_timestamp');
+  if (ini.has('tree') && !Number.isFinite(Number.parseFloat(ts))) out.push(`[tree] build_timestamp ${JSON.stringify(ts)} is not a number`);
+
+  const variantUids = (get('tree', 'variants') ?? '').split(',').filter((u) => u !== '');
+  const checkVariant = (uid: string, addon: boolean) => {
+    const sec = `${addon ? 'addon' : 'variant'}-${uid}`;
+    if (!ini.has(sec)) return void out.push(`variant ${uid} has no [${sec}]`);
+    const id = need(sec, 'id');
+    if (id.includes('-')) out.push(`[${sec}] id ${JSON.stringify(id)} contains '-'`);
+    if (need(sec, 'uid') !== uid && !addon) out.push(`[${sec}] uid is not ${uid}`);
+    need(sec, 'name');
+    const type = addon ? 'addon' : need(sec, 'type');
+    if (!VARIANT_TYPES.includes(type)) out.push(`[${sec}] type ${JSON.stringify(type)} is not one of ${VARIANT_TYPES.join(', ')}`);
+    if (!addon && id !== uid && id !== uid.replaceAll('-', '')) out.push(`[${sec}] id ${id} does not match ${uid}`);
+    for (const k of VARIANT_PATH_KEYS) if (get(sec, k)?.startsWith('/')) out.push(`[${sec}] ${k} is absolute`);
+    for (const a of (get(sec, 'addons') ?? '').split(',').filter(Boolean)) checkVariant(a, true);
+  };
+  if (new Set(variantUids).size !== variantUids.length) out.push(`[tree] variants lists a variant twice: ${variantUids.join(',')}`);
+  for (const uid of variantUids) checkVariant(uid, false);
+
+  for (const [sec, keys] of ini) {
+    if (!sec.startsWith('images-')) continue;
+    let platform = sec.slice(7);
+    if (platform !== arch && platform.endsWith(`-${arch}`)) platform = platform.slice(0, -arch.length - 1);
+    if (!platforms.includes(platform)) out.push(`[${sec}]: platform ${platform} is not in [tree] platforms (${platforms.join(',')})`);
+    for (const [k, p] of keys) if (p.startsWith('/')) out.push(`[${sec}] ${k} = ${p} is absolute`);
+  }
+  for (const k of ['mainimage', 'instimage']) if (get('stage2', k)?.startsWith('/')) out.push(`[stage2] ${k} is absolute`);
+  for (const [p, v] of ini.get('checksums') ?? []) {
+    if (p.startsWith('/')) out.push(`[checksums] ${p} is absolute`);
+    const parts = v.split(':');
+    const bare = parts.length === 1 && [32, 40, 64].includes(v.length);
+    if (!bare && (parts.length !== 2 || !parts[0] || !/^[0-9a-fA-F]+$/.test(parts[1]))) out.push(`[checksums] ${p} = ${v} is not <type>:<hex>`);
+  }
+  if (ini.has('media')) {
+    for (const k of ['discnum', 'totaldiscs']) {
+      const v = need('media', k);
+      if (v && !/^[+-]?\d+$/.test(v.trim())) out.push(`[media] ${k} ${JSON.stringify(v)} is not an integer`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Every path a .treeinfo names, relative to it: images and stage2 (files, with their [checksums]
+ * value when there is one) and the variants' repository and packages directories.
+ */
+export function treeinfoReferences(t: TreeInfo): { files: { path: string; checksum?: string }[]; dirs: string[] } {
+  const files = [...new Set([...treeinfoImagePaths(t), ...Object.keys(t.checksums ?? {})])].sort(byteOrder).map((path) => ({ path, checksum: t.checksums?.[path] }));
+  const dirs = sortedUnique(t.variants.flatMap((v) => [v.repository, v.packages]));
+  return { files, dirs };
+}

@@ -100,3 +100,4 @@ describe('names', () => {
     expect(() => volumeId({ ...r9, shortname: 'RockyLinuxVeryLongName' }, 'ppc64le')).toThrow(/32 characters/);
   });
 });
+

@@ -87,6 +87,14 @@ export const releaseSchema = z
       respin: z.number().int().positive().optional(),
     }),
     cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
+    /**
+     * What the tree ships beside the packages (empanadas' extra_files: EULA, LICENSE, the GPG keys…):
+     * files taken by name from the newest build of these packages in the lorax variant's tree, the
+     * same bytes the release's rocky-release sources hold.
+     */
+    extraFiles: z
+      .strictObject({ packages: z.array(name).default([]), files: z.array(name).default([]) })
+      .default({ packages: [], files: [] }),
     publish: z
       .strictObject({
         /** Delete from staging what the compose no longer has (rocky-8 keeps old packages). */
@@ -141,6 +149,9 @@ export const releaseSchema = z
       releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
       unique(def.variants, ['cloud', 'images', img, 'variants']);
     }
+    unique(r.extraFiles.packages, ['extraFiles', 'packages']);
+    unique(r.extraFiles.files, ['extraFiles', 'files']);
+    if (r.extraFiles.files.length && !r.extraFiles.packages.length) issue(['extraFiles', 'packages'], 'extra files need the packages they come from');
     if (r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
   });
 export type ReleaseInput = z.input<typeof releaseSchema>;

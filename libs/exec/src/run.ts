@@ -160,6 +160,7 @@ const PACKAGES: Record<string, [string, string]> = {
   rpm: ['rpm', 'rpm'],
   rpmbuild: ['rpm', 'rpm-build'],
   rpmsign: ['rpm', 'rpm-sign'],
+  rpm2cpio: ['rpm2cpio', 'rpm'],
   rpmkeys: ['rpm', 'rpm'],
   createrepo_c: ['createrepo-c', 'createrepo_c'],
   modifyrepo_c: ['createrepo-c', 'createrepo_c'],

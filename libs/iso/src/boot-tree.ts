@@ -326,13 +326,14 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   moveDir(build, staged);
   const isoPath = join(outDir, isoNames(release, arch, 'boot').file);
   const isoTmp = tempName(isoPath);
+  let implantMd5: string | undefined;
   try {
     log(`writing ${isoPath} (${bootloaders.length ? bootloaders.join(', ') : 'data only: no boot loader for this arch on this host'})`);
     const argv = mkisofsArgv({ out: isoTmp, tree: staged, volid, arch, date: buildTimestamp, bios: loaders.bios, uefi: !!loaders.uefi });
     await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000 }));
     // lorax implants the md5 into boot.iso (rd.live.check verifies it at boot).
     await step('implantisomd5', () => runTool(implantisomd5Argv(isoTmp), { logFile, timeoutMs: 3600_000 }));
-    const [, isoSha, listing] = await settleAll<[unknown, string, string[]]>([
+    const [verified, isoSha, listing] = await settleAll<[{ implantMd5?: string }, string, string[]]>([
       step('ISO verification', () => verifyIso(isoTmp, { bootable, requireMd5: true, logFile })),
       sha256File(isoTmp),
       step('xorriso -find', () => isoManifest(isoTmp, logFile)),
@@ -345,6 +346,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
     writeFileAtomic(join(staged, 'media.repo'), renderMediaRepo({ name: product, mediaid: discTimestamp(buildTimestamp) }));
     replaceDir(staged, tree);
     renameSync(isoTmp, isoPath);
+    implantMd5 = verified.implantMd5;
   } catch (e) {
     rmSync(isoTmp, { force: true });
     rmSync(staged, { recursive: true, force: true });
@@ -354,5 +356,5 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   const treeFiles = await describeTree(tree, sums);
   const isoEntry = treeFiles.find((f) => f.path === 'images/boot.iso')!;
   log(`${isoNames(release, arch, 'boot').file}: ${isoEntry.size} bytes, volume id ${volid}, ${treeFiles.length} tree files`);
-  return { tree, iso: { path: isoPath, sha256: isoEntry.sha256, size: isoEntry.size }, volumeId: volid, bootable, bootloaders, treeFiles };
+  return { tree, iso: { path: isoPath, sha256: isoEntry.sha256, size: isoEntry.size }, volumeId: volid, implantMd5, bootable, bootloaders, treeFiles };
 }

@@ -131,7 +131,7 @@ export async function collectLoraxTree(
   const bootIso = join(loraxDir, 'images/boot.iso');
   const expected = volumeId(release, arch);
   // One pass each, together: the implanted md5 (checkisomd5), the boot records, the sha256.
-  const [{ volumeId: volid }, torito, isoSha] = await settleAll<[{ volumeId: string }, ElTorito, string]>([
+  const [{ volumeId: volid, implantMd5 }, torito, isoSha] = await settleAll<[{ volumeId: string; implantMd5?: string }, ElTorito, string]>([
     verifyIso(bootIso, { logFile }),
     elTorito(bootIso, logFile),
     sha256File(bootIso),
@@ -173,6 +173,7 @@ export async function collectLoraxTree(
     tree,
     iso: { path: isoPath, sha256: isoEntry.sha256, size: isoEntry.size },
     volumeId: volid,
+    implantMd5,
     bootable,
     bootloaders: bootable ? bootloadersOf(torito) : [],
     treeFiles,

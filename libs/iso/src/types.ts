@@ -36,6 +36,8 @@ export interface BootTreeResult {
   /** `<outDir>/<boot iso name>` (hardlinked as `<tree>/images/boot.iso`, as lorax places it). */
   iso: BuiltFile;
   volumeId: string;
+  /** The boot ISO's implanted md5 (checkisomd5 --md5sumonly), verified; undefined when none is implanted. */
+  implantMd5?: string;
   /** True only for an ISO made bootable here (or, for lorax, one whose El Torito report is clean). */
   bootable: boolean;
   /** e.g. `['bios-isolinux', 'uefi-grub']`; empty for a data-only ISO. */

@@ -17,7 +17,7 @@ export const STRIDE = 7;
 export const F = { kind: 0, tsec: 1, size: 2, flags: 3, mtimeMs: 4, ctimeMs: 5, ino: 6 } as const;
 export const KIND = ['f', 'd', 'l'] as const;
 /** flags bits: the entry is inside a non-world-readable dir / is itself not world-readable /
- *  is a file named in checksumNames / is a file with an image extension. */
+ *  is a file named in checksumNames / is an entry with an image extension (imagelist). */
 export const FLAG_IN_RESTRICTED = 1;
 export const FLAG_SELF_RESTRICTED = 2;
 export const FLAG_CHECKSUM = 4;
@@ -113,10 +113,9 @@ function scan(fs, root, stack, budget, rules) {
       }
       const self = kind !== 2 && (st.mode & 0o004) === 0;
       let flags = (restricted ? 1 : 0) | (self ? 2 : 0);
-      if (kind === 0) {
-        if (rules.checksumNames.includes(name)) flags |= 4;
-        if (rules.imageExtensions.some((e) => name.endsWith(e))) flags |= 8;
-      }
+      if (kind === 0 && rules.checksumNames.includes(name)) flags |= 4;
+      // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
+      if (rules.imageExtensions.some((e) => name.endsWith(e))) flags |= 8;
       if (n * STRIDE === nums.length) {
         const bigger = new Float64Array(nums.length * 2);
         bigger.set(nums);

@@ -11,6 +11,7 @@
 import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { acquireLockWaiting, hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
+import { SUPPORTED_IMAGE_FORMATS } from '@rocky/compose';
 import { ListWriter, TIME_LIST_HEADER, finishTimeList } from './filelist-format';
 import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, WalkPool, defaultWorkers, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
 
@@ -60,7 +61,8 @@ export interface FileListResult {
 }
 
 export const DEFAULT_CHECKSUM_NAMES = ['repomd.xml'];
-export const DEFAULT_IMAGE_EXTENSIONS = ['.iso', '.qcow2', '.raw.xz', '.tar.xz', '.vhd', '.box', '.wsl', '.img', '.raw'];
+/** create-filelist's imagelist: every entry whose name ends in `.<format>` for a productmd format (a `.box` is not one: productmd's are `vagrant-libvirt.box`…). */
+export const DEFAULT_IMAGE_EXTENSIONS = SUPPORTED_IMAGE_FORMATS.map((f) => `.${f}`);
 
 const LIST_PREFIXES = ['fullfiletimelist', 'imagelist'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
@@ -171,7 +173,7 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
       tl.add(`${t}\t${type}\t${nums[o + oSize]}\t${p}\n`);
       fl.add(`./${p}\n`);
       if (flags & ckF) sha1.push([p, sums.get(`${w.dir}/${p}`)!.sha1]);
-      if (flags & imgF) images.push(p);
+      if (flags & imgF) images.push(`./${p}`); // create-filelist lists `./`-prefixed paths, links included
     }
     result.files += order.length;
     const timeList = finishTimeList(tl, sha1);

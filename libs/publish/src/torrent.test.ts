@@ -24,6 +24,7 @@ beforeAll(() => {
   writeFileSync(join(isoDir, `${ISO}.manifest`), 'boot\nBaseOS\n');
   writeFileSync(join(isoDir, 'Rocky-9.7-x86_64-boot.iso'), randomFillSync(Buffer.alloc(3 << 20)));
   writeFileSync(join(isoDir, 'CHECKSUM'), '# sums\n');
+  writeFileSync(join(isoDir, `${ISO}.CHECKSUM`), '# one sum\n');
   writeFileSync(join(isoDir, 'CHECKSUM.asc'), '-----BEGIN PGP SIGNED MESSAGE-----\n');
   symlinkSync(ISO, join(isoDir, 'Rocky-9-latest-x86_64-dvd.iso'));
   symlinkSync(ISO, join(isoDir, 'Rocky-x86_64-dvd.iso'));
@@ -38,8 +39,8 @@ describe('createIsoTorrents', () => {
     expect(t.name).toBe('Rocky-9.7-x86_64-dvd');
     expect(t.files.map((f: any) => [f.path, f.length])).toEqual([
       ['Rocky-9.7-x86_64-dvd/CHECKSUM', 7],
-      ['Rocky-9.7-x86_64-dvd/CHECKSUM.asc', 35],
       [`Rocky-9.7-x86_64-dvd/${ISO}`, statSync(join(isoDir, ISO)).size],
+      [`Rocky-9.7-x86_64-dvd/${ISO}.CHECKSUM`, 10],
       [`Rocky-9.7-x86_64-dvd/${ISO}.manifest`, 12],
     ]);
     expect(t.announce).toEqual(opts().trackers);
@@ -47,12 +48,12 @@ describe('createIsoTorrents', () => {
     expect(t.comment).toBe(opts().comment);
     expect(t.private).toBe(false);
     expect(t.pieceLength).toBe(TORRENT_PIECE_LENGTH);
-    // Pieces cover CHECKSUM, CHECKSUM.asc, then the ISO: check the first piece and one wholly
-    // inside the ISO against the bytes on disk.
+    // Pieces cover CHECKSUM, then the ISO: check the first piece and one wholly inside the ISO
+    // against the bytes on disk.
     const iso = readFileSync(join(isoDir, ISO));
-    const head = Buffer.concat([readFileSync(join(isoDir, 'CHECKSUM')), readFileSync(join(isoDir, 'CHECKSUM.asc')), iso]).subarray(0, TORRENT_PIECE_LENGTH);
+    const head = Buffer.concat([readFileSync(join(isoDir, 'CHECKSUM')), iso]).subarray(0, TORRENT_PIECE_LENGTH);
     expect(t.pieces[0]).toBe(createHash('sha1').update(head).digest('hex'));
-    const off = 3 * TORRENT_PIECE_LENGTH - 42; // piece 3 starts 42 bytes before this ISO offset
+    const off = 3 * TORRENT_PIECE_LENGTH - 7; // piece 3 starts 7 bytes (CHECKSUM) before this ISO offset
     expect(t.pieces[3]).toBe(createHash('sha1').update(iso.subarray(off, off + TORRENT_PIECE_LENGTH)).digest('hex'));
     const total = t.files.reduce((n: number, f: any) => n + f.length, 0);
     expect(t.pieces).toHaveLength(Math.ceil(total / TORRENT_PIECE_LENGTH));
@@ -69,6 +70,15 @@ describe('createIsoTorrents', () => {
     rmSync(file);
     await createIsoTorrents({ ...opts(), name: ISO });
     expect(readFileSync(file).equals(before)).toBe(true);
+  });
+
+  it('leaves every torrent and infohash as it was when CHECKSUM is signed again', async () => {
+    const files = ['Rocky-9.7-x86_64-dvd.torrent', 'Rocky-9.7-x86_64-boot.torrent'].map((f) => join(tmp, 'torrents', f));
+    const before = await Promise.all(files.map(async (f) => (await parseTorrentFile(readFileSync(f))).infoHash));
+    writeFileSync(join(isoDir, 'CHECKSUM.asc'), '-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n(a new signature)\n');
+    const r = await createIsoTorrents(opts());
+    expect(r.created).toEqual([]);
+    expect(await Promise.all(files.map(async (f) => (await parseTorrentFile(readFileSync(f))).infoHash))).toEqual(before);
   });
 
   it('rewrites a torrent when the ISO or the options change', async () => {

@@ -1,6 +1,7 @@
 // ISO torrents, packaged as gen-torrents.sh does (spec §4.6): one torrent per ISO (never per
-// alias symlink) named like the ISO without `.iso`, holding the ISO, its `.manifest` when present
-// and the directory's CHECKSUM (and CHECKSUM.asc when present). Unlike gen-torrents, the piece
+// alias symlink) named like the ISO without `.iso`, holding the ISO, its `.manifest` and
+// `.CHECKSUM` when present and the directory's CHECKSUM, never CHECKSUM.asc (gen-torrents
+// excludes it: a re-signed CHECKSUM must not change every infohash). Unlike gen-torrents, the piece
 // length is fixed (4 MiB) and the creation date is the newest input's mtime, so the same ISO
 // always gives the same infohash and the same bytes; files are listed in byte order, not in
 // directory order. No web seeds: for a multi-file torrent a client fetches <url>/<name>/<file>,
@@ -55,7 +56,7 @@ interface Input {
 
 /** The files a torrent for `iso` carries, in byte order of their names. */
 function inputsFor(isoDir: string, iso: string): Input[] {
-  const names = [iso, `${iso}.manifest`, 'CHECKSUM', 'CHECKSUM.asc'].filter((n) => existsSync(join(isoDir, n)));
+  const names = [iso, `${iso}.manifest`, `${iso}.CHECKSUM`, 'CHECKSUM'].filter((n) => existsSync(join(isoDir, n)));
   return names
     .map((n) => {
       const st = statSync(join(isoDir, n));

@@ -8,3 +8,4 @@ export * from './rpmsig';
 export * from './dnf';
 export * from './createrepo';
 export * from './xml';
+export * from './rpm-files';

@@ -12,6 +12,7 @@ import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
 import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry } from './manifests';
 import { readIsoManifest } from './iso';
+import { extraFilePackages, releaseExtraFiles } from './extra-files';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
@@ -62,7 +63,7 @@ function trees(ctx: StageContext, arch: Arch, image: string) {
 
 export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   name: 'iso-extra',
-  tools: () => ['xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo'],
+  tools: (ctx) => ['xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo', ...(ctx.release.extraFiles.files.length ? ['rpm2cpio'] : [])],
 
   async plan(ctx) {
     const rel = ctx.release;
@@ -80,8 +81,9 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
           continue;
         }
         const t = trees(ctx, arch, image);
+        const extra = { files: rel.extraFiles.files, from: extraFilePackages(rel, readSyncManifest(ctx.root, ctx.project, arch), arch).map((p) => p.sha256) };
         const inputs = createHash('sha256')
-          .update(JSON.stringify({ image, def, arch, names, boot: boot.iso.sha256, tree: boot.tree, repos: t.map((x) => [x.dir, x.repodata]), code }))
+          .update(JSON.stringify({ image, def, arch, names, boot: boot.iso.sha256, tree: boot.tree, repos: t.map((x) => [x.dir, x.repodata]), extra, code }))
           .digest('hex');
         const previous = await store.getKey(extraIsoKey(ctx.project, arch, image, inputs));
         const e = previous?.metadata.entry as ExtraIsoEntry | undefined;
@@ -114,6 +116,12 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
         await ensureFiles(store, bootTree, boot.tree);
         const repos = [];
         for (const t of trees(ctx, arch, image)) repos.push({ name: t.dir, path: await ensureTree(store, layout, t, ctx.log.info) });
+        // EULA, LICENSE, the GPG keys…: at the disc's root, as empanadas puts its extra files.
+        const extraFiles = [];
+        for (const f of await releaseExtraFiles(rel, readSyncManifest(ctx.root, ctx.project, arch), arch, store, layout.log(arch, 'extra-files'))) {
+          extraFiles.push(join(work, 'extra-files', f.name));
+          await store.materialize(f.sha256, extraFiles.at(-1)!);
+        }
         const res = await buildExtraIso({
           release: rel,
           arch,
@@ -121,6 +129,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
           bootIso,
           bootTree,
           repos,
+          extraFiles,
           mainVariant: def.variant,
           outFile: join(work, names.file),
           workDir: join(work, 'scratch'),

@@ -20,7 +20,7 @@ import { ISO_CODE, codeDigest } from './code-digest';
 export interface IsoManifest {
   arch: Arch;
   builder: Builder['type'];
-  iso: FileEntry & { name: string; aliases: string[]; volumeId: string; bootable: boolean; bootloaders: string[] };
+  iso: FileEntry & { name: string; aliases: string[]; volumeId: string; implantMd5: string | null; bootable: boolean; bootloaders: string[] };
   /** The ISO's file list (`<iso>.manifest`, as empanadas writes it), kept in the store. */
   listing: FileEntry;
   /** The lorax-shaped boot tree, relative to its root. */
@@ -131,7 +131,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const manifest: IsoManifest = {
       arch,
       builder: builder.type,
-      iso: { path: names.file, name: names.file, aliases: names.aliases, sha256: res.iso.sha256, size: res.iso.size, volumeId: res.volumeId, bootable: res.bootable, bootloaders: res.bootloaders },
+      iso: { path: names.file, name: names.file, aliases: names.aliases, sha256: res.iso.sha256, size: res.iso.size, volumeId: res.volumeId, implantMd5: res.implantMd5 ?? null, bootable: res.bootable, bootloaders: res.bootloaders },
       listing: { path: `${names.file}.manifest`, ...listing },
       tree: res.treeFiles,
     };

@@ -1,7 +1,7 @@
 // Boot smoke test: start an ISO in qemu (TCG: KVM does not work on this host), watch the serial
 // console for a marker, and kill qemu as soon as it shows (or at a safety limit).
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTool } from '@rocky/exec';
@@ -32,6 +32,21 @@ export function bootToMarker(iso: string, marker: string, opts: { uefi?: boolean
   } else {
     args.push('-boot', 'd');
   }
+  return runToMarker(args, marker, scratch, opts.limitMs);
+}
+
+/**
+ * Network boot (BIOS, the iPXE ROM qemu's packages bring, on an e1000): qemu's user network serves `script` (an iPXE
+ * script) over TFTP as the DHCP boot file; the guest reaches the host's loopback as 10.0.2.2.
+ */
+export function pxeBootToMarker(script: string, marker: string, opts: { limitMs?: number } = {}): Promise<BootRun> {
+  const scratch = mkdtempSync(join(tmpdir(), 'qemu-pxe-'));
+  writeFileSync(join(scratch, 'boot.ipxe'), script);
+  const args = ['-m', '256', '-nographic', '-no-reboot', '-boot', 'n', '-netdev', `user,id=n0,tftp=${scratch},bootfile=boot.ipxe`, '-device', 'e1000,netdev=n0', '-serial', 'mon:stdio'];
+  return runToMarker(args, marker, scratch, opts.limitMs);
+}
+
+function runToMarker(args: string[], marker: string, scratch: string, limitMs?: number): Promise<BootRun> {
   return new Promise((resolve, reject) => {
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -40,7 +55,7 @@ export function bootToMarker(iso: string, marker: string, opts: { uefi?: boolean
     const stop = () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
-    const limit = setTimeout(stop, opts.limitMs ?? 300_000);
+    const limit = setTimeout(stop, limitMs ?? 300_000);
     const onData = (d: Buffer) => {
       out += d.toString('latin1');
       if (!found && clean(out).includes(marker)) {
