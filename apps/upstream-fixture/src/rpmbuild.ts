@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { run, sha256, writeJsonAtomic } from '@rocky/exec';
 import { debugName, rpmFile, srpmFile, SOURCE_DATE_EPOCH, type SpecDef } from './model';
 import { renderSpec } from './spec';
-import { rpmSign } from './gpg';
+import { rpmSign, type SigningKey } from './gpg';
 import type { FixtureLayout } from './paths';
 
 export type RpmKind = 'bin' | 'debug' | 'src';
@@ -58,11 +58,11 @@ export function expectedRpms(spec: SpecDef, withSrpm = true): BuiltRpm[] {
 }
 
 /**
- * Builds `spec` in `work` (created fresh) with one rpmbuild call and signs every result
- * (unless no `gnupgHome` is given).
+ * Builds `spec` in `work` (created fresh) with one rpmbuild call and signs every result with
+ * `key` (unless none is given).
  * Returns the RPMs under `<work>/out/<arch>/`.
  */
-export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | undefined, opts: { srpm?: boolean } = {}): Promise<SpecBuild> {
+export async function rpmbuild(spec: SpecDef, work: string, key: SigningKey | undefined, opts: { srpm?: boolean } = {}): Promise<SpecBuild> {
   const withSrpm = opts.srpm ?? true;
   rmSync(work, { recursive: true, force: true });
   const top = join(work, 'top');
@@ -92,7 +92,7 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
     mkdirSync(join(out, r.arch), { recursive: true });
     renameSync(from, join(out, r.rel));
   }
-  if (gnupgHome) await rpmSign(gnupgHome, rpms.map((r) => join(out, r.rel)));
+  if (key) await rpmSign(key, rpms.map((r) => join(out, r.rel)));
   // A fixed mtime keeps createrepo_c's <time file> (and so repodata) stable across rebuilds.
   for (const r of rpms) utimesSync(join(out, r.rel), SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH);
   rmSync(top, { recursive: true, force: true });
@@ -101,13 +101,13 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
 }
 
 /** The signed RPMs of `spec`, from the cache or built now (into a temp dir, renamed into the cache). */
-export async function cachedBuild(layout: FixtureLayout, spec: SpecDef, hash: string, gnupgHome: string, log: (m: string) => void): Promise<SpecBuild> {
+export async function cachedBuild(layout: FixtureLayout, spec: SpecDef, hash: string, key: SigningKey, log: (m: string) => void): Promise<SpecBuild> {
   const dir = layout.rpmCache(hash);
   const manifest = join(dir, 'manifest.json');
   if (existsSync(manifest)) return { dir, rpms: JSON.parse(readFileSync(manifest, 'utf8')).rpms as BuiltRpm[] };
   const work = join(layout.tmp, `rpm-${hash}`);
   const t0 = Date.now();
-  const built = await rpmbuild(spec, work, gnupgHome);
+  const built = await rpmbuild(spec, work, key);
   // The spec definition goes beside the RPMs: updatePackage rebuilds single packages from it.
   writeJsonAtomic(join(built.dir, 'manifest.json'), { spec, rpms: built.rpms });
   mkdirSync(join(dir, '..'), { recursive: true });

@@ -1,6 +1,6 @@
 // Glue from a release definition to the productmd inputs, so callers cannot drift from the
 // layout @rocky/config defines (repoTrees is the one list of trees a compose has).
-import { repoTrees, type Release } from '@rocky/config';
+import { releaseIso, repoTrees, type Release } from '@rocky/config';
 import type { ComposeInfoVariant } from './productmd';
 
 /**
@@ -8,16 +8,16 @@ import type { ComposeInfoVariant } from './productmd';
  * variant owns `isos/<arch>` and `images/<arch>` for every release arch (empanadas meant to give
  * them to BaseOS only; its always-true condition gave them to every variant).
  */
-export function composeInfoVariants(rel: Pick<Release, 'repos' | 'arches' | 'composeType' | 'iso'>): ComposeInfoVariant[] {
+export function composeInfoVariants(rel: Pick<Release, 'kind' | 'repos' | 'arches' | 'composeType' | 'iso'>): ComposeInfoVariant[] {
   const byDir = new Map<string, ComposeInfoVariant>();
-  for (const t of repoTrees(rel as Release)) {
+  for (const t of repoTrees(rel)) {
     const v = byDir.get(t.dir) ?? { dir: t.dir, arches: [], debug: false, source: false };
     byDir.set(t.dir, v);
     if (t.kind === 'os' && !v.arches.includes(t.arch)) v.arches.push(t.arch);
     if (t.kind === 'debug') v.debug = true;
     if (t.kind === 'source') v.source = true;
   }
-  const boot = byDir.get(rel.iso.lorax.variant);
+  const boot = byDir.get(releaseIso(rel).lorax.variant);
   if (boot) boot.media = rel.arches.filter((a) => boot.arches.includes(a));
   return [...byDir.values()];
 }

@@ -1,7 +1,7 @@
 // Table-driven against the naming examples of research/empanadas-spec.md §0.2 and §4.2.
 import { describe, it, expect } from 'vitest';
 import {
-  composeId, composeDate, latestLink, volumeId, isoNames, cloudImageNames, stagingNames, productionNames, dateStamp,
+  composeId, composeDate, latestLink, volumeId, isoNames, cloudImageNames, stagingNames, productionNames, dateStamp, sigDir,
 } from './names';
 import type { Release } from './schema';
 
@@ -53,6 +53,20 @@ describe('names', () => {
     expect(productionNames(beta).dir).toBe('9.8-beta');
     expect(stagingNames(lh).dir).toBe('9.8-LookAhead');
     expect(stagingNames({ ...r9, rc: undefined })).toEqual({ dir: '9.7', links: { 'latest-9': '9.7' } });
+  });
+
+  // Empanadas' SigRepoSync (compose `SIG-<sig>-<rev>-<stamp>`, link `latest-SIG-<sig>-<major>`) and
+  // sync-to-staging-sig.sh / sync-to-prod-sig.sh (`pub/sig/<major>/<sig>` in staging and production).
+  it('names SIG composes and publish directories as empanadas and the sig scripts do', () => {
+    const cloud: R & Pick<Release, 'kind' | 'sig'> = { ...r9, type: 'stable', rc: undefined, profile: undefined, kind: 'sig', sig: { name: 'cloud', gpgKey: 'RPM-GPG-KEY-Rocky-SIG-Cloud' } };
+    expect(composeId(cloud, when)).toBe('SIG-cloud-9.7-20251120.143000');
+    expect(composeDate(composeId(cloud, when))?.getTime()).toBe(when.getTime());
+    expect(latestLink(cloud)).toBe('latest-SIG-cloud-9');
+    expect(stagingNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(productionNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(sigDir({ ...cloud, major: 8 })).toBe('8/cloud');
+    expect(() => sigDir(r9)).toThrow(/not a SIG release/);
+    expect(() => latestLink({ ...cloud, sig: undefined })).toThrow(/no sig section/);
   });
 
   it('round-trips the compose date and refuses over-long volume ids', () => {

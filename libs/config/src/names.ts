@@ -3,7 +3,14 @@
 // Patterns follow Rocky's empanadas and sync/ scripts (shared/research/empanadas-spec.md §0.2, §4.2).
 import type { Arch, Release } from './schema';
 
-type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile'>;
+type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile'> & Partial<Pick<Release, 'kind' | 'sig'>>;
+
+/** The SIG of a SIG release (undefined for main releases). */
+function sigOf(r: Partial<Pick<Release, 'kind' | 'sig' | 'name'>>): NonNullable<Release['sig']> | undefined {
+  if (r.kind !== 'sig') return undefined;
+  if (!r.sig) throw new Error(`${r.name ?? 'a SIG release'} has no sig section`);
+  return r.sig;
+}
 
 export const revision = (r: Pick<R, 'major' | 'minor'>) => `${r.major}.${r.minor}`;
 
@@ -18,8 +25,13 @@ export function dateStamp(d: Date): string {
 }
 export const dayStamp = (d: Date) => dateStamp(d).slice(0, 8);
 
-/** `Rocky-9.7-20251120.143000`: COMPOSE_ID and the compose directory's name. */
-export const composeId = (r: R, d: Date) => `${r.shortname}-${revision(r)}-${dateStamp(d)}`;
+/** What every compose id of a release starts with: `Rocky-9.7-`; SIGs `SIG-cloud-9.7-` (empanadas' SigRepoSync). */
+export function composeIdPrefix(r: R): string {
+  const sig = sigOf(r);
+  return `${sig ? `SIG-${sig.name}` : r.shortname}-${revision(r)}-`;
+}
+/** `Rocky-9.7-20251120.143000`, `SIG-cloud-9.7-20251120.143000`: COMPOSE_ID and the compose directory's name. */
+export const composeId = (r: R, d: Date) => `${composeIdPrefix(r)}${dateStamp(d)}`;
 /** Parses the date back out of a compose id (for ordering and for finalize). */
 export function composeDate(id: string): Date | undefined {
   const m = /-(\d{4})(\d{2})(\d{2})\.(\d{2})(\d{2})(\d{2})$/.exec(id);
@@ -36,8 +48,24 @@ export const releaseNotesUrl = (r: R) => `https://docs.rockylinux.org/release_no
 
 /** Directory under the compose root holding a release's composes. */
 export const composeBase = (r: R) => String(r.major);
-/** `latest-Rocky-9`, `latest-Rocky-9-beta`, `latest-Rocky-9-lookahead`. */
-export const latestLink = (r: R) => `latest-${r.shortname}-${r.profile}`;
+/** `latest-Rocky-9`, `latest-Rocky-9-beta`, `latest-Rocky-9-lookahead`; SIGs `latest-SIG-cloud-9`. */
+export function latestLink(r: R): string {
+  const sig = sigOf(r);
+  if (sig) return `latest-SIG-${sig.name}-${r.major}`;
+  if (!r.profile) throw new Error('a main release needs a profile');
+  return `latest-${r.shortname}-${r.profile}`;
+}
+
+/**
+ * A SIG's directory, `<major>/<sig>`: inside its compose's `compose/` (where empanadas' SigRepoSync
+ * puts the trees) and inside the SIG category of staging and production (where
+ * sync-to-staging-sig.sh and sync-to-prod-sig.sh copy it with rsync --relative).
+ */
+export function sigDir(r: Pick<R, 'major'> & Partial<Pick<Release, 'kind' | 'sig' | 'name'>>): string {
+  const sig = sigOf(r);
+  if (!sig) throw new Error(`${r.name ?? 'a main release'} is not a SIG release`);
+  return `${r.major}/${sig.name}`;
+}
 
 export const fullName = (r: R) => `${r.fullname} ${revision(r)}`;
 
@@ -114,8 +142,9 @@ export interface PublishNames {
   links: Record<string, string>;
 }
 
-/** Staging: `9.7-RC2` with `9.7` and `latest-9`; beta `9.8-beta` with `9-beta`. */
+/** Staging: `9.7-RC2` with `9.7` and `latest-9`; beta `9.8-beta` with `9-beta`; SIGs `9/cloud` (in the SIG category), no links. */
 export function stagingNames(r: R): PublishNames {
+  if (sigOf(r)) return { dir: sigDir(r), links: {} };
   const dir = `${revision(r)}${publishSuffix(r)}`;
   if (r.type !== 'stable') return { dir, links: { [`${r.major}${publishSuffix(r)}`]: dir } };
   const links: Record<string, string> = { [`latest-${r.major}`]: dir };
@@ -128,7 +157,7 @@ export function stagingNames(r: R): PublishNames {
  * keep their suffix, so they can never land in a GA directory.
  */
 export function productionNames(r: R): PublishNames {
-  if (r.type !== 'stable') return stagingNames(r);
+  if (r.type !== 'stable' || sigOf(r)) return stagingNames(r);
   return { dir: revision(r), links: { [String(r.major)]: revision(r) } };
 }
 

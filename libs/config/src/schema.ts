@@ -46,37 +46,57 @@ export const cloudImageSchema = z.strictObject({
   required: z.boolean().default(true),
 });
 
+/** What a release is: the distribution itself (`main`), or a Special Interest Group's repositories (`sig`). */
+export const RELEASE_KINDS = ['main', 'sig'] as const;
+/** Keys only a main release has: a SIG compose is packages only, published as it is (sync-to-staging-sig.sh). */
+const MAIN_ONLY = ['type', 'rc', 'profile', 'composeType', 'iso', 'cloud'] as const;
+
+const isoSchema = z.strictObject({
+  /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
+  lorax: z.strictObject({
+    variant: name,
+    repos: z.array(name).min(1),
+    squashfsOnly: z.boolean().default(true),
+    removes: z.array(z.string()).default([]),
+    bugurl: z.string().url().default('https://bugs.rockylinux.org'),
+    /** Package carrying vmlinuz and initrd for the boot-tree builder. */
+    kernelPackage: name.default('kernel'),
+  }),
+  extra: z.record(name, extraIsoSchema).default({}),
+});
+export type IsoConfig = z.infer<typeof isoSchema>;
+
 export const releaseSchema = z
   .strictObject({
+    kind: z.enum(RELEASE_KINDS).default('main'),
+    /** A SIG release: the SIG's short name (lowercase, as in `pub/sig/<major>/<name>`) and the key file its packages are signed with. */
+    sig: z
+      .strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a lowercase name of letters, digits, _ and - (it is a directory: pub/sig/<major>/<name>)'),
+        /** File name of the SIG's public key (`RPM-GPG-KEY-Rocky-SIG-Cloud`), found in the site's upstream.sigKeys directory. */
+        gpgKey: name,
+      })
+      .optional(),
     shortname: name.default('Rocky'),
     fullname: z.string().min(1).default('Rocky Linux'),
     major: z.number().int().positive(),
     minor: z.number().int().nonnegative(),
-    type: z.enum(['stable', 'beta', 'lookahead']),
+    /** Main releases only (required there); SIG releases are `stable`. */
+    type: z.enum(['stable', 'beta', 'lookahead']).optional(),
     /** RC level (RC2, BETA1, LH1); appears in boot ISO names, volume ids and the staging dir. */
     rc: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
-    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead`. */
-    profile: name,
+    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead` (main releases; required there). */
+    profile: name.optional(),
     /** Upstream build-system project (yumrepofs project id). */
     project: name,
-    composeType: z.enum(['full', 'updates']).default('full'),
+    /** Main releases only; default `full`. */
+    composeType: z.enum(['full', 'updates']).optional(),
     arches: z.array(arch).min(1),
     checksum: z.literal('sha256').default('sha256'),
     repos: z.array(repoSchema).min(1),
-    iso: z.strictObject({
-      /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
-      lorax: z.strictObject({
-        variant: name,
-        repos: z.array(name).min(1),
-        squashfsOnly: z.boolean().default(true),
-        removes: z.array(z.string()).default([]),
-        bugurl: z.string().url().default('https://bugs.rockylinux.org'),
-        /** Package carrying vmlinuz and initrd for the boot-tree builder. */
-        kernelPackage: name.default('kernel'),
-      }),
-      extra: z.record(name, extraIsoSchema).default({}),
-    }),
-    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
+    /** Main releases only (required there). */
+    iso: isoSchema.optional(),
+    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).optional(),
     publish: z
       .strictObject({
         /** Delete from staging what the compose no longer has (rocky-8 keeps old packages). */
@@ -102,6 +122,21 @@ export const releaseSchema = z
       for (const a of list ?? []) if (!r.arches.includes(a)) issue(path, `arch ${a} is not in the release's arches`);
       unique(list, path);
     };
+    if (r.kind === 'sig') {
+      if (!r.sig) issue(['sig'], 'a SIG release (kind: sig) needs sig: { name, gpgKey }');
+      for (const k of MAIN_ONLY) if (r[k] !== undefined) issue([k], `a SIG release has no ${k}: its compose is packages only, published as it is under pub/sig`);
+      if (r.publish.regenerateRepodata || r.publish.signRepodata) issue(['publish'], 'a SIG compose is published as it is: regenerateRepodata and signRepodata are for main releases');
+      r.repos.forEach((repo, i) => {
+        if (repo.multilib.length) issue(['repos', i, 'multilib'], 'SIG repos have no multilib trees (pub/sig/<major>/<sig>/<arch>/<repo>)');
+        const debugOf = r.repos.findIndex((x) => x.debug && `${x.dir ?? x.name}-debug` === (repo.dir ?? repo.name));
+        if (debugOf >= 0) issue(['repos', i, repo.dir ? 'dir' : 'name'], `${repo.dir ?? repo.name} is where the debug tree of repos[${debugOf}] goes (<arch>/<repo>-debug)`);
+      });
+    } else {
+      if (r.sig) issue(['sig'], 'only a SIG release (kind: sig) has a sig section');
+      if (!r.type) issue(['type'], 'expected one of "stable", "beta", "lookahead" (missing)');
+      if (!r.profile) issue(['profile'], 'expected string (missing)');
+      if (!r.iso) issue(['iso'], 'expected object (missing)');
+    }
     unique(r.arches, ['arches']);
     const dirs = new Set(r.repos.map((x) => x.dir ?? x.name));
     r.repos.forEach((repo, i) => {
@@ -122,17 +157,21 @@ export const releaseSchema = z
       });
       unique(list, path);
     };
-    checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
-    for (const [img, def] of Object.entries(r.iso.extra)) {
-      checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
-      releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+    if (r.iso) {
+      checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
+      for (const [img, def] of Object.entries(r.iso.extra)) {
+        checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
+        releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+      }
     }
-    for (const [img, def] of Object.entries(r.cloud.images)) {
+    for (const [img, def] of Object.entries(r.cloud?.images ?? {})) {
       releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
       unique(def.variants, ['cloud', 'images', img, 'variants']);
     }
-    if (r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
-  });
+    if (r.type && r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
+  })
+  // The main-only keys a release left out, as main releases default them (a SIG is a stable, full compose without images).
+  .transform((r) => ({ ...r, type: r.type ?? 'stable', composeType: r.composeType ?? 'full', cloud: r.cloud ?? { images: {} } }));
 export type ReleaseInput = z.input<typeof releaseSchema>;
 export type Release = z.infer<typeof releaseSchema> & { name: string };
 
@@ -212,14 +251,17 @@ export const downloadSchema = z.strictObject({
 });
 export type DownloadLimits = z.infer<typeof downloadSchema>;
 
+const category = z
+  .string()
+  .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)');
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
-  /** Mirror category path under staging/production roots. */
-  category: z
-    .string()
-    .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)')
-    .default('mirror/pub/rocky'),
+  /** Mirror category path under staging/production roots (sync/common CATEGORY_STUB). */
+  category: category.default('mirror/pub/rocky'),
+  /** Where SIG releases publish, `<sigCategory>/<major>/<sig>/` (sync/common SIG_CATEGORY_STUB). */
+  sigCategory: category.default('mirror/pub/sig'),
   upstream: z.strictObject({
     /**
      * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in (each is required);
@@ -242,6 +284,8 @@ export const siteSchema = z.strictObject({
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
     gpgKey: path.optional(),
+    /** Directory of the SIGs' public keys: each SIG release's `sig.gpgKey` file is in it. */
+    sigKeys: path.optional(),
     /** Unset: every limit at its default. */
     download: downloadSchema.optional(),
   }).superRefine((u, ctx) => {
@@ -274,6 +318,10 @@ export const siteSchema = z.strictObject({
         .optional(),
     })
     .default({ deletionLimit: 1000 }),
+}).superRefine((s, ctx) => {
+  // Nested, one category's publishing would write into (or, with deletions, delete from) the other's.
+  const inside = (a: string, b: string) => a === b || b.startsWith(`${a.replace(/\/+$/, '')}/`);
+  if (inside(s.category, s.sigCategory) || inside(s.sigCategory, s.category)) ctx.addIssue({ code: 'custom', path: ['sigCategory'], message: `${s.sigCategory} and category ${s.category} must not contain one another` });
 });
 export type Site = z.infer<typeof siteSchema> & { name: string; file: string };
 export type Builder = z.infer<typeof builderSchema>;

@@ -5,6 +5,7 @@
 // the bytes of every file were verified against their checksums when they entered the store.
 import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isFinalized } from '@rocky/config';
 import { readJson } from '@rocky/exec';
 import { parseChecksum } from '@rocky/compose';
 import { readSyncManifest, type FileEntry } from './manifests';
@@ -18,7 +19,7 @@ const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
 /** What is wrong with the compose the manifests describe (empty: whole). Capped at `limit` findings. */
 export function composeDamage(ctx: StageContext, limit = 20): string[] {
   const rel = ctx.release;
-  const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site);
+  const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site, rel);
   const problems: string[] = [];
   const add = (p: string) => problems.length < limit && problems.push(p);
   if (!existsSync(layout.dir)) return [`compose ${composeId} is not on this host (${layout.dir})`];
@@ -31,9 +32,9 @@ export function composeDamage(ctx: StageContext, limit = 20): string[] {
     else if (st.size !== f.size) add(`${path} has ${st.size} bytes, not ${f.size}`);
   };
   for (const g of groups) {
-    for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) for (const f of [...t.packages, ...t.repodata]) sized(join(layout.compose, t.path, f.path), f);
+    for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) for (const f of [...t.packages, ...t.repodata]) sized(join(layout.tree(t), f.path), f);
   }
-  if (rel.composeType === 'full') {
+  if (isFinalized(rel)) {
     const file = join(targetDistDir({ ...ctx, target: 'finalize' }), 'manifest.json');
     if (!existsSync(file)) return [...problems, `${file} is missing: the compose was never finalized here`];
     const fin = readJson<FinalizeManifest>(file);

@@ -4,7 +4,7 @@
 // productmd metadata, and STATUS FINISHED only after every name was checked against its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { checksumSignatureKey, dayStamp, composeDate, composeRoot, productmdComposeId, revision, type Arch } from '@rocky/config';
+import { checksumSignatureKey, dayStamp, composeDate, composeRoot, productmdComposeId, releaseIso, revision, type Arch } from '@rocky/config';
 import { sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { clearsign } from '@rocky/publish';
@@ -66,7 +66,7 @@ interface FinalizeResult {
 export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   name: 'finalize',
   tools: (ctx) => (ctx.site.signing ? ['gpg', 'gpgconf'] : []),
-  locks: (ctx) => [{ file: composeLayout(ctx.root, ctx.project, ctx.site).layout.finalizeLock, what: `finalize of ${ctx.project}` }],
+  locks: (ctx) => [{ file: composeLayout(ctx.root, ctx.project, ctx.site, ctx.release).layout.finalizeLock, what: `finalize of ${ctx.project}` }],
 
   async plan(ctx) {
     const { release: rel } = ctx;
@@ -76,7 +76,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
     const dirs = new Map<string, Placed[]>();
     const upstreamDone = !syncPending(ctx) && [`iso-extra`, 'cloud', ...rel.arches.map((a) => `iso-${a}`)].every((t) => existsSync(join(targetDistDir({ ...ctx, target: t }), 'manifest.json')));
     if (!upstreamDone && ctx.dryRun) return { dirs, missingOptional: [] };
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     const add = (dir: string, p: Placed) => dirs.set(dir, [...(dirs.get(dir) ?? []), p]);
     const rel2 = (dir: string) => relTo(layout.compose, dir);
     for (const arch of rel.arches) {
@@ -84,11 +84,11 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       add(rel2(layout.isos(arch)), {
         ...boot.iso,
         listing: boot.listing,
-        image: { variant: rel.iso.lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: null, subvariant: rel.iso.lorax.variant },
+        image: { variant: releaseIso(rel).lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: null, subvariant: releaseIso(rel).lorax.variant },
       });
     }
     for (const e of readExtraManifest(ctx.root, ctx.project).images) {
-      const def = rel.iso.extra[e.image];
+      const def = releaseIso(rel).extra[e.image];
       add(rel2(layout.isos(e.arch)), {
         ...e,
         image: { variant: def?.variant ?? e.image, arch: e.arch, format: 'iso', type: e.image, bootable: e.bootable, volumeId: e.volumeId, implantMd5: e.implantMd5, subvariant: def?.variant },
@@ -99,7 +99,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       const kind = c.variant ? `${c.type}-${c.variant}` : c.type;
       add(rel2(layout.images(c.arch)), {
         ...c,
-        image: { variant: rel.iso.lorax.variant, arch: c.arch, format: c.format, type: cloudType(c.format), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
+        image: { variant: releaseIso(rel).lorax.variant, arch: c.arch, format: c.format, type: cloudType(c.format), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
       });
     }
     return { dirs, composeId, status: readStatus(layout.status), missingOptional: cloud.missingOptional };
@@ -115,7 +115,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
     const store = openStore(site);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, ctx.release);
     const ts = composeTimestamp(composeId);
     const date = composeDate(composeId)!;
     const pmd: PmdCompose = { id: productmdComposeId(rel, date), date: dayStamp(date), respin: 0, type: 'production' };
@@ -156,7 +156,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 
   // Every name agrees with the file it names, and every package rpms.json lists is there.
   async verify(ctx, plan, { rpmPaths }) {
-    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     try {
       await verifyPlaced(openStore(ctx.site), layout.compose, plan.dirs);
       const missing = rpmPaths.filter((p) => !existsSync(join(layout.compose, p)));
@@ -168,7 +168,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   },
 
   async record(ctx, _plan, { manifest: m }) {
-    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     writeFileIfChanged(layout.status, renderStatus(m.status));
     return {
       summary: `${m.composeId}: ${m.status}; ${m.images} images, ${m.rpms} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(ctx.site, ctx.release).latest})`,

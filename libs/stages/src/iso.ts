@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
-import { isoNames, isoReuseKey, type Arch, type Builder, type IsoNames } from '@rocky/config';
+import { isoNames, isoReuseKey, releaseIso, type Arch, type Builder, type IsoNames } from '@rocky/config';
 import { keepLogs, readJson } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
@@ -61,7 +61,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const names = isoNames(ctx.release, arch, 'boot');
     if (syncPending(ctx)) return { arch, builder, names };
     const sync = readSyncManifest(ctx.root, ctx.project, arch);
-    const repos = ctx.release.iso.lorax.repos.map((dir) => {
+    const repos = releaseIso(ctx.release).lorax.repos.map((dir) => {
       const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === dir && t.arch === arch);
       if (!tree) throw new Error(`${arch}: lorax repo ${dir} has no ${arch} tree in the sync manifest`);
       return tree;
@@ -88,7 +88,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const { release: rel, site } = ctx;
     const { arch, builder, names } = plan;
     const store = openStore(site);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, ctx.release);
     const repoDirs = [];
     for (const t of plan.repos!) repoDirs.push({ name: t.dir, path: await ensureTree(store, layout, t, ctx.log.info) });
     const outDir = layout.lorax(arch);

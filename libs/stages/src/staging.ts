@@ -1,13 +1,14 @@
 // The staging stage (replaces sync-to-staging[.delete].sh, minor-release-sync-to-staging.sh and
-// sign-repos-only.sh; spec §4.3): the finalized compose's `compose/` (for updates composes: the
-// latest compose) is published mirror-safe to `<staging>/<category>/<stagingNames.dir>`, then the
+// sign-repos-only.sh, sync-to-staging-sig.sh; spec §4.3): the finalized compose's `compose/` (for
+// updates composes: the latest compose; for SIGs its `<major>/<sig>`) is published mirror-safe to
+// `<staging>/<category>/<stagingNames.dir>` (SIGs: `<staging>/<sigCategory>/<major>/<sig>`), then the
 // release links beside it, and a vetting report is written for review; the digest a reviewer
 // approves is written only for a tree that passed. Where its files live: publishLayout in
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { ComposeLayout, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { join } from 'node:path';
+import { ComposeLayout, isFinalized, publishLayout, repoTrees, stagingNames, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -72,13 +73,13 @@ export interface StagingResult {
 
 const privateTree = (ctx: StageContext) => ctx.release.publish.regenerateRepodata || ctx.release.publish.signRepodata;
 
-function repodataOptions(ctx: StageContext, compose: string, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
+function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
   const paths = publishLayout(ctx.site, ctx.release);
   return {
     release: ctx.release,
     signing: ctx.site.signing,
     workers: ctx.site.concurrency.builds,
-    compose,
+    compose: layout.trees,
     releaseDir,
     tree: join(paths.stagingWork, 'tree'),
     work: paths.stagingWork,
@@ -86,7 +87,7 @@ function repodataOptions(ctx: StageContext, compose: string, releaseDir: string,
     trees,
     updateinfo: join(ctx.root, 'releases', ctx.release.name, 'updateinfo.xml'),
     log: ctx.log,
-    logFile: new ComposeLayout(dirname(compose)).log('global', 'staging-repodata'),
+    logFile: layout.log('global', 'staging-repodata'),
   };
 }
 
@@ -97,7 +98,7 @@ function composeTrees(ctx: StageContext): RepoTree[] {
     if (g === 'source' && !ctx.release.repos.some((r) => r.source)) continue;
     for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) held.add(t.path);
   }
-  return repoTrees(ctx.release).filter((t) => held.has(treePath(t)));
+  return repoTrees(ctx.release).filter((t) => held.has(t.path));
 }
 
 export const stagingStage: Stage<StagingPlan, StagingResult> = {
@@ -111,7 +112,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const releaseDir = join(paths.stagingCategory, stagingNames(rel).dir);
     if (rel.publish.signRepodata && !site.signing) throw new Error(`${rel.name} signs its repodata (publish.signRepodata) but site ${site.name} has no signing key: add signing {gnupgHome, keyId} to the site`);
     if (syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, rel);
     const trees = composeTrees(ctx);
     const damage = composeDamage(ctx);
     const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [] };
@@ -128,12 +129,12 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       }
       return plan;
     }
-    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout.compose, releaseDir, trees));
+    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout, releaseDir, trees));
     if (ctx.dryRun) {
       const overlay = join(paths.stagingWork, 'overlay');
       // Regenerated repodata is not built in a dry run: plan the rest, and name the trees to rebuild.
       plan.preview = await publishTree({
-        source: [layout.compose, ...(existsSync(overlay) ? [overlay] : [])],
+        source: [layout.trees, ...(existsSync(overlay) ? [overlay] : [])],
         dest: releaseDir,
         delete: rel.publish.delete,
         dryRun: true,
@@ -161,24 +162,24 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
     if (plan.damage.length) await repairCompose(ctx);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, rel);
     const paths = publishLayout(site, rel);
     const releaseDir = plan.releaseDir;
     const overlay = join(paths.stagingWork, 'overlay');
-    ctx.log.event('staging-start', { composeId, compose: layout.compose, dest: releaseDir });
+    ctx.log.event('staging-start', { composeId, compose: layout.trees, dest: releaseDir });
     mkdirSync(paths.stagingWork, { recursive: true });
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
-    const ro = repodataOptions(ctx, layout.compose, releaseDir, plan.trees);
+    const ro = repodataOptions(ctx, layout, releaseDir, plan.trees);
     let repodata: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
     if (privateTree(ctx)) repodata = await prepareRepodataTree(ro);
-    const base = privateTree(ctx) ? ro.tree : layout.compose;
+    const base = privateTree(ctx) ? ro.tree : layout.trees;
     // 2. The overlay: repo links and torrents, published together with the compose.
     const torrents = await buildOverlay({ release: rel, torrent: site.publish.torrent, overlay, base, log: ctx.log });
     // 3. Publish. With a private copy built from the staged tree, the copy holds everything
     //    staging keeps, so deleting is safe even for releases that keep old packages: only
     //    superseded repodata and vanished trees go.
-    const before = new Map(plan.trees.map((t) => [treePath(t), stagedPackages(join(releaseDir, treePath(t)))]));
+    const before = new Map(plan.trees.map((t) => [t.path, stagedPackages(join(releaseDir, t.path))]));
     const result = await publishTree({
       source: [base, overlay],
       dest: releaseDir,
@@ -237,16 +238,16 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
   },
 };
 
-/** The compose made whole again: trees relinked from the store, and (full composes) finalize rerun. */
+/** The compose made whole again: trees relinked from the store, and (finalized composes) finalize rerun. */
 async function repairCompose(ctx: StageContext) {
   const store = openStore(ctx.site);
-  const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+  const { layout } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
   let restored = 0;
   for (const g of [...ctx.release.arches, ...(ctx.release.repos.some((r) => r.source) ? (['source'] as const) : [])]) {
     for (const t of readSyncManifest(ctx.root, ctx.project, g).trees) restored += await restoreTree(store, layout, t);
   }
   ctx.log.info(`repair: ${restored} files of the compose relinked from the artifact store`);
-  if (ctx.release.composeType === 'full') await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
+  if (isFinalized(ctx.release)) await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
   const left = composeDamage(ctx);
   if (left.length) throw new Error(`the compose could not be repaired: ${left.join('; ')}; nothing was published`);
 }

@@ -1,6 +1,6 @@
-// The sync stage (replaces `sync_from_peridot --hashed --repoclosure --full-run`): every repo
-// tree of the release into a new compose directory (or, for an updates compose, into the latest
-// one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
+// The sync stage (replaces `sync_from_peridot --hashed --repoclosure --full-run`, and for SIG
+// releases `sync_sig --full-run`): every repo tree of the release into a new compose directory
+// (or, for an updates compose, into the latest one), verified against upstream's signed metadata, closed with real dnf repoclosure, and only
 // then the latest-* link is moved.
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
@@ -10,12 +10,13 @@ import {
   ComposeLayout,
   composeDate,
   composeId,
+  composeIdPrefix,
   composeRoot,
   repoclosureKey,
+  isFinalized,
   repoTrees,
-  revision,
   treeId,
-  treePath,
+  upstreamKeyFile,
   upstreamUrl,
   type Arch,
   type Release,
@@ -79,10 +80,10 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const store = openStore(site);
     const trees = repoTrees(rel);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
-    const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+    const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
     const partial = { trees, upstream, verifier, plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
-      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
+      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       const signer = verifier && (await verifier.keyId());
       const opts = treeOptions(ctx, { upstream, verifier, signer, store });
       // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
@@ -118,7 +119,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const target = ctx.release.composeType === 'updates' ? 'the latest compose (updates)' : plan.resume ? `unfinished compose ${plan.resume} (resumed)` : `a new compose ${composeId(ctx.release, new Date()).replace(/\d{8}\.\d{6}$/, '<date>')}`;
     const details = plan.trees.map((t) => {
       const p = plan.plans.get(upstreamKey(t))!;
-      return `${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
+      return `${t.path.padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
     });
     const f = plan.fetch;
     return { summary: `${plan.trees.length} trees into ${target}: ${f.packages} packages to fetch (${bytes(f.bytes)}), ${f.linked} to link from the store`, details };
@@ -129,7 +130,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const store = openStore(site);
     const { base } = composeRoot(site, rel);
     if (plan.upToDate) {
-      const layout = new ComposeLayout(join(base, plan.upToDate.dir));
+      const layout = new ComposeLayout(join(base, plan.upToDate.dir), rel);
       let repaired = 0;
       if (plan.upToDate.missing) for (const t of plan.upToDate.record.trees) repaired += await restoreTree(store, layout, t);
       return { layout, record: plan.upToDate.record, fetched: 0, fetchedBytes: 0, repaired };
@@ -143,6 +144,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     // repo x arch with the release's closure map, on the metadata.
     const shown = progress(ctx.log.info, 'downloads', { bytes: plan.fetch.bytes, items: plan.fetch.packages });
     const opts = treeOptions(ctx, { ...plan, store, onBytes: (n) => shown.add(n) });
+    const sigKey = rel.kind === 'sig' && site.upstream.sigKeys ? upstreamKeyFile(site, rel) : undefined;
     const results = new Map<RepoTree, TreeResult>();
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
     const [applied, closed] = await Promise.allSettled([
@@ -150,8 +152,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
         const res = await applyTree(opts(t), planOf(t), layout.tree(t), rel.composeType === 'updates' && rel.publish.delete);
         results.set(t, res);
         shown.add(0, res.fetched);
-        writeTreeFiles(rel, layout, t, date);
-        if (process.env.RELENG_VERBOSE) ctx.log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
+        writeTreeFiles(rel, layout, t, date, sigKey);
+        if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
       }),
       closeRepos(ctx, layout, plan.trees, (t) => ({ opts: opts(t), plan: planOf(t) }), store),
@@ -168,7 +170,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const bad: string[] = [];
     for (const t of record.trees) {
       for (const f of [...t.packages, ...t.repodata]) {
-        const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+        const st = statSync(join(layout.tree(t), f.path), { throwIfNoEntry: false });
         if (!st || st.size !== f.size) bad.push(`${t.path}/${f.path}`);
       }
     }
@@ -179,7 +181,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const { base, latest } = composeRoot(ctx.site, ctx.release);
     if (!plan.upToDate) {
       writeJsonAtomic(layout.syncRecord, record);
-      if (ctx.release.composeType === 'updates') writeFileAtomic(layout.status, 'FINISHED\n');
+      // Nothing follows sync in a compose without media (updates, SIG): it is finished here.
+      if (!isFinalized(ctx.release)) writeFileAtomic(layout.status, 'FINISHED\n');
     }
     // The latest link last, relative, so the compose root may be mounted anywhere.
     if (!existsSync(latest) || resolve(base, readlinkSync(latest)) !== layout.dir) symlinkAtomic(basename(layout.dir), latest);
@@ -219,7 +222,7 @@ function treeOptions(
 }
 
 function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
-  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, composeType: rel.composeType, arches: rel.arches, repos: rel.repos };
+  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, composeType: rel.composeType, arches: rel.arches, repos: rel.repos, sig: rel.sig };
   const trees = [...repomds].map(([k, b]) => `${k} ${sha256(b)}`).sort();
   return sha256(JSON.stringify({ config, trees }));
 }
@@ -228,7 +231,7 @@ function syncDigest(rel: Release, repomds: Map<string, Buffer>): string {
 async function latestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
   const { base, latest } = composeRoot(ctx.site, ctx.release);
   if (!existsSync(latest)) return undefined;
-  const layout = new ComposeLayout(resolve(base, readlinkSync(latest)));
+  const layout = new ComposeLayout(resolve(base, readlinkSync(latest)), ctx.release);
   if (!existsSync(layout.syncRecord)) return undefined;
   const record = readJson<SyncRecord>(layout.syncRecord);
   if (record.digest !== digest) return undefined;
@@ -237,7 +240,7 @@ async function latestIfUpToDate(ctx: StageContext, store: Store, digest: string)
   let missing = 0;
   for (const t of record.trees) {
     for (const f of [...t.packages, ...t.repodata]) {
-      const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+      const st = statSync(join(layout.tree(t), f.path), { throwIfNoEntry: false });
       if (st?.size === f.size) continue;
       if (!(await store.has(f.sha256))) return undefined;
       missing++;
@@ -246,25 +249,20 @@ async function latestIfUpToDate(ctx: StageContext, store: Store, digest: string)
   return { dir: relative(base, layout.dir), record, missing };
 }
 
-function requireKey(key: string | undefined): string {
-  if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
-  return key;
-}
-
 /** The newest compose a killed run left behind (STATUS STARTED, no sync record): a rerun resumes it. */
 function unfinishedCompose(ctx: StageContext): string | undefined {
   const rel = ctx.release;
   if (rel.composeType === 'updates') return undefined;
   const { base, latest } = composeRoot(ctx.site, rel);
   if (!existsSync(base)) return undefined;
-  const prefix = `${rel.shortname}-${revision(rel)}-`;
+  const prefix = composeIdPrefix(rel);
   const current = existsSync(latest) ? resolve(base, readlinkSync(latest)) : undefined;
   return readdirSync(base)
     .filter((n) => n.startsWith(prefix) && composeDate(n))
     .sort()
     .reverse()
     .find((n) => {
-      const layout = new ComposeLayout(join(base, n));
+      const layout = new ComposeLayout(join(base, n), rel);
       return layout.dir !== current && existsSync(layout.status) && readFileSync(layout.status, 'utf8').trim() === 'STARTED' && !existsSync(layout.syncRecord);
     });
 }
@@ -280,11 +278,11 @@ function openCompose(ctx: StageContext, base: string, resume: string | undefined
     if (!existsSync(latest)) throw new Error(`an updates compose needs an existing compose: ${latest} is missing (run a full compose first)`);
     const dir = resolve(base, readlinkSync(latest));
     const id = basename(dir);
-    return { layout: new ComposeLayout(dir), id, date: composeDate(id) ?? new Date() };
+    return { layout: new ComposeLayout(dir, rel), id, date: composeDate(id) ?? new Date() };
   }
   if (resume) {
     ctx.log.info(`resuming unfinished compose ${resume}`);
-    return { layout: new ComposeLayout(join(base, resume)), id: resume, date: composeDate(resume)! };
+    return { layout: new ComposeLayout(join(base, resume), rel), id: resume, date: composeDate(resume)! };
   }
   mkdirSync(base, { recursive: true });
   let date = new Date();
@@ -294,7 +292,7 @@ function openCompose(ctx: StageContext, base: string, resume: string | undefined
     try {
       mkdirSync(dir); // not recursive: fails if a concurrent compose took the same second
       mkdirSync(join(dir, 'compose'));
-      return { layout: new ComposeLayout(dir), id, date };
+      return { layout: new ComposeLayout(dir, rel), id, date };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       date = new Date(date.getTime() + 1000);
@@ -347,7 +345,7 @@ async function closeRepos(ctx: StageContext, layout: ComposeLayout, trees: RepoT
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
-  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: treePath(t), repodata: r.repodata, packages: r.packages };
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages };
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */

@@ -5,7 +5,7 @@
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
 import { dirname, basename } from 'node:path';
-import { checkReleases, distDir, loadRelease } from '@rocky/config';
+import { checkReleases, distDir, isFinalized, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
 const common = ['pipelineSource', 'site'];
@@ -15,12 +15,27 @@ const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
   runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
 });
 
-export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
+export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
   const projectRoot = dirname(configFile);
   const name = basename(projectRoot);
   const rel = loadRelease(workspaceRoot, configFile);
   const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
+
+  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
+  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
+    executor: `${EXECUTORS}:${executor}`,
+    cache: false,
+    parallelism: false,
+    dependsOn,
+    metadata: { description },
+  });
+  const publishing = (staging: string[]) => ({
+    staging: publish('staging', staging, 'Mirror-safe publish of the compose to staging, vetting report'),
+    prod: publish('prod', ['staging'], 'Promote approved staging to production'),
+    filelist: publish('filelist', ['prod'], 'Mirror file lists after every prod of the run'),
+  });
+  const tags = ['type:release', `kind:${rel.kind}`, ...rel.arches.map((a) => `arch:${a}`)];
 
   const targets: Record<string, TargetConfiguration> = {
     sync: {
@@ -31,6 +46,8 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
   };
+  // A SIG compose is packages only, published as it is (sync-to-staging-sig.sh): no ISOs, images or finalize.
+  if (rel.kind === 'sig') return { name, targets: { ...targets, ...publishing(['sync']) }, arches: rel.arches, tags };
   for (const arch of rel.arches) {
     targets[`iso-${arch}`] = {
       executor: `${EXECUTORS}:iso`,
@@ -65,18 +82,8 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     outputs: out('finalize'),
     metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
   };
-  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
-  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
-    executor: `${EXECUTORS}:${executor}`,
-    cache: false,
-    parallelism: false,
-    dependsOn,
-    metadata: { description },
-  });
-  targets.staging = publish('staging', [rel.composeType === 'full' ? 'finalize' : 'sync'], 'Mirror-safe publish of the compose to staging, vetting report');
-  targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
-  targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
-  return { name, targets, arches: rel.arches };
+  Object.assign(targets, publishing([isFinalized(rel) ? 'finalize' : 'sync']));
+  return { name, targets, arches: rel.arches, tags };
 }
 
 export const createNodesV2: CreateNodesV2 = [
@@ -85,10 +92,10 @@ export const createNodesV2: CreateNodesV2 = [
     checkReleases(context.workspaceRoot) ?? // throws on mistakes across release files; returns nothing
     createNodesFromFiles(
       (file, _opts, ctx) => {
-        const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
+        const { name, targets, tags } = releaseTargets(ctx.workspaceRoot, file);
         return {
           projects: {
-            [dirname(file)]: { name, projectType: 'application', targets, tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
+            [dirname(file)]: { name, projectType: 'application', targets, tags },
           },
         };
       },
