@@ -216,7 +216,7 @@ async function build(layout: FixtureLayout, plans: ReleasePlan[], planned: (keys
     const all = planned(keys);
     let state = readState(layout);
     if (state?.keyId !== keys.main) state = { keyId: keys.main, releases: {} };
-    state.sigKeyId = keys.sig;
+    state.sigKeyId = keys.sig ?? state.sigKeyId;
     const stale = all.filter((p) => !upToDate(layout, state, p));
     if (!stale.length) return info(layout, keys);
 
