@@ -48,7 +48,7 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
   const site: Site = {
     ...local,
     roots: { compose: join(dir, 'compose'), staging: join(dir, 'staging'), production: join(dir, 'production') },
-    upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fixtureRoot, 'RPM-GPG-KEY-fixture') },
+    upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fixtureRoot, 'RPM-GPG-KEY-fixture'), sigKeys: join(fixtureRoot, 'keys') },
     store: { type: 'local', path: join(dir, 'store') },
     state: join(dir, 'state'),
     signing: { gnupgHome: join(fixtureRoot, 'gnupg'), keyId: local.signing!.keyId },

@@ -2,7 +2,7 @@
 // the packages of every repo (as spec definitions), the trees served per release, the comps
 // files and the cloud images. Everything is derived deterministically from names, so the same
 // release file always describes the same upstream.
-import { cloudImageNames, repoDir, repoArches, repoTrees, revision, upstreamArch, type Arch, type Release } from '@rocky/config';
+import { cloudImageNames, releaseIso, repoDir, repoArches, repoTrees, revision, upstreamArch, type Arch, type Release } from '@rocky/config';
 import { createHash } from 'node:crypto';
 
 /** Fixed clock of the fixture: build times, file times, repodata timestamps, image dates. */
@@ -71,12 +71,14 @@ export interface ReleasePlan {
   revision: string;
   /** Spec of every upstream repo, by repo name. */
   specs: Record<string, SpecDef>;
-  /** The release's own package (`rocky-release`), placed in the base repo. */
-  releaseSpec: SpecDef;
-  /** Repo (name) that carries the kernel, the installroot packages and the release package. */
-  baseRepo: string;
+  /** The release's own package (`rocky-release`), placed in the base repo (main releases). */
+  releaseSpec?: SpecDef;
+  /** Repo (name) that carries the kernel, the installroot packages and the release package (main releases). */
+  baseRepo?: string;
   trees: TreePlan[];
   images: ImagePlan[];
+  /** A SIG project is signed with the fixture's SIG key, served under the key file name the SIG release gives. */
+  sigKey?: string;
 }
 
 /** Provide that stands for "the ABI of repo <dir>": what packages of dependent repos require. */
@@ -273,9 +275,46 @@ function comps(groups: { id: string; name: string; packages: string[] }[], envs:
   return lines.join('\n');
 }
 
+/** The trees upstream serves for a release: kickstart trees read their os repo. */
+function upstreamTrees(rel: Release, compsFor = new Map<string, string>()): TreePlan[] {
+  const trees: TreePlan[] = [];
+  const seen = new Set<string>();
+  for (const t of repoTrees(rel)) {
+    if (t.kind === 'kickstart') continue; // synced from the same upstream repo as `os`
+    const ua = upstreamArch(t);
+    const key = `${t.repo}/${ua}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    trees.push({ repo: t.repo, kind: t.kind, arch: t.arch, upstreamArch: ua, comps: t.kind === 'os' ? compsFor.get(t.repo) : undefined });
+  }
+  return trees;
+}
+
+/**
+ * A SIG's project: a few packages per repo (SIG repos stay tiny at every scale), built against
+ * the base OS as real SIG packages are (they require BaseOS, which the SIG compose does not hold).
+ */
+function sigPlan(rel: Release): ReleasePlan {
+  const specs: Record<string, SpecDef> = {};
+  for (const repo of rel.repos) {
+    const dir = repoDir(repo);
+    specs[repo.name] = {
+      name: `fixture-${slug(dir)}`,
+      version: `${rel.major}.0`,
+      release: `1.${dist(rel.major)}`,
+      summary: `Fixture packages of the ${dir} SIG repository`,
+      packages: repoPackages({ major: rel.major, dir, closure: repo.mustClose ? [] : ['BaseOS'], base: false, kernel: 'kernel', scale: 1 }),
+      targets: repoTargets(rel, repo),
+    };
+  }
+  return { project: rel.project, major: rel.major, revision: revision(rel), specs, trees: upstreamTrees(rel), images: [], sigKey: rel.sig!.gpgKey };
+}
+
 export function releasePlan(rel: Release, scale = 1): ReleasePlan {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be an integer >= 1 (got ${scale})`);
-  const baseDir = rel.iso.lorax.variant;
+  if (rel.kind === 'sig') return sigPlan(rel);
+  const iso = releaseIso(rel);
+  const baseDir = iso.lorax.variant;
   const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
   const base = byDir.get(baseDir);
   if (!base) throw new Error(`${rel.name}: the lorax variant ${baseDir} is not a repo of the release`);
@@ -289,7 +328,7 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
       // `devel` is not expected to close on its own (mustClose false): it leans on BaseOS, as the real one does.
       closure: repo.closure.length || repo.mustClose || dir === baseDir ? repo.closure : [baseDir],
       base: repo === base,
-      kernel: rel.iso.lorax.kernelPackage,
+      kernel: iso.lorax.kernelPackage,
       scale,
     });
     specs[repo.name] = {
@@ -303,25 +342,16 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
   }
   // Comps for the repos lorax installs from, as Rocky ships them in BaseOS and AppStream.
   const compsFor = new Map<string, string>();
-  const core = ['setup', 'filesystem', 'basesystem', 'glibc', 'bash', rel.iso.lorax.kernelPackage];
+  const core = ['setup', 'filesystem', 'basesystem', 'glibc', 'bash', iso.lorax.kernelPackage];
   compsFor.set(base.name, comps([{ id: 'core', name: 'Core', packages: [...core, rs.packages[0].name] }], [{ id: 'minimal-environment', name: 'Minimal Install', groups: ['core'] }]));
-  for (const d of rel.iso.lorax.repos) {
+  for (const d of iso.lorax.repos) {
     const repo = byDir.get(d);
     if (!repo || repo === base) continue;
     const names = specs[repo.name].packages.filter((p) => !p.name.includes('-data-')).map((p) => p.name);
     compsFor.set(repo.name, comps([{ id: slug(d), name: `${d} tools`, packages: names }], [{ id: 'server-product-environment', name: 'Server', groups: ['core', slug(d)] }]));
   }
 
-  const trees: TreePlan[] = [];
-  const seen = new Set<string>();
-  for (const t of repoTrees(rel)) {
-    if (t.kind === 'kickstart') continue; // synced from the same upstream repo as `os`
-    const ua = upstreamArch(t);
-    const key = `${t.repo}/${ua}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    trees.push({ repo: t.repo, kind: t.kind, arch: t.arch, upstreamArch: ua, comps: t.kind === 'os' ? compsFor.get(t.repo) : undefined });
-  }
+  const trees = upstreamTrees(rel, compsFor);
 
   const images: ImagePlan[] = [];
   for (const [type, img] of Object.entries(rel.cloud.images)) {

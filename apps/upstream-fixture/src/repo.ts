@@ -8,7 +8,7 @@ import { sha256 } from '@rocky/exec';
 import { createrepo, createrepoArgv, type CreaterepoOptions } from '@rocky/rpm-repo';
 import { SOURCE_DATE_EPOCH } from './model';
 import { packageHref, type FixtureLayout } from './paths';
-import { detachSign } from './gpg';
+import { detachSign, type SigningKey } from './gpg';
 
 /** createrepo_c options: no sqlite (dnf reads XML), and timestamps pinned for stable repodata. */
 export const createrepoOptions = (dir: string, comps?: string): CreaterepoOptions => ({
@@ -37,7 +37,7 @@ export function linkDir(from: string, to: string): void {
  * Creates the repo tree `dest` from `pkgs` (absolute paths of signed RPMs in the cache) and
  * returns the key of its repodata in the cache.
  */
-export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: string[], comps: string | undefined, gnupgHome: string): Promise<string> {
+export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: string[], comps: string | undefined, signer: SigningKey): Promise<string> {
   const files = pkgs.map((p) => ({ src: p, href: packageHref(p.slice(p.lastIndexOf('/') + 1)) })).sort((a, b) => a.href.localeCompare(b.href));
   for (const f of files) link(f.src, join(dest, f.href));
   // Cache entries are content-keyed, so the cache paths name the bytes.
@@ -58,7 +58,7 @@ export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: st
   } finally {
     rmSync(compsDir, { recursive: true, force: true });
   }
-  await detachSign(gnupgHome, join(dest, 'repodata', 'repomd.xml'));
+  await detachSign(signer, join(dest, 'repodata', 'repomd.xml'));
   const tmp = `${cached}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   linkDir(join(dest, 'repodata'), join(tmp, 'repodata'));

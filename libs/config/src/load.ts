@@ -136,10 +136,13 @@ export function checkReleases(workspaceRoot: string): void {
       if (other) issues.push({ path, message: `${written} (from ${from}) is also written by ${other}: ${clash}` });
       else owners.set(written, file);
     };
-    claim(`<compose>/${composeBase(rel)}/${latestLink(rel)}`, 'profile', 'shortname, major and profile', 'both would move one latest link');
+    const sig = rel.kind === 'sig';
+    claim(`<compose>/${composeBase(rel)}/${latestLink(rel)}`, sig ? 'sig.name' : 'profile', sig ? 'major and sig.name' : 'shortname, major and profile', 'both would move one latest link');
     for (const [tree, names] of [['staging', stagingNames(rel)], ['production', productionNames(rel)]] as const) {
-      for (const entry of [names.dir, ...Object.keys(names.links)])
-        claim(`<${tree}>/<category>/${entry}`, entry === names.dir ? 'minor' : 'major', 'major, minor, type and rc', 'both would publish it');
+      for (const entry of [names.dir, ...Object.keys(names.links)]) {
+        if (sig) claim(`<${tree}>/<sigCategory>/${entry}`, 'sig.name', 'major and sig.name', 'both would publish it');
+        else claim(`<${tree}>/<category>/${entry}`, entry === names.dir ? 'minor' : 'major', 'major, minor, type and rc', 'both would publish it');
+      }
     }
     if (issues.length) throw new ConfigError(file, issues);
   }
@@ -186,6 +189,7 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     upstream: {
       ...s.upstream,
       gpgKey: s.upstream.gpgKey && abs(s.upstream.gpgKey),
+      sigKeys: s.upstream.sigKeys && abs(s.upstream.sigKeys),
       fixture: s.upstream.fixture && { ...s.upstream.fixture, root: abs(s.upstream.fixture.root) },
     },
     store,

@@ -1,7 +1,7 @@
 // Table-driven against the naming examples of research/empanadas-spec.md §0.2 and §4.2.
 import { describe, it, expect } from 'vitest';
 import {
-  composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId,
+  composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId, sigDir,
   cloudBucketKey, cloudBucketPrefix, parseCloudBucketKey,
 } from './names';
 import type { Release } from './schema';
@@ -90,6 +90,24 @@ describe('names', () => {
     const rel = { ...r9, iso: { respin: 1 } };
     expect(mediaNames(rel, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual({ file: 'Rocky-9.7-20261206.1-x86_64-dvd.iso', aliases: [] });
     expect(mediaNames({ ...r9, iso: {} }, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual(isoNames(r9, 'x86_64', 'dvd'));
+  });
+
+  // Empanadas' SigRepoSync (compose `SIG-<sig>-<rev>-…`, link `latest-SIG-<sig>-<major>`), with the
+  // pungi-style `<YYYYMMDD>.<respin>` every compose id has here, and sync-to-staging-sig.sh /
+  // sync-to-prod-sig.sh (`pub/sig/<major>/<sig>` in staging and production).
+  it('names SIG composes and publish directories as empanadas and the sig scripts do', () => {
+    const cloud: R & Pick<Release, 'kind' | 'sig'> = { ...r9, type: 'stable', rc: undefined, profile: undefined, kind: 'sig', sig: { name: 'cloud', gpgKey: 'RPM-GPG-KEY-Rocky-SIG-Cloud' } };
+    expect(composeLabel(cloud, 'produce')).toBe('SIG-cloud-9.7');
+    expect(composeId(cloud, 'produce', when, 2)).toBe('SIG-cloud-9.7-20251120.2');
+    expect(parseComposeId('SIG-cloud-9.7-20251120.2')).toEqual({ label: 'SIG-cloud-9.7', kind: 'produce', date: new Date(Date.UTC(2025, 10, 20)), respin: 2 });
+    expect(() => composeLabel(cloud, 'update')).toThrow(/SIG cloud has no update composes/);
+    expect(latestLink(cloud)).toBe('latest-SIG-cloud-9');
+    expect(stagingNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(productionNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(sigDir({ ...cloud, major: 8 })).toBe('8/cloud');
+    expect(() => sigDir(r9)).toThrow(/not a SIG release/);
+    expect(() => latestLink({ ...cloud, sig: undefined })).toThrow(/no sig section/);
+    expect(() => composeLabel({ ...r9, profile: undefined }, 'produce')).toThrow(/needs a profile/);
   });
 
   it('round-trips compose ids and refuses over-long volume ids', () => {

@@ -46,17 +46,53 @@ export const cloudImageSchema = z.strictObject({
   required: z.boolean().default(true),
 });
 
+/** What a release is: the distribution itself (`main`), or a Special Interest Group's repositories (`sig`). */
+export const RELEASE_KINDS = ['main', 'sig'] as const;
+/** Keys only a main release has: a SIG compose is packages only, published as it is (sync-to-staging-sig.sh). */
+const MAIN_ONLY = ['type', 'rc', 'profile', 'iso', 'cloud'] as const;
+
+const isoSchema = z.strictObject({
+  /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
+  lorax: z.strictObject({
+    variant: name,
+    repos: z.array(name).min(1),
+    squashfsOnly: z.boolean().default(true),
+    removes: z.array(z.string()).default([]),
+    bugurl: z.string().url().default('https://bugs.rockylinux.org'),
+    /** Package carrying vmlinuz and initrd for the boot-tree builder. */
+    kernelPackage: name.default('kernel'),
+  }),
+  extra: z.record(name, extraIsoSchema).default({}),
+  /**
+   * A declared respin of published media (empanadas' --updated-image/--image-increment): the
+   * ISOs are named `<short>-<revision>-<YYYYMMDD>.<respin>-<arch>-<image>.iso` (the date of the
+   * produce compose) beside the GA files, which stay as they are.
+   */
+  respin: z.number().int().positive().optional(),
+});
+export type IsoConfig = z.infer<typeof isoSchema>;
+
 export const releaseSchema = z
   .strictObject({
+    kind: z.enum(RELEASE_KINDS).default('main'),
+    /** A SIG release: the SIG's short name (lowercase, as in `pub/sig/<major>/<name>`) and the key file its packages are signed with. */
+    sig: z
+      .strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a lowercase name of letters, digits, _ and - (it is a directory: pub/sig/<major>/<name>)'),
+        /** File name of the SIG's public key (`RPM-GPG-KEY-Rocky-SIG-Cloud`), found in the site's upstream.sigKeys directory. */
+        gpgKey: name,
+      })
+      .optional(),
     shortname: name.default('Rocky'),
     fullname: z.string().min(1).default('Rocky Linux'),
     major: z.number().int().positive(),
     minor: z.number().int().nonnegative(),
-    type: z.enum(['stable', 'beta', 'lookahead']),
+    /** Main releases only (required there); SIG releases are `stable`. */
+    type: z.enum(['stable', 'beta', 'lookahead']).optional(),
     /** RC level (RC2, BETA1, LH1); appears in boot ISO names, volume ids and the staging dir. */
     rc: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
-    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead`. */
-    profile: name,
+    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead` (main releases; required there). */
+    profile: name.optional(),
     /** Upstream build-system project (yumrepofs project id). */
     project: name,
     /**
@@ -67,30 +103,13 @@ export const releaseSchema = z
     arches: z.array(arch).min(1),
     checksum: z.literal('sha256').default('sha256'),
     repos: z.array(repoSchema).min(1),
-    iso: z.strictObject({
-      /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
-      lorax: z.strictObject({
-        variant: name,
-        repos: z.array(name).min(1),
-        squashfsOnly: z.boolean().default(true),
-        removes: z.array(z.string()).default([]),
-        bugurl: z.string().url().default('https://bugs.rockylinux.org'),
-        /** Package carrying vmlinuz and initrd for the boot-tree builder. */
-        kernelPackage: name.default('kernel'),
-      }),
-      extra: z.record(name, extraIsoSchema).default({}),
-      /**
-       * A declared respin of published media (empanadas' --updated-image/--image-increment): the
-       * ISOs are named `<short>-<revision>-<YYYYMMDD>.<respin>-<arch>-<image>.iso` (the date of the
-       * produce compose) beside the GA files, which stay as they are.
-       */
-      respin: z.number().int().positive().optional(),
-    }),
-    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
+    /** Main releases only (required there). */
+    iso: isoSchema.optional(),
+    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).optional(),
     /**
      * What the tree ships beside the packages (empanadas' extra_files: EULA, LICENSE, the GPG keys…):
      * files taken by name from the newest build of these packages in the lorax variant's tree, the
-     * same bytes the release's rocky-release sources hold.
+     * same bytes the release's rocky-release sources hold. Main releases only (finalize places them).
      */
     extraFiles: z
       .strictObject({ packages: z.array(name).default([]), files: z.array(name).default([]) })
@@ -120,6 +139,23 @@ export const releaseSchema = z
       for (const a of list ?? []) if (!r.arches.includes(a)) issue(path, `arch ${a} is not in the release's arches`);
       unique(list, path);
     };
+    if (r.kind === 'sig') {
+      if (!r.sig) issue(['sig'], 'a SIG release (kind: sig) needs sig: { name, gpgKey }');
+      for (const k of MAIN_ONLY) if (r[k] !== undefined) issue([k], `a SIG release has no ${k}: its compose is packages only, published as it is under pub/sig`);
+      if (r.candidate) issue(['candidate'], 'a SIG release has no candidate: it builds no ISOs');
+      if (r.extraFiles.packages.length || r.extraFiles.files.length) issue(['extraFiles'], 'a SIG release has no extraFiles: its compose is packages only, published as it is under pub/sig');
+      if (r.publish.regenerateRepodata || r.publish.signRepodata) issue(['publish'], 'a SIG compose is published as it is: regenerateRepodata and signRepodata are for main releases');
+      r.repos.forEach((repo, i) => {
+        if (repo.multilib.length) issue(['repos', i, 'multilib'], 'SIG repos have no multilib trees (pub/sig/<major>/<sig>/<arch>/<repo>)');
+        const debugOf = r.repos.findIndex((x) => x.debug && `${x.dir ?? x.name}-debug` === (repo.dir ?? repo.name));
+        if (debugOf >= 0) issue(['repos', i, repo.dir ? 'dir' : 'name'], `${repo.dir ?? repo.name} is where the debug tree of repos[${debugOf}] goes (<arch>/<repo>-debug)`);
+      });
+    } else {
+      if (r.sig) issue(['sig'], 'only a SIG release (kind: sig) has a sig section');
+      if (!r.type) issue(['type'], 'expected one of "stable", "beta", "lookahead" (missing)');
+      if (!r.profile) issue(['profile'], 'expected string (missing)');
+      if (!r.iso) issue(['iso'], 'expected object (missing)');
+    }
     unique(r.arches, ['arches']);
     const dirs = new Set(r.repos.map((x) => x.dir ?? x.name));
     r.repos.forEach((repo, i) => {
@@ -140,20 +176,24 @@ export const releaseSchema = z
       });
       unique(list, path);
     };
-    checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
-    for (const [img, def] of Object.entries(r.iso.extra)) {
-      checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
-      releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+    if (r.iso) {
+      checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
+      for (const [img, def] of Object.entries(r.iso.extra)) {
+        checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
+        releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+      }
     }
-    for (const [img, def] of Object.entries(r.cloud.images)) {
+    for (const [img, def] of Object.entries(r.cloud?.images ?? {})) {
       releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
       unique(def.variants, ['cloud', 'images', img, 'variants']);
     }
     unique(r.extraFiles.packages, ['extraFiles', 'packages']);
     unique(r.extraFiles.files, ['extraFiles', 'files']);
     if (r.extraFiles.files.length && !r.extraFiles.packages.length) issue(['extraFiles', 'packages'], 'extra files need the packages they come from');
-    if (r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
-  });
+    if (r.type && r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
+  })
+  // The main-only keys a release left out, as main releases default them (a SIG is a stable release without images).
+  .transform((r) => ({ ...r, type: r.type ?? 'stable', cloud: r.cloud ?? { images: {} } }));
 export type ReleaseInput = z.input<typeof releaseSchema>;
 export type Release = z.infer<typeof releaseSchema> & { name: string };
 
@@ -316,14 +356,17 @@ export const producerSchema = z.discriminatedUnion('type', [
 export type Producer = z.infer<typeof producerSchema>;
 export type PungiProducer = Extract<Producer, { type: 'pungi' }>;
 
+const category = z
+  .string()
+  .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)');
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
-  /** Mirror category path under staging/production roots. */
-  category: z
-    .string()
-    .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)')
-    .default('mirror/pub/rocky'),
+  /** Mirror category path under staging/production roots (sync/common CATEGORY_STUB). */
+  category: category.default('mirror/pub/rocky'),
+  /** Where SIG releases publish, `<sigCategory>/<major>/<sig>/` (sync/common SIG_CATEGORY_STUB). */
+  sigCategory: category.default('mirror/pub/sig'),
   upstream: z.strictObject({
     /**
      * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in (each is required);
@@ -346,6 +389,8 @@ export const siteSchema = z.strictObject({
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
     gpgKey: path.optional(),
+    /** Directory of the SIGs' public keys: each SIG release's `sig.gpgKey` file is in it. */
+    sigKeys: path.optional(),
     /** Unset: every limit at its default. */
     download: downloadSchema.optional(),
   }).superRefine((u, ctx) => {
@@ -392,6 +437,10 @@ export const siteSchema = z.strictObject({
         .optional(),
     })
     .default({ deletionLimit: 1000 }),
+}).superRefine((s, ctx) => {
+  // Nested, one category's publishing would write into (or, with deletions, delete from) the other's.
+  const inside = (a: string, b: string) => a === b || b.startsWith(`${a.replace(/\/+$/, '')}/`);
+  if (inside(s.category, s.sigCategory) || inside(s.sigCategory, s.category)) ctx.addIssue({ code: 'custom', path: ['sigCategory'], message: `${s.sigCategory} and category ${s.category} must not contain one another` });
 });
 export type Site = z.infer<typeof siteSchema> & { name: string; file: string };
 export type Builder = z.infer<typeof builderSchema>;

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, u
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
-import { fullName, isoNames, revision, volumeId, type Arch, type Builder } from '@rocky/config';
+import { fullName, isoNames, releaseIso, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { decompress, parseRepomd } from '@rocky/rpm-repo';
@@ -80,10 +80,10 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
     const host = NODE_ARCH[process.arch];
     if (host !== arch) throw new Error(`${arch}: lorax builds only for the host's arch (${host ?? process.arch}); configure a wrapper or a dispatched builder`);
   }
-  if (release.iso.lorax.removes.length) {
+  if (releaseIso(release).lorax.removes.length) {
     // empanadas comments these out of lorax's runtime-install.tmpl inside the mock chroot; that
     // edit belongs to the wrapper's image, not to a shared host's lorax.
-    log(`lorax removes (${release.iso.lorax.removes.join(', ')}) must be applied by the wrapper's lorax templates`);
+    log(`lorax removes (${releaseIso(release).lorax.removes.join(', ')}) must be applied by the wrapper's lorax templates`);
   }
   mkdirSync(workDir, { recursive: true });
   const loraxOut = join(workDir, 'lorax');
@@ -214,7 +214,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   checkRepos(arch, input.repos);
   const volid = volumeId(release, arch);
   const product = fullName(release);
-  const kernelPkg = release.iso.lorax.kernelPackage;
+  const kernelPkg = releaseIso(release).lorax.kernelPackage;
   const env = reproducibleEnv(buildTimestamp);
 
   mkdirSync(workDir, { recursive: true });
@@ -308,7 +308,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
       short: release.shortname,
       version: revision(release),
       arch,
-      variant: release.iso.lorax.variant,
+      variant: releaseIso(release).lorax.variant,
       timestamp: buildTimestamp,
     });
     t.images = { [arch]: { ...images, ...extra } };

@@ -7,7 +7,7 @@
 // kept (`prepared/<tree>.<key>/`) until published, so a rerun after a kill takes it over.
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
+import { distroCpe, revision, type Release, type RepoTree, type Site } from '@rocky/config';
 import { readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
 import { linkCopy, linkDestSync } from './rsync';
 import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
@@ -70,7 +70,7 @@ async function repodataKey(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 
   return sha256(
     JSON.stringify({
       v: 1,
-      repomd: await sha256File(join(compose, treePath(t), 'repodata', 'repomd.xml')),
+      repomd: await sha256File(join(compose, t.path, 'repodata', 'repomd.xml')),
       regen,
       updateinfo: regen && t.kind === 'os' && existsSync(updateinfo) ? await sha256File(updateinfo) : null,
       sign: rel.publish.signRepodata ? (o.signing?.keyId ?? null) : null,
@@ -96,7 +96,7 @@ export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<Repod
   const record = readRecord(a.work);
   const out: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
   for (const t of a.trees) {
-    const tp = treePath(t);
+    const tp = t.path;
     const key = await repodataKey(a, t);
     out.record[tp] = key;
     const dir = join(P, tp);
@@ -129,7 +129,7 @@ export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<Repod
 /** The compose's repodata of one tree, regenerated and signed as the release asks, in the private copy. */
 async function buildRepodata(o: RepodataTreeOptions, t: RepoTree, a: { dir: string; regen: boolean; out: RepodataWork }) {
   const rel = o.release;
-  const tp = treePath(t);
+  const tp = t.path;
   const { dir, out } = a;
   copyRepodata(join(o.compose, tp, 'repodata'), join(dir, 'repodata'));
   if (a.regen) {
@@ -182,7 +182,7 @@ async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
   const rev = revision(rel);
   const repodata = join(dir, 'repodata');
   const repomd = parseRepomd(readFileSync(join(repodata, 'repomd.xml'), 'utf8'), join(repodata, 'repomd.xml'));
-  const tmp = join(work, 'tmp', treePath(t).replaceAll('/', '-'));
+  const tmp = join(work, 'tmp', t.path.replaceAll('/', '-'));
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const log = { logFile: o.logFile };
@@ -216,7 +216,7 @@ async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
 export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'updateinfo' | 'trees' | 'work'>): Promise<string[]> {
   const record = readRecord(o.work);
   const out: string[] = [];
-  for (const t of o.trees) if ((await repodataKey(o, t)) !== record[treePath(t)]) out.push(treePath(t));
+  for (const t of o.trees) if ((await repodataKey(o, t)) !== record[t.path]) out.push(t.path);
   return out;
 }
 

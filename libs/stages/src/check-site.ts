@@ -113,9 +113,9 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
   if (site.signing) checks.push({ kind: 'signing', field: 'signing', gnupgHome: site.signing.gnupgHome, keyId: site.signing.keyId, fixtureRoot: site.upstream.fixture?.root, what: `GnuPG home ${site.signing.gnupgHome} holds the secret signing key ${site.signing.keyId}` });
   else if (rel.publish.signRepodata) checks.push({ kind: 'problem', field: 'signing', what: 'a signing key', message: `unset, but ${rel.name} signs its repodata (publish.signRepodata): add signing: { gnupgHome, keyId }` });
 
-  // One repo: the boot tree's (BaseOS), which every release has.
+  // One repo: the boot tree's (BaseOS), which every main release has.
   const trees = upstreamTrees(rel);
-  const tree = trees.find((t) => t.kind === 'os' && t.dir === rel.iso.lorax.repos[0]) ?? trees[0];
+  const tree = trees.find((t) => t.kind === 'os' && t.dir === rel.iso?.lorax.repos[0]) ?? trees[0];
   if (site.upstream.fixture) {
     const fx = await import('@rocky/upstream-fixture');
     const fixtureDir = join(site.upstream.fixture.root, fx.repoUrlPath(rel.project, tree.repo, upstreamArch(tree)));

@@ -30,7 +30,7 @@ export interface TreeManifest {
   dir: string;
   kind: TreeKind;
   arch: TreeArch;
-  /** Relative to the compose's `compose/` directory. */
+  /** Relative to the compose's tree root (`ComposeLayout.trees`) and to the published release dir. */
   path: string;
   repodata: FileEntry[];
   packages: PackageEntry[];
@@ -48,8 +48,8 @@ export function releaseSlice(rel: Release, group: Arch | 'source') {
     type: rel.type,
     rc: rel.rc,
     arch: group,
-    lorax: arch ? rel.iso.lorax : undefined,
-    extra: arch ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
+    lorax: arch ? rel.iso?.lorax : undefined,
+    extra: arch && rel.iso ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
   };
 }
 

@@ -1,13 +1,14 @@
 // The staging stage (replaces sync-to-staging[.delete].sh, minor-release-sync-to-staging.sh and
-// sign-repos-only.sh; spec §4.3): the finalized compose's `compose/` (for updates composes: the
-// latest compose) is published mirror-safe to `<staging>/<category>/<stagingNames.dir>`, then the
+// sign-repos-only.sh, sync-to-staging-sig.sh; spec §4.3): the finalized compose's `compose/` (for
+// update composes: the latest compose; for SIGs its `<major>/<sig>`) is published mirror-safe to
+// `<staging>/<category>/<stagingNames.dir>` (SIGs: `<staging>/<sigCategory>/<major>/<sig>`), then the
 // release links beside it, and a vetting report is written for review; the digest a reviewer
 // approves is written only for a tree that passed. Where its files live: publishLayout in
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ComposeLayout, composeRoot, parseComposeId, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { ComposeLayout, composeRoot, isFinalized, parseComposeId, publishLayout, repoTrees, stagingNames, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -74,13 +75,13 @@ export interface StagingResult {
 
 const privateTree = (ctx: StageContext) => ctx.release.publish.regenerateRepodata || ctx.release.publish.signRepodata;
 
-function repodataOptions(ctx: StageContext, compose: string, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
+function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
   const paths = publishLayout(ctx.site, ctx.release);
   return {
     release: ctx.release,
     signing: ctx.site.signing,
     workers: ctx.site.concurrency.builds,
-    compose,
+    compose: layout.trees,
     releaseDir,
     tree: join(paths.stagingWork, 'tree'),
     work: paths.stagingWork,
@@ -88,14 +89,14 @@ function repodataOptions(ctx: StageContext, compose: string, releaseDir: string,
     trees,
     updateinfo: join(ctx.root, 'releases', ctx.release.name, 'updateinfo.xml'),
     log: ctx.log,
-    logFile: new ComposeLayout(dirname(compose)).log('global', 'staging-repodata'),
+    logFile: layout.log('global', 'staging-repodata'),
   };
 }
 
 /** The release's trees the compose holds, in the release's order. */
 const composeTrees = (ctx: StageContext, view: ComposeView): RepoTree[] => {
   const held = new Set(view.trees.map((t) => t.path));
-  return repoTrees(ctx.release, ctx.kind).filter((t) => held.has(treePath(t)));
+  return repoTrees(ctx.release, ctx.kind).filter((t) => held.has(t.path));
 };
 
 /** The files of the compose that the store must hold for a repair: every tree file, and the media CHECKSUM names. */
@@ -131,12 +132,12 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       }
       return plan;
     }
-    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout.compose, releaseDir, trees));
+    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout, releaseDir, trees));
     if (ctx.dryRun) {
       const overlay = join(paths.stagingWork, 'overlay');
       // Regenerated repodata is not built in a dry run: plan the rest, and name the trees to rebuild.
       plan.preview = await publishTree({
-        source: [layout.compose, ...(existsSync(overlay) ? [overlay] : [])],
+        source: [layout.trees, ...(existsSync(overlay) ? [overlay] : [])],
         dest: releaseDir,
         delete: rel.publish.delete,
         dryRun: true,
@@ -149,7 +150,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
 
   describe(p, ctx) {
     const rel = ctx.release;
-    if (!p.composeId) return { summary: `publish the compose finalize is about to make to ${p.releaseDir}, vet it` };
+    if (!p.composeId) return { summary: `publish the compose ${isFinalized(rel, ctx.kind) ? 'finalize' : 'sync'} is about to make to ${p.releaseDir}, vet it` };
     const lines: string[] = [];
     if (p.damage.length) lines.push(`the compose on this host is damaged; finalize is rerun and lost files are relinked from the artifact store first:`, ...p.damage.map((d) => `  ${d}`));
     if (p.staleRepodata.length) lines.push(`repodata to ${rel.publish.regenerateRepodata ? 'regenerate' : 'sign'}: ${p.staleRepodata.join(', ')}`);
@@ -168,21 +169,21 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const paths = publishLayout(site, rel);
     const releaseDir = plan.releaseDir;
     const overlay = join(paths.stagingWork, 'overlay');
-    ctx.log.event('staging-start', { composeId, compose: layout.compose, dest: releaseDir });
+    ctx.log.event('staging-start', { composeId, compose: layout.trees, dest: releaseDir });
     mkdirSync(paths.stagingWork, { recursive: true });
     mkdirSync(paths.stagingTemp, { recursive: true });
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
-    const ro = repodataOptions(ctx, layout.compose, releaseDir, plan.trees);
+    const ro = repodataOptions(ctx, layout, releaseDir, plan.trees);
     let repodata: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
     if (privateTree(ctx)) repodata = await prepareRepodataTree(ro);
-    const base = privateTree(ctx) ? ro.tree : layout.compose;
+    const base = privateTree(ctx) ? ro.tree : layout.trees;
     // 2. The overlay: repo links and torrents, published together with the compose.
     const torrents = await buildOverlay({ release: rel, torrent: site.publish.torrent, overlay, base, log: ctx.log });
     // 3. Publish. With a private copy built from the staged tree, the copy holds everything
     //    staging keeps, so deleting is safe even for releases that keep old packages: only
     //    superseded repodata and vanished trees go.
-    const before = new Map(plan.trees.map((t) => [treePath(t), stagedPackages(join(releaseDir, treePath(t)))]));
+    const before = new Map(plan.trees.map((t) => [t.path, stagedPackages(join(releaseDir, t.path))]));
     const result = await publishTree({
       source: [base, overlay],
       dest: releaseDir,
@@ -251,9 +252,9 @@ async function repairCompose(ctx: StageContext) {
   const view = composeToPublish(ctx);
   let restored = 0;
   for (const t of view.trees) restored += await restoreTree(store, view.layout, t);
-  if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media)), view.layout, { replace: true });
+  if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media), ctx.release), view.layout, { replace: true });
   ctx.log.info(`repair: ${restored} files of the compose relinked from the artifact store`);
-  if (ctx.kind === 'produce') await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
+  if (isFinalized(ctx.release, ctx.kind)) await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
   const left = composeDamage(composeToPublish(ctx));
   if (left.length) throw new Error(`the compose could not be repaired: ${left.join('; ')}; nothing was published`);
 }
@@ -270,7 +271,7 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
   // Which compose was synced last: a produce compose made after the update (a respin) holds the
   // updates too; one made before it does not.
   const { base } = composeRoot(ctx.site, ctx.release);
-  const synced = (id: string) => statSync(new ComposeLayout(join(base, id)).syncRecord, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const synced = (id: string) => statSync(new ComposeLayout(join(base, id), ctx.release).syncRecord, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   if (synced(composeId) > synced(staged)) return;
   throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
 }

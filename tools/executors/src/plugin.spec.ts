@@ -49,6 +49,21 @@ describe('releaseTargets', () => {
   });
 });
 
+describe('releaseTargets of a SIG release', () => {
+  const { name, targets, tags } = releaseTargets(root, 'releases/sig-cloud-9/release.yaml');
+  it('makes sync and the publishing targets only, staging right after sync', () => {
+    expect(name).toBe('sig-cloud-9');
+    expect(Object.keys(targets).sort()).toEqual(['filelist', 'prod', 'staging', 'sync']);
+    expect(targets.staging.dependsOn).toEqual(['sync']);
+    expect(targets.prod.dependsOn).toEqual(['staging']);
+    expect(targets.filelist.dependsOn).toEqual(['prod']);
+    for (const t of ['staging', 'prod', 'filelist']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
+    expect(targets.sync).toMatchObject({ cache: true, inputs: expect.arrayContaining(['{projectRoot}/release.yaml']) });
+    expect(tags).toEqual(['type:release', 'kind:sig', 'arch:x86_64', 'arch:aarch64', 'arch:ppc64le', 'arch:s390x']);
+    expect(releaseTargets(root, 'releases/rocky-9/release.yaml').tags).toContain('kind:main');
+  });
+});
+
 describe('executor schemas', () => {
   const dir = join(__dirname, 'executors');
   const executors = JSON.parse(readFileSync(join(__dirname, '../executors.json'), 'utf8')).executors as Record<string, { schema: string }>;

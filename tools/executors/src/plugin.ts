@@ -18,12 +18,27 @@ const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
   runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
 });
 
-export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
+export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
   const projectRoot = dirname(configFile);
   const name = basename(projectRoot);
   const rel = loadRelease(workspaceRoot, configFile);
   const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
+
+  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
+  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
+    executor: `${EXECUTORS}:${executor}`,
+    cache: false,
+    parallelism: false,
+    dependsOn,
+    metadata: { description },
+  });
+  const publishing = (staging: string[]) => ({
+    staging: publish('staging', staging, 'Mirror-safe publish of the compose to staging, vetting report'),
+    prod: publish('prod', ['staging'], 'Promote approved staging to production'),
+    filelist: publish('filelist', ['prod'], 'Mirror file lists after every prod of the run'),
+  });
+  const tags = ['type:release', `kind:${rel.kind}`, ...rel.arches.map((a) => `arch:${a}`)];
 
   const targets: Record<string, TargetConfiguration> = {
     sync: {
@@ -34,6 +49,8 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
   };
+  // A SIG compose is packages only, published as it is (sync-to-staging-sig.sh): no ISOs, images or finalize.
+  if (rel.kind === 'sig') return { name, targets: { ...targets, ...publishing(['sync']) }, arches: rel.arches, tags };
   for (const arch of rel.arches) {
     targets[`iso-${arch}`] = {
       executor: `${EXECUTORS}:iso`,
@@ -68,17 +85,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     outputs: out('finalize'),
     metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
   };
-  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
-  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
-    executor: `${EXECUTORS}:${executor}`,
-    cache: false,
-    parallelism: false,
-    dependsOn,
-    metadata: { description },
-  });
-  targets.staging = publish('staging', ['finalize'], 'Mirror-safe publish of the finalized compose to staging, vetting report');
-  targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
-  targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
+  Object.assign(targets, publishing(['finalize']));
 
   // The weekly push: an update compose (packages only; the published media carried as they are),
   // staged, promoted and listed. No ISO, DVD, cloud or finalize task is in this chain.
@@ -99,7 +106,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     cache: false,
     metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
   };
-  return { name, targets, arches: rel.arches };
+  return { name, targets, arches: rel.arches, tags };
 }
 
 export const createNodesV2: CreateNodesV2 = [
@@ -108,10 +115,10 @@ export const createNodesV2: CreateNodesV2 = [
     checkReleases(context.workspaceRoot) ?? // throws on mistakes across release files; returns nothing
     createNodesFromFiles(
       (file, _opts, ctx) => {
-        const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
+        const { name, targets, tags } = releaseTargets(ctx.workspaceRoot, file);
         return {
           projects: {
-            [dirname(file)]: { name, projectType: 'application', targets, tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
+            [dirname(file)]: { name, projectType: 'application', targets, tags },
           },
         };
       },

@@ -91,7 +91,7 @@ describe("the fixture's pungi-koji", () => {
     const { trees: mapped, unmapped } = toRepoTrees(r8, trees);
     expect(unmapped).toEqual([]);
     expect(mapped.length).toBe(trees.length);
-    for (const [i, t] of mapped.entries()) expect(treePath(t)).toBe(trees[i].path);
+    for (const [i, t] of mapped.entries()) expect(treePath(t, 'main')).toBe(trees[i].path);
     expect(mapped.find((t) => t.dir === 'BaseOS' && t.kind === 'source')).toMatchObject({ repo: 'BaseOS', arch: 'src', group: 'source' });
   });
 
