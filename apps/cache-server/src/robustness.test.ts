@@ -247,7 +247,7 @@ describe('kill -9 and restart', () => {
     child.stderr!.on('data', (d) => (stderr += d));
     expect(await exited).toBe(2);
     expect(stderr).toContain(config);
-    expect(stderr).toMatch(/port: expected a value <= 65535/);
+    expect(stderr).toMatch(/port: expected a number <= 65535/);
   });
 });
 
