@@ -13,9 +13,14 @@ export default defineConfig({
   test: {
     include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'tools/**/*.spec.ts', 'test/**/*.test.ts'],
     pool: 'forks',
-    // Integration and end-to-end tests run real tools and nx; they are slow but not timed.
-    testTimeout: 600_000,
-    hookTimeout: 600_000,
+    // vitest's default on 2 cores is one file at a time; the integration and end-to-end files
+    // spend much of their time waiting on the tools and nx processes they start, so three files
+    // at once keep both cores busy. Each file has its own temp dirs, ports and workspaces.
+    maxWorkers: 3,
+    // Integration and end-to-end tests run real tools and nx; they are slow but not timed (these
+    // limits only stop a hung test).
+    testTimeout: 1_800_000,
+    hookTimeout: 1_800_000,
     reporters: ['default', './tools/vitest/summary-reporter.ts'],
   },
 });

@@ -2,52 +2,13 @@
 // rpms.py, images.py; peers §3): the header's type and version, then the 1.x payload, with the
 // checks productmd's validate() makes. Used on what another tool wrote (pungi's compose/metadata),
 // so every error names the file and the entry.
-import { COMPOSE_TYPES, RELEASE_TYPES, type ComposeRef, type RpmCategory } from './productmd';
+import { COMPOSE_TYPES, IMAGE_TYPE_FORMATS as IMAGE_FORMATS, RELEASE_TYPES, type ComposeRef, type RpmCategory } from './productmd';
 
 /** productmd's milestone labels: `<Milestone>-X.Y` (composeinfo.LABEL_NAMES). */
 const LABEL_RE = /^(EA|DevelPhaseExit|InternalAlpha|Alpha|InternalSnapshot|Beta|Snapshot|RC|Update|SecurityFix)-\d+\.\d+$/;
 const RELEASE_VERSION_RE = /^([^0-9].*|([0-9]+(\.?[0-9]+)*))$/;
 const VARIANT_TYPES = ['variant', 'optional', 'addon', 'layered-product'];
 
-/** images.IMAGE_TYPE_FORMAT_MAPPING: the image types productmd knows and the formats each may have. */
-const IMAGE_FORMATS: Record<string, string[]> = {
-  appx: ['appx'],
-  boot: ['iso'],
-  'bootable-container': ['ociarchive'],
-  cd: ['iso'],
-  container: ['tar.xz', 'oci', 'ociarchive'],
-  docker: ['tar.gz', 'tar.xz'],
-  dvd: ['iso'],
-  'dvd-debuginfo': ['iso'],
-  'dvd-ostree': ['iso'],
-  'dvd-ostree-osbuild': ['iso'],
-  ec2: [],
-  fex: ['erofs.xz', 'erofs.gz', 'erofs', 'squashfs.xz', 'squashfs.gz', 'squashfs'],
-  kvm: [],
-  live: [],
-  'live-osbuild': ['iso'],
-  'liveimg-squashfs': ['liveimg.squashfs'],
-  netinst: ['iso'],
-  ociarchive: ['ociarchive'],
-  p2v: [],
-  qcow: ['qcow'],
-  qcow2: ['qcow2'],
-  raw: ['raw'],
-  'raw-xz': ['raw.xz'],
-  rescue: [],
-  'rhevm-ova': ['rhevm.ova'],
-  'tar-gz': ['tar.gz'],
-  'vagrant-hyperv': ['vagrant-hyperv.box'],
-  'vagrant-libvirt': ['vagrant-libvirt.box'],
-  'vagrant-virtualbox': ['vagrant-virtualbox.box'],
-  'vagrant-vmware-fusion': ['vagrant-vmware-fusion.box'],
-  vdi: ['vdi'],
-  vmdk: ['vmdk'],
-  vpc: ['vhd'],
-  'vhd-compressed': ['vhd.gz', 'vhd.xz', 'vhdfixed.xz'],
-  'vsphere-ova': ['vsphere.ova'],
-  wsl2: ['tar', 'tar.gz', 'wsl'],
-};
 const IMAGE_FORMAT_SET = new Set(Object.values(IMAGE_FORMATS).flat());
 
 type Json = Record<string, unknown>;

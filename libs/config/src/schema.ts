@@ -207,6 +207,16 @@ const sitePath = path.refine((p) => !p.split('/').includes('..'), 'expected a pa
 /** The element of a lorax builder's wrapper that becomes the container's bind mounts. */
 export const WRAPPER_MOUNTS = '{mounts}';
 
+/** Where an SSH host is and how to reach it (builders and producer runners alike). */
+const sshConnection = {
+  host: z.string().min(1),
+  user: z.string().optional(),
+  port: z.number().int().positive().optional(),
+  identityFile: path.optional(),
+  /** known_hosts holding the host's key (host keys are always checked). */
+  knownHosts: path.optional(),
+};
+
 export const builderSchema = z.discriminatedUnion('type', [
   /** Build the boot tree and ISO from the compose with the host's tools. */
   z.strictObject({ type: z.literal('boot-tree'), mustBoot: z.boolean().default(false) }),
@@ -232,12 +242,7 @@ export const builderSchema = z.discriminatedUnion('type', [
   /** Dispatch the build to a native host over SSH. */
   z.strictObject({
     type: z.literal('ssh'),
-    host: z.string().min(1),
-    user: z.string().optional(),
-    port: z.number().int().positive().optional(),
-    identityFile: path.optional(),
-    /** known_hosts holding the builder's host key (host keys are always checked). */
-    knownHosts: path.optional(),
+    ...sshConnection,
     workdir: path.default('/var/tmp/releng'),
     /** How lorax is started there, e.g. [sudo, -n, lorax] or a mock/podman wrapper. */
     loraxCommand: z.array(z.string()).min(1).default(['lorax']),
@@ -301,14 +306,7 @@ const checkoutSchema = z.strictObject({ path: sitePath });
 /** Where the producer's command runs: on this host, or on the compose host over SSH (host keys always checked). */
 const producerRunnerSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('local') }),
-  z.strictObject({
-    type: z.literal('ssh'),
-    host: z.string().min(1),
-    user: z.string().optional(),
-    port: z.number().int().positive().optional(),
-    identityFile: path.optional(),
-    knownHosts: path.optional(),
-  }),
+  z.strictObject({ type: z.literal('ssh'), ...sshConnection }),
 ]);
 
 /**

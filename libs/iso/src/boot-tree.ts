@@ -48,7 +48,7 @@ async function stepOf<T>(arch: Arch, tool: string, fn: () => Promise<T>, logFile
     return await fn();
   } catch (e) {
     const msg = (e as Error).message;
-    const seeLog = logFile && !msg.includes(logFile) ? `\n(full output: ${logFile})` : '';
+    const seeLog = logFile && !msg.includes(logFile) ? `\nfull log: ${logFile}` : '';
     throw new Error(`${arch}: ${tool} failed: ${msg}${seeLog}`, { cause: e });
   }
 }

@@ -11,7 +11,7 @@ const fail = (iso: string, reason: string, cause?: unknown): never => {
 };
 
 /** Points a conclusion drawn from a tool's output at the log that holds all of it. */
-const seeLog = (logFile?: string) => (logFile ? `\n(full output: ${logFile})` : '');
+const seeLog = (logFile?: string) => (logFile ? `\nfull log: ${logFile}` : '');
 
 const toolOutput = (e: unknown) => (e instanceof ToolError ? `${e.result.stdout}\n${e.result.stderr}` : '');
 

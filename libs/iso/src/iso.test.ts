@@ -354,7 +354,7 @@ describe('failures', () => {
         logFile,
       }),
     );
-    expect(err.message).toMatch(/^x86_64: mksquashfs failed: mksquashfs exited 5: [^]*mksquashfs line 40\n\(full output: .*\/logs\/boot-failing\.log\)$/);
+    expect(err.message).toMatch(/^x86_64: mksquashfs failed: mksquashfs exited 5: [^]*mksquashfs line 40\nfull log: .*\/logs\/boot-failing\.log$/);
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('install kernel @core'); // the earlier tools' output is there too
     for (let i = 1; i <= 40; i++) expect(log).toContain(`mksquashfs line ${i}\n`);
@@ -364,7 +364,7 @@ describe('failures', () => {
   it('keeps a failed tool\'s whole output in the caller\'s log file and names it (DVD)', async () => {
     const logFile = join(tmp, 'logs', 'dvd-failing.log');
     const err = await withFailingTool('xorriso', () => buildExtraIso(dvdInput('failing-dvd', { logFile })), '-dialog');
-    expect(err.message).toMatch(/^dvd\/x86_64: xorriso failed: xorriso exited 5: [^]*xorriso line 40\n\(full output: .*\/logs\/dvd-failing\.log\)$/);
+    expect(err.message).toMatch(/^dvd\/x86_64: xorriso failed: xorriso exited 5: [^]*xorriso line 40\nfull log: .*\/logs\/dvd-failing\.log$/);
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain("xorriso dialog script (stdin):\n-abort_on FAILURE\n-indev '");
     for (let i = 1; i <= 40; i++) expect(log).toContain(`xorriso line ${i}\n`);
@@ -487,7 +487,7 @@ process.exit(1);
         buildTimestamp: TS,
         logFile,
       }),
-    ).rejects.toThrow(/^x86_64: lorax failed: node exited 1: [^]*runtime-install\.tmpl\n\(full output: .*\/logs\/lorax-failing\.log\)$/);
+    ).rejects.toThrow(/^x86_64: lorax failed: node exited 1: [^]*runtime-install\.tmpl\nfull log: .*\/logs\/lorax-failing\.log$/);
     const log = readFileSync(logFile, 'utf8');
     expect(log).toContain('pylorax ERROR: template command error in runtime-install.tmpl');
     expect(log).toContain(`--- ${join(tmp, 'lorax-failing-work', 'lorax-x86_64.log')} ---\npylorax DEBUG: running runtime-install.tmpl\n`);

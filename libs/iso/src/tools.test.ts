@@ -140,7 +140,7 @@ describe('runTool', () => {
     const err = await runTool(chatty, { logFile }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ToolError); // callers still read the tool's result
     expect((err as ToolError).result.code).toBe(3);
-    expect((err as Error).message).toMatch(/^sh exited 3: .*\n[^]*line 40\n\(full output: .*\/logs\/chatty\.log\)$/);
+    expect((err as Error).message).toMatch(/^sh exited 3: .*\n[^]*line 40\nfull log: .*\/logs\/chatty\.log$/);
     expect((err as Error).message).not.toContain('line 1\n'); // the message shows the tail only
     const log = readFileSync(logFile, 'utf8');
     for (let i = 1; i <= 40; i++) expect(log).toContain(`line ${i}\n`);

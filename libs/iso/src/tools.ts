@@ -18,16 +18,8 @@ export interface ToolRun {
   okCodes?: number[];
 }
 
-/** Runs a tool (see `run`); a failure's message ends with the log file that holds the tool's full output. */
-export async function runTool(argv: string[], o: ToolRun = {}): Promise<RunResult> {
-  try {
-    return await run(argv, o);
-  } catch (e) {
-    // The same error (a ToolError stays one for callers that read its result), pointing at the log.
-    if (o.logFile && e instanceof Error) e.message += `\n(full output: ${o.logFile})`;
-    throw e;
-  }
-}
+/** Runs a tool (see `run`); a failure's ToolError ends with the log file that holds the tool's full output. */
+export const runTool = (argv: string[], o: ToolRun = {}): Promise<RunResult> => run(argv, o);
 
 /** Appends a log another tool wrote to a file of its own (lorax's), when there is one. */
 export function appendFileToLog(logFile: string, file: string): void {

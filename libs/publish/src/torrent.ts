@@ -82,6 +82,7 @@ export async function createIsoTorrents(o: IsoTorrentOptions): Promise<IsoTorren
       result.skipped.push(out);
       continue;
     }
+    const created = new Date(Math.max(...inputs.map((i) => Math.floor(i.mtimeMs / 1000))) * 1000);
     const buf: Uint8Array = await new Promise((resolve, reject) =>
       createTorrent(
         inputs.map((i) => i.abs),
@@ -89,7 +90,7 @@ export async function createIsoTorrents(o: IsoTorrentOptions): Promise<IsoTorren
           name: stem,
           comment: o.comment,
           createdBy: TORRENT_CREATED_BY,
-          creationDate: new Date(Math.max(...inputs.map((i) => Math.floor(i.mtimeMs / 1000))) * 1000),
+          creationDate: created,
           private: false,
           pieceLength,
           // Always given (even empty): otherwise create-torrent adds its own public trackers.
@@ -103,7 +104,9 @@ export async function createIsoTorrents(o: IsoTorrentOptions): Promise<IsoTorren
     const got = parsed.files.map((f: { path: string }) => f.path);
     const want = inputs.map((i) => `${stem}/${i.name}`);
     if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`torrent for ${iso}: unexpected file list ${got.join(', ')}`);
-    writeFileAtomic(out, Buffer.from(buf));
+    // The file's time is its creation date too: a torrent made again of the same ISO is the same
+    // file, bytes and time, so the staged tree's digest (and the approval given to it) holds.
+    writeFileAtomic(out, Buffer.from(buf), created.getTime() / 1000);
     result.created.push(out);
   }
   return result;

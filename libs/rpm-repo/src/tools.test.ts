@@ -98,7 +98,7 @@ describe('the tools, run', () => {
     expect((await readRepodata(gz)).toString()).toBe('<x/>');
     const bad = join(dir, 'bad.xml.xz');
     writeFileSync(bad, 'not xz at all');
-    await expect(readRepodata(bad)).rejects.toThrow(/bad\.xml\.xz: cannot decompress: xz exited 1: xz -dc\n.*format not recognized/);
+    await expect(readRepodata(bad)).rejects.toThrow(/bad\.xml\.xz: cannot decompress: xz exited 1: xz -dc\n[^]*format not recognized/);
     expect(() => decompress(readFileSync(bad), bad)).toThrow(/bad\.xml\.xz: cannot decompress: xz exited 1/);
   });
 

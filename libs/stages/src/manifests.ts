@@ -50,6 +50,9 @@ export function releaseSlice(rel: Release, group: Arch | 'source') {
     arch: group,
     lorax: arch ? rel.iso?.lorax : undefined,
     extra: arch && rel.iso ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
+    // A declared respin renames the media; the extra files go onto the DVD.
+    respin: arch ? rel.iso?.respin : undefined,
+    extraFiles: arch ? rel.extraFiles : undefined,
   };
 }
 
