@@ -99,7 +99,7 @@ export const pungiComposeStage: Stage<PungiComposePlan, PungiComposeResult> = {
     if (ctx.site.upstream.fixture) await (await openUpstream(ctx.root, ctx.site, ctx.log.info)).close();
     if (producer.runner.type === 'local') mkdirSync(producer.targetDir, { recursive: true });
     const logFile = stateLog(ctx.site, ctx.project, composeTarget(compose, ctx.kind));
-    ctx.log.info(`$ ${formatArgv(plan.argv)}`);
+    // The command line is in the plan's lines above; the event log keeps it too.
     ctx.log.event('pungi-koji', { compose, kind: ctx.kind, argv: plan.argv });
     let dir: string;
     try {

@@ -195,7 +195,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     // A compose assembled from pungi's composes is staged one compose at a time, in the release's
     // order (the SOP: Plus, Extras, Rocky-devel, Rocky), then the rest (media, metadata, links).
     const passes: PublishResult[] = [];
-    for (const part of (privateTree(ctx) && readComposeRef(ctx.root, ctx.project).pungi) || []) {
+    for (const part of (ctx.kind === 'produce' && readComposeRef(ctx.root, ctx.project).pungi) || []) {
       passes.push(await publishOnly(ctx, base, releaseDir, part.variants));
       ctx.log.event('staging-compose', { compose: part.compose, composeId: part.composeId, variants: part.variants, changed: passes.at(-1)!.changed });
     }
