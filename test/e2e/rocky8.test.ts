@@ -115,4 +115,19 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     expect(sha('plus/x86_64/os/repodata/repomd.xml')).toEqual(plus);
     expect(existsSync(join(staged(), 'extras/x86_64/os/repodata/repomd.xml.asc'))).toBe(true);
   });
+
+  it('sign-repos re-signs every staged repomd.xml without a new compose: only the signatures change', () => {
+    const trees = ['BaseOS/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os', 'AppStream/source/tree'];
+    const read = (f: string) => readFileSync(join(staged(), f));
+    const before = trees.map((t) => [read(`${t}/repodata/repomd.xml`), read(`${t}/repodata/repomd.xml.asc`)]);
+    const from = readEvents(events()).length;
+    nxOk(ws, ['run', 'rocky-8:sign-repos']);
+    expect(ran()).toEqual(['sign-repos']);
+    trees.forEach((t, i) => {
+      expect(read(`${t}/repodata/repomd.xml`), t).toEqual(before[i][0]);
+      expect(read(`${t}/repodata/repomd.xml.asc`).equals(before[i][1]), t).toBe(false);
+    });
+    const signed = readEvents(events(), from).filter((e) => e.type === 'repomd-signed').map((e) => e.tree);
+    expect(signed).toEqual(expect.arrayContaining(trees));
+  });
 });

@@ -20,3 +20,4 @@ export { composeToPublish, type ComposeView } from './compose-check';
 export type { ChangesRecord } from './update-metadata';
 export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';
 export { pungiComposeStage, pungiSyncStage, requirePungi, type PungiComposePlan, type AssemblePlan } from './pungi';
+export { signReposStage, type SignReposPlan } from './sign-repos';

@@ -4,6 +4,7 @@ import { pungiProducerOf } from '@rocky/config';
 import type { Stage } from './stage';
 import type { StageContext } from './context';
 import { pungiComposeStage, pungiSyncStage } from './pungi';
+import { signReposStage } from './sign-repos';
 import { syncStage } from './sync';
 import { isoStage } from './iso';
 import { isoExtraStage } from './iso-extra';
@@ -27,6 +28,7 @@ export const stages = {
   rollback: rollbackStage,
   'check-site': checkSiteStage,
   compose: pungiComposeStage,
+  'sign-repos': signReposStage,
 } as const satisfies Record<string, Stage<any, any>>;
 
 export type StageName = keyof typeof stages;

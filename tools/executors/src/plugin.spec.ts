@@ -73,8 +73,13 @@ describe('releaseTargets of a release pungi makes (rocky-8)', () => {
     expect(() => checkCommandLine(argv('run', 'rocky-8:compose-Extras', '--label=RC-8.9'))).toThrow(/unknown option --label/);
   });
 
-  it('a release without composes has none of these targets', () => {
-    expect(Object.keys(releaseTargets(root, 'releases/rocky-9/release.yaml').targets).filter((t) => /compose-|staging-/.test(t))).toEqual([]);
+  it('a release without composes has none of these targets, nor sign-repos unless it signs its repodata', () => {
+    expect(Object.keys(releaseTargets(root, 'releases/rocky-9/release.yaml').targets).filter((t) => /compose-|staging-|sign-repos/.test(t))).toEqual([]);
+  });
+
+  it('sign-repos (sign-repos-only): a publishing target that runs nothing first', () => {
+    expect(targets['sign-repos']).toMatchObject({ executor: '@rocky/executors:sign-repos', cache: false, parallelism: false, dependsOn: [] });
+    expect(executorOf('sign-repos')).toBe('sign-repos');
   });
 });
 

@@ -118,6 +118,8 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       metadata: { description: `Assemble the composes pungi made (${rel.composes.join(', ')}) into the release's compose, treeinfo; on a site that reposyncs ${name}, reposync` },
     };
   }
+  // The toolkit's sign-repos-only: the staged repomd.xml files re-signed, without a new compose.
+  if (rel.publish.signRepodata) targets['sign-repos'] = publish('sign-repos', [], 'Re-sign the repomd.xml of every staged tree with the site key (after a key change or a manual fix), without a new compose');
   targets['check-site'] = {
     executor: `${EXECUTORS}:check-site`,
     cache: false,
