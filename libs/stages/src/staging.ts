@@ -325,7 +325,7 @@ async function stageSingle(ctx: StageContext, plan: StagingPlan, single: NonNull
   const before = new Map(vetTrees.map((t) => [treePath(t), stagedPackages(join(plan.releaseDir, treePath(t)))]));
   const result = await publishOnly(ctx, base, plan.releaseDir, single.variants);
   ctx.log.event('staging-compose', { compose: single.compose, composeId: r.composeId, variants: single.variants, changed: result.changed });
-  if (privateTree(ctx)) commitRepodata(ro, repodata);
+  if (privateTree(ctx)) commitRepodata(ro, repodata, { partial: true });
   return {
     release: ctx.release.name,
     composeId: r.composeId,
