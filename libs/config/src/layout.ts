@@ -131,9 +131,20 @@ export class ComposeLayout {
   }
 }
 
-/** Where a release's composes and its latest link live under the site's compose root. */
-export function composeRoot(site: Pick<Site, 'roots'>, rel: Release) {
-  const base = join(site.roots.compose, composeBase(rel));
+/** The site's pungi producer of `rel`, when pungi makes its composes. */
+export const pungiProducerOf = (site: Partial<Pick<Site, 'producers'>>, rel: Pick<Release, 'name'>) => {
+  const p = site.producers?.[rel.name];
+  return p?.type === 'pungi' ? p : undefined;
+};
+
+/**
+ * Where a release's composes and its latest link live under the site's compose root. Where pungi
+ * makes the release's composes, the pipeline's compose (assembled from them) lives in `assembled/`
+ * beside them: pungi's directory is pungi's (its `latest-Rocky-8` link, and its search for an old
+ * compose to reuse, which would take any `Rocky-8…` directory there for one of its own).
+ */
+export function composeRoot(site: Pick<Site, 'roots'> & Partial<Pick<Site, 'producers'>>, rel: Release) {
+  const base = join(site.roots.compose, composeBase(rel), ...(pungiProducerOf(site, rel) ? ['assembled'] : []));
   return { base, latest: join(base, latestLink(rel)), syncLock: join(base, `.sync-${rel.profile}.lock`) };
 }
 

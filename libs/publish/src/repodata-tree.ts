@@ -220,9 +220,13 @@ export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'si
   return out;
 }
 
-/** After the publish: the record stands for the published repodata; the private tree and prepared repodata go. */
-export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork): void {
-  writeJsonAtomic(join(o.work, 'repodata.json'), work.record);
+/**
+ * After the publish: the record stands for the published repodata; the private tree and prepared
+ * repodata go. `partial`: only `work`'s trees were published (one compose of several), the
+ * record of the others stays.
+ */
+export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork, { partial = false } = {}): void {
+  writeJsonAtomic(join(o.work, 'repodata.json'), partial ? { ...readRecord(o.work), ...work.record } : work.record);
   rmSync(o.tree, { recursive: true, force: true });
   rmSync(preparedRoot(o.work), { recursive: true, force: true });
 }

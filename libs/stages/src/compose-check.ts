@@ -9,7 +9,7 @@
 //                  re-pointing the link is a rollback), with the record its own sync wrote.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ComposeLayout, composeRoot, parseComposeId, type Arch } from '@rocky/config';
+import { ComposeLayout, PungiComposeLayout, composeRoot, parseComposeId, type Arch } from '@rocky/config';
 import { readJson } from '@rocky/exec';
 import { parseChecksum } from '@rocky/compose';
 import { readComposeRef, readSyncManifest, type FileEntry, type SyncRecord, type TreeManifest } from './manifests';
@@ -26,6 +26,8 @@ export interface ComposeView {
   checksums?: Record<string, string>;
   /** Update composes: the produce compose whose media they carry. */
   media?: string;
+  /** A compose pungi made (its COMPOSE_ID at the top, as pungi has it). */
+  producer?: 'pungi';
 }
 
 const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
@@ -76,7 +78,8 @@ export function composeDamage(view: ComposeView, limit = 20): string[] {
       else sized(p, e);
     }
   }
-  for (const f of ['composeinfo.json', 'rpms.json', 'COMPOSE_ID']) if (!existsSync(join(layout.metadata, f))) add(`${join(layout.metadata, f)} is missing`);
+  const metadata = ['composeinfo.json', 'rpms.json', 'COMPOSE_ID'].map((f) => (f === 'COMPOSE_ID' && view.producer === 'pungi' ? new PungiComposeLayout(layout.dir).composeIdFile : join(layout.metadata, f)));
+  for (const f of metadata) if (!existsSync(f)) add(`${f} is missing`);
   return problems;
 }
 

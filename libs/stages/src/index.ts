@@ -19,3 +19,5 @@ export { composesOf, type ComposeDir } from './composes';
 export { composeToPublish, type ComposeView } from './compose-check';
 export type { ChangesRecord } from './update-metadata';
 export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';
+export { pungiComposeStage, pungiSyncStage, requirePungi, type PungiComposePlan, type AssemblePlan } from './pungi';
+export { signReposStage, type SignReposPlan } from './sign-repos';

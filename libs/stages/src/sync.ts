@@ -234,7 +234,7 @@ function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer
 }
 
 /** The newest compose of this kind, when it was synced from exactly this upstream and config (and how many of its files are gone). */
-async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
+export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
   const { base } = composeRoot(ctx.site, ctx.release);
   const newest = composesOf(ctx.site, ctx.release, ctx.kind)
     .filter((c) => existsSync(c.layout.syncRecord))
@@ -276,7 +276,7 @@ function unfinishedCompose(ctx: StageContext): string | undefined {
 }
 
 /** The compose to write into: the one a killed run left behind (planned), or a new `<label>-<today>.<n>`. */
-function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
+export function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
   const { base } = composeRoot(ctx.site, ctx.release);
   if (resume) {
     ctx.log.info(`resuming unfinished compose ${resume}`);
@@ -346,11 +346,11 @@ function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch 
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
-function manifests(ctx: StageContext, record: SyncRecord, dirRel: string): Record<string, unknown> {
+export function manifests(ctx: StageContext, record: SyncRecord, dirRel: string, ref: Partial<ComposeRef> = {}): Record<string, unknown> {
   const groups = new Map<Arch | 'source', TreeManifest[]>();
   for (const { group, ...t } of record.trees) groups.set(group, [...(groups.get(group) ?? []), t]);
   const out: Record<string, unknown> = {};
   for (const [group, list] of groups) out[`${group}.json`] = { release: releaseSlice(ctx.release, group), trees: list } satisfies ArchManifest;
-  out['compose.json'] = { composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
+  out['compose.json'] = { ...ref, composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
   return out;
 }

@@ -5,7 +5,7 @@
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
 import { dirname, basename } from 'node:path';
-import { checkReleases, distDir, loadRelease } from '@rocky/config';
+import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
 
 const EXECUTORS = '@rocky/executors';
 // RELENG_DRY_RUN (set for a whole `--dryRun` run, see cli.ts) is an input of every target: a dry
@@ -94,6 +94,32 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-filelist'] = publish('filelist', ['update-prod'], 'Mirror file lists after every prod of the run');
   targets.rollback = { ...publish('rollback', [], 'Point the latest link at an earlier finished compose (then update-staging publishes it)') };
   // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
+  // A release pungi makes (Rocky 8): one task per compose and chain, each its own pungi-koji run,
+  // directory and latest link; sync assembles the produce composes for the minor release chain;
+  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). Composes are
+  // produced anew on every run, as pungi composes are: never replayed from the cache.
+  if (rel.composes.length) {
+    for (const c of rel.composes) {
+      for (const kind of ['produce', 'update'] as const) {
+        targets[composeTarget(c, kind)] = {
+          executor: `${EXECUTORS}:compose`,
+          cache: false,
+          inputs: [...common, releaseFile],
+          outputs: out(composeTarget(c, kind)),
+          metadata: { description: `pungi-koji: ${kind === 'update' ? 'an update' : 'a produce'} compose of ${c}, verified, into the store` },
+        };
+        targets[composeStagingTarget(c, kind)] = publish('staging', [composeTarget(c, kind)], `Mirror-safe publish of the ${c} ${kind} compose alone to staging, vetting report`);
+      }
+    }
+    targets.sync = {
+      ...targets.sync,
+      dependsOn: rel.composes.map((c) => composeTarget(c, 'produce')),
+      inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/compose.json', transitive: false }],
+      metadata: { description: `Assemble the composes pungi made (${rel.composes.join(', ')}) into the release's compose, treeinfo; on a site that reposyncs ${name}, reposync` },
+    };
+  }
+  // The toolkit's sign-repos-only: the staged repomd.xml files re-signed, without a new compose.
+  if (rel.publish.signRepodata) targets['sign-repos'] = publish('sign-repos', [], 'Re-sign the repomd.xml of every staged tree with the site key (after a key change or a manual fix), without a new compose');
   targets['check-site'] = {
     executor: `${EXECUTORS}:check-site`,
     cache: false,
