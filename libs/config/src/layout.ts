@@ -78,7 +78,7 @@ export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'pr
     .replace(/\/+$/, '');
 }
 
-/** Paths inside one compose directory (`<root>/9/Rocky-9.7-20251120.143000`). */
+/** Paths inside one compose directory (`<root>/9/Rocky-9.7-20261206.0`). */
 export class ComposeLayout {
   constructor(readonly dir: string) {}
   get compose() {
