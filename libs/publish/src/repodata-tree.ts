@@ -8,10 +8,10 @@
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
-import { readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
-import { linkCopy, linkDestSync } from './rsync';
+import { linkCopy, readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { linkDestSync } from './rsync';
+import { detachSign } from '@rocky/exec';
 import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
-import { detachSign } from './sign';
 
 export interface RepodataTreeOptions {
   release: Release;

@@ -7,11 +7,10 @@ import { rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extraIsoKey, mediaNames, type Arch } from '@rocky/config';
-import { mapLimit, readJson } from '@rocky/exec';
+import { mapLimit } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
-import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry } from './manifests';
-import { readIsoManifest } from './iso';
+import { composeTimestamp, readComposeRef, readIsoManifest, readSyncManifest, syncPending, type FileEntry } from './manifests';
 import { extraFilePackages, releaseExtraFiles } from './extra-files';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
@@ -176,8 +175,3 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   },
 };
 
-export function readExtraManifest(root: string, project: string): ExtraIsoManifest {
-  const file = join(targetDistDir({ root, project, target: 'iso-extra' }), 'manifest.json');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-extra\` first`);
-  return readJson<ExtraIsoManifest>(file);
-}
