@@ -148,7 +148,7 @@ describe('each stage hashes only the code it runs (issue 13)', () => {
     expect(misses()).toEqual([]);
   });
 
-  it('a comment in libs/iso: only the ISO targets rerun, and every output is byte-identical', () => {
+  it('a comment in libs/iso: only the ISO targets rerun (rebuilt: their store keys hold the ISO code), and every output is byte-identical', () => {
     const before = outputs();
     const isoManifests = () => Object.fromEntries(Object.keys(before).filter((f) => f.startsWith('iso')).map((f) => [f, readFileSync(join(ws.dir, 'dist/rocky-9', f), 'utf8')]));
     const manifestsBefore = isoManifests();
