@@ -82,7 +82,7 @@ const TREE_METADATA = new Set(['.treeinfo', '.discinfo', 'media.repo']);
 const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
 const readStatus = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
 
-interface FinalizeResult {
+export interface FinalizeResult {
   manifest: FinalizeManifest;
   /** Every package rpms.json lists, relative to `compose/`. */
   rpmPaths: string[];
