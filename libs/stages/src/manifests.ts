@@ -6,6 +6,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { composeDate, composeTarget, distDir, type Arch, type ComposeKind, type Release, type TreeKind, type TreeArch } from '@rocky/config';
 import { readJson } from '@rocky/exec';
+// Types only: reading a manifest needs none of the code that builds it (see the plugin's stage inputs).
+import type { IsoManifest } from './iso';
+import type { ExtraIsoManifest } from './iso-extra';
 
 export interface FileEntry {
   path: string;
@@ -137,4 +140,16 @@ export function composeTimestamp(composeId: string): number {
   const d = composeDate(composeId);
   if (!d) throw new Error(`${composeId} is not a compose id`);
   return Math.floor(d.getTime() / 1000);
+}
+
+export function readIsoManifest(root: string, project: string, arch: Arch): IsoManifest {
+  const file = join(distDir(root, project, `iso/${arch}`), 'manifest.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-${arch}\` first`);
+  return readJson<IsoManifest>(file);
+}
+
+export function readExtraManifest(root: string, project: string): ExtraIsoManifest {
+  const file = join(distDir(root, project, 'iso-extra'), 'manifest.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-extra\` first`);
+  return readJson<ExtraIsoManifest>(file);
 }

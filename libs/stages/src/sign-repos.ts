@@ -6,8 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { publishLayout, repoTrees, stagingNames, treePath } from '@rocky/config';
-import { mapLimit } from '@rocky/exec';
-import { detachSign, verifySignature } from '@rocky/publish';
+import { detachSign, mapLimit, verifySignature } from '@rocky/exec';
 import type { Stage } from './stage';
 
 export interface SignReposPlan {

@@ -60,7 +60,7 @@ export interface SyncPlan {
   signer?: string;
 }
 
-interface SyncResult {
+export interface SyncResult {
   layout: ComposeLayout;
   record: SyncRecord;
   fetched: number;

@@ -6,11 +6,14 @@ import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type 
 import { checkCommandLine } from './cli';
 import { dirname, basename } from 'node:path';
 import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
+import { stageInputs } from './stage-inputs';
 
 const EXECUTORS = '@rocky/executors';
 // RELENG_DRY_RUN (set for a whole `--dryRun` run, see cli.ts) is an input of every target: a dry
 // run's tasks hash apart from real ones, so nothing they leave in Nx's cache directory (Nx writes
 // a task's terminal output under its hash, even when the cache is skipped) mixes with a real run's.
+// pipelineSource is the executors and scripts; each cached target adds the code of its own stage
+// (stage-inputs.ts), so a change to a lib reruns only the targets whose stage imports it.
 const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
 /** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
@@ -24,12 +27,13 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   const rel = loadRelease(workspaceRoot, configFile);
   const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
+  const code = (stage: string) => stageInputs(workspaceRoot, stage);
 
   const targets: Record<string, TargetConfiguration> = {
     sync: {
       executor: `${EXECUTORS}:sync`,
       cache: true,
-      inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+      inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
       outputs: out('sync'),
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
@@ -40,7 +44,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       cache: true,
       dependsOn: ['sync'],
       // Only this arch's sync manifest: it carries the arch's config slice and package set.
-      inputs: [...common, { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
+      inputs: [...common, ...code('iso'), { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
       outputs: out(`iso/${arch}`),
       metadata: { description: `Boot tree and boot ISO for ${arch}` },
     };
@@ -49,14 +53,14 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     executor: `${EXECUTORS}:iso-extra`,
     cache: true,
     dependsOn: ['iso-*', 'sync'],
-    inputs: [...common, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    inputs: [...common, ...code('iso-extra'), { dependentTasksOutputFiles: '**/*.json', transitive: true }],
     outputs: out('iso-extra'),
     metadata: { description: 'DVD (and other extra) ISOs for every arch, implantisomd5, verified' },
   };
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'cloud')],
+    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(name, 'cloud')],
     outputs: out('cloud'),
     metadata: { description: 'Collect, verify and name the cloud images' },
   };
@@ -64,7 +68,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     executor: `${EXECUTORS}:finalize`,
     cache: true,
     dependsOn: ['sync', 'iso-*', 'iso-extra', 'cloud'],
-    inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    inputs: [...common, ...code('finalize'), releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
     outputs: out('finalize'),
     metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
   };
@@ -85,7 +89,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-sync'] = {
     executor: `${EXECUTORS}:sync`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+    inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
     outputs: out('update-sync'),
     metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
   };
@@ -137,7 +141,7 @@ export const createNodesV2: CreateNodesV2 = [
         const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
         return {
           projects: {
-            [dirname(file)]: { name, projectType: 'application', targets, tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
+            [dirname(file)]: { name, projectType: 'application', targets, implicitDependencies: ['executors'], tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
           },
         };
       },
