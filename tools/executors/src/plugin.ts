@@ -4,6 +4,7 @@
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
+import { fingerprintScript } from './fingerprint';
 import { dirname, basename } from 'node:path';
 import { checkReleases, distDir, loadRelease } from '@rocky/config';
 
@@ -13,9 +14,12 @@ const EXECUTORS = '@rocky/executors';
 // a task's terminal output under its hash, even when the cache is skipped) mixes with a real run's.
 const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
-/** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
-const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
-  runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
+/**
+ * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files
+ * (tools/scripts/upstream-fingerprint.ts, run compiled: see fingerprint.ts).
+ */
+const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud') => ({
+  runtime: `node ${fingerprintScript(workspaceRoot)} ${what} ${project}`,
 });
 
 export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
@@ -29,7 +33,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     sync: {
       executor: `${EXECUTORS}:sync`,
       cache: true,
-      inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+      inputs: [...common, releaseFile, fingerprint(workspaceRoot, name, 'repos')],
       outputs: out('sync'),
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
@@ -56,7 +60,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'cloud')],
+    inputs: [...common, releaseFile, fingerprint(workspaceRoot, name, 'cloud')],
     outputs: out('cloud'),
     metadata: { description: 'Collect, verify and name the cloud images' },
   };
@@ -85,7 +89,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-sync'] = {
     executor: `${EXECUTORS}:sync`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+    inputs: [...common, releaseFile, fingerprint(workspaceRoot, name, 'repos')],
     outputs: out('update-sync'),
     metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
   };
