@@ -48,7 +48,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       state: join(out, 'state'),
       concurrency: { downloads: 16, builds: 2 },
     };
-    const ctx = stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site, dryRun: false });
+    // A context per run: its event log makes the state dir once, and a cold run starts from nothing.
+    const context = () => stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site, dryRun: false });
     const quiet = <T>(fn: () => Promise<T>) => async () => {
       const log = console.log;
       console.log = () => {};
@@ -58,7 +59,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
         console.log = log;
       }
     };
-    const ours = quiet(() => runStage(syncStage, ctx));
+    const ours = quiet(() => runStage(syncStage, context()));
     // dnf reposync: one call per arch with both repos, metadata included, own config and cache.
     const dnfDir = join(ws, 'dnf');
     // Async: the fixture server runs in another process and must keep answering while dnf runs.
@@ -75,7 +76,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       times.oursCold.push(await timeIt(1, ours, () => rmSync(out, { recursive: true, force: true })));
       times.dnfCold.push(await timeIt(1, reposync, () => rmSync(dnfDir, { recursive: true, force: true })));
     }
-    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(ctx.root, 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
+    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(out, 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
     emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}` }));
