@@ -4,6 +4,7 @@
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
+import { fingerprintScript } from './fingerprint';
 import { dirname, basename } from 'node:path';
 import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
 import { stageInputs } from './stage-inputs';
@@ -16,9 +17,12 @@ const EXECUTORS = '@rocky/executors';
 // (stage-inputs.ts), so a change to a lib reruns only the targets whose stage imports it.
 const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
-/** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
-const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
-  runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
+/**
+ * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files
+ * (tools/scripts/upstream-fingerprint.ts, run compiled: see fingerprint.ts).
+ */
+const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud') => ({
+  runtime: `node ${fingerprintScript(workspaceRoot)} ${what} ${project}`,
 });
 
 export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
@@ -33,7 +37,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     sync: {
       executor: `${EXECUTORS}:sync`,
       cache: true,
-      inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
+      inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
       outputs: out('sync'),
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
@@ -60,7 +64,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
     cache: true,
-    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(name, 'cloud')],
+    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(workspaceRoot, name, 'cloud')],
     outputs: out('cloud'),
     metadata: { description: 'Collect, verify and name the cloud images' },
   };
@@ -89,7 +93,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-sync'] = {
     executor: `${EXECUTORS}:sync`,
     cache: true,
-    inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
+    inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
     outputs: out('update-sync'),
     metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
   };
