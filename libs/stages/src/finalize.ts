@@ -256,7 +256,11 @@ function carryGaMedia(ctx: StageContext, composeId: string, dirs: Map<string, Pl
     for (const e of entries) {
       if (taken.has(e.name) || isLink(e.name)) continue;
       const aliases = (aliasesOf.get(e.name) ?? []).filter((a) => !taken.has(a));
-      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, image: { variant: ctx.release.iso.lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
+      // Its file listing goes with it (the same bytes, which the store holds since the GA finalize placed them).
+      const manifest = join(from, `${e.name}.manifest`);
+      const text = existsSync(manifest) ? readFileSync(manifest) : undefined;
+      const listing = text && { path: `${e.name}.manifest`, sha256: sha256(text), size: text.length };
+      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, ...(listing ? { listing } : {}), image: { variant: ctx.release.iso.lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
     }
   }
 }
