@@ -11,7 +11,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FileListOptions, FileListResult, FileListModule } from '../libs/publish/src/filelist';
-import { median, type BenchRow } from './lib';
+import { measured, median, standalone, type Emit } from './lib';
 
 export interface FileListBenchOptions {
   /** Minimum number of files in the tree (default 200,000). */
@@ -26,7 +26,7 @@ const RELEASES = ['8.10', '9.6', '9.7', '10.1'];
 const REPOS = ['BaseOS', 'AppStream', 'CRB', 'HighAvailability', 'ResilientStorage', 'RT', 'NFV', 'SAP', 'SAPHANA', 'extras', 'devel', 'plus'];
 const ARCHES = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
 
-export async function runFileListBench(opts: FileListBenchOptions = {}): Promise<BenchRow[]> {
+export async function runFileListBench(opts: FileListBenchOptions, emit: Emit): Promise<void> {
   const root = opts.root ?? resolve(__dirname, '..');
   const files = opts.files ?? 200_000;
   const reps = opts.reps ?? 3;
@@ -73,13 +73,10 @@ export async function runFileListBench(opts: FileListBenchOptions = {}): Promise
   }
 
   const f = median(floor);
-  const row = (name: string, ours: number): BenchRow => ({ name, ours, theirs: f, theirsName: 'find + stat (floor)', ratio: f / ours, goal: 'report against the floor', met: true, notes: `ours/floor ${(ours / f).toFixed(2)}` });
-  const rows = [row(`filelist cold (${made.files} files, no cache, no lists)`, median(cold)), row(`filelist warm (${made.files} files, nothing changed)`, median(warm))];
-  log('');
-  log(`${'name'.padEnd(52)} ${'ours (s)'.padStart(9)} ${'floor (s)'.padStart(9)} ${'ours/floor'.padStart(10)}`);
-  for (const r of rows) log(`${r.name.padEnd(52)} ${r.ours.toFixed(3).padStart(9)} ${r.theirs.toFixed(3).padStart(9)} ${(r.ours / r.theirs).toFixed(2).padStart(10)}`);
-  log(`(median of ${reps}; floor runs: ${floor.map((x) => x.toFixed(3)).join(' ')}; cold: ${cold.map((x) => x.toFixed(3)).join(' ')}; warm: ${warm.map((x) => x.toFixed(3)).join(' ')})`);
-  return rows;
+  const runs = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
+  const row = (name: string, ours: number[]) => measured({ name, ours: median(ours), theirs: f, theirsName: 'find + stat (floor)', goal: { within: 1.5 }, notes: `median of ${reps}; ours ${runs(ours)}; floor ${runs(floor)}` });
+  emit(row(`filelist cold (${made.files} files, no cache, no lists)`, cold));
+  emit(row(`filelist warm (${made.files} files, nothing changed)`, warm));
 }
 
 /** Builds the Rocky-shaped tree unless a complete one of at least `files` files is there. */
@@ -174,8 +171,5 @@ async function timeAsync(fn: () => Promise<unknown>): Promise<number> {
 
 if (require.main === module) {
   const { values } = parseArgs({ options: { files: { type: 'string', default: '200000' }, reps: { type: 'string', default: '3' } } });
-  runFileListBench({ files: Number(values.files), reps: Number(values.reps) }).catch((e: Error) => {
-    console.error(e);
-    process.exit(1);
-  });
+  standalone((emit) => runFileListBench({ files: Number(values.files), reps: Number(values.reps) }, emit));
 }

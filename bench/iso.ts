@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { run } from '@rocky/exec';
 import { buildBootTree, buildExtraIso, checkisomd5Argv, dialogScript, dialogWord, implantisomd5Argv, xorrisoDialogArgv } from '@rocky/iso';
 import { buildTestRepos, testRelease } from '../libs/iso/src/testing/repos';
-import { flag, median, type BenchRow } from './lib';
+import { flag, measured, median, standalone, type Emit } from './lib';
 
-export async function runIsoBench(opts: { mib?: number; reps?: number } = {}): Promise<BenchRow[]> {
+export async function runIsoBench(opts: { mib?: number; reps?: number }, emit: Emit): Promise<void> {
   const mib = opts.mib ?? 1024;
   const reps = opts.reps ?? 3;
   const dir = join(process.env.RELENG_BENCH_DIR ?? tmpdir(), `rocky-bench-iso-${mib}`);
@@ -80,12 +80,10 @@ export async function runIsoBench(opts: { mib?: number; reps?: number } = {}): P
   }
   clean();
   const [o, f, h] = [median(times.ours), median(times.floor), median(times.byHand)];
-  return [
-    { name: `DVD build (${mib} MiB of packages)`, ours: o, theirs: f, theirsName: 'xorriso + implantisomd5', ratio: f / o, goal: 'within 1.2x of the floor', met: o / f <= 1.2, notes: `ours/floor ${(o / f).toFixed(2)}; ours also verifies the implant, checks the boot records, lists the disc and takes its sha256` },
-    { name: `DVD build, verified and checksummed (${mib} MiB)`, ours: o, theirs: h, theirsName: 'xorriso + implantisomd5 + checkisomd5 + sha256sum', ratio: h / o, goal: 'report', met: true },
-  ];
+  emit(measured({ name: `DVD build (${mib} MiB of packages)`, ours: o, theirs: f, theirsName: 'xorriso + implantisomd5', goal: { within: 1.2 }, notes: 'ours also verifies the implant, checks the boot records, lists the disc and takes its sha256' }));
+  emit(measured({ name: `DVD build, verified and checksummed (${mib} MiB)`, ours: o, theirs: h, theirsName: 'xorriso + implantisomd5 + checkisomd5 + sha256sum', goal: 'report' }));
 }
 
 if (require.main === module) {
-  runIsoBench({ mib: flag('mib', 1024), reps: flag('reps', 3) }).then((rows) => console.table(rows));
+  standalone((emit) => runIsoBench({ mib: flag('mib', 1024), reps: flag('reps', 3) }, emit));
 }

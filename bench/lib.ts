@@ -1,19 +1,62 @@
-// Shared benchmark plumbing: timing with repetitions (median quoted) and the result row.
+// Shared benchmark plumbing: timing with repetitions (median quoted), the load average, and the
+// result row, whose `met` is computed here from the figures and the goal (never set by hand).
 import { execFileSync } from 'node:child_process';
+import { loadavg } from 'node:os';
+
+/**
+ * What a row must show. `faster`: theirs / ours >= x. `within`: ours / theirs <= x (ours at most
+ * x times theirs; `within: 0.25` of a cold run reads "at most 25% of it"). `report`: no goal.
+ */
+export type Goal = { faster: number } | { within: number } | 'report';
 
 export interface BenchRow {
   name: string;
   /** Seconds (median), ours. */
   ours: number;
-  /** Seconds (median), the tool a release engineer would otherwise use. */
+  /** Seconds (median), what we are measured against. */
   theirs: number;
   theirsName: string;
-  /** theirs / ours: > 1 means we are faster. For "within Nx of the floor" goals, ours / theirs is shown in `goal`. */
+  /** theirs / ours: > 1 means we are faster. */
   ratio: number;
   goal: string;
   met: boolean;
   notes?: string;
+  /** 1-minute load average when the row's measurement started and when it ended. */
+  load?: string;
+  /** Why the row could not be measured: the full message. */
+  error?: string;
 }
+
+/** Receives each row as soon as it is measured, so a later failure loses nothing measured before it. */
+export type Emit = (row: BenchRow) => void;
+
+export const goalText = (g: Goal): string => (g === 'report' ? 'report' : 'faster' in g ? `>= ${g.faster}x faster` : `<= ${g.within}x theirs`);
+
+/**
+ * A measured row: ratio and `met` from the figures. `also` is a further condition the goal has
+ * besides the figures (e.g. "only the affected tasks reran"), with what to say when it fails.
+ */
+export function measured(r: { name: string; ours: number; theirs: number; theirsName: string; goal: Goal; notes?: string; also?: { ok: boolean; why: string } }): BenchRow {
+  const ratio = r.theirs / r.ours;
+  const figures = r.goal === 'report' ? true : 'faster' in r.goal ? ratio >= r.goal.faster : r.ours / r.theirs <= r.goal.within;
+  const ok = Number.isFinite(ratio) && figures && (r.also?.ok ?? true);
+  const notes = [r.goal !== 'report' && 'within' in r.goal ? `ours/theirs ${(r.ours / r.theirs).toFixed(2)}` : undefined, r.notes, r.also && !r.also.ok ? r.also.why : undefined].filter(Boolean).join('; ');
+  return { name: r.name, ours: r.ours, theirs: r.theirs, theirsName: r.theirsName, ratio, goal: goalText(r.goal), met: ok, notes: notes || undefined };
+}
+
+/** A row that could not be measured: it keeps the whole message (and the cause's, if any). */
+export function failedRow(name: string, e: unknown): BenchRow {
+  return { name, ours: NaN, theirs: NaN, theirsName: '-', ratio: NaN, goal: '-', met: false, error: errorText(e) };
+}
+
+export function errorText(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const text = e.message.trim() || `${e.name} with no message${e.stack ? `: ${e.stack.split('\n').slice(1, 4).join(' ').trim()}` : ''}`;
+  return e.cause !== undefined ? `${text}\ncaused by: ${errorText(e.cause)}` : text;
+}
+
+export const load1 = () => loadavg()[0].toFixed(2);
+export const loadText = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -39,3 +82,16 @@ export const flag = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
+
+/** For a bench run on its own: collects the rows it emits and prints them. */
+export function standalone(bench: (emit: Emit) => Promise<void>): void {
+  const rows: BenchRow[] = [];
+  bench((r) => rows.push({ ...r, load: r.load ?? load1() })).then(
+    () => console.table(rows),
+    (e: unknown) => {
+      console.table(rows);
+      console.error(errorText(e));
+      process.exit(1);
+    },
+  );
+}

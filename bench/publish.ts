@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { publishTree } from '../libs/publish/src/publish';
-import { median, type BenchRow } from './lib';
+import { measured, median, standalone, type Emit } from './lib';
 
 export interface PublishBenchOptions {
   workspaceRoot?: string;
@@ -56,7 +56,7 @@ function makeTree(dir: string, files: number, log: (m: string) => void) {
   execFileSync('ln', ['-sfn', 'NFV', join(dir, 'nfv')]);
 }
 
-export async function runPublishBench(opts: PublishBenchOptions = {}): Promise<BenchRow[]> {
+export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Promise<void> {
   const root = resolve(opts.workspaceRoot ?? join(__dirname, '..'));
   const files = opts.files ?? 200_000;
   const runs = opts.runs ?? 3;
@@ -89,30 +89,12 @@ export async function runPublishBench(opts: PublishBenchOptions = {}): Promise<B
     theirs.push(Number(process.hrtime.bigint() - t) / 1e9);
   }
   const [o, r] = [median(ours), median(theirs)];
-  const row: BenchRow = {
-    name: `publish unchanged tree (${countFiles(src, Infinity)} files)`,
-    ours: o,
-    theirs: r,
-    theirsName: 'rsync -a --delete --dry-run',
-    ratio: r / o,
-    goal: 'within 1.5x of rsync',
-    met: o / r <= 1.5,
-    notes: `ours/rsync ${(o / r).toFixed(2)}`,
-  };
+  const row = measured({ name: `publish unchanged tree (${countFiles(src, Infinity)} files)`, ours: o, theirs: r, theirsName: 'rsync -a --delete --dry-run', goal: { within: 1.5 } });
   log(`${row.name}: ours ${o.toFixed(3)} s (runs ${ours.map((x) => x.toFixed(3)).join(', ')}), rsync -a --delete --dry-run ${r.toFixed(3)} s (runs ${theirs.map((x) => x.toFixed(3)).join(', ')}), ours/rsync ${(o / r).toFixed(2)} (goal <= 1.5)`);
-  return [row];
+  emit(row);
 }
 
 if (require.main === module) {
   const { values } = parseArgs({ options: { files: { type: 'string' }, runs: { type: 'string' } } });
-  runPublishBench({ files: values.files ? Number(values.files) : undefined, runs: values.runs ? Number(values.runs) : undefined }).then(
-    (rows) => {
-      console.table(rows);
-      process.exit(rows.every((r) => r.met) ? 0 : 1);
-    },
-    (e: Error) => {
-      console.error(e);
-      process.exit(1);
-    },
-  );
+  standalone((emit) => runPublishBench({ files: values.files ? Number(values.files) : undefined, runs: values.runs ? Number(values.runs) : undefined }, emit));
 }

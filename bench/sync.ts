@@ -11,7 +11,7 @@ import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
 import { dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
 import { run } from '@rocky/exec';
-import { timeIt, flag, type BenchRow } from './lib';
+import { timeIt, flag, measured, median, standalone, type Emit } from './lib';
 
 const RELEASE = `# Benchmark release: BaseOS and AppStream for two arches, binary trees only.
 major: 9
@@ -27,7 +27,7 @@ iso:
   lorax: { variant: BaseOS, repos: [BaseOS, AppStream] }
 `;
 
-export async function runSyncBench(opts: { scale?: number; reps?: number } = {}): Promise<BenchRow[]> {
+export async function runSyncBench(opts: { scale?: number; reps?: number }, emit: Emit): Promise<void> {
   const scale = opts.scale ?? 250;
   const reps = opts.reps ?? 3;
   const ws = resolve(__dirname, `../.releng/bench/sync-${scale}`);
@@ -48,7 +48,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
       state: join(out, 'state'),
       concurrency: { downloads: 16, builds: 2 },
     };
-    const ctx = stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site, dryRun: false });
+    // A context per run: its event log makes the state dir once, and a cold run starts from nothing.
+    const context = () => stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site, dryRun: false });
     const quiet = <T>(fn: () => Promise<T>) => async () => {
       const log = console.log;
       console.log = () => {};
@@ -58,14 +59,10 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
         console.log = log;
       }
     };
-    const ours = quiet(() => runStage(syncStage, ctx));
-    const oursCold = await timeIt(reps, ours, () => rmSync(out, { recursive: true, force: true }));
-    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(ctx.root, 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
-    const oursWarm = await timeIt(reps, ours);
-
+    const ours = quiet(() => runStage(syncStage, context()));
     // dnf reposync: one call per arch with both repos, metadata included, own config and cache.
     const dnfDir = join(ws, 'dnf');
-    // Async: the fixture server runs in this process and must keep answering while dnf runs.
+    // Async: the fixture server runs in another process and must keep answering while dnf runs.
     const reposync = async () => {
       for (const arch of ['x86_64', 'aarch64']) {
         const conf = dnfConfig(join(dnfDir, 'conf', arch));
@@ -73,13 +70,21 @@ export async function runSyncBench(opts: { scale?: number; reps?: number } = {})
         await run(reposyncArgv({ config: conf, releasever: 9, forcearch: arch, repos, quiet: true, downloadMetadata: true, arches: [arch, 'noarch'], dest: join(dnfDir, 'out', arch) }));
       }
     };
-    const dnfCold = await timeIt(reps, reposync, () => rmSync(dnfDir, { recursive: true, force: true }));
-    const dnfWarm = await timeIt(reps, reposync);
+    // Interleaved, so that a change in the machine's load hits both alike.
+    const times = { oursCold: [] as number[], dnfCold: [] as number[], oursWarm: [] as number[], dnfWarm: [] as number[] };
+    for (let i = 0; i < reps; i++) {
+      times.oursCold.push(await timeIt(1, ours, () => rmSync(out, { recursive: true, force: true })));
+      times.dnfCold.push(await timeIt(1, reposync, () => rmSync(dnfDir, { recursive: true, force: true })));
+    }
+    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(out, 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
-    return [
-      { name: 'sync cold', ours: oursCold, theirs: dnfCold, theirsName: 'dnf reposync', ratio: dnfCold / oursCold, goal: '>= 1.5x faster', met: dnfCold / oursCold >= 1.5, notes: `${note}; ours includes signature checks and dnf repoclosure` },
-      { name: 'sync warm (nothing changed)', ours: oursWarm, theirs: dnfWarm, theirsName: 'dnf reposync', ratio: dnfWarm / oursWarm, goal: '>= 10x faster', met: dnfWarm / oursWarm >= 10, notes: `${note}; ours: the upstream's repomd.xml files are unchanged, nothing else is read` },
-    ];
+    const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}` }));
+    for (let i = 0; i < reps; i++) {
+      times.oursWarm.push(await timeIt(1, ours));
+      times.dnfWarm.push(await timeIt(1, reposync));
+    }
+    emit(measured({ name: 'sync warm (nothing changed)', ours: median(times.oursWarm), theirs: median(times.dnfWarm), theirsName: 'dnf reposync', goal: { faster: 10 }, notes: `${note}; ours: the upstream's repomd.xml files are unchanged, nothing else is read` }));
   } finally {
     server.close();
   }
@@ -96,5 +101,5 @@ async function serveElsewhere(root: string): Promise<{ url: string; close(): voi
 }
 
 if (require.main === module) {
-  runSyncBench({ scale: flag('scale', 250), reps: flag('reps', 3) }).then((rows) => console.table(rows));
+  standalone((emit) => runSyncBench({ scale: flag('scale', 250), reps: flag('reps', 3) }, emit));
 }

@@ -1,8 +1,11 @@
 // Issue 2: the project graph, per-arch inputs, and `nx affected` mapping, with real nx.
+// Issue 13: libs and apps as projects in that graph, and each stage hashing only its own code.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, writeFileSync, appendFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
+import { sharedFixture } from '../helpers/fixture';
 
 describe('the Nx graph of the releases', () => {
   let ws: TempWorkspace;
@@ -20,7 +23,7 @@ describe('the Nx graph of the releases', () => {
     const out = ws.nx(['show', 'project', 'rocky-9', '--json']);
     const p = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1));
     expect(Object.keys(p.targets).sort()).toEqual(
-      ['check-site', 'cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'staging', 'sync'].sort(),
+      ['check-site', 'cloud', 'filelist', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'prod', 'rollback', 'staging', 'sync', 'update-filelist', 'update-prod', 'update-staging', 'update-sync'].sort(),
     );
     for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
       const t = p.targets[`iso-${arch}`];
@@ -34,10 +37,19 @@ describe('the Nx graph of the releases', () => {
     for (const t of ['staging', 'prod', 'filelist']) expect(p.targets[t].cache).toBe(false);
   });
 
-  it('writes the graph to a file', () => {
+  it('writes the graph to a file: releases → executors → stages → the libs, lib edges from imports', () => {
     ws.nx(['graph', '--file=graph.json']);
     const g = JSON.parse(readFileSync(join(ws.dir, 'graph.json'), 'utf8'));
-    expect(Object.keys(g.graph.nodes)).toEqual(expect.arrayContaining(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead']));
+    expect(Object.keys(g.graph.nodes)).toEqual(expect.arrayContaining(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead', 'executors']));
+    const libs = readdirSync(join(ws.dir, 'libs')).map((d) => `@rocky/${d}`);
+    const apps = readdirSync(join(ws.dir, 'apps')).map((d) => `@rocky/${d}`);
+    expect(Object.keys(g.graph.nodes)).toEqual(expect.arrayContaining([...libs, ...apps]));
+    const deps = (p: string) => [...new Set((g.graph.dependencies[p] as { target: string }[]).map((d) => d.target))].filter((t) => !t.startsWith('npm:')).sort();
+    expect(deps('rocky-9')).toEqual(['executors']);
+    expect(deps('executors')).toContain('@rocky/stages');
+    expect(deps('@rocky/stages')).toEqual(expect.arrayContaining(['@rocky/config', '@rocky/exec', '@rocky/iso', '@rocky/publish', '@rocky/store', '@rocky/rpm-repo', '@rocky/compose', '@rocky/builders']));
+    expect(deps('@rocky/builders')).toEqual(['@rocky/config', '@rocky/exec', '@rocky/iso']);
+    expect(deps('@rocky/config')).toEqual([]);
   });
 
   it('adds an iso target when an arch is added to a release file, and nothing else changes', () => {
@@ -81,5 +93,73 @@ describe('the Nx graph of the releases', () => {
   });
   it('affected: a README change affects none', () => {
     expect(affected(() => appendFileSync(join(ws.dir, 'README.md'), '\ntouched\n'))).toEqual([]);
+  });
+});
+
+describe('libs and apps as projects (issue 13)', () => {
+  let ws: TempWorkspace;
+  beforeAll(() => {
+    ws = tempWorkspace({ withTests: true });
+  });
+  afterAll(() => ws?.cleanup());
+
+  it('gives every lib and app a typecheck target and a test target of its own files', () => {
+    const out = ws.nx(['show', 'projects', '--with-target=typecheck', '--json']);
+    const withTypecheck = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('[')).pop()!) as string[];
+    const all = ['libs', 'apps'].flatMap((d) => readdirSync(join(ws.dir, d)).map((p) => `@rocky/${p}`));
+    expect(withTypecheck).toEqual(expect.arrayContaining([...all, 'executors']));
+    const p = JSON.parse(((s: string) => s.slice(s.indexOf('{'), s.lastIndexOf('}') + 1))(ws.nx(['show', 'project', '@rocky/iso', '--json'])));
+    expect(p.targets.typecheck.options.command).toMatch(/^tsc --build tsconfig\.json/);
+    expect(p.targets.test.options.command).toBe('vitest run libs/iso/');
+  });
+
+  it('affected -t test after a change to one lib: that lib and the projects that import it', () => {
+    const out = ws.nx(['affected', '-t', 'test', '--files=libs/compose/src/order.ts', '--graph=stdout']);
+    const tasks = Object.keys(JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)).tasks.tasks).sort();
+    // compose and what imports it (directly or not); config, exec, store and rpm-repo do not import it.
+    expect(tasks).toEqual(['@rocky/builders:test', '@rocky/compose:test', '@rocky/iso:test', '@rocky/publish:test', '@rocky/pungi:test', '@rocky/stages:test', '@rocky/upstream-fixture:test', 'executors:test']);
+  });
+});
+
+describe('each stage hashes only the code it runs (issue 13)', () => {
+  let ws: TempWorkspace;
+  const status = () => Object.fromEntries(ws.runJson().tasks.map((t) => [t.taskId.replace(/^rocky-9:/, ''), t.cacheStatus]));
+  const misses = () => Object.entries(status()).filter(([, s]) => s === 'cache-miss').map(([t]) => t).sort();
+  /** sha256 of every Nx output of rocky-9 (the manifests under dist/rocky-9). */
+  const outputs = () => {
+    const dir = join(ws.dir, 'dist/rocky-9');
+    return Object.fromEntries(
+      readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name))
+        .sort()
+        .map((f) => [f.slice(dir.length + 1), createHash('sha256').update(readFileSync(f)).digest('hex')]),
+    );
+  };
+  const finalize = () => ws.nx(['run', 'rocky-9:finalize', '--outputStyle=static']);
+  beforeAll(async () => {
+    ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+    finalize();
+  });
+  afterAll(() => ws?.cleanup());
+
+  it('a comment in libs/publish: every task of rocky-9:finalize is a cache hit', () => {
+    appendFileSync(join(ws.dir, 'libs/publish/src/rsync.ts'), '// touched\n');
+    finalize();
+    expect(Object.keys(status()).sort()).toEqual(['cloud', 'finalize', 'iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64', 'sync']);
+    expect(misses()).toEqual([]);
+  });
+
+  it('a comment in libs/iso: only the ISO targets rerun (rebuilt: their store keys hold the ISO code), and every output is byte-identical', () => {
+    const before = outputs();
+    const isoManifests = () => Object.fromEntries(Object.keys(before).filter((f) => f.startsWith('iso')).map((f) => [f, readFileSync(join(ws.dir, 'dist/rocky-9', f), 'utf8')]));
+    const manifestsBefore = isoManifests();
+    appendFileSync(join(ws.dir, 'libs/iso/src/files.ts'), '// touched\n');
+    finalize();
+    expect(isoManifests()).toEqual(manifestsBefore);
+    expect(misses()).toEqual(['iso-aarch64', 'iso-extra', 'iso-ppc64le', 'iso-s390x', 'iso-x86_64']);
+    // Same bytes (reproducible ISOs), so finalize, which hashes the ISO manifests, is a cache hit.
+    expect(status().finalize).toMatch(/cache-hit$/);
+    expect(outputs()).toEqual(before);
   });
 });

@@ -463,7 +463,7 @@ describe('clock skew in file times for the mirror file lists', () => {
         file('9.7/BaseOS/now.rpm', 'written now');
         utimesSync(future, now + 365 * 86400, now + 365 * 86400);
         utimesSync(past, 631152000, 631152000); // 1990
-        const opts = { lockFile: join(dir, 'filelist.lock'), cacheFile: join(dir, 'sha1-cache.json'), walkWorkers: 0 };
+        const opts = { lockFile: join(dir, 'filelist.lock'), cacheFile: join(dir, 'sha1-cache.json') };
         const listFile = join(mod, 'fullfiletimelist-rocky');
         const listed = () => new Map(parseFileTimeList(readFileSync(listFile, 'utf8')).files.map((e) => [e.path, e.mtime]));
         const expected = (p: string) => {

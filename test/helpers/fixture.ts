@@ -53,6 +53,8 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
     state: join(dir, 'state'),
     signing: { gnupgHome: join(fixtureRoot, 'gnupg'), keyId: local.signing!.keyId },
     cloud: { source: { type: 'dir', path: join(fixtureRoot, 'images') } },
+    // The local site's pungi producer writes into the workspace: a test site reposyncs unless it says otherwise.
+    producers: {},
     ...overrides,
   };
   const ctx = (release: string, target: string, extra: Partial<StageContextInput> = {}) =>
@@ -62,9 +64,13 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
     site,
     server,
     ctx,
-    outcome: (target, release, extra) => runStage(stageForTarget(target), ctx(release, target, extra)),
+    outcome: (target, release, extra) => {
+      const c = ctx(release, target, extra);
+      return runStage(stageForTarget(target, c), c);
+    },
     run: async (target, release, extra) => {
-      const o = await runStage(stageForTarget(target), ctx(release, target, extra));
+      const c = ctx(release, target, extra);
+      const o = await runStage(stageForTarget(target, c), c);
       return (o.dryRun ? o.plan : o.result) as never;
     },
     close: async () => {

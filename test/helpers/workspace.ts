@@ -41,12 +41,13 @@ export const nxEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
   ...extra,
 });
 
-export function tempWorkspace(opts: { fixtureFrom?: string } = {}): TempWorkspace {
+/** `withTests`: copy the test files too (they are left out so that they never enter a task's hash; the projects' test targets need them). */
+export function tempWorkspace(opts: { fixtureFrom?: string; withTests?: boolean } = {}): TempWorkspace {
   const dir = mkdtempSync(join(tmpdir(), 'rocky-ws-'));
   for (const f of COPY) {
     const src = join(repoRoot, f);
     if (!existsSync(src)) continue;
-    cpSync(src, join(dir, f), { recursive: true, filter: (p) => !p.includes('/node_modules') && !/\.test\.ts$/.test(p) });
+    cpSync(src, join(dir, f), { recursive: true, filter: (p) => !p.includes('/node_modules') && (!!opts.withTests || !/\.test\.ts$/.test(p)) });
   }
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'), 'dir');
   // A prebuilt fixture upstream is hardlinked in, so each workspace does not rebuild it.

@@ -4,7 +4,8 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { linkCopy, linkDestSync } from '@rocky/publish';
+import { linkCopy } from '@rocky/exec';
+import { linkDestSync } from '@rocky/publish';
 import { oldRsync, OLD_RSYNC_DEB } from './publish-helpers';
 
 let old: Awaited<ReturnType<typeof oldRsync>>;

@@ -32,7 +32,7 @@ describe('sync of rocky-9 from the fixture', () => {
     // Each distinct package is downloaded once, though noarch packages appear in every arch's tree.
     const unique = new Set(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].flatMap((g) => readSyncManifest(s.root, 'rocky-9', g as 'x86_64').trees.flatMap((x) => x.packages.map((p) => p.sha256))));
     expect(rpmGets(t.server).filter((r) => r.status === 200)).toHaveLength(unique.size);
-    expect(ref.composeId).toMatch(/^Rocky-9\.7-\d{8}\.\d{6}$/);
+    expect(ref.composeId).toMatch(/^Rocky-9\.7-\d{8}\.\d+$/);
     const compose = join(t.site.roots.compose, ref.dir, 'compose');
     const { latest } = composeRoot(t.site, s.release);
     // Relative, so the compose root can be mounted anywhere (pungi's links are relative too).

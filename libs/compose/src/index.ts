@@ -37,7 +37,7 @@ export type {
 } from './productmd';
 export { parseComposeInfo, parseRpmsJson, parseImagesJson, VARIANT_PATH_CATEGORIES } from './productmd-read';
 export type { ComposeInfoRead, RpmsJsonEntry, ImagesJsonEntry, VariantPathCategory } from './productmd-read';
-export { nevra, parseNevra } from './nevra';
-export type { NevraParts } from './nevra';
+export { nevra, parseNevra, diffPackages } from './nevra';
+export type { NevraParts, PackageDiff } from './nevra';
 export { composeInfoVariants } from './release';
 export { byteOrder } from './order';

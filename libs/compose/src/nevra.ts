@@ -43,3 +43,48 @@ export function parseNevra(text: string): Required<Omit<NevraParts, 'epoch'>> & 
   const [, name, epoch, version, release, arch] = m;
   return epoch === undefined ? { name, version, release, arch } : { name, epoch: String(Number(epoch)), version, release, arch };
 }
+
+export interface PackageDiff {
+  added: string[];
+  removed: string[];
+  /** Same name.arch, other versions: `from` are NEVRAs gone, `to` NEVRAs new. */
+  updated: { name: string; arch: string; from: string[]; to: string[] }[];
+}
+
+const nevraOf = (p: NevraParts) => nevra({ name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch });
+
+/**
+ * NEVRA-level difference. A name.arch present before and after whose versions changed is an
+ * update (also when old versions are kept, as rocky-8 staging does: then `from` is empty).
+ */
+export function diffPackages(before: NevraParts[], after: NevraParts[]): PackageDiff {
+  const group = (ps: NevraParts[]) => {
+    const m = new Map<string, Set<string>>();
+    for (const p of ps) {
+      const k = `${p.name}.${p.arch}`;
+      if (!m.has(k)) m.set(k, new Set());
+      m.get(k)!.add(nevraOf(p));
+    }
+    return m;
+  };
+  const b = group(before);
+  const a = group(after);
+  const diff: PackageDiff = { added: [], removed: [], updated: [] };
+  for (const [k, to] of a) {
+    const from = b.get(k);
+    if (!from) diff.added.push(...to);
+    else {
+      const gone = [...from].filter((x) => !to.has(x)).sort();
+      const fresh = [...to].filter((x) => !from.has(x)).sort();
+      if (gone.length || fresh.length) {
+        const dot = k.lastIndexOf('.');
+        diff.updated.push({ name: k.slice(0, dot), arch: k.slice(dot + 1), from: gone, to: fresh });
+      }
+    }
+  }
+  for (const [k, from] of b) if (!a.has(k)) diff.removed.push(...from);
+  diff.added.sort();
+  diff.removed.sort();
+  diff.updated.sort((x, y) => (x.name === y.name ? x.arch.localeCompare(y.arch) : x.name < y.name ? -1 : 1));
+  return diff;
+}

@@ -119,7 +119,7 @@ export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'pr
 /** Where a release's repo trees are inside `compose/`: at its top; a SIG's under `<major>/<sig>` (empanadas' SigRepoSync). */
 export const composeTreeRoot = (rel: Pick<Release, 'name' | 'kind' | 'major' | 'sig'>) => (rel.kind === 'sig' ? sigDir(rel) : '');
 
-/** Paths inside one compose directory (`<root>/9/Rocky-9.7-20251120.143000`, `<root>/9/SIG-cloud-9.7-…`) of a release. */
+/** Paths inside one compose directory (`<root>/9/Rocky-9.7-20261206.0`, `<root>/9/SIG-cloud-9.7-20261206.0`) of a release. */
 export class ComposeLayout {
   /** `composeTreeRoot` of the release. */
   readonly treeRoot: string;
@@ -183,9 +183,20 @@ export class ComposeLayout {
   }
 }
 
-/** Where a release's composes and its latest link live under the site's compose root. */
-export function composeRoot(site: Pick<Site, 'roots'>, rel: Release) {
-  const base = join(site.roots.compose, composeBase(rel));
+/** The site's pungi producer of `rel`, when pungi makes its composes. */
+export const pungiProducerOf = (site: Partial<Pick<Site, 'producers'>>, rel: Pick<Release, 'name'>) => {
+  const p = site.producers?.[rel.name];
+  return p?.type === 'pungi' ? p : undefined;
+};
+
+/**
+ * Where a release's composes and its latest link live under the site's compose root. Where pungi
+ * makes the release's composes, the pipeline's compose (assembled from them) lives in `assembled/`
+ * beside them: pungi's directory is pungi's (its `latest-Rocky-8` link, and its search for an old
+ * compose to reuse, which would take any `Rocky-8…` directory there for one of its own).
+ */
+export function composeRoot(site: Pick<Site, 'roots'> & Partial<Pick<Site, 'producers'>>, rel: Release) {
+  const base = join(site.roots.compose, composeBase(rel), ...(pungiProducerOf(site, rel) ? ['assembled'] : []));
   const latest = latestLink(rel);
   // One sync per latest link (main releases keep the profile's lock name: `.sync-9.lock`).
   return { base, latest: join(base, latest), syncLock: join(base, `.sync-${rel.kind === 'sig' ? latest : rel.profile}.lock`) };

@@ -2,8 +2,9 @@
 import { describe, it, expect } from 'vitest';
 import {
   composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId, sigDir,
-  cloudBucketKey, cloudBucketPrefix, parseCloudBucketKey,
+  cloudBucketKey, cloudBucketPrefix, parseCloudBucketKey, composeTarget, composeStagingTarget, composeOfTarget,
 } from './names';
+import { composeRoot } from './layout';
 import type { Release } from './schema';
 
 type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile' | 'candidate'>;
@@ -119,3 +120,21 @@ describe('names', () => {
   });
 });
 
+
+describe('targets and compose root of a release pungi makes', () => {
+  it('one target per compose and chain, and back', () => {
+    expect(composeTarget('Rocky-devel', 'produce')).toBe('compose-Rocky-devel');
+    expect(composeTarget('Extras', 'update')).toBe('update-compose-Extras');
+    expect(composeStagingTarget('Extras', 'update')).toBe('update-staging-Extras');
+    for (const t of ['compose-Rocky-devel', 'update-compose-Rocky-devel', 'staging-Rocky-devel', 'update-staging-Rocky-devel']) expect(composeOfTarget(t), t).toBe('Rocky-devel');
+    for (const t of ['staging', 'update-staging', 'sync', 'iso-x86_64']) expect(composeOfTarget(t), t).toBeUndefined();
+  });
+
+  it("the pipeline's compose is kept out of pungi's directory, whose latest-Rocky-8 is pungi's", () => {
+    const rel = { ...r9, major: 8, minor: 10, profile: '8', name: 'rocky-8' } as unknown as Release;
+    const roots = { compose: '/mnt/compose', staging: '/s', production: '/p' };
+    expect(composeRoot({ roots }, rel)).toMatchObject({ base: '/mnt/compose/8', latest: '/mnt/compose/8/latest-Rocky-8' });
+    const producers = { 'rocky-8': { type: 'pungi' } } as never;
+    expect(composeRoot({ roots, producers }, rel)).toMatchObject({ base: '/mnt/compose/8/assembled', latest: '/mnt/compose/8/assembled/latest-Rocky-8' });
+  });
+});

@@ -328,3 +328,12 @@ export function pungiLabel(r: Pick<R, 'major' | 'minor' | 'type'>, kind: 'produc
  * checksum (the cloud stage verifies every later read against it).
  */
 export const cloudObjectKey = (bucket: string, key: string) => `cloud-object:s3://${bucket}/${key}`;
+
+// --- Nx targets of pungi-produced releases ----------------------------------------------------
+
+/** The target that makes one pungi compose of a release: `compose-Extras`; in the update chain `update-compose-Extras`. */
+export const composeTarget = (compose: string, kind: ComposeKind) => `${kind === 'update' ? 'update-' : ''}compose-${compose}`;
+/** The target that stages one pungi compose alone (the SOP's `sync-to-staging.sh Extras`): `staging-Extras`, `update-staging-Extras`. */
+export const composeStagingTarget = (compose: string, kind: ComposeKind) => `${kind === 'update' ? 'update-' : ''}staging-${compose}`;
+/** The compose a per-compose target is about (`compose-Extras`, `update-staging-Extras` → `Extras`), or undefined. */
+export const composeOfTarget = (target: string): string | undefined => /^(?:update-)?(?:compose|staging)-(.+)$/.exec(target)?.[1];

@@ -114,6 +114,12 @@ export const releaseSchema = z
     extraFiles: z
       .strictObject({ packages: z.array(name).default([]), files: z.array(name).default([]) })
       .default({ packages: [], files: [] }),
+    /**
+     * The composes pungi makes for this release where the site's producer is pungi (their
+     * release_short: Rocky, Extras…), in the order staging takes them: the Rocky 8 SOP syncs
+     * Plus, Extras, Rocky-devel, then Rocky. Each is its own Nx task (`compose-<name>`).
+     */
+    composes: z.array(name).default([]),
     publish: z
       .strictObject({
         /** Delete from staging what the compose no longer has (rocky-8 keeps old packages). */
@@ -187,6 +193,7 @@ export const releaseSchema = z
       releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
       unique(def.variants, ['cloud', 'images', img, 'variants']);
     }
+    unique(r.composes, ['composes']);
     unique(r.extraFiles.packages, ['extraFiles', 'packages']);
     unique(r.extraFiles.files, ['extraFiles', 'files']);
     if (r.extraFiles.files.length && !r.extraFiles.packages.length) issue(['extraFiles', 'packages'], 'extra files need the packages they come from');

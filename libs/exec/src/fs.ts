@@ -5,6 +5,7 @@ import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileS
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { run, type RunResult } from './run';
 
 /**
  * This host's name, as scratch names and locks record it. RELENG_HOSTNAME overrides it: for
@@ -364,3 +365,8 @@ export function keepLogs(from: string, to: string): string[] {
   walk(from, 0);
   return out;
 }
+
+/** `cp -al from/. to/`: `to` gets every entry of `from`, files as hardlinks (same filesystem). */
+export const linkCopyArgv = (from: string, to: string): string[] => ['cp', '-al', `${from}/.`, `${to}/`];
+
+export const linkCopy = (from: string, to: string): Promise<RunResult> => run(linkCopyArgv(from, to));

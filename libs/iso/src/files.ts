@@ -1,7 +1,8 @@
 // File-tree helpers for boot trees: walking, hardlink copies and directory moves. Trees may hold
 // files hardlinked from the content-addressed store, so nothing here writes into an existing file.
-import { copyFileSync, cpSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { copyFileSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { moveSync } from 'fs-extra';
 import { byteOrder } from '@rocky/compose';
 import { hashFiles, tempName } from '@rocky/exec';
 import type { BuiltFile } from './types';
@@ -60,17 +61,8 @@ export function linkTree(src: string, dst: string): void {
   }
 }
 
-/** Moves a directory; across file systems it is copied (then the source removed). `dst` must not exist. */
-export function moveDir(src: string, dst: string): void {
-  mkdirSync(dirname(dst), { recursive: true });
-  try {
-    renameSync(src, dst);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    cpSync(src, dst, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    rmSync(src, { recursive: true, force: true });
-  }
-}
+/** Moves a directory; across file systems it is copied (timestamps and symlinks as they are), then the source removed. `dst` must not exist. */
+export const moveDir = (src: string, dst: string): void => moveSync(src, dst);
 
 /**
  * Puts the finished directory `ready` at `final`, replacing what was there. Readers see the old

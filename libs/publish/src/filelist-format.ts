@@ -23,10 +23,18 @@ export const FILE_TIME_LIST_VERSION = 2;
 /**
  * Builds a big list as UTF-8: appends to a string and encodes it every 64 KiB. For 200k-line
  * lists this measured 2-4x faster than joining line strings or writing each into a Buffer.
+ * The pieces are encoded straight into one growing Buffer: collecting them and concatenating
+ * at the end cost a third of a warm run's time (copies, and page faults on fresh memory).
  */
 export class ListWriter {
-  private parts: Buffer[] = [];
+  private buf: Buffer;
+  private len = 0;
   private s = '';
+
+  /** `sizeHint`: the expected size in bytes (growing past it copies what was written). */
+  constructor(sizeHint = 1 << 16) {
+    this.buf = Buffer.allocUnsafe(Math.max(sizeHint, 1 << 16));
+  }
 
   add(text: string): this {
     this.s += text;
@@ -34,13 +42,21 @@ export class ListWriter {
     return this;
   }
 
+  /** The list's bytes (a view of the writer's buffer). */
   done(): Buffer {
     this.flush();
-    return Buffer.concat(this.parts);
+    return this.buf.subarray(0, this.len);
   }
 
   private flush(): void {
-    if (this.s.length > 0) this.parts.push(Buffer.from(this.s));
+    if (this.s.length === 0) return;
+    const most = this.s.length * 3; // UTF-8 bytes per UTF-16 code unit, at most
+    if (this.len + most > this.buf.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + most));
+      this.buf.copy(bigger, 0, 0, this.len);
+      this.buf = bigger;
+    }
+    this.len += this.buf.write(this.s, this.len);
     this.s = '';
   }
 }

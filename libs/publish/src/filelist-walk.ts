@@ -1,15 +1,14 @@
-// Tree walk for the mirror file lists: lstat every entry under a module dir, applying
-// quick-fedora-mirror's skip rules, and return compact columnar records.
+// Tree walk for the mirror file lists: every entry under a module dir with its lstat numbers,
+// applying quick-fedora-mirror's skip rules, returned as compact columnar records.
 //
-// Measured on 206k entries / 2 cores, warm page cache: fs.promises readdir+lstat through
-// mapLimit took ~1.5 s (promise and thread-pool overhead per lstat dominates), a synchronous
-// walk ~0.48 s, the same walk shared by 2 worker threads ~0.33 s (`find -printf`: ~0.28 s).
-// So: small trees are walked inline; once a tree proves big, the remaining directories are
-// shared out to a worker pool. Both paths run the very same scan code (SCAN_SOURCE), kept as
-// plain JS so workers need no TypeScript loader and no transpiler can rewrite it.
+// The walk is GNU find's (-printf), the very primitive the shell floor runs, read as it streams:
+// find lstats relative to an open directory (fstatat), where Node can only lstat absolute paths
+// (a kernel path walk per entry) and allocates a Stats object and four Dates per call. Measured
+// on 206k entries / 2 busy cores: Node's own walk (sync, or shared by 2 worker threads) took
+// 1.9 CPU-s, 1.0 of it in the kernel; find -printf takes 0.9, and parsing its output 0.5 on the
+// other core, overlapped. find is in findutils on every host we support (4.6 on Rocky 8).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 
 /** Numbers per entry in WalkChunk.nums. */
 export const STRIDE = 7;
@@ -27,7 +26,7 @@ export interface WalkRules {
   /** Top-level names that are list files (never listed, nor their temp files). */
   topExact: string[];
   topPrefixes: string[];
-  /** Classified here, in the (parallel) walk, so the main thread only formats. */
+  /** Classified in the walk, so the caller only formats. */
   checksumNames: string[];
   imageExtensions: string[];
 }
@@ -35,249 +34,201 @@ export interface WalkRules {
 export interface WalkChunk {
   /** Paths relative to the walked dir, `/`-separated, no `./`. */
   paths: string[];
-  /** STRIDE numbers per path; see F. tsec = max(mtime, ctime) in whole seconds, exact. */
+  /**
+   * STRIDE numbers per path; see F. tsec = max(mtime, ctime) in whole seconds, exact. mtimeMs,
+   * ctimeMs and ino (Node's lstat figures, what the SHA1 cache keys on) only for checksummed
+   * files, 0 for the others.
+   */
   nums: Float64Array;
 }
 
-type Task = [rel: string, restricted: 0 | 1];
-
-// The scan code. `scan(fs, root, stack, budget, rules)` walks depth-first from `stack` until
-// `budget` entries are recorded, returning what it found plus the directories still to do.
-export const SCAN_SOURCE = String.raw`
-const STRIDE = 7, S_IFMT = 0o170000, S_IFREG = 0o100000, S_IFDIR = 0o040000, S_IFLNK = 0o120000;
 const TMP = /^\.(.+)\.tmp[@-]/;
-function isListName(name, rules) {
-  return rules.topExact.includes(name) || rules.topPrefixes.some((p) => name.startsWith(p));
-}
-function skipName(name, top, rules) {
-  // rsync --delay-updates temp dirs and NFS silly-renamed files are never content.
-  if (name.startsWith('.~tmp~') || name.startsWith('.nfs')) return true;
-  if (!top) return false;
+const isListName = (name: string, rules: WalkRules) => rules.topExact.includes(name) || rules.topPrefixes.some((p) => name.startsWith(p));
+/** A top-level list file of ours or its temp: not content. */
+function isTopList(name: string, rules: WalkRules): boolean {
   if (isListName(name, rules)) return true;
   const m = TMP.exec(name);
   return m !== null && isListName(m[1], rules);
 }
-function wholeSeconds(fs, abs, st) {
+
+/**
+ * One record per entry, NUL-terminated, the path last (it may hold spaces): type, type of a
+ * symlink's target (N: dangling, L: loop), permission bits (octal), size, mtime and ctime as
+ * seconds with the exact fraction, path relative to the root. Pruned, so never printed nor
+ * entered: rsync --delay-updates temp dirs (.~tmp~) and NFS silly-renamed files (.nfs*) anywhere,
+ * which are never content, and directories that are not group-readable, which the rsync daemon
+ * cannot serve (so clients must not ask for what is inside).
+ */
+const FIND_ARGS = ['-mindepth', '1', '(', '-name', '.~tmp~*', '-o', '-name', '.nfs*', '-o', '-type', 'd', '!', '-perm', '-g=r', ')', '-prune', '-o', '-printf', '%y %Y %m %s %T@ %C@ %P\\0'];
+
+function* splitBytes(buf: Buffer, sep: number): Generator<Buffer> {
+  for (let at = 0; at <= buf.length; ) {
+    const end = buf.indexOf(sep, at);
+    yield buf.subarray(at, end < 0 ? buf.length : end);
+    if (end < 0) return;
+    at = end + 1;
+  }
+}
+
+/** max(mtime, ctime) in whole seconds, exactly, from Node's lstat. */
+function wholeSeconds(abs: string, st: fs.Stats): number {
   const t = st.mtimeMs > st.ctimeMs ? st.mtimeMs : st.ctimeMs;
   // Node builds mtimeMs as sec*1e3 + nsec/1e6 in a double, which can round x.9999999 up to the
   // next whole second, landing exactly on a multiple of 1000: only then re-read in nanoseconds.
   if (t > 0 && t % 1000 !== 0) return Math.floor(t / 1000);
-  return exactSeconds(fs, abs, t);
-}
-function exactSeconds(fs, abs, fallback) {
   const b = fs.lstatSync(abs, { bigint: true, throwIfNoEntry: false });
-  if (b === undefined) return Math.floor(fallback / 1000);
+  if (b === undefined) return Math.floor(t / 1000);
   const ns = b.mtimeNs > b.ctimeNs ? b.mtimeNs : b.ctimeNs;
-  let s = ns / 1000000000n;
-  if (ns < 0n && ns % 1000000000n !== 0n) s -= 1n;
-  return Number(s);
+  const s = ns / 1_000_000_000n;
+  return Number(ns < 0n && ns % 1_000_000_000n !== 0n ? s - 1n : s);
 }
-function scan(fs, root, stack, budget, rules) {
-  const paths = [];
-  let nums = new Float64Array(4096 * STRIDE);
-  let n = 0;
-  while (stack.length > 0 && n < budget) {
-    const task = stack.pop();
-    const rel = task[0], restricted = task[1];
-    const dir = rel === '' ? root : root + '/' + rel;
-    let names;
-    try {
-      names = fs.readdirSync(dir);
-    } catch (e) {
-      // Removed or replaced since its parent was read: it is simply not there any more.
-      if (rel !== '' && (e.code === 'ENOENT' || e.code === 'ENOTDIR')) continue;
-      throw e;
-    }
-    // Sorted children make the final global sort by path nearly presorted (cheap for TimSort).
-    names.sort();
-    const sub = [];
-    for (const name of names) {
-      if (skipName(name, rel === '', rules)) continue;
-      const p = rel === '' ? name : rel + '/' + name;
-      const abs = root + '/' + p;
-      if (/[\t\n\r]/.test(name)) throw new Error('cannot list a name containing a tab or newline: ' + JSON.stringify(abs));
-      const st = fs.lstatSync(abs, { throwIfNoEntry: false });
-      if (st === undefined) {
-        if (name.includes('\uFFFD')) throw new Error('file name is not valid UTF-8: ' + JSON.stringify(abs));
-        continue; // vanished since readdir
-      }
-      const fmt = st.mode & S_IFMT;
-      const kind = fmt === S_IFREG ? 0 : fmt === S_IFDIR ? 1 : fmt === S_IFLNK ? 2 : -1;
-      if (kind < 0) continue; // sockets, fifos, devices: not mirror content
-      // Not group-readable: the rsync daemon cannot serve it, so clients must not ask for it.
-      if (kind !== 2 && (st.mode & 0o040) === 0) continue;
-      if (kind === 2) {
-        let target;
-        try { target = fs.statSync(abs, { throwIfNoEntry: false }); } catch { target = undefined; }
-        if (target === undefined) continue; // dangling (or looping) symlink
-      }
-      const self = kind !== 2 && (st.mode & 0o004) === 0;
-      let flags = (restricted ? 1 : 0) | (self ? 2 : 0);
-      if (kind === 0 && rules.checksumNames.includes(name)) flags |= 4;
-      // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
-      if (rules.imageExtensions.some((e) => name.endsWith(e))) flags |= 8;
-      if (n * STRIDE === nums.length) {
-        const bigger = new Float64Array(nums.length * 2);
-        bigger.set(nums);
-        nums = bigger;
-      }
-      const o = n * STRIDE;
-      nums[o] = kind;
-      nums[o + 1] = wholeSeconds(fs, abs, st);
-      nums[o + 2] = st.size;
-      nums[o + 3] = flags;
-      nums[o + 4] = st.mtimeMs;
-      nums[o + 5] = st.ctimeMs;
-      nums[o + 6] = st.ino;
-      paths.push(p);
-      n++;
-      if (kind === 1) sub.push([p, restricted || self ? 1 : 0]);
-    }
-    // Reverse so pops visit children in name order.
-    for (let i = sub.length - 1; i >= 0; i--) stack.push(sub[i]);
-  }
-  return { paths, nums: nums.slice(0, n * STRIDE), pending: stack };
+
+/** The unsigned integer in `s` from `from` to `to` in base `radix` (find's digits; no allocation: this runs per entry). */
+function digits(s: string, from: number, to: number, radix: number): number {
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * radix + (s.charCodeAt(i) - 48);
+  return v;
 }
-`;
 
-type ScanFn = (fsMod: typeof fs, root: string, stack: Task[], budget: number, rules: WalkRules) => WalkChunk & { pending: Task[] };
-// Compiled from the same source the workers run (see SCAN_SOURCE).
-const scan = new Function(`${SCAN_SOURCE}\nreturn scan;`)() as ScanFn;
-
-const WORKER_SOURCE = `
-const fs = require('node:fs');
-const { parentPort } = require('node:worker_threads');
-${SCAN_SOURCE}
-parentPort.on('message', (m) => {
-  try {
-    const r = scan(fs, m.root, m.stack, m.budget, m.rules);
-    parentPort.postMessage({ ok: true, paths: r.paths, nums: r.nums, pending: r.pending }, [r.nums.buffer]);
-  } catch (e) {
-    parentPort.postMessage({ ok: false, message: String(e && e.message || e), code: e && e.code });
-  }
-});
-`;
-
-export interface WalkOptions {
-  /** Worker threads for big trees; 0 walks inline. Default: available cores (max 4). */
-  workers?: number;
-  /** Entries walked inline before handing the rest to workers (worker start-up costs ~30 ms). */
-  inlineBudget?: number;
-  /** Entries a worker records per task before returning its unvisited dirs for sharing. */
-  taskBudget?: number;
+/** Whole seconds (floor) of find's `%T@` text in `s` from `from` to `to`, `[-]<sec>.<fraction>`, exactly (no float rounding). */
+function floorSeconds(s: string, from: number, to: number): number {
+  const neg = s.charCodeAt(from) === 45; /* - */
+  let dot = s.indexOf('.', from);
+  if (dot < 0 || dot > to) dot = to;
+  const sec = digits(s, neg ? from + 1 : from, dot, 10);
+  if (!neg) return sec;
+  for (let i = dot + 1; i < to; i++) if (s.charCodeAt(i) !== 48) return -sec - 1;
+  return -sec;
 }
 
 /**
- * A lazily started pool shared by all modules of one run, so a run over several trees pays the
- * worker start-up once. `close()` must be called (finally) or the process will not exit.
+ * Walks `root` (not listing `root` itself) and returns its entries. Everything inside a root that
+ * is not world-readable is marked restricted. find lists a directory before what is in it and
+ * the whole of it before its next sibling, which lets one prefix carry restriction down.
  */
-export class WalkPool {
-  private workers: Worker[] = [];
-  constructor(readonly size: number) {}
-
-  get started() {
-    return this.workers.length > 0;
-  }
-
-  async run(root: string, stack: Task[], rules: WalkRules, taskBudget: number, sink: (c: WalkChunk) => void): Promise<void> {
-    if (this.workers.length === 0) {
-      this.workers = Array.from({ length: this.size }, () => {
-        // A bigger young generation: each lstat allocates a Stats and four Dates, and with the
-        // default semi-space the walk spends a third of its time in scavenges.
-        // execArgv []: the scan is plain JS, and inheriting a TypeScript loader (-r @swc-node/register)
-        // costs each worker ~130 ms of start-up.
-        return new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
-      });
-    }
-    const queue = stack;
-    let busy = 0;
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const idle: Worker[] = [];
-      const dispatch = () => {
-        while (!failed && idle.length > 0 && queue.length > 0) {
-          const w = idle.pop()!;
-          busy++;
-          // One directory per task; the worker recurses under it up to the budget.
-          w.postMessage({ root, stack: [queue.pop()!], budget: taskBudget, rules });
-        }
-        if (!failed && busy === 0 && queue.length === 0) {
-          cleanup();
-          resolve();
-        }
-      };
-      const handlers = new Map<Worker, { msg: (m: WorkerReply) => void; err: (e: Error) => void; exit: () => void }>();
-      const cleanup = () => {
-        for (const [w, h] of handlers) {
-          w.off('message', h.msg);
-          w.off('error', h.err);
-          w.off('exit', h.exit);
-        }
-      };
-      for (const w of this.workers) {
-        const msg = (m: WorkerReply) => {
-          busy--;
-          if (failed) return;
-          if (!m.ok) {
-            failed = true;
-            cleanup();
-            const e = new Error(m.message) as NodeJS.ErrnoException;
-            if (m.code) e.code = m.code;
-            reject(e);
-            return;
-          }
-          sink({ paths: m.paths, nums: m.nums });
-          for (const t of m.pending) queue.push(t);
-          idle.push(w);
-          dispatch();
-        };
-        const err = (e: Error) => {
-          if (failed) return;
-          failed = true;
-          cleanup();
-          reject(e);
-        };
-        const exit = () => err(new Error('file-list walk worker exited unexpectedly'));
-        handlers.set(w, { msg, err, exit });
-        w.on('message', msg);
-        w.on('error', err);
-        w.on('exit', exit);
-        idle.push(w);
-      }
-      dispatch();
-    });
-  }
-
-  async close(): Promise<void> {
-    const ws = this.workers;
-    this.workers = [];
-    await Promise.all(ws.map((w) => w.terminate()));
-  }
-}
-
-type WorkerReply = { ok: true; paths: string[]; nums: Float64Array; pending: Task[] } | { ok: false; message: string; code?: string };
-
-// One core: a worker would only add start-up and copying to the same serial work.
-export const defaultWorkers = () => (availableParallelism() > 1 ? Math.min(4, availableParallelism()) : 0);
-
-/**
- * Walks `root` (not listing `root` itself) and returns its entries in chunks. `rootRestricted`
- * marks everything inside as restricted (the module dir itself is not world-readable).
- */
-export async function walkTree(root: string, rules: WalkRules, opts: WalkOptions & { pool?: WalkPool } = {}): Promise<WalkChunk[]> {
-  const workers = opts.workers ?? defaultWorkers();
-  const inlineBudget = opts.inlineBudget ?? 5_000;
+export async function walkTree(root: string, rules: WalkRules): Promise<WalkChunk[]> {
   const st = fs.statSync(root);
   if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
-  const rootRestricted: 0 | 1 = (st.mode & 0o004) === 0 ? 1 : 0;
-  const first = scan(fs, root, [['', rootRestricted]], workers > 0 ? inlineBudget : Infinity, rules);
-  const chunks: WalkChunk[] = [{ paths: first.paths, nums: first.nums }];
-  if (first.pending.length === 0) return chunks;
-  const pool = opts.pool ?? new WalkPool(workers);
-  try {
-    await pool.run(root, first.pending, rules, opts.taskBudget ?? 2_000, (c) => chunks.push(c));
-  } finally {
-    if (!opts.pool) await pool.close();
+  const rootRestricted = (st.mode & 0o004) === 0;
+  const child = spawn('find', [root, ...FIND_ARGS], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const chunks: WalkChunk[] = [];
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let rest: Buffer | undefined;
+  let failure: Error | undefined;
+  let stderr = '';
+  // The outermost open dir that is not world-readable (`<path>/`), and a top-level list dir being skipped.
+  let restrictedUnder = '';
+  let skipUnder = '';
+  const [checksumNames, imageExtensions] = [rules.checksumNames, rules.imageExtensions];
+
+  const parse = (records: string[]) => {
+    const paths: string[] = [];
+    let nums = new Float64Array(records.length * STRIDE);
+    let n = 0;
+    for (const rec of records) {
+      const a = rec.indexOf(' ');
+      const b = rec.indexOf(' ', a + 1);
+      const c = rec.indexOf(' ', b + 1);
+      const d = rec.indexOf(' ', c + 1);
+      const e = rec.indexOf(' ', d + 1);
+      const f = rec.indexOf(' ', e + 1);
+      const p = rec.slice(f + 1);
+      const y = rec.charCodeAt(0);
+      const slash = p.lastIndexOf('/');
+      const name = slash < 0 ? p : p.slice(slash + 1);
+      if (skipUnder !== '') {
+        if (p.startsWith(skipUnder)) continue;
+        skipUnder = '';
+      }
+      if (slash < 0 && isTopList(name, rules)) {
+        if (y === 100 /* d */) skipUnder = `${p}/`;
+        continue;
+      }
+      if (/[\t\n\r]/.test(p)) throw new Error(`cannot list a name containing a tab or newline: ${JSON.stringify(`${root}/${p}`)}`);
+      const kind = y === 102 /* f */ ? 0 : y === 100 /* d */ ? 1 : y === 108 /* l */ ? 2 : -1;
+      if (kind < 0) continue; // sockets, fifos, devices: not mirror content
+      if (kind === 2) {
+        const target = rec.charCodeAt(a + 1);
+        if (target === 78 /* N */ || target === 76 /* L */ || target === 63 /* ? */) continue; // dangling (or looping) symlink
+      }
+      const mode = digits(rec, b + 1, c, 8);
+      // Not group-readable: the rsync daemon cannot serve it (directories were pruned by find).
+      if (kind !== 2 && (mode & 0o040) === 0) continue;
+      if (restrictedUnder !== '' && !p.startsWith(restrictedUnder)) restrictedUnder = '';
+      const inRestricted = rootRestricted || restrictedUnder !== '';
+      const self = kind !== 2 && (mode & 0o004) === 0;
+      if (kind === 1 && self && !inRestricted) restrictedUnder = `${p}/`;
+      let flags = (inRestricted ? 1 : 0) | (self ? 2 : 0);
+      const o = n * STRIDE;
+      nums[o] = kind;
+      if (kind === 0 && checksumNames.includes(name)) {
+        flags |= 4;
+        // Hashed and cached by these figures (compared with Node's lstat again after hashing): take them all from one lstat of Node's.
+        const ls = fs.lstatSync(`${root}/${p}`, { throwIfNoEntry: false });
+        if (ls === undefined) continue; // vanished since find saw it
+        nums[o + 1] = wholeSeconds(`${root}/${p}`, ls);
+        nums[o + 2] = ls.size;
+        nums[o + 4] = ls.mtimeMs;
+        nums[o + 5] = ls.ctimeMs;
+        nums[o + 6] = ls.ino;
+      } else {
+        const m = floorSeconds(rec, d + 1, e);
+        const ct = floorSeconds(rec, e + 1, f);
+        nums[o + 1] = m > ct ? m : ct;
+        nums[o + 2] = digits(rec, c + 1, d, 10);
+      }
+      // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
+      if (imageExtensions.some((x) => name.endsWith(x))) flags |= 8;
+      nums[o + 3] = flags;
+      paths.push(p);
+      n++;
+    }
+    if (n * STRIDE < nums.length) nums = nums.slice(0, n * STRIDE);
+    chunks.push({ paths, nums });
+  };
+
+  /** The records in `buf` (up to its last NUL); a path that is not UTF-8 is refused, named as bytes. */
+  const records = (buf: Buffer): string[] => {
+    try {
+      return decoder.decode(buf).split('\0');
+    } catch {
+      for (const rec of splitBytes(buf, 0)) {
+        if (Buffer.from(rec.toString('utf8')).equals(rec)) continue;
+        let at = 0;
+        for (let i = 0; i < 6; i++) at = rec.indexOf(32, at) + 1; // the path follows the 6th space
+        throw new Error(`file name is not valid UTF-8: ${JSON.stringify(`${root}/${rec.subarray(at).toString('latin1')}`)} (bytes shown as Latin-1)`);
+      }
+      throw new Error(`${root}: find's output is not valid UTF-8`);
+    }
+  };
+
+  child.stdout.on('data', (data: Buffer) => {
+    if (failure) return;
+    const buf = rest ? Buffer.concat([rest, data]) : data;
+    const last = buf.lastIndexOf(0);
+    if (last < 0) {
+      rest = buf;
+      return;
+    }
+    rest = last + 1 < buf.length ? buf.subarray(last + 1) : undefined;
+    try {
+      parse(records(buf.subarray(0, last)));
+    } catch (e) {
+      failure = e as Error;
+      child.kill();
+    }
+  });
+  child.stderr.on('data', (d: Buffer) => (stderr += d));
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', (e) => reject(new Error(`find (the file-list walk): ${e.message}`)));
+    child.once('close', (c, s) => resolve([c, s]));
+  });
+  if (failure) throw failure;
+  // Entries removed while find ran are simply not there any more; anything else is an error.
+  const problems = stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
+  if (signal || (code !== 0 && (problems.length > 0 || !stderr.trim()))) {
+    throw new Error(`find ${root} (the file-list walk) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${stderr.trim() ? `:\n${stderr.trim()}` : ''}`);
   }
+  if (rest?.length) throw new Error(`find ${root}: output ends in an unterminated record`);
   return chunks;
 }

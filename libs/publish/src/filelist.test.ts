@@ -292,16 +292,50 @@ describe('generateFileLists', () => {
 });
 
 describe('walkTree', () => {
-  it('gives the same entries on worker threads as inline', async () => {
-    const rules = { topExact: ['fullfilelist'], topPrefixes: ['fullfiletimelist', 'imagelist'], checksumNames: ['repomd.xml'], imageExtensions: ['.iso'] };
-    const flat = (chunks: Awaited<ReturnType<typeof walkTree>>) =>
-      chunks
-        .flatMap((c) => c.paths.map((p, i) => `${p} ${Array.from(c.nums.subarray(i * 7, i * 7 + 7)).join(',')}`))
-        .sort();
-    const inline = await walkTree(rocky, rules, { workers: 0 });
-    const pooled = await walkTree(rocky, rules, { workers: 2, inlineBudget: 1, taskBudget: 2 });
-    expect(pooled.length).toBeGreaterThan(3);
-    expect(flat(pooled)).toEqual(flat(inline));
+  const rules = { topExact: ['fullfilelist'], topPrefixes: ['fullfiletimelist', 'imagelist'], checksumNames: ['repomd.xml'], imageExtensions: ['.iso'] };
+  const entries = async (root: string) => {
+    const out = new Map<string, { kind: string; flags: number; size: number }>();
+    for (const c of await walkTree(root, rules)) c.paths.forEach((p, i) => out.set(p, { kind: 'fdl'[c.nums[i * 7]], flags: c.nums[i * 7 + 3], size: c.nums[i * 7 + 2] }));
+    return out;
+  };
+
+  it('carries restriction down nested dirs and back out, skips what is under a skipped dir, keeps odd names', async () => {
+    const t = join(tmp, 'walk');
+    put(join(t, 'a', 'b', 'c', 'deep.txt'), 'deep');
+    put(join(t, 'a', 'b', 'open.txt'), 'open');
+    put(join(t, 'a', 'after.txt'), 'after');
+    put(join(t, 'z.txt'), 'z');
+    put(join(t, 'hidden', 'x', 'inside.txt'), 'x');
+    put(join(t, 'fullfiletimelist-dir', 'inner.txt'), 'a top-level dir named like a list');
+    put(join(t, '-dash  two spaces', 'é.iso'), 'iso');
+    chmodSync(join(t, 'a', 'b', 'c'), 0o750);
+    chmodSync(join(t, 'a', 'b'), 0o750);
+    chmodSync(join(t, 'hidden'), 0o700);
+    try {
+      const e = await entries(t);
+      expect([...e.keys()].sort()).toEqual(['-dash  two spaces', '-dash  two spaces/é.iso', 'a', 'a/after.txt', 'a/b', 'a/b/c', 'a/b/c/deep.txt', 'a/b/open.txt', 'z.txt']);
+      expect(e.get('a/b')?.flags).toBe(2); // itself not world-readable
+      expect(e.get('a/b/c')?.flags).toBe(3); // and inside such a dir
+      expect(e.get('a/b/c/deep.txt')?.flags).toBe(1);
+      expect(e.get('a/b/open.txt')?.flags).toBe(1);
+      expect(e.get('a/after.txt')?.flags).toBe(0); // out of a/b again
+      expect(e.get('z.txt')?.flags).toBe(0);
+      expect(e.get('-dash  two spaces/é.iso')).toEqual({ kind: 'f', flags: 8, size: 3 });
+    } finally {
+      for (const d of ['a/b/c', 'a/b', 'hidden']) chmodSync(join(t, d), 0o755);
+    }
+  });
+
+  it('marks everything restricted under a root that is not world-readable', async () => {
+    const t = join(tmp, 'closed');
+    put(join(t, 'd', 'f.txt'), 'f');
+    chmodSync(t, 0o750);
+    try {
+      const e = await entries(t);
+      expect([...e.values()].map((x) => x.flags & 1)).toEqual([1, 1]);
+    } finally {
+      chmodSync(t, 0o755);
+    }
   });
 });
 

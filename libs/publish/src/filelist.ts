@@ -8,12 +8,12 @@
 //   seeing one module's new list with another's old one may copy instead of link;
 // - an unchanged list is not rewritten: clients compare lists, and a new mtime means work;
 // - [Checksums SHA1] covers repomd.xml because its size and time alone can miss an update.
-import { closeSync, fchmodSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { acquireLockWaiting, hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
 import { SUPPORTED_IMAGE_FORMATS } from '@rocky/compose';
 import { ListWriter, TIME_LIST_HEADER, finishTimeList } from './filelist-format';
-import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, WalkPool, defaultWorkers, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
+import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
 
 export { parseFileTimeList, type FileTimeList, type FileTimeListEntry } from './filelist-format';
 
@@ -38,8 +38,6 @@ export interface FileListOptions {
   aliases?: Record<string, string[]>;
   /** Clock (ms since epoch) for the future-timestamp check. */
   now?: () => number;
-  /** Worker threads for walking big trees; 0 walks in this thread. Default: cores, max 4. */
-  walkWorkers?: number;
   log?: (msg: string) => void;
 }
 
@@ -101,18 +99,12 @@ export async function generateFileLists(modules: FileListModule[], opts: FileLis
 async function generateLocked(mods: FileListModule[], opts: FileListOptions, log: (m: string) => void): Promise<FileListResult> {
   const nowSec = Math.floor((opts.now ?? Date.now)() / 1000);
 
-  // 1. Walk every module (one worker pool for all).
-  const pool = new WalkPool(opts.walkWorkers ?? defaultWorkers());
+  // 1. Walk every module.
   const walked: Walked[] = [];
-  try {
-    for (const m of mods) {
-      const rules = walkRules(m, opts);
-      removeStaleTemps(m.dir, rules);
-      const chunks = await walkTree(m.dir, rules, { workers: pool.size, pool });
-      walked.push({ module: m, dir: m.dir, ...sortByPath(chunks) });
-    }
-  } finally {
-    await pool.close();
+  for (const m of mods) {
+    const rules = walkRules(m, opts);
+    removeStaleTemps(m.dir, rules);
+    walked.push({ module: m, dir: m.dir, ...sortByPath(await walkTree(m.dir, rules)) });
   }
 
   // 2. SHA1 of the checksummed files, from the cache where (size, mtime, ctime, inode) match.
@@ -150,8 +142,10 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
   const planned: Array<{ file: string; data: Buffer; last: boolean }> = [];
   for (const w of walked) {
     const { name } = w.module;
-    const tl = new ListWriter().add(TIME_LIST_HEADER);
-    const fl = new ListWriter().add('.\n');
+    // Size hints: the paths' length plus each list's per-line overhead, so neither grows.
+    const pathChars = w.paths.reduce((n, p) => n + p.length, 0);
+    const tl = new ListWriter(pathChars + 32 * w.paths.length + 4096).add(TIME_LIST_HEADER);
+    const fl = new ListWriter(pathChars + 4 * w.paths.length + 64).add('.\n');
     const images: string[] = [];
     const sha1: Array<[string, string]> = [];
     // Hot loop over every entry: imported bindings are getters once transpiled to CJS, so
@@ -290,12 +284,26 @@ function syncDir(dir: string): void {
   }
 }
 
+/** Whether `file` holds exactly `data`: its size first, then its bytes a piece at a time (lists run to tens of MiB). */
 function sameContent(file: string, data: Buffer): boolean {
+  let fd: number;
   try {
-    return readFileSync(file).equals(data);
+    fd = openSync(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
+  }
+  try {
+    if (fstatSync(fd).size !== data.length) return false;
+    const buf = Buffer.allocUnsafe(Math.min(data.length, 1 << 20));
+    for (let at = 0; at < data.length; ) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, data.length - at), at);
+      if (n === 0 || buf.compare(data, at, at + n, 0, n) !== 0) return false;
+      at += n;
+    }
+    return true;
+  } finally {
+    closeSync(fd);
   }
 }
 

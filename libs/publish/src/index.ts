@@ -1,4 +1,3 @@
-export * from './sign';
 export * from './rsync';
 export * from './publish';
 export * from './digest';

@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventLog } from '@rocky/exec';
 import { checksumDigests, DeletionLimitError, escapeName, excludeMatcher, isChecksumList, isMetadataPath, linkProblem, mirrorNameProblem, publishTree, PublishRefusedError } from './publish';
-import { deletionArgs, deletionRules, exactPattern, linkCopyArgv, linkDestArgv, parseDestination, parseItemized } from './rsync';
+import { linkCopyArgv } from '@rocky/exec';
+import { deletionArgs, deletionRules, exactPattern, linkDestArgv, parseDestination, parseItemized } from './rsync';
 
 let tmp: string;
 const put = (file: string, data: string, mtime = 1_700_000_000) => {

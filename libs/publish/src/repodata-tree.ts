@@ -7,11 +7,11 @@
 // kept (`prepared/<tree>.<key>/`) until published, so a rerun after a kill takes it over.
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { copySync, removeSync } from 'fs-extra';
 import { distroCpe, revision, type Release, type RepoTree, type Site } from '@rocky/config';
-import { readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
-import { linkCopy, linkDestSync } from './rsync';
+import { detachSign, linkCopy, readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { linkDestSync } from './rsync';
 import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
-import { detachSign } from './sign';
 
 export interface RepodataTreeOptions {
   release: Release;
@@ -152,9 +152,8 @@ async function buildRepodata(o: RepodataTreeOptions, t: RepoTree, a: { dir: stri
 
 /** Fresh files (new inodes) for a repodata dir: the tools below rewrite repomd.xml in place. */
 function copyRepodata(from: string, to: string) {
-  rmSync(to, { recursive: true, force: true });
-  mkdirSync(to, { recursive: true });
-  for (const n of readdirSync(from)) copyFileSync(join(from, n), join(to, n));
+  removeSync(to);
+  copySync(from, to);
 }
 
 /** Repodata dirs (kept by --exclude) of trees the compose no longer has. */
@@ -220,9 +219,13 @@ export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'si
   return out;
 }
 
-/** After the publish: the record stands for the published repodata; the private tree and prepared repodata go. */
-export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork): void {
-  writeJsonAtomic(join(o.work, 'repodata.json'), work.record);
+/**
+ * After the publish: the record stands for the published repodata; the private tree and prepared
+ * repodata go. `partial`: only `work`'s trees were published (one compose of several), the
+ * record of the others stays.
+ */
+export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork, { partial = false } = {}): void {
+  writeJsonAtomic(join(o.work, 'repodata.json'), partial ? { ...readRecord(o.work), ...work.record } : work.record);
   rmSync(o.tree, { recursive: true, force: true });
   rmSync(preparedRoot(o.work), { recursive: true, force: true });
 }

@@ -198,12 +198,7 @@ export function deletionArgs(o: RsyncOptions, rulesFile: string, skeleton: strin
   return ['-r', '--delete', '--existing', '--ignore-existing', '--from0', `--filter=merge ${rulesFile}`, ...(o.extraArgs ?? []), srcArg(skeleton), srcArg(dest)];
 }
 
-// --- hardlinked tree copies (staging's private tree) -----------------------------------------
-
-/** `cp -al from/. to/`: `to` gets every entry of `from`, files as hardlinks (same filesystem). */
-export const linkCopyArgv = (from: string, to: string): string[] => ['cp', '-al', `${from}/.`, `${to}/`];
-
-export const linkCopy = (from: string, to: string): Promise<RunResult> => run(linkCopyArgv(from, to));
+// --- hardlinked tree copies (staging's private tree; linkCopy itself is in @rocky/exec) -------
 
 export interface LinkDestSync {
   from: string;

@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { renderChecksum } from '@rocky/compose';
 import { HashCache } from '@rocky/exec';
-import type { RpmPackage } from '@rocky/rpm-repo';
 import { approvalFile, ApprovalError, checkApproval, writeApproval } from './approval';
 import { treeDigest } from './digest';
-import { diffPackages, isImagePath, renderVettingMarkdown, verifyChecksumFiles, type VettingReport } from './vetting';
+import { isImagePath, renderVettingMarkdown, verifyChecksumFiles, type VettingReport } from './vetting';
 
 let tmp: string;
 beforeEach(() => {
@@ -16,20 +15,6 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(tmp, { recursive: true, force: true }));
 
-const pkg = (name: string, version: string, arch = 'x86_64', epoch = '0'): RpmPackage => ({ name, arch, epoch, version, release: '1.el9', href: `Packages/${name[0]}/${name}-${version}.rpm`, sha256: '0'.repeat(64), size: 1 });
-
-describe('diffPackages', () => {
-  it('reports added, removed and updated NEVRAs per name.arch', () => {
-    const d = diffPackages([pkg('bash', '5.1'), pkg('gone', '1'), pkg('glibc', '2.34'), pkg('glibc', '2.34', 'i686')], [pkg('bash', '5.2'), pkg('new', '1'), pkg('glibc', '2.34'), pkg('glibc', '2.34', 'i686')]);
-    expect(d.added).toEqual(['new-0:1-1.el9.x86_64']);
-    expect(d.removed).toEqual(['gone-0:1-1.el9.x86_64']);
-    expect(d.updated).toEqual([{ name: 'bash', arch: 'x86_64', from: ['bash-0:5.1-1.el9.x86_64'], to: ['bash-0:5.2-1.el9.x86_64'] }]);
-  });
-  it('counts a kept old version plus a new one as an update (rocky-8 staging)', () => {
-    const d = diffPackages([pkg('bash', '5.1')], [pkg('bash', '5.1'), pkg('bash', '5.2')]);
-    expect(d).toEqual({ added: [], removed: [], updated: [{ name: 'bash', arch: 'x86_64', from: [], to: ['bash-0:5.2-1.el9.x86_64'] }] });
-  });
-});
 
 describe('verifyChecksumFiles', () => {
   it('verifies every CHECKSUM against its files, aliases included, and names failures', async () => {

@@ -4,7 +4,7 @@
 // digest that `prod` wants approved.
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { nevra, parseChecksum } from '@rocky/compose';
+import { diffPackages, parseChecksum, type PackageDiff } from '@rocky/compose';
 import { repoDir, type Release, type RepoTree } from '@rocky/config';
 import { HashCache, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { decompress, parsePrimary, parseRepomd, parseUpdateinfo, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
@@ -20,52 +20,6 @@ export function readRepoPackages(treeDir: string): RpmPackage[] | undefined {
   if (!primary) throw new Error(`${repomdFile} has no primary record`);
   const file = join(treeDir, primary.href);
   return parsePrimary(decompress(readFileSync(file), primary.href).toString('utf8'), file);
-}
-
-export interface PackageDiff {
-  added: string[];
-  removed: string[];
-  /** Same name.arch, other versions: `from` are NEVRAs gone, `to` NEVRAs new. */
-  updated: { name: string; arch: string; from: string[]; to: string[] }[];
-}
-
-type Nevra = Pick<RpmPackage, 'name' | 'epoch' | 'version' | 'release' | 'arch'>;
-const nevraOf = (p: Nevra) => nevra({ name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch });
-
-/**
- * NEVRA-level difference. A name.arch present before and after whose versions changed is an
- * update (also when old versions are kept, as rocky-8 staging does: then `from` is empty).
- */
-export function diffPackages(before: Nevra[], after: Nevra[]): PackageDiff {
-  const group = (ps: Nevra[]) => {
-    const m = new Map<string, Set<string>>();
-    for (const p of ps) {
-      const k = `${p.name}.${p.arch}`;
-      if (!m.has(k)) m.set(k, new Set());
-      m.get(k)!.add(nevraOf(p));
-    }
-    return m;
-  };
-  const b = group(before);
-  const a = group(after);
-  const diff: PackageDiff = { added: [], removed: [], updated: [] };
-  for (const [k, to] of a) {
-    const from = b.get(k);
-    if (!from) diff.added.push(...to);
-    else {
-      const gone = [...from].filter((x) => !to.has(x)).sort();
-      const fresh = [...to].filter((x) => !from.has(x)).sort();
-      if (gone.length || fresh.length) {
-        const dot = k.lastIndexOf('.');
-        diff.updated.push({ name: k.slice(0, dot), arch: k.slice(dot + 1), from: gone, to: fresh });
-      }
-    }
-  }
-  for (const [k, from] of b) if (!a.has(k)) diff.removed.push(...from);
-  diff.added.sort();
-  diff.removed.sort();
-  diff.updated.sort((x, y) => (x.name === y.name ? x.arch.localeCompare(y.arch) : x.name < y.name ? -1 : 1));
-  return diff;
 }
 
 export interface ChecksumVerification {

@@ -1,5 +1,5 @@
-// pungi-koji's argv, checked against pungi_koji.py's argparse rules (4.3.x), from a site shaped
-// like what sites/rocky-prod.yaml will carry (rocky-prod.yaml + testdata/rocky-prod.producers.yaml).
+// pungi-koji's argv, checked against pungi_koji.py's argparse rules (4.3.x), from the
+// producer sites/rocky-prod.yaml carries.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,10 +13,10 @@ const repoRoot = resolve(__dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'pungi-argv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** rocky-prod.yaml with the producers block (and `extra` YAML) appended, loaded as a site. */
+/** rocky-prod.yaml (with `extra` YAML appended to its producers), loaded as a site. */
 function prodSite(extra = '') {
   const file = join(dir, `rocky-prod-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(file, `${readFileSync(join(repoRoot, 'sites/rocky-prod.yaml'), 'utf8')}\n${readFileSync(join(__dirname, 'testdata/rocky-prod.producers.yaml'), 'utf8')}${extra}`);
+  writeFileSync(file, `${readFileSync(join(repoRoot, 'sites/rocky-prod.yaml'), 'utf8')}${extra}`);
   return loadSite(repoRoot, file);
 }
 
@@ -25,7 +25,7 @@ describe('producerArgv (rocky-prod)', () => {
   const producer = site.producers['rocky-8'] as PungiProducer;
   const r8 = loadRelease(repoRoot, 'rocky-8');
 
-  it('runs the real pungi-koji with the checkout config, the target dir, one compose type, the label, old composes, no latest link', () => {
+  it('runs the real pungi-koji with the checkout config, the target dir, one compose type, the label, old composes, pungi\'s latest link only for a finished compose', () => {
     expect(producerArgv(producer, r8, { compose: 'Rocky', kind: 'produce' })).toEqual([
       'pungi-koji',
       '--config', '/var/lib/releng/pungi-rocky/r8.conf',
@@ -33,7 +33,8 @@ describe('producerArgv (rocky-prod)', () => {
       '--production',
       '--label', 'RC-8.10',
       '--old-composes', '/mnt/compose/8',
-      '--no-latest-link',
+      '--latest-link-status', 'FINISHED',
+      '--latest-link-status', 'FINISHED_INCOMPLETE',
       '--print-output-dir',
     ]);
   });
@@ -55,7 +56,7 @@ describe('producerArgv (rocky-prod)', () => {
     const ssh = runnerArgv(argv, { runner: { type: 'ssh', host: 'compose01.rockylinux.org', user: 'releng', knownHosts: '/etc/releng/known_hosts' }, env: { KRB5CCNAME: 'FILE:/tmp/krb5cc_releng' } });
     expect(ssh).toEqual(expect.arrayContaining(['-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'UserKnownHostsFile=/etc/releng/known_hosts', '-l', 'releng']));
     expect(ssh.at(-2)).toBe('compose01.rockylinux.org');
-    expect(ssh.at(-1)).toBe(`sh -c 'exec "$@"' releng env 'KRB5CCNAME=FILE:/tmp/krb5cc_releng' pungi-koji --config /var/lib/releng/pungi-rocky/r8.conf --target-dir /mnt/compose/8 --production --label RC-8.10 --old-composes /mnt/compose/8 --no-latest-link --print-output-dir`);
+    expect(ssh.at(-1)).toBe(`sh -c 'exec "$@"' releng env 'KRB5CCNAME=FILE:/tmp/krb5cc_releng' pungi-koji --config /var/lib/releng/pungi-rocky/r8.conf --target-dir /mnt/compose/8 --production --label RC-8.10 --old-composes /mnt/compose/8 --latest-link-status FINISHED --latest-link-status FINISHED_INCOMPLETE --print-output-dir`);
   });
 
   it('the site schema: an ssh runner needs absolute paths, unknown keys are errors', () => {

@@ -60,7 +60,7 @@ export interface PungiKojiOptions {
   noLabel?: boolean;
   /** --old-composes, repeated: where pungi looks for a previous compose to reuse. */
   oldComposes?: string[];
-  /** --no-latest-link: the pipeline moves the link itself, after verifying the compose. */
+  /** --no-latest-link: pungi makes no latest link. */
   noLatestLink?: boolean;
   /** --latest-link-status, repeated: link only when the compose ends in one of these. */
   latestLinkStatus?: ('FINISHED' | 'FINISHED_INCOMPLETE')[];
@@ -148,9 +148,10 @@ export interface ProducerRun {
 }
 
 /**
- * The pungi-koji argv for one compose of a release, from the site's producer. The pipeline owns
- * the latest link (it moves only after the compose verified), so pungi never makes it; pungi
- * prints the compose dir it created, which is how the caller finds it.
+ * The pungi-koji argv for one compose of a release, from the site's producer. pungi owns its
+ * `latest-<short>-<version>` link (the Rocky 8 SOP's composes each make theirs); it moves it only
+ * for a compose that finished, never for a DOOMED or TERMINATED one. The pipeline reads the
+ * compose by the directory pungi prints, not by the link.
  */
 export function producerArgv(p: PungiProducer, rel: Pick<Release, 'name' | 'major' | 'minor' | 'type'>, run: ProducerRun): string[] {
   const files = p.composes[run.compose];
@@ -163,7 +164,7 @@ export function producerArgv(p: PungiProducer, rel: Pick<Release, 'name' | 'majo
     // Only production composes need a label; the others take one when given.
     label: run.label ?? (p.composeType === 'production' ? pungiLabel(rel, run.kind) : undefined),
     oldComposes: p.oldComposes,
-    noLatestLink: true,
+    latestLinkStatus: ['FINISHED', 'FINISHED_INCOMPLETE'],
     skipPhases: run.skipPhases,
     justPhases: run.justPhases,
     kojiEvent: run.kojiEvent,

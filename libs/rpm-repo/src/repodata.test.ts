@@ -80,6 +80,32 @@ describe('repodata', () => {
   });
 });
 
+describe('primary.xml as XML', () => {
+  const good = primary('Packages/x.rpm');
+  it('reads CDATA, comments, single quotes, and any order of the fields', () => {
+    const odd = good
+      .replace('<name>bash</name>', "<!-- c --><name><![CDATA[bash]]></name>")
+      .replace('<arch>x86_64</arch>', '')
+      .replace('<location href="Packages/x.rpm"/>', "<location href='Packages/x.rpm'/><arch> x86_64 </arch>");
+    expect(parsePrimary(odd)[0]).toMatchObject({ name: 'bash', arch: 'x86_64', href: 'Packages/x.rpm', size: 1234, sourcerpm: 'bash-5.1.8-9.el9.src.rpm' });
+    expect(parsePrimary('<metadata packages="0"/>')).toEqual([]);
+  });
+
+  it.each([
+    ['a tag closed by another', good.replace('</summary>', '</name>'), /closes <summary>/],
+    ['an unclosed document', good.replace('</metadata>', ''), /<metadata> is not closed/],
+    ['an unquoted attribute', good.replace('type="rpm"', 'type=rpm'), /malformed tag/],
+    ['a DOCTYPE', good.replace('<metadata ', '<!DOCTYPE x [<!ENTITY a "b">]><metadata '), /DOCTYPE/],
+    ['a reference to NUL', good.replace('<summary>s', '<summary>&#0;'), /&#0;/],
+    ['text after the document', `${good}x`, /text outside/],
+    ['a second document element', `${good}<metadata/>`, /second document element/],
+    ['a requires entry left open', good.replace('<rpm:entry name="glibc"/>', '<rpm:entry name="glibc">'), /closes <rpm:entry>/],
+  ])('refuses %s, naming the file and line', (_what, xml, why) => {
+    expect(() => parsePrimary(xml, 'p.xml')).toThrow(/^p\.xml: not valid XML: .*\(line \d+\)$/);
+    expect(() => parsePrimary(xml, 'p.xml')).toThrow(why);
+  });
+});
+
 describe('repoclosure output', () => {
   it('names broken packages and their unresolved deps', () => {
     const out = 'package: broken-tc-1.0-1.noarch from broken\n  unresolved deps (1):\n    does-not-exist-tc\n    other >= 2\npackage: b-1-1.x86_64 from r\n  unresolved deps (1):\n    x\n';

@@ -8,6 +8,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { posix } from 'node:path';
 import { runPipe, runSync } from '@rocky/exec';
 import { xmlDecoding } from './xml';
+import { scanPrimary } from './primary';
 
 export interface RepomdRecord {
   type: string;
@@ -117,34 +118,36 @@ export function decompress(data: Buffer, href: string): Buffer {
 }
 
 export function parsePrimary(xml: string, what = 'primary.xml'): RpmPackage[] {
-  let doc: Node;
+  const noBaseIn = (attrs: Map<string, string>, where: string) => {
+    for (const a of ['xml:base', 'base']) if (attrs.has(a)) throw new Error(`${where} has ${a} "${attrs.get(a)}" (files must be fetched from the repo itself)`);
+  };
   try {
-    doc = parser.parse(xml, true) as Node;
+    return scanPrimary(xml, {
+      element(el, attrs, pkgName) {
+        noBaseIn(attrs, el === 'metadata' ? what : el === 'package' ? `${what} package` : `${what} package ${pkgName}: location`);
+      },
+      package(p) {
+        const name = p.name ?? '';
+        const href = p.location?.get('href');
+        if (!href) throw new Error(`${what}: package ${name} has no location`);
+        return {
+          name,
+          arch: p.arch ?? '',
+          epoch: p.version?.get('epoch') ?? '0',
+          version: p.version?.get('ver') ?? '',
+          release: p.version?.get('rel') ?? '',
+          href: safeHref(href, `${what} package ${name}`),
+          sha256: requireSha256(`${what} package ${name}`, p.checksum?.type, p.checksum?.value),
+          size: Number(p.size?.get('package') ?? NaN),
+          sourcerpm: p.sourcerpm || undefined,
+        };
+      },
+    });
   } catch (e) {
-    throw new Error(`${what}: not valid XML: ${(e as Error).message.split('\n')[0]}`);
+    const m = (e as Error).message;
+    if (m.startsWith('not valid XML') || m.startsWith('not a primary')) throw new Error(`${what}: ${m}`);
+    throw e;
   }
-  const md = doc.metadata as Node | undefined;
-  if (!md) throw new Error(`${what}: not a primary metadata document`);
-  noBase(md, what);
-  const pkgs = (md.package as Node[] | undefined) ?? [];
-  return pkgs.map((p) => {
-    const name = text(p.name);
-    noBase(p, `${what} package ${name}`);
-    noBase(p.location, `${what} package ${name}: location`);
-    const href = attr(p.location, 'href');
-    if (!href) throw new Error(`${what}: package ${name} has no location`);
-    return {
-      name,
-      arch: text(p.arch),
-      epoch: attr(p.version, 'epoch') ?? '0',
-      version: attr(p.version, 'ver') ?? '',
-      release: attr(p.version, 'rel') ?? '',
-      href: safeHref(href, `${what} package ${name}`),
-      sha256: requireSha256(`${what} package ${name}`, attr(p.checksum, 'type'), text(p.checksum)),
-      size: Number(attr(p.size, 'package') ?? NaN),
-      sourcerpm: text((p.format as Node | undefined)?.['rpm:sourcerpm']) || undefined,
-    };
-  });
 }
 
 /**

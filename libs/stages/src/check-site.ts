@@ -3,8 +3,8 @@
 // only: no file, directory, event, lock, container or job is made anywhere, on any site (the
 // fixture upstream is read, never built or served). Every problem is reported at once, each
 // naming the site file's field and what to do, and the stage fails if there is one.
-import { existsSync, readdirSync, readFileSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
-import { userInfo } from 'node:os';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { cloudBucketPrefix, stateDir, upstreamArch, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
 import { bytes, findTool, missingHint, run, TOOL_MINIMUMS, ToolError, compareVersions, toolVersion } from '@rocky/exec';
@@ -277,7 +277,16 @@ async function checkSigning(c: Extract<SiteCheck, { kind: 'signing' }>, r: Check
   if (st.mode & 0o077) problem('signing.gnupgHome', `${home} has mode ${(st.mode & 0o777).toString(8)}: others may read the private keys, and gpg warns on every signature; chmod 700 ${home}`);
   const gpg = findTool('gpg', env.PATH);
   if (!gpg) return void r.notes.push('key not checked: gpg is not installed (see tool gpg)');
-  const listing = await run([gpg, '--homedir', home, '--batch', '--no-autostart', '--lock-never', '--with-colons', '--with-keygrip', '--list-keys', c.keyId], { env, okCodes: [0, 2], timeoutMs: 30_000 });
+  // gpg writes even when it only lists (it compacts a keybox it has not maintained for hours,
+  // and opens the trustdb read-write): it reads copies of the keyring, so the home is untouched.
+  const copy = mkdtempSync(join(tmpdir(), 'check-site-gnupg-'));
+  let listing;
+  try {
+    for (const f of ['pubring.kbx', 'pubring.gpg', 'trustdb.gpg']) if (existsSync(join(home, f))) copyFileSync(join(home, f), join(copy, f));
+    listing = await run([gpg, '--homedir', copy, '--batch', '--no-autostart', '--lock-never', '--no-auto-check-trustdb', '--with-colons', '--with-keygrip', '--list-keys', c.keyId], { env, okCodes: [0, 2], timeoutMs: 30_000 });
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
   // pub/sub records: validity (field 2), capabilities (field 12; lower case: this key's own), then fpr and grp lines.
   const keys: { valid: boolean; sign: boolean; fpr?: string; grip?: string; uid?: string }[] = [];
   for (const line of listing.stdout.split('\n')) {

@@ -2,15 +2,15 @@
 // while a change elsewhere (a comment in a publishing stage) does not: part of the store keys
 // under which built ISOs are found again.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { globbySync } from 'globby';
 
+/** The sources directly in each dir (tests excepted), in name order: a missing dir adds nothing. */
 export function codeDigest(root: string, dirs: string[]): string {
   const h = createHash('sha256');
   for (const dir of dirs) {
-    const abs = join(root, dir);
-    if (!existsSync(abs)) continue;
-    for (const f of readdirSync(abs).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts')).sort()) h.update(`${dir}/${f}\0`).update(readFileSync(join(abs, f)));
+    for (const f of globbySync(['*.ts', '!*.test.ts'], { cwd: join(root, dir) }).sort()) h.update(`${dir}/${f}\0`).update(readFileSync(join(root, dir, f)));
   }
   return h.digest('hex');
 }

@@ -10,7 +10,7 @@
 //                  re-pointing the link is a rollback), with the record its own sync wrote.
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ComposeLayout, composeRoot, isFinalized, parseComposeId, type Arch } from '@rocky/config';
+import { ComposeLayout, PungiComposeLayout, composeRoot, isFinalized, parseComposeId, type Arch } from '@rocky/config';
 import { readJson } from '@rocky/exec';
 import { parseChecksum } from '@rocky/compose';
 import { readComposeRef, readSyncManifest, type FileEntry, type SyncRecord, type TreeManifest } from './manifests';
@@ -29,6 +29,8 @@ export interface ComposeView {
   media?: string;
   /** Whether the compose has productmd metadata (finalize's, or an update compose's own); a SIG compose is its trees only. */
   metadata: boolean;
+  /** A compose pungi made (its COMPOSE_ID at the top, as pungi has it). */
+  producer?: 'pungi';
 }
 
 const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
@@ -81,7 +83,10 @@ export function composeDamage(view: ComposeView, limit = 20): string[] {
       else sized(p, e);
     }
   }
-  if (view.metadata) for (const f of ['composeinfo.json', 'rpms.json', 'COMPOSE_ID']) if (!existsSync(join(layout.metadata, f))) add(`${join(layout.metadata, f)} is missing`);
+  if (view.metadata) {
+    const metadata = ['composeinfo.json', 'rpms.json', 'COMPOSE_ID'].map((f) => (f === 'COMPOSE_ID' && view.producer === 'pungi' ? new PungiComposeLayout(layout.dir).composeIdFile : join(layout.metadata, f)));
+    for (const f of metadata) if (!existsSync(f)) add(`${f} is missing`);
+  }
   return problems;
 }
 

@@ -2,7 +2,7 @@
 // pungi's names (libs/config/src/names.ts composeId), read from the directory listing.
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { linkCopy } from '@rocky/publish';
+import { linkCopy } from '@rocky/exec';
 import { ComposeLayout, composeLabel, composeRoot, parseComposeId, type ComposeKind, type ParsedComposeId, type Release, type Site } from '@rocky/config';
 
 export interface ComposeDir extends ParsedComposeId {

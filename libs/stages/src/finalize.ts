@@ -7,11 +7,10 @@
 // metadata under one compose id; and STATUS FINISHED only after every name was checked against
 // its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
-import { basename, join, posix } from 'node:path';
-import { checksumSignatureKey, composeRoot, parseComposeId, releaseIso, repoTrees, revision, dayStamp, fullName, type Arch, type RepoTree } from '@rocky/config';
-import { mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
+import { join, posix } from 'node:path';
+import { checksumSignatureKey, composeRoot, releaseIso, repoTrees, revision, fullName, type Arch, type RepoTree } from '@rocky/config';
+import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { clearsign } from '@rocky/publish';
 import {
   cloudImageKind,
   composeInfo,
@@ -19,7 +18,6 @@ import {
   discTreeinfo,
   imagesJson,
   parseChecksum,
-  parseNevra,
   parseTreeinfo,
   renderChecksum,
   renderStatus,
@@ -30,17 +28,14 @@ import {
   treeinfoImagePaths,
   treeinfoProblems,
   treeinfoReferences,
-  type ComposeRef as PmdCompose,
   type ImageEntry,
-  type RpmEntry,
 } from '@rocky/compose';
-import { composeTimestamp, readSyncManifest, syncPending, type ArchManifest, type FileEntry } from './manifests';
-import { readIsoManifest } from './iso';
-import { readExtraManifest } from './iso-extra';
+import { composeTimestamp, readExtraManifest, readIsoManifest, readSyncManifest, syncPending, type ArchManifest, type FileEntry } from './manifests';
 import { readCloudManifest } from './cloud';
 import { releaseExtraFiles, type ExtraFile } from './extra-files';
 import { composeLayout, ensureCompose } from './trees';
 import { composesOf, isFinished } from './composes';
+import { productmdCompose, rpmEntries, upstreamRecord } from './compose-records';
 import type { StageContext } from './context';
 import { targetDistDir, type Stage } from './stage';
 
@@ -87,7 +82,7 @@ const TREE_METADATA = new Set(['.treeinfo', '.discinfo', 'media.repo']);
 const FINISHED = new Set(['FINISHED', 'FINISHED_INCOMPLETE']);
 const readStatus = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined);
 
-interface FinalizeResult {
+export interface FinalizeResult {
   manifest: FinalizeManifest;
   /** Every package rpms.json lists, relative to `compose/`. */
   rpmPaths: string[];
@@ -216,12 +211,6 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
 
 const relTo = (base: string, dir: string) => dir.slice(base.length + 1);
 
-/** productmd's compose record of a compose id (one id everywhere: directory, COMPOSE_ID, composeinfo). */
-export function productmdCompose(composeId: string): PmdCompose {
-  const p = parseComposeId(composeId);
-  if (!p) throw new Error(`${composeId} is not a compose id`);
-  return { id: composeId, date: dayStamp(p.date), respin: p.respin, type: 'production' };
-}
 
 /**
  * CHECKSUM.asc: one signature per CHECKSUM text and key, kept in the store, so a rerun (or a
@@ -267,7 +256,11 @@ function carryGaMedia(ctx: StageContext, composeId: string, dirs: Map<string, Pl
     for (const e of entries) {
       if (taken.has(e.name) || isLink(e.name)) continue;
       const aliases = (aliasesOf.get(e.name) ?? []).filter((a) => !taken.has(a));
-      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, image: { variant: releaseIso(ctx.release).lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
+      // Its file listing goes with it (the same bytes, which the store holds since the GA finalize placed them).
+      const manifest = join(from, `${e.name}.manifest`);
+      const text = existsSync(manifest) ? readFileSync(manifest) : undefined;
+      const listing = text && { path: `${e.name}.manifest`, sha256: sha256(text), size: text.length };
+      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, ...(listing ? { listing } : {}), image: { variant: releaseIso(ctx.release).lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
     }
   }
 }
@@ -429,55 +422,4 @@ async function verifyPlaced(store: Store, compose: string, dirs: Map<string, Pla
   if (problems.length) throw new Error(`finalize consistency check failed:\n  ${problems.join('\n  ')}`);
 }
 
-/** rpms.json entries from the sync manifests: every package of every tree. */
-export function rpmEntries(s: StageContext, sync: Map<Arch | 'source', ArchManifest>): RpmEntry[] {
-  const rel = s.release;
-  const src = sync.get('source');
-  const srpmEpoch = new Map<string, string>();
-  for (const t of src?.trees ?? []) for (const p of t.packages) srpmEpoch.set(`${p.name}-${p.version}-${p.release}.src.rpm`, p.epoch);
-  const out: RpmEntry[] = [];
-  // Keyed by the tree's own arch: devel's i686 multilib tree is listed under i686, as
-  // composeinfo lists it, not mixed into x86_64 (its noarch packages would collide).
-  const archesOf = new Map<string, string[]>();
-  for (const group of rel.arches) {
-    for (const t of sync.get(group)!.trees) {
-      if (t.kind === 'kickstart') continue;
-      const arch = t.arch;
-      archesOf.set(t.dir, [...new Set([...(archesOf.get(t.dir) ?? []), arch])]);
-      for (const p of t.packages) {
-        const srpmFile = p.sourcerpm ?? `${p.name}-${p.version}-${p.release}.src.rpm`;
-        const sn = parseNevra(srpmFile.replace(/\.rpm$/, ''));
-        out.push({
-          variant: t.dir,
-          arch,
-          rpm: { name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch },
-          srpm: { ...sn, epoch: srpmEpoch.get(srpmFile) ?? '0' },
-          path: `${t.path}/${p.path}`,
-          sigkey: p.sigkey,
-          category: t.kind === 'debug' ? 'debug' : 'binary',
-        });
-      }
-    }
-  }
-  // Source packages are listed under every binary arch of their variant, as productmd maps them.
-  for (const t of src?.trees ?? []) {
-    for (const arch of archesOf.get(t.dir) ?? []) {
-      for (const p of t.packages) {
-        out.push({ variant: t.dir, arch, rpm: { name: p.name, epoch: p.epoch, version: p.version, release: p.release, arch: p.arch }, path: `${t.path}/${p.path}`, sigkey: p.sigkey, category: 'source' });
-      }
-    }
-  }
-  return out;
-}
 
-/** The upstream state the compose was built from: every tree's repomd.xml digest. */
-export function upstreamRecord(s: StageContext, sync: Map<Arch | 'source', ArchManifest>) {
-  const trees: Record<string, string> = {};
-  for (const m of sync.values()) {
-    for (const t of m.trees) {
-      const repomd = t.repodata.find((f) => basename(f.path) === 'repomd.xml');
-      if (repomd) trees[t.path] = repomd.sha256;
-    }
-  }
-  return { project: s.release.project, trees };
-}

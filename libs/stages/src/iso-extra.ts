@@ -7,11 +7,10 @@ import { rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { extraIsoKey, mediaNames, releaseIso, type Arch } from '@rocky/config';
-import { mapLimit, readJson } from '@rocky/exec';
+import { mapLimit } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
-import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry } from './manifests';
-import { readIsoManifest } from './iso';
+import { composeTimestamp, readComposeRef, readIsoManifest, readSyncManifest, syncPending, type FileEntry } from './manifests';
 import { extraFilePackages, releaseExtraFiles } from './extra-files';
 import { composeLayout, ensureFiles, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
@@ -28,8 +27,6 @@ export interface ExtraIsoEntry extends FileEntry {
   implantMd5: string;
   /** The ISO's file list (`<iso>.manifest`), kept in the store. */
   listing: FileEntry;
-  /** Digest of everything the ISO is built from. */
-  inputs: string;
 }
 export interface ExtraIsoManifest {
   images: ExtraIsoEntry[];
@@ -86,7 +83,11 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
           .update(JSON.stringify({ image, def, arch, names, boot: boot.iso.sha256, tree: boot.tree, repos: t.map((x) => [x.dir, x.repodata]), extra, code }))
           .digest('hex');
         const previous = await store.getKey(extraIsoKey(ctx.project, arch, image, inputs));
-        const e = previous?.metadata.entry as ExtraIsoEntry | undefined;
+        // The Nx output names what was built, not the key it is kept under: a change to the ISO
+        // code that builds the same bytes leaves it, and so finalize's hash, unchanged. (Entries
+        // stored before carry their key as `inputs`: dropped.)
+        const stored = previous?.metadata.entry as (ExtraIsoEntry & { inputs?: string }) | undefined;
+        const e = stored && { ...stored, inputs: undefined };
         const reuse = e && (await store.has(e.sha256)) && (await store.has(e.listing.sha256)) ? e : undefined;
         jobs.push({ arch, image, name: names.file, inputs, reuse });
       }
@@ -151,7 +152,6 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
           bootable: res.bootable,
           implantMd5: res.implantMd5,
           listing: { path: `${names.file}.manifest`, ...listing },
-          inputs: inputs!,
         };
         await store.setKey(extraIsoKey(ctx.project, arch, image, inputs!), obj, { entry });
         ctx.log.info(`${names.file} built (${res.bootable ? 'bootable' : 'data only'}), implanted md5 ${res.implantMd5} verified`);
@@ -176,8 +176,3 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   },
 };
 
-export function readExtraManifest(root: string, project: string): ExtraIsoManifest {
-  const file = join(targetDistDir({ root, project, target: 'iso-extra' }), 'manifest.json');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-extra\` first`);
-  return readJson<ExtraIsoManifest>(file);
-}

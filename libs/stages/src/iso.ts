@@ -8,13 +8,13 @@ import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
 import { isoReuseKey, mediaNames, releaseIso, type Arch, type Builder, type IsoNames } from '@rocky/config';
-import { keepLogs, readJson } from '@rocky/exec';
+import { keepLogs } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
 import { composeTimestamp, readComposeRef, readSyncManifest, syncPending, type FileEntry, type TreeManifest } from './manifests';
 import { composeLayout, ensureTree } from './trees';
 import { scratchDir, type StageContext } from './context';
-import { targetDistDir, type Stage } from './stage';
+import type { Stage } from './stage';
 import { ISO_CODE, codeDigest } from './code-digest';
 
 export interface IsoManifest {
@@ -169,8 +169,3 @@ async function allInStore(store: Store, files: FileEntry[]): Promise<boolean> {
   return (await Promise.all(files.map((f) => store.has(f.sha256)))).every(Boolean);
 }
 
-export function readIsoManifest(root: string, project: string, arch: Arch): IsoManifest {
-  const file = join(targetDistDir({ root, project, target: `iso-${arch}` }), 'manifest.json');
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-${arch}\` first`);
-  return readJson<IsoManifest>(file);
-}

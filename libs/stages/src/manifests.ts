@@ -4,8 +4,11 @@
 // hash of it changes only when that arch's inputs do.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { composeDate, distDir, type Arch, type Release, type TreeKind, type TreeArch } from '@rocky/config';
+import { composeDate, composeTarget, distDir, type Arch, type ComposeKind, type Release, type TreeKind, type TreeArch } from '@rocky/config';
 import { readJson } from '@rocky/exec';
+// Types only: reading a manifest needs none of the code that builds it (see the plugin's stage inputs).
+import type { IsoManifest } from './iso';
+import type { ExtraIsoManifest } from './iso-extra';
 
 export interface FileEntry {
   path: string;
@@ -73,6 +76,16 @@ export interface SyncRecord {
   trees: (TreeManifest & { group: Arch | 'source' })[];
   /** Update composes: the produce compose whose ISOs and images it carries. */
   media?: string;
+  /** A compose assembled from pungi's composes: which trees each brought, in staging order. */
+  pungi?: PungiPart[];
+}
+
+/** One pungi compose in the pipeline's compose: its id, where it is, the compose dirs (variants) it brought. */
+export interface PungiPart {
+  compose: string;
+  composeId: string;
+  dir: string;
+  variants: string[];
 }
 
 /** Which compose the manifests describe (not an input of per-arch work). */
@@ -80,6 +93,31 @@ export interface ComposeRef {
   composeId: string;
   /** Relative to the site's compose root. */
   dir: string;
+  /** Assembled from pungi's composes: staging publishes their trees one compose at a time, in this order. */
+  pungi?: PungiPart[];
+}
+
+/**
+ * What a `compose-<name>` task leaves (dist/<project>/compose-<name>/compose.json): the pungi
+ * compose it ran and verified, and every tree file, each in the store.
+ */
+export interface PungiComposeRecord {
+  /** pungi's release_short: `Rocky`, `Extras`. */
+  compose: string;
+  kind: ComposeKind;
+  composeId: string;
+  /** The compose directory pungi made (absolute). */
+  dir: string;
+  status: 'FINISHED' | 'FINISHED_INCOMPLETE';
+  /** The deliverables pungi recorded as failed (FINISHED_INCOMPLETE). */
+  failed: string[];
+  trees: (TreeManifest & { group: Arch | 'source' })[];
+}
+
+/** The record of the `compose-<name>` task of the chain `kind` (`update-compose-<name>` for updates). */
+export function readPungiRecord(root: string, project: string, compose: string, kind: ComposeKind): PungiComposeRecord | undefined {
+  const file = join(distDir(root, project, composeTarget(compose, kind)), 'compose.json');
+  return existsSync(file) ? readJson<PungiComposeRecord>(file) : undefined;
 }
 
 export function readSyncManifest(root: string, project: string, group: Arch | 'source'): ArchManifest {
@@ -102,4 +140,16 @@ export function composeTimestamp(composeId: string): number {
   const d = composeDate(composeId);
   if (!d) throw new Error(`${composeId} is not a compose id`);
   return Math.floor(d.getTime() / 1000);
+}
+
+export function readIsoManifest(root: string, project: string, arch: Arch): IsoManifest {
+  const file = join(distDir(root, project, `iso/${arch}`), 'manifest.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-${arch}\` first`);
+  return readJson<IsoManifest>(file);
+}
+
+export function readExtraManifest(root: string, project: string): ExtraIsoManifest {
+  const file = join(distDir(root, project, 'iso-extra'), 'manifest.json');
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:iso-extra\` first`);
+  return readJson<ExtraIsoManifest>(file);
 }

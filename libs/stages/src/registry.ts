@@ -1,6 +1,10 @@
 // Every stage, by the executor name that runs it: the executors, the fault suite and the tests
 // look stages up here, so there is one list.
+import { pungiProducerOf } from '@rocky/config';
 import type { Stage } from './stage';
+import type { StageContext } from './context';
+import { pungiComposeStage, pungiSyncStage } from './pungi';
+import { signReposStage } from './sign-repos';
 import { syncStage } from './sync';
 import { isoStage } from './iso';
 import { isoExtraStage } from './iso-extra';
@@ -23,14 +27,22 @@ export const stages = {
   filelist: filelistStage,
   rollback: rollbackStage,
   'check-site': checkSiteStage,
+  compose: pungiComposeStage,
+  'sign-repos': signReposStage,
 } as const satisfies Record<string, Stage<any, any>>;
 
 export type StageName = keyof typeof stages;
 
-/** The stage behind an Nx target: `iso-x86_64` is the iso stage, `update-staging` the staging stage, every other target is its own. */
-export function stageForTarget(target: string): Stage<unknown, unknown> {
+/**
+ * The stage behind an Nx target: `iso-x86_64` is the iso stage, `update-staging` and
+ * `staging-Extras` the staging stage, `compose-Extras` the compose stage, every other target is
+ * its own. Given the context, the sync of a release pungi makes on this site assembles pungi's
+ * composes instead of reposyncing.
+ */
+export function stageForTarget(target: string, ctx?: Pick<StageContext, 'site' | 'release'>): Stage<unknown, unknown> {
   const t = target.replace(/^update-/, '');
-  const name = /^iso-(?!extra$)/.test(t) ? 'iso' : t;
+  if (t === 'sync' && ctx && pungiProducerOf(ctx.site, ctx.release)) return pungiSyncStage as Stage<unknown, unknown>;
+  const name = /^iso-(?!extra$)/.test(t) ? 'iso' : /^compose-/.test(t) ? 'compose' : /^staging-/.test(t) ? 'staging' : t;
   const stage = (stages as Record<string, Stage<unknown, unknown>>)[name];
   if (!stage) throw new Error(`no stage runs the target ${target}; stages: ${Object.keys(stages).join(', ')}`);
   return stage;

@@ -6,9 +6,9 @@
 // approves is written only for a tree that passed. Where its files live: publishLayout in
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ComposeLayout, composeRoot, isFinalized, parseComposeId, publishLayout, repoTrees, stagingNames, type RepoTree } from '@rocky/config';
+import { ComposeLayout, composeOfTarget, composeRoot, composeTarget, isFinalized, parseComposeId, publishLayout, repoTrees, stagingNames, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
@@ -33,7 +33,8 @@ import type { RpmPackage } from '@rocky/rpm-repo';
 import { parseChecksum } from '@rocky/compose';
 import { composeDamage, composeToPublish, mediaChecksums, type ComposeView } from './compose-check';
 import { finalizeStage } from './finalize';
-import { syncPending, type FileEntry } from './manifests';
+import { readComposeRef, syncPending, type FileEntry, type PungiComposeRecord } from './manifests';
+import { pungiRecordToPublish } from './pungi';
 import { restoreTree } from './trees';
 import { carryMedia } from './composes';
 import { runStage, type Stage } from './stage';
@@ -50,6 +51,8 @@ export interface StagingPlan {
   staleRepodata: string[];
   /** Dry runs: the publish as rsync plans it now (real runs plan inside the publish). */
   preview?: PublishResult;
+  /** `staging-<compose>` of a pungi-produced release: only that compose's dirs are published, from its own compose. */
+  single?: { compose: string; variants: string[] };
 }
 
 export interface StagingResult {
@@ -71,6 +74,8 @@ export interface StagingResult {
   before: Map<string, RpmPackage[]>;
   torrents: OverlayResult;
   result: PublishResult;
+  /** The trees vetted, when not the plan's: a compose staged alone is vetted with the whole staged release (its repos close against the others). */
+  vetTrees?: RepoTree[];
 }
 
 const privateTree = (ctx: StageContext) => ctx.release.publish.regenerateRepodata || ctx.release.publish.signRepodata;
@@ -116,6 +121,8 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const paths = publishLayout(site, rel);
     const releaseDir = join(paths.stagingCategory, stagingNames(rel).dir);
     if (rel.publish.signRepodata && !site.signing) throw new Error(`${rel.name} signs its repodata (publish.signRepodata) but site ${site.name} has no signing key: add signing {gnupgHome, keyId} to the site`);
+    const single = composeOfTarget(ctx.target);
+    if (single) return planSingle(ctx, releaseDir, single);
     if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
     const view = composeToPublish(ctx);
     const { layout, composeId } = view;
@@ -159,11 +166,13 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       for (const e of p.preview.deletes) lines.push(`- ${e.path} (${e.bytes} bytes)`);
       if (p.preview.needsConfirmation) lines.push(`the deletions exceed the site's limit of ${ctx.site.publish.deletionLimit}: the real run needs --confirmDeletions`);
     }
+    if (p.single) return { summary: `${p.single.compose} alone: ${p.composeId} (${p.single.variants.join(', ')}) → ${p.releaseDir}, then vetting`, details: lines };
     return { summary: `${p.composeId} → ${p.releaseDir}${p.preview ? `: ${describePlan(p.preview)}` : ''}, then vetting`, details: lines };
   },
 
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
+    if (plan.single) return stageSingle(ctx, plan, plan.single);
     if (plan.damage.length) await repairCompose(ctx);
     const { layout, composeId } = composeToPublish(ctx);
     const paths = publishLayout(site, rel);
@@ -184,7 +193,14 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     //    staging keeps, so deleting is safe even for releases that keep old packages: only
     //    superseded repodata and vanished trees go.
     const before = new Map(plan.trees.map((t) => [t.path, stagedPackages(join(releaseDir, t.path))]));
-    const result = await publishTree({
+    // A compose assembled from pungi's composes is staged one compose at a time, in the release's
+    // order (the SOP: Plus, Extras, Rocky-devel, Rocky), then the rest (media, metadata, links).
+    const passes: PublishResult[] = [];
+    for (const part of (ctx.kind === 'produce' && readComposeRef(ctx.root, ctx.project).pungi) || []) {
+      passes.push(await publishOnly(ctx, base, releaseDir, part.variants));
+      ctx.log.event('staging-compose', { compose: part.compose, composeId: part.composeId, variants: part.variants, changed: passes.at(-1)!.changed });
+    }
+    const last = await publishTree({
       source: [base, overlay],
       dest: releaseDir,
       delete: privateTree(ctx) ? true : rel.publish.delete,
@@ -194,6 +210,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       tempDir: paths.stagingTemp,
       log: ctx.log,
     });
+    const result = mergeResults([...passes, last]);
     // Published: the record now stands for it (a failed run's copy is worth keeping, a killed run's prepared repodata too).
     if (privateTree(ctx)) commitRepodata(ro, repodata);
     const linkChanges = placeLinks(paths.stagingCategory, stagingNames(rel).links, ctx.log);
@@ -226,7 +243,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       ctx.log.event('staging-unchanged', { digest: digest.digest });
       r.report = old;
     } else {
-      r.report = await vetStagedTree({ release: ctx.release, composeId: r.composeId, releaseDir: r.stagingDir, trees: plan.trees, before: r.before, result: r.result, cache, regenerated: r.regenerated, signed: r.signed, torrents: r.torrents, work: paths.stagingWork });
+      r.report = await vetStagedTree({ release: ctx.release, composeId: r.composeId, releaseDir: r.stagingDir, trees: r.vetTrees ?? plan.trees, before: r.before, result: r.result, cache, regenerated: r.regenerated, signed: r.signed, torrents: r.torrents, work: paths.stagingWork });
       writeVettingReport(paths.reportDir, r.report);
       ctx.log.event('staging-vetted', { digest: r.report.digest, ok: r.report.ok, problems: r.report.problems.length, hashed: cache.hashed, reused: cache.reused });
     }
@@ -275,3 +292,96 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
   if (synced(composeId) > synced(staged)) return;
   throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
 }
+
+/** `staging-<compose>`: the newest record of that compose task, whole on this host, and the trees it brings. */
+async function planSingle(ctx: StageContext, releaseDir: string, compose: string): Promise<StagingPlan> {
+  const r = pungiRecordToPublish(ctx);
+  const view = pungiView(ctx, r);
+  const damage = composeDamage(view);
+  if (damage.length) throw new Error(`pungi compose ${r.composeId} is not whole on this host (${damage.slice(0, 3).join('; ')}): rerun \`nx run ${ctx.project}:${composeTarget(compose, ctx.kind)}\`; nothing was published`);
+  const trees = composeTrees(ctx, view);
+  const variants = [...new Set(r.trees.map((t) => t.dir))];
+  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants } };
+  if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout, releaseDir, trees));
+  return plan;
+}
+
+/** A pungi compose as a publishing stage sees one: its own trees, no media of the pipeline's. */
+const pungiView = (ctx: StageContext, r: PungiComposeRecord): ComposeView => ({ layout: new ComposeLayout(r.dir, ctx.release), composeId: r.composeId, trees: r.trees, checksums: {}, metadata: true, producer: 'pungi' });
+
+/** Publishes one pungi compose's dirs from its own compose (repodata regenerated and signed first, as for the whole release). */
+async function stageSingle(ctx: StageContext, plan: StagingPlan, single: NonNullable<StagingPlan['single']>): Promise<StagingResult> {
+  const paths = publishLayout(ctx.site, ctx.release);
+  const r = pungiRecordToPublish(ctx);
+  const layout = new ComposeLayout(r.dir, ctx.release);
+  ctx.log.event('staging-start', { composeId: r.composeId, compose: layout.trees, dest: plan.releaseDir, only: single.compose });
+  mkdirSync(paths.stagingWork, { recursive: true });
+  mkdirSync(paths.stagingTemp, { recursive: true });
+  const ro = repodataOptions(ctx, layout, plan.releaseDir, plan.trees);
+  const repodata: RepodataWork = privateTree(ctx) ? await prepareRepodataTree(ro) : { regenerated: [], signed: [], resumed: [], record: {} };
+  const base = privateTree(ctx) ? ro.tree : layout.trees;
+  // Vetted with every tree of the release staging holds: this compose's repos close against the others.
+  const mine = new Set(plan.trees.map((t) => t.path));
+  const vetTrees = repoTrees(ctx.release, ctx.kind).filter((t) => mine.has(t.path) || existsSync(join(plan.releaseDir, t.path, 'repodata', 'repomd.xml')));
+  const before = new Map(vetTrees.map((t) => [t.path, stagedPackages(join(plan.releaseDir, t.path))]));
+  const result = await publishOnly(ctx, base, plan.releaseDir, single.variants);
+  ctx.log.event('staging-compose', { compose: single.compose, composeId: r.composeId, variants: single.variants, changed: result.changed });
+  if (privateTree(ctx)) commitRepodata(ro, repodata, { partial: true });
+  return {
+    release: ctx.release.name,
+    composeId: r.composeId,
+    stagingDir: plan.releaseDir,
+    reportDir: paths.reportDir,
+    changed: result.changed,
+    publish: { adds: result.adds, updates: result.updates, deletes: result.deletes, bytes: result.bytes, phases: result.phases },
+    regenerated: repodata.regenerated,
+    signed: repodata.signed,
+    resumed: repodata.resumed,
+    before,
+    torrents: { created: [], skipped: [] },
+    result,
+    vetTrees,
+  };
+}
+
+/**
+ * Publishes only the compose dirs `variants` of `base` into the release dir: everything else at
+ * the top (other composes' dirs, media, metadata, links) is excluded, so neither updated nor
+ * deleted, and so are pungi's ISO dirs inside a variant (the release's media come from finalize).
+ */
+async function publishOnly(ctx: StageContext, base: string, releaseDir: string, variants: string[]): Promise<PublishResult> {
+  const paths = publishLayout(ctx.site, ctx.release);
+  const top = new Set([...(existsSync(base) ? readdirSync(base) : []), ...(existsSync(releaseDir) ? readdirSync(releaseDir) : []), ...overlayNames(ctx.release)]);
+  const others = [...top].filter((n) => !variants.includes(n));
+  return publishTree({
+    source: base,
+    dest: releaseDir,
+    // The source is the private copy of the staged tree: it holds everything staging keeps.
+    delete: privateTree(ctx) ? true : ctx.release.publish.delete,
+    excludes: [...others.map((n) => `/${n}`), ...variants.map((v) => `/${v}/*/iso/`)],
+    deletionLimit: ctx.site.publish.deletionLimit,
+    confirmDeletions: ctx.options.confirmDeletions,
+    owner: ctx.site.publish.owner,
+    tempDir: paths.stagingTemp,
+    log: ctx.log,
+  });
+}
+
+/** Several publishes into one release dir, as one result (the vetting hashes every path any of them changed). */
+function mergeResults(list: PublishResult[]): PublishResult {
+  const last = list.at(-1)!;
+  return {
+    ...last,
+    adds: list.flatMap((r) => r.adds),
+    updates: list.flatMap((r) => r.updates),
+    deletes: list.flatMap((r) => r.deletes),
+    attrs: list.flatMap((r) => r.attrs),
+    bytes: { add: sum(list, (r) => r.bytes.add), update: sum(list, (r) => r.bytes.update), delete: sum(list, (r) => r.bytes.delete) },
+    phases: list.flatMap((r) => r.phases),
+    changed: list.some((r) => r.changed),
+    needsConfirmation: list.some((r) => r.needsConfirmation),
+    ms: sum(list, (r) => r.ms),
+  };
+}
+
+const sum = <T>(list: T[], f: (x: T) => number) => list.reduce((n, x) => n + f(x), 0);

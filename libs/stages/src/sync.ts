@@ -64,7 +64,7 @@ export interface SyncPlan {
   signer?: string;
 }
 
-interface SyncResult {
+export interface SyncResult {
   layout: ComposeLayout;
   record: SyncRecord;
   fetched: number;
@@ -157,6 +157,9 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const sigKey = rel.kind === 'sig' && site.upstream.sigKeys ? upstreamKeyFile(site, rel) : undefined;
     const results = new Map<RepoTree, TreeResult>();
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
+    // The closure checks' metadata first (a few small links): written behind the downloads'
+    // file operations it waited seconds, holding dnf back until the packages were in.
+    const closure = await closureMetadata(plan.trees, ctx, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
     const [applied, closed] = await Promise.allSettled([
       mapLimit(plan.trees, 4, async (t) => {
         const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
@@ -166,7 +169,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
         if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
       }),
-      closeRepos(ctx, layout, plan.trees, (t) => ({ opts: opts(t), plan: planOf(t) }), store),
+      closeRepos(ctx, layout, closure, (t) => planOf(t), store),
     ]).finally(() => shown.stop());
     for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
     if (plan.media) await carryMedia(new ComposeLayout(join(base, plan.media), rel), layout);
@@ -241,7 +244,7 @@ function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer
 }
 
 /** The newest compose of this kind, when it was synced from exactly this upstream and config (and how many of its files are gone). */
-async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
+export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
   const { base } = composeRoot(ctx.site, ctx.release);
   const newest = composesOf(ctx.site, ctx.release, ctx.kind)
     .filter((c) => existsSync(c.layout.syncRecord))
@@ -278,7 +281,7 @@ function unfinishedCompose(ctx: StageContext): string | undefined {
 }
 
 /** The compose to write into: the one a killed run left behind (planned), or a new `<label>-<today>.<n>`. */
-function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
+export function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
   const rel = ctx.release;
   const { base } = composeRoot(ctx.site, rel);
   if (resume) {
@@ -300,35 +303,41 @@ function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | unde
   }
 }
 
-async function closeRepos(ctx: StageContext, layout: ComposeLayout, trees: RepoTree[], planOf: (t: RepoTree) => { opts: SyncTreeOptions; plan: TreePlan }, store: Store) {
+/** The trees repoclosure checks, and a metadata-only copy of each repo a check reads, written now. */
+async function closureMetadata(trees: RepoTree[], ctx: StageContext, layout: ComposeLayout, planOf: (t: RepoTree) => { opts: SyncTreeOptions; plan: TreePlan }) {
+  const byDir = new Map(ctx.release.repos.map((r) => [repoDir(r), r]));
+  const checks = trees
+    .filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose)
+    .map((t) => ({
+      tree: t,
+      deps: byDir
+        .get(t.dir)!
+        .closure.map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
+        .filter((x): x is RepoTree => !!x),
+    }));
+  const meta = new Map<RepoTree, string>();
+  for (const t of new Set(checks.flatMap((c) => [c.tree, ...c.deps]))) {
+    const dir = join(layout.repoclosureWork, 'meta', treeId(t));
+    const { opts, plan } = planOf(t);
+    await writeRepodata(opts, plan, dir);
+    meta.set(t, dir);
+  }
+  return { checks, meta };
+}
+
+async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: Awaited<ReturnType<typeof closureMetadata>>, planOf: (t: RepoTree) => TreePlan, store: Store) {
   const rel = ctx.release;
-  const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
-  const checks = trees.filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose);
   const workRoot = layout.repoclosureWork;
-  // Metadata-only copies of the repos, written once each.
-  const meta = new Map<RepoTree, Promise<string>>();
-  const metaDir = (t: RepoTree) => {
-    let p = meta.get(t);
-    if (!p) {
-      const dir = join(workRoot, 'meta', treeId(t));
-      const { opts, plan } = planOf(t);
-      meta.set(t, (p = writeRepodata(opts, plan, dir).then(() => dir)));
-    }
-    return p;
-  };
+  const { checks, meta } = closure;
   const failures: string[] = [];
   let cached = 0;
-  await mapLimit(checks, 2, async (t) => {
-    const repo = byDir.get(t.dir)!;
-    const deps = repo.closure
-      .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
-      .filter((x): x is RepoTree => !!x);
+  await mapLimit(checks, 2, async ({ tree: t, deps }) => {
     // Closure depends only on the metadata: a passed check of identical repomd.xml files is not redone.
-    const key = repoclosureKey(t.arch, sha256([t, ...deps].map((x) => sha256(planOf(x).plan.repomd)).join(' ')));
+    const key = repoclosureKey(t.arch, sha256([t, ...deps].map((x) => sha256(planOf(x).repomd)).join(' ')));
     if (await store.getKey(key)) return void cached++;
     const res = await repoclosure({
-      check: { id: t.dir, path: await metaDir(t) },
-      deps: await Promise.all(deps.map(async (x) => ({ id: x.dir, path: await metaDir(x) }))),
+      check: { id: t.dir, path: meta.get(t)! },
+      deps: deps.map((x) => ({ id: x.dir, path: meta.get(x)! })),
       arch: t.arch,
       releasever: rel.major,
       workDir: join(workRoot, `${t.dir}-${t.arch}`),
@@ -349,11 +358,11 @@ function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch 
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
-function manifests(ctx: StageContext, record: SyncRecord, dirRel: string): Record<string, unknown> {
+export function manifests(ctx: StageContext, record: SyncRecord, dirRel: string, ref: Partial<ComposeRef> = {}): Record<string, unknown> {
   const groups = new Map<Arch | 'source', TreeManifest[]>();
   for (const { group, ...t } of record.trees) groups.set(group, [...(groups.get(group) ?? []), t]);
   const out: Record<string, unknown> = {};
   for (const [group, list] of groups) out[`${group}.json`] = { release: releaseSlice(ctx.release, group), trees: list } satisfies ArchManifest;
-  out['compose.json'] = { composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
+  out['compose.json'] = { ...ref, composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
   return out;
 }

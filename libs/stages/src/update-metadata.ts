@@ -6,9 +6,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ComposeLayout, composeDate, composeRoot, revision, type Arch } from '@rocky/config';
 import { readJson, writeFileIfChanged } from '@rocky/exec';
-import { composeInfo, composeInfoVariants, renderStatus, rpmsJson, stableJson } from '@rocky/compose';
-import { diffPackages, type PackageDiff } from '@rocky/publish';
-import { productmdCompose, rpmEntries, upstreamRecord } from './finalize';
+import { composeInfo, composeInfoVariants, diffPackages, renderStatus, rpmsJson, stableJson, type PackageDiff } from '@rocky/compose';
+import { productmdCompose, rpmEntries, upstreamRecord } from './compose-records';
 import type { ArchManifest, SyncRecord } from './manifests';
 import type { StageContext } from './context';
 

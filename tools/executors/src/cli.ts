@@ -12,7 +12,10 @@ import { join } from 'node:path';
 /** Our targets and the executor behind each (the plugin infers them from release files). */
 export function executorOf(target: string): string | undefined {
   if (/^iso-(?!extra$)[a-z0-9_]+$/.test(target)) return 'iso';
-  if (['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist', 'rollback', 'check-site'].includes(target)) return target;
+  if (['sync', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist', 'rollback', 'check-site', 'sign-repos'].includes(target)) return target;
+  // Releases pungi makes: one task per compose, and per-compose staging (names.ts composeTarget).
+  const pungi = /^(?:update-)?(compose|staging)-[A-Za-z0-9][A-Za-z0-9._+-]*$/.exec(target);
+  if (pungi) return pungi[1];
   const update = /^update-(sync|staging|prod|filelist)$/.exec(target);
   return update?.[1];
 }

@@ -64,6 +64,40 @@ describe('releaseTargets of a SIG release', () => {
   });
 });
 
+describe('releaseTargets of a release pungi makes (rocky-8)', () => {
+  const { targets } = releaseTargets(root, 'releases/rocky-8/release.yaml');
+  const composes = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
+
+  it('one compose task per compose and chain, never cached; sync assembles the produce composes and hashes their records', () => {
+    for (const c of composes) {
+      for (const t of [`compose-${c}`, `update-compose-${c}`]) {
+        expect(targets[t], t).toMatchObject({ executor: '@rocky/executors:compose', cache: false, outputs: [`{workspaceRoot}/dist/{projectName}/${t}`] });
+        expect(executorOf(t), t).toBe('compose');
+      }
+    }
+    expect(targets.sync.dependsOn).toEqual(composes.map((c) => `compose-${c}`));
+    expect(targets.sync.inputs).toContainEqual({ dependentTasksOutputFiles: '**/compose.json', transitive: false });
+    expect(targets['iso-x86_64'].dependsOn).toEqual(['sync']);
+  });
+
+  it('each compose can be staged alone, after its own compose task only', () => {
+    expect(targets['staging-Extras']).toMatchObject({ executor: '@rocky/executors:staging', cache: false, parallelism: false, dependsOn: ['compose-Extras'] });
+    expect(targets['update-staging-Extras']).toMatchObject({ executor: '@rocky/executors:staging', dependsOn: ['update-compose-Extras'] });
+    expect(executorOf('update-staging-Rocky-devel')).toBe('staging');
+    expect(checkCommandLine(argv('run', 'rocky-8:compose-Extras', '--dryRun'))).toEqual({ dryRun: true });
+    expect(() => checkCommandLine(argv('run', 'rocky-8:compose-Extras', '--label=RC-8.9'))).toThrow(/unknown option --label/);
+  });
+
+  it('a release without composes has none of these targets, nor sign-repos unless it signs its repodata', () => {
+    expect(Object.keys(releaseTargets(root, 'releases/rocky-9/release.yaml').targets).filter((t) => /compose-|staging-|sign-repos/.test(t))).toEqual([]);
+  });
+
+  it('sign-repos (sign-repos-only): a publishing target that runs nothing first', () => {
+    expect(targets['sign-repos']).toMatchObject({ executor: '@rocky/executors:sign-repos', cache: false, parallelism: false, dependsOn: [] });
+    expect(executorOf('sign-repos')).toBe('sign-repos');
+  });
+});
+
 describe('executor schemas', () => {
   const dir = join(__dirname, 'executors');
   const executors = JSON.parse(readFileSync(join(__dirname, '../executors.json'), 'utf8')).executors as Record<string, { schema: string }>;

@@ -4,18 +4,25 @@
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
 import { checkCommandLine } from './cli';
+import { fingerprintScript } from './fingerprint';
 import { dirname, basename } from 'node:path';
-import { checkReleases, distDir, loadRelease } from '@rocky/config';
+import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
+import { stageInputs } from './stage-inputs';
 
 const EXECUTORS = '@rocky/executors';
 // RELENG_DRY_RUN (set for a whole `--dryRun` run, see cli.ts) is an input of every target: a dry
 // run's tasks hash apart from real ones, so nothing they leave in Nx's cache directory (Nx writes
 // a task's terminal output under its hash, even when the cache is skipped) mixes with a real run's.
+// pipelineSource is the executors and scripts; each cached target adds the code of its own stage
+// (stage-inputs.ts), so a change to a lib reruns only the targets whose stage imports it.
 const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
-/** The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files. */
-const fingerprint = (project: string, what: 'repos' | 'cloud') => ({
-  runtime: `node -r @swc-node/register tools/scripts/upstream-fingerprint.ts ${what} ${project}`,
+/**
+ * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files
+ * (tools/scripts/upstream-fingerprint.ts, run compiled: see fingerprint.ts).
+ */
+const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud') => ({
+  runtime: `node ${fingerprintScript(workspaceRoot)} ${what} ${project}`,
 });
 
 export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
@@ -24,6 +31,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   const rel = loadRelease(workspaceRoot, configFile);
   const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
+  const code = (stage: string) => stageInputs(workspaceRoot, stage);
 
   // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
   const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
@@ -44,7 +52,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     sync: {
       executor: `${EXECUTORS}:sync`,
       cache: true,
-      inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+      inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
       outputs: out('sync'),
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
@@ -57,7 +65,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       cache: true,
       dependsOn: ['sync'],
       // Only this arch's sync manifest: it carries the arch's config slice and package set.
-      inputs: [...common, { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
+      inputs: [...common, ...code('iso'), { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
       outputs: out(`iso/${arch}`),
       metadata: { description: `Boot tree and boot ISO for ${arch}` },
     };
@@ -66,14 +74,14 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     executor: `${EXECUTORS}:iso-extra`,
     cache: true,
     dependsOn: ['iso-*', 'sync'],
-    inputs: [...common, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    inputs: [...common, ...code('iso-extra'), { dependentTasksOutputFiles: '**/*.json', transitive: true }],
     outputs: out('iso-extra'),
     metadata: { description: 'DVD (and other extra) ISOs for every arch, implantisomd5, verified' },
   };
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'cloud')],
+    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(workspaceRoot, name, 'cloud')],
     outputs: out('cloud'),
     metadata: { description: 'Collect, verify and name the cloud images' },
   };
@@ -81,7 +89,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     executor: `${EXECUTORS}:finalize`,
     cache: true,
     dependsOn: ['sync', 'iso-*', 'iso-extra', 'cloud'],
-    inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
+    inputs: [...common, ...code('finalize'), releaseFile, { dependentTasksOutputFiles: '**/*.json', transitive: true }],
     outputs: out('finalize'),
     metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
   };
@@ -92,7 +100,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-sync'] = {
     executor: `${EXECUTORS}:sync`,
     cache: true,
-    inputs: [...common, releaseFile, fingerprint(name, 'repos')],
+    inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
     outputs: out('update-sync'),
     metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
   };
@@ -101,6 +109,32 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-filelist'] = publish('filelist', ['update-prod'], 'Mirror file lists after every prod of the run');
   targets.rollback = { ...publish('rollback', [], 'Point the latest link at an earlier finished compose (then update-staging publishes it)') };
   // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
+  // A release pungi makes (Rocky 8): one task per compose and chain, each its own pungi-koji run,
+  // directory and latest link; sync assembles the produce composes for the minor release chain;
+  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). Composes are
+  // produced anew on every run, as pungi composes are: never replayed from the cache.
+  if (rel.composes.length) {
+    for (const c of rel.composes) {
+      for (const kind of ['produce', 'update'] as const) {
+        targets[composeTarget(c, kind)] = {
+          executor: `${EXECUTORS}:compose`,
+          cache: false,
+          inputs: [...common, releaseFile],
+          outputs: out(composeTarget(c, kind)),
+          metadata: { description: `pungi-koji: ${kind === 'update' ? 'an update' : 'a produce'} compose of ${c}, verified, into the store` },
+        };
+        targets[composeStagingTarget(c, kind)] = publish('staging', [composeTarget(c, kind)], `Mirror-safe publish of the ${c} ${kind} compose alone to staging, vetting report`);
+      }
+    }
+    targets.sync = {
+      ...targets.sync,
+      dependsOn: rel.composes.map((c) => composeTarget(c, 'produce')),
+      inputs: [...common, releaseFile, { dependentTasksOutputFiles: '**/compose.json', transitive: false }],
+      metadata: { description: `Assemble the composes pungi made (${rel.composes.join(', ')}) into the release's compose, treeinfo; on a site that reposyncs ${name}, reposync` },
+    };
+  }
+  // The toolkit's sign-repos-only: the staged repomd.xml files re-signed, without a new compose.
+  if (rel.publish.signRepodata) targets['sign-repos'] = publish('sign-repos', [], 'Re-sign the repomd.xml of every staged tree with the site key (after a key change or a manual fix), without a new compose');
   targets['check-site'] = {
     executor: `${EXECUTORS}:check-site`,
     cache: false,
@@ -118,7 +152,7 @@ export const createNodesV2: CreateNodesV2 = [
         const { name, targets, tags } = releaseTargets(ctx.workspaceRoot, file);
         return {
           projects: {
-            [dirname(file)]: { name, projectType: 'application', targets, tags },
+            [dirname(file)]: { name, projectType: 'application', targets, implicitDependencies: ['executors'], tags },
           },
         };
       },

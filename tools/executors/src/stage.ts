@@ -28,7 +28,7 @@ export async function runTarget(opts: ExecutorOptions, ctx: ExecutorContext): Pr
       options,
       run: { id: nxRunId(), tasks: Object.values(ctx.taskGraph?.tasks ?? {}).map((t) => `${t.target.project}:${t.target.target}`) },
     });
-    await runStage(stageForTarget(target), s);
+    await runStage(stageForTarget(target, s), s);
     return { success: true };
   } catch (e) {
     const err = e as Error;

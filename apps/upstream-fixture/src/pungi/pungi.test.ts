@@ -294,7 +294,7 @@ describe("the fixture's pungi-koji", () => {
       const res = await runPungiKoji(argv, { runner: producer.runner, env: { ...producer.env, PATH: process.env.PATH! }, logFile: join(dir, 'ssh-run.log'), sshConfigFile: '/dev/null' });
       expect(res.argv[0]).toBe('ssh');
       expect(res.composeDir).toBe(join(remoteTarget, `Plus-8-updates-${DATE}.0`));
-      expect(readdirSync(remoteTarget)).toEqual([`Plus-8-updates-${DATE}.0`]); // --no-latest-link: the pipeline moves the link
+      expect(readdirSync(remoteTarget).sort()).toEqual([`Plus-8-updates-${DATE}.0`, 'latest-Plus-8']); // pungi owns its latest link (--latest-link-status)
       const v = await verifyPungiCompose(res.composeDir);
       expect(v.composeInfo.compose.label).toBe('Update-8.10');
       const sent = readFileSync(notes, 'utf8').trim().split('\n');

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgGenKey, killGpgAgent, run } from '@rocky/exec';
-import { clearsign, detachSign, verifySignature } from './sign';
+import { gpgGenKey, killGpgAgent } from './gpg';
+import { run } from './run';
+import { clearsign, detachSign, verifySignature } from './signing';
 
 let dir: string;
 let signing: { gnupgHome: string; keyId: string };

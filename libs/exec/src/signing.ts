@@ -5,10 +5,14 @@
 // that signature ("Broken pipe", "No agent running").
 import { join } from 'node:path';
 import { renameSync, rmSync } from 'node:fs';
-import { acquireLockWaiting, gpgSign, gpgVerify, killGpgAgent, tempName, type GpgSignOptions } from '@rocky/exec';
-import type { Site } from '@rocky/config';
+import { acquireLockWaiting, tempName } from './fs';
+import { gpgSign, gpgVerify, killGpgAgent, type GpgSignOptions } from './gpg';
 
-type Signing = NonNullable<Site['signing']>;
+/** The site's signing key (`site.signing`): kept here, with gpg, so that the stages that sign need no publishing code. */
+export interface Signing {
+  gnupgHome: string;
+  keyId: string;
+}
 
 async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string, out: string): Promise<void> {
   const unlock = await acquireLockWaiting(join(signing.gnupgHome, '.releng-signing.lock'), `signing with ${signing.gnupgHome}`, { maxPollMs: 20 });

@@ -1,0 +1,133 @@
+// Rocky 8 as its SOP makes it, on the local site (issue 15): pungi makes five composes (the
+// fixture's pungi-koji, pungi's options and layout, playing koji with the fixture's packages), each
+// its own Nx task, directory and latest link; a DOOMED compose fails its task and nothing is
+// staged; the minor release chain assembles them, and staging takes them in the SOP's order; one
+// compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
+// x86_64 in the workspace, to keep pungi's and the ISO work small.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
+import { sharedFixture } from '../helpers/fixture';
+import { nxOk, nxRun, readEvents } from './publish-helpers';
+
+const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
+
+describe('rocky-8: five pungi composes, verified, assembled and staged in the SOP order', () => {
+  let ws: TempWorkspace;
+  let R: string;
+  const composeDir = () => join(R, 'compose/8');
+  const staged = () => join(R, 'repos-staging/mirror/pub/rocky/8.10-RC2');
+  const events = () => join(R, 'state/events.jsonl');
+  /** pungi's compose dirs of one compose (`Extras-8-20261206.0`…), oldest first. */
+  const dirsOf = (short: string) =>
+    readdirSync(composeDir())
+      .filter((n) => new RegExp(`^${short}-8-\\d{8}\\.\\d+$`).test(n))
+      .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
+  const status = (dir: string) => readFileSync(join(composeDir(), dir, 'STATUS'), 'utf8').trim();
+  const ran = () => ws.runJson().tasks.map((t) => t.target).sort();
+
+  beforeAll(async () => {
+    ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+    R = join(ws.dir, '.releng');
+    const rel = join(ws.dir, 'releases/rocky-8/release.yaml');
+    const doc = parse(readFileSync(rel, 'utf8'));
+    doc.arches = ['x86_64'];
+    doc.repos = doc.repos.map((r: { arches?: string[] }) => (r.arches ? { ...r, arches: ['x86_64'] } : r));
+    for (const img of Object.values(doc.cloud.images) as { arches?: string[] }[]) if (img.arches) img.arches = ['x86_64'];
+    writeFileSync(rel, stringify(doc));
+    const common = join(ws.dir, 'apps/upstream-fixture/pungi/r8-common.conf');
+    writeFileSync(common, readFileSync(common, 'utf8').replace(/^tree_arches = .*$/m, "tree_arches = ['x86_64']"));
+    ws.git('commit', '-qam', 'x86_64 only');
+  });
+  afterAll(() => ws?.cleanup());
+
+  it('the plugin infers a task per compose, sync depends on them; a dry run shows the pungi-koji command and changes nothing', () => {
+    const p = JSON.parse(ws.nx(['show', 'project', 'rocky-8', '--json']));
+    for (const c of COMPOSES) for (const t of [`compose-${c}`, `update-compose-${c}`, `staging-${c}`, `update-staging-${c}`]) expect(Object.keys(p.targets)).toContain(t);
+    expect(p.targets.sync.dependsOn).toEqual(COMPOSES.map((c) => `compose-${c}`));
+    const dry = nxOk(ws, ['run', 'rocky-8:compose-Extras', '--dryRun']);
+    expect(dry.output).toMatch(/\[rocky-8:compose-Extras\]\s+\$ \S+\/apps\/upstream-fixture\/bin\/pungi-koji --config \S+\/apps\/upstream-fixture\/pungi\/extras-8\.conf --target-dir \S+\/\.releng\/compose\/8 --production --label RC-8\.10 --old-composes \S+ --latest-link-status FINISHED --latest-link-status FINISHED_INCOMPLETE --print-output-dir/);
+    expect(existsSync(composeDir())).toBe(false);
+    expect(existsSync(join(ws.dir, 'dist/rocky-8'))).toBe(false);
+  });
+
+  it('a DOOMED compose fails its task, keeps pungi-koji\'s log, gets no latest link, and nothing is staged', () => {
+    const r = nxRun(ws, ['run', 'rocky-8:staging-Extras'], { PUNGI_FIXTURE_FAULT: 'doomed' });
+    expect(r.code).not.toBe(0);
+    expect(r.output).toMatch(/pungi-koji exited 1 \(compose \S+\/Extras-8-\d{8}\.0, compose STATUS DOOMED\)/);
+    const doomed = dirsOf('Extras');
+    expect(doomed).toHaveLength(1);
+    expect(status(doomed[0])).toBe('DOOMED');
+    expect(readFileSync(join(composeDir(), doomed[0], 'logs/global/releng-pungi-koji.global.log'), 'utf8')).toContain('--config');
+    expect(lstatSync(join(composeDir(), 'latest-Extras-8'), { throwIfNoEntry: false })).toBeUndefined();
+    expect(existsSync(join(ws.dir, 'dist/rocky-8/compose-Extras/compose.json'))).toBe(false);
+    expect(existsSync(join(R, 'repos-staging/mirror'))).toBe(false);
+    expect(readEvents(events()).filter((e) => e.type === 'failed').map((e) => e.target)).toEqual(['compose-Extras']);
+    expect(readEvents(events()).some((e) => e.target === 'staging-Extras')).toBe(false);
+  });
+
+  it('staging: five composes through pungi-koji (argv in the log), verified, assembled, staged Plus, Extras, Rocky-devel, NFV, Rocky', () => {
+    const from = readEvents(events()).length;
+    const r = nxOk(ws, ['run', 'rocky-8:staging']);
+    expect(r.output).toMatch(/\[rocky-8:compose-Rocky\]\s+\$ \S+\/pungi-koji --config \S+\/r8\.conf --target-dir \S+ --production --label RC-8\.10/);
+    for (const c of COMPOSES) {
+      const dirs = dirsOf(c);
+      const last = dirs.at(-1)!;
+      expect(status(last), c).toBe('FINISHED');
+      // pungi's own latest link, moved by pungi to the finished compose.
+      expect(readlinkSync(join(composeDir(), `latest-${c}-8`)), c).toBe(last);
+      expect(existsSync(join(composeDir(), last, 'logs/global/releng-pungi-koji.global.log')), c).toBe(true);
+      const rec = JSON.parse(readFileSync(join(ws.dir, `dist/rocky-8/compose-${c}/compose.json`), 'utf8'));
+      expect(rec).toMatchObject({ compose: c, composeId: last, status: 'FINISHED', failed: [] });
+      expect(rec.trees.length, c).toBeGreaterThan(0);
+    }
+    // The pipeline's compose beside pungi's: every repo's trees, kickstart copies of the os trees.
+    const ref = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/sync/compose.json'), 'utf8'));
+    expect(ref.dir).toMatch(/^8\/assembled\/Rocky-8\.10-\d{8}\.0$/);
+    expect(ref.pungi.map((p: { compose: string }) => p.compose)).toEqual(COMPOSES);
+    const x86 = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/sync/x86_64.json'), 'utf8'));
+    expect(x86.trees.map((t: { path: string }) => t.path)).toEqual(expect.arrayContaining(['BaseOS/x86_64/os', 'BaseOS/x86_64/kickstart', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os', 'RT/x86_64/debug/tree']));
+    // Staged in the SOP's order, then the rest; the repodata signed.
+    const order = readEvents(events(), from).filter((e) => e.type === 'staging-compose').map((e) => e.compose);
+    expect(order).toEqual(COMPOSES);
+    for (const t of ['BaseOS/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']) expect(existsSync(join(staged(), t, 'repodata/repomd.xml.asc')), t).toBe(true);
+    expect(readdirSync(join(staged(), 'isos/x86_64'))).toEqual(expect.arrayContaining(['Rocky-8.10-x86_64-dvd.iso', 'CHECKSUM', 'CHECKSUM.asc']));
+    // pungi's ISO dirs inside its variants are not the release's media.
+    expect(existsSync(join(staged(), 'BaseOS/x86_64/iso'))).toBe(false);
+  });
+
+  it('an update compose of Extras alone: only its tasks run, a new Extras-8-updates compose, staging changes only Extras\' trees', () => {
+    const sha = (f: string) => readFileSync(join(staged(), f));
+    const base = sha('BaseOS/x86_64/os/repodata/repomd.xml');
+    const plus = sha('plus/x86_64/os/repodata/repomd.xml');
+    const from = readEvents(events()).length;
+    nxOk(ws, ['run', 'rocky-8:update-staging-Extras']);
+    expect(ran()).toEqual(['update-compose-Extras', 'update-staging-Extras']);
+    const updates = readdirSync(composeDir()).filter((n) => /^Extras-8-updates-\d{8}\.0$/.test(n));
+    expect(updates).toHaveLength(1);
+    expect(status(updates[0])).toBe('FINISHED');
+    expect(readlinkSync(join(composeDir(), 'latest-Extras-8'))).toBe(updates[0]);
+    const ev = readEvents(events(), from).filter((e) => e.type === 'staging-compose');
+    expect(ev.map((e) => [e.compose, e.composeId])).toEqual([['Extras', updates[0]]]);
+    expect(sha('BaseOS/x86_64/os/repodata/repomd.xml')).toEqual(base);
+    expect(sha('plus/x86_64/os/repodata/repomd.xml')).toEqual(plus);
+    expect(existsSync(join(staged(), 'extras/x86_64/os/repodata/repomd.xml.asc'))).toBe(true);
+  });
+
+  it('sign-repos re-signs every staged repomd.xml without a new compose: only the signatures change', () => {
+    const trees = ['BaseOS/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os', 'AppStream/source/tree'];
+    const read = (f: string) => readFileSync(join(staged(), f));
+    const before = trees.map((t) => [read(`${t}/repodata/repomd.xml`), read(`${t}/repodata/repomd.xml.asc`)]);
+    const from = readEvents(events()).length;
+    nxOk(ws, ['run', 'rocky-8:sign-repos']);
+    expect(ran()).toEqual(['sign-repos']);
+    trees.forEach((t, i) => {
+      expect(read(`${t}/repodata/repomd.xml`), t).toEqual(before[i][0]);
+      expect(read(`${t}/repodata/repomd.xml.asc`).equals(before[i][1]), t).toBe(false);
+    });
+    const signed = readEvents(events(), from).filter((e) => e.type === 'repomd-signed').map((e) => e.tree);
+    expect(signed).toEqual(expect.arrayContaining(trees));
+  });
+});

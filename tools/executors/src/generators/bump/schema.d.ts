@@ -1,0 +1,4 @@
+export interface Options {
+  name: string;
+  minor?: number;
+}

@@ -1,0 +1,6 @@
+export interface Options {
+  name: string;
+  from: string;
+  major: number;
+  minor: number;
+}
