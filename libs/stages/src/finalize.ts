@@ -155,7 +155,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       const images: ImageEntry[] = [];
       for (const [d, files] of plan.dirs) {
         const dir = join(layout.compose, d);
-        await placeDirectory(store, dir, files);
+        await placeDirectory(store, dir, files, ts);
         const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
         writeFileIfChanged(join(dir, 'CHECKSUM'), text, ts);
         if (site.signing) await placeSignature(store, site.signing, join(dir, 'CHECKSUM'), text);
@@ -372,7 +372,7 @@ function metadataReadme(rel: StageContext['release']): string {
 }
 
 /** Hardlinks the files in, points the aliases at them, writes listings and one `<name>.CHECKSUM` per name, removes strays. */
-async function placeDirectory(store: Store, dir: string, files: Placed[]) {
+async function placeDirectory(store: Store, dir: string, files: Placed[], ts: number) {
   mkdirSync(dir, { recursive: true });
   const keep = new Set(['CHECKSUM', 'CHECKSUM.asc']);
   for (const f of files) {
@@ -388,7 +388,7 @@ async function placeDirectory(store: Store, dir: string, files: Placed[]) {
     }
     // The toolkit's per-name CHECKSUM: an alias gets its own, naming the alias (empanadas §2.4).
     for (const name of [f.name, ...f.aliases]) {
-      writeFileIfChanged(join(dir, `${name}.CHECKSUM`), renderChecksum([{ name, size: f.size, sha256: f.sha256 }]));
+      writeFileIfChanged(join(dir, `${name}.CHECKSUM`), renderChecksum([{ name, size: f.size, sha256: f.sha256 }]), ts);
       keep.add(`${name}.CHECKSUM`);
     }
   }
