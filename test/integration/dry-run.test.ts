@@ -53,17 +53,21 @@ async function dryRunAll(release: string) {
   return seen;
 }
 
+/** The targets whose plan refused. */
+const refused = (seen: Record<string, string>) => Object.keys(seen).filter((x) => seen[x] === 'refused').sort();
+
 describe('a dry run of every stage changes nothing', () => {
-  it('on an empty site: rocky-9 and rocky-8 plan every target (publishing ones may refuse), nothing is created', async () => {
-    for (const release of ['rocky-9', 'rocky-8']) {
-      const seen = await dryRunAll(release);
-      for (const target of ['sync', 'iso-x86_64', 'iso-extra', 'cloud', 'finalize']) expect(seen[target], `${release}:${target}`).toBe('planned');
-    }
+  it('on an empty site: rocky-9 and rocky-8 plan every target but the ones with nothing to work on, nothing is created', async () => {
+    // Refused: an update needs a finished produce compose; rocky-8's pungi targets need a pungi
+    // producer, which this test site does not have (it reposyncs rocky-8), as sign-repos needs a staged tree.
+    expect(refused(await dryRunAll('rocky-9'))).toEqual(['update-staging', 'update-sync']);
+    const r8 = refused(await dryRunAll('rocky-8'));
+    expect(r8.filter((x) => !/^(update-)?(compose|staging)-/.test(x))).toEqual(['sign-repos', 'update-staging', 'update-sync']);
+    expect(r8.filter((x) => /^(update-)?(compose|staging)-/.test(x))).toHaveLength(4 * 5);
   });
 
-  it('on a site whose compose is up to date: every target of rocky-9 plans, nothing changes', async () => {
+  it('on a site whose compose is up to date: every target of rocky-9 plans but staging (not finalized) and update-sync, nothing changes', async () => {
     await t.run('sync', 'rocky-9');
-    const seen = await dryRunAll('rocky-9');
-    for (const target of ['sync', 'iso-x86_64', 'iso-aarch64', 'iso-extra', 'cloud', 'finalize']) expect(seen[target], target).toBe('planned');
+    expect(refused(await dryRunAll('rocky-9'))).toEqual(['staging', 'update-sync']);
   });
 });
