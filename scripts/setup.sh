@@ -19,7 +19,7 @@ APT_PKGS=(rpm rpm2cpio createrepo-c dnf dnf-plugins-core python3-dnf xorriso gen
   openssh-client cpio curl)
 # Rocky 9 names. EL9 has no genisoimage of its own (xorriso's xorrisofs replaces mkisofs), and
 # so no isoinfo; curl is satisfied by the preinstalled curl-minimal (installing curl conflicts).
-DNF_PKGS=(rpm-build rpm-sign createrepo_c dnf-plugins-core xorriso isomd5sum mtools dosfstools
+DNF_PKGS=(rpm-build rpm-sign createrepo_c dnf-plugins-core xorriso genisoimage isomd5sum findutils mtools dosfstools
   squashfs-tools rsync gnupg2 qemu-img xz openssh-server openssh-clients cpio curl grub2-tools-extra)
 case "$(uname -m)" in
   # Boot loaders and firmware exist for the host's own arch only.

@@ -255,8 +255,12 @@ export async function withReader<T>(roots: string[], outFile: string, fn: (reade
 
 // --- snapshots ------------------------------------------------------------------------------
 
-/** path -> type:size:mtime:sha256 (files) / link target, for "byte-identical before and after". */
-export function snapshotTree(dir: string): Record<string, string> {
+/**
+ * path -> type:size:mtime:inode:sha256 (files) / link target, for "byte-identical before and
+ * after". `{ contentOnly: true }`: sizes, bytes and link targets only (dirs `d`), to compare a copy
+ * with its source (another file, another time, maybe another host).
+ */
+export function snapshotTree(dir: string, o: { contentOnly?: boolean } = {}): Record<string, string> {
   const out: Record<string, string> = {};
   if (!existsSync(dir)) return out;
   const walk = (rel: string) => {
@@ -265,9 +269,12 @@ export function snapshotTree(dir: string): Record<string, string> {
       const st = lstatSync(join(dir, p));
       if (st.isSymbolicLink()) out[p] = `l:${readlinkSync(join(dir, p))}`;
       else if (st.isDirectory()) {
-        out[p] = `d:${st.mode}`;
+        out[p] = o.contentOnly ? 'd' : `d:${st.mode}`;
         walk(p);
-      } else out[p] = `f:${st.size}:${st.mtimeMs}:${st.ino}:${createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')}`;
+      } else {
+        const sum = createHash('sha256').update(readFileSync(join(dir, p))).digest('hex');
+        out[p] = o.contentOnly ? `f:${st.size}:${sum}` : `f:${st.size}:${st.mtimeMs}:${st.ino}:${sum}`;
+      }
     }
   };
   walk('');

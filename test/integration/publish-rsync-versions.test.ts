@@ -7,13 +7,13 @@
 // kind (packages, whole directories, wildcard and newline names, dir <-> file changes), and
 // checks that only the planned paths went: a file that appears after the plan survives.
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { EventLog } from '@rocky/exec';
 import { PublishRefusedError, publishTree } from '@rocky/publish';
-import { oldRsync, OLD_RSYNC_DEB, rsyncVersion, startRsyncDaemon, synthRepo, type Daemon } from './publish-helpers';
+import { oldRsync, OLD_RSYNC_DEB, rsyncVersion, snapshotTree, startRsyncDaemon, synthRepo, type Daemon } from './publish-helpers';
 
 type Which = 'system' | 'old';
 interface Receiver {
@@ -91,22 +91,7 @@ function v2(src: string) {
 }
 
 /** path -> file size:sha256 / link target / dir, of everything under `dir`. */
-function content(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const n of readdirSync(rel ? join(dir, rel) : dir).sort()) {
-      const p = rel ? `${rel}/${n}` : n;
-      const st = lstatSync(join(dir, p));
-      if (st.isSymbolicLink()) out[p] = `l:${readlinkSync(join(dir, p))}`;
-      else if (st.isDirectory()) {
-        out[p] = 'd';
-        walk(p);
-      } else out[p] = `f:${st.size}:${sha(readFileSync(join(dir, p)))}`;
-    }
-  };
-  walk('');
-  return out;
-}
+const content = (dir: string) => snapshotTree(dir, { contentOnly: true });
 const temps = (dir: string) => Object.keys(content(dir)).filter((p) => p.split('/').some((x) => x.startsWith('.~tmp~') || /^\.[^/]+\.[A-Za-z0-9]{6}$/.test(x)));
 
 describe.each(RECEIVERS)('publishing with deletions: $name', (rc) => {

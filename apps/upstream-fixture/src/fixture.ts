@@ -59,16 +59,23 @@ interface KeyIds {
 
 /** The sources that shape what is built: a change to any of them rebuilds (server and CLI do not). */
 const BUILD_SOURCES = ['model.ts', 'spec.ts', 'rpmbuild.ts', 'repo.ts', 'images.ts', 'gpg.ts', 'fixture.ts'];
-let codeHashMemo: string | undefined;
-function codeHash(): string {
-  if (!codeHashMemo) {
+const codeHashes = new Map<string, string>();
+/**
+ * The hash of the build sources, read from the workspace (not from beside this module: the
+ * upstream fingerprint runs a compiled copy of it, and both must agree, or each would rebuild
+ * the fixture the other built, undoing what a test changed upstream).
+ */
+function codeHash(workspaceRoot: string): string {
+  let h = codeHashes.get(workspaceRoot);
+  if (!h) {
     try {
-      codeHashMemo = sha256(BUILD_SOURCES.map((f) => readFileSync(join(__dirname, f), 'utf8')).join('\0'));
+      h = sha256(BUILD_SOURCES.map((f) => readFileSync(join(workspaceRoot, 'apps/upstream-fixture/src', f), 'utf8')).join('\0'));
     } catch {
-      codeHashMemo = 'fixture-v1'; // bundled without sources: fall back to a fixed version
+      h = 'fixture-v1'; // a workspace without the fixture's sources: a fixed version
     }
+    codeHashes.set(workspaceRoot, h);
   }
-  return codeHashMemo;
+  return h;
 }
 
 interface PlannedRelease {
@@ -77,14 +84,14 @@ interface PlannedRelease {
   stamp: string;
 }
 
-function planRelease(plan: ReleasePlan, keys: KeyIds, scale: number): PlannedRelease {
+function planRelease(plan: ReleasePlan, keys: KeyIds, scale: number, code: string): PlannedRelease {
   const keyId = plan.sigKey ? keys.sig! : keys.main;
   const specs: PlannedRelease['specs'] = {};
   for (const [repo, spec] of Object.entries(plan.specs)) specs[repo] = { spec, hash: specHash(spec, keyId) };
   if (plan.releaseSpec) specs[RELEASE_SPEC] = { spec: plan.releaseSpec, hash: specHash(plan.releaseSpec, keyId) };
   const stamp = sha256(
     JSON.stringify({
-      code: codeHash(),
+      code,
       scale,
       keyId,
       specs: Object.entries(specs).map(([k, v]) => [k, v.hash]),
@@ -260,7 +267,8 @@ export async function ensureFixture(opts: FixtureOptions): Promise<FixtureInfo> 
   const scale = opts.scale ?? 1;
   const names = opts.releases ?? listReleases(opts.workspaceRoot);
   const plans = names.map((n) => releasePlan(loadRelease(opts.workspaceRoot, n), scale));
-  const plan = (keys: KeyIds) => plans.map((p) => planRelease(p, keys, scale));
+  const code = codeHash(opts.workspaceRoot);
+  const plan = (keys: KeyIds) => plans.map((p) => planRelease(p, keys, scale, code));
   const fast = () => {
     const state = readState(layout);
     if (!state || !existsSync(layout.keyFile) || !existsSync(layout.gnupgHome)) return undefined;

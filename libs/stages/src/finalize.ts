@@ -155,7 +155,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       const images: ImageEntry[] = [];
       for (const [d, files] of plan.dirs) {
         const dir = join(layout.compose, d);
-        await placeDirectory(store, dir, files);
+        await placeDirectory(store, dir, files, ts);
         const text = renderChecksum(files.flatMap((f) => [f.name, ...f.aliases].map((name) => ({ name, size: f.size, sha256: f.sha256 }))));
         writeFileIfChanged(join(dir, 'CHECKSUM'), text, ts);
         if (site.signing) await placeSignature(store, site.signing, join(dir, 'CHECKSUM'), text);
@@ -164,7 +164,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       }
       const extraFiles = new Map<Arch, ExtraFile[]>();
       for (const arch of rel.arches) extraFiles.set(arch, await releaseExtraFiles(rel, sync.get(arch)!, arch, store, layout.log(arch, 'extra-files')));
-      for (const t of plan.bootTrees) await placeBootTree(ctx, store, layout.compose, t, extraFiles.get(t.arch)!);
+      for (const t of plan.bootTrees) await placeBootTree(ctx, store, layout.compose, t, extraFiles.get(t.arch)!, ts);
       const rpms = rpmEntries(ctx, sync);
       mkdirSync(layout.metadata, { recursive: true });
       // empanadas' metadata/ carries the extra files too, beside its README.
@@ -288,7 +288,7 @@ function bootTrees(rel: StageContext['release']): BootTree[] {
  * root and a .treeinfo naming the tree's own repo, the other lorax repos (AppStream), the
  * kernel, initrd, stage2 and their checksums, so `inst.repo=<url of the tree>` and PXE work.
  */
-async function placeBootTree(ctx: StageContext, store: Store, compose: string, t: BootTree, extra: ExtraFile[]) {
+async function placeBootTree(ctx: StageContext, store: Store, compose: string, t: BootTree, extra: ExtraFile[], ts: number) {
   const rel = ctx.release;
   const boot = readIsoManifest(ctx.root, ctx.project, t.arch);
   const dir = join(compose, t.path);
@@ -306,7 +306,8 @@ async function placeBootTree(ctx: StageContext, store: Store, compose: string, t
   }
   await mapLimit(files, 8, (f) => store.materialize(f.sha256, join(dir, f.path)));
   for (const f of extra) await store.materialize(f.sha256, join(dir, f.name));
-  if (extra.length) writeFileIfChanged(join(dir, 'extra_files.json'), stableJson(treeExtraFilesJson(extra.map((f) => ({ file: f.name, size: f.size, sha256: f.sha256 })))));
+  // Written with the compose's time, as all its metadata: a compose rebuilt from the store is the same files.
+  if (extra.length) writeFileIfChanged(join(dir, 'extra_files.json'), stableJson(treeExtraFilesJson(extra.map((f) => ({ file: f.name, size: f.size, sha256: f.sha256 })))), ts);
 
   const base = boot.tree.find((f) => f.path === '.treeinfo');
   if (!base) throw new Error(`${t.arch}: the boot tree of ${boot.iso.name} has no .treeinfo`);
@@ -323,7 +324,7 @@ async function placeBootTree(ctx: StageContext, store: Store, compose: string, t
     release: { name: rel.fullname, short: rel.shortname, version: revision(rel) },
     kind: t.kind,
   });
-  writeFileIfChanged(join(dir, '.treeinfo'), renderTreeinfo(ti));
+  writeFileIfChanged(join(dir, '.treeinfo'), renderTreeinfo(ti), ts);
 }
 
 /** An installable tree's .treeinfo loads as productmd reads it, and every path it names is there (files with their checksums). */
@@ -371,7 +372,7 @@ function metadataReadme(rel: StageContext['release']): string {
 }
 
 /** Hardlinks the files in, points the aliases at them, writes listings and one `<name>.CHECKSUM` per name, removes strays. */
-async function placeDirectory(store: Store, dir: string, files: Placed[]) {
+async function placeDirectory(store: Store, dir: string, files: Placed[], ts: number) {
   mkdirSync(dir, { recursive: true });
   const keep = new Set(['CHECKSUM', 'CHECKSUM.asc']);
   for (const f of files) {
@@ -387,7 +388,7 @@ async function placeDirectory(store: Store, dir: string, files: Placed[]) {
     }
     // The toolkit's per-name CHECKSUM: an alias gets its own, naming the alias (empanadas §2.4).
     for (const name of [f.name, ...f.aliases]) {
-      writeFileIfChanged(join(dir, `${name}.CHECKSUM`), renderChecksum([{ name, size: f.size, sha256: f.sha256 }]));
+      writeFileIfChanged(join(dir, `${name}.CHECKSUM`), renderChecksum([{ name, size: f.size, sha256: f.sha256 }]), ts);
       keep.add(`${name}.CHECKSUM`);
     }
   }

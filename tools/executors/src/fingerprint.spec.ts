@@ -18,7 +18,7 @@ describe('fingerprintScript', () => {
 
   it('compiles to CommonJS that plain node loads, with every module the script can import', () => {
     const script = fingerprintScript(dir);
-    expect(script).toMatch(/^dist\/\.fingerprint\/[0-9a-f]{16}\/tools\/scripts\/upstream-fingerprint\.js$/);
+    expect(script).toMatch(/^\.nx\/workspace-data\/releng-fingerprint\/[0-9a-f]{16}\/tools\/scripts\/upstream-fingerprint\.js$/);
     const build = join(dir, script, '../../..');
     // The script's static and lazy imports (the fixture, rpm-repo for real upstreams, the store for buckets).
     const modules = ['libs/stages/src/upstream.js', 'apps/upstream-fixture/src/index.js', 'libs/rpm-repo/src/index.js', 'libs/store/src/index.js'];

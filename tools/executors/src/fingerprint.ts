@@ -2,7 +2,7 @@
 // tasks, a warm run included. Run as TypeScript through @swc-node/register each cost ~0.35 s on
 // a quiet machine (1.3 CPU-s, most of it loading the register and transpiling the libs it
 // imports); so the plugin compiles the workspace's sources to plain CommonJS once, under a
-// directory named by their content hash, and the runtime command is a plain `node` start.
+// directory named by their content hash (see OUT), and the runtime command is a plain `node` start.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -11,7 +11,9 @@ import { dirname, join, relative } from 'node:path';
 const SOURCE_DIRS = ['libs', 'apps', 'tools/scripts'];
 /** Other files the sources import (http.ts reads the version from package.json), copied as they are. */
 const DATA = ['package.json'];
-const OUT = 'dist/.fingerprint';
+// Beside Nx's own project-graph data (written by every nx command, and cleared by `nx reset`), not
+// in dist/: target outputs live there, and a dry run must not add to them.
+const OUT = '.nx/workspace-data/releng-fingerprint';
 const SCRIPT = 'tools/scripts/upstream-fingerprint';
 
 function sources(root: string): string[] {
