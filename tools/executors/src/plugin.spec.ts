@@ -51,9 +51,9 @@ describe('releaseTargets', () => {
 
 describe('releaseTargets of a SIG release', () => {
   const { name, targets, tags } = releaseTargets(root, 'releases/sig-cloud-9/release.yaml');
-  it('makes sync and the publishing targets only, staging right after sync', () => {
+  it('makes sync, the publishing targets and check-site only, staging right after sync', () => {
     expect(name).toBe('sig-cloud-9');
-    expect(Object.keys(targets).sort()).toEqual(['filelist', 'prod', 'staging', 'sync']);
+    expect(Object.keys(targets).sort()).toEqual(['check-site', 'filelist', 'prod', 'staging', 'sync']);
     expect(targets.staging.dependsOn).toEqual(['sync']);
     expect(targets.prod.dependsOn).toEqual(['staging']);
     expect(targets.filelist.dependsOn).toEqual(['prod']);

@@ -57,8 +57,13 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
   };
+  const checkSite: TargetConfiguration = {
+    executor: `${EXECUTORS}:check-site`,
+    cache: false,
+    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
+  };
   // A SIG compose is packages only, published as it is (sync-to-staging-sig.sh): no ISOs, images or finalize.
-  if (rel.kind === 'sig') return { name, targets: { ...targets, ...publishing(['sync']) }, arches: rel.arches, tags };
+  if (rel.kind === 'sig') return { name, targets: { ...targets, ...publishing(['sync']), 'check-site': checkSite }, arches: rel.arches, tags };
   for (const arch of rel.arches) {
     targets[`iso-${arch}`] = {
       executor: `${EXECUTORS}:iso`,
@@ -135,11 +140,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   }
   // The toolkit's sign-repos-only: the staged repomd.xml files re-signed, without a new compose.
   if (rel.publish.signRepodata) targets['sign-repos'] = publish('sign-repos', [], 'Re-sign the repomd.xml of every staged tree with the site key (after a key change or a manual fix), without a new compose');
-  targets['check-site'] = {
-    executor: `${EXECUTORS}:check-site`,
-    cache: false,
-    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
-  };
+  targets['check-site'] = checkSite;
   return { name, targets, arches: rel.arches, tags };
 }
 
