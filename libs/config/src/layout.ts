@@ -69,10 +69,19 @@ export function upstreamArch(t: Pick<RepoTree, 'kind' | 'arch'>): string {
   return t.kind === 'debug' ? `${t.arch}-debug` : t.arch;
 }
 
-export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'project'>, t: RepoTree, base?: string): string {
+/** A release's project upstream (the `{project}` of the URL): the site's `upstream.releases.<name>.project` (a Peridot project id), else the release's `project`. */
+export const upstreamProject = (site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name' | 'project'>) => site.upstream.releases?.[rel.name]?.project ?? rel.project;
+
+/** The key a release's upstream signs with, and the site field that names it (for messages); undefined key when the site names none. */
+export function upstreamGpgKey(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name'>): { key?: string; field: string } {
+  const own = site.upstream.releases?.[rel.name]?.gpgKey;
+  return own ? { key: own, field: `upstream.releases.${rel.name}.gpgKey` } : { key: site.upstream.gpgKey, field: 'upstream.gpgKey' };
+}
+
+export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name' | 'project'>, t: RepoTree, base?: string): string {
   return site.upstream.url
     .replaceAll('{base}', base ?? '')
-    .replaceAll('{project}', rel.project)
+    .replaceAll('{project}', upstreamProject(site, rel))
     .replaceAll('{repo}', t.repo)
     .replaceAll('{arch}', upstreamArch(t))
     .replace(/\/+$/, '');

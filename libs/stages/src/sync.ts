@@ -22,6 +22,7 @@ import {
   repoTrees,
   treeId,
   treePath,
+  upstreamGpgKey,
   upstreamUrl,
   type Arch,
   type ComposeKind,
@@ -86,7 +87,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const media = kind === 'update' ? composesOf(site, rel, 'produce').filter(isFinished).pop()?.id : undefined;
     if (kind === 'update' && !media) throw new Error(`${ctx.project} has no finished produce compose under ${composeRoot(site, rel).base}: an update compose carries the published ISOs and images, so run the minor release chain (\`nx run ${ctx.project}:finalize\`) first`);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
-    const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+    const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site, rel)) : undefined;
     const partial = { kind, trees, upstream, verifier, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
@@ -265,8 +266,9 @@ function latestCompose(ctx: StageContext): string | undefined {
   return existsSync(latest) ? basename(resolve(dirname(latest), readlinkSync(latest))) : undefined;
 }
 
-function requireKey(key: string | undefined): string {
-  if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
+function requireKey(site: StageContext['site'], rel: StageContext['release']): string {
+  const { key } = upstreamGpgKey(site, rel);
+  if (!key) throw new Error(`${site.file}: upstream.verifySignature is set but neither upstream.releases.${rel.name}.gpgKey nor upstream.gpgKey names the key ${rel.name} is signed with`);
   return key;
 }
 
