@@ -94,23 +94,32 @@ export function upstreamArch(t: Pick<RepoTree, 'kind' | 'arch'>): string {
   return t.kind === 'debug' ? `${t.arch}-debug` : t.arch;
 }
 
+/** A release's project upstream (the `{project}` of the URL): the site's `upstream.releases.<name>.project` (a Peridot project id), else the release's `project`. */
+export const upstreamProject = (site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name' | 'project'>) => site.upstream.releases?.[rel.name]?.project ?? rel.project;
+
 /**
- * The public key upstream signs a release's repomd.xml and packages with: the site's key; a SIG's
- * own key (`sig.gpgKey`) from the site's upstream.sigKeys directory.
+ * The key a release's upstream signs with, and the site field that names it (for messages); no
+ * key when the site names none. A SIG's own key (`sig.gpgKey`) is in the site's upstream.sigKeys
+ * directory; a main release's is `upstream.releases.<name>.gpgKey`, else `upstream.gpgKey`.
  */
-export function upstreamKeyFile(site: Pick<Site, 'name' | 'upstream'>, rel: Pick<Release, 'name' | 'kind' | 'sig'>): string {
-  if (rel.kind === 'sig') {
-    if (!site.upstream.sigKeys) throw new Error(`${rel.name} is a SIG release signed with ${rel.sig?.gpgKey}, but site ${site.name} has no upstream.sigKeys (the directory of the SIGs' keys)`);
-    return join(site.upstream.sigKeys, rel.sig!.gpgKey);
-  }
-  if (!site.upstream.gpgKey) throw new Error(`site ${site.name}: upstream.verifySignature is set but upstream.gpgKey is not`);
-  return site.upstream.gpgKey;
+export function upstreamGpgKey(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name' | 'kind' | 'sig'>): { key?: string; field: string } {
+  if (rel.kind === 'sig') return { key: site.upstream.sigKeys && join(site.upstream.sigKeys, rel.sig!.gpgKey), field: 'upstream.sigKeys' };
+  const own = site.upstream.releases?.[rel.name]?.gpgKey;
+  return own ? { key: own, field: `upstream.releases.${rel.name}.gpgKey` } : { key: site.upstream.gpgKey, field: 'upstream.gpgKey' };
 }
 
-export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'project'>, t: RepoTree, base?: string): string {
+/** upstreamGpgKey's key, or an error naming the site file and the field to set. */
+export function upstreamKeyFile(site: Pick<Site, 'name' | 'file' | 'upstream'>, rel: Pick<Release, 'name' | 'kind' | 'sig'>): string {
+  const { key } = upstreamGpgKey(site, rel);
+  if (key) return key;
+  if (rel.kind === 'sig') throw new Error(`${site.file}: ${rel.name} is a SIG release signed with ${rel.sig?.gpgKey}, but site ${site.name} has no upstream.sigKeys (the directory of the SIGs' keys)`);
+  throw new Error(`${site.file}: upstream.verifySignature is set but neither upstream.releases.${rel.name}.gpgKey nor upstream.gpgKey names the key ${rel.name} is signed with`);
+}
+
+export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'name' | 'project'>, t: RepoTree, base?: string): string {
   return site.upstream.url
     .replaceAll('{base}', base ?? '')
-    .replaceAll('{project}', rel.project)
+    .replaceAll('{project}', upstreamProject(site, rel))
     .replaceAll('{repo}', t.repo)
     .replaceAll('{arch}', upstreamArch(t))
     .replace(/\/+$/, '');

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, listReleases, siteName, ConfigError } from './load';
-import { ComposeLayout, composeRoot, publishLayout, repoTrees, upstreamKeyFile } from './layout';
+import { ComposeLayout, composeRoot, publishLayout, repoTrees, upstreamGpgKey, upstreamKeyFile, upstreamProject, upstreamUrl } from './layout';
 
 const ws = join(__dirname, '../../..');
 
@@ -22,7 +22,22 @@ describe('the workspace release and site files', () => {
     expect(loadSite(ws, 'rocky-prod').roots.staging).toBe('/mnt/repos-staging');
     expect(loadSite(ws, 'rocky-prod').cloud?.source).toEqual({ type: 's3', bucket: 'resf-empanadas', prefix: '', region: 'us-east-2' });
   });
-});
+
+  it("rocky-prod: each release's upstream key and Peridot project, the defaults where the site names none", () => {
+    const prod = loadSite(ws, 'rocky-prod');
+    const rel = (name: string) => loadRelease(ws, name);
+    const key = (name: string) => upstreamGpgKey(prod, rel(name));
+    expect(key('rocky-8')).toEqual({ key: '/etc/pki/rpm-gpg/RPM-GPG-KEY-rockyofficial', field: 'upstream.releases.rocky-8.gpgKey' });
+    expect(key('rocky-9')).toEqual({ key: '/etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9', field: 'upstream.gpgKey' });
+    for (const r of ['rocky-9-beta', 'rocky-9-lookahead']) expect(key(r).key, r).toBe('/etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9-Testing');
+    const baseos = { repo: 'BaseOS', dir: 'BaseOS', kind: 'os', arch: 'x86_64', group: 'x86_64', path: 'BaseOS/x86_64/os' } as const;
+    expect(upstreamUrl(prod, rel('rocky-9'), baseos)).toBe('https://yumrepofs.build.resf.org/v1/projects/ae163d6a-f050-484f-bbaa-100ca673f146/repo/hashed-BaseOS/x86_64');
+    expect(upstreamProject(prod, rel('rocky-9-lookahead'))).toBe('6794b5a8-290b-4d0d-ad5a-47164329cbb0');
+    // The local site names one key and no projects: every release gets the fixture's key and its own project.
+    const local = loadSite(ws, 'local');
+    expect(upstreamGpgKey(local, rel('rocky-8'))).toEqual({ key: join(ws, '.releng/upstream/RPM-GPG-KEY-fixture'), field: 'upstream.gpgKey' });
+    expect(upstreamProject(local, rel('rocky-9-beta'))).toBe('rocky-9-beta');
+  });});
 
 describe('SIG releases', () => {
   const site = loadSite(ws, 'local');
@@ -165,7 +180,11 @@ describe('bad config fails naming the file and the field', () => {
   });
   it('a SIG category inside the main category (a SIG would publish into a release dir)', () =>
     fails(site('sigcat', goodSite.replace('sigCategory: mirror/pub/sig', 'sigCategory: mirror/pub/rocky/sig')), 'sites/sigcat.yaml', 'sigCategory', /must not contain one another/));
-  it('a URL template without {repo}', () =>
+  it('per-release upstream settings for a release the workspace does not have (a misspelt name would get the defaults)', () => {
+    release('rocky-9', good);
+    fails(site('relname', goodSite.replace('  verifySignature: true\n', '  verifySignature: true\n  releases:\n    rocky-9: { project: abc }\n    rocky-09: { gpgKey: /etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9 }\n')), 'sites/relname.yaml', 'upstream.releases.rocky-09', /no release rocky-09 in releases\/ \(there are .*rocky-9/);
+    fails(site('relkey', goodSite.replace('  verifySignature: true\n', '  verifySignature: true\n  releases:\n    rocky-9: { key: x }\n')), 'sites/relkey.yaml', 'upstream.releases.rocky-9', /unknown key "key"/);
+  });  it('a URL template without {repo}', () =>
     fails(site('norepo', goodSite.replace('hashed-{repo}', 'hashed-BaseOS')), 'sites/norepo.yaml', 'upstream.url', /no \{repo\}/));
   it('a URL template with an unknown placeholder', () =>
     fails(site('placeholder', goodSite.replace('{arch}', '{basearch}')), 'sites/placeholder.yaml', 'upstream.url', /unknown placeholder \{basearch\}/));

@@ -190,6 +190,7 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
       ...s.upstream,
       gpgKey: s.upstream.gpgKey && abs(s.upstream.gpgKey),
       sigKeys: s.upstream.sigKeys && abs(s.upstream.sigKeys),
+      releases: s.upstream.releases && Object.fromEntries(Object.entries(s.upstream.releases).map(([r, u]) => [r, { ...u, gpgKey: u.gpgKey && abs(u.gpgKey) }])),
       fixture: s.upstream.fixture && { ...s.upstream.fixture, root: abs(s.upstream.fixture.root) },
     },
     store,
@@ -198,9 +199,18 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     cloud,
     producers: Object.fromEntries(Object.entries(s.producers).map(([rel, p]) => [rel, producerPaths(p, abs)])),
   };
-  const issues = overlappingPaths(site);
+  const issues = [...overlappingPaths(site), ...unknownReleases(workspaceRoot, site)];
   if (issues.length) throw new ConfigError(display, issues);
   return site;
+}
+
+/** Per-release upstream settings must name a release of the workspace: a misspelt name would silently get the defaults (another key, another project). */
+function unknownReleases(workspaceRoot: string, s: Site): ConfigError['issues'] {
+  if (!s.upstream.releases || !existsSync(join(workspaceRoot, 'releases'))) return [];
+  const known = listReleases(workspaceRoot);
+  return Object.keys(s.upstream.releases)
+    .filter((r) => !known.includes(r))
+    .map((r) => ({ path: `upstream.releases.${r}`, message: `no release ${r} in releases/ (there are ${known.join(', ')})` }));
 }
 
 /**

@@ -34,12 +34,19 @@ describe('names', () => {
     ['rc boot iso', isoNames(beta, 'x86_64', 'boot').file, 'Rocky-9.8-BETA1-x86_64-boot.iso'],
     ['dvd', isoNames(r9, 'x86_64', 'dvd').file, 'Rocky-9.7-x86_64-dvd.iso'],
     ['updated dvd', isoNames(r9, 'x86_64', 'dvd', { date: new Date(Date.UTC(2025, 11, 1)), n: 1 }).file, 'Rocky-9.7-20251201.1-x86_64-dvd.iso'],
-    ['8.10 dvd', isoNames(r8, 'aarch64', 'dvd').file, 'Rocky-8.10-aarch64-dvd.iso'],
+    // Rocky 8's media as pungi names them and the sync scripts publish them (empanadas-spec §4.3).
+    ['8.10 dvd', isoNames(r8, 'aarch64', 'dvd').file, 'Rocky-8.10-aarch64-dvd1.iso'],
+    ['8.10 boot', isoNames(r8, 'x86_64', 'boot').file, 'Rocky-8.10-x86_64-boot.iso'],
+    ['8.10 minimal', isoNames(r8, 'x86_64', 'minimal').file, 'Rocky-8.10-x86_64-minimal.iso'],
+    ['8.10 respun dvd', isoNames(r8, 'x86_64', 'dvd', { date: new Date(Date.UTC(2025, 11, 1)), n: 1 }).file, 'Rocky-8.10-20251201.1-x86_64-dvd1.iso'],
   ])('%s', (_what, got, want) => expect(got).toBe(want));
 
   it('gives ISO aliases as empanadas links them', () => {
     expect(isoNames(r9, 'x86_64', 'dvd').aliases).toEqual(['Rocky-x86_64-dvd.iso', 'Rocky-9-latest-x86_64-dvd.iso']);
     expect(isoNames(r8, 'x86_64', 'boot').aliases).toEqual(['Rocky-x86_64-boot.iso', 'Rocky-8-latest-x86_64-boot.iso']);
+    // Rocky 8: dvd1 with the dvd alias beside it, and the latest link named dvd (`dvd1` → `dvd`).
+    expect(isoNames(r8, 'x86_64', 'dvd').aliases).toEqual(['Rocky-8.10-x86_64-dvd.iso', 'Rocky-x86_64-dvd.iso', 'Rocky-8-latest-x86_64-dvd.iso']);
+    expect(isoNames(r8, 'aarch64', 'minimal').aliases).toEqual(['Rocky-aarch64-minimal.iso', 'Rocky-8-latest-aarch64-minimal.iso']);
   });
 
   it('names cloud images and their latest links', () => {
@@ -85,6 +92,9 @@ describe('names', () => {
     expect(productionNames(beta).dir).toBe('9.8-beta');
     expect(stagingNames(lh).dir).toBe('9.8-LookAhead');
     expect(stagingNames({ ...r9, rc: undefined })).toEqual({ dir: '9.7', links: { 'latest-9': '9.7' } });
+    // common_8 and common_10 append -BETA, common_9 -beta.
+    expect(stagingNames({ ...r8, type: 'beta', rc: 'BETA1', profile: '8-beta' })).toEqual({ dir: '8.10-BETA', links: { '8-BETA': '8.10-BETA' } });
+    expect(stagingNames({ ...r9, major: 10, minor: 2, type: 'beta', rc: 'BETA1', profile: '10-beta' })).toEqual({ dir: '10.2-BETA', links: { '10-BETA': '10.2-BETA' } });
   });
 
   it('names a declared respin with the compose date, beside the GA files and without their aliases', () => {

@@ -108,6 +108,13 @@ export function volumeId(r: R, arch: Arch): string {
   return id;
 }
 
+/**
+ * The image as its file name gives it: Rocky 8's DVD is pungi's first disc, `dvd1` (pungi's
+ * createiso names discs `<type><number>`; sync/minor-release-sync-to-staging.sh links `dvd` to
+ * it); empanadas (9 and later) names it `dvd`.
+ */
+const discName = (r: Pick<R, 'major'>, image: string) => (image === 'dvd' && r.major <= 8 ? 'dvd1' : image);
+
 export interface IsoNames {
   /** The versioned file name. */
   file: string;
@@ -121,9 +128,12 @@ export interface IsoNames {
  */
 export function isoNames(r: R, arch: Arch, image: string, respin?: { date: Date; n: number }): IsoNames {
   const stamp = respin ? `-${dayStamp(respin.date)}.${respin.n}` : '';
+  const named = (disc: string) => `${r.shortname}-${revision(r)}${rcPart(r)}${stamp}-${arch}-${disc}.iso`;
+  const disc = discName(r, image);
   return {
-    file: `${r.shortname}-${revision(r)}${rcPart(r)}${stamp}-${arch}-${image}.iso`,
-    aliases: [`${r.shortname}-${arch}-${image}.iso`, `${r.shortname}-${r.major}-latest-${arch}-${image}.iso`],
+    file: named(disc),
+    // Rocky 8's `dvd1` is also published as `dvd`, under which every other release has its DVD.
+    aliases: [...(disc !== image ? [named(image)] : []), `${r.shortname}-${arch}-${image}.iso`, `${r.shortname}-${r.major}-latest-${arch}-${image}.iso`],
   };
 }
 
@@ -217,9 +227,9 @@ export function parseCloudBucketKey(r: Pick<R, 'shortname' | 'major'>, key: stri
   return { ...b, epoch: Number(epoch), file };
 }
 
-/** Suffix of the staging release directory (sync/common_9 APPEND_TO_DIR). */
+/** Suffix of the staging release directory (sync/common_<major> APPEND_TO_DIR): a beta is `-beta` in 9, `-BETA` in 8 and 10. */
 export function publishSuffix(r: R): string {
-  if (r.type === 'beta') return '-beta';
+  if (r.type === 'beta') return r.major === 9 ? '-beta' : '-BETA';
   if (r.type === 'lookahead') return '-LookAhead';
   return r.rc ? `-${r.rc}` : '';
 }

@@ -35,6 +35,11 @@ export const extraIsoSchema = z.strictObject({
   variant: name,
   /** Arches to build this ISO for; defaults to every arch of the release. */
   arches: z.array(arch).min(1).optional(),
+  /**
+   * Whether the release has this image (false: empanadas' `isoskip`, named but not made). Where
+   * pungi makes the release's media, the image is collected from pungi's compose: required when
+   * true, taken when pungi made it anyway when false.
+   */
   build: z.boolean().default(true),
 });
 
@@ -392,10 +397,17 @@ export const siteSchema = z.strictObject({
     /** Serve the embedded fixture upstream on loopback instead of reaching a host. */
     fixture: z.strictObject({ root: sitePath, scale: z.number().int().positive().default(1) }).optional(),
     verifySignature: z.boolean().default(true),
-    /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
+    /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. The key of every release `releases` gives none. */
     gpgKey: path.optional(),
     /** Directory of the SIGs' public keys: each SIG release's `sig.gpgKey` file is in it. */
     sigKeys: path.optional(),
+    /**
+     * Per release (by name), where it differs from the defaults: the key its upstream signs with
+     * (Rocky 8's `RPM-GPG-KEY-rockyofficial`, Rocky 9's `RPM-GPG-KEY-Rocky-9`, the testing keys of
+     * beta and lookahead) and its project in the URL (a Peridot project id; default: the
+     * release's `project`).
+     */
+    releases: z.record(name, z.strictObject({ gpgKey: path.optional(), project: name.optional() })).optional(),
     /** Unset: every limit at its default. */
     download: downloadSchema.optional(),
   }).superRefine((u, ctx) => {

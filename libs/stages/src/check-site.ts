@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { cloudBucketPrefix, stateDir, upstreamArch, upstreamKeyFile, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
+import { cloudBucketPrefix, pungiProducerOf, stateDir, upstreamArch, upstreamGpgKey, upstreamProject, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
 import { bytes, findTool, missingHint, run, TOOL_MINIMUMS, ToolError, compareVersions, toolVersion } from '@rocky/exec';
 import { probeKubernetes, probeSsh, type ProbeResult } from '@rocky/builders';
 import { hostBootLoaders, loaderInstallHint, wrapperMountProblem } from '@rocky/iso';
@@ -116,16 +116,19 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
   if (site.signing) checks.push({ kind: 'signing', field: 'signing', gnupgHome: site.signing.gnupgHome, keyId: site.signing.keyId, fixtureRoot: site.upstream.fixture?.root, what: `GnuPG home ${site.signing.gnupgHome} holds the secret signing key ${site.signing.keyId}` });
   else if (rel.publish.signRepodata) checks.push({ kind: 'problem', field: 'signing', what: 'a signing key', message: `unset, but ${rel.name} signs its repodata (publish.signRepodata): add signing: { gnupgHome, keyId }` });
 
-  // One repo: the boot tree's (BaseOS), which every main release has.
+  // One repo: the boot tree's (BaseOS), which every main release has. A release pungi makes reads no yumrepofs upstream.
   const trees = upstreamTrees(rel);
   const tree = trees.find((t) => t.kind === 'os' && t.dir === rel.iso?.lorax.repos[0]) ?? trees[0];
-  if (site.upstream.fixture) {
+  const key = upstreamGpgKey(site, rel);
+  if (pungiProducerOf(site, rel)) {
+    // Its composes come from koji, through pungi (producers.<release>): nothing to GET.
+  } else if (site.upstream.fixture) {
     const fx = await import('@rocky/upstream-fixture');
-    const fixtureDir = join(site.upstream.fixture.root, fx.repoUrlPath(rel.project, tree.repo, upstreamArch(tree)));
+    const fixtureDir = join(site.upstream.fixture.root, fx.repoUrlPath(upstreamProject(site, rel), tree.repo, upstreamArch(tree)));
     checks.push({ kind: 'upstream', field: 'upstream', tree, fixtureDir, what: `the fixture's ${tree.repo} ${upstreamArch(tree)} repomd.xml reads${site.upstream.verifySignature ? ' and its signature verifies' : ''}` });
   } else {
     const url = upstreamUrl(site, rel, tree);
-    checks.push({ kind: 'upstream', field: 'upstream', tree, url, what: `GET ${url}/repodata/repomd.xml answers${site.upstream.verifySignature ? ` and its signature verifies with ${rel.kind === 'sig' ? `upstream.sigKeys/${rel.sig?.gpgKey}` : 'upstream.gpgKey'}` : ''}` });
+    checks.push({ kind: 'upstream', field: 'upstream', tree, url, what: `GET ${url}/repodata/repomd.xml answers${site.upstream.verifySignature ? ` and its signature verifies with ${key.field}` : ''}` });
   }
 
   const images = Object.values(rel.cloud.images);
@@ -335,19 +338,12 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
     return problem('upstream.url', `${(e as Error).message}: this is not a yum repo; check upstream.url`);
   }
   if (!up.verifySignature) return;
-  // A SIG's repos are signed with the SIG's own key, found by name in upstream.sigKeys.
-  const sig = ctx.release.kind === 'sig';
-  const keyField = sig ? 'upstream.sigKeys' : 'upstream.gpgKey';
-  let keyFile: string;
+  const { key: gpgKey, field } = upstreamGpgKey(ctx.site, ctx.release);
+  if (!gpgKey) return problem(field, `unset, but upstream.verifySignature is true: ${ctx.release.kind === 'sig' ? `set it to the directory holding ${ctx.release.sig?.gpgKey}` : `set it (or upstream.releases.${ctx.release.name}.gpgKey) to the armored key that signs the repos`}`);
   try {
-    keyFile = upstreamKeyFile(ctx.site, ctx.release);
-  } catch {
-    return problem(keyField, `unset, but upstream.verifySignature is true: ${sig ? `set it to the directory holding ${ctx.release.sig?.gpgKey}` : 'set it to the armored key that signs the repos'}`);
-  }
-  try {
-    accessSync(keyFile, constants.R_OK);
+    accessSync(gpgKey, constants.R_OK);
   } catch (e) {
-    return problem(keyField, `cannot read ${keyFile} (${(e as NodeJS.ErrnoException).code}): put the armored key that signs ${sig ? `${ctx.release.name}'s repos` : 'the repos'} there`);
+    return problem(field, `cannot read ${gpgKey} (${(e as NodeJS.ErrnoException).code}): put the armored key that signs ${ctx.release.name}'s repos there`);
   }
   let asc: Buffer;
   try {
@@ -356,12 +352,12 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
     return problem('upstream.verifySignature', `${where}/repodata/repomd.xml.asc: ${(e as Error).message}: upstream publishes no signature; sync would refuse every repo`);
   }
   if (!findTool('gpg', PATH) || !findTool('gpgv', PATH)) return void r.notes.push('signature not checked: gpg or gpgv is not installed (see their tool checks)');
-  const verifier = new SignatureVerifier(keyFile);
+  const verifier = new SignatureVerifier(gpgKey);
   try {
     await verifier.verify(repomd, asc, `${where}/repodata/repomd.xml`);
     r.notes.push(`signature good (key ${await verifier.keyId()})`);
   } catch (e) {
-    problem(keyField, `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${keyFile} the key upstream signs with?`);
+    problem(field, `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${gpgKey} the key upstream signs ${ctx.release.name} with?`);
   } finally {
     verifier.close();
   }

@@ -19,7 +19,8 @@ import { ISO_CODE, codeDigest } from './code-digest';
 
 export interface IsoManifest {
   arch: Arch;
-  builder: Builder['type'];
+  /** `pungi`: collected from the boot ISO pungi's buildinstall made (pungi-media.ts). */
+  builder: Builder['type'] | 'pungi';
   iso: FileEntry & { name: string; aliases: string[]; volumeId: string; implantMd5: string | null; bootable: boolean; bootloaders: string[] };
   /** The ISO's file list (`<iso>.manifest`, as empanadas writes it), kept in the store. */
   listing: FileEntry;

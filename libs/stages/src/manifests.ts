@@ -114,6 +114,29 @@ export interface PungiComposeRecord {
   trees: (TreeManifest & { group: Arch | 'source' })[];
 }
 
+/**
+ * An ISO pungi made (images.json), in the store: what a `compose-<name>` task records per arch in
+ * `media-<arch>.json`, and what iso-<arch> and iso-extra collect. Its path is relative to pungi's
+ * `compose/` (`BaseOS/x86_64/iso/Rocky-8.10-x86_64-boot.iso`).
+ */
+export interface PungiMedia extends FileEntry {
+  variant: string;
+  arch: Arch;
+  /** productmd's type: `boot`, `dvd`. */
+  type: string;
+  bootable: boolean;
+  volumeId: string | null;
+  implantMd5: string | null;
+  /** A boot ISO's boot tree: the files buildinstall put into its variant's os tree, relative to it. */
+  tree?: FileEntry[];
+}
+
+/** The media of one arch a compose task recorded (none: the compose made no ISOs for it). */
+export function readPungiMedia(root: string, project: string, compose: string, kind: ComposeKind, arch: Arch): PungiMedia[] {
+  const file = join(distDir(root, project, composeTarget(compose, kind)), `media-${arch}.json`);
+  return existsSync(file) ? readJson<{ images: PungiMedia[] }>(file).images : [];
+}
+
 /** The record of the `compose-<name>` task of the chain `kind` (`update-compose-<name>` for updates). */
 export function readPungiRecord(root: string, project: string, compose: string, kind: ComposeKind): PungiComposeRecord | undefined {
   const file = join(distDir(root, project, composeTarget(compose, kind)), 'compose.json');

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
+import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamProject, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
 
 export interface Upstream {
   /** Value of `{base}` in the URL template. */
@@ -45,7 +45,7 @@ export async function upstreamFingerprint(root: string, release: string): Promis
     const fx = await fixture();
     const fxRoot = site.upstream.fixture.root;
     await fx.ensureFixture({ workspaceRoot: root, root: fxRoot, scale: site.upstream.fixture.scale, log: () => {} });
-    read = (t) => readFile(join(fxRoot, fx.repoUrlPath(rel.project, t.repo, upstreamArch(t)), 'repodata/repomd.xml'));
+    read = (t) => readFile(join(fxRoot, fx.repoUrlPath(upstreamProject(site, rel), t.repo, upstreamArch(t)), 'repodata/repomd.xml'));
   } else {
     const { fetchBuffer } = await import('@rocky/rpm-repo');
     read = (t) => fetchBuffer(`${upstreamUrl(site, rel, t)}/repodata/repomd.xml`, { attempts: 2, download: site.upstream.download });

@@ -68,15 +68,20 @@ describe('releaseTargets of a release pungi makes (rocky-8)', () => {
   const { targets } = releaseTargets(root, 'releases/rocky-8/release.yaml');
   const composes = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
 
-  it('one compose task per compose and chain, never cached; sync assembles the produce composes and hashes their records', () => {
+  it('one compose task per compose and chain, cached on what pungi would make it from; sync assembles the produce composes and hashes their records', () => {
     for (const c of composes) {
-      for (const t of [`compose-${c}`, `update-compose-${c}`]) {
-        expect(targets[t], t).toMatchObject({ executor: '@rocky/executors:compose', cache: false, outputs: [`{workspaceRoot}/dist/{projectName}/${t}`] });
+      for (const [t, kind] of [[`compose-${c}`, 'produce'], [`update-compose-${c}`, 'update']]) {
+        expect(targets[t], t).toMatchObject({ executor: '@rocky/executors:compose', cache: true, outputs: [`{workspaceRoot}/dist/{projectName}/${t}`] });
+        expect(targets[t].inputs, t).toContainEqual({ runtime: expect.stringMatching(new RegExp(`^node \\S+/upstream-fingerprint\\.js compose rocky-8 ${c} ${kind}$`)) });
+        expect(targets[t].inputs, t).toContain('{workspaceRoot}/libs/stages/src/pungi-compose.ts');
         expect(executorOf(t), t).toBe('compose');
       }
     }
     expect(targets.sync.dependsOn).toEqual(composes.map((c) => `compose-${c}`));
     expect(targets.sync.inputs).toContainEqual({ dependentTasksOutputFiles: '**/compose.json', transitive: false });
+    // Each iso-<arch> hashes the media its arch's compose records carry (pungi's boot ISO and tree).
+    expect(targets['iso-x86_64'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/media-x86_64.json', transitive: true });
+    expect(targets['iso-aarch64'].inputs).not.toContainEqual({ dependentTasksOutputFiles: '**/media-x86_64.json', transitive: true });
     expect(targets['iso-x86_64'].dependsOn).toEqual(['sync']);
   });
 

@@ -21,8 +21,8 @@ const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
  * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files
  * (tools/scripts/upstream-fingerprint.ts, run compiled: see fingerprint.ts).
  */
-const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud') => ({
-  runtime: `node ${fingerprintScript(workspaceRoot)} ${what} ${project}`,
+const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud' | 'compose', ...args: string[]) => ({
+  runtime: `node ${fingerprintScript(workspaceRoot)} ${[what, project, ...args].join(' ')}`,
 });
 
 export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
@@ -116,21 +116,29 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
   // A release pungi makes (Rocky 8): one task per compose and chain, each its own pungi-koji run,
   // directory and latest link; sync assembles the produce composes for the minor release chain;
-  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). Composes are
-  // produced anew on every run, as pungi composes are: never replayed from the cache.
+  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). A compose task
+  // is a cache hit while what pungi would make it from is unchanged (its config, koji's content
+  // for its tags: the `compose` fingerprint) and the compose it recorded is whole on this host;
+  // the hit replays its record (compose.json, media-<arch>.json).
   if (rel.composes.length) {
     for (const c of rel.composes) {
       for (const kind of ['produce', 'update'] as const) {
         targets[composeTarget(c, kind)] = {
           executor: `${EXECUTORS}:compose`,
-          cache: false,
-          inputs: [...common, releaseFile],
+          cache: true,
+          inputs: [...common, ...code('pungi-compose'), releaseFile, fingerprint(workspaceRoot, name, 'compose', c, kind)],
           outputs: out(composeTarget(c, kind)),
           metadata: { description: `pungi-koji: ${kind === 'update' ? 'an update' : 'a produce'} compose of ${c}, verified, into the store` },
         };
         targets[composeStagingTarget(c, kind)] = publish('staging', [composeTarget(c, kind)], `Mirror-safe publish of the ${c} ${kind} compose alone to staging, vetting report`);
       }
     }
+    // Where pungi makes the media, iso-<arch> collects its arch's from the compose tasks' records.
+    for (const arch of rel.arches) {
+      const t = targets[`iso-${arch}`];
+      t.inputs = [...t.inputs!, ...code('pungi-media'), { dependentTasksOutputFiles: `**/media-${arch}.json`, transitive: true }];
+    }
+    targets['iso-extra'].inputs = [...targets['iso-extra'].inputs!, ...code('pungi-media')];
     targets.sync = {
       ...targets.sync,
       dependsOn: rel.composes.map((c) => composeTarget(c, 'produce')),
