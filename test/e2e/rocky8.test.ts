@@ -2,14 +2,17 @@
 // fixture's pungi-koji, pungi's options and layout, playing koji with the fixture's packages), each
 // its own Nx task, directory and latest link; a DOOMED compose fails its task and nothing is
 // staged; the minor release chain assembles them, and staging takes them in the SOP's order; one
-// compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
-// x86_64 in the workspace, to keep pungi's and the ISO work small.
+// compose is updated and staged alone; each repo's errata come from the fixture's Apollo, and a
+// module stream a newer compose dropped stays resolvable. rocky-8 and the fixture's pungi configs
+// are trimmed to x86_64 in the workspace, to keep pungi's and the ISO work small.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
+import { advisoryLines, dnfRoot } from '../helpers/dnf';
+import { dropModuleStream } from '@rocky/upstream-fixture';
 import { nxOk, nxRun, readEvents } from './publish-helpers';
 
 const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
@@ -27,6 +30,8 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
       .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
   const status = (dir: string) => readFileSync(join(composeDir(), dir, 'STATUS'), 'utf8').trim();
   const ran = () => ws.runJson().tasks.map((t) => t.target).sort();
+  /** dnf on the staged trees, packages and repomd.xml signatures checked with the key staging signs with (the fixture's). */
+  const dnf = () => dnfRoot({ releasever: 8, key: join(R, 'upstream/RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
 
   beforeAll(async () => {
     ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
@@ -96,6 +101,19 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     expect(readdirSync(join(staged(), 'isos/x86_64'))).toEqual(expect.arrayContaining(['Rocky-8.10-x86_64-dvd.iso', 'CHECKSUM', 'CHECKSUM.asc']));
     // pungi's ISO dirs inside its variants are not the release's media.
     expect(existsSync(join(staged(), 'BaseOS/x86_64/iso'))).toBe(false);
+    // Each repo's advisories from Apollo, and none of another repo's.
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      d.run(repos, ['install', 'bash', 'basesystem', 'appstream-libs']);
+      d.run(repos, ['module', 'install', 'fixturemod:2']);
+      const ids = (tree: string) => [...new Set(advisoryLines(d.run({ r: join(staged(), tree) }, ['updateinfo', 'list', '--all'])).map(([id]) => id))].sort();
+      expect(ids('BaseOS/x86_64/os')).toEqual(['RLSA-2025:0001', 'RLSA-2025:0003']);
+      expect(ids('AppStream/x86_64/os')).toEqual(['RLEA-2025:0004', 'RLSA-2025:0003']);
+      expect(ids('extras/x86_64/os')).toEqual([]);
+    } finally {
+      d.close();
+    }
   });
 
   it('an update compose of Extras alone: only its tasks run, a new Extras-8-updates compose, staging changes only Extras\' trees', () => {
@@ -129,5 +147,22 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     });
     const signed = readEvents(events(), from).filter((e) => e.type === 'repomd-signed').map((e) => e.tree);
     expect(signed).toEqual(expect.arrayContaining(trees));
+  });
+
+  it('a module stream koji dropped is gone from the next Rocky compose; staged, its packages and its document stay, and dnf still resolves it', async () => {
+    await dropModuleStream({ root: join(R, 'upstream'), project: 'rocky-8', repo: 'AppStream', module: 'fixturemod', stream: '1' });
+    nxOk(ws, ['run', 'rocky-8:update-staging-Rocky']);
+    const update = readdirSync(composeDir()).filter((n) => /^Rocky-8-updates-\d{8}\.0$/.test(n));
+    expect(update).toHaveLength(1);
+    expect(readdirSync(join(composeDir(), update[0], 'compose/AppStream/x86_64/os/Packages/f'))).toEqual([expect.stringMatching(/^fixturemod-2\.0-/)]);
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      expect(d.run(repos, ['module', 'list', 'fixturemod'])).toMatch(/^fixturemod\s+1\s+common\b.*\n^fixturemod\s+2 \[d\]/m);
+      d.run(repos, ['module', 'install', 'fixturemod:1/common']);
+      expect(d.run(repos, ['list', '--installed', 'fixturemod'])).toMatch(/fixturemod\.noarch\s+1\.0-1\.module\+el8\.10\.0\+1\+/);
+    } finally {
+      d.close();
+    }
   });
 });
