@@ -5,14 +5,16 @@
 // media are pungi's (buildinstall's boot ISO, the DVDs), collected by iso-<arch> and iso-extra and
 // published under Rocky 8's names; a compose task is a cache hit while koji and its config are
 // unchanged and its compose is whole; one compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
-// x86_64 in the workspace, to keep pungi's and the ISO work small.
+// x86_64 in the workspace, to keep pungi's and the ISO work small. Each repo's errata come
+// from the fixture's Apollo, and a module stream a newer compose dropped stays resolvable.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
-import { updatePackage } from '@rocky/upstream-fixture';
+import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
+import { advisoryLines, dnfRoot } from '../helpers/dnf';
 import { nxOk, nxRun, readEvents } from './publish-helpers';
 
 const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
@@ -30,6 +32,8 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
       .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
   const status = (dir: string) => readFileSync(join(composeDir(), dir, 'STATUS'), 'utf8').trim();
   const ran = () => ws.runJson().tasks.map((t) => t.target).sort();
+  /** dnf on the staged trees, packages and repomd.xml signatures checked with the key staging signs with (the fixture's). */
+  const dnf = () => dnfRoot({ releasever: 8, key: join(R, 'upstream/RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
 
   beforeAll(async () => {
     ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
@@ -98,6 +102,19 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     for (const t of ['BaseOS/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']) expect(existsSync(join(staged(), t, 'repodata/repomd.xml.asc')), t).toBe(true);
     // pungi's ISO dirs inside its variants are not the release's media.
     expect(existsSync(join(staged(), 'BaseOS/x86_64/iso'))).toBe(false);
+    // Each repo's advisories from Apollo, and none of another repo's.
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      d.run(repos, ['install', 'bash', 'basesystem', 'appstream-libs']);
+      d.run(repos, ['module', 'install', 'fixturemod:2']);
+      const ids = (tree: string) => [...new Set(advisoryLines(d.run({ r: join(staged(), tree) }, ['updateinfo', 'list', '--all'])).map(([id]) => id))].sort();
+      expect(ids('BaseOS/x86_64/os')).toEqual(['RLSA-2025:0001', 'RLSA-2025:0003']);
+      expect(ids('AppStream/x86_64/os')).toEqual(['RLEA-2025:0004', 'RLSA-2025:0003']);
+      expect(ids('extras/x86_64/os')).toEqual([]);
+    } finally {
+      d.close();
+    }
   });
 
   it("the media are pungi's, collected, verified and published under Rocky 8's names, with CHECKSUM files and a bootable tree", () => {
@@ -207,5 +224,22 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     });
     const signed = readEvents(events(), from).filter((e) => e.type === 'repomd-signed').map((e) => e.tree);
     expect(signed).toEqual(expect.arrayContaining(trees));
+  });
+
+  it('a module stream koji dropped is gone from the next Rocky compose; staged, its packages and its document stay, and dnf still resolves it', async () => {
+    await dropModuleStream({ root: join(R, 'upstream'), project: 'rocky-8', repo: 'AppStream', module: 'fixturemod', stream: '1' });
+    nxOk(ws, ['run', 'rocky-8:update-staging-Rocky']);
+    const update = readdirSync(composeDir()).filter((n) => /^Rocky-8-updates-\d{8}\.0$/.test(n));
+    expect(update).toHaveLength(1);
+    expect(readdirSync(join(composeDir(), update[0], 'compose/AppStream/x86_64/os/Packages/f'))).toEqual([expect.stringMatching(/^fixturemod-2\.0-/)]);
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      expect(d.run(repos, ['module', 'list', 'fixturemod'])).toMatch(/^fixturemod\s+1\s+common\b.*\n^fixturemod\s+2 \[d\]/m);
+      d.run(repos, ['module', 'install', 'fixturemod:1/common']);
+      expect(d.run(repos, ['list', '--installed', 'fixturemod'])).toMatch(/fixturemod\.noarch\s+1\.0-1\.module\+el8\.10\.0\+1\+/);
+    } finally {
+      d.close();
+    }
   });
 });

@@ -38,8 +38,8 @@ export interface TestSite {
 }
 
 /**
- * A site like `local`, but rooted in a temp dir and with a plain URL upstream: the fixture
- * server is the test's, so requests can be counted and faults injected.
+ * A site like `local`, but rooted in a temp dir and with a plain URL upstream and errata source:
+ * the fixture server is the test's, so requests can be counted and faults injected.
  */
 export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {}): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'rocky-site-'));
@@ -53,6 +53,8 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
     state: join(dir, 'state'),
     signing: { gnupgHome: join(fixtureRoot, 'gnupg'), keyId: local.signing!.keyId },
     cloud: { source: { type: 'dir', path: join(fixtureRoot, 'images') } },
+    // The fixture's Apollo, on the test's server.
+    errata: { type: 'url', url: `${server.url}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}` },
     // The local site's pungi producer writes into the workspace: a test site reposyncs unless it says otherwise.
     producers: {},
     ...overrides,

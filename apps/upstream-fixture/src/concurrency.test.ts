@@ -41,8 +41,8 @@ describe('concurrent ensureFixture on one root', () => {
       ensureFixture({ workspaceRoot: ws, root, releases: ['rocky-8'] }),
     ]);
     expect(y).toEqual(x);
-    // One rpmbuild per spec: the ten rocky-8 repos and the release package.
-    expect(counters.rpmbuild - before).toBe(11);
+    // One rpmbuild per spec: the ten rocky-8 repos, the release package and the two module streams.
+    expect(counters.rpmbuild - before).toBe(13);
     expect(readPrimary(join(root, repoUrlPath('rocky-8', 'BaseOS', 'aarch64'))).some((p) => p.name === 'kernel')).toBe(true);
   });
 
@@ -53,8 +53,9 @@ describe('concurrent ensureFixture on one root', () => {
     expect(p.code, p.out).toBe(0);
     expect(q.code, q.out).toBe(0);
     const built = (p.out + q.out).split('\n').filter((l) => l.startsWith('built '));
-    expect(built).toHaveLength(11);
-    expect(new Set(built.map((l) => l.split(' ')[1])).size).toBe(11);
+    expect(built).toHaveLength(13);
+    // fixturemod's two streams are two builds of one component: 12 names.
+    expect(new Set(built.map((l) => l.split(' ')[1])).size).toBe(12);
     const keys = [p.out, q.out].map((o) => /\(key ([0-9A-F]{40})\)/.exec(o)?.[1]);
     expect(keys[0]).toBeDefined();
     expect(keys[1]).toBe(keys[0]);

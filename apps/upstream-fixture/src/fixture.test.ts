@@ -108,7 +108,8 @@ describe('upstream fixture (built once, all releases)', () => {
           if (t.repo === plan.baseRepo && t.kind === 'os') args.push(`--setopt=t${i}.repo_gpgcheck=1`, `--setopt=t${i}.gpgkey=file://${info.keyFile}`);
         });
         if (arch !== 'src') args.push('--forcearch', arch);
-        const out = await dnf(releases[ri].major, [...args, 'repoquery', '--qf', '%{repoid} %{name}-%{version}-%{release}.%{arch}.rpm']);
+        // Every package, those of module streams that are not enabled too.
+        const out = await dnf(releases[ri].major, [...args, 'repoquery', '--disable-modular-filtering', '--qf', '%{repoid} %{name}-%{version}-%{release}.%{arch}.rpm']);
         const got = new Map<string, string[]>();
         for (const line of out.stdout.trim().split('\n')) {
           const [id, file] = line.split(' ');

@@ -1,11 +1,11 @@
 // ensureFixture: brings a fixture root up to date with the release files. Each release has a
 // stamp (a hash of everything that shapes its trees); an up-to-date root costs a file read.
 // A stale release is built into a temp dir and renamed into place under an exclusive lock.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { acquireLockWaiting, mapLimit, readJson, sha256, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { listReleases, loadRelease } from '@rocky/config';
-import { releasePlan, type ReleasePlan, type SpecDef } from './model';
+import { releasePlan, type ModulePlan, type ReleasePlan, type SpecDef } from './model';
 import { FixtureLayout } from './paths';
 import { cachedBuild, specHash, type BuiltRpm, type SpecBuild } from './rpmbuild';
 import { assembleTree } from './repo';
@@ -34,6 +34,8 @@ export interface FixtureInfo {
 
 /** Key of the release spec in a state entry's `specs` (repo names cannot contain `@`). */
 export const RELEASE_SPEC = '@release';
+/** Key of a module stream's spec in a state entry's `specs`: `<repo>@<module>:<stream>`. */
+export const moduleSpecKey = (m: Pick<ModulePlan, 'repo' | 'name' | 'stream'>) => `${m.repo}@${m.name}:${m.stream}`;
 
 export interface ReleaseState {
   stamp: string;
@@ -89,6 +91,7 @@ function planRelease(plan: ReleasePlan, keys: KeyIds, scale: number, code: strin
   const specs: PlannedRelease['specs'] = {};
   for (const [repo, spec] of Object.entries(plan.specs)) specs[repo] = { spec, hash: specHash(spec, keyId) };
   if (plan.releaseSpec) specs[RELEASE_SPEC] = { spec: plan.releaseSpec, hash: specHash(plan.releaseSpec, keyId) };
+  for (const m of plan.modules) specs[moduleSpecKey(m)] = { spec: m.spec, hash: specHash(m.spec, keyId) };
   const stamp = sha256(
     JSON.stringify({
       code,
@@ -97,6 +100,7 @@ function planRelease(plan: ReleasePlan, keys: KeyIds, scale: number, code: strin
       specs: Object.entries(specs).map(([k, v]) => [k, v.hash]),
       trees: plan.trees,
       images: plan.images,
+      errata: plan.errata,
     }),
   );
   return { plan, specs, stamp };
@@ -127,7 +131,8 @@ function upToDate(layout: FixtureLayout, state: FixtureState | undefined, p: Pla
     state.releases[p.plan.project]?.stamp === p.stamp &&
     existsSync(layout.project(p.plan.project)) &&
     existsSync(layout.images(p.plan.project)) &&
-    (!p.plan.sigKey || existsSync(join(layout.sigKeys, p.plan.sigKey)))
+    (!p.plan.sigKey || existsSync(join(layout.sigKeys, p.plan.sigKey))) &&
+    (!p.plan.errata.length || existsSync(layout.apollo(p.plan.product, p.plan.major)))
   );
 }
 
@@ -183,9 +188,16 @@ async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Ma
     const own = builds.get(p.specs[t.repo].hash)!;
     const pkgs = treeRpms(own, t.kind, t.arch);
     if (t.repo === plan.baseRepo && t.kind !== 'debug') pkgs.push(...treeRpms(builds.get(p.specs[RELEASE_SPEC].hash)!, t.kind, t.arch));
+    for (const m of plan.modules.filter((x) => x.repo === t.repo)) pkgs.push(...treeRpms(builds.get(p.specs[moduleSpecKey(m)].hash)!, t.kind, t.arch));
     const dest = join(projectDir, 'repo', `hashed-${t.repo}`, t.upstreamArch);
-    return assembleTree(layout, dest, pkgs, t.comps, key);
+    return assembleTree(layout, dest, pkgs, t.comps, key, t.modules);
   });
+  // Apollo's errata of the product's major, one updateinfo.xml per repo and arch.
+  const apolloDir = join(work, 'apollo');
+  for (const e of plan.errata) {
+    mkdirSync(join(apolloDir, e.repo, e.arch), { recursive: true });
+    writeFileSync(join(apolloDir, e.repo, e.arch, 'updateinfo.xml'), e.xml);
+  }
   const imagesDir = join(work, 'images');
   mkdirSync(imagesDir, { recursive: true });
   await mapLimit(plan.images, 2, (img, i) => buildImage(img, imagesDir, join(work, `img-${i}`), plan.project));
@@ -193,6 +205,7 @@ async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Ma
   swapDir(imagesDir, layout.images(plan.project));
   // A SIG's public key under the name its release gives it, as a host has it in /etc/pki/rpm-gpg.
   if (plan.sigKey) writeFileAtomic(join(layout.sigKeys, plan.sigKey), readFileSync(layout.key('sig').keyFile));
+  if (plan.errata.length) swapDir(apolloDir, layout.apollo(plan.product, plan.major));
   rmSync(work, { recursive: true, force: true });
   log(`${plan.project}: ${plan.trees.length} repo trees, ${plan.images.length} cloud images in ${Date.now() - t0} ms`);
   return repodata;

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { readJson, sha256, writeFileAtomic } from '@rocky/exec';
-import { createrepo, modifyrepo, xmlDecoding } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, parseModules, readRepodata, renderModules, xmlDecoding } from '@rocky/rpm-repo';
 import { FixtureLayout, packageHref } from './paths';
 import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
 import { readSpecManifest, rpmbuild } from './rpmbuild';
@@ -116,6 +116,56 @@ export async function removePackage(opts: { root: string; project: string; repo:
     unlinkSync(join(tree, old.href));
     await refreshRepodata(tree, key);
     return { href: old.href };
+  });
+}
+
+/**
+ * Drops a module stream from a repo of a fixture project, as koji does when its builds are
+ * untagged (the stream went EOL): its packages leave every tree of the repo (sources included)
+ * and its modulemd documents the module metadata; the repodata is refreshed and re-signed.
+ * Returns the hrefs removed, per tree (`<upstream arch>/<href>`).
+ */
+export async function dropModuleStream(opts: { root: string; project: string; repo: string; module: string; stream: string }): Promise<string[]> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const repoDir = dirname(layout.tree(opts.project, opts.repo, 'src'));
+  return withFixtureLock(layout, async () => {
+    const arches = readdirSync(repoDir).filter((a) => existsSync(join(repoDir, a, 'repodata', 'repomd.xml')));
+    const artifacts = new Set<string>();
+    const modules = new Map<string, string>();
+    for (const a of arches) {
+      const rec = readRepomd(join(repoDir, a)).find((r) => r.type === 'modules');
+      if (!rec) continue;
+      const docs = parseModules((await readRepodata(join(repoDir, a, rec.href), rec.href)).toString('utf8'), `${a} modules`);
+      const gone = docs.filter((d) => d.document === 'modulemd' && d.module === opts.module && d.stream === opts.stream);
+      if (!gone.length) continue;
+      for (const d of gone) for (const r of [...d.artifacts, ...d.sources]) artifacts.add(r);
+      modules.set(a, renderModules(docs.filter((d) => !gone.includes(d))));
+    }
+    if (!modules.size) throw new Error(`dropModuleStream: no stream ${opts.module}:${opts.stream} in ${repoDir}`);
+    const removed: string[] = [];
+    for (const a of arches) {
+      const tree = join(repoDir, a);
+      const drop = readPrimary(tree).filter((p) => artifacts.has(`${p.name}-0:${p.version}-${p.release}.${p.arch}`));
+      if (!drop.length && !modules.has(a)) continue;
+      for (const p of drop) {
+        unlinkSync(join(tree, p.href));
+        removed.push(`${a}/${p.href}`);
+      }
+      privateRepodata(tree);
+      await createrepo({ ...createrepoOptions(tree), update: true, keepAllMetadata: true });
+      const yaml = modules.get(a);
+      if (yaml !== undefined) {
+        const work = mkdtempSync(join(tmpdir(), 'modules-'));
+        try {
+          writeFileAtomic(join(work, 'modules.yaml'), yaml);
+          await modifyrepo({ mdtype: 'modules', file: join(work, 'modules.yaml'), repodata: join(tree, 'repodata') });
+        } finally {
+          rmSync(work, { recursive: true, force: true });
+        }
+      }
+      await detachSign(layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main'), join(tree, 'repodata', 'repomd.xml'));
+    }
+    return removed;
   });
 }
 

@@ -71,4 +71,8 @@ export class FixtureLayout {
   images(project: string) {
     return join(this.root, 'images', project);
   }
+  /** The errata Apollo serves for a product's major: `<repo>/<arch>/updateinfo.xml` (see server.ts). */
+  apollo(product: string, major: number) {
+    return join(this.root, 'apollo', product, String(major));
+  }
 }

@@ -125,6 +125,16 @@ export function upstreamUrl(site: Pick<Site, 'upstream'>, rel: Pick<Release, 'na
     .replace(/\/+$/, '');
 }
 
+/** A product's slug as Apollo names it in its URLs: `Rocky Linux` → `rocky-linux`. */
+export const productSlug = (rel: Pick<Release, 'fullname'>) => rel.fullname.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+
+/** Where the errata document of one os tree is: the site's `errata` template filled (a URL, or a path for a `dir` source). */
+export function errataLocation(errata: NonNullable<Site['errata']>, rel: Pick<Release, 'fullname' | 'major'>, t: Pick<RepoTree, 'repo' | 'arch'>, base = ''): string {
+  const fill = (s: string, enc: (v: string) => string) =>
+    s.replaceAll('{base}', base).replaceAll('{product}', enc(productSlug(rel))).replaceAll('{major}', String(rel.major)).replaceAll('{repo}', enc(t.repo)).replaceAll('{arch}', enc(t.arch));
+  return errata.type === 'url' ? fill(errata.url, encodeURIComponent) : fill(errata.path, (v) => v);
+}
+
 /** Where a release's repo trees are inside `compose/`: at its top; a SIG's under `<major>/<sig>` (empanadas' SigRepoSync). */
 export const composeTreeRoot = (rel: Pick<Release, 'name' | 'kind' | 'major' | 'sig'>) => (rel.kind === 'sig' ? sigDir(rel) : '');
 
@@ -245,6 +255,11 @@ export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'sigCatego
     reportDir: join(releng, 'vetting', rel.name),
     /** The overlay (torrents, repo links), the private repodata tree, prepared repodata. */
     stagingWork: join(releng, 'work', rel.name),
+    /**
+     * The module metadata each staged tree has accumulated (the toolkit's `<major>_metadata`
+     * checkout): `<arch>/<Repo>-modules.yaml`, see moduleMetadataFile.
+     */
+    moduleMetadata: join(releng, 'work', rel.name, 'module-metadata'),
     stagingLock: join(locks, `staging-${rel.name}.lock`),
     /** rsync's temp files while publishing, outside the published trees (same filesystems, so files are renamed into place). */
     stagingTemp: join(releng, 'tmp', rel.name),
@@ -260,6 +275,9 @@ export function publishLayout(site: Pick<Site, 'roots' | 'category' | 'sigCatego
     hashCache: join(site.state, 'publish', 'hash-cache', `${rel.name}.json`),
   };
 }
+
+/** One tree's accumulated module metadata in `publishLayout().moduleMetadata`. */
+export const moduleMetadataFile = (dir: string, t: Pick<RepoTree, 'dir' | 'arch'>) => join(dir, t.arch, `${t.dir}-modules.yaml`);
 
 /** A tree of a pungi compose: `kind` os/debug for a binary arch, source for `src`. */
 export interface PungiTreeRef {

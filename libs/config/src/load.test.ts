@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, listReleases, siteName, ConfigError } from './load';
-import { ComposeLayout, composeRoot, publishLayout, repoTrees, upstreamGpgKey, upstreamKeyFile, upstreamProject, upstreamUrl } from './layout';
+import { ComposeLayout, composeRoot, errataLocation, publishLayout, repoTrees, upstreamGpgKey, upstreamKeyFile, upstreamProject, upstreamUrl } from './layout';
 
 const ws = join(__dirname, '../../..');
 
@@ -21,6 +21,11 @@ describe('the workspace release and site files', () => {
     expect(loadSite(ws, 'local').roots.compose).toBe(join(ws, '.releng/compose'));
     expect(loadSite(ws, 'rocky-prod').roots.staging).toBe('/mnt/repos-staging');
     expect(loadSite(ws, 'rocky-prod').cloud?.source).toEqual({ type: 's3', bucket: 'resf-empanadas', prefix: '', region: 'us-east-2' });
+    // Errata from Apollo, per product, major, repo and arch (the fixture plays it on the local site).
+    const r8 = loadRelease(ws, 'rocky-8');
+    const baseos = repoTrees(r8).find((t) => t.dir === 'BaseOS' && t.kind === 'os' && t.arch === 'aarch64')!;
+    expect(errataLocation(loadSite(ws, 'rocky-prod').errata!, r8, baseos)).toBe('https://apollo.build.resf.org/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml?arch=aarch64');
+    expect(errataLocation(loadSite(ws, 'local').errata!, r8, baseos, 'http://127.0.0.1:5')).toBe('http://127.0.0.1:5/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml?arch=aarch64');
   });
 
   it("rocky-prod: each release's upstream key and Peridot project, the defaults where the site names none", () => {
@@ -188,6 +193,21 @@ describe('bad config fails naming the file and the field', () => {
     fails(site('norepo', goodSite.replace('hashed-{repo}', 'hashed-BaseOS')), 'sites/norepo.yaml', 'upstream.url', /no \{repo\}/));
   it('a URL template with an unknown placeholder', () =>
     fails(site('placeholder', goodSite.replace('{arch}', '{basearch}')), 'sites/placeholder.yaml', 'upstream.url', /unknown placeholder \{basearch\}/));
+  it('an errata source that would give every repo or arch the same advisories, or names an unknown placeholder', () => {
+    const errata = (v: string) => goodSite.replace(/^errata: .*$/m, `errata: ${v}`);
+    fails(site('errnoarch', errata('{ type: url, url: "{base}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml" }')), 'sites/errnoarch.yaml', 'errata.url', /no \{arch\}: every arch would get the same advisories/);
+    fails(site('errnorepo', errata('{ type: dir, path: "/srv/errata/updateinfo-{arch}.xml" }')), 'sites/errnorepo.yaml', 'errata.path', /no \{repo\}/);
+    fails(site('errph', errata('{ type: url, url: "{base}/{product}/{version}/{repo}/{arch}.xml" }')), 'sites/errph.yaml', 'errata.url', /unknown placeholder \{version\}/);
+    fails(site('errdirbase', errata('{ type: dir, path: "{base}/{repo}/{arch}.xml" }')), 'sites/errdirbase.yaml', 'errata.path', /unknown placeholder \{base\}/);
+    fails(site('errscheme', errata('{ type: url, url: "apollo/{repo}/{arch}.xml" }')), 'sites/errscheme.yaml', 'errata.url', /expected an http:\/\/, https:\/\/ or file:\/\/ URL/);
+    fails(site('errtype', errata('{ type: apollo, url: "https://a/{repo}/{arch}" }')), 'sites/errtype.yaml', 'errata.type', /./);
+    fails(site('errkey', errata('{ type: url, url: "https://a/{repo}/{arch}", product: rocky-linux }')), 'sites/errkey.yaml', 'errata', /unknown key "product"/);
+    // {base} is the fixture server's: a site without the fixture has none.
+    const real = goodSite.replace('  fixture: { root: .releng/upstream, scale: 1 }\n', '').replace('"{base}/v1/projects', '"https://yumrepofs.example.org/v1/projects');
+    fails(site('errbase', real), 'sites/errbase.yaml', 'errata.url', /\{base\} is the fixture server's address/);
+    // A directory source is resolved against the workspace, like every site path.
+    expect(site('errdir', errata('{ type: dir, path: "errata/{major}/{repo}/{arch}/updateinfo.xml" }'))().errata).toEqual({ type: 'dir', path: join(dir, 'errata/{major}/{repo}/{arch}/updateinfo.xml') });
+  });
   it('a bucket cloud source with a path, or without a bucket', () => {
     fails(site('s3path', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, bucket: resf-empanadas, path: x }')), 'sites/s3path.yaml', 'cloud.source', /path/);
     fails(site('s3nobucket', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, region: us-east-2 }')), 'sites/s3nobucket.yaml', 'cloud.source.bucket', /./);

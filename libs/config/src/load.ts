@@ -197,6 +197,7 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     state: abs(s.state),
     signing: s.signing && { ...s.signing, gnupgHome: abs(s.signing.gnupgHome) },
     cloud,
+    errata: s.errata?.type === 'dir' ? { ...s.errata, path: abs(s.errata.path) } : s.errata,
     producers: Object.fromEntries(Object.entries(s.producers).map(([rel, p]) => [rel, producerPaths(p, abs)])),
   };
   const issues = [...overlappingPaths(site), ...unknownReleases(workspaceRoot, site)];

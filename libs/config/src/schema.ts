@@ -298,6 +298,37 @@ export const storeSchema = z.discriminatedUnion('type', [
 /** Placeholders of the upstream URL template; see `upstreamUrl`. */
 const URL_PLACEHOLDERS = ['base', 'project', 'repo', 'arch'];
 
+/** Placeholders of the errata source template; see `errataLocation`. */
+export const ERRATA_PLACEHOLDERS = ['base', 'product', 'major', 'repo', 'arch'];
+
+/** An errata template: known placeholders only, and one document per repo and arch. */
+const errataTemplate = (kind: 'url' | 'dir') =>
+  z
+    .string()
+    .min(1)
+    .superRefine((t, ctx) => {
+      const used = new Set([...t.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]));
+      const known = kind === 'url' ? ERRATA_PLACEHOLDERS : ERRATA_PLACEHOLDERS.filter((p) => p !== 'base');
+      for (const p of used) if (!known.includes(p)) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${p}} (known: ${known.map((x) => `{${x}}`).join(', ')})` });
+      // Without them every tree would get one document: the static updateinfo.xml injected everywhere.
+      for (const p of ['repo', 'arch']) if (!used.has(p)) ctx.addIssue({ code: 'custom', message: `no {${p}}: every ${p} would get the same advisories` });
+      if (kind === 'url' && !/^(\{base\}|https?:\/\/|file:\/\/)/.test(t)) ctx.addIssue({ code: 'custom', message: 'expected an http://, https:// or file:// URL (or one starting with {base})' });
+      if (kind === 'dir' && t.split('/').includes('..')) ctx.addIssue({ code: 'custom', message: 'expected a path without ..' });
+    });
+
+/**
+ * Where the errata (updateinfo.xml) of a tree that staging regenerates come from: one document
+ * per repo and arch. `url`: Rocky's Apollo (`/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}`;
+ * a 404 means no advisories for that repo); `dir`: a file tree (a missing file means none).
+ * `{product}` is the release's product slug (`rocky-linux`), `{major}` its major version,
+ * `{repo}` the repo's upstream name, `{arch}` the basearch, `{base}` the fixture server.
+ */
+export const errataSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('url'), url: errataTemplate('url') }),
+  z.strictObject({ type: z.literal('dir'), path: errataTemplate('dir') }),
+]);
+export type ErrataSource = z.infer<typeof errataSchema>;
+
 /**
  * Limits on each upstream download attempt, as curl's --speed-limit/--speed-time and --max-time;
  * the low-speed defaults are dnf's (minrate=1000, timeout=30). An attempt that hits one fails
@@ -420,6 +451,8 @@ export const siteSchema = z.strictObject({
   /** Releases (by name) whose composes are produced by something else than a reposync from `upstream`. */
   producers: z.record(name, producerSchema).default({}),
   signing: z.strictObject({ gnupgHome: sitePath, keyId: z.string().min(1) }).optional(),
+  /** Errata of the releases whose staging regenerates repodata (rocky-8); unset: none are added. */
+  errata: errataSchema.optional(),
   concurrency: z
     .strictObject({ downloads: z.number().int().positive().default(8), builds: z.number().int().positive().default(2) })
     .default({ downloads: 8, builds: 2 }),
@@ -458,6 +491,8 @@ export const siteSchema = z.strictObject({
   // Nested, one category's publishing would write into (or, with deletions, delete from) the other's.
   const inside = (a: string, b: string) => a === b || b.startsWith(`${a.replace(/\/+$/, '')}/`);
   if (inside(s.category, s.sigCategory) || inside(s.sigCategory, s.category)) ctx.addIssue({ code: 'custom', path: ['sigCategory'], message: `${s.sigCategory} and category ${s.category} must not contain one another` });
+  if (s.errata?.type === 'url' && s.errata.url.includes('{base}') && !s.upstream.fixture)
+    ctx.addIssue({ code: 'custom', path: ['errata', 'url'], message: "{base} is the fixture server's address, and this site has no upstream.fixture" });
 });
 export type Site = z.infer<typeof siteSchema> & { name: string; file: string };
 export type Builder = z.infer<typeof builderSchema>;

@@ -14,6 +14,7 @@ import {
   buildOverlay,
   commitRepodata,
   describePlan,
+  fetchErrata,
   overlayNames,
   placeLinks,
   prepareRepodataTree,
@@ -27,6 +28,7 @@ import {
   type PublishResult,
   type RepodataTreeOptions,
   type RepodataWork,
+  type TreeErrata,
   type VettingReport,
 } from '@rocky/publish';
 import type { RpmPackage } from '@rocky/rpm-repo';
@@ -40,6 +42,7 @@ import { carryMedia } from './composes';
 import { runStage, type Stage } from './stage';
 import type { StageContext } from './context';
 import { openStore } from '@rocky/store';
+import { openUpstream } from './upstream';
 
 export interface StagingPlan {
   composeId?: string;
@@ -53,6 +56,8 @@ export interface StagingPlan {
   preview?: PublishResult;
   /** `staging-<compose>` of a pungi-produced release: only that compose's dirs are published, from its own compose. */
   single?: { compose: string; variants: string[] };
+  /** The errata of the trees whose repodata is regenerated, read from the site's errata source (what execute publishes). */
+  errata: Map<string, TreeErrata>;
 }
 
 export interface StagingResult {
@@ -80,7 +85,7 @@ export interface StagingResult {
 
 const privateTree = (ctx: StageContext) => ctx.release.publish.regenerateRepodata || ctx.release.publish.signRepodata;
 
-function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
+function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: string, trees: RepoTree[], errata: Map<string, TreeErrata>): RepodataTreeOptions {
   const paths = publishLayout(ctx.site, ctx.release);
   return {
     release: ctx.release,
@@ -92,10 +97,26 @@ function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: s
     work: paths.stagingWork,
     overlayNames: overlayNames(ctx.release),
     trees,
-    updateinfo: join(ctx.root, 'releases', ctx.release.name, 'updateinfo.xml'),
+    errata,
+    moduleMetadata: paths.moduleMetadata,
     log: ctx.log,
     logFile: layout.log('global', 'staging-repodata'),
   };
+}
+
+/**
+ * The errata of the trees staging regenerates, read from the site's source (Apollo); on the
+ * local site its `{base}` is the fixture, served for the read.
+ */
+async function readErrata(ctx: StageContext, trees: RepoTree[]): Promise<Map<string, TreeErrata>> {
+  const { site, release: rel } = ctx;
+  if (!rel.publish.regenerateRepodata || !site.errata) return new Map();
+  const served = site.errata.type === 'url' && site.errata.url.includes('{base}') ? await openUpstream(ctx.root, site, ctx.log.info) : undefined;
+  try {
+    return await fetchErrata({ site, release: rel, trees, base: served?.base, log: ctx.log.info });
+  } finally {
+    await served?.close();
+  }
 }
 
 /** The release's trees the compose holds, in the release's order. */
@@ -123,13 +144,13 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     if (rel.publish.signRepodata && !site.signing) throw new Error(`${rel.name} signs its repodata (publish.signRepodata) but site ${site.name} has no signing key: add signing {gnupgHome, keyId} to the site`);
     const single = composeOfTarget(ctx.target);
     if (single) return planSingle(ctx, releaseDir, single);
-    if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
+    if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [], errata: new Map() };
     const view = composeToPublish(ctx);
     const { layout, composeId } = view;
     if (ctx.kind === 'produce') refuseRollbackOfUpdates(ctx, composeId);
     const trees = composeTrees(ctx, view);
     const damage = composeDamage(view);
-    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [] };
+    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [], errata: privateTree(ctx) ? await readErrata(ctx, trees) : new Map() };
     if (damage.length && ctx.dryRun) return plan;
     if (damage.length) {
       // Repaired in execute from the store; a compose the store cannot restore fails here, before anything changed.
@@ -139,7 +160,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       }
       return plan;
     }
-    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout, releaseDir, trees));
+    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout, releaseDir, trees, plan.errata));
     if (ctx.dryRun) {
       const overlay = join(paths.stagingWork, 'overlay');
       // Regenerated repodata is not built in a dry run: plan the rest, and name the trees to rebuild.
@@ -161,6 +182,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const lines: string[] = [];
     if (p.damage.length) lines.push(`the compose on this host is damaged; finalize is rerun and lost files are relinked from the artifact store first:`, ...p.damage.map((d) => `  ${d}`));
     if (p.staleRepodata.length) lines.push(`repodata to ${rel.publish.regenerateRepodata ? 'regenerate' : 'sign'}: ${p.staleRepodata.join(', ')}`);
+    for (const [tree, e] of p.errata) lines.push(`errata of ${tree}: ${e.source}`);
     if (p.preview) {
       for (const e of [...p.preview.adds, ...p.preview.updates]) lines.push(`+ ${e.path} (${e.bytes} bytes)`);
       for (const e of p.preview.deletes) lines.push(`- ${e.path} (${e.bytes} bytes)`);
@@ -183,7 +205,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     mkdirSync(paths.stagingTemp, { recursive: true });
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
-    const ro = repodataOptions(ctx, layout, releaseDir, plan.trees);
+    const ro = repodataOptions(ctx, layout, releaseDir, plan.trees, plan.errata);
     let repodata: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
     if (privateTree(ctx)) repodata = await prepareRepodataTree(ro);
     const base = privateTree(ctx) ? ro.tree : layout.trees;
@@ -212,7 +234,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     });
     const result = mergeResults([...passes, last]);
     // Published: the record now stands for it (a failed run's copy is worth keeping, a killed run's prepared repodata too).
-    if (privateTree(ctx)) commitRepodata(ro, repodata);
+    if (privateTree(ctx)) await commitRepodata(ro, repodata);
     const linkChanges = placeLinks(paths.stagingCategory, stagingNames(rel).links, ctx.log);
     return {
       release: rel.name,
@@ -301,8 +323,8 @@ async function planSingle(ctx: StageContext, releaseDir: string, compose: string
   if (damage.length) throw new Error(`pungi compose ${r.composeId} is not whole on this host (${damage.slice(0, 3).join('; ')}): rerun \`nx run ${ctx.project}:${composeTarget(compose, ctx.kind)}\`; nothing was published`);
   const trees = composeTrees(ctx, view);
   const variants = [...new Set(r.trees.map((t) => t.dir))];
-  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants } };
-  if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout, releaseDir, trees));
+  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants }, errata: privateTree(ctx) ? await readErrata(ctx, trees) : new Map() };
+  if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout, releaseDir, trees, plan.errata));
   return plan;
 }
 
@@ -317,7 +339,7 @@ async function stageSingle(ctx: StageContext, plan: StagingPlan, single: NonNull
   ctx.log.event('staging-start', { composeId: r.composeId, compose: layout.trees, dest: plan.releaseDir, only: single.compose });
   mkdirSync(paths.stagingWork, { recursive: true });
   mkdirSync(paths.stagingTemp, { recursive: true });
-  const ro = repodataOptions(ctx, layout, plan.releaseDir, plan.trees);
+  const ro = repodataOptions(ctx, layout, plan.releaseDir, plan.trees, plan.errata);
   const repodata: RepodataWork = privateTree(ctx) ? await prepareRepodataTree(ro) : { regenerated: [], signed: [], resumed: [], record: {} };
   const base = privateTree(ctx) ? ro.tree : layout.trees;
   // Vetted with every tree of the release staging holds: this compose's repos close against the others.
@@ -326,7 +348,7 @@ async function stageSingle(ctx: StageContext, plan: StagingPlan, single: NonNull
   const before = new Map(vetTrees.map((t) => [t.path, stagedPackages(join(plan.releaseDir, t.path))]));
   const result = await publishOnly(ctx, base, plan.releaseDir, single.variants);
   ctx.log.event('staging-compose', { compose: single.compose, composeId: r.composeId, variants: single.variants, changed: result.changed });
-  if (privateTree(ctx)) commitRepodata(ro, repodata, { partial: true });
+  if (privateTree(ctx)) await commitRepodata(ro, repodata, { partial: true });
   return {
     release: ctx.release.name,
     composeId: r.composeId,

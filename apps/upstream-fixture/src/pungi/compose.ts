@@ -17,7 +17,7 @@ import { composeInfo, discTimestamp, imagesJson, parseTreeinfo, renderChecksum, 
 import { PungiComposeLayout, pungiComposeId, pungiLatestLink, releaseSchema, type Arch, type PungiComposeType, type Release } from '@rocky/config';
 import { formatArgv, hashFile, mapLimit, run, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
 import { buildBootTree, buildExtraIso, implantedMd5, implantisomd5Argv, mkisofsArgv, type BootTreeResult } from '@rocky/iso';
-import { createrepo, parsePrimary, parseRepomd, readRepodata, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, nevraOf, parseModules, parsePrimary, parseRepomd, readRepodata, renderModules, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
 import type { PungiArgs } from './args';
 import { archVariantData, imageNameFormatOf, loadPungiConfig, variantComps, type PungiConfig, type Variant } from './config';
 
@@ -81,6 +81,8 @@ function findOldCompose(dirs: string[], prefix: string): string | undefined {
 interface KojiTree {
   dir: string;
   packages: RpmPackage[];
+  /** The module builds tagged there (modules.yaml), if any. */
+  modules?: string;
 }
 
 /** Where a variant's packages come from: a repo of the tag, all of it or only the packages named in `only`. */
@@ -134,9 +136,15 @@ class Koji {
     let t: KojiTree | undefined;
     const repomdFile = join(dir, 'repodata', 'repomd.xml');
     if (existsSync(repomdFile)) {
-      const primary = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile).records.find((r) => r.type === 'primary');
+      const records = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile).records;
+      const primary = records.find((r) => r.type === 'primary');
       if (!primary) throw new Error(`${repomdFile}: no primary record`);
-      t = { dir, packages: parsePrimary((await readRepodata(join(dir, primary.href), primary.href)).toString('utf8'), join(dir, primary.href)) };
+      const modules = records.find((r) => r.type === 'modules');
+      t = {
+        dir,
+        packages: parsePrimary((await readRepodata(join(dir, primary.href), primary.href)).toString('utf8'), join(dir, primary.href)),
+        modules: modules && (await readRepodata(join(dir, modules.href), modules.href)).toString('utf8'),
+      };
     }
     this.cache.set(key, t);
     return t;
@@ -324,7 +332,7 @@ export class FixtureCompose {
     writeFileAtomic(this.layout.metadata('rpms.json'), stableJson(rpmsJson({ compose: this.ref, rpms: this.rpms })));
     if (this.env.fault === 'doomed') throw new Error('fixture fault: the compose is doomed after the gather phase (PUNGI_FIXTURE_FAULT=doomed)');
 
-    await this.phase('createrepo', () => this.createrepo());
+    await this.phase('createrepo', () => this.createrepo(koji));
     await this.phase('buildinstall', () => this.buildinstall(koji), !!conf.buildinstallMethod);
     this.writeTreeMetadata();
     const isos = this.phaseRuns('createiso');
@@ -413,7 +421,7 @@ export class FixtureCompose {
     }
   }
 
-  private async createrepo(): Promise<void> {
+  private async createrepo(koji: Koji): Promise<void> {
     const trees: [Variant, string, string, 'rpm' | 'debuginfo' | 'srpm', string | undefined][] = [];
     for (const v of this.conf.variants) {
       for (const arch of v.arches) {
@@ -427,8 +435,31 @@ export class FixtureCompose {
       const msg = `Creating repo (arch: ${arch}, variant: ${v.uid}): ${dir}`;
       this.log('INFO', `[BEGIN] ${msg}`);
       await createrepo({ dir, database: false, checksum: 'sha256', workers: 1, groupfile }, { logFile: this.layout.log(arch, `createrepo-${v.uid}.${type}`) });
+      if (type === 'rpm') await this.addModules(koji, v, arch, dir);
       this.log('INFO', `[DONE ] ${msg}`);
     });
+  }
+
+  /**
+   * The variant's module metadata (pungi's createrepo phase, `modifyrepo --mdtype=modules`): the
+   * streams koji has whose packages the variant gathered for `arch`, with their defaults.
+   */
+  private async addModules(koji: Koji, v: Variant, arch: string, dir: string): Promise<void> {
+    // A variant's own repo carries its modules; an ISO-only variant (Minimal) gathers none.
+    const own = koji.sourcesOf(v, this.conf).find((x) => !x.only);
+    const yaml = own && (await koji.tree(own.repo, arch))?.modules;
+    if (!yaml) return;
+    const gathered = new Set(this.rpms.filter((r) => r.variant === v.uid && r.arch === arch && r.category === 'binary').map((r) => nevraOf(r.rpm)));
+    const docs = parseModules(yaml, `koji tag ${this.conf.kojiTag} ${v.uid}.${arch} modules`);
+    const streams = docs.filter((d) => d.document === 'modulemd' && d.artifacts.some((a) => gathered.has(a)));
+    const names = new Set(streams.map((d) => d.module));
+    const keep = [...streams, ...docs.filter((d) => d.document !== 'modulemd' && names.has(d.module))];
+    if (!keep.length) return;
+    const file = join(this.layout.work(arch), 'modules', `modules-${v.uid}.${arch}.yaml`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileAtomic(file, renderModules(keep));
+    await modifyrepo({ mdtype: 'modules', file, repodata: join(dir, 'repodata') }, { logFile: this.layout.log(arch, `createrepo-${v.uid}.rpm`) });
+    this.log('INFO', `Added module metadata to ${v.uid}.${arch}: ${streams.map((d) => `${d.module}:${d.stream}`).join(', ')}`);
   }
 
   /** .treeinfo of every os and source tree, .discinfo and media.repo of every os tree (before the ISOs, as run_compose does). */
