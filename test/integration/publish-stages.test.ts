@@ -257,6 +257,9 @@ describe('staging of rocky-8: repodata regenerated, module metadata accumulated,
       ['BaseOS/x86_64/os', ['RLSA-2025:0001', 'RLSA-2025:0003'], ['RLBA-2025:0002']],
       ['AppStream/x86_64/os', ['RLSA-2025:0003', 'RLEA-2025:0004'], []],
     ]);
+    // The module metadata each os tree published is kept for the next compose to merge with.
+    expect(readFileSync(join(publishLayout(t.site, rel).moduleMetadata, 'x86_64/AppStream-modules.yaml'), 'utf8')).toBe(treeMetadata(app, 'modules'));
+    expect(existsSync(join(publishLayout(t.site, rel).moduleMetadata, 'x86_64/BaseOS-modules.yaml'))).toBe(false);
     // dnf, checking the packages' and repomd.xml's signatures, sees each repo's advisories and none of another repo's.
     const dnf = dnfRoot({ releasever: 8, key: join(fx.root, 'RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
     try {

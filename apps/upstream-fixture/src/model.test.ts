@@ -106,6 +106,20 @@ describe('fixture model', () => {
     expect(new Set(files).size).toBe(files.length);
   });
 
+  it('EL8 AppStream carries two module streams with modulemd per arch; Apollo errata only for stable releases, per repo and arch', () => {
+    const r8 = releasePlan(releases.find((r) => r.name === 'rocky-8')!);
+    expect(r8.modules.map((m) => `${m.repo} ${m.name}:${m.stream} ${m.version}`)).toEqual(['AppStream fixturemod:1 8100020251120000000', 'AppStream fixturemod:2 8100020251120000000']);
+    const app = r8.trees.find((t) => t.repo === 'AppStream' && t.kind === 'os' && t.arch === 'aarch64')!;
+    expect(app.modules).toMatch(/^  arch: aarch64$/m);
+    expect(app.modules).toContain(`- fixturemod-0:1.0-${r8.modules[0].spec.release}.noarch`);
+    expect(r8.trees.filter((t) => t.modules).map((t) => `${t.repo}/${t.upstreamArch}`).sort()).toEqual(['AppStream/aarch64', 'AppStream/x86_64']);
+    expect(r8.product).toBe('rocky-linux');
+    expect(r8.errata.map((e) => `${e.repo}/${e.arch}`).sort()).toEqual(['AppStream/aarch64', 'AppStream/x86_64', 'BaseOS/aarch64', 'BaseOS/x86_64']);
+    expect(r8.errata.find((e) => e.repo === 'BaseOS' && e.arch === 'aarch64')!.xml).toContain('<package name="bash" arch="aarch64" epoch="0"');
+    expect(releasePlan(releases.find((r) => r.name === 'rocky-9-beta')!).errata).toEqual([]);
+    expect(releasePlan(releases.find((r) => r.name === 'rocky-9')!).modules).toEqual([]);
+  });
+
   it('bumps the leading number of a Release', () => {
     expect(bumpRelease('1.el9')).toBe('2.el9');
     expect(bumpRelease('611.el9')).toBe('612.el9');

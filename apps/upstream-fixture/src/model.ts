@@ -348,9 +348,9 @@ const MODULES: Record<number, { repo: string; name: string; streams: string[]; d
 
 export function modulePlans(rel: Release): ModulePlan[] {
   const out: ModulePlan[] = [];
-  const dirs = new Set(rel.repos.map((r) => r.name));
+  const repos = new Set(rel.repos.map((r) => r.name));
   for (const m of MODULES[rel.major] ?? []) {
-    if (!dirs.has(m.repo)) continue;
+    if (!repos.has(m.repo)) continue;
     m.streams.forEach((stream, i) => {
       const context = createHash('sha256').update(`${m.name}:${stream}`).digest('hex').slice(0, 8);
       const release = `1.module+${dist(rel.major)}.${rel.minor}.0+${i + 1}+${context}`;

@@ -3,8 +3,9 @@
 // (old packages kept) plus the compose, whose repodata is regenerated with createrepo_c --update
 // and the compose's comps, the module metadata accumulated over the composes staged (a stream a
 // newer compose dropped keeps its document while its packages stay) and the errata of the site's
-// errata source (cut to the tree's packages) put back with modifyrepo_c, and repomd.xml signed. Metadata there is always written as new files: packages are hardlinks of store objects
-// and of the staged tree, which must never change under a reader. A tree's prepared repodata is
+// errata source (cut to the tree's packages) put back with modifyrepo_c, and repomd.xml signed.
+// Metadata there is always written as new files: packages are hardlinks of store objects and of
+// the staged tree, which must never change under a reader. A tree's prepared repodata is
 // kept (`prepared/<tree>.<key>/`) until published, so a rerun after a kill takes it over.
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -192,7 +193,7 @@ async function readMetadata(repodata: string, types: string[]): Promise<Buffer |
 }
 
 /**
- * The module metadata the tree has accumulated: its store file, or (no store yet) what staging
+ * The module metadata an os tree has accumulated: its store file, or (no store yet) what staging
  * published for it, which is the same thing.
  */
 async function accumulatedModules(o: RepodataTreeOptions, t: RepoTree): Promise<ModuleDoc[]> {
@@ -227,7 +228,8 @@ async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
     );
     const held = new Set((readRepoPackages(dir) ?? []).map(nevraOf));
     const has = (nevra: string) => held.has(nevra);
-    const before = await accumulatedModules(o, t);
+    // Module streams are accumulated in os trees (the toolkit's `<Repo>-modules.yaml` per arch); others keep the compose's.
+    const before = t.kind === 'os' ? await accumulatedModules(o, t) : [];
     const current = composeModules ? parseModules(composeModules.toString('utf8'), `${join(o.compose, tp)} modules`) : [];
     if (before.length || current.length) {
       const m = mergeModules(before, current, has);
@@ -256,12 +258,12 @@ export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'si
 
 /**
  * After the publish: the record stands for the published repodata, the module metadata each
- * regenerated tree published is what it has accumulated; the private tree and prepared repodata
- * go. `partial`: only `work`'s trees were published (one compose of several), the record of the
+ * regenerated os tree published is what it has accumulated; the private tree and prepared
+ * repodata go. `partial`: only `work`'s trees were published (one compose of several), the record of the
  * others stays.
  */
 export async function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree' | 'trees' | 'moduleMetadata'>, work: RepodataWork, { partial = false } = {}): Promise<void> {
-  for (const t of o.trees.filter((x) => work.regenerated.includes(x.path))) {
+  for (const t of o.trees.filter((x) => x.kind === 'os' && work.regenerated.includes(x.path))) {
     const yaml = await readMetadata(join(o.tree, t.path, 'repodata'), ['modules']);
     const file = moduleMetadataFile(o.moduleMetadata, t);
     if (yaml) {

@@ -150,7 +150,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     if (ctx.kind === 'produce') refuseRollbackOfUpdates(ctx, composeId);
     const trees = composeTrees(ctx, view);
     const damage = composeDamage(view);
-    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [], errata: privateTree(ctx) ? await readErrata(ctx, trees) : new Map() };
+    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [], errata: await readErrata(ctx, trees) };
     if (damage.length && ctx.dryRun) return plan;
     if (damage.length) {
       // Repaired in execute from the store; a compose the store cannot restore fails here, before anything changed.
@@ -323,7 +323,7 @@ async function planSingle(ctx: StageContext, releaseDir: string, compose: string
   if (damage.length) throw new Error(`pungi compose ${r.composeId} is not whole on this host (${damage.slice(0, 3).join('; ')}): rerun \`nx run ${ctx.project}:${composeTarget(compose, ctx.kind)}\`; nothing was published`);
   const trees = composeTrees(ctx, view);
   const variants = [...new Set(r.trees.map((t) => t.dir))];
-  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants }, errata: privateTree(ctx) ? await readErrata(ctx, trees) : new Map() };
+  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants }, errata: await readErrata(ctx, trees) };
   if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout, releaseDir, trees, plan.errata));
   return plan;
 }
