@@ -1,10 +1,10 @@
 // Two builders racing for one root (the Nx fingerprint and a sync do): one builds, the other
 // waits for the lock and then finds everything up to date. Nothing is built twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { run, ToolError } from '@rocky/exec';
 import { ensureFixture, repoUrlPath } from './index';
 import { counters } from './rpmbuild';
 import { readPrimary } from './repodata';
@@ -13,14 +13,13 @@ import { agentPids, killAgent } from './gpg';
 const ws = resolve(__dirname, '../../..');
 
 function cli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, 'main.ts'), ...args], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code: code ?? -1, out }));
-  });
+  return run([process.execPath, '-r', '@swc-node/register', join(__dirname, 'main.ts'), ...args], { cwd: ws }).then(
+    (r) => ({ code: r.code, out: r.stdout + r.stderr }),
+    (e: unknown) => {
+      if (!(e instanceof ToolError)) throw e;
+      return { code: e.result.code, out: e.result.stdout + e.result.stderr };
+    },
+  );
 }
 
 describe('concurrent ensureFixture on one root', () => {

@@ -94,7 +94,7 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
   const logFile = input.logFile ?? join(workDir, 'lorax-run.log');
   log(`running lorax into ${loraxOut}`);
   try {
-    await stepOf(arch, 'lorax', () => runTool(argv, { logFile, timeoutMs: 6 * 3600_000 }), logFile);
+    await stepOf(arch, 'lorax', () => runTool(argv, { logFile, timeoutMs: 6 * 3600_000, stdoutTail: true }), logFile);
   } finally {
     appendFileToLog(logFile, loraxLog);
   }
@@ -248,7 +248,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   }
   const pkgs = [kernelPkg, ...(core ? ['@core'] : [])];
   log(`installing ${pkgs.join(' ')} (${arch}) into ${root}`);
-  await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000 }));
+  await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000, stdoutTail: true }));
   const kernel = findKernel(root, arch, kernelPkg, kver);
 
   mkdirSync(join(build, 'images/pxeboot'), { recursive: true });
@@ -260,7 +260,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   removeInstallRecords(root);
   const comp = squashfsCompressor(treeBytes(root));
   log(`squashing the installroot (${comp})`);
-  await step('mksquashfs', () => runTool(mksquashfsArgv(root, join(build, 'images/install.img'), comp), { logFile, env, timeoutMs: 3600_000 }));
+  await step('mksquashfs', () => runTool(mksquashfsArgv(root, join(build, 'images/install.img'), comp), { logFile, env, timeoutMs: 3600_000, stdoutTail: true }));
 
   // 4. Boot loaders.
   const bootloaders: string[] = [];
@@ -330,7 +330,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   try {
     log(`writing ${isoPath} (${bootloaders.length ? bootloaders.join(', ') : 'data only: no boot loader for this arch on this host'})`);
     const argv = mkisofsArgv({ out: isoTmp, tree: staged, volid, arch, date: buildTimestamp, bios: loaders.bios, uefi: !!loaders.uefi });
-    await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000 }));
+    await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000, stdoutTail: true }));
     // lorax implants the md5 into boot.iso (rd.live.check verifies it at boot).
     await step('implantisomd5', () => runTool(implantisomd5Argv(isoTmp), { logFile, timeoutMs: 3600_000 }));
     const [verified, isoSha, listing] = await settleAll<[{ implantMd5?: string }, string, string[]]>([

@@ -2,10 +2,10 @@
 // that fails to load would make every fingerprint "unavailable", so every sync a cache miss),
 // it prints what the TypeScript script prints, and it is rebuilt only when the sources change.
 import { cpSync, mkdtempSync, rmSync, statSync, symlinkSync, appendFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runSync } from '@rocky/exec';
 import { fingerprintScript } from './fingerprint';
 
 const repo = join(__dirname, '../../..');
@@ -22,7 +22,7 @@ describe('fingerprintScript', () => {
     const build = join(dir, script, '../../..');
     // The script's static and lazy imports (the fixture, rpm-repo for real upstreams, the store for buckets).
     const modules = ['libs/stages/src/upstream.js', 'apps/upstream-fixture/src/index.js', 'libs/rpm-repo/src/index.js', 'libs/store/src/index.js'];
-    const out = execFileSync(process.execPath, ['-e', `for (const m of ${JSON.stringify(modules)}) require(require('path').join(${JSON.stringify(build)}, m)); console.log('loaded')`], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    const out = runSync([process.execPath, '-e', `for (const m of ${JSON.stringify(modules)}) require(require('path').join(${JSON.stringify(build)}, m)); console.log('loaded')`], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } }).toString();
     expect(out.trim()).toBe('loaded');
   });
 

@@ -8,14 +8,13 @@
 // (traceback in logs/global/traceback.global.log), TERMINATED on SIGTERM/SIGINT, and its own
 // relative latest link. buildinstall (lorax) is played by @rocky/iso's boot-tree builder; image
 // builds, which pungi delegates to koji, are not played: skipped as pungi skips an unconfigured phase.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { composeInfo, discTimestamp, imagesJson, parseTreeinfo, renderChecksum, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, rpmsJson, stableJson, type ComposeRef, type ImageEntry, type RpmEntry } from '@rocky/compose';
 import { PungiComposeLayout, pungiComposeId, pungiLatestLink, releaseSchema, type Arch, type PungiComposeType, type Release } from '@rocky/config';
-import { formatArgv, hashFile, mapLimit, run, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
+import { formatArgv, hashFile, mapLimit, run, runSync, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
 import { buildBootTree, buildExtraIso, implantedMd5, implantisomd5Argv, mkisofsArgv, type BootTreeResult } from '@rocky/iso';
 import { createrepo, modifyrepo, nevraOf, parseModules, parsePrimary, parseRepomd, readRepodata, renderModules, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
 import type { PungiArgs } from './args';
@@ -244,11 +243,12 @@ export class FixtureCompose {
       ...data,
     });
     for (const script of this.args.notificationScript) {
-      const r = spawnSync(script, [msg], { input: body, cwd: existsSync(this.layout.compose) ? this.layout.compose : this.dir, encoding: 'utf8' });
       const logFile = join(this.dir, 'logs', 'global', 'notifications', `notification-${msg}.log`);
-      mkdirSync(dirname(logFile), { recursive: true });
-      appendFileSync(logFile, `$ ${formatArgv([script, msg])}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
-      if (r.status !== 0) this.log('WARNING', 'Failed to invoke notification script.');
+      try {
+        runSync([script, msg], { input: body, cwd: existsSync(this.layout.compose) ? this.layout.compose : this.dir, logFile });
+      } catch {
+        this.log('WARNING', 'Failed to invoke notification script.');
+      }
     }
   }
 

@@ -1,13 +1,13 @@
 // The fixture's pungi-koji (bin/pungi-koji, the real command line) writing Rocky 8's five composes
 // in pungi's layout from the fixture's signed packages, and @rocky/pungi verifying them: real
 // createrepo_c, xorriso, implantisomd5, dnf repoclosure and dnf repoquery on what it wrote.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRelease, treePath, type PungiProducer } from '@rocky/config';
-import { run } from '@rocky/exec';
+import { run, runSync } from '@rocky/exec';
 import { dnfArgv, dnfConfig } from '@rocky/rpm-repo';
 import { checkProducer, parseComposeDir, producerArgv, pungiTrees, PungiRunError, runPungiKoji, toRepoTrees, verifyPungiCompose, type VerifiedCompose } from '@rocky/pungi';
 import { bootloadersOf, elTorito } from '@rocky/iso';
@@ -31,7 +31,7 @@ beforeAll(async () => {
   const shared = join(tmpdir(), 'rocky-fixture-shared');
   await ensureFixture({ workspaceRoot: repoRoot, root: shared, log: () => {} });
   koji = join(dir, 'koji');
-  execFileSync('cp', ['-al', shared, koji]);
+  runSync(['cp', '-al', shared, koji]);
   target = join(dir, 'compose', '8');
   mkdirSync(target, { recursive: true });
 });
@@ -39,6 +39,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the launcher as a site would: another cwd, the fixture's koji and a fixed date in the environment. */
 function pungi(args: string[], env: NodeJS.ProcessEnv = {}) {
+  // Raw: the exit code and both streams are what the tests assert, failure or not, synchronously.
   const r = spawnSync(launcher, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, PUNGI_FIXTURE_KOJI_ROOT: koji, PUNGI_FIXTURE_DATE: DATE, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -258,7 +259,7 @@ describe("the fixture's pungi-koji", () => {
   it('verify checks the bytes, not pungi\'s word: changed, missing and unlisted packages, a wrong image, unfinished states', async () => {
     const copy = join(dir, 'tampered', basename(rocky));
     mkdirSync(join(dir, 'tampered'));
-    execFileSync('cp', ['-a', rocky, copy]);
+    runSync(['cp', '-a', rocky, copy]);
     const pkgs = treeOf(rockyVerified, 'AppStream/x86_64/os').packages;
     // Same size, other bytes (a new file renamed over the name: the bytes may be shared).
     const changed = join(copy, 'compose/AppStream/x86_64/os', pkgs[0].href);
