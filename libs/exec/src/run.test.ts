@@ -47,7 +47,9 @@ async function until(cond: () => boolean): Promise<void> {
   while (!cond()) await new Promise((r) => setTimeout(r, 20));
 }
 
-describe('run: stopping a tool', () => {
+// A stopped tool is waited for without a time limit; a tool left running would wait forever, so
+// these tests get a hang guard shorter than the suite's.
+describe('run: stopping a tool', { timeout: 300_000 }, () => {
   it('a timeout stops the tool: a ToolError that says so, and no process left', async () => {
     const m = marker();
     const err = await run(follow(m), { timeoutMs: 300 }).catch((e: unknown) => e);
@@ -91,6 +93,26 @@ describe('run: stopping a tool', () => {
       await until(() => running(m, 'tail').length > 0);
       node.kill('SIGTERM');
       await once(node, 'exit');
+      await until(() => running(m).length === 0);
+    } finally {
+      node.kill('SIGKILL');
+    }
+  });
+
+  it('a SIGTERM that comes right after the tool was spawned, before anything else ran, stops the tool too', async () => {
+    // The signal is sent from inside spawn's return, before execa registered its cleanup: the
+    // window a loaded machine's scheduler opened in CI, made certain.
+    const m = marker();
+    const node = nodeScript(`
+      const cp = require('node:child_process');
+      const { syncBuiltinESMExports } = require('node:module');
+      const spawn = cp.spawn;
+      cp.spawn = (...a) => { const c = spawn(...a); process.kill(process.pid, 'SIGTERM'); return c; };
+      syncBuiltinESMExports();
+      require(${JSON.stringify(join(__dirname, 'run.ts'))}).run(${JSON.stringify(follow(m))});`);
+    try {
+      const [code, signal] = await once(node, 'exit');
+      expect([code, signal]).toEqual([null, 'SIGTERM']);
       await until(() => running(m).length === 0);
     } finally {
       node.kill('SIGKILL');

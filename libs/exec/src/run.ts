@@ -2,12 +2,13 @@
 // line logged, the output streamed to a log file as it comes (and to the terminal when verbose),
 // bounded tails of stdout and stderr for the error, timeouts and cancellation (SIGTERM, then
 // SIGKILL), and the tools killed when this process exits or is killed (execa's `cleanup`: on
-// SIGTERM/SIGINT/SIGHUP too, though not on a SIGKILL, which no process can catch). The error
-// says which tool failed, how, and the tail of what it printed.
+// SIGTERM/SIGINT/SIGHUP too, even one that comes as the tool starts; not on a SIGKILL, which no
+// process can catch). The error says which tool failed, how, and the tail of what it printed.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { execa, execaSync, type Options, type Result, type ResultPromise, type SyncOptions, type SyncResult } from 'execa';
+import { onExit } from 'signal-exit';
 
 export interface RunOptions {
   cwd?: string;
@@ -112,10 +113,24 @@ interface Started {
 }
 
 /**
+ * execa registers a tool's cleanup just after spawning it; a SIGTERM in between met no handler,
+ * killed this process at once and left the tool running, orphaned (seen in CI under load). With
+ * signal-exit's handlers held from the first tool on (the same emitter execa uses), a signal
+ * waits for the end of the current tick, by which the cleanup is registered.
+ */
+let held = false;
+function holdSignalHandlers(): void {
+  if (held) return;
+  held = true;
+  onExit(() => {});
+}
+
+/**
  * Starts a tool. stdout is kept whole ('keep'), as a tail ('tail') or left to the caller
  * ('stream': not logged, e.g. a filter's data). stderr is always logged and kept as a tail.
  */
 function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stream'): Started {
+  holdSignalHandlers();
   if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
   const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
   const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
