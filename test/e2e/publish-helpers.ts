@@ -1,8 +1,54 @@
-// Plumbing of the publishing e2e test: nx with its pid (the run id the publishing executors
-// record is `<nx pid>-<start time>`), tree listings to prove "nothing changed", the event log.
+// Plumbing of the publishing e2e tests: the file's workspace with its step timer, nx with its pid
+// (the run id the publishing executors record is `<nx pid>-<start time>`), tree listings to prove
+// "nothing changed", the event log.
+import { afterAll, beforeAll } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
-import type { TempWorkspace } from '../helpers/workspace';
+import { join } from 'node:path';
+import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
+import { sharedFixture } from '../helpers/fixture';
 export { listing } from '../helpers/listing';
+
+export interface E2eWorkspace {
+  /** Set by the time the file's own beforeAll hooks run. */
+  ws: TempWorkspace;
+  /** <workspace>/.releng */
+  R: string;
+  eventsFile: string;
+  /** Runs `fn`, recording its time under `name` for the closing line. */
+  step<T>(name: string, fn: () => T): T;
+}
+
+/**
+ * The one temporary workspace (on the shared fixture) of an e2e file, made before its tests
+ * (`prepare` edits it before any nx run) and removed after them, with a closing line
+ * `<label> times (s): {setup, every step}; total` that says where the file's time went.
+ */
+export function e2eWorkspace(label: string, prepare?: (ws: TempWorkspace) => void): E2eWorkspace {
+  const times: Record<string, number> = {};
+  const t0 = Date.now();
+  const w = {
+    step<T>(name: string, fn: () => T): T {
+      const t = Date.now();
+      try {
+        return fn();
+      } finally {
+        times[name] = (Date.now() - t) / 1000;
+      }
+    },
+  } as E2eWorkspace;
+  beforeAll(async () => {
+    w.ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+    prepare?.(w.ws);
+    w.R = join(w.ws.dir, '.releng');
+    w.eventsFile = join(w.R, 'state/events.jsonl');
+    times.setup = (Date.now() - t0) / 1000;
+  });
+  afterAll(() => {
+    console.log(`${label} times (s): ${JSON.stringify(times)}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    w.ws?.cleanup();
+  });
+  return w;
+}
 
 export type NxRun = ReturnType<TempWorkspace['nxResult']>;
 

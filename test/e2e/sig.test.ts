@@ -4,14 +4,13 @@
 // listed in one `nx run-many -t filelist` (the lists written once, after both prods); a mirror of
 // pub/sig made with rsync from production matches it; and `nx affected` after a change to one
 // SIG release file names that SIG only.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
-import { sharedFixture } from '../helpers/fixture';
-import { lastRunTasks, listing, nxOk, nxRun, readEvents } from './publish-helpers';
+import type { TempWorkspace } from '../helpers/workspace';
+import { e2eWorkspace, lastRunTasks, listing, nxOk, nxRun, readEvents } from './publish-helpers';
 
 const SIGS = { 'sig-cloud-9': 'cloud', 'sig-altarch-9': 'altarch' } as const;
 const KEYS = { cloud: 'RPM-GPG-KEY-Rocky-SIG-Cloud', altarch: 'RPM-GPG-KEY-Rocky-SIG-AltArch' } as const;
@@ -37,34 +36,19 @@ function entries(root: string): string[] {
 }
 
 describe('SIG releases through nx: sync, staging, the prod gate, prod and file lists under pub/sig', () => {
+  const W = e2eWorkspace('SIG e2e');
+  const { step } = W;
   let ws: TempWorkspace;
   let R: string;
   let stagingSig: string;
   let prodSig: string;
   let eventsFile: string;
   const digests: Partial<Record<SigRelease, string>> = {};
-  const times: Record<string, number> = {};
-  const t0 = Date.now();
-  const step = <T>(name: string, fn: () => T): T => {
-    const t = Date.now();
-    try {
-      return fn();
-    } finally {
-      times[name] = (Date.now() - t) / 1000;
-    }
-  };
 
-  beforeAll(async () => {
-    ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
-    R = join(ws.dir, '.releng');
+  beforeAll(() => {
+    ({ ws, R, eventsFile } = W);
     stagingSig = join(R, 'repos-staging/mirror/pub/sig');
     prodSig = join(R, 'repos-production/mirror/pub/sig');
-    eventsFile = join(R, 'state/events.jsonl');
-    times.setup = (Date.now() - t0) / 1000;
-  });
-  afterAll(() => {
-    console.log(`SIG e2e times (s): ${JSON.stringify(times)}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    ws?.cleanup();
   });
 
   it('nx affected after a change to one SIG release file: that SIG only', () => {
