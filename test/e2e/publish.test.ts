@@ -3,16 +3,16 @@
 // through nx (refusals change nothing; --approve publishes; a rerun without approval is a no-op),
 // then rocky-8 from the same fixture and both releases' prods and file lists in one
 // `nx run-many -t filelist` run: the lists are written once, after both prods of that run.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+// What damage does to staging and prod is test/e2e/publish-damage.test.ts's (its own workspace,
+// so that vitest runs the two files at once).
+import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
-import { sharedFixture } from '../helpers/fixture';
-import { lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
-import { withReader } from '../integration/publish-helpers';
+import type { TempWorkspace } from '../helpers/workspace';
+import { e2eWorkspace, lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -35,28 +35,9 @@ function entries(base: string, rel: string): Array<[string, string, number]> {
 }
 
 describe('publishing through nx: staging, the prod gate, file lists after every prod of a run', () => {
-  let ws: TempWorkspace;
-  let R: string; // <workspace>/.releng
-  let stagingCat: string;
-  let prodCat: string;
-  let eventsFile: string;
-  const digests: Record<string, string> = {};
-  const times: Record<string, number> = {};
-  const t0 = Date.now();
-  const step = <T>(name: string, fn: () => T): T => {
-    const t = Date.now();
-    try {
-      return fn();
-    } finally {
-      times[name] = (Date.now() - t) / 1000;
-    }
-  };
-  const tasks = () => lastRunTasks(ws);
-
-  beforeAll(async () => {
-    ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
-    // rocky-8 syncs from the fixture's repos here, as rocky-9 does (no pungi producer, no compose
-    // tasks): publishing is what this file tests; rocky-8 made by pungi is test/e2e/rocky8.test.ts's.
+  // rocky-8 syncs from the fixture's repos here, as rocky-9 does (no pungi producer, no compose
+  // tasks): publishing is what this file tests; rocky-8 made by pungi is test/e2e/rocky8.test.ts's.
+  const W = e2eWorkspace('publish e2e', (ws) => {
     const edit = (file: string, change: (doc: Record<string, unknown>) => void) => {
       const doc = parse(readFileSync(join(ws.dir, file), 'utf8')) as Record<string, unknown>;
       change(doc);
@@ -64,15 +45,20 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     };
     edit('sites/local.yaml', (site) => delete site.producers);
     edit('releases/rocky-8/release.yaml', (rel) => delete rel.composes);
-    R = join(ws.dir, '.releng');
+  });
+  const { step } = W;
+  let ws: TempWorkspace;
+  let R: string; // <workspace>/.releng
+  let stagingCat: string;
+  let prodCat: string;
+  let eventsFile: string;
+  const digests: Record<string, string> = {};
+  const tasks = () => lastRunTasks(ws);
+
+  beforeAll(() => {
+    ({ ws, R, eventsFile } = W);
     stagingCat = join(R, 'repos-staging/mirror/pub/rocky');
     prodCat = join(R, 'repos-production/mirror/pub/rocky');
-    eventsFile = join(R, 'state/events.jsonl');
-    times.setup = (Date.now() - t0) / 1000;
-  });
-  afterAll(() => {
-    console.log(`publish e2e times (s): ${JSON.stringify(times)}; total ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    ws?.cleanup();
   });
 
   it('nx run rocky-9:staging: staged tree with its links, vetting report and digest; --dryRun prints the plan and changes nothing', async () => {
@@ -286,102 +272,5 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     const actual = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(42), l.slice(0, 40)]));
     for (const p of repomds) expect(sha1[p], p).toBe(actual[p]);
     console.log(`fullfiletimelist-rocky: ${list.files.length} entries (8.10: ${counts['8.10']}, 9.7: ${counts['9.7']}), ${repomds.length} repomd.xml SHA1s checked with sha1sum`);
-  });
-  // Issue 18: nothing damaged, unapproved or outside the tree reaches a mirror. Each case failed
-  // on the pipeline before the stage contract: staging published a damaged compose, staging and
-  // finalize looped on a pruned compose, prod promoted a tree that failed vetting, and a finalize
-  // without gpg marked a finished compose DOOMED after rewriting its CHECKSUM.
-  describe('damage never reaches a mirror', () => {
-    const compose = () => realpathSync(join(R, 'compose/9/latest-Rocky-9'));
-    const staged = () => join(stagingCat, '9.7-RC2');
-    const vetting = () => join(R, 'repos-staging/.releng/vetting/rocky-9');
-    const digest = () => readFileSync(join(vetting(), 'digest'), 'utf8').trim();
-    /** Files and links of the staged tree (directory times follow the compose's and do not count). */
-    const stagedFiles = () => listing(staged()).filter((l) => !l.startsWith('d '));
-    const dvd = (c: string) => join(c, 'compose/isos/x86_64/Rocky-9.7-x86_64-dvd.iso');
-    const anRpm = (c: string) => {
-      const dir = join(c, 'compose/BaseOS/x86_64/os/Packages');
-      const sub = readdirSync(dir).sort()[0];
-      return join(dir, sub, readdirSync(join(dir, sub)).sort()[0]);
-    };
-    /** The same size, other bytes, as a new file (the store object it was a link of stays whole). */
-    const rot = (file: string) => {
-      writeFileSync(`${file}.bad`, Buffer.alloc(statSync(file).size, 7));
-      renameSync(`${file}.bad`, file);
-    };
-
-    it('a compose that lost a package and a DVD is repaired from the store before staging changes anything; readers never see a dangling reference', async () => {
-      const c = compose();
-      const [rpm, iso] = [anRpm(c), dvd(c)];
-      const before = { staging: stagedFiles(), digest: digest() };
-      rmSync(rpm);
-      rmSync(iso);
-      const { value: r, stats } = await withReader([staged()], join(ws.dir, 'reader-damage.json'), async () => step('staging of a damaged compose', () => nxOk(ws, ['run', 'rocky-9:staging'])));
-      expect(stats.dangling + stats.torn, stats.samples.join('\n')).toBe(0);
-      expect(r.output).toMatch(/damaged; finalize is rerun and lost files are relinked from the artifact store first/);
-      expect(existsSync(rpm) && existsSync(iso)).toBe(true);
-      expect(stagedFiles()).toEqual(before.staging); // nothing of the damage was published
-      expect(digest()).toBe(before.digest);
-    });
-
-    it('a pruned compose directory does not make staging and finalize loop: staging rebuilds it from the store', () => {
-      const c = compose();
-      const before = { staging: stagedFiles(), digest: digest() };
-      rmSync(c, { recursive: true });
-      step('finalize with the compose gone', () => nxOk(ws, ['run', 'rocky-9:finalize']));
-      step('staging with the compose gone', () => nxOk(ws, ['run', 'rocky-9:staging']));
-      expect(readFileSync(join(c, 'STATUS'), 'utf8')).toMatch(/^FINISHED/);
-      expect(stagedFiles()).toEqual(before.staging); // the rebuilt compose is the same files, with the same times
-      expect(digest()).toBe(before.digest);
-    });
-
-    it('a DVD changed under its published name is refused before staging changes anything', () => {
-      const iso = dvd(compose());
-      const before = stagedFiles();
-      rot(iso);
-      const r = step('staging of a changed DVD', () => nxRun(ws, ['run', 'rocky-9:staging']));
-      expect(r.code, r.output).not.toBe(0);
-      expect(r.output).toMatch(/isos\/x86_64\/Rocky-9\.7-x86_64-dvd\.iso: its bytes would change .* changed media must be published under new names/s);
-      expect(stagedFiles()).toEqual(before);
-      rmSync(iso); // repaired from the store by the next staging
-    });
-
-    it('prod refuses a staged tree that failed vetting, whatever the approval; no digest is written for it', () => {
-      const good = digest();
-      rot(anRpm(compose()));
-      const failed = step('staging of a package that does not match its repodata', () => nxRun(ws, ['run', 'rocky-9:staging']));
-      expect(failed.code, failed.output).not.toBe(0);
-      expect(failed.output).toMatch(/failed vetting .*BaseOS\/x86_64\/os: Packages\/.*sha256 [0-9a-f]{64}, repodata says/);
-      expect(existsSync(join(vetting(), 'digest'))).toBe(false);
-      const report = JSON.parse(readFileSync(join(vetting(), 'report.json'), 'utf8')) as VettingReport;
-      expect(report.ok).toBe(false);
-      const production = listing(join(R, 'repos-production'));
-      for (const approve of [good, report.digest]) {
-        const p = step('prod of a tree that failed vetting', () => nxRun(ws, ['run', 'rocky-9:prod', '--excludeTaskDependencies', `--approve=${approve}`]));
-        expect(p.code, p.output).not.toBe(0);
-        expect(p.output).toMatch(/failed vetting .*refusing to promote it, whatever the approval/);
-      }
-      expect(listing(join(R, 'repos-production'))).toEqual(production);
-      // Repaired: the bad package goes, staging relinks it from the store and vetting passes again.
-      rmSync(anRpm(compose()));
-      step('staging after the repair', () => nxOk(ws, ['run', 'rocky-9:staging']));
-      expect(digest()).toBe(good);
-    });
-
-    it('finalize without gpg fails before it changes anything, and a finished compose stays FINISHED', () => {
-      const c = compose();
-      // A PATH with every tool of this host but gpg.
-      const bin = join(ws.dir, 'bin-without-gpg');
-      mkdirSync(bin, { recursive: true });
-      for (const d of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-        for (const n of existsSync(d) ? readdirSync(d) : []) if (n !== 'gpg' && !lstatSync(join(bin, n), { throwIfNoEntry: false })) symlinkSync(join(d, n), join(bin, n));
-      }
-      const isos = listing(join(c, 'compose/isos'));
-      const r = step('finalize without gpg', () => nxRun(ws, ['run', 'rocky-9:finalize', '--excludeTaskDependencies', '--skip-nx-cache'], { PATH: bin }));
-      expect(r.code, r.output).not.toBe(0);
-      expect(r.output).toMatch(/missing tools, nothing was changed: gpg is missing/);
-      expect(readFileSync(join(c, 'STATUS'), 'utf8')).toMatch(/^FINISHED/);
-      expect(listing(join(c, 'compose/isos'))).toEqual(isos); // CHECKSUM and CHECKSUM.asc untouched
-    });
   });
 });
