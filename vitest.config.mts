@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import LongFirstSequencer from './tools/vitest/long-first-sequencer.mts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // The workspace's aliases have one home, tsconfig.base.json's `paths`; vitest resolves the same.
@@ -17,6 +18,8 @@ export default defineConfig({
     // spend much of their time waiting on the tools and nx processes they start, so three files
     // at once keep both cores busy. Each file has its own temp dirs, ports and workspaces.
     maxWorkers: 3,
+    // The slowest files start first, so the suite does not end waiting on one of them.
+    sequence: { sequencer: LongFirstSequencer },
     // Integration and end-to-end tests run real tools and nx; they are slow but not timed (these
     // limits only stop a hung test).
     testTimeout: 1_800_000,
