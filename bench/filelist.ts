@@ -6,7 +6,7 @@
 // Rows: ours cold (no cache, no lists yet) and warm (nothing changed), median of --reps runs,
 // each repetition timing floor, cold and warm back to back so machine load hits all three.
 import { spawnSync } from 'node:child_process';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -77,6 +77,79 @@ export async function runFileListBench(opts: FileListBenchOptions, emit: Emit): 
   const row = (name: string, ours: number[]) => measured({ name, ours: median(ours), theirs: f, theirsName: 'find + stat (floor)', goal: { within: 1.5 }, notes: `median of ${reps}; ours ${runs(ours)}; floor ${runs(floor)}` });
   emit(row(`filelist cold (${made.files} files, no cache, no lists)`, cold));
   emit(row(`filelist warm (${made.files} files, nothing changed)`, warm));
+}
+
+/**
+ * The file-list walker (find -printf, parsed as it streams) against globby and fdir on the same
+ * tree, in the same run: each must give what the lists need of every entry, its path, type,
+ * size and times (globby's `stats`, which lstats each entry; fdir's paths, lstat'ed). The walker
+ * stays hand-written only while it is faster than both (issue 13). fdir is not a dependency of
+ * ours (tinyglobby's, through @nx/js): its row is skipped, and says so, when it is not installed.
+ */
+export async function runWalkBench(opts: FileListBenchOptions, emit: Emit): Promise<void> {
+  const root = opts.root ?? resolve(__dirname, '..');
+  const reps = opts.reps ?? 3;
+  const log = opts.log ?? ((l: string) => console.log(l));
+  registerWorkspaceAliases(root);
+  const { walkTree } = (await import('../libs/publish/src/filelist-walk')) as typeof import('../libs/publish/src/filelist-walk');
+  const { DEFAULT_CHECKSUM_NAMES, DEFAULT_IMAGE_EXTENSIONS } = (await import('../libs/publish/src/filelist')) as typeof import('../libs/publish/src/filelist');
+  const { globby } = await import('globby');
+  let Fdir: (new () => FdirBuilder) | undefined;
+  try {
+    Fdir = (require('fdir') as { fdir: new () => FdirBuilder }).fdir;
+  } catch {
+    Fdir = undefined;
+  }
+
+  const treeRoot = join(root, '.releng', 'bench', 'filelist-tree');
+  const dir = join(treeRoot, 'pub', 'rocky');
+  const made = ensureTree(treeRoot, dir, opts.files ?? 200_000);
+  log(`tree: ${dir}: ${made.files} files (${made.reused ? 'reused' : 'built'})`);
+  // The list files a filelist run leaves at the top are not content, for any of the three.
+  const lists = ['fullfilelist*', 'fullfiletimelist*', 'imagelist*'];
+  const rules = { topExact: ['fullfilelist'], topPrefixes: ['fullfiletimelist', 'imagelist'], checksumNames: DEFAULT_CHECKSUM_NAMES, imageExtensions: DEFAULT_IMAGE_EXTENSIONS };
+
+  const ours = async () => (await walkTree(dir, rules)).reduce((n, c) => n + c.paths.length, 0);
+  const viaGlobby = async () => {
+    const entries = await globby('**', { cwd: dir, dot: true, onlyFiles: false, followSymbolicLinks: false, stats: true, ignore: lists });
+    for (const e of entries) if (!e.stats) throw new Error(`globby gave no stats for ${e.path}`);
+    return entries.length;
+  };
+  const viaFdir = async () => {
+    const top = new Set(readdirSync(dir).filter((n) => /^(fullfilelist|fullfiletimelist|imagelist)/.test(n)));
+    const paths = await new Fdir!().withRelativePaths().withDirs().exclude((name, path) => top.has(name) && resolve(path, '..') === dir).crawl(dir).withPromise();
+    const entries = paths.filter((p) => p !== '' && p !== '.' && p !== './' && !top.has(p));
+    let n = 0;
+    for (const p of entries) if (lstatSync(join(dir, p))) n++;
+    return n;
+  };
+
+  const times: Record<'ours' | 'globby' | 'fdir', number[]> = { ours: [], globby: [], fdir: [] };
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < reps; i++) {
+    // Back to back in each repetition, so machine load hits all three alike.
+    for (const [name, fn] of [['ours', ours], ['globby', viaGlobby], ['fdir', Fdir ? viaFdir : undefined]] as const) {
+      if (!fn) continue;
+      const t = performance.now();
+      counts[name] = await fn();
+      times[name].push((performance.now() - t) / 1000);
+    }
+  }
+  for (const n of Object.values(counts)) if (n !== counts.ours) throw new Error(`entries differ: ${JSON.stringify(counts)} (the walks must list the same tree)`);
+  const runs = (xs: number[]) => xs.map((x) => x.toFixed(3)).join(' ');
+  const row = (against: 'globby' | 'fdir', theirsName: string) =>
+    measured({ name: `file-list walk vs ${against} (${counts.ours} entries)`, ours: median(times.ours), theirs: median(times[against]), theirsName, goal: { faster: 1 }, notes: `median of ${reps}; ours ${runs(times.ours)}; ${against} ${runs(times[against])}` });
+  emit(row('globby', 'globby **, stats (lstat)'));
+  if (Fdir) emit(row('fdir', 'fdir + lstat'));
+  else emit({ name: 'file-list walk vs fdir', ours: median(times.ours), theirs: NaN, theirsName: 'fdir + lstat', ratio: NaN, goal: '>= 1x faster', met: false, notes: 'fdir is not installed (not a dependency of ours): not measured' });
+}
+
+/** What runWalkBench uses of fdir's builder (typed here: fdir is not a dependency of ours). */
+interface FdirBuilder {
+  withRelativePaths(): FdirBuilder;
+  withDirs(): FdirBuilder;
+  exclude(fn: (name: string, path: string) => boolean): FdirBuilder;
+  crawl(dir: string): { withPromise(): Promise<string[]> };
 }
 
 /** Builds the Rocky-shaped tree unless a complete one of at least `files` files is there. */

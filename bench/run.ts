@@ -16,6 +16,7 @@ const benches: [string, (emit: Emit) => Promise<void>][] = [
   ['iso', async (emit) => (await import('./iso')).runIsoBench({ mib: quick ? 256 : 1024 }, emit)],
   ['checksum', async (emit) => (await import('./checksum')).runChecksumBench({ mib: quick ? 128 : 512 }, emit)],
   ['filelist', async (emit) => (await import('./filelist')).runFileListBench({ files: quick ? 50_000 : 200_000 }, emit)],
+  ['walk', async (emit) => (await import('./filelist')).runWalkBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['publish', async (emit) => (await import('./publish')).runPublishBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['pipeline', async (emit) => (await import('./pipeline')).runPipelineBench({}, emit)],
   ['scale', async (emit) => (await import('./pipeline')).runScaleBench({ scale: quick ? 5 : 20 }, emit)],

@@ -13,14 +13,16 @@ fi
 
 # Every tool the pipeline and its tests run (libs/exec/src/run.ts names each tool's package).
 # curl: the Kubernetes builder's pod uploads its result with it, and the tests run that pod here.
+# zstd, bzip2: upstream repodata compressed with them is decompressed by those tools
+# (libs/rpm-repo repodata.ts); a minimal Debian has neither.
 APT_PKGS=(rpm rpm2cpio createrepo-c dnf dnf-plugins-core python3-dnf xorriso genisoimage isomd5sum
   syslinux isolinux syslinux-common syslinux-utils grub-efi-amd64-bin grub-pc-bin grub-common mtools
-  dosfstools squashfs-tools rsync gnupg qemu-utils qemu-system-x86 ovmf xz-utils openssh-server
+  dosfstools squashfs-tools rsync gnupg qemu-utils qemu-system-x86 ovmf xz-utils zstd bzip2 openssh-server
   openssh-client cpio curl)
 # Rocky 9 names. EL9 has no genisoimage of its own (xorriso's xorrisofs replaces mkisofs), and
 # so no isoinfo; curl is satisfied by the preinstalled curl-minimal (installing curl conflicts).
 DNF_PKGS=(rpm-build rpm-sign createrepo_c dnf-plugins-core xorriso genisoimage isomd5sum findutils mtools dosfstools
-  squashfs-tools rsync gnupg2 qemu-img xz openssh-server openssh-clients cpio curl grub2-tools-extra)
+  squashfs-tools rsync gnupg2 qemu-img xz zstd bzip2 openssh-server openssh-clients cpio curl grub2-tools-extra)
 case "$(uname -m)" in
   # Boot loaders and firmware exist for the host's own arch only.
   x86_64) DNF_PKGS+=(syslinux grub2-efi-x64-modules qemu-kvm edk2-ovmf) ;;

@@ -1,15 +1,20 @@
 // Rocky 8 as its SOP makes it, on the local site (issue 15): pungi makes five composes (the
 // fixture's pungi-koji, pungi's options and layout, playing koji with the fixture's packages), each
 // its own Nx task, directory and latest link; a DOOMED compose fails its task and nothing is
-// staged; the minor release chain assembles them, and staging takes them in the SOP's order; one
-// compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
-// x86_64 in the workspace, to keep pungi's and the ISO work small.
+// staged; the minor release chain assembles them, and staging takes them in the SOP's order; the
+// media are pungi's (buildinstall's boot ISO, the DVDs), collected by iso-<arch> and iso-extra and
+// published under Rocky 8's names; a compose task is a cache hit while koji and its config are
+// unchanged and its compose is whole; one compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
+// x86_64 in the workspace, to keep pungi's and the ISO work small. Each repo's errata come
+// from the fixture's Apollo, and a module stream a newer compose dropped stays resolvable.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
+import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
+import { advisoryLines, dnfRoot } from '../helpers/dnf';
 import { nxOk, nxRun, readEvents } from './publish-helpers';
 
 const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
@@ -27,6 +32,8 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
       .sort((a, b) => Number(a.split('.').pop()) - Number(b.split('.').pop()));
   const status = (dir: string) => readFileSync(join(composeDir(), dir, 'STATUS'), 'utf8').trim();
   const ran = () => ws.runJson().tasks.map((t) => t.target).sort();
+  /** dnf on the staged trees, packages and repomd.xml signatures checked with the key staging signs with (the fixture's). */
+  const dnf = () => dnfRoot({ releasever: 8, key: join(R, 'upstream/RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
 
   beforeAll(async () => {
     ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
@@ -93,9 +100,97 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     const order = readEvents(events(), from).filter((e) => e.type === 'staging-compose').map((e) => e.compose);
     expect(order).toEqual(COMPOSES);
     for (const t of ['BaseOS/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']) expect(existsSync(join(staged(), t, 'repodata/repomd.xml.asc')), t).toBe(true);
-    expect(readdirSync(join(staged(), 'isos/x86_64'))).toEqual(expect.arrayContaining(['Rocky-8.10-x86_64-dvd.iso', 'CHECKSUM', 'CHECKSUM.asc']));
     // pungi's ISO dirs inside its variants are not the release's media.
     expect(existsSync(join(staged(), 'BaseOS/x86_64/iso'))).toBe(false);
+    // Each repo's advisories from Apollo, and none of another repo's.
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      d.run(repos, ['install', 'bash', 'basesystem', 'appstream-libs']);
+      d.run(repos, ['module', 'install', 'fixturemod:2']);
+      const ids = (tree: string) => [...new Set(advisoryLines(d.run({ r: join(staged(), tree) }, ['updateinfo', 'list', '--all'])).map(([id]) => id))].sort();
+      expect(ids('BaseOS/x86_64/os')).toEqual(['RLSA-2025:0001', 'RLSA-2025:0003']);
+      expect(ids('AppStream/x86_64/os')).toEqual(['RLEA-2025:0004', 'RLSA-2025:0003']);
+      expect(ids('extras/x86_64/os')).toEqual([]);
+    } finally {
+      d.close();
+    }
+  });
+
+  it("the media are pungi's, collected, verified and published under Rocky 8's names, with CHECKSUM files and a bootable tree", () => {
+    const rocky = join(composeDir(), dirsOf('Rocky').at(-1)!, 'compose');
+    // iso-x86_64 and iso-extra took pungi's ISOs (buildinstall's boot ISO, BaseOS's dvd1, Minimal's minimal): the same bytes.
+    const boot = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/iso/x86_64/manifest.json'), 'utf8'));
+    expect(boot).toMatchObject({ builder: 'pungi', iso: { name: 'Rocky-8.10-x86_64-boot.iso', volumeId: 'Rocky-8-10-x86_64-dvd', bootable: true } });
+    const extra = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/iso-extra/manifest.json'), 'utf8')).images;
+    expect(extra.map((e: { name: string }) => e.name).sort()).toEqual(['Rocky-8.10-x86_64-dvd1.iso', 'Rocky-8.10-x86_64-minimal.iso']);
+    const isos = join(staged(), 'isos/x86_64');
+    const same = (a: string, b: string) => expect(readFileSync(a).equals(readFileSync(b)), `${a} = ${b}`).toBe(true);
+    same(join(isos, 'Rocky-8.10-x86_64-boot.iso'), join(rocky, 'BaseOS/x86_64/iso/Rocky-8.10-x86_64-boot.iso'));
+    same(join(isos, 'Rocky-8.10-x86_64-dvd1.iso'), join(rocky, 'BaseOS/x86_64/iso/Rocky-8.10-x86_64-dvd1.iso'));
+    same(join(isos, 'Rocky-8.10-x86_64-minimal.iso'), join(rocky, 'Minimal/x86_64/iso/Rocky-8.10-x86_64-minimal.iso'));
+    // The sync scripts' names: dvd1 with the dvd alias, the Rocky-8-latest links (dvd1 → dvd).
+    for (const [link, to] of [
+      ['Rocky-8.10-x86_64-dvd.iso', 'Rocky-8.10-x86_64-dvd1.iso'],
+      ['Rocky-8-latest-x86_64-dvd.iso', 'Rocky-8.10-x86_64-dvd1.iso'],
+      ['Rocky-8-latest-x86_64-boot.iso', 'Rocky-8.10-x86_64-boot.iso'],
+      ['Rocky-8-latest-x86_64-minimal.iso', 'Rocky-8.10-x86_64-minimal.iso'],
+    ])
+      expect(readlinkSync(join(isos, link)), link).toBe(to);
+    const checksum = readFileSync(join(isos, 'CHECKSUM'), 'utf8');
+    for (const n of ['Rocky-8.10-x86_64-boot.iso', 'Rocky-8.10-x86_64-dvd1.iso', 'Rocky-8.10-x86_64-dvd.iso', 'Rocky-8.10-x86_64-minimal.iso', 'Rocky-8-latest-x86_64-dvd.iso']) expect(checksum, n).toContain(`SHA256 (${n}) = `);
+    expect(readdirSync(isos)).toEqual(expect.arrayContaining(['CHECKSUM.asc', 'Rocky-8.10-x86_64-dvd1.iso.CHECKSUM', 'Rocky-8.10-x86_64-dvd1.iso.manifest']));
+    // BaseOS installs over the network from buildinstall's boot tree, as on rocky-9.
+    const ti = readFileSync(join(staged(), 'BaseOS/x86_64/os/.treeinfo'), 'utf8');
+    expect(ti).toMatch(/^mainimage = images\/install\.img$/m);
+    expect(ti).toMatch(/^\[variant-AppStream\]$/m);
+    expect(existsSync(join(staged(), 'BaseOS/x86_64/os/images/pxeboot/vmlinuz'))).toBe(true);
+    const images = JSON.parse(readFileSync(join(staged(), 'metadata/images.json'), 'utf8')).payload.images;
+    expect(Object.values(images).flatMap((a) => Object.values(a as Record<string, { path: string }[]>).flat().map((i) => i.path)).filter((p) => p.startsWith('isos/')).sort()).toEqual([
+      'isos/x86_64/Rocky-8.10-x86_64-boot.iso',
+      'isos/x86_64/Rocky-8.10-x86_64-dvd1.iso',
+      'isos/x86_64/Rocky-8.10-x86_64-minimal.iso',
+    ]);
+  });
+
+  // Issue 15 (caching): a compose task is a cache hit while koji and the pungi config are unchanged.
+  const composeTasks = () => Object.fromEntries(ws.runJson().tasks.filter((t) => /^compose-/.test(t.target)).map((t) => [t.target, t.cacheStatus]));
+  const hit = /cache-hit$|kept-existing$/;
+
+  it('a second finalize with nothing changed: every compose task is a cache hit, no new compose directory', () => {
+    const before = readdirSync(composeDir()).sort();
+    nxOk(ws, ['run', 'rocky-8:finalize']);
+    const st = composeTasks();
+    expect(Object.keys(st).sort()).toEqual(COMPOSES.map((c) => `compose-${c}`).sort());
+    for (const [t, status] of Object.entries(st)) expect(status, t).toMatch(hit);
+    expect(readdirSync(composeDir()).sort()).toEqual(before);
+  });
+
+  it("a change to koji's Extras content reruns the Extras compose only", async () => {
+    const before = readdirSync(composeDir()).sort();
+    await updatePackage({ root: join(R, 'upstream'), project: 'rocky-8', repo: 'extras', arch: 'x86_64', name: 'extras-libs' });
+    nxOk(ws, ['run', 'rocky-8:finalize']);
+    const st = composeTasks();
+    expect(st['compose-Extras']).toBe('cache-miss');
+    for (const c of COMPOSES.filter((x) => x !== 'Extras')) expect(st[`compose-${c}`], c).toMatch(hit);
+    const made = readdirSync(composeDir()).filter((n) => !before.includes(n));
+    expect(made).toEqual([dirsOf('Extras').at(-1)]);
+    const rec = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/compose-Extras/compose.json'), 'utf8'));
+    expect(rec.composeId).toBe(made[0]);
+    expect(rec.trees.find((t: { path: string }) => t.path === 'extras/x86_64/os').packages.some((p: { name: string; release: string }) => p.name === 'extras-libs' && p.release !== '1.el8')).toBe(true);
+  });
+
+  it('a recorded compose that lost a file is not replayed: its task reruns and pungi makes it anew', () => {
+    const plus = dirsOf('Plus').at(-1)!;
+    const rec = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/compose-Plus/compose.json'), 'utf8'));
+    const os = rec.trees.find((t: { path: string }) => t.path === 'plus/x86_64/os');
+    rmSync(join(composeDir(), plus, 'compose', os.path, os.packages[0].path));
+    nxOk(ws, ['run', 'rocky-8:finalize']);
+    const st = composeTasks();
+    expect(st['compose-Plus']).toBe('cache-miss');
+    for (const c of COMPOSES.filter((x) => x !== 'Plus')) expect(st[`compose-${c}`], c).toMatch(hit);
+    expect(dirsOf('Plus').at(-1)).not.toBe(plus);
+    expect(JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/compose-Plus/compose.json'), 'utf8')).composeId).toBe(dirsOf('Plus').at(-1));
   });
 
   it('an update compose of Extras alone: only its tasks run, a new Extras-8-updates compose, staging changes only Extras\' trees', () => {
@@ -129,5 +224,22 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     });
     const signed = readEvents(events(), from).filter((e) => e.type === 'repomd-signed').map((e) => e.tree);
     expect(signed).toEqual(expect.arrayContaining(trees));
+  });
+
+  it('a module stream koji dropped is gone from the next Rocky compose; staged, its packages and its document stay, and dnf still resolves it', async () => {
+    await dropModuleStream({ root: join(R, 'upstream'), project: 'rocky-8', repo: 'AppStream', module: 'fixturemod', stream: '1' });
+    nxOk(ws, ['run', 'rocky-8:update-staging-Rocky']);
+    const update = readdirSync(composeDir()).filter((n) => /^Rocky-8-updates-\d{8}\.0$/.test(n));
+    expect(update).toHaveLength(1);
+    expect(readdirSync(join(composeDir(), update[0], 'compose/AppStream/x86_64/os/Packages/f'))).toEqual([expect.stringMatching(/^fixturemod-2\.0-/)]);
+    const d = dnf();
+    try {
+      const repos = { b: join(staged(), 'BaseOS/x86_64/os'), a: join(staged(), 'AppStream/x86_64/os') };
+      expect(d.run(repos, ['module', 'list', 'fixturemod'])).toMatch(/^fixturemod\s+1\s+common\b.*\n^fixturemod\s+2 \[d\]/m);
+      d.run(repos, ['module', 'install', 'fixturemod:1/common']);
+      expect(d.run(repos, ['list', '--installed', 'fixturemod'])).toMatch(/fixturemod\.noarch\s+1\.0-1\.module\+el8\.10\.0\+1\+/);
+    } finally {
+      d.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { sha256, sha256File, writeFileAtomic } from '@rocky/exec';
 import type { StageContext } from '@rocky/stages';
 import { detachSign } from '../../apps/upstream-fixture/src/gpg';
+import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 import { repoRoot } from '../helpers/workspace';
 
 /** Small seeded PRNG (mulberry32): a failing kill point can be replayed with FAULT_SEED. */
@@ -157,7 +158,7 @@ export async function signedRepomd(fixtureRoot: string, tree: string, text: stri
   const file = join(tree, 'repodata', 'repomd.xml');
   const [old, oldAsc] = [readFileSync(file), readFileSync(`${file}.asc`)];
   writeFileAtomic(file, typeof text === 'string' ? text : text(old.toString('utf8')));
-  await detachSign(join(fixtureRoot, 'gnupg'), file);
+  await detachSign(new FixtureLayout(fixtureRoot).key('main'), file);
   return () => {
     writeFileAtomic(file, old);
     writeFileAtomic(`${file}.asc`, oldAsc);

@@ -38,8 +38,8 @@ export interface TestSite {
 }
 
 /**
- * A site like `local`, but rooted in a temp dir and with a plain URL upstream: the fixture
- * server is the test's, so requests can be counted and faults injected.
+ * A site like `local`, but rooted in a temp dir and with a plain URL upstream and errata source:
+ * the fixture server is the test's, so requests can be counted and faults injected.
  */
 export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {}): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'rocky-site-'));
@@ -48,11 +48,13 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
   const site: Site = {
     ...local,
     roots: { compose: join(dir, 'compose'), staging: join(dir, 'staging'), production: join(dir, 'production') },
-    upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fixtureRoot, 'RPM-GPG-KEY-fixture') },
+    upstream: { url: `${server.url}/v1/projects/{project}/repo/hashed-{repo}/{arch}`, verifySignature: true, gpgKey: join(fixtureRoot, 'RPM-GPG-KEY-fixture'), sigKeys: join(fixtureRoot, 'keys') },
     store: { type: 'local', path: join(dir, 'store') },
     state: join(dir, 'state'),
     signing: { gnupgHome: join(fixtureRoot, 'gnupg'), keyId: local.signing!.keyId },
     cloud: { source: { type: 'dir', path: join(fixtureRoot, 'images') } },
+    // The fixture's Apollo, on the test's server.
+    errata: { type: 'url', url: `${server.url}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}` },
     // The local site's pungi producer writes into the workspace: a test site reposyncs unless it says otherwise.
     producers: {},
     ...overrides,

@@ -20,11 +20,14 @@ export interface TempWorkspace {
   cleanup(): void;
 }
 
-/** A fixture upstream at `dst` sharing `src`'s files (hardlinks), except gpg's home: gpg may rewrite its files in place. */
+/** A fixture upstream at `dst` sharing `src`'s files (hardlinks), except gpg's homes: gpg may rewrite its files in place. */
 export function linkFixture(src: string, dst: string): void {
   execFileSync('cp', ['-al', src, dst]);
-  rmSync(join(dst, 'gnupg'), { recursive: true, force: true });
-  execFileSync('cp', ['-a', join(src, 'gnupg'), join(dst, 'gnupg')]);
+  for (const home of ['gnupg', 'gnupg-sig']) {
+    if (!existsSync(join(src, home))) continue;
+    rmSync(join(dst, home), { recursive: true, force: true });
+    execFileSync('cp', ['-a', join(src, home), join(dst, home)]);
+  }
 }
 
 export const nxEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({

@@ -115,6 +115,21 @@ describe('check-site', () => {
     expect([listing(dir), listing(fx)]).toEqual(before);
   });
 
+  it("checks a SIG release's upstream with the SIG's own key from upstream.sigKeys, and names that field when it is missing", async () => {
+    const sig = loadRelease(repoRoot, 'sig-cloud-9');
+    const sigCtx = (name: string, upstream: Record<string, unknown>) =>
+      stageContext({ root: join(dir, 'ws'), project: sig.name, target: 'check-site', release: sig, site: loadSite(join(dir, 'ws'), siteFile(name, { upstream })), dryRun: false });
+    const base = { url: '{base}/v1/projects/{project}/repo/hashed-{repo}/{arch}', fixture: { root: fx }, verifySignature: true, gpgKey: join(fx, 'RPM-GPG-KEY-fixture') };
+    const good = sigCtx('sig-good', { ...base, sigKeys: join(fx, 'keys') });
+    const results = await runSiteChecks(good, await planSiteChecks(good));
+    expect(siteProblems(results)).toEqual([]);
+    expect(results.flatMap((r) => r.notes).join('\n')).toMatch(/signature good \(key [0-9a-f]{16}\)/);
+    // The main key does not verify a SIG's repos: without sigKeys the check names that field.
+    const bare = sigCtx('sig-no-keys', base);
+    const found = siteProblems(await runSiteChecks(bare, await planSiteChecks(bare))).map((p) => `${p.field}: ${p.message}`);
+    expect(found).toEqual(['upstream.sigKeys: unset, but upstream.verifySignature is true: set it to the directory holding RPM-GPG-KEY-Rocky-SIG-Cloud']);
+  });
+
   it('names a root that does not exist, and lets the first run make one inside the workspace', async () => {
     const absent = join(dir, 'mnt', 'compose');
     const { problems: found } = await problems('no-root', { roots: { compose: absent, staging: join(dir, 'staging'), production: join(dir, 'ws', '.releng', 'production') } });

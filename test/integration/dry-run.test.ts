@@ -1,4 +1,4 @@
-// Every stage of rocky-9 and rocky-8 with a dry run, through the one runner, on an empty site
+// Every stage of rocky-9, rocky-8 and a SIG release with a dry run, through the one runner, on an empty site
 // and on a site where the compose is up to date: each prints its plan, and nothing under the
 // site's roots, the store, the state dir or the workspace changes.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -64,6 +64,8 @@ describe('a dry run of every stage changes nothing', () => {
     const r8 = refused(await dryRunAll('rocky-8'));
     expect(r8.filter((x) => !/^(update-)?(compose|staging)-/.test(x))).toEqual(['sign-repos', 'update-staging', 'update-sync']);
     expect(r8.filter((x) => /^(update-)?(compose|staging)-/.test(x))).toHaveLength(4 * 5);
+    // A SIG release: sync and the publishing targets all plan (as rocky-9's do on an empty site).
+    expect(refused(await dryRunAll('sig-cloud-9'))).toEqual([]);
   });
 
   it('on a site whose compose is up to date: every target of rocky-9 plans but staging (not finalized) and update-sync, nothing changes', async () => {

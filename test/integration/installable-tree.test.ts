@@ -128,8 +128,8 @@ describe(`the ${REL} compose`, () => {
     expect(extra.data.map((d: { file: string }) => d.file)).toEqual([...names].sort());
     expect(read('metadata/README')).toMatch(/COMPOSE_ID/);
     for (const arch of ARCHES) {
-      const dvd = join(compose, `isos/${arch}/Rocky-8.10-${arch}-dvd.iso`);
-      const root = read(`isos/${arch}/Rocky-8.10-${arch}-dvd.iso.manifest`).split('\n').filter((p) => p && !p.includes('/')).sort();
+      const dvd = join(compose, `isos/${arch}/Rocky-8.10-${arch}-dvd1.iso`);
+      const root = read(`isos/${arch}/Rocky-8.10-${arch}-dvd1.iso.manifest`).split('\n').filter((p) => p && !p.includes('/')).sort();
       console.log(`DVD root (${arch}): ${root.join(' ')}`);
       expect(root).toEqual(expect.arrayContaining([...names, 'AppStream', 'BaseOS', 'images', '.treeinfo', '.discinfo', 'media.repo']));
       const out = mkdtempSync(join(tmpdir(), 'dvd-root-'));
@@ -139,7 +139,7 @@ describe(`the ${REL} compose`, () => {
         // The disc's own .treeinfo loads too, and names what is on the disc.
         const disc = readFileSync(join(out, '.treeinfo'), 'utf8');
         expect(treeinfoProblems(disc), `DVD ${arch} .treeinfo`).toEqual([]);
-        const listing = new Set(read(`isos/${arch}/Rocky-8.10-${arch}-dvd.iso.manifest`).split('\n'));
+        const listing = new Set(read(`isos/${arch}/Rocky-8.10-${arch}-dvd1.iso.manifest`).split('\n'));
         for (const p of [...treeinfoReferences(parseTreeinfo(disc)).files.map((f) => f.path), 'BaseOS/repodata', 'AppStream/repodata']) expect(listing.has(p), `DVD ${arch}: ${p}`).toBe(true);
       } finally {
         rmSync(out, { recursive: true, force: true });

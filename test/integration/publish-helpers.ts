@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, 
 import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treeId, treePath, upstreamArch, type Release, type RepoTree } from '@rocky/config';
+import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treeId, upstreamArch, type Release, type RepoTree } from '@rocky/config';
 import { readRepoPackages } from '@rocky/publish';
 import type { TreeManifest } from '@rocky/stages';
 import { renderChecksum } from '@rocky/compose';
@@ -57,10 +57,10 @@ export function fakeCompose(opts: {
   const dir = join(opts.site.roots.compose, dirRel);
   const compose = join(dir, 'compose');
   const trees = repoTrees(rel).filter((t) => existsSync(join(upstreamDir(opts.fixtureRoot, rel, t), 'repodata', 'repomd.xml')));
-  for (const t of trees) copyRepo(upstreamDir(opts.fixtureRoot, rel, t), join(compose, treePath(t)));
+  for (const t of trees) copyRepo(upstreamDir(opts.fixtureRoot, rel, t), join(compose, t.path));
   opts.trees?.(compose);
   const groups = new Map<string, TreeManifest[]>();
-  for (const t of trees) groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, join(compose, treePath(t)))]);
+  for (const t of trees) groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, join(compose, t.path))]);
   // The sync manifests, as sync writes them (the staging stage checks the compose against them).
   for (const [group, trees] of groups) writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), `${group}.json`), { release: {}, trees });
   for (const arch of rel.arches) {
@@ -95,7 +95,7 @@ function treeManifestOf(t: RepoTree, dir: string): TreeManifest {
   };
   const all = files('');
   const packages = (readRepoPackages(dir) ?? []).map((p) => ({ ...entry(p.href), name: p.name, arch: p.arch, epoch: p.epoch, version: p.version, release: p.release, sigkey: null }));
-  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, path: treePath(t), repodata: all.filter((f) => f.startsWith('repodata/')).map(entry), packages };
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, path: t.path, repodata: all.filter((f) => f.startsWith('repodata/')).map(entry), packages };
 }
 
 function seeded(seed: string, n: number): Buffer {

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventsFile, loadRelease, productionNames, publishLayout, stagingNames, type Release, type Site } from '@rocky/config';
 import { approvalFile, gaCollision, isGaName, parseTorrentFile, readRepoPackages, treeDigest, writeApproval, type VettingReport } from '@rocky/publish';
-import { parseRepomd } from '@rocky/rpm-repo';
+import { decompress, nevraOf, parseModules, parseRepomd, parseUpdateinfo } from '@rocky/rpm-repo';
 import type { ProdPlan, ProdResult, StagingPlan, StagingResult } from '@rocky/stages';
-import { updatePackage } from '@rocky/upstream-fixture';
+import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
+import { advisoryLines, dnfRoot } from '../helpers/dnf';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
 import { listing } from '../helpers/listing';
 import { repoRoot } from '../helpers/workspace';
@@ -189,7 +190,19 @@ describe('staging and prod of rocky-9', () => {
   });
 });
 
-describe('staging of rocky-8: repodata regenerated, errata injected, signed before it appears', () => {
+/** A staged tree's metadata of `type`, decompressed (undefined when its repomd.xml has none). */
+function treeMetadata(tree: string, type: string): string | undefined {
+  const rec = parseRepomd(readFileSync(join(tree, 'repodata/repomd.xml'), 'utf8')).records.find((r) => r.type === type);
+  return rec && decompress(readFileSync(join(tree, rec.href)), rec.href).toString('utf8');
+}
+/** A staged tree's advisories: id → the NEVRAs it names there. */
+const advisoriesOf = (tree: string) => Object.fromEntries(parseUpdateinfo(treeMetadata(tree, 'updateinfo') ?? '<updates/>').map((a) => [a.id, a.packages]));
+const pkgIn = (tree: string, name: string) => readRepoPackages(tree)!.find((p) => p.name === name)!;
+const nevraIn = (tree: string, name: string) => nevraOf(pkgIn(tree, name));
+/** As dnf shows it. */
+const nvraIn = (tree: string, name: string) => ((p) => `${p.name}-${p.version}-${p.release}.${p.arch}`)(pkgIn(tree, name));
+
+describe('staging of rocky-8: repodata regenerated, module metadata accumulated, errata per repo and arch, signed before it appears', () => {
   let rel: Release;
   const staging = (extra: Record<string, unknown> = {}) => t.run<StagingResult>('staging', 'rocky-8', { release: rel, ...extra });
   const wsRoot = () => t.ctx('rocky-8', 'staging').root;
@@ -205,23 +218,11 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
     spawnSync('gpgconf', ['--homedir', gnupg(), '--kill', 'all']);
   });
 
-  it('publishes signed, regenerated repodata with comps, modules and updateinfo; keeps old packages', async () => {
+  it('publishes signed, regenerated repodata with comps, modules and each repo and arch\'s errata from Apollo; keeps old packages', async () => {
     expect(rel.publish).toMatchObject({ delete: false, regenerateRepodata: true, signRepodata: true });
-    // Module metadata in AppStream, as the compose would carry it.
-    const modules = join(t.dir, 'modules.yaml');
-    writeFileSync(modules, '---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: nodejs\n  stream: "18"\n...\n');
-    const c1 = fakeCompose({
-      fixtureRoot: fx.root,
-      rel,
-      site: t.site,
-      wsRoot: wsRoot(),
-      date: new Date('2025-11-20T10:00:00Z'),
-      isoSeed: 'rocky-8',
-      trees: (compose) => execFileSync('modifyrepo_c', ['--mdtype=modules', modules, join(compose, 'AppStream/x86_64/os/repodata')]),
-    });
-    const errata = join(wsRoot(), 'releases/rocky-8/updateinfo.xml');
-    mkdirSync(join(errata, '..'), { recursive: true });
-    writeFileSync(errata, '<?xml version="1.0" encoding="UTF-8"?>\n<updates><update from="releng@rockylinux.invalid" status="final" type="security" version="2"><id>RLSA-2025:0001</id><title>Important: bash security update</title><issued date="2025-11-20 00:00:00"/><description>fix</description><pkglist><collection short="rocky-8"><name>Rocky 8</name></collection></pkglist></update></updates>\n');
+    // The fixture's AppStream carries module streams (fixturemod:1 and :2), as koji's module builds do.
+    const c1 = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-20T10:00:00Z'), isoSeed: 'rocky-8' });
+    t.server.clearRequests();
 
     const r1 = await staging();
     expect(r1.ok).toBe(true);
@@ -237,6 +238,40 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
     expect(types('BaseOS/x86_64/os')).toEqual(expect.arrayContaining(['primary', 'group', 'updateinfo']));
     expect(types('AppStream/x86_64/os')).toEqual(expect.arrayContaining(['modules', 'updateinfo']));
     expect(types('BaseOS/x86_64/debug/tree')).not.toContain('updateinfo');
+    // Apollo was asked for the errata of each os tree's repo and arch (a 404: none for NFV, devel).
+    const asked = t.server.requests.filter((q) => q.path.startsWith('/api/v3/updateinfo/'));
+    expect(asked.map((q) => `${q.path} ${q.status}`).sort()).toEqual([
+      '/api/v3/updateinfo/rocky-linux/8/AppStream/updateinfo.xml 200',
+      '/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml 200',
+      '/api/v3/updateinfo/rocky-linux/8/NFV/updateinfo.xml 404',
+      '/api/v3/updateinfo/rocky-linux/8/devel/updateinfo.xml 404',
+    ]);
+    expect(types('NFV/x86_64/os')).not.toContain('updateinfo');
+    expect(types('Devel/x86_64/os')).not.toContain('updateinfo');
+    // Each tree has its repo's advisories with its own packages; RLBA-2025:0002 names a glibc build no tree holds: left out.
+    const base = join(r1.stagingDir, 'BaseOS/x86_64/os');
+    const app = join(r1.stagingDir, 'AppStream/x86_64/os');
+    expect(advisoriesOf(base)).toEqual({ 'RLSA-2025:0001': [nevraIn(base, 'bash')], 'RLSA-2025:0003': [nevraIn(base, 'basesystem')] });
+    expect(advisoriesOf(app)).toEqual({ 'RLSA-2025:0003': [nevraIn(app, 'appstream-libs')], 'RLEA-2025:0004': [expect.stringMatching(/^fixturemod-0:2\.0-1\.module\+el8\.10\.0\+2\+[0-9a-f]{8}\.noarch$/)] });
+    expect(events(eventsFile(t.site)).filter((e) => e.type === 'repodata-errata').map((e) => [e.tree, e.kept, e.dropped])).toEqual([
+      ['BaseOS/x86_64/os', ['RLSA-2025:0001', 'RLSA-2025:0003'], ['RLBA-2025:0002']],
+      ['AppStream/x86_64/os', ['RLSA-2025:0003', 'RLEA-2025:0004'], []],
+    ]);
+    // The module metadata each os tree published is kept for the next compose to merge with.
+    expect(readFileSync(join(publishLayout(t.site, rel).moduleMetadata, 'x86_64/AppStream-modules.yaml'), 'utf8')).toBe(treeMetadata(app, 'modules'));
+    expect(existsSync(join(publishLayout(t.site, rel).moduleMetadata, 'x86_64/BaseOS-modules.yaml'))).toBe(false);
+    // dnf, checking the packages' and repomd.xml's signatures, sees each repo's advisories and none of another repo's.
+    const dnf = dnfRoot({ releasever: 8, key: join(fx.root, 'RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
+    try {
+      dnf.run({ b: base, a: app }, ['install', 'bash', 'basesystem', 'appstream-libs']);
+      dnf.run({ b: base, a: app }, ['module', 'install', 'fixturemod:2']);
+      const listed = (tree: string) => advisoryLines(dnf.run({ r: tree }, ['updateinfo', 'list', '--all'])).sort();
+      expect(listed(base)).toEqual([['RLSA-2025:0001', nvraIn(base, 'bash')], ['RLSA-2025:0003', nvraIn(base, 'basesystem')]]);
+      expect(listed(app).map(([id]) => id).sort()).toEqual(['RLEA-2025:0004', 'RLSA-2025:0003']);
+      expect(listed(join(r1.stagingDir, 'NFV/x86_64/os'))).toEqual([]);
+    } finally {
+      dnf.close();
+    }
     expect(readlinkSync(join(r1.stagingDir, 'nfv'))).toBe('NFV');
     expect(readlinkSync(join(r1.stagingDir, 'devel'))).toBe('Devel');
     // The compose's (and the store's) files were not modified.
@@ -293,19 +328,94 @@ describe('staging of rocky-8: repodata regenerated, errata injected, signed befo
     const strict = { ...t.site, publish: { ...t.site.publish, deletionLimit: 0 } };
     await expect(staging({ site: strict })).rejects.toThrow(/deletion/i);
     const prepared = join(publishLayout(t.site, rel).stagingWork, 'prepared');
-    // BaseOS changed; AppStream's metadata is new in this compose; the kickstart tree is re-signed.
-    const trees = ['AppStream/x86_64/os', 'BaseOS/x86_64/kickstart', 'BaseOS/x86_64/os'];
+    // BaseOS changed; the kickstart tree is re-signed.
+    const trees = ['BaseOS/x86_64/kickstart', 'BaseOS/x86_64/os'];
     expect(readdirSync(prepared).map((n) => decodeURIComponent(n.slice(0, n.lastIndexOf('.')))).sort()).toEqual(trees);
 
     const r = await staging();
     expect(r.ok).toBe(true);
     expect(r.resumed.sort()).toEqual(trees);
-    expect(r.regenerated.sort()).toEqual(['AppStream/x86_64/os', 'BaseOS/x86_64/os']);
+    expect(r.regenerated.sort()).toEqual(['BaseOS/x86_64/os']);
     expect(r.signed.sort()).toEqual(trees);
     const os = join(r.stagingDir, 'BaseOS/x86_64/os');
     expect(verify(os).status).toBe(0);
     expect(readRepoPackages(os)!.filter((p) => p.name === 'bash')).toHaveLength(3);
     expect(existsSync(prepared)).toBe(false);
+  });
+
+  it('keeps the module document of a stream a newer compose dropped while its packages stay, in the module metadata store; dnf still resolves the stream', async () => {
+    const paths = publishLayout(t.site, rel);
+    // Upstream (koji) untags stream 1 (EOL): the next compose has neither its packages nor its document.
+    const removed = await dropModuleStream({ root: fx.root, project: 'rocky-8', repo: 'AppStream', module: 'fixturemod', stream: '1' });
+    expect(removed).toEqual(expect.arrayContaining([expect.stringMatching(/^x86_64\/Packages\/f\/fixturemod-1\.0-/), expect.stringMatching(/^src\/Packages\/f\/fixturemod-1\.0-.*\.src\.rpm$/)]));
+    const c = fakeCompose({ fixtureRoot: fx.root, rel, site: t.site, wsRoot: wsRoot(), date: new Date('2025-11-23T10:00:00Z'), isoSeed: 'rocky-8' });
+    const streams = (yaml: string | undefined) => parseModules(yaml ?? '').filter((d) => d.document === 'modulemd').map((d) => `${d.module}:${d.stream}`).sort();
+    expect(streams(treeMetadata(join(c.compose, 'AppStream/x86_64/os'), 'modules'))).toEqual(['fixturemod:2']);
+    const from = events(eventsFile(t.site)).length;
+
+    const r = await staging();
+    expect(r.ok).toBe(true);
+    expect(r.regenerated).toContain('AppStream/x86_64/os');
+    const app = join(r.stagingDir, 'AppStream/x86_64/os');
+    // Old packages stay (rocky-8), and so does the document that makes them a module stream.
+    expect(readRepoPackages(app)!.filter((p) => p.name === 'fixturemod').map((p) => p.version).sort()).toEqual(['1.0', '2.0']);
+    expect(streams(treeMetadata(app, 'modules'))).toEqual(['fixturemod:1', 'fixturemod:2']);
+    expect(events(eventsFile(t.site)).slice(from).filter((e) => e.type === 'repodata-modules').map((e) => [e.tree, e.carried, e.dropped])).toEqual([
+      ['AppStream/x86_64/os', [expect.stringMatching(/^modulemd:fixturemod:1:8100020251120000000:[0-9a-f]{8}:x86_64$/)], []],
+    ]);
+    // The store holds what was published, for the next compose to merge with.
+    const store = join(paths.moduleMetadata, 'x86_64', 'AppStream-modules.yaml');
+    expect(readFileSync(store, 'utf8')).toBe(treeMetadata(app, 'modules'));
+    expect(verify(app).status).toBe(0);
+
+    // dnf lists both streams and installs the dropped one's package, signatures checked.
+    const dnf = dnfRoot({ releasever: 8, key: join(fx.root, 'RPM-GPG-KEY-fixture'), arch: 'x86_64', platform: 'platform:el8' });
+    try {
+      const repos = { b: join(r.stagingDir, 'BaseOS/x86_64/os'), a: app };
+      expect(dnf.run(repos, ['module', 'list', 'fixturemod'])).toMatch(/^fixturemod\s+1\s+common\b.*\n^fixturemod\s+2 \[d\]/m);
+      dnf.run(repos, ['module', 'install', 'fixturemod:1/common']);
+      expect(dnf.run(repos, ['list', '--installed', 'fixturemod'])).toMatch(/fixturemod\.noarch\s+1\.0-1\.module\+el8\.10\.0\+1\+/);
+    } finally {
+      dnf.close();
+    }
+
+    // A rerun with nothing new changes nothing, and the store stays.
+    const again = await staging();
+    expect(again.regenerated).toEqual([]);
+    expect(readFileSync(store, 'utf8')).toBe(treeMetadata(app, 'modules'));
+  });
+
+  it('errata from a directory source holding one document for every repo: each advisory lands only in the trees holding its packages', async () => {
+    const staged = join(t.site.roots.staging, 'mirror/pub/rocky/8.10-RC2');
+    const tree = (d: string) => join(staged, d, 'x86_64/os');
+    const pkg = (d: string, name: string) => pkgIn(tree(d), name);
+    const entry = (p: ReturnType<typeof pkg>) => `<package name="${p.name}" arch="${p.arch}" epoch="${p.epoch}" version="${p.version}" release="${p.release}" src=""><filename>${p.href.split('/').pop()}</filename></package>`;
+    // One advisory naming packages of three repos, one naming a package no tree holds: the old static updateinfo.xml, everywhere.
+    const doc =
+      '<?xml version="1.0" encoding="UTF-8"?>\n<updates>\n' +
+      `<update from="releng@rockylinux.invalid" status="final" type="security" version="2"><id>RLSA-2025:0100</id><title>Everything</title><issued date="2025-11-23 00:00:00"/><pkglist><collection short="all"><name>all</name>${entry(pkg('BaseOS', 'bash'))}${entry(pkg('AppStream', 'appstream-libs'))}${entry(pkg('NFV', 'nfv-libs'))}</collection></pkglist></update>\n` +
+      `<update from="releng@rockylinux.invalid" status="final" type="bugfix" version="2"><id>RLBA-2025:0101</id><title>Nowhere</title><issued date="2025-11-23 00:00:00"/><pkglist><collection short="all"><name>all</name><package name="nowhere" arch="noarch" epoch="0" version="1" release="1" src=""><filename>nowhere-1-1.noarch.rpm</filename></package></collection></pkglist></update>\n</updates>\n`;
+    const dir = join(t.dir, 'errata');
+    for (const repo of ['devel', 'BaseOS', 'AppStream', 'NFV']) {
+      mkdirSync(join(dir, repo, 'x86_64'), { recursive: true });
+      writeFileSync(join(dir, repo, 'x86_64', 'updateinfo.xml'), doc);
+    }
+    const site = { ...t.site, errata: { type: 'dir' as const, path: join(dir, '{repo}/{arch}/updateinfo.xml') } };
+    const dry = await t.run<StagingPlan>('staging', 'rocky-8', { release: rel, site, dryRun: true });
+    expect(dry.staleRepodata.sort()).toEqual(['AppStream/x86_64/os', 'BaseOS/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']);
+    const r = await staging({ site });
+    expect(r.regenerated.sort()).toEqual(['AppStream/x86_64/os', 'BaseOS/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']);
+    expect(advisoriesOf(tree('BaseOS'))).toEqual({ 'RLSA-2025:0100': [nevraOf(pkg('BaseOS', 'bash'))] });
+    expect(advisoriesOf(tree('AppStream'))).toEqual({ 'RLSA-2025:0100': [nevraOf(pkg('AppStream', 'appstream-libs'))] });
+    expect(advisoriesOf(tree('NFV'))).toEqual({ 'RLSA-2025:0100': [nevraOf(pkg('NFV', 'nfv-libs'))] });
+    // Nothing of it is Devel's: no updateinfo there at all.
+    expect(treeMetadata(tree('Devel'), 'updateinfo')).toBeUndefined();
+    for (const d of ['BaseOS', 'AppStream', 'NFV', 'Devel']) expect(verify(tree(d)).status, d).toBe(0);
+    // A broken document fails the plan, naming the tree, the field and the file; nothing is published.
+    writeFileSync(join(dir, 'BaseOS', 'x86_64', 'updateinfo.xml'), '<html><body>502 Bad Gateway</body></html>\n');
+    const before = listing(staged);
+    await expect(staging({ site })).rejects.toThrow(/errata of BaseOS\/x86_64\/os \(errata\.path of .*local\.yaml\): .*BaseOS\/x86_64\/updateinfo\.xml: not an updateinfo document/);
+    expect(listing(staged)).toEqual(before);
   });
 
   it('fails clearly when the site has no signing key', async () => {

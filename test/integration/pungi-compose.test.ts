@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventsFile, type PungiProducer } from '@rocky/config';
 import { openStore } from '@rocky/store';
-import type { PungiComposeRecord } from '@rocky/stages';
+import type { PungiComposeRecord, PungiMedia } from '@rocky/stages';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
 
@@ -96,6 +96,15 @@ describe('compose-<name> through the fixture pungi-koji', () => {
       expect(r.record).toMatchObject({ compose: 'Rocky', status: 'FINISHED_INCOMPLETE', failed: ['iso of BaseOS.x86_64 (BaseOS)'] });
       expect(r.record.trees.map((x: { dir: string }) => x.dir)).toEqual(expect.arrayContaining(['BaseOS', 'AppStream', 'PowerTools', 'HighAvailability', 'ResilientStorage', 'RT']));
       expect(readdirSync(target)).toContain('latest-Rocky-8');
+      // The ISOs pungi made are recorded per arch, in the store; the boot ISO with buildinstall's boot tree.
+      const media = (arch: string) => JSON.parse(readFileSync(join(t.dir, `ws/dist/rocky-8/compose-Rocky/media-${arch}.json`), 'utf8')).images as PungiMedia[];
+      expect(media('x86_64').map((m) => `${m.path} ${m.type}`)).toEqual(['BaseOS/x86_64/iso/Rocky-8.10-x86_64-boot.iso boot', 'Minimal/x86_64/iso/Rocky-8.10-x86_64-minimal.iso dvd']);
+      expect(media('aarch64').map((m) => m.path.split('/').pop())).toEqual(['Rocky-8.10-aarch64-boot.iso', 'Rocky-8.10-aarch64-dvd1.iso', 'Rocky-8.10-aarch64-minimal.iso']);
+      const boot = media('x86_64')[0];
+      expect(boot.tree!.map((f) => f.path)).toEqual(expect.arrayContaining(['.treeinfo', 'images/install.img', 'images/pxeboot/vmlinuz', 'images/boot.iso']));
+      expect(boot.tree!.some((f) => f.path.startsWith('Packages/') || f.path.startsWith('repodata/'))).toBe(false);
+      const store = openStore(t.site);
+      for (const f of [...media('x86_64'), ...boot.tree!]) expect(await store.has(f.sha256), f.path).toBe(true);
     } finally {
       t.site.producers = { 'rocky-8': producer() };
     }

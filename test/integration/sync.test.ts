@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readFileSync, readlinkSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { composeRoot, repoTrees, treePath } from '@rocky/config';
+import { composeRoot, repoTrees } from '@rocky/config';
 import { readSyncManifest, readComposeRef } from '@rocky/stages';
 import { updatePackage } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
@@ -40,7 +40,7 @@ describe('sync of rocky-9 from the fixture', () => {
     const trees = repoTrees(s.release);
     expect(trees.some((x) => x.kind === 'kickstart')).toBe(true);
     for (const tree of trees) {
-      const dir = join(compose, treePath(tree));
+      const dir = join(compose, tree.path);
       expect(existsSync(join(dir, 'repodata/repomd.xml')), dir).toBe(true);
       expect(existsSync(join(dir, 'repodata/repomd.xml.asc')), dir).toBe(true);
       expect(readFileSync(join(dir, '.treeinfo'), 'utf8')).toContain('type = productmd.treeinfo');

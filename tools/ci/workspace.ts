@@ -1,8 +1,8 @@
 // The impure half of the CI generator: ask Nx for the task graph, load the site, render files.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadSite } from '../../libs/config/src';
+import { runSync } from '../../libs/exec/src/run';
 import { githubWorkflow, gitlabPipeline, pipelineFromTaskGraph, PUBLISH_TARGETS, type TaskGraph } from './pipeline';
 
 export interface GenerateArgs {
@@ -51,17 +51,10 @@ export function canonicalArgs(a: Pick<GenerateArgs, 'targets' | 'projects' | 'pu
 /** `nx run-many -t … -p … --graph=stdout`, parsed (nx-notes §5.2). */
 export function readTaskGraph(root: string, targets: string[], projects: string[]): TaskGraph {
   const argv = [join(root, 'node_modules/.bin/nx'), 'run-many', '-t', targets.join(','), '-p', projects.join(','), '--graph=stdout'];
-  const r = spawnSync(argv[0], argv.slice(1), {
-    cwd: root,
-    encoding: 'utf8',
-    maxBuffer: 256 << 20,
-    env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' },
-  });
-  if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${argv.slice(1).join(' ')} failed (exit ${r.status}):\n${r.stderr}${r.stdout}`);
+  const stdout = runSync(argv, { cwd: root, env: { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_TUI: 'false' } }).toString('utf8');
   // Anything Nx prints before the JSON (warnings) is not part of it.
-  const start = r.stdout.indexOf('{');
-  const graph = JSON.parse(r.stdout.slice(start)) as TaskGraph;
+  const start = stdout.indexOf('{');
+  const graph = JSON.parse(stdout.slice(start)) as TaskGraph;
   const missing = projects.filter((p) => !Object.values(graph.tasks.tasks).some((t) => t.target.project === p));
   if (missing.length) throw new Error(`no ${targets.join('/')} task for project(s) ${missing.join(', ')}`);
   return graph;

@@ -1,8 +1,8 @@
 // The real Nx 22 client against the server: a throwaway workspace with one cacheable target.
 import { afterEach, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { run, ToolError } from '@rocky/exec';
 import { parseCacheServerConfig } from './config';
 import { startCacheServer, type LogLine, type RunningCacheServer } from './server';
 import { tempDir } from './testing';
@@ -46,14 +46,13 @@ function nx(ws: string, server: RunningCacheServer, token: string, ...args: stri
     NX_SELF_HOSTED_REMOTE_CACHE_SERVER: server.url,
     NX_SELF_HOSTED_REMOTE_CACHE_ACCESS_TOKEN: token,
   });
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [join(ws, 'node_modules/nx/dist/bin/nx.js'), ...args], { cwd: ws, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolveRun({ code, output }));
-  });
+  return run([process.execPath, join(ws, 'node_modules/nx/dist/bin/nx.js'), ...args], { cwd: ws, env }).then(
+    (r) => ({ code: r.code, output: r.stdout + r.stderr }),
+    (e: unknown) => {
+      if (!(e instanceof ToolError)) throw e;
+      return { code: e.result.signal ? null : e.result.code, output: e.result.stdout + e.result.stderr };
+    },
+  );
 }
 
 async function startServer() {

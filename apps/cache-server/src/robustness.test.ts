@@ -159,6 +159,7 @@ describe('graceful shutdown', () => {
 
 describe('kill -9 and restart', () => {
   function spawnMain(config: string): { child: ChildProcess; url: Promise<string>; lines: Record<string, unknown>[]; exited: Promise<number | null> } {
+    // Raw: the server under test, read line by line as it starts and killed with SIGKILL by the test.
     const child = spawn(process.execPath, ['-r', '@swc-node/register', 'apps/cache-server/src/main.ts', '--config', config], {
       cwd: repoRoot,
       env: { ...process.env, RELENG_CACHE_RW_TOKENS: RW, RELENG_CACHE_RO_TOKENS: RO },

@@ -1,10 +1,10 @@
 // Two builders racing for one root (the Nx fingerprint and a sync do): one builds, the other
 // waits for the lock and then finds everything up to date. Nothing is built twice.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { run, ToolError } from '@rocky/exec';
 import { ensureFixture, repoUrlPath } from './index';
 import { counters } from './rpmbuild';
 import { readPrimary } from './repodata';
@@ -13,14 +13,13 @@ import { agentPids, killAgent } from './gpg';
 const ws = resolve(__dirname, '../../..');
 
 function cli(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, 'main.ts'), ...args], { cwd: ws, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (out += d));
-    child.on('error', fail);
-    child.on('close', (code) => ok({ code: code ?? -1, out }));
-  });
+  return run([process.execPath, '-r', '@swc-node/register', join(__dirname, 'main.ts'), ...args], { cwd: ws }).then(
+    (r) => ({ code: r.code, out: r.stdout + r.stderr }),
+    (e: unknown) => {
+      if (!(e instanceof ToolError)) throw e;
+      return { code: e.result.code, out: e.result.stdout + e.result.stderr };
+    },
+  );
 }
 
 describe('concurrent ensureFixture on one root', () => {
@@ -41,8 +40,8 @@ describe('concurrent ensureFixture on one root', () => {
       ensureFixture({ workspaceRoot: ws, root, releases: ['rocky-8'] }),
     ]);
     expect(y).toEqual(x);
-    // One rpmbuild per spec: the ten rocky-8 repos and the release package.
-    expect(counters.rpmbuild - before).toBe(11);
+    // One rpmbuild per spec: the ten rocky-8 repos, the release package and the two module streams.
+    expect(counters.rpmbuild - before).toBe(13);
     expect(readPrimary(join(root, repoUrlPath('rocky-8', 'BaseOS', 'aarch64'))).some((p) => p.name === 'kernel')).toBe(true);
   });
 
@@ -53,8 +52,9 @@ describe('concurrent ensureFixture on one root', () => {
     expect(p.code, p.out).toBe(0);
     expect(q.code, q.out).toBe(0);
     const built = (p.out + q.out).split('\n').filter((l) => l.startsWith('built '));
-    expect(built).toHaveLength(11);
-    expect(new Set(built.map((l) => l.split(' ')[1])).size).toBe(11);
+    expect(built).toHaveLength(13);
+    // fixturemod's two streams are two builds of one component: 12 names.
+    expect(new Set(built.map((l) => l.split(' ')[1])).size).toBe(12);
     const keys = [p.out, q.out].map((o) => /\(key ([0-9A-F]{40})\)/.exec(o)?.[1]);
     expect(keys[0]).toBeDefined();
     expect(keys[1]).toBe(keys[0]);

@@ -1,16 +1,16 @@
 // ensureFixture: brings a fixture root up to date with the release files. Each release has a
 // stamp (a hash of everything that shapes its trees); an up-to-date root costs a file read.
 // A stale release is built into a temp dir and renamed into place under an exclusive lock.
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { acquireLockWaiting, mapLimit, readJson, sha256, writeJsonAtomic } from '@rocky/exec';
+import { acquireLockWaiting, mapLimit, readJson, sha256, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { listReleases, loadRelease } from '@rocky/config';
-import { releasePlan, type ReleasePlan, type SpecDef } from './model';
+import { releasePlan, type ModulePlan, type ReleasePlan, type SpecDef } from './model';
 import { FixtureLayout } from './paths';
 import { cachedBuild, specHash, type BuiltRpm, type SpecBuild } from './rpmbuild';
 import { assembleTree } from './repo';
 import { buildImage } from './images';
-import { ensureKey, killAgent } from './gpg';
+import { ensureKey, killAgent, type SigningKey } from './gpg';
 
 export interface FixtureOptions {
   workspaceRoot: string;
@@ -28,22 +28,35 @@ export interface FixtureInfo {
   gnupgHome: string;
   /** Fingerprint of the key (40 hex digits); `gpg -u`, rpmkeys and dnf all accept it. */
   keyId: string;
+  /** The key of the SIG projects (when a SIG release exists), also under each SIG release's key file name in `sigKeys`. */
+  sig?: { keyFile: string; gnupgHome: string; keyId: string; sigKeys: string };
 }
 
 /** Key of the release spec in a state entry's `specs` (repo names cannot contain `@`). */
 export const RELEASE_SPEC = '@release';
+/** Key of a module stream's spec in a state entry's `specs`: `<repo>@<module>:<stream>`. */
+export const moduleSpecKey = (m: Pick<ModulePlan, 'repo' | 'name' | 'stream'>) => `${m.repo}@${m.name}:${m.stream}`;
 
 export interface ReleaseState {
   stamp: string;
   scale: number;
-  baseRepo: string;
+  baseRepo?: string;
+  /** Which fixture key signs the project. */
+  key: 'main' | 'sig';
   /** Spec hash per repo name (and RELEASE_SPEC). */
   specs: Record<string, string>;
   repodata: string[];
 }
 export interface FixtureState {
   keyId: string;
+  sigKeyId?: string;
   releases: Record<string, ReleaseState>;
+}
+
+/** The fingerprints of the fixture's keys. */
+interface KeyIds {
+  main: string;
+  sig?: string;
 }
 
 /** The sources that shape what is built: a change to any of them rebuilds (server and CLI do not). */
@@ -73,10 +86,12 @@ interface PlannedRelease {
   stamp: string;
 }
 
-function planRelease(plan: ReleasePlan, keyId: string, scale: number, code: string): PlannedRelease {
+function planRelease(plan: ReleasePlan, keys: KeyIds, scale: number, code: string): PlannedRelease {
+  const keyId = plan.sigKey ? keys.sig! : keys.main;
   const specs: PlannedRelease['specs'] = {};
   for (const [repo, spec] of Object.entries(plan.specs)) specs[repo] = { spec, hash: specHash(spec, keyId) };
-  specs[RELEASE_SPEC] = { spec: plan.releaseSpec, hash: specHash(plan.releaseSpec, keyId) };
+  if (plan.releaseSpec) specs[RELEASE_SPEC] = { spec: plan.releaseSpec, hash: specHash(plan.releaseSpec, keyId) };
+  for (const m of plan.modules) specs[moduleSpecKey(m)] = { spec: m.spec, hash: specHash(m.spec, keyId) };
   const stamp = sha256(
     JSON.stringify({
       code,
@@ -85,6 +100,7 @@ function planRelease(plan: ReleasePlan, keyId: string, scale: number, code: stri
       specs: Object.entries(specs).map(([k, v]) => [k, v.hash]),
       trees: plan.trees,
       images: plan.images,
+      errata: plan.errata,
     }),
   );
   return { plan, specs, stamp };
@@ -98,14 +114,25 @@ function readState(layout: FixtureLayout): FixtureState | undefined {
   }
 }
 
-const info = (layout: FixtureLayout, keyId: string): FixtureInfo => ({ root: layout.root, keyFile: layout.keyFile, gnupgHome: layout.gnupgHome, keyId });
+function info(layout: FixtureLayout, keys: KeyIds): FixtureInfo {
+  const sig = layout.key('sig');
+  return {
+    root: layout.root,
+    keyFile: layout.keyFile,
+    gnupgHome: layout.gnupgHome,
+    keyId: keys.main,
+    ...(keys.sig ? { sig: { keyFile: sig.keyFile, gnupgHome: sig.home, keyId: keys.sig, sigKeys: layout.sigKeys } } : {}),
+  };
+}
 
 function upToDate(layout: FixtureLayout, state: FixtureState | undefined, p: PlannedRelease): boolean {
   return (
     !!state &&
     state.releases[p.plan.project]?.stamp === p.stamp &&
     existsSync(layout.project(p.plan.project)) &&
-    existsSync(layout.images(p.plan.project))
+    existsSync(layout.images(p.plan.project)) &&
+    (!p.plan.sigKey || existsSync(join(layout.sigKeys, p.plan.sigKey))) &&
+    (!p.plan.errata.length || existsSync(layout.apollo(p.plan.product, p.plan.major)))
   );
 }
 
@@ -151,7 +178,7 @@ function treeRpms(b: SpecBuild, kind: string, arch: string): string[] {
   return b.rpms.filter(pick).map((r) => join(b.dir, r.rel));
 }
 
-async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Map<string, SpecBuild>, gnupgHome: string, log: (m: string) => void): Promise<string[]> {
+async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Map<string, SpecBuild>, key: SigningKey, log: (m: string) => void): Promise<string[]> {
   const t0 = Date.now();
   const { plan } = p;
   const work = join(layout.tmp, `release-${plan.project}`);
@@ -161,14 +188,24 @@ async function buildRelease(layout: FixtureLayout, p: PlannedRelease, builds: Ma
     const own = builds.get(p.specs[t.repo].hash)!;
     const pkgs = treeRpms(own, t.kind, t.arch);
     if (t.repo === plan.baseRepo && t.kind !== 'debug') pkgs.push(...treeRpms(builds.get(p.specs[RELEASE_SPEC].hash)!, t.kind, t.arch));
+    for (const m of plan.modules.filter((x) => x.repo === t.repo)) pkgs.push(...treeRpms(builds.get(p.specs[moduleSpecKey(m)].hash)!, t.kind, t.arch));
     const dest = join(projectDir, 'repo', `hashed-${t.repo}`, t.upstreamArch);
-    return assembleTree(layout, dest, pkgs, t.comps, gnupgHome);
+    return assembleTree(layout, dest, pkgs, t.comps, key, t.modules);
   });
+  // Apollo's errata of the product's major, one updateinfo.xml per repo and arch.
+  const apolloDir = join(work, 'apollo');
+  for (const e of plan.errata) {
+    mkdirSync(join(apolloDir, e.repo, e.arch), { recursive: true });
+    writeFileSync(join(apolloDir, e.repo, e.arch, 'updateinfo.xml'), e.xml);
+  }
   const imagesDir = join(work, 'images');
   mkdirSync(imagesDir, { recursive: true });
   await mapLimit(plan.images, 2, (img, i) => buildImage(img, imagesDir, join(work, `img-${i}`), plan.project));
   swapDir(projectDir, layout.project(plan.project));
   swapDir(imagesDir, layout.images(plan.project));
+  // A SIG's public key under the name its release gives it, as a host has it in /etc/pki/rpm-gpg.
+  if (plan.sigKey) writeFileAtomic(join(layout.sigKeys, plan.sigKey), readFileSync(layout.key('sig').keyFile));
+  if (plan.errata.length) swapDir(apolloDir, layout.apollo(plan.product, plan.major));
   rmSync(work, { recursive: true, force: true });
   log(`${plan.project}: ${plan.trees.length} repo trees, ${plan.images.length} cloud images in ${Date.now() - t0} ms`);
   return repodata;
@@ -187,32 +224,36 @@ function prune(layout: FixtureLayout, state: FixtureState): void {
   }
 }
 
-async function build(layout: FixtureLayout, planned: (keyId: string) => PlannedRelease[], scale: number, log: (m: string) => void): Promise<FixtureInfo> {
+async function build(layout: FixtureLayout, plans: ReleasePlan[], planned: (keys: KeyIds) => PlannedRelease[], scale: number, log: (m: string) => void): Promise<FixtureInfo> {
   mkdirSync(layout.internal, { recursive: true });
   // Leftovers of a killed build are garbage: nothing under tmp/ is ever referenced.
   rmSync(layout.tmp, { recursive: true, force: true });
   mkdirSync(layout.tmp, { recursive: true });
   const t0 = Date.now();
   try {
-    const keyId = await ensureKey(layout);
-    const all = planned(keyId);
+    const keys: KeyIds = { main: await ensureKey(layout, layout.key('main')) };
+    if (plans.some((p) => p.sigKey)) keys.sig = await ensureKey(layout, layout.key('sig'));
+    const all = planned(keys);
     let state = readState(layout);
-    if (state?.keyId !== keyId) state = { keyId, releases: {} };
+    if (state?.keyId !== keys.main) state = { keyId: keys.main, releases: {} };
+    state.sigKeyId = keys.sig ?? state.sigKeyId;
     const stale = all.filter((p) => !upToDate(layout, state, p));
-    if (!stale.length) return info(layout, keyId);
+    if (!stale.length) return info(layout, keys);
 
-    const specs = new Map<string, SpecDef>();
-    for (const p of stale) for (const s of Object.values(p.specs)) specs.set(s.hash, s.spec);
+    const specs = new Map<string, { spec: SpecDef; key: SigningKey }>();
+    for (const p of stale) for (const s of Object.values(p.specs)) specs.set(s.hash, { spec: s.spec, key: layout.key(p.plan.sigKey ? 'sig' : 'main') });
     const builds = new Map<string, SpecBuild>();
-    await mapLimit([...specs], 2, async ([hash, spec]) => {
-      builds.set(hash, await cachedBuild(layout, spec, hash, layout.gnupgHome, log));
+    await mapLimit([...specs], 2, async ([hash, { spec, key }]) => {
+      builds.set(hash, await cachedBuild(layout, spec, hash, key, log));
     });
     for (const p of stale) {
-      const repodata = await buildRelease(layout, p, builds, layout.gnupgHome, log);
+      const key = p.plan.sigKey ? 'sig' : 'main';
+      const repodata = await buildRelease(layout, p, builds, layout.key(key), log);
       state.releases[p.plan.project] = {
         stamp: p.stamp,
         scale,
         baseRepo: p.plan.baseRepo,
+        key,
         specs: Object.fromEntries(Object.entries(p.specs).map(([k, v]) => [k, v.hash])),
         repodata,
       };
@@ -221,9 +262,10 @@ async function build(layout: FixtureLayout, planned: (keyId: string) => PlannedR
     }
     prune(layout, state);
     log(`fixture: built ${stale.map((p) => p.plan.project).join(', ')} in ${Date.now() - t0} ms`);
-    return info(layout, keyId);
+    return info(layout, keys);
   } finally {
     await killAgent(layout.gnupgHome);
+    await killAgent(layout.key('sig').home);
     rmSync(layout.tmp, { recursive: true, force: true });
   }
 }
@@ -239,13 +281,16 @@ export async function ensureFixture(opts: FixtureOptions): Promise<FixtureInfo> 
   const names = opts.releases ?? listReleases(opts.workspaceRoot);
   const plans = names.map((n) => releasePlan(loadRelease(opts.workspaceRoot, n), scale));
   const code = codeHash(opts.workspaceRoot);
-  const plan = (keyId: string) => plans.map((p) => planRelease(p, keyId, scale, code));
+  const plan = (keys: KeyIds) => plans.map((p) => planRelease(p, keys, scale, code));
   const fast = () => {
     const state = readState(layout);
     if (!state || !existsSync(layout.keyFile) || !existsSync(layout.gnupgHome)) return undefined;
-    return plan(state.keyId).every((p) => upToDate(layout, state, p)) ? info(layout, state.keyId) : undefined;
+    const sig = layout.key('sig');
+    if (plans.some((p) => p.sigKey) && (!state.sigKeyId || !existsSync(sig.keyFile) || !existsSync(sig.home))) return undefined;
+    const keys: KeyIds = { main: state.keyId, sig: state.sigKeyId };
+    return plan(keys).every((p) => upToDate(layout, state, p)) ? info(layout, keys) : undefined;
   };
   const hit = fast();
   if (hit) return hit;
-  return withRootLock(layout, log, async () => fast() ?? (await build(layout, plan, scale, log)));
+  return withRootLock(layout, log, async () => fast() ?? (await build(layout, plans, plan, scale, log)));
 }

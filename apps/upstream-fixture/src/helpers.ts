@@ -8,12 +8,12 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { readJson, sha256, writeFileAtomic } from '@rocky/exec';
-import { createrepo, modifyrepo, xmlDecoding } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, parseModules, readRepodata, renderModules, xmlDecoding } from '@rocky/rpm-repo';
 import { FixtureLayout, packageHref } from './paths';
 import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
 import { readSpecManifest, rpmbuild } from './rpmbuild';
 import { createrepoOptions, link } from './repo';
-import { detachSign, killAgent } from './gpg';
+import { detachSign, killAgent, type SigningKey } from './gpg';
 import { readPrimary, readRepomd } from './repodata';
 import type { PkgDef, SpecDef } from './model';
 
@@ -36,11 +36,11 @@ function privateRepodata(tree: string): void {
 }
 
 /** createrepo_c --update of a tree, keeping its comps, then a fresh repomd signature. */
-async function refreshRepodata(tree: string, gnupgHome: string | undefined): Promise<void> {
+async function refreshRepodata(tree: string, key: SigningKey | undefined): Promise<void> {
   privateRepodata(tree);
   const update = existsSync(join(tree, 'repodata', 'repomd.xml'));
   await createrepo({ ...createrepoOptions(tree), update, keepAllMetadata: update });
-  if (gnupgHome) await detachSign(gnupgHome, join(tree, 'repodata', 'repomd.xml'));
+  if (key) await detachSign(key, join(tree, 'repodata', 'repomd.xml'));
 }
 
 function withFixtureLock<T>(layout: FixtureLayout, fn: () => Promise<T>): Promise<T> {
@@ -49,6 +49,7 @@ function withFixtureLock<T>(layout: FixtureLayout, fn: () => Promise<T>): Promis
       return await fn();
     } finally {
       await killAgent(layout.gnupgHome);
+      await killAgent(layout.key('sig').home);
     }
   });
 }
@@ -67,6 +68,7 @@ export async function updatePackage(opts: { root: string; project: string; repo:
     if (!rs || !rs.specs[opts.repo]) throw new Error(`updatePackage: no repo ${opts.repo} in fixture project ${opts.project}`);
     const old = readPrimary(tree).find((p) => p.name === opts.name && (p.arch === opts.arch || p.arch === 'noarch'));
     if (!old) throw new Error(`updatePackage: no package ${opts.name} in ${tree}`);
+    const key = layout.key(rs.key ?? 'main');
     const hashes = [rs.specs[opts.repo], ...(opts.repo === rs.baseRepo ? [rs.specs[RELEASE_SPEC]] : [])];
     let found: { spec: SpecDef; pkg: PkgDef } | undefined;
     for (const h of hashes) {
@@ -85,14 +87,14 @@ export async function updatePackage(opts: { root: string; project: string; repo:
     };
     const work = join(layout.internal, 'update', `${process.pid}`);
     try {
-      const built = await rpmbuild(spec, work, layout.gnupgHome, { srpm: false, keyFile: layout.keyFile });
+      const built = await rpmbuild(spec, work, key, { srpm: false });
       const rpm = built.rpms[0];
       const newHref = packageHref(rpm.file);
       if (newHref === old.href) throw new Error(`updatePackage: ${rpm.file} is already in ${tree}`);
       link(join(built.dir, rpm.rel), join(tree, newHref));
       unlinkSync(join(tree, old.href));
-      await refreshRepodata(tree, layout.gnupgHome);
-      if (opts.advisory) await addAdvisory(tree, layout.gnupgHome, { ...opts.advisory, pkg: { name: pkg.name, epoch: '0', version: pkg.version, release, arch: pkg.noarch ? 'noarch' : opts.arch, file: newHref.split('/').pop()! } });
+      await refreshRepodata(tree, key);
+      if (opts.advisory) await addAdvisory(tree, key, { ...opts.advisory, pkg: { name: pkg.name, epoch: '0', version: pkg.version, release, arch: pkg.noarch ? 'noarch' : opts.arch, file: newHref.split('/').pop()! } });
       return { oldHref: old.href, newHref };
     } finally {
       rmSync(work, { recursive: true, force: true });
@@ -110,9 +112,60 @@ export async function removePackage(opts: { root: string; project: string; repo:
   return withFixtureLock(layout, async () => {
     const old = readPrimary(tree).find((p) => p.name === opts.name);
     if (!old) throw new Error(`removePackage: no package ${opts.name} in ${tree}`);
+    const key = layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main');
     unlinkSync(join(tree, old.href));
-    await refreshRepodata(tree, layout.gnupgHome);
+    await refreshRepodata(tree, key);
     return { href: old.href };
+  });
+}
+
+/**
+ * Drops a module stream from a repo of a fixture project, as koji does when its builds are
+ * untagged (the stream went EOL): its packages leave every tree of the repo (sources included)
+ * and its modulemd documents the module metadata; the repodata is refreshed and re-signed.
+ * Returns the hrefs removed, per tree (`<upstream arch>/<href>`).
+ */
+export async function dropModuleStream(opts: { root: string; project: string; repo: string; module: string; stream: string }): Promise<string[]> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const repoDir = dirname(layout.tree(opts.project, opts.repo, 'src'));
+  return withFixtureLock(layout, async () => {
+    const arches = readdirSync(repoDir).filter((a) => existsSync(join(repoDir, a, 'repodata', 'repomd.xml')));
+    const artifacts = new Set<string>();
+    const modules = new Map<string, string>();
+    for (const a of arches) {
+      const rec = readRepomd(join(repoDir, a)).find((r) => r.type === 'modules');
+      if (!rec) continue;
+      const docs = parseModules((await readRepodata(join(repoDir, a, rec.href), rec.href)).toString('utf8'), `${a} modules`);
+      const gone = docs.filter((d) => d.document === 'modulemd' && d.module === opts.module && d.stream === opts.stream);
+      if (!gone.length) continue;
+      for (const d of gone) for (const r of [...d.artifacts, ...d.sources]) artifacts.add(r);
+      modules.set(a, renderModules(docs.filter((d) => !gone.includes(d))));
+    }
+    if (!modules.size) throw new Error(`dropModuleStream: no stream ${opts.module}:${opts.stream} in ${repoDir}`);
+    const removed: string[] = [];
+    for (const a of arches) {
+      const tree = join(repoDir, a);
+      const drop = readPrimary(tree).filter((p) => artifacts.has(`${p.name}-0:${p.version}-${p.release}.${p.arch}`));
+      if (!drop.length && !modules.has(a)) continue;
+      for (const p of drop) {
+        unlinkSync(join(tree, p.href));
+        removed.push(`${a}/${p.href}`);
+      }
+      privateRepodata(tree);
+      await createrepo({ ...createrepoOptions(tree), update: true, keepAllMetadata: true });
+      const yaml = modules.get(a);
+      if (yaml !== undefined) {
+        const work = mkdtempSync(join(tmpdir(), 'modules-'));
+        try {
+          writeFileAtomic(join(work, 'modules.yaml'), yaml);
+          await modifyrepo({ mdtype: 'modules', file: join(work, 'modules.yaml'), repodata: join(tree, 'repodata') });
+        } finally {
+          rmSync(work, { recursive: true, force: true });
+        }
+      }
+      await detachSign(layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main'), join(tree, 'repodata', 'repomd.xml'));
+    }
+    return removed;
   });
 }
 
@@ -120,7 +173,7 @@ export async function removePackage(opts: { root: string; project: string; repo:
  * One advisory more in a tree's updateinfo.xml (as the errata service publishes them), its
  * repomd.xml signed again. The advisories already there stay.
  */
-async function addAdvisory(tree: string, gnupgHome: string, a: { id: string; type: string; pkg: { name: string; epoch: string; version: string; release: string; arch: string; file: string } }) {
+async function addAdvisory(tree: string, key: SigningKey, a: { id: string; type: string; pkg: { name: string; epoch: string; version: string; release: string; arch: string; file: string } }) {
   const repomd = readRepomd(tree);
   const rec = repomd.find((r) => r.type === 'updateinfo');
   const before = rec ? gunzipSync(readFileSync(join(tree, rec.href))).toString('utf8') : '<?xml version="1.0" encoding="UTF-8"?>\n<updates>\n</updates>\n';
@@ -136,7 +189,7 @@ async function addAdvisory(tree: string, gnupgHome: string, a: { id: string; typ
     writeFileAtomic(file, before.replace(/<\/updates>\s*$/, `${update}</updates>\n`));
     privateRepodata(tree);
     await modifyrepo({ mdtype: 'updateinfo', file, repodata: join(tree, 'repodata') });
-    await detachSign(gnupgHome, join(tree, 'repodata', 'repomd.xml'));
+    await detachSign(key, join(tree, 'repodata', 'repomd.xml'));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -163,13 +216,13 @@ export async function addPackage(dir: string, pkg: PkgDef, href?: string): Promi
   if (!pkg.noarch) throw new Error(`addPackage: ${pkg.name} must be noarch`);
   const work = mkdtempSync(join(tmpdir(), 'add-package-'));
   try {
-    const built = await rpmbuild(spec, join(work, 'b'), fixture?.gnupgHome, { srpm: false });
+    const built = await rpmbuild(spec, join(work, 'b'), fixture?.key('main'), { srpm: false });
     const rpm = built.rpms[0];
     const rel = href ?? packageHref(rpm.file);
     const dest = join(dir, rel);
     rmSync(dest, { force: true });
     link(join(built.dir, rpm.rel), dest);
-    await refreshRepodata(dir, fixture?.gnupgHome);
+    await refreshRepodata(dir, fixture?.key('main'));
     return rel;
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -228,7 +281,7 @@ export interface PrimaryEdit {
  */
 export async function editPrimary(tree: string, edit: PrimaryEdit): Promise<void> {
   const fixture = findFixtureRoot(tree);
-  const go = () => rewritePrimary(tree, edit, fixture?.gnupgHome);
+  const go = () => rewritePrimary(tree, edit, fixture?.key('main'));
   await (fixture ? withFixtureLock(fixture, go) : go());
 }
 
@@ -237,7 +290,7 @@ export async function injectHref(opts: { root: string; project: string; repo: st
   await editPrimary(new FixtureLayout(resolve(opts.root)).tree(opts.project, opts.repo, opts.arch), { name: opts.name, href: opts.href });
 }
 
-async function rewritePrimary(tree: string, edit: PrimaryEdit, gnupgHome: string | undefined): Promise<void> {
+async function rewritePrimary(tree: string, edit: PrimaryEdit, key: SigningKey | undefined): Promise<void> {
   privateRepodata(tree);
   const prim = readRepomd(tree).find((d) => d.type === 'primary');
   if (!prim) throw new Error(`editPrimary: ${tree} has no primary metadata`);
@@ -272,5 +325,5 @@ async function rewritePrimary(tree: string, edit: PrimaryEdit, gnupgHome: string
   if (edit.repomdXmlBase !== undefined) mdLocation['@_xml:base'] = edit.repomdXmlBase;
   writeFileAtomic(repomdFile, builder.build(md));
   if (newHref !== prim.href) unlinkSync(join(tree, prim.href));
-  if (gnupgHome) await detachSign(gnupgHome, repomdFile);
+  if (key) await detachSign(key, repomdFile);
 }

@@ -2,7 +2,7 @@
 // the packages of every repo (as spec definitions), the trees served per release, the comps
 // files and the cloud images. Everything is derived deterministically from names, so the same
 // release file always describes the same upstream.
-import { cloudImageNames, repoDir, repoArches, repoTrees, revision, upstreamArch, type Arch, type Release } from '@rocky/config';
+import { cloudImageNames, productSlug, releaseIso, repoDir, repoArches, repoTrees, revision, upstreamArch, type Arch, type Release } from '@rocky/config';
 import { createHash } from 'node:crypto';
 
 /** Fixed clock of the fixture: build times, file times, repodata timestamps, image dates. */
@@ -55,6 +55,26 @@ export interface TreePlan {
   upstreamArch: string;
   /** comps.xml content for createrepo_c -g (BaseOS and AppStream binary trees). */
   comps?: string;
+  /** modules.yaml content for modifyrepo_c --mdtype=modules (binary trees of a repo with module streams). */
+  modules?: string;
+}
+
+/** A module stream: one noarch package built by a spec of its own, as koji builds a module's components. */
+export interface ModulePlan {
+  repo: string;
+  name: string;
+  stream: string;
+  /** modulemd's version: a 64-bit integer, as digits (`<major><minor>00<YYYYMMDDhhmmss>`). */
+  version: string;
+  context: string;
+  spec: SpecDef;
+}
+
+/** The errata the fixture's Apollo serves for one repo and arch (Apollo's updateinfo.xml). */
+export interface ErrataPlan {
+  repo: string;
+  arch: Arch;
+  xml: string;
 }
 
 export interface ImagePlan {
@@ -71,12 +91,20 @@ export interface ReleasePlan {
   revision: string;
   /** Spec of every upstream repo, by repo name. */
   specs: Record<string, SpecDef>;
-  /** The release's own package (`rocky-release`), placed in the base repo. */
-  releaseSpec: SpecDef;
-  /** Repo (name) that carries the kernel, the installroot packages and the release package. */
-  baseRepo: string;
+  /** The release's own package (`rocky-release`), placed in the base repo (main releases). */
+  releaseSpec?: SpecDef;
+  /** Repo (name) that carries the kernel, the installroot packages and the release package (main releases). */
+  baseRepo?: string;
   trees: TreePlan[];
   images: ImagePlan[];
+  /** A SIG project is signed with the fixture's SIG key, served under the key file name the SIG release gives. */
+  sigKey?: string;
+  /** Module streams (their specs are built beside the repo's). */
+  modules: ModulePlan[];
+  /** Apollo's product slug and major: where its errata are served. */
+  product: string;
+  /** Per repo and arch, for stable releases (Apollo publishes errata of GA products). */
+  errata: ErrataPlan[];
 }
 
 /** Provide that stands for "the ABI of repo <dir>": what packages of dependent repos require. */
@@ -273,9 +301,216 @@ function comps(groups: { id: string; name: string; packages: string[] }[], envs:
   return lines.join('\n');
 }
 
+/** The trees upstream serves for a release: kickstart trees read their os repo. */
+function upstreamTrees(rel: Release, compsFor = new Map<string, string>(), modules: ModulePlan[] = []): TreePlan[] {
+  const trees: TreePlan[] = [];
+  const seen = new Set<string>();
+  for (const t of repoTrees(rel)) {
+    if (t.kind === 'kickstart') continue; // synced from the same upstream repo as `os`
+    const ua = upstreamArch(t);
+    const key = `${t.repo}/${ua}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const mods = t.kind === 'os' ? modules.filter((m) => m.repo === t.repo) : [];
+    trees.push({ repo: t.repo, kind: t.kind, arch: t.arch, upstreamArch: ua, comps: t.kind === 'os' ? compsFor.get(t.repo) : undefined, modules: mods.length ? modulesYaml(rel, mods, t.arch) : undefined });
+  }
+  return trees;
+}
+
+/**
+ * A SIG's project: a few packages per repo (SIG repos stay tiny at every scale), built against
+ * the base OS as real SIG packages are (they require BaseOS, which the SIG compose does not hold).
+ */
+function sigPlan(rel: Release): ReleasePlan {
+  const specs: Record<string, SpecDef> = {};
+  for (const repo of rel.repos) {
+    const dir = repoDir(repo);
+    specs[repo.name] = {
+      name: `fixture-${slug(dir)}`,
+      version: `${rel.major}.0`,
+      release: `1.${dist(rel.major)}`,
+      summary: `Fixture packages of the ${dir} SIG repository`,
+      packages: repoPackages({ major: rel.major, dir, closure: repo.mustClose ? [] : ['BaseOS'], base: false, kernel: 'kernel', scale: 1 }),
+      targets: repoTargets(rel, repo),
+    };
+  }
+  return { project: rel.project, major: rel.major, revision: revision(rel), specs, trees: upstreamTrees(rel), images: [], sigKey: rel.sig!.gpgKey, modules: [], product: productSlug(rel), errata: [] };
+}
+
+/**
+ * The module streams of a major's repos (EL8's AppStream carries modules; the fixture's EL9 does
+ * not), and the stream dnf enables by default. A stream upstream drops later (EOL) is what
+ * staging must keep resolvable while its packages stay: helpers' dropModuleStream does that.
+ */
+const MODULES: Record<number, { repo: string; name: string; streams: string[]; default: string }[]> = {
+  8: [{ repo: 'AppStream', name: 'fixturemod', streams: ['1', '2'], default: '2' }],
+};
+
+export function modulePlans(rel: Release): ModulePlan[] {
+  const out: ModulePlan[] = [];
+  const repos = new Set(rel.repos.map((r) => r.name));
+  for (const m of MODULES[rel.major] ?? []) {
+    if (!repos.has(m.repo)) continue;
+    m.streams.forEach((stream, i) => {
+      const context = createHash('sha256').update(`${m.name}:${stream}`).digest('hex').slice(0, 8);
+      const release = `1.module+${dist(rel.major)}.${rel.minor}.0+${i + 1}+${context}`;
+      const version = `${stream}.0`;
+      const p = pkg({ name: m.name, version, release, noarch: true, summary: `Fixture module ${m.name}:${stream}`, files: [{ path: `/usr/share/${m.name}/STREAM`, text: `${m.name} stream ${stream}` }] }, rel.major);
+      out.push({
+        repo: m.repo,
+        name: m.name,
+        stream,
+        version: `${rel.major}${String(rel.minor).padStart(2, '0')}00${new Date(SOURCE_DATE_EPOCH * 1000).toISOString().replace(/\D/g, '').slice(0, 14)}`,
+        context,
+        spec: { name: m.name, version, release, summary: p.summary, packages: [p], targets: [] },
+      });
+    });
+  }
+  return out;
+}
+
+const nevra = (p: Pick<PkgDef, 'name' | 'version' | 'release'>, arch: string) => `${p.name}-0:${p.version}-${p.release}.${arch}`;
+
+/** modules.yaml of one binary tree (modulemd v2 per stream for `arch`, modulemd-defaults v1), as koji and pungi write it. */
+export function modulesYaml(rel: Pick<Release, 'major'>, mods: ModulePlan[], arch: string): string {
+  const out: string[] = [];
+  for (const m of mods) {
+    const p = m.spec.packages[0];
+    out.push(
+      '---',
+      'document: modulemd',
+      'version: 2',
+      'data:',
+      `  name: ${m.name}`,
+      `  stream: "${m.stream}"`,
+      `  version: ${m.version}`,
+      `  context: ${m.context}`,
+      `  arch: ${arch}`,
+      `  summary: Fixture module ${m.name}`,
+      '  description: >-',
+      `    Stream ${m.stream} of the fixture module ${m.name}.`,
+      '  license:',
+      '    module: [MIT]',
+      '    content: [MIT]',
+      '  dependencies:',
+      '  - buildrequires:',
+      `      platform: [${dist(rel.major)}]`,
+      '    requires:',
+      `      platform: [${dist(rel.major)}]`,
+      '  profiles:',
+      '    common:',
+      `      rpms: [${p.name}]`,
+      '  api:',
+      `    rpms: [${p.name}]`,
+      '  artifacts:',
+      '    rpms:',
+      `    - ${nevra(p, 'noarch')}`,
+      `    - ${nevra(m.spec, 'src')}`,
+      '...',
+    );
+  }
+  for (const def of MODULES[rel.major] ?? []) {
+    if (!mods.some((m) => m.name === def.name)) continue;
+    out.push('---', 'document: modulemd-defaults', 'version: 1', 'data:', `  module: ${def.name}`, `  stream: "${def.default}"`, '  profiles:', `    "${def.default}": [common]`, '...');
+  }
+  return `${out.join('\n')}\n`;
+}
+
+const xmlText = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+interface Advisory {
+  id: string;
+  type: 'security' | 'bugfix' | 'enhancement';
+  severity: string;
+  title: string;
+  /** Per repo: its packages (with the arch they are built for: `noarch` or the tree's). */
+  packages: Record<string, { pkg: PkgDef; src: string; module?: ModulePlan }[]>;
+}
+
+/** Apollo's updateinfo.xml of one repo and arch (apollo/server/routes/api_updateinfo.py's shape: no XML declaration, one collection per repo and module). */
+function apolloXml(rel: Release, repo: string, arch: Arch, advisories: Advisory[]): string | undefined {
+  const collection = `${productSlug(rel)}-${rel.major}-${arch.replace(/_/g, '-')}-${repo.toLowerCase()}-rpms`;
+  const updates: string[] = [];
+  for (const a of advisories) {
+    const pkgs = a.packages[repo] ?? [];
+    if (!pkgs.length) continue;
+    const groups = new Map<string, typeof pkgs>();
+    for (const e of pkgs) {
+      const c = e.module ? `${collection}__${e.module.name}` : collection;
+      groups.set(c, [...(groups.get(c) ?? []), e]);
+    }
+    const lines = [
+      `  <update from="releng@rockylinux.invalid" status="final" type="${a.type}" version="2">`,
+      `    <id>${a.id}</id>`,
+      `    <title>${xmlText(a.title)}</title>`,
+      `    <issued date="2025-11-20 00:00:00"/>`,
+      `    <updated date="2025-11-20 00:00:00"/>`,
+      `    <rights>Copyright 2025 Rocky Enterprise Software Foundation (fixture)</rights>`,
+      `    <release>${xmlText(rel.fullname)} ${rel.major}.${rel.minor}</release>`,
+      '    <pushcount>1</pushcount>',
+      `    <severity>${a.severity}</severity>`,
+      `    <summary>${xmlText(a.title)}</summary>`,
+      `    <description>${xmlText(a.title)} (fixture advisory).</description>`,
+      '    <solution/>',
+      '    <references>',
+      `      <reference href="https://errata.rockylinux.org/${a.id}" id="${a.id}" type="self" title="${a.id}"/>`,
+      '    </references>',
+      '    <pkglist>',
+    ];
+    for (const [short, entries] of groups) {
+      lines.push(`      <collection short="${short}">`, `        <name>${short}</name>`);
+      const m = entries[0].module;
+      if (m) lines.push(`        <module name="${m.name}" stream="${m.stream}" version="${m.version}" context="${m.context}" arch="${arch}"/>`);
+      for (const { pkg: p, src } of entries) {
+        const pa = p.noarch ? 'noarch' : arch;
+        lines.push(`        <package name="${p.name}" arch="${pa}" epoch="0" version="${p.version}" release="${xmlText(p.release)}" src="${xmlText(src)}">`, `          <filename>${xmlText(rpmFile(p, arch))}</filename>`, '        </package>');
+      }
+      lines.push('      </collection>');
+    }
+    lines.push('    </pkglist>', '  </update>');
+    updates.push(...lines);
+  }
+  return updates.length ? `<updates>\n${updates.join('\n')}\n</updates>\n` : undefined;
+}
+
+/**
+ * What the fixture's Apollo publishes for a stable release: a security fix of bash (base repo), a
+ * bug fix of glibc at a build no compose has yet (staging leaves it out: no tree holds it), one
+ * advisory whose packages are in the base repo and AppStream (each repo's document lists its
+ * own), and an enhancement of AppStream's default module stream.
+ */
+function errataPlans(rel: Release, specs: Record<string, SpecDef>, baseRepo: string, modules: ModulePlan[]): ErrataPlan[] {
+  if (rel.type !== 'stable') return [];
+  const year = IMAGE_DATE.getUTCFullYear();
+  const base = specs[baseRepo];
+  const srpm = (s: SpecDef) => srpmFile(s);
+  const named = (s: SpecDef, n: string) => s.packages.find((p) => p.name === n)!;
+  const app = specs.AppStream;
+  const adv: Advisory[] = [
+    { id: `RLSA-${year}:0001`, type: 'security', severity: 'Important', title: 'Important: bash security update', packages: { [baseRepo]: [{ pkg: named(base, 'bash'), src: srpm(base) }] } },
+    { id: `RLBA-${year}:0002`, type: 'bugfix', severity: 'None', title: 'glibc bug fix update', packages: { [baseRepo]: [{ pkg: { ...named(base, 'glibc'), release: `99.${dist(rel.major)}` }, src: srpm(base) }] } },
+  ];
+  if (app) {
+    adv.push({ id: `RLSA-${year}:0003`, type: 'security', severity: 'Moderate', title: 'Moderate: basesystem and appstream-libs security update', packages: { [baseRepo]: [{ pkg: named(base, 'basesystem'), src: srpm(base) }], AppStream: [{ pkg: named(app, 'appstream-libs'), src: srpm(app) }] } });
+    const def = MODULES[rel.major]?.find((m) => m.repo === 'AppStream');
+    const m = modules.find((x) => x.repo === 'AppStream' && x.name === def?.name && x.stream === def?.default);
+    if (m) adv.push({ id: `RLEA-${year}:0004`, type: 'enhancement', severity: 'None', title: `${m.name}:${m.stream} enhancement update`, packages: { AppStream: [{ pkg: m.spec.packages[0], src: srpmFile(m.spec), module: m }] } });
+  }
+  const out: ErrataPlan[] = [];
+  for (const repo of rel.repos) {
+    for (const arch of repoArches(rel, repo)) {
+      const xml = apolloXml(rel, repo.name, arch, adv);
+      if (xml) out.push({ repo: repo.name, arch, xml });
+    }
+  }
+  return out;
+}
+
 export function releasePlan(rel: Release, scale = 1): ReleasePlan {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be an integer >= 1 (got ${scale})`);
-  const baseDir = rel.iso.lorax.variant;
+  if (rel.kind === 'sig') return sigPlan(rel);
+  const iso = releaseIso(rel);
+  const baseDir = iso.lorax.variant;
   const byDir = new Map(rel.repos.map((r) => [repoDir(r), r]));
   const base = byDir.get(baseDir);
   if (!base) throw new Error(`${rel.name}: the lorax variant ${baseDir} is not a repo of the release`);
@@ -289,7 +524,7 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
       // `devel` is not expected to close on its own (mustClose false): it leans on BaseOS, as the real one does.
       closure: repo.closure.length || repo.mustClose || dir === baseDir ? repo.closure : [baseDir],
       base: repo === base,
-      kernel: rel.iso.lorax.kernelPackage,
+      kernel: iso.lorax.kernelPackage,
       scale,
     });
     specs[repo.name] = {
@@ -303,25 +538,17 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
   }
   // Comps for the repos lorax installs from, as Rocky ships them in BaseOS and AppStream.
   const compsFor = new Map<string, string>();
-  const core = ['setup', 'filesystem', 'basesystem', 'glibc', 'bash', rel.iso.lorax.kernelPackage];
+  const core = ['setup', 'filesystem', 'basesystem', 'glibc', 'bash', iso.lorax.kernelPackage];
   compsFor.set(base.name, comps([{ id: 'core', name: 'Core', packages: [...core, rs.packages[0].name] }], [{ id: 'minimal-environment', name: 'Minimal Install', groups: ['core'] }]));
-  for (const d of rel.iso.lorax.repos) {
+  for (const d of iso.lorax.repos) {
     const repo = byDir.get(d);
     if (!repo || repo === base) continue;
     const names = specs[repo.name].packages.filter((p) => !p.name.includes('-data-')).map((p) => p.name);
     compsFor.set(repo.name, comps([{ id: slug(d), name: `${d} tools`, packages: names }], [{ id: 'server-product-environment', name: 'Server', groups: ['core', slug(d)] }]));
   }
 
-  const trees: TreePlan[] = [];
-  const seen = new Set<string>();
-  for (const t of repoTrees(rel)) {
-    if (t.kind === 'kickstart') continue; // synced from the same upstream repo as `os`
-    const ua = upstreamArch(t);
-    const key = `${t.repo}/${ua}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    trees.push({ repo: t.repo, kind: t.kind, arch: t.arch, upstreamArch: ua, comps: t.kind === 'os' ? compsFor.get(t.repo) : undefined });
-  }
+  const modules = modulePlans(rel);
+  const trees = upstreamTrees(rel, compsFor, modules);
 
   const images: ImagePlan[] = [];
   for (const [type, img] of Object.entries(rel.cloud.images)) {
@@ -334,7 +561,7 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
       }
     }
   }
-  return { project: rel.project, major: rel.major, revision: revision(rel), specs, releaseSpec: rs, baseRepo: base.name, trees, images };
+  return { project: rel.project, major: rel.major, revision: revision(rel), specs, releaseSpec: rs, baseRepo: base.name, trees, images, modules, product: productSlug(rel), errata: errataPlans(rel, specs, base.name, modules) };
 }
 
 /** RPM file name of a package built for `arch` (noarch packages ignore it). */

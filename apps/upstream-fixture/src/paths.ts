@@ -11,6 +11,18 @@ export function repoUrlPath(project: string, repo: string, upstreamArch: string)
 export const packageHref = (file: string) => `Packages/${file[0].toLowerCase()}/${file}`;
 
 export const KEY_UID = 'releng-fixture@rockylinux.invalid';
+/** SIG projects are signed with a key of their own, as the build system assigns each SIG one. */
+export const SIG_KEY_UID = 'sig-fixture@rockylinux.invalid';
+
+/** One of the fixture's signing keys: its GNUPGHOME (secret key, no passphrase), user id and exported public key. */
+export interface FixtureKey {
+  home: string;
+  /** The e-mail part of the user id: what gpg -u and rpmsign's _gpg_name select the key by. */
+  uid: string;
+  /** The full user id the key is created with. */
+  userId: string;
+  keyFile: string;
+}
 
 /** Layout of one fixture root. `.fixture/` holds the build cache and state; it is never served. */
 export class FixtureLayout {
@@ -20,6 +32,15 @@ export class FixtureLayout {
   }
   get gnupgHome() {
     return join(this.root, 'gnupg');
+  }
+  key(which: 'main' | 'sig'): FixtureKey {
+    return which === 'main'
+      ? { home: this.gnupgHome, uid: KEY_UID, userId: `Rocky Linux Fixture (release engineering) <${KEY_UID}>`, keyFile: this.keyFile }
+      : { home: join(this.root, 'gnupg-sig'), uid: SIG_KEY_UID, userId: `Rocky Linux Fixture SIG (special interest groups) <${SIG_KEY_UID}>`, keyFile: join(this.root, 'RPM-GPG-KEY-fixture-sig') };
+  }
+  /** The SIG key under the file names the SIG releases give their keys (a site's upstream.sigKeys directory). */
+  get sigKeys() {
+    return join(this.root, 'keys');
   }
   get internal() {
     return join(this.root, '.fixture');
@@ -49,5 +70,9 @@ export class FixtureLayout {
   }
   images(project: string) {
     return join(this.root, 'images', project);
+  }
+  /** The errata Apollo serves for a product's major: `<repo>/<arch>/updateinfo.xml` (see server.ts). */
+  apollo(product: string, major: number) {
+    return join(this.root, 'apollo', product, String(major));
   }
 }

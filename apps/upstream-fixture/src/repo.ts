@@ -5,10 +5,10 @@
 import { existsSync, linkSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { sha256 } from '@rocky/exec';
-import { createrepo, createrepoArgv, type CreaterepoOptions } from '@rocky/rpm-repo';
+import { createrepo, createrepoArgv, modifyrepo, type CreaterepoOptions } from '@rocky/rpm-repo';
 import { SOURCE_DATE_EPOCH } from './model';
 import { packageHref, type FixtureLayout } from './paths';
-import { detachSign } from './gpg';
+import { detachSign, type SigningKey } from './gpg';
 
 /** createrepo_c options: no sqlite (dnf reads XML), and timestamps pinned for stable repodata. */
 export const createrepoOptions = (dir: string, comps?: string): CreaterepoOptions => ({
@@ -34,14 +34,14 @@ export function linkDir(from: string, to: string): void {
 }
 
 /**
- * Creates the repo tree `dest` from `pkgs` (absolute paths of signed RPMs in the cache) and
- * returns the key of its repodata in the cache.
+ * Creates the repo tree `dest` from `pkgs` (absolute paths of signed RPMs in the cache), with
+ * `modules` as its module metadata, and returns the key of its repodata in the cache.
  */
-export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: string[], comps: string | undefined, gnupgHome: string): Promise<string> {
+export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: string[], comps: string | undefined, signer: SigningKey, modules?: string): Promise<string> {
   const files = pkgs.map((p) => ({ src: p, href: packageHref(p.slice(p.lastIndexOf('/') + 1)) })).sort((a, b) => a.href.localeCompare(b.href));
   for (const f of files) link(f.src, join(dest, f.href));
   // Cache entries are content-keyed, so the cache paths name the bytes.
-  const key = sha256(JSON.stringify({ args: createrepoArgv(createrepoOptions('', 'comps')), comps: comps ?? null, pkgs: files.map((f) => [f.href, relative(layout.internal, f.src)]) })).slice(0, 32);
+  const key = sha256(JSON.stringify({ args: createrepoArgv(createrepoOptions('', 'comps')), comps: comps ?? null, modules: modules ?? null, pkgs: files.map((f) => [f.href, relative(layout.internal, f.src)]) })).slice(0, 32);
   const cached = layout.repodataCache(key);
   if (existsSync(join(cached, 'repodata', 'repomd.xml.asc'))) {
     linkDir(join(cached, 'repodata'), join(dest, 'repodata'));
@@ -53,12 +53,17 @@ export async function assembleTree(layout: FixtureLayout, dest: string, pkgs: st
     mkdirSync(compsDir, { recursive: true });
     writeFileSync(join(compsDir, 'comps.xml'), comps);
   }
+  if (modules) {
+    mkdirSync(compsDir, { recursive: true });
+    writeFileSync(join(compsDir, 'modules.yaml'), modules);
+  }
   try {
     await createrepo(createrepoOptions(dest, comps ? join(compsDir, 'comps.xml') : undefined));
+    if (modules) await modifyrepo({ mdtype: 'modules', file: join(compsDir, 'modules.yaml'), repodata: join(dest, 'repodata') });
   } finally {
     rmSync(compsDir, { recursive: true, force: true });
   }
-  await detachSign(gnupgHome, join(dest, 'repodata', 'repomd.xml'));
+  await detachSign(signer, join(dest, 'repodata', 'repomd.xml'));
   const tmp = `${cached}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   linkDir(join(dest, 'repodata'), join(tmp, 'repodata'));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { run, sha256, writeJsonAtomic } from '@rocky/exec';
 import { debugName, rpmFile, srpmFile, SOURCE_DATE_EPOCH, type SpecDef } from './model';
 import { renderSpec } from './spec';
-import { rpmSign } from './gpg';
+import { rpmSign, type SigningKey } from './gpg';
 import type { FixtureLayout } from './paths';
 
 export type RpmKind = 'bin' | 'debug' | 'src';
@@ -58,11 +58,11 @@ export function expectedRpms(spec: SpecDef, withSrpm = true): BuiltRpm[] {
 }
 
 /**
- * Builds `spec` in `work` (created fresh) with one rpmbuild call and signs every result
- * (unless no `gnupgHome` is given).
+ * Builds `spec` in `work` (created fresh) with one rpmbuild call and signs every result with
+ * `key` (unless none is given).
  * Returns the RPMs under `<work>/out/<arch>/`.
  */
-export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | undefined, opts: { srpm?: boolean; keyFile?: string } = {}): Promise<SpecBuild> {
+export async function rpmbuild(spec: SpecDef, work: string, key: SigningKey | undefined, opts: { srpm?: boolean } = {}): Promise<SpecBuild> {
   const withSrpm = opts.srpm ?? true;
   rmSync(work, { recursive: true, force: true });
   const top = join(work, 'top');
@@ -79,9 +79,9 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
   }
   if (spec.packages.some((p) => p.files.some((f) => f.key))) {
     // The public key the packages are signed with (specHash covers it through the key id).
-    if (!opts.keyFile) throw new Error(`${spec.name} ships the signing key, but no key file was given`);
+    if (!key) throw new Error(`${spec.name} ships the signing key, but it is built unsigned`);
     mkdirSync(blobs, { recursive: true });
-    writeFileSync(join(blobs, 'RPM-GPG-KEY'), readFileSync(opts.keyFile));
+    writeFileSync(join(blobs, 'RPM-GPG-KEY'), readFileSync(key.keyFile));
   }
   const argv = ['rpmbuild', '--quiet', '--define', `_topdir ${top}`, '--define', `_tmppath ${join(top, 'tmp')}`, '--define', `blobdir ${blobs}`];
   if (spec.targets.length) argv.push('--target', spec.targets.join(','));
@@ -98,7 +98,7 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
     mkdirSync(join(out, r.arch), { recursive: true });
     renameSync(from, join(out, r.rel));
   }
-  if (gnupgHome) await rpmSign(gnupgHome, rpms.map((r) => join(out, r.rel)));
+  if (key) await rpmSign(key, rpms.map((r) => join(out, r.rel)));
   // A fixed mtime keeps createrepo_c's <time file> (and so repodata) stable across rebuilds.
   for (const r of rpms) utimesSync(join(out, r.rel), SOURCE_DATE_EPOCH, SOURCE_DATE_EPOCH);
   rmSync(top, { recursive: true, force: true });
@@ -107,13 +107,13 @@ export async function rpmbuild(spec: SpecDef, work: string, gnupgHome: string | 
 }
 
 /** The signed RPMs of `spec`, from the cache or built now (into a temp dir, renamed into the cache). */
-export async function cachedBuild(layout: FixtureLayout, spec: SpecDef, hash: string, gnupgHome: string, log: (m: string) => void): Promise<SpecBuild> {
+export async function cachedBuild(layout: FixtureLayout, spec: SpecDef, hash: string, key: SigningKey, log: (m: string) => void): Promise<SpecBuild> {
   const dir = layout.rpmCache(hash);
   const manifest = join(dir, 'manifest.json');
   if (existsSync(manifest)) return { dir, rpms: JSON.parse(readFileSync(manifest, 'utf8')).rpms as BuiltRpm[] };
   const work = join(layout.tmp, `rpm-${hash}`);
   const t0 = Date.now();
-  const built = await rpmbuild(spec, work, gnupgHome, { keyFile: layout.keyFile });
+  const built = await rpmbuild(spec, work, key);
   // The spec definition goes beside the RPMs: updatePackage rebuilds single packages from it.
   writeJsonAtomic(join(built.dir, 'manifest.json'), { spec, rpms: built.rpms });
   mkdirSync(join(dir, '..'), { recursive: true });

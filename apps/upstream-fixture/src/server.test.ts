@@ -61,6 +61,8 @@ describe('serveFixture', () => {
     writeFileSync(join(dir, 'gnupg', 'secret'), 'secret');
     mkdirSync(join(dir, '.fixture'));
     writeFileSync(join(dir, '.fixture', 'state.json'), '{}');
+    mkdirSync(join(dir, 'apollo/rocky-linux/8/BaseOS/x86_64'), { recursive: true });
+    writeFileSync(join(dir, 'apollo/rocky-linux/8/BaseOS/x86_64/updateinfo.xml'), '<updates>\n</updates>\n');
     server = await serveFixture({ root: dir });
   });
   afterAll(async () => {
@@ -85,6 +87,19 @@ describe('serveFixture', () => {
     expect((await get(url(`${repo}/repodata/nope.xml`))).status).toBe(404);
     expect((await get(url(repo))).status).toBe(404); // directories are not files
     expect((await get(url(file), 'POST')).status).toBe(405);
+  });
+
+  it("plays Apollo's updateinfo API: per product, major, repo and ?arch=; 404 without advisories, 400 without a valid arch", async () => {
+    const api = (p: string) => url(`api/v3/updateinfo/${p}`);
+    const r = await get(api('rocky-linux/8/BaseOS/updateinfo.xml?arch=x86_64'));
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/xml');
+    expect(r.body.toString()).toBe('<updates>\n</updates>\n');
+    const none = await get(api('rocky-linux/8/BaseOS/updateinfo.xml?arch=aarch64'));
+    expect([none.status, none.body.toString().trim()]).toEqual([404, 'No advisories found']);
+    expect((await get(api('rocky-linux/8/AppStream/updateinfo.xml?arch=x86_64'))).status).toBe(404);
+    expect((await get(api('rocky-linux/8/BaseOS/updateinfo.xml'))).status).toBe(400);
+    expect((await get(api('rocky-linux/8/BaseOS/updateinfo.xml?arch=..'))).status).toBe(400);
   });
 
   it('rejects path traversal and hides the key and the build cache', async () => {

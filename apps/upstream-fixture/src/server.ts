@@ -1,8 +1,9 @@
 // A static HTTP server over a fixture root (loopback by default), yumrepofs-like URLs, with
 // fault injection: whole-request statuses, delays, trickled, truncated and corrupted bodies.
 // With `presignPackages`, package GETs are redirected to a second listener playing the object
-// store, as yumrepofs does (it answers with a presigned S3 URL). Every request, faulted or not,
-// is recorded.
+// store, as yumrepofs does (it answers with a presigned S3 URL). It also plays Apollo's errata
+// API (`/api/v3/updateinfo/<product>/<major>/<repo>/updateinfo.xml?arch=<arch>`, from the root's
+// `apollo/` tree). Every request, faulted or not, is recorded.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -80,6 +81,9 @@ const flipped = (pos: number, size: number) => pos === Math.min(17, size - 1) ||
 const BUCKET = 'peridot-fixture';
 /** What yumrepofs presigns for: 24 hours. */
 const PRESIGN_SECONDS = 86_400;
+
+/** The arches Apollo's updateinfo API requires one of (its v2 route's documentation); anything else is a 400. */
+const APOLLO_ARCHES = ['x86_64', 'aarch64', 'ppc64le', 's390x'];
 
 /** Waits `ms`, or less when the client hangs up. */
 const pause = (res: ServerResponse, ms: number) =>
@@ -165,6 +169,13 @@ export async function serveFixture(opts: ServeOptions): Promise<FixtureServer> {
       head(302, { Location: location, 'Content-Type': 'text/plain', 'Content-Length': 0 });
       return void res.end();
     }
+    // Apollo: the updateinfo.xml of a product's major, repo and arch (404 when it has no advisories there).
+    const apollo = !role.isStore && segments.length === 7 && segments.slice(0, 3).join('/') === 'api/v3/updateinfo' && segments[6] === 'updateinfo.xml';
+    if (apollo) {
+      const arch = query.get('arch');
+      if (!arch || !APOLLO_ARCHES.includes(arch)) return fail(400, `Invalid architecture: ${arch ?? '(none)'}. Must be one of ${APOLLO_ARCHES.join(', ')}`);
+      segments = ['apollo', segments[3], segments[4], segments[5], arch, 'updateinfo.xml'];
+    }
     const file = join(root, ...segments);
     if (file !== root && !file.startsWith(root + sep)) return fail(400, 'bad path');
 
@@ -177,7 +188,7 @@ export async function serveFixture(opts: ServeOptions): Promise<FixtureServer> {
     // The build cache, temp dirs and the secret key are not part of the upstream.
     if (segments.some((s) => s.startsWith('.')) || segments[0] === 'gnupg') return fail(404, 'not found');
     const st = await fsp.stat(file).catch(() => undefined);
-    if (!st?.isFile()) return fail(404, 'not found');
+    if (!st?.isFile()) return fail(404, apollo ? 'No advisories found' : 'not found');
 
     head(200, { 'Content-Type': contentType(file), 'Content-Length': st.size, 'Last-Modified': st.mtime.toUTCString() });
     if (req.method === 'HEAD') return void res.end();

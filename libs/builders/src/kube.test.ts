@@ -1,7 +1,6 @@
 // buildViaKubernetes against replayed API responses (a fake KubeClient stands in for the API
 // server), with a local "kubelet" that runs the Job's real container command; httpKubeClient
 // against a local HTTP server speaking the same JSON.
-import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRelease, type Arch, type Release } from '@rocky/config';
+import { run, ToolError } from '@rocky/exec';
 import { loraxArgv } from '@rocky/iso';
 import { buildViaKubernetes, httpKubeClient, INPUTS_ANNOTATION, jobManifest, jobName, KubeApiError, kubeCaFile, parseJob, POD_SCRIPT, type K8sOptions, type KubeClient } from './kube';
 import { RemoteBuildError, type K8sBuilder, type RemoteBuildInput } from './types';
@@ -34,13 +34,13 @@ function runPod(job: any, buildDir: string): Promise<{ code: number | null; stde
   rmSync(buildDir, { recursive: true, force: true });
   mkdirSync(buildDir, { recursive: true }); // the emptyDir
   const env = { PATH: process.env.PATH!, ...Object.fromEntries(c.env.map((e) => [e.name, e.value])) };
-  return new Promise((res, rej) => {
-    const p = spawn(c.command[0], c.command.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    p.on('error', rej);
-    p.on('close', (code) => res({ code, stderr }));
-  });
+  return run(c.command, { env, stdoutTail: true }).then(
+    (r) => ({ code: r.code, stderr: r.stderr }),
+    (e: unknown) => {
+      if (!(e instanceof ToolError)) throw e;
+      return { code: e.result.signal ? null : e.result.code, stderr: e.result.stderr };
+    },
+  );
 }
 
 /**

@@ -1,11 +1,11 @@
 // iso-<arch> on a native builder reached over SSH (ppc64le and s390x, where Nx cannot run):
 // lorax runs on the remote host in a work dir of its own, the tree comes back as a tar stream
 // on ssh's stdout, and it is verified here exactly like a local lorax tree.
-import { spawn } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
+import { finished } from 'node:stream/promises';
 import { revision, type Arch } from '@rocky/config';
-import { bytes as fmtBytes, preflight, run, ToolError } from '@rocky/exec';
+import { bytes as fmtBytes, preflight, run, runPipe, ToolError } from '@rocky/exec';
 import { loraxArgv, type BootTreeResult } from '@rocky/iso';
 import { verifyTree } from './collect';
 import { remoteSh } from './shell';
@@ -115,7 +115,7 @@ export async function buildViaSsh(builder: SshBuilder, input: RemoteBuildInput, 
     const started = Date.now();
     const beat = setInterval(() => log(`lorax still running (${Math.round((Date.now() - started) / 60_000)} min)`), opts.heartbeatMs ?? 300_000);
     try {
-      await run([...ssh, remoteSh(LORAX_SCRIPT, [remoteDir, ...(env.length ? ['env', ...env] : []), ...cmd])], { timeoutMs, logFile: sessionLog });
+      await run([...ssh, remoteSh(LORAX_SCRIPT, [remoteDir, ...(env.length ? ['env', ...env] : []), ...cmd])], { timeoutMs, logFile: sessionLog, stdoutTail: true });
     } catch (e) {
       throw await loraxFailure(e, where, ssh, remoteLog, timeoutMs);
     } finally {
@@ -227,34 +227,24 @@ const logTail = (what: string, text: string, n = 30) => {
 };
 
 /** Streams `<remoteDir>/lorax` as a tar over ssh's stdout into `dest`; resolves with the bytes received. */
-function receiveTree(ssh: string[], remoteDir: string, dest: string, timeoutMs: number): Promise<number> {
-  const argv = [...ssh, remoteSh('exec tar -C "$1" -cf - lorax', [remoteDir])];
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    if (stderr.length < 64 * 1024) stderr += d.toString('utf8');
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), timeoutMs);
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve(code));
-  });
-  const unpacked = extractTar(child.stdout, dest).catch((e: Error) => {
-    // Stop the sender: with nobody reading, it would block forever on a full pipe.
-    child.kill('SIGKILL');
-    throw e;
-  });
-  return Promise.allSettled([unpacked, exited]).then(([u, x]) => {
-    clearTimeout(timer);
-    if (timedOut) throw new Error(`no complete archive within ${Math.round(timeoutMs / 60_000)} min`);
-    if (x.status === 'rejected') throw x.reason;
-    // ssh's own failure explains a truncated archive better than tar's "unexpected EOF".
-    if (u.status === 'fulfilled' && x.value !== 0) throw new Error(`${x.value === 255 ? 'ssh' : 'remote tar'} exited ${x.value}: ${tail(stderr, 10)}`);
-    if (u.status === 'rejected') {
-      if (x.value !== 0 && x.value !== null && stderr.trim()) throw new Error(`${x.value === 255 ? 'ssh' : 'remote tar'} exited ${x.value}: ${tail(stderr, 10)}`);
-      throw new Error(`unpacking failed: ${(u.reason as Error).message}`);
+async function receiveTree(ssh: string[], remoteDir: string, dest: string, timeoutMs: number): Promise<number> {
+  const archive = runPipe([...ssh, remoteSh('exec tar -C "$1" -cf - lorax', [remoteDir])], undefined, { timeoutMs });
+  try {
+    const n = await extractTar(archive, dest);
+    // tar -x stops at the archive's end marker: drain what follows, since the sender's exit status
+    // still counts (a remote tar that could not read a file pads it with zeros and exits 2).
+    archive.resume();
+    await finished(archive);
+    return n;
+  } catch (e) {
+    // ssh's own failure (a ToolError the stream failed with) explains a truncated archive better than tar's "unexpected EOF".
+    if (e instanceof ToolError) {
+      if (e.result.timedOut) throw new Error(`no complete archive within ${Math.round(timeoutMs / 60_000)} min`);
+      throw new Error(`${e.result.code === 255 ? 'ssh' : 'remote tar'} ${e.result.signal ? `was killed by ${e.result.signal}` : `exited ${e.result.code}`}: ${tail(e.result.stderr, 10)}`);
     }
-    return u.value;
-  });
+    throw new Error(`unpacking failed: ${(e as Error).message}`);
+  } finally {
+    // Stop the sender if unpacking failed first: with nobody reading, it would block forever on a full pipe.
+    archive.destroy();
+  }
 }

@@ -1,10 +1,10 @@
 // The pieces between us and the remote side: shell quoting of the ssh command line, and
 // unpacking an untrusted tar.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSync } from '@rocky/exec';
 import { remoteSh, shJoin, shQuote } from './shell';
 import { checkExtracted, extractTar } from './tar';
 
@@ -12,15 +12,15 @@ describe('shell quoting for the remote command line', () => {
   const nasty = ['plain', '', 'two words', "it's", '$HOME', '`id`', '$(id)', 'a;b', 'x\ny', '*', '~', 'a=b', '--opt=v a l', '"q"', '\\', '!', '-'];
 
   it('survives a round trip through sh, word for word', () => {
-    const r = spawnSync('sh', ['-c', `printf '%s\\0' ${shJoin(nasty)}`], { encoding: 'utf8' });
-    expect(r.stdout.split('\0').slice(0, -1)).toEqual(nasty);
+    const out = runSync(['sh', '-c', `printf '%s\\0' ${shJoin(nasty)}`]).toString();
+    expect(out.split('\0').slice(0, -1)).toEqual(nasty);
   });
 
   it('passes values to a remote script as "$@", never re-quoted', () => {
     const line = remoteSh('printf "%s\\0" "$@"', nasty);
     // The login shell (here sh, as sshd would run it with -c) splits the line back into sh -c argv.
-    const r = spawnSync('sh', ['-c', line], { encoding: 'utf8' });
-    expect(r.stdout.split('\0').slice(0, -1)).toEqual(nasty);
+    const out = runSync(['sh', '-c', line]).toString();
+    expect(out.split('\0').slice(0, -1)).toEqual(nasty);
   });
 
   it('leaves harmless words bare and quotes the rest', () => {
@@ -46,7 +46,7 @@ describe('extractTar / checkExtracted', () => {
   };
 
   it('unpacks a stream and counts its bytes', async () => {
-    execFileSync('tar', ['-C', join(dir, 'src'), '-cf', join(dir, 'good.tar'), 'lorax']);
+    runSync(['tar', '-C', join(dir, 'src'), '-cf', join(dir, 'good.tar'), 'lorax']);
     const d = fresh('good');
     const n = await extractTar(createReadStream(join(dir, 'good.tar')), d);
     expect(n).toBeGreaterThan(10_000);
@@ -55,12 +55,12 @@ describe('extractTar / checkExtracted', () => {
   });
 
   it('refuses members with .. (tar fails) and strips leading /', async () => {
-    execFileSync('tar', ['-C', join(dir, 'src'), '-cPf', join(dir, 'dotdot.tar'), 'lorax', '../outside-secret']);
+    runSync(['tar', '-C', join(dir, 'src'), '-cPf', join(dir, 'dotdot.tar'), 'lorax', '../outside-secret']);
     const d = fresh('dotdot');
     await expect(extractTar(createReadStream(join(dir, 'dotdot.tar')), d)).rejects.toThrow(/tar -x exited 2[\s\S]*\.\./);
     expect(existsSync(join(dir, 'outside-secret'))).toBe(true);
 
-    execFileSync('tar', ['-cPf', join(dir, 'abs.tar'), join(dir, 'outside-secret')]);
+    runSync(['tar', '-cPf', join(dir, 'abs.tar'), join(dir, 'outside-secret')]);
     const a = fresh('abs');
     await extractTar(join(dir, 'abs.tar'), a);
     // It landed inside, under the stripped path, and the check rejects the stray top-level entry.
@@ -81,7 +81,7 @@ describe('extractTar / checkExtracted', () => {
   });
 
   it('reports a truncated stream', async () => {
-    const full = execFileSync('tar', ['-C', join(dir, 'src'), '-cf', '-', 'lorax']);
+    const full = runSync(['tar', '-C', join(dir, 'src'), '-cf', '-', 'lorax']);
     writeFileSync(join(dir, 'cut.tar'), full.subarray(0, 5000));
     await expect(extractTar(createReadStream(join(dir, 'cut.tar')), fresh('cut'))).rejects.toThrow(/tar -x exited 2/);
   });

@@ -1,44 +1,34 @@
 // Unpacking a lorax tree that arrives as a tar stream from another machine. The archive is
 // not trusted: GNU tar's defaults refuse `..` members and strip leading `/`, and the unpacked
 // tree is checked afterwards, because a link that points out of the tree is just as harmful.
-import { spawn } from 'node:child_process';
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
+import { run, ToolError } from '@rocky/exec';
 import { tail } from './types';
 
 /**
  * Unpacks a tar archive (a stream, or a file path) into the existing dir `dest`, without the
- * archive's owners. Resolves with the number of bytes read; nothing is buffered in memory.
+ * archive's owners. Resolves with the number of bytes read; nothing is buffered in memory. A
+ * failing stream fails it with the stream's error.
  */
-export function extractTar(source: Readable | string, dest: string): Promise<number> {
+export async function extractTar(source: Readable | string, dest: string): Promise<number> {
   const fromFile = typeof source === 'string';
-  const argv = ['tar', '-x', '--no-same-owner', '-f', fromFile ? source : '-', '-C', dest];
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: [fromFile ? 'ignore' : 'pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    let bytes = fromFile ? statSync(source).size : 0;
-    let sourceError: Error | undefined;
-    child.stderr!.on('data', (d: Buffer) => {
-      if (stderr.length < 64 * 1024) stderr += d.toString('utf8');
-    });
-    child.on('error', reject);
-    if (!fromFile) {
-      source.on('data', (d: Buffer) => (bytes += d.length));
-      source.on('error', (e) => {
-        sourceError ??= e;
-        child.kill();
-      });
-      // tar exiting early on a bad archive shows in its exit status, not as an EPIPE here.
-      child.stdin!.on('error', () => {});
-      source.pipe(child.stdin!);
-    }
-    child.on('close', (code, signal) => {
-      if (sourceError) reject(sourceError);
-      else if (code === 0) resolvePromise(bytes);
-      else reject(new Error(`tar -x ${signal ? `was killed by ${signal}` : `exited ${code}`}${stderr.trim() ? `: ${tail(stderr, 10)}` : ''}`));
-    });
-  });
+  let bytes = fromFile ? statSync(source).size : 0;
+  // Fed through a stream of its own: tar stops reading at the archive's end marker, and the
+  // runner then ends its input; the caller's stream stays, to read what follows and how it ended.
+  const feed = fromFile ? undefined : source.pipe(new PassThrough());
+  if (!fromFile) source.once('error', (e) => feed!.destroy(e));
+  const unpacked = run(['tar', '-x', '--no-same-owner', '-f', fromFile ? source : '-', '-C', dest], { input: feed });
+  if (!fromFile) source.on('data', (d: Buffer) => (bytes += d.length));
+  try {
+    await unpacked;
+  } catch (e) {
+    if (!(e instanceof ToolError)) throw e;
+    const r = e.result;
+    throw new Error(`tar -x ${r.signal ? `was killed by ${r.signal}` : `exited ${r.code}`}${r.stderr.trim() ? `: ${tail(r.stderr, 10)}` : ''}`, { cause: e });
+  }
+  return bytes;
 }
 
 /**

@@ -3,13 +3,13 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, listReleases, siteName, ConfigError } from './load';
-import { repoTrees } from './layout';
+import { ComposeLayout, composeRoot, errataLocation, publishLayout, repoTrees, upstreamGpgKey, upstreamKeyFile, upstreamProject, upstreamUrl } from './layout';
 
 const ws = join(__dirname, '../../..');
 
 describe('the workspace release and site files', () => {
   it('all load and follow Rocky', () => {
-    expect(listReleases(ws)).toEqual(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead']);
+    expect(listReleases(ws)).toEqual(['rocky-8', 'rocky-9', 'rocky-9-beta', 'rocky-9-lookahead', 'sig-altarch-9', 'sig-cloud-9']);
     const r9 = loadRelease(ws, 'rocky-9');
     expect(r9.arches).toEqual(['x86_64', 'aarch64', 'ppc64le', 's390x']);
     const devel = r9.repos.find((r) => r.name === 'all')!;
@@ -21,6 +21,54 @@ describe('the workspace release and site files', () => {
     expect(loadSite(ws, 'local').roots.compose).toBe(join(ws, '.releng/compose'));
     expect(loadSite(ws, 'rocky-prod').roots.staging).toBe('/mnt/repos-staging');
     expect(loadSite(ws, 'rocky-prod').cloud?.source).toEqual({ type: 's3', bucket: 'resf-empanadas', prefix: '', region: 'us-east-2' });
+    // Errata from Apollo, per product, major, repo and arch (the fixture plays it on the local site).
+    const r8 = loadRelease(ws, 'rocky-8');
+    const baseos = repoTrees(r8).find((t) => t.dir === 'BaseOS' && t.kind === 'os' && t.arch === 'aarch64')!;
+    expect(errataLocation(loadSite(ws, 'rocky-prod').errata!, r8, baseos)).toBe('https://apollo.build.resf.org/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml?arch=aarch64');
+    expect(errataLocation(loadSite(ws, 'local').errata!, r8, baseos, 'http://127.0.0.1:5')).toBe('http://127.0.0.1:5/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml?arch=aarch64');
+  });
+
+  it("rocky-prod: each release's upstream key and Peridot project, the defaults where the site names none", () => {
+    const prod = loadSite(ws, 'rocky-prod');
+    const rel = (name: string) => loadRelease(ws, name);
+    const key = (name: string) => upstreamGpgKey(prod, rel(name));
+    expect(key('rocky-8')).toEqual({ key: '/etc/pki/rpm-gpg/RPM-GPG-KEY-rockyofficial', field: 'upstream.releases.rocky-8.gpgKey' });
+    expect(key('rocky-9')).toEqual({ key: '/etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9', field: 'upstream.gpgKey' });
+    for (const r of ['rocky-9-beta', 'rocky-9-lookahead']) expect(key(r).key, r).toBe('/etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9-Testing');
+    const baseos = { repo: 'BaseOS', dir: 'BaseOS', kind: 'os', arch: 'x86_64', group: 'x86_64', path: 'BaseOS/x86_64/os' } as const;
+    expect(upstreamUrl(prod, rel('rocky-9'), baseos)).toBe('https://yumrepofs.build.resf.org/v1/projects/ae163d6a-f050-484f-bbaa-100ca673f146/repo/hashed-BaseOS/x86_64');
+    expect(upstreamProject(prod, rel('rocky-9-lookahead'))).toBe('6794b5a8-290b-4d0d-ad5a-47164329cbb0');
+    // The local site names one key and no projects: every release gets the fixture's key and its own project.
+    const local = loadSite(ws, 'local');
+    expect(upstreamGpgKey(local, rel('rocky-8'))).toEqual({ key: join(ws, '.releng/upstream/RPM-GPG-KEY-fixture'), field: 'upstream.gpgKey' });
+    expect(upstreamProject(local, rel('rocky-9-beta'))).toBe('rocky-9-beta');
+  });});
+
+describe('SIG releases', () => {
+  const site = loadSite(ws, 'local');
+  it('load as SIG composes: stable, no ISOs, trees as empanadas lays them out under <major>/<sig>, published under the SIG category', () => {
+    const cloud = loadRelease(ws, 'sig-cloud-9');
+    expect(cloud).toMatchObject({ kind: 'sig', sig: { name: 'cloud', gpgKey: 'RPM-GPG-KEY-Rocky-SIG-Cloud' }, type: 'stable', candidate: false, project: '15016370-1410-4459-a1a2-a1576041fd19', cloud: { images: {} } });
+    expect(cloud.iso).toBeUndefined();
+    const trees = repoTrees(cloud);
+    expect(trees.filter((t) => t.repo === 'cloud-kernel').map((t) => t.path)).toEqual(['x86_64/cloud-kernel', 'x86_64/cloud-kernel-debug', 'aarch64/cloud-kernel', 'aarch64/cloud-kernel-debug', 'source/cloud-kernel']);
+    expect(trees.filter((t) => t.repo === 'cloud-common' && t.kind === 'os').map((t) => t.path)).toEqual(['x86_64/cloud-common', 'aarch64/cloud-common', 'ppc64le/cloud-common', 's390x/cloud-common']);
+    expect(trees.some((t) => t.kind === 'kickstart')).toBe(false);
+    const layout = new ComposeLayout('/c/9/SIG-cloud-9.7-20251120.0', cloud);
+    expect(layout.trees).toBe('/c/9/SIG-cloud-9.7-20251120.0/compose/9/cloud');
+    expect(layout.tree(trees[0])).toBe('/c/9/SIG-cloud-9.7-20251120.0/compose/9/cloud/x86_64/cloud-kernel');
+    expect(composeRoot(site, cloud)).toEqual({ base: join(ws, '.releng/compose/9'), latest: join(ws, '.releng/compose/9/latest-SIG-cloud-9'), syncLock: join(ws, '.releng/compose/9/.sync-latest-SIG-cloud-9.lock') });
+    const paths = publishLayout(site, cloud);
+    expect([paths.stagingCategory, paths.productionCategory]).toEqual([join(ws, '.releng/repos-staging/mirror/pub/sig'), join(ws, '.releng/repos-production/mirror/pub/sig')]);
+    expect(paths.gaMarkers).toBe(join(ws, '.releng/state/publish/production-dirs/mirror/pub/sig'));
+    expect(upstreamKeyFile(site, cloud)).toBe(join(ws, '.releng/upstream/keys/RPM-GPG-KEY-Rocky-SIG-Cloud'));
+    expect(() => upstreamKeyFile({ ...site, upstream: { ...site.upstream, sigKeys: undefined } }, cloud)).toThrow(/sig-cloud-9 is a SIG release signed with RPM-GPG-KEY-Rocky-SIG-Cloud, but site local has no upstream.sigKeys/);
+    // The main releases keep their trees, category and lock.
+    const r9 = loadRelease(ws, 'rocky-9');
+    expect(new ComposeLayout('/c/9/Rocky-9.7-x', r9).tree(repoTrees(r9).find((t) => t.dir === 'BaseOS')!)).toBe('/c/9/Rocky-9.7-x/compose/BaseOS/x86_64/os');
+    expect(publishLayout(site, r9).stagingCategory).toBe(join(ws, '.releng/repos-staging/mirror/pub/rocky'));
+    expect(composeRoot(site, r9).syncLock).toBe(join(ws, '.releng/compose/9/.sync-9.lock'));
+    expect(loadRelease(ws, 'sig-altarch-9')).toMatchObject({ sig: { name: 'altarch', gpgKey: 'RPM-GPG-KEY-Rocky-SIG-AltArch' }, arches: ['aarch64'], project: '6047887d-a395-4bc7-a0bd-fc1873b5d13d' });
   });
 });
 
@@ -112,10 +160,54 @@ describe('bad config fails naming the file and the field', () => {
     fails(site('builds', goodSite.replace('builds: 2', 'builds: 0')), 'sites/builds.yaml', 'concurrency.builds', /^expected a number > 0$/));
   it('an empty list says what is expected', () =>
     fails(release('noarches', good.replace('arches: [x86_64, aarch64, ppc64le, s390x]\nrepos', 'arches: []\nrepos')), 'releases/noarches/release.yaml', 'arches', /^expected at least 1 item$/));
-  it('a URL template without {repo}', () =>
+  // SIG releases: what a SIG compose has and has not, and main releases as before.
+  const sigFile = readFileSync(join(ws, 'releases/sig-cloud-9/release.yaml'), 'utf8');
+  it('a SIG release with main-release keys', () => {
+    fails(release('sigiso', `${sigFile}iso:\n  lorax: { variant: cloud-common, repos: [cloud-common] }\n`), 'releases/sigiso/release.yaml', 'iso', /a SIG release has no iso/);
+    fails(release('sigtype', sigFile.replace('minor: 7\n', 'minor: 7\ntype: beta\nrc: BETA1\n')), 'releases/sigtype/release.yaml', 'type', /a SIG release has no type/);
+    fails(release('sigsign', `${sigFile}publish: { signRepodata: true }\n`), 'releases/sigsign/release.yaml', 'publish', /published as it is/);
+    fails(release('sigrc', `${sigFile}candidate: true\n`), 'releases/sigrc/release.yaml', 'candidate', /a SIG release has no candidate/);
+    fails(release('sigextra', `${sigFile}extraFiles: { packages: [cloud-common], files: [EULA] }\n`), 'releases/sigextra/release.yaml', 'extraFiles', /a SIG release has no extraFiles/);
+  });
+  it('a SIG release without its sig section, or with a name that is not a lowercase directory', () => {
+    fails(release('nosig', sigFile.replace(/^sig: .*\n/m, '')), 'releases/nosig/release.yaml', 'sig', /needs sig: \{ name, gpgKey \}/);
+    fails(release('sigcase', sigFile.replace('name: cloud,', 'name: Cloud,')), 'releases/sigcase/release.yaml', 'sig.name', /lowercase/);
+  });
+  it('a SIG repo in the directory of another repo\'s debug tree', () =>
+    fails(release('sigdebug', sigFile.replace('{ name: cloud-common, mustClose: false }', '{ name: cloud-common, mustClose: false }\n  - { name: cloud-common-debug }')), 'releases/sigdebug/release.yaml', 'repos[2].name', /where the debug tree of repos\[1\] goes/));
+  it('a SIG repo with multilib', () =>
+    fails(release('sigml', sigFile.replace('{ name: cloud-common, mustClose: false }', '{ name: cloud-common, mustClose: false, multilib: [i686] }')), 'releases/sigml/release.yaml', 'repos[1].multilib', /no multilib/));
+  it('a main release with a sig section, or without type, profile or iso', () => {
+    fails(release('mainsig', `${good}sig: { name: cloud, gpgKey: K }\n`), 'releases/mainsig/release.yaml', 'sig', /only a SIG release/);
+    fails(release('notype', good.replace('type: stable\n', '')), 'releases/notype/release.yaml', 'type', /one of "stable", "beta", "lookahead" \(missing\)/);
+    fails(release('noprofile', good.replace('profile: "9"\n', '')), 'releases/noprofile/release.yaml', 'profile', /missing/);
+    fails(release('noiso', good.replace(/^iso:\n(  .*\n)+/m, '')), 'releases/noiso/release.yaml', 'iso', /missing/);
+  });
+  it('a SIG category inside the main category (a SIG would publish into a release dir)', () =>
+    fails(site('sigcat', goodSite.replace('sigCategory: mirror/pub/sig', 'sigCategory: mirror/pub/rocky/sig')), 'sites/sigcat.yaml', 'sigCategory', /must not contain one another/));
+  it('per-release upstream settings for a release the workspace does not have (a misspelt name would get the defaults)', () => {
+    release('rocky-9', good);
+    fails(site('relname', goodSite.replace('  verifySignature: true\n', '  verifySignature: true\n  releases:\n    rocky-9: { project: abc }\n    rocky-09: { gpgKey: /etc/pki/rpm-gpg/RPM-GPG-KEY-Rocky-9 }\n')), 'sites/relname.yaml', 'upstream.releases.rocky-09', /no release rocky-09 in releases\/ \(there are .*rocky-9/);
+    fails(site('relkey', goodSite.replace('  verifySignature: true\n', '  verifySignature: true\n  releases:\n    rocky-9: { key: x }\n')), 'sites/relkey.yaml', 'upstream.releases.rocky-9', /unknown key "key"/);
+  });  it('a URL template without {repo}', () =>
     fails(site('norepo', goodSite.replace('hashed-{repo}', 'hashed-BaseOS')), 'sites/norepo.yaml', 'upstream.url', /no \{repo\}/));
   it('a URL template with an unknown placeholder', () =>
     fails(site('placeholder', goodSite.replace('{arch}', '{basearch}')), 'sites/placeholder.yaml', 'upstream.url', /unknown placeholder \{basearch\}/));
+  it('an errata source that would give every repo or arch the same advisories, or names an unknown placeholder', () => {
+    const errata = (v: string) => goodSite.replace(/^errata: .*$/m, `errata: ${v}`);
+    fails(site('errnoarch', errata('{ type: url, url: "{base}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml" }')), 'sites/errnoarch.yaml', 'errata.url', /no \{arch\}: every arch would get the same advisories/);
+    fails(site('errnorepo', errata('{ type: dir, path: "/srv/errata/updateinfo-{arch}.xml" }')), 'sites/errnorepo.yaml', 'errata.path', /no \{repo\}/);
+    fails(site('errph', errata('{ type: url, url: "{base}/{product}/{version}/{repo}/{arch}.xml" }')), 'sites/errph.yaml', 'errata.url', /unknown placeholder \{version\}/);
+    fails(site('errdirbase', errata('{ type: dir, path: "{base}/{repo}/{arch}.xml" }')), 'sites/errdirbase.yaml', 'errata.path', /unknown placeholder \{base\}/);
+    fails(site('errscheme', errata('{ type: url, url: "apollo/{repo}/{arch}.xml" }')), 'sites/errscheme.yaml', 'errata.url', /expected an http:\/\/, https:\/\/ or file:\/\/ URL/);
+    fails(site('errtype', errata('{ type: apollo, url: "https://a/{repo}/{arch}" }')), 'sites/errtype.yaml', 'errata.type', /./);
+    fails(site('errkey', errata('{ type: url, url: "https://a/{repo}/{arch}", product: rocky-linux }')), 'sites/errkey.yaml', 'errata', /unknown key "product"/);
+    // {base} is the fixture server's: a site without the fixture has none.
+    const real = goodSite.replace('  fixture: { root: .releng/upstream, scale: 1 }\n', '').replace('"{base}/v1/projects', '"https://yumrepofs.example.org/v1/projects');
+    fails(site('errbase', real), 'sites/errbase.yaml', 'errata.url', /\{base\} is the fixture server's address/);
+    // A directory source is resolved against the workspace, like every site path.
+    expect(site('errdir', errata('{ type: dir, path: "errata/{major}/{repo}/{arch}/updateinfo.xml" }'))().errata).toEqual({ type: 'dir', path: join(dir, 'errata/{major}/{repo}/{arch}/updateinfo.xml') });
+  });
   it('a bucket cloud source with a path, or without a bucket', () => {
     fails(site('s3path', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, bucket: resf-empanadas, path: x }')), 'sites/s3path.yaml', 'cloud.source', /path/);
     fails(site('s3nobucket', goodSite.replace('{ type: dir, path: .releng/upstream/images }', '{ type: s3, region: us-east-2 }')), 'sites/s3nobucket.yaml', 'cloud.source.bucket', /./);

@@ -136,10 +136,13 @@ export function checkReleases(workspaceRoot: string): void {
       if (other) issues.push({ path, message: `${written} (from ${from}) is also written by ${other}: ${clash}` });
       else owners.set(written, file);
     };
-    claim(`<compose>/${composeBase(rel)}/${latestLink(rel)}`, 'profile', 'shortname, major and profile', 'both would move one latest link');
+    const sig = rel.kind === 'sig';
+    claim(`<compose>/${composeBase(rel)}/${latestLink(rel)}`, sig ? 'sig.name' : 'profile', sig ? 'major and sig.name' : 'shortname, major and profile', 'both would move one latest link');
     for (const [tree, names] of [['staging', stagingNames(rel)], ['production', productionNames(rel)]] as const) {
-      for (const entry of [names.dir, ...Object.keys(names.links)])
-        claim(`<${tree}>/<category>/${entry}`, entry === names.dir ? 'minor' : 'major', 'major, minor, type and rc', 'both would publish it');
+      for (const entry of [names.dir, ...Object.keys(names.links)]) {
+        if (sig) claim(`<${tree}>/<sigCategory>/${entry}`, 'sig.name', 'major and sig.name', 'both would publish it');
+        else claim(`<${tree}>/<category>/${entry}`, entry === names.dir ? 'minor' : 'major', 'major, minor, type and rc', 'both would publish it');
+      }
     }
     if (issues.length) throw new ConfigError(file, issues);
   }
@@ -186,17 +189,29 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
     upstream: {
       ...s.upstream,
       gpgKey: s.upstream.gpgKey && abs(s.upstream.gpgKey),
+      sigKeys: s.upstream.sigKeys && abs(s.upstream.sigKeys),
+      releases: s.upstream.releases && Object.fromEntries(Object.entries(s.upstream.releases).map(([r, u]) => [r, { ...u, gpgKey: u.gpgKey && abs(u.gpgKey) }])),
       fixture: s.upstream.fixture && { ...s.upstream.fixture, root: abs(s.upstream.fixture.root) },
     },
     store,
     state: abs(s.state),
     signing: s.signing && { ...s.signing, gnupgHome: abs(s.signing.gnupgHome) },
     cloud,
+    errata: s.errata?.type === 'dir' ? { ...s.errata, path: abs(s.errata.path) } : s.errata,
     producers: Object.fromEntries(Object.entries(s.producers).map(([rel, p]) => [rel, producerPaths(p, abs)])),
   };
-  const issues = overlappingPaths(site);
+  const issues = [...overlappingPaths(site), ...unknownReleases(workspaceRoot, site)];
   if (issues.length) throw new ConfigError(display, issues);
   return site;
+}
+
+/** Per-release upstream settings must name a release of the workspace: a misspelt name would silently get the defaults (another key, another project). */
+function unknownReleases(workspaceRoot: string, s: Site): ConfigError['issues'] {
+  if (!s.upstream.releases || !existsSync(join(workspaceRoot, 'releases'))) return [];
+  const known = listReleases(workspaceRoot);
+  return Object.keys(s.upstream.releases)
+    .filter((r) => !known.includes(r))
+    .map((r) => ({ path: `upstream.releases.${r}`, message: `no release ${r} in releases/ (there are ${known.join(', ')})` }));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Table-driven against the naming examples of research/empanadas-spec.md §0.2 and §4.2.
 import { describe, it, expect } from 'vitest';
 import {
-  composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId,
+  composeId, composeDate, composeLabel, latestLink, volumeId, isoNames, mediaNames, cloudImageNames, stagingNames, productionNames, parseComposeId, sigDir,
   cloudBucketKey, cloudBucketPrefix, parseCloudBucketKey, composeTarget, composeStagingTarget, composeOfTarget,
 } from './names';
 import { composeRoot } from './layout';
@@ -34,12 +34,19 @@ describe('names', () => {
     ['rc boot iso', isoNames(beta, 'x86_64', 'boot').file, 'Rocky-9.8-BETA1-x86_64-boot.iso'],
     ['dvd', isoNames(r9, 'x86_64', 'dvd').file, 'Rocky-9.7-x86_64-dvd.iso'],
     ['updated dvd', isoNames(r9, 'x86_64', 'dvd', { date: new Date(Date.UTC(2025, 11, 1)), n: 1 }).file, 'Rocky-9.7-20251201.1-x86_64-dvd.iso'],
-    ['8.10 dvd', isoNames(r8, 'aarch64', 'dvd').file, 'Rocky-8.10-aarch64-dvd.iso'],
+    // Rocky 8's media as pungi names them and the sync scripts publish them (empanadas-spec §4.3).
+    ['8.10 dvd', isoNames(r8, 'aarch64', 'dvd').file, 'Rocky-8.10-aarch64-dvd1.iso'],
+    ['8.10 boot', isoNames(r8, 'x86_64', 'boot').file, 'Rocky-8.10-x86_64-boot.iso'],
+    ['8.10 minimal', isoNames(r8, 'x86_64', 'minimal').file, 'Rocky-8.10-x86_64-minimal.iso'],
+    ['8.10 respun dvd', isoNames(r8, 'x86_64', 'dvd', { date: new Date(Date.UTC(2025, 11, 1)), n: 1 }).file, 'Rocky-8.10-20251201.1-x86_64-dvd1.iso'],
   ])('%s', (_what, got, want) => expect(got).toBe(want));
 
   it('gives ISO aliases as empanadas links them', () => {
     expect(isoNames(r9, 'x86_64', 'dvd').aliases).toEqual(['Rocky-x86_64-dvd.iso', 'Rocky-9-latest-x86_64-dvd.iso']);
     expect(isoNames(r8, 'x86_64', 'boot').aliases).toEqual(['Rocky-x86_64-boot.iso', 'Rocky-8-latest-x86_64-boot.iso']);
+    // Rocky 8: dvd1 with the dvd alias beside it, and the latest link named dvd (`dvd1` → `dvd`).
+    expect(isoNames(r8, 'x86_64', 'dvd').aliases).toEqual(['Rocky-8.10-x86_64-dvd.iso', 'Rocky-x86_64-dvd.iso', 'Rocky-8-latest-x86_64-dvd.iso']);
+    expect(isoNames(r8, 'aarch64', 'minimal').aliases).toEqual(['Rocky-aarch64-minimal.iso', 'Rocky-8-latest-aarch64-minimal.iso']);
   });
 
   it('names cloud images and their latest links', () => {
@@ -85,12 +92,33 @@ describe('names', () => {
     expect(productionNames(beta).dir).toBe('9.8-beta');
     expect(stagingNames(lh).dir).toBe('9.8-LookAhead');
     expect(stagingNames({ ...r9, rc: undefined })).toEqual({ dir: '9.7', links: { 'latest-9': '9.7' } });
+    // common_8 and common_10 append -BETA, common_9 -beta.
+    expect(stagingNames({ ...r8, type: 'beta', rc: 'BETA1', profile: '8-beta' })).toEqual({ dir: '8.10-BETA', links: { '8-BETA': '8.10-BETA' } });
+    expect(stagingNames({ ...r9, major: 10, minor: 2, type: 'beta', rc: 'BETA1', profile: '10-beta' })).toEqual({ dir: '10.2-BETA', links: { '10-BETA': '10.2-BETA' } });
   });
 
   it('names a declared respin with the compose date, beside the GA files and without their aliases', () => {
     const rel = { ...r9, iso: { respin: 1 } };
     expect(mediaNames(rel, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual({ file: 'Rocky-9.7-20261206.1-x86_64-dvd.iso', aliases: [] });
     expect(mediaNames({ ...r9, iso: {} }, 'x86_64', 'dvd', 'Rocky-9.7-20261206.0')).toEqual(isoNames(r9, 'x86_64', 'dvd'));
+  });
+
+  // Empanadas' SigRepoSync (compose `SIG-<sig>-<rev>-…`, link `latest-SIG-<sig>-<major>`), with the
+  // pungi-style `<YYYYMMDD>.<respin>` every compose id has here, and sync-to-staging-sig.sh /
+  // sync-to-prod-sig.sh (`pub/sig/<major>/<sig>` in staging and production).
+  it('names SIG composes and publish directories as empanadas and the sig scripts do', () => {
+    const cloud: R & Pick<Release, 'kind' | 'sig'> = { ...r9, type: 'stable', rc: undefined, profile: undefined, kind: 'sig', sig: { name: 'cloud', gpgKey: 'RPM-GPG-KEY-Rocky-SIG-Cloud' } };
+    expect(composeLabel(cloud, 'produce')).toBe('SIG-cloud-9.7');
+    expect(composeId(cloud, 'produce', when, 2)).toBe('SIG-cloud-9.7-20251120.2');
+    expect(parseComposeId('SIG-cloud-9.7-20251120.2')).toEqual({ label: 'SIG-cloud-9.7', kind: 'produce', date: new Date(Date.UTC(2025, 10, 20)), respin: 2 });
+    expect(() => composeLabel(cloud, 'update')).toThrow(/SIG cloud has no update composes/);
+    expect(latestLink(cloud)).toBe('latest-SIG-cloud-9');
+    expect(stagingNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(productionNames(cloud)).toEqual({ dir: '9/cloud', links: {} });
+    expect(sigDir({ ...cloud, major: 8 })).toBe('8/cloud');
+    expect(() => sigDir(r9)).toThrow(/not a SIG release/);
+    expect(() => latestLink({ ...cloud, sig: undefined })).toThrow(/no sig section/);
+    expect(() => composeLabel({ ...r9, profile: undefined }, 'produce')).toThrow(/needs a profile/);
   });
 
   it('round-trips compose ids and refuses over-long volume ids', () => {

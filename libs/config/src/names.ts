@@ -3,7 +3,20 @@
 // Patterns follow Rocky's empanadas and sync/ scripts (shared/research/empanadas-spec.md §0.2, §4.2).
 import type { Arch, Release } from './schema';
 
-type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile' | 'candidate'>;
+type R = Pick<Release, 'shortname' | 'fullname' | 'major' | 'minor' | 'type' | 'rc' | 'profile' | 'candidate'> & Partial<Pick<Release, 'kind' | 'sig'>>;
+
+/** The SIG of a SIG release (undefined for main releases). */
+function sigOf(r: Partial<Pick<Release, 'kind' | 'sig' | 'name'>>): NonNullable<Release['sig']> | undefined {
+  if (r.kind !== 'sig') return undefined;
+  if (!r.sig) throw new Error(`${r.name ?? 'a SIG release'} has no sig section`);
+  return r.sig;
+}
+
+/** A main release's profile (the schema requires it there; SIG releases have none). */
+function profileOf(r: Pick<R, 'profile'>): string {
+  if (!r.profile) throw new Error('a main release needs a profile');
+  return r.profile;
+}
 
 export const revision = (r: Pick<R, 'major' | 'minor'>) => `${r.major}.${r.minor}`;
 
@@ -19,19 +32,29 @@ export const dayStamp = (d: Date) => `${d.getUTCFullYear()}${pad(d.getUTCMonth()
 export type ComposeKind = 'produce' | 'update';
 
 /** The suffix of a pre-release's names after its major: `-beta`, `-lookahead` (from its profile `9-beta`). */
-const profileSuffix = (r: Pick<R, 'profile' | 'major'>) => (r.profile.startsWith(`${r.major}`) ? r.profile.slice(String(r.major).length) : `-${r.profile}`);
+function profileSuffix(r: Pick<R, 'profile' | 'major'>): string {
+  const profile = profileOf(r);
+  return profile.startsWith(`${r.major}`) ? profile.slice(String(r.major).length) : `-${profile}`;
+}
 
 /**
  * What a compose id starts with, as pungi names composes (`<short>-<version>[-<type>]`):
  * `Rocky-9.7`, `Rocky-9.8-beta`, `Rocky-9.8-lookahead` for produce composes; `Rocky-9-updates`,
  * `Rocky-8-updates`, `Rocky-9-beta-updates` for update composes (seed 001: `Rocky-8-updates-20210721.1`).
+ * A SIG compose is `SIG-<sig>-<version>` (empanadas' SigRepoSync names it `SIG-<sig>-<revision>-<stamp>`);
+ * SIGs have no update composes.
  */
-export function composeLabel(r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile'>, kind: ComposeKind): string {
+export function composeLabel(r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile' | 'kind' | 'sig'>, kind: ComposeKind): string {
+  const sig = sigOf(r);
+  if (sig) {
+    if (kind === 'update') throw new Error(`SIG ${sig.name} has no update composes: a SIG compose is synced and published whole`);
+    return `SIG-${sig.name}-${revision(r)}`;
+  }
   return kind === 'update' ? `${r.shortname}-${r.major}${profileSuffix(r)}-updates` : `${r.shortname}-${revision(r)}${profileSuffix(r)}`;
 }
 
-/** `Rocky-9.7-20261206.0`, `Rocky-9-updates-20261206.1`: the compose directory, COMPOSE_ID and productmd's compose.id. */
-export const composeId = (r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile'>, kind: ComposeKind, d: Date, respin: number) => `${composeLabel(r, kind)}-${dayStamp(d)}.${respin}`;
+/** `Rocky-9.7-20261206.0`, `Rocky-9-updates-20261206.1`, `SIG-cloud-9.7-20261206.0`: the compose directory, COMPOSE_ID and productmd's compose.id. */
+export const composeId = (r: Pick<R, 'shortname' | 'major' | 'minor' | 'profile' | 'kind' | 'sig'>, kind: ComposeKind, d: Date, respin: number) => `${composeLabel(r, kind)}-${dayStamp(d)}.${respin}`;
 
 export interface ParsedComposeId {
   label: string;
@@ -58,8 +81,23 @@ export const releaseNotesUrl = (r: R) => `https://docs.rockylinux.org/release_no
 
 /** Directory under the compose root holding a release's composes. */
 export const composeBase = (r: R) => String(r.major);
-/** `latest-Rocky-9`, `latest-Rocky-9-beta`, `latest-Rocky-9-lookahead`. */
-export const latestLink = (r: R) => `latest-${r.shortname}-${r.profile}`;
+/** `latest-Rocky-9`, `latest-Rocky-9-beta`, `latest-Rocky-9-lookahead`; SIGs `latest-SIG-cloud-9`. */
+export function latestLink(r: R): string {
+  const sig = sigOf(r);
+  if (sig) return `latest-SIG-${sig.name}-${r.major}`;
+  return `latest-${r.shortname}-${profileOf(r)}`;
+}
+
+/**
+ * A SIG's directory, `<major>/<sig>`: inside its compose's `compose/` (where empanadas' SigRepoSync
+ * puts the trees) and inside the SIG category of staging and production (where
+ * sync-to-staging-sig.sh and sync-to-prod-sig.sh copy it with rsync --relative).
+ */
+export function sigDir(r: Pick<R, 'major'> & Partial<Pick<Release, 'kind' | 'sig' | 'name'>>): string {
+  const sig = sigOf(r);
+  if (!sig) throw new Error(`${r.name ?? 'a main release'} is not a SIG release`);
+  return `${r.major}/${sig.name}`;
+}
 
 export const fullName = (r: R) => `${r.fullname} ${revision(r)}`;
 
@@ -69,6 +107,13 @@ export function volumeId(r: R, arch: Arch): string {
   if (id.length > 32) throw new Error(`volume id ${id} is longer than ISO 9660's 32 characters`);
   return id;
 }
+
+/**
+ * The image as its file name gives it: Rocky 8's DVD is pungi's first disc, `dvd1` (pungi's
+ * createiso names discs `<type><number>`; sync/minor-release-sync-to-staging.sh links `dvd` to
+ * it); empanadas (9 and later) names it `dvd`.
+ */
+const discName = (r: Pick<R, 'major'>, image: string) => (image === 'dvd' && r.major <= 8 ? 'dvd1' : image);
 
 export interface IsoNames {
   /** The versioned file name. */
@@ -83,9 +128,12 @@ export interface IsoNames {
  */
 export function isoNames(r: R, arch: Arch, image: string, respin?: { date: Date; n: number }): IsoNames {
   const stamp = respin ? `-${dayStamp(respin.date)}.${respin.n}` : '';
+  const named = (disc: string) => `${r.shortname}-${revision(r)}${rcPart(r)}${stamp}-${arch}-${disc}.iso`;
+  const disc = discName(r, image);
   return {
-    file: `${r.shortname}-${revision(r)}${rcPart(r)}${stamp}-${arch}-${image}.iso`,
-    aliases: [`${r.shortname}-${arch}-${image}.iso`, `${r.shortname}-${r.major}-latest-${arch}-${image}.iso`],
+    file: named(disc),
+    // Rocky 8's `dvd1` is also published as `dvd`, under which every other release has its DVD.
+    aliases: [...(disc !== image ? [named(image)] : []), `${r.shortname}-${arch}-${image}.iso`, `${r.shortname}-${r.major}-latest-${arch}-${image}.iso`],
   };
 }
 
@@ -94,8 +142,8 @@ export function isoNames(r: R, arch: Arch, image: string, respin?: { date: Date;
  * compose's date and its number, and gets no latest aliases: those stay with the GA files, which
  * are published as they are.
  */
-export function mediaNames(r: R & { iso: { respin?: number } }, arch: Arch, image: string, composeId: string | undefined): IsoNames {
-  if (!r.iso.respin) return isoNames(r, arch, image);
+export function mediaNames(r: R & { iso?: { respin?: number } }, arch: Arch, image: string, composeId: string | undefined): IsoNames {
+  if (!r.iso?.respin) return isoNames(r, arch, image);
   const date = (composeId && composeDate(composeId)) || new Date(0);
   return { ...isoNames(r, arch, image, { date, n: r.iso.respin }), aliases: [] };
 }
@@ -179,9 +227,9 @@ export function parseCloudBucketKey(r: Pick<R, 'shortname' | 'major'>, key: stri
   return { ...b, epoch: Number(epoch), file };
 }
 
-/** Suffix of the staging release directory (sync/common_9 APPEND_TO_DIR). */
+/** Suffix of the staging release directory (sync/common_<major> APPEND_TO_DIR): a beta is `-beta` in 9, `-BETA` in 8 and 10. */
 export function publishSuffix(r: R): string {
-  if (r.type === 'beta') return '-beta';
+  if (r.type === 'beta') return r.major === 9 ? '-beta' : '-BETA';
   if (r.type === 'lookahead') return '-LookAhead';
   return r.rc ? `-${r.rc}` : '';
 }
@@ -193,8 +241,9 @@ export interface PublishNames {
   links: Record<string, string>;
 }
 
-/** Staging: `9.7-RC2` with `9.7` and `latest-9`; beta `9.8-beta` with `9-beta`. */
+/** Staging: `9.7-RC2` with `9.7` and `latest-9`; beta `9.8-beta` with `9-beta`; SIGs `9/cloud` (in the SIG category), no links. */
 export function stagingNames(r: R): PublishNames {
+  if (sigOf(r)) return { dir: sigDir(r), links: {} };
   const dir = `${revision(r)}${publishSuffix(r)}`;
   if (r.type !== 'stable') return { dir, links: { [`${r.major}${publishSuffix(r)}`]: dir } };
   const links: Record<string, string> = { [`latest-${r.major}`]: dir };
@@ -207,7 +256,7 @@ export function stagingNames(r: R): PublishNames {
  * keep their suffix, so they can never land in a GA directory.
  */
 export function productionNames(r: R): PublishNames {
-  if (r.type !== 'stable') return stagingNames(r);
+  if (r.type !== 'stable' || sigOf(r)) return stagingNames(r);
   return { dir: revision(r), links: { [String(r.major)]: revision(r) } };
 }
 

@@ -10,6 +10,7 @@ import { tempWorkspace } from '../../../test/helpers/workspace';
 const ws = join(__dirname, '../../..');
 const rocky9 = readFileSync(join(ws, 'releases/rocky-9/release.yaml'), 'utf8');
 const beta = readFileSync(join(ws, 'releases/rocky-9-beta/release.yaml'), 'utf8');
+const cloud = readFileSync(join(ws, 'releases/sig-cloud-9/release.yaml'), 'utf8');
 
 describe('checkReleases', () => {
   let dir: string;
@@ -53,6 +54,16 @@ describe('checkReleases', () => {
   it('refuses a beta that would publish into the beta of another release', () => {
     add('rocky-9-beta2', beta.replace('profile: 9-beta', 'profile: 9-beta2').replace('rc: BETA1', 'rc: BETA2'));
     fails('releases/rocky-9-beta2/release.yaml', 'minor', /<staging>\/<category>\/9\.8-beta .* also written by releases\/rocky-9-beta\/release.yaml/);
+  });
+
+  it('refuses two SIG releases of one SIG and major, and takes the same SIG for another major', () => {
+    add('sig-cloud-9-copy', cloud.replace('project: 15016370', 'project: 25016370'));
+    fails('releases/sig-cloud-9-copy/release.yaml', 'sig.name', /<compose>\/9\/latest-SIG-cloud-9 \(from major and sig.name\) is also written by releases\/sig-cloud-9\/release.yaml/);
+    fails('releases/sig-cloud-9-copy/release.yaml', 'sig.name', /<staging>\/<sigCategory>\/9\/cloud .* also written by releases\/sig-cloud-9\/release.yaml/);
+    fails('releases/sig-cloud-9-copy/release.yaml', 'sig.name', /<production>\/<sigCategory>\/9\/cloud .* also written by releases\/sig-cloud-9\/release.yaml/);
+    rmSync(join(dir, 'releases/sig-cloud-9-copy'), { recursive: true });
+    add('sig-cloud-8', cloud.replace('major: 9', 'major: 8'));
+    expect(() => checkReleases(dir)).not.toThrow();
   });
 
   it('refuses a symlinked release directory, which Nx would silently not see', () => {

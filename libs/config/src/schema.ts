@@ -35,6 +35,11 @@ export const extraIsoSchema = z.strictObject({
   variant: name,
   /** Arches to build this ISO for; defaults to every arch of the release. */
   arches: z.array(arch).min(1).optional(),
+  /**
+   * Whether the release has this image (false: empanadas' `isoskip`, named but not made). Where
+   * pungi makes the release's media, the image is collected from pungi's compose: required when
+   * true, taken when pungi made it anyway when false.
+   */
   build: z.boolean().default(true),
 });
 
@@ -46,17 +51,53 @@ export const cloudImageSchema = z.strictObject({
   required: z.boolean().default(true),
 });
 
+/** What a release is: the distribution itself (`main`), or a Special Interest Group's repositories (`sig`). */
+export const RELEASE_KINDS = ['main', 'sig'] as const;
+/** Keys only a main release has: a SIG compose is packages only, published as it is (sync-to-staging-sig.sh). */
+const MAIN_ONLY = ['type', 'rc', 'profile', 'iso', 'cloud'] as const;
+
+const isoSchema = z.strictObject({
+  /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
+  lorax: z.strictObject({
+    variant: name,
+    repos: z.array(name).min(1),
+    squashfsOnly: z.boolean().default(true),
+    removes: z.array(z.string()).default([]),
+    bugurl: z.string().url().default('https://bugs.rockylinux.org'),
+    /** Package carrying vmlinuz and initrd for the boot-tree builder. */
+    kernelPackage: name.default('kernel'),
+  }),
+  extra: z.record(name, extraIsoSchema).default({}),
+  /**
+   * A declared respin of published media (empanadas' --updated-image/--image-increment): the
+   * ISOs are named `<short>-<revision>-<YYYYMMDD>.<respin>-<arch>-<image>.iso` (the date of the
+   * produce compose) beside the GA files, which stay as they are.
+   */
+  respin: z.number().int().positive().optional(),
+});
+export type IsoConfig = z.infer<typeof isoSchema>;
+
 export const releaseSchema = z
   .strictObject({
+    kind: z.enum(RELEASE_KINDS).default('main'),
+    /** A SIG release: the SIG's short name (lowercase, as in `pub/sig/<major>/<name>`) and the key file its packages are signed with. */
+    sig: z
+      .strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'a lowercase name of letters, digits, _ and - (it is a directory: pub/sig/<major>/<name>)'),
+        /** File name of the SIG's public key (`RPM-GPG-KEY-Rocky-SIG-Cloud`), found in the site's upstream.sigKeys directory. */
+        gpgKey: name,
+      })
+      .optional(),
     shortname: name.default('Rocky'),
     fullname: z.string().min(1).default('Rocky Linux'),
     major: z.number().int().positive(),
     minor: z.number().int().nonnegative(),
-    type: z.enum(['stable', 'beta', 'lookahead']),
+    /** Main releases only (required there); SIG releases are `stable`. */
+    type: z.enum(['stable', 'beta', 'lookahead']).optional(),
     /** RC level (RC2, BETA1, LH1); appears in boot ISO names, volume ids and the staging dir. */
     rc: z.string().regex(/^[A-Za-z0-9]+$/).optional(),
-    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead`. */
-    profile: name,
+    /** Suffix of the latest-<short>-<profile> link: `9`, `9-beta`, `9-lookahead` (main releases; required there). */
+    profile: name.optional(),
     /** Upstream build-system project (yumrepofs project id). */
     project: name,
     /**
@@ -67,30 +108,13 @@ export const releaseSchema = z
     arches: z.array(arch).min(1),
     checksum: z.literal('sha256').default('sha256'),
     repos: z.array(repoSchema).min(1),
-    iso: z.strictObject({
-      /** Repos (dir names) lorax installs from; the first is the boot tree's variant. */
-      lorax: z.strictObject({
-        variant: name,
-        repos: z.array(name).min(1),
-        squashfsOnly: z.boolean().default(true),
-        removes: z.array(z.string()).default([]),
-        bugurl: z.string().url().default('https://bugs.rockylinux.org'),
-        /** Package carrying vmlinuz and initrd for the boot-tree builder. */
-        kernelPackage: name.default('kernel'),
-      }),
-      extra: z.record(name, extraIsoSchema).default({}),
-      /**
-       * A declared respin of published media (empanadas' --updated-image/--image-increment): the
-       * ISOs are named `<short>-<revision>-<YYYYMMDD>.<respin>-<arch>-<image>.iso` (the date of the
-       * produce compose) beside the GA files, which stay as they are.
-       */
-      respin: z.number().int().positive().optional(),
-    }),
-    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).default({ images: {} }),
+    /** Main releases only (required there). */
+    iso: isoSchema.optional(),
+    cloud: z.strictObject({ images: z.record(name, cloudImageSchema).default({}) }).optional(),
     /**
      * What the tree ships beside the packages (empanadas' extra_files: EULA, LICENSE, the GPG keys…):
      * files taken by name from the newest build of these packages in the lorax variant's tree, the
-     * same bytes the release's rocky-release sources hold.
+     * same bytes the release's rocky-release sources hold. Main releases only (finalize places them).
      */
     extraFiles: z
       .strictObject({ packages: z.array(name).default([]), files: z.array(name).default([]) })
@@ -126,6 +150,23 @@ export const releaseSchema = z
       for (const a of list ?? []) if (!r.arches.includes(a)) issue(path, `arch ${a} is not in the release's arches`);
       unique(list, path);
     };
+    if (r.kind === 'sig') {
+      if (!r.sig) issue(['sig'], 'a SIG release (kind: sig) needs sig: { name, gpgKey }');
+      for (const k of MAIN_ONLY) if (r[k] !== undefined) issue([k], `a SIG release has no ${k}: its compose is packages only, published as it is under pub/sig`);
+      if (r.candidate) issue(['candidate'], 'a SIG release has no candidate: it builds no ISOs');
+      if (r.extraFiles.packages.length || r.extraFiles.files.length) issue(['extraFiles'], 'a SIG release has no extraFiles: its compose is packages only, published as it is under pub/sig');
+      if (r.publish.regenerateRepodata || r.publish.signRepodata) issue(['publish'], 'a SIG compose is published as it is: regenerateRepodata and signRepodata are for main releases');
+      r.repos.forEach((repo, i) => {
+        if (repo.multilib.length) issue(['repos', i, 'multilib'], 'SIG repos have no multilib trees (pub/sig/<major>/<sig>/<arch>/<repo>)');
+        const debugOf = r.repos.findIndex((x) => x.debug && `${x.dir ?? x.name}-debug` === (repo.dir ?? repo.name));
+        if (debugOf >= 0) issue(['repos', i, repo.dir ? 'dir' : 'name'], `${repo.dir ?? repo.name} is where the debug tree of repos[${debugOf}] goes (<arch>/<repo>-debug)`);
+      });
+    } else {
+      if (r.sig) issue(['sig'], 'only a SIG release (kind: sig) has a sig section');
+      if (!r.type) issue(['type'], 'expected one of "stable", "beta", "lookahead" (missing)');
+      if (!r.profile) issue(['profile'], 'expected string (missing)');
+      if (!r.iso) issue(['iso'], 'expected object (missing)');
+    }
     unique(r.arches, ['arches']);
     const dirs = new Set(r.repos.map((x) => x.dir ?? x.name));
     r.repos.forEach((repo, i) => {
@@ -146,12 +187,14 @@ export const releaseSchema = z
       });
       unique(list, path);
     };
-    checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
-    for (const [img, def] of Object.entries(r.iso.extra)) {
-      checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
-      releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+    if (r.iso) {
+      checkRepos(r.iso.lorax.repos, ['iso', 'lorax', 'repos']);
+      for (const [img, def] of Object.entries(r.iso.extra)) {
+        checkRepos(def.repos, ['iso', 'extra', img, 'repos']);
+        releaseArches(def.arches, ['iso', 'extra', img, 'arches']);
+      }
     }
-    for (const [img, def] of Object.entries(r.cloud.images)) {
+    for (const [img, def] of Object.entries(r.cloud?.images ?? {})) {
       releaseArches(def.arches, ['cloud', 'images', img, 'arches']);
       unique(def.variants, ['cloud', 'images', img, 'variants']);
     }
@@ -159,8 +202,10 @@ export const releaseSchema = z
     unique(r.extraFiles.packages, ['extraFiles', 'packages']);
     unique(r.extraFiles.files, ['extraFiles', 'files']);
     if (r.extraFiles.files.length && !r.extraFiles.packages.length) issue(['extraFiles', 'packages'], 'extra files need the packages they come from');
-    if (r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
-  });
+    if (r.type && r.type !== 'stable' && !r.rc) issue(['rc'], `a ${r.type} release needs an rc level (e.g. BETA1, LH1)`);
+  })
+  // The main-only keys a release left out, as main releases default them (a SIG is a stable release without images).
+  .transform((r) => ({ ...r, type: r.type ?? 'stable', cloud: r.cloud ?? { images: {} } }));
 export type ReleaseInput = z.input<typeof releaseSchema>;
 export type Release = z.infer<typeof releaseSchema> & { name: string };
 
@@ -253,6 +298,37 @@ export const storeSchema = z.discriminatedUnion('type', [
 /** Placeholders of the upstream URL template; see `upstreamUrl`. */
 const URL_PLACEHOLDERS = ['base', 'project', 'repo', 'arch'];
 
+/** Placeholders of the errata source template; see `errataLocation`. */
+export const ERRATA_PLACEHOLDERS = ['base', 'product', 'major', 'repo', 'arch'];
+
+/** An errata template: known placeholders only, and one document per repo and arch. */
+const errataTemplate = (kind: 'url' | 'dir') =>
+  z
+    .string()
+    .min(1)
+    .superRefine((t, ctx) => {
+      const used = new Set([...t.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]));
+      const known = kind === 'url' ? ERRATA_PLACEHOLDERS : ERRATA_PLACEHOLDERS.filter((p) => p !== 'base');
+      for (const p of used) if (!known.includes(p)) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${p}} (known: ${known.map((x) => `{${x}}`).join(', ')})` });
+      // Without them every tree would get one document: the static updateinfo.xml injected everywhere.
+      for (const p of ['repo', 'arch']) if (!used.has(p)) ctx.addIssue({ code: 'custom', message: `no {${p}}: every ${p} would get the same advisories` });
+      if (kind === 'url' && !/^(\{base\}|https?:\/\/|file:\/\/)/.test(t)) ctx.addIssue({ code: 'custom', message: 'expected an http://, https:// or file:// URL (or one starting with {base})' });
+      if (kind === 'dir' && t.split('/').includes('..')) ctx.addIssue({ code: 'custom', message: 'expected a path without ..' });
+    });
+
+/**
+ * Where the errata (updateinfo.xml) of a tree that staging regenerates come from: one document
+ * per repo and arch. `url`: Rocky's Apollo (`/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}`;
+ * a 404 means no advisories for that repo); `dir`: a file tree (a missing file means none).
+ * `{product}` is the release's product slug (`rocky-linux`), `{major}` its major version,
+ * `{repo}` the repo's upstream name, `{arch}` the basearch, `{base}` the fixture server.
+ */
+export const errataSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('url'), url: errataTemplate('url') }),
+  z.strictObject({ type: z.literal('dir'), path: errataTemplate('dir') }),
+]);
+export type ErrataSource = z.infer<typeof errataSchema>;
+
 /**
  * Limits on each upstream download attempt, as curl's --speed-limit/--speed-time and --max-time;
  * the low-speed defaults are dnf's (minrate=1000, timeout=30). An attempt that hits one fails
@@ -321,14 +397,17 @@ export const producerSchema = z.discriminatedUnion('type', [
 export type Producer = z.infer<typeof producerSchema>;
 export type PungiProducer = Extract<Producer, { type: 'pungi' }>;
 
+const category = z
+  .string()
+  .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)');
+
 export const siteSchema = z.strictObject({
   description: z.string().optional(),
   roots: z.strictObject({ compose: sitePath, staging: sitePath, production: sitePath }),
-  /** Mirror category path under staging/production roots. */
-  category: z
-    .string()
-    .refine((c) => !c.startsWith('/') && !c.split('/').includes('..'), 'expected a relative path without .. (it is a directory inside the staging and production roots)')
-    .default('mirror/pub/rocky'),
+  /** Mirror category path under staging/production roots (sync/common CATEGORY_STUB). */
+  category: category.default('mirror/pub/rocky'),
+  /** Where SIG releases publish, `<sigCategory>/<major>/<sig>/` (sync/common SIG_CATEGORY_STUB). */
+  sigCategory: category.default('mirror/pub/sig'),
   upstream: z.strictObject({
     /**
      * Repo URL template. `{project}`, `{repo}` and `{arch}` are filled in (each is required);
@@ -349,8 +428,17 @@ export const siteSchema = z.strictObject({
     /** Serve the embedded fixture upstream on loopback instead of reaching a host. */
     fixture: z.strictObject({ root: sitePath, scale: z.number().int().positive().default(1) }).optional(),
     verifySignature: z.boolean().default(true),
-    /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. */
+    /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. The key of every release `releases` gives none. */
     gpgKey: path.optional(),
+    /** Directory of the SIGs' public keys: each SIG release's `sig.gpgKey` file is in it. */
+    sigKeys: path.optional(),
+    /**
+     * Per release (by name), where it differs from the defaults: the key its upstream signs with
+     * (Rocky 8's `RPM-GPG-KEY-rockyofficial`, Rocky 9's `RPM-GPG-KEY-Rocky-9`, the testing keys of
+     * beta and lookahead) and its project in the URL (a Peridot project id; default: the
+     * release's `project`).
+     */
+    releases: z.record(name, z.strictObject({ gpgKey: path.optional(), project: name.optional() })).optional(),
     /** Unset: every limit at its default. */
     download: downloadSchema.optional(),
   }).superRefine((u, ctx) => {
@@ -363,6 +451,8 @@ export const siteSchema = z.strictObject({
   /** Releases (by name) whose composes are produced by something else than a reposync from `upstream`. */
   producers: z.record(name, producerSchema).default({}),
   signing: z.strictObject({ gnupgHome: sitePath, keyId: z.string().min(1) }).optional(),
+  /** Errata of the releases whose staging regenerates repodata (rocky-8); unset: none are added. */
+  errata: errataSchema.optional(),
   concurrency: z
     .strictObject({ downloads: z.number().int().positive().default(8), builds: z.number().int().positive().default(2) })
     .default({ downloads: 8, builds: 2 }),
@@ -397,6 +487,12 @@ export const siteSchema = z.strictObject({
         .optional(),
     })
     .default({ deletionLimit: 1000 }),
+}).superRefine((s, ctx) => {
+  // Nested, one category's publishing would write into (or, with deletions, delete from) the other's.
+  const inside = (a: string, b: string) => a === b || b.startsWith(`${a.replace(/\/+$/, '')}/`);
+  if (inside(s.category, s.sigCategory) || inside(s.sigCategory, s.category)) ctx.addIssue({ code: 'custom', path: ['sigCategory'], message: `${s.sigCategory} and category ${s.category} must not contain one another` });
+  if (s.errata?.type === 'url' && s.errata.url.includes('{base}') && !s.upstream.fixture)
+    ctx.addIssue({ code: 'custom', path: ['errata', 'url'], message: "{base} is the fixture server's address, and this site has no upstream.fixture" });
 });
 export type Site = z.infer<typeof siteSchema> & { name: string; file: string };
 export type Builder = z.infer<typeof builderSchema>;

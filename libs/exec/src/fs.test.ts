@@ -1,12 +1,12 @@
 import { describe, it, expect } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, acquireLockWaiting, writeFileAtomic, mapLimit, scratchName, sweepScratch, LockBusyError } from './fs';
 import { hashFiles } from './hash-workers';
-import { run, ToolError, preflight } from './run';
+import { run, runSync, ToolError, preflight } from './run';
 
 /** Runs `fn` as if on host `host` (RELENG_HOSTNAME), restoring the real host after. */
 async function asHost<T>(host: string, fn: () => T | Promise<T>): Promise<T> {
@@ -23,6 +23,7 @@ async function asHost<T>(host: string, fn: () => T | Promise<T>): Promise<T> {
 /** A process on host `host` that takes the lock and holds it until it is killed (it never releases it). */
 async function lockHolder(file: string, what: string, host: string): Promise<ChildProcess> {
   const script = `require(${JSON.stringify(join(__dirname, 'fs.ts'))}).acquireLock(process.argv[1], process.argv[2]); console.log('locked'); setInterval(() => {}, 1 << 30);`;
+  // A raw spawn: a process that lives until the test kills it, read as it starts.
   const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script, file, what], { env: { ...process.env, RELENG_HOSTNAME: host }, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d));
@@ -42,8 +43,8 @@ async function kill(child: ChildProcess): Promise<void> {
 function canMountTmpfs(): boolean {
   const d = mkdtempSync(join(tmpdir(), 'exec-mnt-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d], { stdio: 'ignore' });
-    execFileSync('umount', [d]);
+    runSync(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d]);
+    runSync(['umount', d]);
     return true;
   } catch {
     return false;
@@ -112,7 +113,7 @@ describe('exec primitives', () => {
   it.skipIf(process.getuid?.() !== 0 || !canMountTmpfs())('a lock that cannot be created (disk full, read-only) names the lock file and leaves no temp file', async () => {
     const mnt = join(dir, 'tiny');
     mkdirSync(join(mnt), { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
+    runSync(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mnt]);
     try {
       const f = join(mnt, 'work/.finalize.lock');
       mkdirSync(join(mnt, 'work'));
@@ -127,14 +128,15 @@ describe('exec primitives', () => {
       expect(readdirSync(join(mnt, 'work')), 'files left beside the lock').toEqual([]);
       expect(err?.code).toBe('ENOSPC');
       expect(err?.message).toMatch(`cannot create the lock ${f} for finalize of Rocky-9.7-20251120.0: ENOSPC: no space left on device`);
-      execFileSync('mount', ['-o', 'remount,ro', mnt]);
+      runSync(['mount', '-o', 'remount,ro', mnt]);
       expect(() => acquireLock(f, 'finalize of Rocky-9.7-20251120.0')).toThrow(`cannot create the lock ${f} for finalize of Rocky-9.7-20251120.0: EROFS: read-only file system`);
     } finally {
-      execFileSync('umount', [mnt]);
+      runSync(['umount', mnt]);
     }
   });
   it('sweeps the scratch of dead processes of this host, and nothing else', () => {
     const d = join(dir, 'scratch');
+    // Raw: what matters is a pid, of a process that exited and of one that lives until killed below.
     const dead = spawnSync('true').pid!; // exited: its pid names a killed run
     const live = spawn('sleep', ['30']);
     try {
@@ -162,9 +164,9 @@ describe('exec primitives', () => {
       writeFileSync(f, Buffer.alloc(n, i + 1));
       return f;
     });
-    const want = spawnSync('sha256sum', files, { encoding: 'utf8' }).stdout.trim().split('\n').map((l) => l.split(' ')[0]);
+    const want = runSync(['sha256sum', ...files]).toString().trim().split('\n').map((l) => l.split(' ')[0]);
     expect(await hashFiles(files, 'sha256', 3)).toEqual(want);
-    expect(await hashFiles([files[2]], 'md5')).toEqual([spawnSync('md5sum', [files[2]], { encoding: 'utf8' }).stdout.split(' ')[0]]);
+    expect(await hashFiles([files[2]], 'md5')).toEqual([runSync(['md5sum', files[2]]).toString().split(' ')[0]]);
     await expect(hashFiles([files[0], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
     await expect(hashFiles([files[2], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
   });

@@ -1,158 +1,244 @@
-// Running external tools: argv arrays only (never a shell string), the command line logged,
-// output captured (and optionally teed to a log file), a timeout, and an error that says which
-// tool failed, how, and the tail of what it printed.
-import { spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+// Running external tools, through execa: argv arrays only (never a shell string), the command
+// line logged, the output streamed to a log file as it comes (and to the terminal when verbose),
+// bounded tails of stdout and stderr for the error, timeouts and cancellation (SIGTERM, then
+// SIGKILL), and the tools killed when this process exits or is killed (execa's `cleanup`: on
+// SIGTERM/SIGINT/SIGHUP too, even one that comes as the tool starts; not on a SIGKILL, which no
+// process can catch). The error says which tool failed, how, and the tail of what it printed.
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
+import { execa, execaSync, type Options, type Result, type ResultPromise, type SyncOptions, type SyncResult } from 'execa';
+import { onExit } from 'signal-exit';
 
 export interface RunOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Kill the tool (SIGTERM, then SIGKILL) after this many ms. */
+  /** Stop the tool after this many ms (a ToolError with `timedOut`). */
   timeoutMs?: number;
-  /** Data for the tool's stdin. */
-  input?: string | Buffer;
-  /** Append the command line and all output to this file. */
+  /** Stop the tool when this aborts (a ToolError with `canceled`). */
+  cancelSignal?: AbortSignal;
+  /** How long a stopped tool has between SIGTERM and SIGKILL (default 5 s). */
+  killAfterMs?: number;
+  /** Data for the tool's stdin (it gets EOF after it; without input, at once). */
+  input?: string | Buffer | Readable;
+  /** Append the command line and all output to this file, as it comes. */
   logFile?: string;
   /** Exit codes that are not failures (default [0]). */
   okCodes?: number[];
   /** Print the command line before running it. */
   echo?: boolean;
+  /** Show what goes to the log file on this process's stdout/stderr too (default: RELENG_VERBOSE is set). */
+  verbose?: boolean;
+  /** Keep only the bounded tail of stdout, as for stderr: a chatty tool whose output only the log and the error need. */
+  stdoutTail?: boolean;
+  /** Called with each chunk of stdout instead of keeping or logging it (a walker parsing as the tool prints). */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export interface RunResult {
   code: number;
   stdout: string;
+  /** Its end (about TAIL_BYTES, from run; all of it from runSync): the log file has it whole. */
   stderr: string;
+}
+
+export interface ToolFailure extends RunResult {
+  signal?: string | null;
+  timedOut?: boolean;
+  canceled?: boolean;
+  /** Lines of each stream dropped before the kept tail (the log has them). */
+  dropped?: { stdout?: number; stderr?: number };
 }
 
 export class ToolError extends Error {
   constructor(
     readonly argv: string[],
-    readonly result: RunResult & { signal?: string | null; timedOut?: boolean },
+    readonly result: ToolFailure,
     /** The log file the tool's whole output went to (RunOptions.logFile). */
     readonly logFile?: string,
   ) {
-    const how = result.timedOut ? 'timed out' : result.signal ? `was killed by ${result.signal}` : `exited ${result.code}`;
+    const how = result.timedOut ? 'timed out' : result.canceled ? 'was canceled' : result.signal ? `was killed by ${result.signal}` : `exited ${result.code}`;
     // Both streams: a tool may print the cause on one and its progress on the other; showing
     // stderr alone hid a cause printed on stdout.
-    const out = [outputTail('stderr', result.stderr), outputTail('stdout', result.stdout), logFile && `full log: ${logFile}`].filter(Boolean);
+    const d = result.dropped ?? {};
+    const out = [outputTail('stderr', result.stderr, d.stderr), outputTail('stdout', result.stdout, d.stdout), logFile && `full log: ${logFile}`].filter(Boolean);
     super(`${argv[0]} ${how}: ${formatArgv(argv)}${out.length ? `\n${out.join('\n')}` : ''}`);
     this.name = 'ToolError';
   }
 }
 
 const TAIL_LINES = 15;
-function outputTail(name: string, text: string): string {
+function outputTail(name: string, text: string, dropped = 0): string {
   if (!text.trim()) return '';
   const lines = text.trimEnd().split('\n');
-  return `${name}${lines.length > TAIL_LINES ? ` (last ${TAIL_LINES} of ${lines.length} lines)` : ''}:\n${lines.slice(-TAIL_LINES).join('\n')}`;
+  const total = dropped + lines.length;
+  return `${name}${total > TAIL_LINES ? ` (last ${TAIL_LINES} of ${total} lines)` : ''}:\n${lines.slice(-TAIL_LINES).join('\n')}`;
+}
+
+/** What is kept of a stream for the error: whole chunks covering its last TAIL_BYTES, and how many lines went before. */
+const TAIL_BYTES = 1 << 20;
+class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  dropped = 0;
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.size += b.length;
+    while (this.size - this.chunks[0].length >= TAIL_BYTES) {
+      const d = this.chunks.shift()!;
+      this.size -= d.length;
+      for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) this.dropped++;
+    }
+  }
+  text = (): string => Buffer.concat(this.chunks).toString('utf8');
 }
 
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
 export const formatArgv = (argv: string[]) => argv.map(quote).join(' ');
 
-/** Opens the log a tool's run appends to, with its command line first. */
-function openLog(argv: string[], logFile: string | undefined): WriteStream | undefined {
-  if (!logFile) return undefined;
+/** Starts the log a tool's run appends to, with its command line first. */
+function openLog(argv: string[], logFile: string): { file: string; append: true } {
   mkdirSync(dirname(logFile), { recursive: true });
-  const log = createWriteStream(logFile, { flags: 'a' });
-  // A log that cannot be written must not crash the process; the tool's result still counts.
-  log.on('error', (e) => console.error(`cannot write ${logFile}: ${e.message}`));
-  log.write(`$ ${formatArgv(argv)}\n`);
-  return log;
+  appendFileSync(logFile, `$ ${formatArgv(argv)}\n`);
+  return { file: logFile, append: true };
 }
 
-const notInstalled = (argv: string[], e: NodeJS.ErrnoException): Error =>
-  e.code === 'ENOENT' ? new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`) : e;
+const notInstalled = (argv: string[]) => new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`);
 
-/** Runs a tool to completion. Rejects with a ToolError on a non-ok exit, a signal or a timeout. */
-export function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
-  if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
-  return new Promise((resolvePromise, reject) => {
-    const log = openLog(argv, opts.logFile);
-    const child = spawn(argv[0], argv.slice(1), {
-      cwd: opts.cwd,
-      env: opts.env ?? process.env,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => (out.push(d), log?.write(d)));
-    child.stderr.on('data', (d: Buffer) => (err.push(d), log?.write(d)));
-    let timedOut = false;
-    const timer =
-      opts.timeoutMs &&
-      setTimeout(() => {
-        timedOut = true;
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }, opts.timeoutMs);
-    // Settle only once the log is on disk: an error message may send people to read it.
-    const finish = (fn: () => void) => (log ? log.end(fn) : fn());
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
-      finish(() => reject(notInstalled(argv, e)));
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const result = { code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-      finish(() => {
-        if (!timedOut && !signal && (opts.okCodes ?? [0]).includes(result.code)) resolvePromise(result);
-        else reject(new ToolError(argv, { ...result, signal, timedOut }, opts.logFile));
-      });
-    });
-    child.stdin.on('error', () => {}); // a tool that exits without reading its stdin is not our error
-    child.stdin.end(opts.input);
-  });
+interface Started {
+  sub: ResultPromise;
+  out?: Tail;
+  err: Tail;
+  inputError?: Error;
 }
 
 /**
- * Runs a filter tool (`xz -dc`) as a stream: `input` is fed to its stdin and its stdout is the
- * returned stream, so no size limit applies and nothing is held in memory. The stream fails with
- * a ToolError (the tool's stderr in it, and in `logFile`) when the tool does not exit 0, and with
- * an install hint when it is missing. Destroying the stream stops the tool.
+ * execa registers a tool's cleanup just after spawning it; a SIGTERM in between met no handler,
+ * killed this process at once and left the tool running, orphaned (seen in CI under load). With
+ * signal-exit's handlers held from the first tool on (the same emitter execa uses), a signal
+ * waits for the end of the current tick, by which the cleanup is registered.
  */
-export function runPipe(argv: string[], input: Readable, opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile'> = {}): Readable {
-  const out = new PassThrough();
-  const log = openLog(argv, opts.logFile);
-  const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-  const err: Buffer[] = [];
-  let done = false;
-  const settle = (e?: Error) => {
-    if (done) return;
-    done = true;
-    const end = () => (e ? out.destroy(e) : out.end());
-    if (log) log.end(end);
-    else end();
+let held = false;
+function holdSignalHandlers(): void {
+  if (held) return;
+  held = true;
+  onExit(() => {});
+}
+
+/**
+ * Starts a tool. stdout is kept whole ('keep'), as a tail ('tail') or left to the caller
+ * ('stream': not logged, e.g. a filter's data). stderr is always logged and kept as a tail.
+ */
+function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stream'): Started {
+  holdSignalHandlers();
+  if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
+  const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
+  const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
+  const targets = (std: 'inherit') => ['pipe', ...(log ? [log] : []), ...(verbose ? [std] : [])] as Options['stdout'];
+  const input = opts.input ?? '';
+  const sub = execa(argv[0], argv.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    extendEnv: false,
+    input,
+    stdout: stdout === 'stream' ? 'pipe' : targets('inherit'),
+    stderr: targets('inherit'),
+    buffer: { stdout: stdout === 'keep', stderr: false },
+    maxBuffer: Infinity,
+    stripFinalNewline: false,
+    timeout: opts.timeoutMs,
+    cancelSignal: opts.cancelSignal,
+    forceKillAfterDelay: opts.killAfterMs ?? 5000,
+    reject: false,
+  });
+  const s: Started = { sub, err: new Tail() };
+  sub.stderr!.on('data', (d: Buffer) => s.err.push(d));
+  if (stdout === 'tail') {
+    const out = (s.out = new Tail());
+    sub.stdout!.on('data', (d: Buffer) => out.push(d));
+  }
+  // The caller's stream failing is the error to report, not what the tool made of its cut input.
+  if (typeof input === 'object' && !Buffer.isBuffer(input)) input.once('error', (e) => (s.inputError ??= e));
+  return s;
+}
+
+/** The tool's result, or the error that says how it failed. */
+function settle(argv: string[], r: Result | SyncResult, tails: { out?: Tail; err?: Tail; inputError?: Error }, opts: RunOptions): RunResult {
+  if (tails.inputError) throw tails.inputError;
+  const toText = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : typeof v === 'string' ? v : '');
+  const result: ToolFailure = {
+    code: r.exitCode ?? -1,
+    stdout: tails.out ? tails.out.text() : toText(r.stdout),
+    stderr: tails.err ? tails.err.text() : toText(r.stderr),
   };
-  child.stdout.pipe(out, { end: false });
-  child.stderr.on('data', (d: Buffer) => (err.push(d), log?.write(d)));
-  child.stdin.on('error', () => {}); // a tool that exits before reading all its input fails by its exit code
-  input.on('error', (e) => {
-    child.kill('SIGTERM');
-    settle(e);
-  });
-  input.pipe(child.stdin);
-  out.on('close', () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  });
-  child.on('error', (e: NodeJS.ErrnoException) => settle(notInstalled(argv, e)));
-  child.on('close', (code, signal) => {
-    const stderr = Buffer.concat(err).toString('utf8');
-    settle(code === 0 ? undefined : new ToolError(argv, { code: code ?? -1, stdout: '', stderr, signal }));
-  });
+  const cause = (r as { cause?: NodeJS.ErrnoException }).cause;
+  if (r.exitCode === undefined && !r.signal && !r.timedOut && !r.isCanceled) {
+    if (cause?.code === 'ENOENT' && cause.syscall?.startsWith('spawn')) throw notInstalled(argv);
+    throw cause ?? new Error(r.message);
+  }
+  if (!r.signal && !r.timedOut && !r.isCanceled && (opts.okCodes ?? [0]).includes(result.code)) {
+    // Something else failed (the log file could not be written): not a result to go on with.
+    if (cause) throw cause;
+    return result;
+  }
+  result.signal = r.signal;
+  result.timedOut = r.timedOut;
+  result.canceled = r.isCanceled;
+  result.dropped = { stdout: tails.out?.dropped, stderr: tails.err?.dropped };
+  throw new ToolError(argv, result, opts.logFile);
+}
+
+/** Runs a tool to completion. Rejects with a ToolError on a non-ok exit, a signal, a timeout or cancellation. */
+export async function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
+  const s = start(argv, opts, opts.onStdout ? 'stream' : opts.stdoutTail ? 'tail' : 'keep');
+  if (opts.onStdout) s.sub.stdout!.on('data', opts.onStdout);
+  // execa settles once the tool exited and its output is in the log: an error may send people to read it.
+  return settle(argv, await s.sub, s, opts);
+}
+
+/**
+ * Runs a filter tool (`xz -dc`) as a stream: `input` (if any) is fed to its stdin and its stdout
+ * is the returned stream, so no size limit applies and nothing is held in memory. The stream fails
+ * with a ToolError (the tool's stderr in it, and in `logFile`) when the tool does not exit 0, and
+ * with an install hint when it is missing. Destroying the stream stops the tool.
+ */
+export function runPipe(argv: string[], input: Readable | undefined, opts: Omit<RunOptions, 'input' | 'okCodes' | 'stdoutTail' | 'onStdout'> = {}): Readable {
+  const out = new PassThrough();
+  const s = start(argv, { ...opts, input }, 'stream');
+  s.sub.stdout!.pipe(out, { end: false });
+  out.on('close', () => s.sub.kill());
+  s.sub.then(
+    (r) => {
+      try {
+        settle(argv, r, s, opts);
+        out.end();
+      } catch (e) {
+        out.destroy(e as Error);
+      }
+    },
+    (e: Error) => out.destroy(e),
+  );
   return out;
 }
 
-/** run() for the few callers that cannot wait: the same errors (ToolError, install hint); stdout as bytes. */
-export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'input'> = {}): Buffer {
-  const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, input: opts.input, maxBuffer: Infinity });
-  if (r.error) throw notInstalled(argv, r.error as NodeJS.ErrnoException);
-  const stderr = r.stderr.toString('utf8');
-  if (r.status !== 0) throw new ToolError(argv, { code: r.status ?? -1, stdout: '', stderr, signal: r.signal });
-  return r.stdout;
+/** run() for the few callers that cannot wait: the same errors (ToolError, install hint) and log; stdout as bytes. */
+export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile' | 'okCodes'> & { input?: string | Buffer } = {}): Buffer {
+  const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
+  const to = (log ? ['pipe', log] : 'pipe') as SyncOptions['stdout'];
+  const r = execaSync(argv[0], argv.slice(1), {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    extendEnv: false,
+    input: opts.input ?? '',
+    stdout: to,
+    stderr: to,
+    encoding: 'buffer',
+    maxBuffer: Infinity,
+    stripFinalNewline: false,
+    reject: false,
+  } satisfies SyncOptions);
+  settle(argv, r as SyncResult, {}, opts);
+  return Buffer.from(r.stdout as unknown as Uint8Array);
 }
 
 /** Debian and Rocky package names of the tools the pipeline runs, for install hints. */
@@ -175,6 +261,8 @@ const PACKAGES: Record<string, [string, string]> = {
   mmd: ['mtools', 'mtools'],
   'grub-mkstandalone': ['grub-common grub-efi-amd64-bin', 'grub2-tools-extra'],
   rsync: ['rsync', 'rsync'],
+  find: ['findutils', 'findutils'],
+  tar: ['tar', 'tar'],
   gpg: ['gnupg', 'gnupg2'],
   gpgv: ['gpgv', 'gnupg2'],
   gpgconf: ['gnupg', 'gnupg2'],
@@ -197,8 +285,13 @@ const found = new Map<string, boolean>();
 /** Whether a tool is on PATH (cached). */
 export function hasTool(tool: string): boolean {
   if (!found.has(tool)) {
-    const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore' });
-    found.set(tool, r.status === 0);
+    let ok = true;
+    try {
+      runSync(['sh', '-c', 'command -v "$1"', 'sh', tool]);
+    } catch {
+      ok = false;
+    }
+    found.set(tool, ok);
   }
   return found.get(tool)!;
 }

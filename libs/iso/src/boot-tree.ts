@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, u
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
-import { fullName, isoNames, revision, volumeId, type Arch, type Builder } from '@rocky/config';
+import { fullName, isoNames, releaseIso, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { decompress, parseRepomd } from '@rocky/rpm-repo';
@@ -80,10 +80,10 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
     const host = NODE_ARCH[process.arch];
     if (host !== arch) throw new Error(`${arch}: lorax builds only for the host's arch (${host ?? process.arch}); configure a wrapper or a dispatched builder`);
   }
-  if (release.iso.lorax.removes.length) {
+  if (releaseIso(release).lorax.removes.length) {
     // empanadas comments these out of lorax's runtime-install.tmpl inside the mock chroot; that
     // edit belongs to the wrapper's image, not to a shared host's lorax.
-    log(`lorax removes (${release.iso.lorax.removes.join(', ')}) must be applied by the wrapper's lorax templates`);
+    log(`lorax removes (${releaseIso(release).lorax.removes.join(', ')}) must be applied by the wrapper's lorax templates`);
   }
   mkdirSync(workDir, { recursive: true });
   const loraxOut = join(workDir, 'lorax');
@@ -94,7 +94,7 @@ async function buildWithLorax(input: BootTreeInput, b: Extract<Builder, { type: 
   const logFile = input.logFile ?? join(workDir, 'lorax-run.log');
   log(`running lorax into ${loraxOut}`);
   try {
-    await stepOf(arch, 'lorax', () => runTool(argv, { logFile, timeoutMs: 6 * 3600_000 }), logFile);
+    await stepOf(arch, 'lorax', () => runTool(argv, { logFile, timeoutMs: 6 * 3600_000, stdoutTail: true }), logFile);
   } finally {
     appendFileToLog(logFile, loraxLog);
   }
@@ -214,7 +214,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   checkRepos(arch, input.repos);
   const volid = volumeId(release, arch);
   const product = fullName(release);
-  const kernelPkg = release.iso.lorax.kernelPackage;
+  const kernelPkg = releaseIso(release).lorax.kernelPackage;
   const env = reproducibleEnv(buildTimestamp);
 
   mkdirSync(workDir, { recursive: true });
@@ -248,7 +248,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   }
   const pkgs = [kernelPkg, ...(core ? ['@core'] : [])];
   log(`installing ${pkgs.join(' ')} (${arch}) into ${root}`);
-  await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000 }));
+  await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000, stdoutTail: true }));
   const kernel = findKernel(root, arch, kernelPkg, kver);
 
   mkdirSync(join(build, 'images/pxeboot'), { recursive: true });
@@ -260,7 +260,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   removeInstallRecords(root);
   const comp = squashfsCompressor(treeBytes(root));
   log(`squashing the installroot (${comp})`);
-  await step('mksquashfs', () => runTool(mksquashfsArgv(root, join(build, 'images/install.img'), comp), { logFile, env, timeoutMs: 3600_000 }));
+  await step('mksquashfs', () => runTool(mksquashfsArgv(root, join(build, 'images/install.img'), comp), { logFile, env, timeoutMs: 3600_000, stdoutTail: true }));
 
   // 4. Boot loaders.
   const bootloaders: string[] = [];
@@ -308,7 +308,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
       short: release.shortname,
       version: revision(release),
       arch,
-      variant: release.iso.lorax.variant,
+      variant: releaseIso(release).lorax.variant,
       timestamp: buildTimestamp,
     });
     t.images = { [arch]: { ...images, ...extra } };
@@ -330,7 +330,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   try {
     log(`writing ${isoPath} (${bootloaders.length ? bootloaders.join(', ') : 'data only: no boot loader for this arch on this host'})`);
     const argv = mkisofsArgv({ out: isoTmp, tree: staged, volid, arch, date: buildTimestamp, bios: loaders.bios, uefi: !!loaders.uefi });
-    await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000 }));
+    await step('xorriso', () => runTool(argv, { logFile, env, timeoutMs: 3600_000, stdoutTail: true }));
     // lorax implants the md5 into boot.iso (rd.live.check verifies it at boot).
     await step('implantisomd5', () => runTool(implantisomd5Argv(isoTmp), { logFile, timeoutMs: 3600_000 }));
     const [verified, isoSha, listing] = await settleAll<[{ implantMd5?: string }, string, string[]]>([

@@ -145,7 +145,7 @@ export async function buildExtraIso(input: ExtraIsoInput): Promise<ExtraIsoResul
     log(`xorriso: ${grafts.length} grafts onto ${basename(input.bootIso)} → ${basename(outFile)}`);
     // Created here so the md5 can follow xorriso's writing from the first byte (xorriso does not truncate).
     writeFileSync(tmp, '');
-    const xorriso = step('xorriso', () => runXorrisoDialog(dialog, { logFile, env: reproducibleEnv(buildTimestamp), timeoutMs: 6 * 3600_000 }));
+    const xorriso = step('xorriso', () => runXorrisoDialog(dialog, { logFile, env: reproducibleEnv(buildTimestamp), timeoutMs: 6 * 3600_000, stdoutTail: true }));
     const prediction = new ImplantPrediction();
     const followed = followFile(tmp, xorriso, (b) => prediction.update(b)).then(() => prediction.finish(true));
     followed.catch(() => {}); // a failed prediction only means the slow verification below

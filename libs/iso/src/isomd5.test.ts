@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '@rocky/exec';
@@ -88,11 +87,7 @@ describe('followFile', () => {
   it('reads every byte another process appends, and ends when that process ends', async () => {
     const file = join(tmp, 'growing');
     writeFileSync(file, '');
-    const writer = new Promise<void>((resolve, reject) => {
-      const sh = spawn('sh', ['-c', `for i in 1 2 3 4 5 6 7 8; do head -c 300001 /dev/urandom >> '${file}'; sleep 0.05; done`], { stdio: 'ignore' });
-      sh.on('error', reject);
-      sh.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`writer exited ${code}`))));
-    });
+    const writer = run(['sh', '-c', `for i in 1 2 3 4 5 6 7 8; do head -c 300001 /dev/urandom >> '${file}'; sleep 0.05; done`]).then(() => undefined);
     const h = createHash('sha256');
     let chunks = 0;
     const n = await followFile(file, writer, (b) => {

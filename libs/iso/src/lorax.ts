@@ -2,7 +2,7 @@
 // adoption of a lorax output tree (pull-unpack-tree's job) into the pipeline's layout.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { isFinal, isoNames, revision, volumeId, WRAPPER_MOUNTS, type Arch, type Release } from '@rocky/config';
+import { isFinal, isoNames, releaseIso, revision, volumeId, WRAPPER_MOUNTS, type Arch, type Release } from '@rocky/config';
 import { parseTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { describeTree, linkOrCopy, linkTree, replaceDir, settleAll } from './files';
@@ -14,7 +14,7 @@ import type { BootTreeResult } from './types';
  * `--squashfs-only` when configured, `--rootfs-size=4`). `--isfinal` only for GA releases.
  */
 export function loraxArgv(release: Release, arch: Arch, sources: string[], outDir: string, logFile: string): string[] {
-  const l = release.iso.lorax;
+  const l = releaseIso(release).lorax;
   const rev = revision(release);
   return [
     'lorax',

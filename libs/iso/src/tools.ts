@@ -16,6 +16,8 @@ export interface ToolRun {
   input?: string;
   timeoutMs?: number;
   okCodes?: number[];
+  /** Keep only the tail of stdout (see RunOptions): the chatty builders, whose output only the log needs. */
+  stdoutTail?: boolean;
 }
 
 /** Runs a tool (see `run`); a failure's ToolError ends with the log file that holds the tool's full output. */

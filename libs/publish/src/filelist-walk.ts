@@ -7,8 +7,8 @@
 // on 206k entries / 2 busy cores: Node's own walk (sync, or shared by 2 worker threads) took
 // 1.9 CPU-s, 1.0 of it in the kernel; find -printf takes 0.9, and parsing its output 0.5 on the
 // other core, overlapped. find is in findutils on every host we support (4.6 on Rocky 8).
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { run, type RunResult } from '@rocky/exec';
 
 /** Numbers per entry in WalkChunk.nums. */
 export const STRIDE = 7;
@@ -110,12 +110,11 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
   const st = fs.statSync(root);
   if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
   const rootRestricted = (st.mode & 0o004) === 0;
-  const child = spawn('find', [root, ...FIND_ARGS], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   const chunks: WalkChunk[] = [];
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let rest: Buffer | undefined;
   let failure: Error | undefined;
-  let stderr = '';
+  const stop = new AbortController();
   // The outermost open dir that is not world-readable (`<path>/`), and a top-level list dir being skipped.
   let restrictedUnder = '';
   let skipUnder = '';
@@ -202,7 +201,7 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
     }
   };
 
-  child.stdout.on('data', (data: Buffer) => {
+  const onStdout = (data: Buffer) => {
     if (failure) return;
     const buf = rest ? Buffer.concat([rest, data]) : data;
     const last = buf.lastIndexOf(0);
@@ -215,20 +214,19 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
       parse(records(buf.subarray(0, last)));
     } catch (e) {
       failure = e as Error;
-      child.kill();
+      stop.abort();
     }
-  });
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.once('error', (e) => reject(new Error(`find (the file-list walk): ${e.message}`)));
-    child.once('close', (c, s) => resolve([c, s]));
-  });
-  if (failure) throw failure;
-  // Entries removed while find ran are simply not there any more; anything else is an error.
-  const problems = stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
-  if (signal || (code !== 0 && (problems.length > 0 || !stderr.trim()))) {
-    throw new Error(`find ${root} (the file-list walk) ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${stderr.trim() ? `:\n${stderr.trim()}` : ''}`);
+  };
+  // find exits 1 for any entry it could not read; entries removed while it ran are simply not there any more.
+  let r: RunResult;
+  try {
+    r = await run(['find', root, ...FIND_ARGS], { env: { ...process.env, LC_ALL: 'C' }, okCodes: [0, 1], cancelSignal: stop.signal, onStdout });
+  } catch (e) {
+    throw failure ?? e;
   }
+  if (failure) throw failure;
+  const problems = r.stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
+  if (r.code !== 0 && (problems.length > 0 || !r.stderr.trim())) throw new Error(`find ${root} (the file-list walk) exited with code ${r.code}${r.stderr.trim() ? `:\n${r.stderr.trim()}` : ''}`);
   if (rest?.length) throw new Error(`find ${root}: output ends in an unterminated record`);
   return chunks;
 }

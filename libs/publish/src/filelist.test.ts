@@ -1,8 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runSync } from '@rocky/exec';
 import { generateFileLists, parseFileTimeList, type FileListOptions } from './filelist';
 import { walkTree } from './filelist-walk';
 
@@ -84,7 +85,8 @@ const read = (f: string) => readFileSync(f, 'utf8');
 const mtimeNs = (f: string) => lstatSync(f, { bigint: true }).mtimeNs;
 /** `find .` as the shell prints it (LC_ALL=C sort = byte order). */
 const findDot = (dir: string) =>
-  execFileSync('sh', ['-c', 'find . | LC_ALL=C sort'], { cwd: dir, encoding: 'utf8' })
+  runSync(['sh', '-c', 'find . | LC_ALL=C sort'], { cwd: dir })
+    .toString()
     .split('\n')
     .filter(Boolean);
 
@@ -147,7 +149,7 @@ describe('generateFileLists', () => {
     expect(Object.keys(list.checksums)).toEqual(['SHA1']);
     expect(Object.keys(list.checksums.SHA1).sort()).toEqual(repomds.sort());
     for (const p of repomds) {
-      const want = execFileSync('sha1sum', [p], { cwd: rocky, encoding: 'utf8' }).split(' ')[0];
+      const want = runSync(['sha1sum', p], { cwd: rocky }).toString().split(' ')[0];
       expect(list.checksums.SHA1[p]).toBe(want);
     }
     const sigList = parseFileTimeList(read(join(sig, 'fullfiletimelist-sig')));
@@ -219,7 +221,7 @@ describe('generateFileLists', () => {
     expect(r.written).toContain(join(rocky, 'fullfiletimelist'));
     expect(r.unchanged).toContain(join(sig, 'fullfiletimelist-sig'));
     const list = parseFileTimeList(read(join(rocky, 'fullfiletimelist-rocky')));
-    const want = execFileSync('sha1sum', [repomd], { encoding: 'utf8' }).split(' ')[0];
+    const want = runSync(['sha1sum', repomd]).toString().split(' ')[0];
     expect(list.checksums.SHA1['9.7/BaseOS/x86_64/os/repodata/repomd.xml']).toBe(want);
   });
 
@@ -250,7 +252,7 @@ describe('generateFileLists', () => {
   });
 
   it('waits for a lock held by another live process', async () => {
-    const holder = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const holder = spawn('sleep', ['60'], { stdio: 'ignore' }); // raw: a live pid to name as the lock's owner, killed below
     try {
       mkdirSync(dirname(opts().lockFile), { recursive: true });
       writeFileSync(opts().lockFile, `${holder.pid}\n`);

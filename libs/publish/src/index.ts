@@ -9,3 +9,4 @@ export * from './links';
 export * from './ga';
 export * from './overlay';
 export * from './repodata-tree';
+export * from './errata';

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { eventLog } from '@rocky/exec';
+import { eventLog, runSync } from '@rocky/exec';
 import { checksumDigests, DeletionLimitError, escapeName, excludeMatcher, isChecksumList, isMetadataPath, linkProblem, mirrorNameProblem, publishTree, PublishRefusedError } from './publish';
 import { linkCopyArgv } from '@rocky/exec';
 import { deletionArgs, deletionRules, exactPattern, linkDestArgv, parseDestination, parseItemized } from './rsync';
@@ -18,7 +17,7 @@ const put = (file: string, data: string, mtime = 1_700_000_000) => {
 function snapshot(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (rel: string) => {
-    for (const n of execFileSync('ls', ['-A', join(dir, rel)], { encoding: 'utf8' }).split('\n').filter(Boolean)) {
+    for (const n of runSync(['ls', '-A', join(dir, rel)]).toString().split('\n').filter(Boolean)) {
       const p = rel ? `${rel}/${n}` : n;
       const st = lstatSync(join(dir, p));
       if (st.isSymbolicLink()) out[p] = `-> ${readlinkSync(join(dir, p))}`;

@@ -1,17 +1,21 @@
 // The private tree in which staging prepares repodata before anyone can see it (rocky-8's
 // `prep-staging-8.sh` and `sign-repos-only.sh`, done right): a hardlinked copy of the staged tree
 // (old packages kept) plus the compose, whose repodata is regenerated with createrepo_c --update
-// and the compose's comps, module metadata and errata put back with modifyrepo_c, and repomd.xml
-// signed. Metadata there is always written as new files: packages are hardlinks of store objects
-// and of the staged tree, which must never change under a reader. A tree's prepared repodata is
+// and the compose's comps, the module metadata accumulated over the composes staged (a stream a
+// newer compose dropped keeps its document while its packages stay) and the errata of the site's
+// errata source (cut to the tree's packages) put back with modifyrepo_c, and repomd.xml signed.
+// Metadata there is always written as new files: packages are hardlinks of store objects and of
+// the staged tree, which must never change under a reader. A tree's prepared repodata is
 // kept (`prepared/<tree>.<key>/`) until published, so a rerun after a kill takes it over.
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { copySync, removeSync } from 'fs-extra';
-import { distroCpe, revision, treePath, type Release, type RepoTree, type Site } from '@rocky/config';
-import { detachSign, linkCopy, readJson, sha256, sha256File, tempName, writeJsonAtomic, type EventLog } from '@rocky/exec';
+import { distroCpe, moduleMetadataFile, revision, type Release, type RepoTree, type Site } from '@rocky/config';
+import { detachSign, linkCopy, readJson, sha256, sha256File, tempName, writeFileIfChanged, writeJsonAtomic, type EventLog } from '@rocky/exec';
 import { linkDestSync } from './rsync';
-import { createrepo, modifyrepo, parseRepomd, readRepodata } from '@rocky/rpm-repo';
+import { readRepoPackages } from './vetting';
+import type { TreeErrata } from './errata';
+import { createrepo, filterUpdateinfo, mergeModules, modifyrepo, nevraOf, parseModules, parseRepomd, readRepodata, renderModules, type ModuleDoc } from '@rocky/rpm-repo';
 
 export interface RepodataTreeOptions {
   release: Release;
@@ -29,8 +33,10 @@ export interface RepodataTreeOptions {
   /** Overlay entries (torrents, repo links) left out of the private tree. */
   overlayNames: string[];
   trees: RepoTree[];
-  /** The release's errata file (injected into os trees when it exists). */
-  updateinfo: string;
+  /** The errata of the os trees (tree path → document), as fetchErrata read them. */
+  errata: Map<string, TreeErrata>;
+  /** Where each tree's accumulated module metadata is kept (publishLayout's moduleMetadata). */
+  moduleMetadata: string;
   log: EventLog;
   /** Where createrepo_c's and modifyrepo_c's full output goes. */
   logFile?: string;
@@ -62,17 +68,19 @@ const readRecord = (work: string): Record<string, string> => {
 
 /**
  * What a tree's published repodata depends on: the compose's repodata (its package set, comps
- * and modules), the errata file for os trees, the signing key, and the release's options.
+ * and modules), the tree's errata document, the signing key, and the release's options. The
+ * accumulated module metadata is not in it: it changes only with what was published.
  */
-async function repodataKey(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'updateinfo'>, t: RepoTree): Promise<string> {
-  const { release: rel, compose, updateinfo } = o;
+async function repodataKey(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'errata'>, t: RepoTree): Promise<string> {
+  const { release: rel, compose } = o;
   const regen = rel.publish.regenerateRepodata && t.kind !== 'kickstart';
+  const errata = regen ? o.errata.get(t.path) : undefined;
   return sha256(
     JSON.stringify({
-      v: 1,
-      repomd: await sha256File(join(compose, treePath(t), 'repodata', 'repomd.xml')),
+      v: 2,
+      repomd: await sha256File(join(compose, t.path, 'repodata', 'repomd.xml')),
       regen,
-      updateinfo: regen && t.kind === 'os' && existsSync(updateinfo) ? await sha256File(updateinfo) : null,
+      errata: errata ? sha256(errata.xml) : null,
       sign: rel.publish.signRepodata ? (o.signing?.keyId ?? null) : null,
       distro: revision(rel),
     }),
@@ -96,7 +104,7 @@ export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<Repod
   const record = readRecord(a.work);
   const out: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
   for (const t of a.trees) {
-    const tp = treePath(t);
+    const tp = t.path;
     const key = await repodataKey(a, t);
     out.record[tp] = key;
     const dir = join(P, tp);
@@ -129,7 +137,7 @@ export async function prepareRepodataTree(a: RepodataTreeOptions): Promise<Repod
 /** The compose's repodata of one tree, regenerated and signed as the release asks, in the private copy. */
 async function buildRepodata(o: RepodataTreeOptions, t: RepoTree, a: { dir: string; regen: boolean; out: RepodataWork }) {
   const rel = o.release;
-  const tp = treePath(t);
+  const tp = t.path;
   const { dir, out } = a;
   copyRepodata(join(o.compose, tp, 'repodata'), join(dir, 'repodata'));
   if (a.regen) {
@@ -175,35 +183,64 @@ function removeOrphanRepodata(P: string, compose: string) {
   walk('', 0);
 }
 
-/** createrepo_c --update with the compose's comps, then its module metadata and the errata back in. */
+/** A repodata dir's metadata of `types` (the first there), decompressed; undefined when it has none. */
+async function readMetadata(repodata: string, types: string[]): Promise<Buffer | undefined> {
+  const file = join(repodata, 'repomd.xml');
+  if (!existsSync(file)) return undefined;
+  const repomd = parseRepomd(readFileSync(file, 'utf8'), file);
+  const r = types.map((ty) => repomd.records.find((x) => x.type === ty)).find(Boolean);
+  return r ? readRepodata(join(dirname(repodata), r.href), r.href) : undefined;
+}
+
+/**
+ * The module metadata an os tree has accumulated: its store file, or (no store yet) what staging
+ * published for it, which is the same thing.
+ */
+async function accumulatedModules(o: RepodataTreeOptions, t: RepoTree): Promise<ModuleDoc[]> {
+  const file = moduleMetadataFile(o.moduleMetadata, t);
+  if (existsSync(file)) return parseModules(readFileSync(file, 'utf8'), file);
+  const staged = join(o.releaseDir, t.path, 'repodata');
+  const yaml = await readMetadata(staged, ['modules']);
+  return yaml ? parseModules(yaml.toString('utf8'), `${staged} modules`) : [];
+}
+
+/** createrepo_c --update with the compose's comps, then the accumulated module metadata and the tree's errata in. */
 async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
-  const { release: rel, updateinfo, work } = o;
+  const { release: rel, work } = o;
+  const tp = t.path;
   const rev = revision(rel);
   const repodata = join(dir, 'repodata');
-  const repomd = parseRepomd(readFileSync(join(repodata, 'repomd.xml'), 'utf8'), join(repodata, 'repomd.xml'));
-  const tmp = join(work, 'tmp', treePath(t).replaceAll('/', '-'));
+  const tmp = join(work, 'tmp', t.path.replaceAll('/', '-'));
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const log = { logFile: o.logFile };
+  const write = (name: string, data: string | Buffer) => {
+    const file = join(tmp, name);
+    writeFileSync(file, data);
+    return file;
+  };
   try {
-    const extract = async (types: string[], name: string): Promise<string | undefined> => {
-      const r = types.map((ty) => repomd.records.find((x) => x.type === ty)).find(Boolean);
-      if (!r) return undefined;
-      const file = join(tmp, name);
-      writeFileSync(file, await readRepodata(join(dir, r.href), r.href));
-      return file;
-    };
-    const comps = await extract(['group', 'group_gz', 'group_xz'], 'comps.xml');
-    const modules = await extract(['modules'], 'modules.yaml');
+    const comps = await readMetadata(repodata, ['group', 'group_gz', 'group_xz']);
+    const composeModules = await readMetadata(repodata, ['modules']);
     await createrepo(
-      { dir, update: true, checksum: 'sha256', uniqueMdFilenames: true, revision: rev, distro: `${distroCpe(rel)},${rel.fullname} ${rev}`, workers: Math.max(1, o.workers), groupfile: comps },
+      { dir, update: true, checksum: 'sha256', uniqueMdFilenames: true, revision: rev, distro: `${distroCpe(rel)},${rel.fullname} ${rev}`, workers: Math.max(1, o.workers), groupfile: comps && write('comps.xml', comps) },
       { ...log, timeoutMs: 60 * 60_000 },
     );
-    if (modules) await modifyrepo({ mdtype: 'modules', file: modules, repodata }, log);
-    if (t.kind === 'os' && existsSync(updateinfo)) {
-      const ui = join(tmp, 'updateinfo.xml');
-      copyFileSync(updateinfo, ui);
-      await modifyrepo({ mdtype: 'updateinfo', file: ui, repodata }, log);
+    const held = new Set((readRepoPackages(dir) ?? []).map(nevraOf));
+    const has = (nevra: string) => held.has(nevra);
+    // Module streams are accumulated in os trees (the toolkit's `<Repo>-modules.yaml` per arch); others keep the compose's.
+    const before = t.kind === 'os' ? await accumulatedModules(o, t) : [];
+    const current = composeModules ? parseModules(composeModules.toString('utf8'), `${join(o.compose, tp)} modules`) : [];
+    if (before.length || current.length) {
+      const m = mergeModules(before, current, has);
+      if (m.docs.length) await modifyrepo({ mdtype: 'modules', file: write('modules.yaml', renderModules(m.docs)), repodata }, log);
+      if (m.carried.length || m.dropped.length) o.log.event('repodata-modules', { tree: tp, carried: m.carried, dropped: m.dropped });
+    }
+    const errata = t.kind === 'os' ? o.errata.get(tp) : undefined;
+    if (errata) {
+      const f = filterUpdateinfo(errata.xml, has, errata.source);
+      if (f.kept.length) await modifyrepo({ mdtype: 'updateinfo', file: write('updateinfo.xml', f.xml), repodata }, log);
+      o.log.event('repodata-errata', { tree: tp, source: errata.source, kept: f.kept, dropped: f.dropped });
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -212,19 +249,28 @@ async function regenerate(o: RepodataTreeOptions, t: RepoTree, dir: string) {
 
 
 /** Trees whose published repodata would be rebuilt (their inputs changed since the last publish). */
-export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'updateinfo' | 'trees' | 'work'>): Promise<string[]> {
+export async function staleRepodata(o: Pick<RepodataTreeOptions, 'release' | 'signing' | 'compose' | 'errata' | 'trees' | 'work'>): Promise<string[]> {
   const record = readRecord(o.work);
   const out: string[] = [];
-  for (const t of o.trees) if ((await repodataKey(o, t)) !== record[treePath(t)]) out.push(treePath(t));
+  for (const t of o.trees) if ((await repodataKey(o, t)) !== record[t.path]) out.push(t.path);
   return out;
 }
 
 /**
- * After the publish: the record stands for the published repodata; the private tree and prepared
- * repodata go. `partial`: only `work`'s trees were published (one compose of several), the
- * record of the others stays.
+ * After the publish: the record stands for the published repodata, the module metadata each
+ * regenerated os tree published is what it has accumulated; the private tree and prepared
+ * repodata go. `partial`: only `work`'s trees were published (one compose of several), the record of the
+ * others stays.
  */
-export function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree'>, work: RepodataWork, { partial = false } = {}): void {
+export async function commitRepodata(o: Pick<RepodataTreeOptions, 'work' | 'tree' | 'trees' | 'moduleMetadata'>, work: RepodataWork, { partial = false } = {}): Promise<void> {
+  for (const t of o.trees.filter((x) => x.kind === 'os' && work.regenerated.includes(x.path))) {
+    const yaml = await readMetadata(join(o.tree, t.path, 'repodata'), ['modules']);
+    const file = moduleMetadataFile(o.moduleMetadata, t);
+    if (yaml) {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileIfChanged(file, yaml);
+    } else rmSync(file, { force: true });
+  }
   writeJsonAtomic(join(o.work, 'repodata.json'), partial ? { ...readRecord(o.work), ...work.record } : work.record);
   rmSync(o.tree, { recursive: true, force: true });
   rmSync(preparedRoot(o.work), { recursive: true, force: true });

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { diffPackages, parseChecksum, type PackageDiff } from '@rocky/compose';
-import { repoDir, treePath, type Release, type RepoTree } from '@rocky/config';
+import { repoDir, type Release, type RepoTree } from '@rocky/config';
 import { HashCache, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { decompress, parsePrimary, parseRepomd, parseUpdateinfo, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
 import { treeDigest } from './digest';
@@ -257,7 +257,7 @@ export async function vetStagedTree(a: VetInput): Promise<VettingReport> {
   const changedPaths = new Set([...a.result.adds, ...a.result.updates].map((e) => e.path));
   const repos: RepoReport[] = [];
   for (const t of a.trees) {
-    const tp = treePath(t);
+    const tp = t.path;
     const dir = join(a.releaseDir, tp);
     let after: RpmPackage[];
     try {
@@ -326,8 +326,8 @@ async function closeStagedTree(rel: Release, releaseDir: string, trees: RepoTree
     const deps = repo.closure
       .map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
       .filter((x): x is RepoTree => !!x)
-      .map((x) => ({ id: x.dir, path: join(releaseDir, treePath(x)) }));
-    const res = await repoclosure({ check: { id: t.dir, path: join(releaseDir, treePath(t)) }, deps, arch: t.arch, releasever: rel.major, workDir: join(work, `${t.dir}-${t.arch}`) });
+      .map((x) => ({ id: x.dir, path: join(releaseDir, x.path) }));
+    const res = await repoclosure({ check: { id: t.dir, path: join(releaseDir, t.path) }, deps, arch: t.arch, releasever: rel.major, workDir: join(work, `${t.dir}-${t.arch}`) });
     return { repo: t.dir, arch: t.arch, required: repo.mustClose, ok: res.ok, broken: res.broken.map((b) => ({ package: b.package, unresolved: b.unresolved })) };
   });
 }

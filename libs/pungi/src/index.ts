@@ -10,3 +10,5 @@ export type { VerifiedCompose, VerifiedTree, VerifyOptions, FailedDeliverable } 
 export { pungiTrees, treesOf, toRepoTrees } from './trees';
 export type { PungiTree } from './trees';
 export { checkProducer } from './preflight';
+export { pungiConfigInputs, kojiTagListing } from './inputs';
+export type { PungiConfigInputs } from './inputs';

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseComposeInfo, type ComposeInfoRead } from '@rocky/compose';
-import { PungiComposeLayout, pungiTreePath, repoDir, type Arch, type Release, type RepoTree, type PungiTreeRef } from '@rocky/config';
+import { PungiComposeLayout, pungiTreePath, repoDir, treePath, type Arch, type Release, type RepoTree, type PungiTreeRef } from '@rocky/config';
 
 export interface PungiTree extends PungiTreeRef {
   /** Relative to `compose/`. */
@@ -72,11 +72,11 @@ export function toRepoTrees(rel: Pick<Release, 'repos' | 'arches'>, trees: Pungi
       unmapped.push(t);
       continue;
     }
-    out.push(
+    const tree: Omit<RepoTree, 'path'> =
       t.kind === 'source'
         ? { repo: repo.name, dir: t.variant, kind: 'source', arch: 'src', group: 'source' }
-        : { repo: repo.name, dir: t.variant, kind: t.kind, arch: t.arch as Arch, group: t.arch as Arch },
-    );
+        : { repo: repo.name, dir: t.variant, kind: t.kind, arch: t.arch as Arch, group: t.arch as Arch };
+    out.push({ ...tree, path: treePath(tree, 'main') });
   }
   return { trees: out, unmapped };
 }

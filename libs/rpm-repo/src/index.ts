@@ -9,3 +9,5 @@ export * from './dnf';
 export * from './createrepo';
 export * from './xml';
 export * from './rpm-files';
+export * from './modules';
+export * from './updateinfo';

@@ -1,9 +1,9 @@
 // rpmVercmp against rpm itself (its Lua binding), readNewc against GNU cpio's own newc archives.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runSync } from '@rocky/exec';
 import { compareEvr, readNewc, rpmVercmp } from './rpm-files';
 
 describe('rpmVercmp', () => {
@@ -12,7 +12,7 @@ describe('rpmVercmp', () => {
     ['1.010', '1.9'], ['9.7', '9.10'], ['1.el9', '1.el9_1'], ['0.beta1.el9', '1.el9'], ['a', '1'], ['1_0', '1.0'], ['~~', '~'], ['001', '1'], ['1.2.3', '1.2'],
   ];
   it.each(pairs)('%s vs %s as rpm compares them', (a, b) => {
-    const rpm = Number(execFileSync('rpm', ['--eval', `%{lua: print(rpm.vercmp("${a}", "${b}"))}`], { encoding: 'utf8' }).trim());
+    const rpm = Number(runSync(['rpm', '--eval', `%{lua: print(rpm.vercmp("${a}", "${b}"))}`]).toString().trim());
     expect(rpmVercmp(a, b)).toBe(rpm);
     expect(rpmVercmp(b, a)).toBe(rpm === 0 ? 0 : -rpm);
   });
@@ -31,7 +31,7 @@ describe('readNewc', () => {
       writeFileSync(join(dir, 'usr/share/doc/rocky-release/odd'), Buffer.alloc(5, 1)); // a size that needs padding
       symlinkSync('EULA', join(dir, 'usr/share/doc/rocky-release/EULA-link'));
       const list = ['./usr', './usr/share', './usr/share/doc', './usr/share/doc/rocky-release', './usr/share/doc/rocky-release/odd', './usr/share/doc/rocky-release/EULA-link', './usr/share/doc/rocky-release/EULA'];
-      const cpio = execFileSync('cpio', ['-o', '-H', 'newc', '--quiet'], { cwd: dir, input: list.join('\n') + '\n' });
+      const cpio = runSync(['cpio', '-o', '-H', 'newc', '--quiet'], { cwd: dir, input: list.join('\n') + '\n' });
       const files = readNewc(cpio, () => true);
       expect([...files.keys()].sort()).toEqual(['/usr/share/doc/rocky-release/EULA', '/usr/share/doc/rocky-release/odd']);
       expect(files.get('/usr/share/doc/rocky-release/EULA')!.toString()).toBe('eula text\n');

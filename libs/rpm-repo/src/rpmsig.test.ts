@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { runSync } from '@rocky/exec';
 import { rpmSignerKeyId } from './rpmsig';
 
 // Real rpmbuild + rpmsign; `rpm -qp --qf %{SIGPGP:pgpsig}` is the oracle.
@@ -16,24 +16,24 @@ describe('rpmSignerKeyId', () => {
     const gnupg = join(dir, 'gnupg');
     mkdirSync(gnupg, { mode: 0o700 });
     const env = { ...process.env, GNUPGHOME: gnupg };
-    execFileSync('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Sig Test <sig@example.invalid>', 'rsa2048', 'sign', '1y'], { env, stdio: 'ignore' });
-    keyId = execFileSync('gpg', ['--batch', '--with-colons', '--list-keys'], { env, encoding: 'utf8' }).split('\n').find((l) => l.startsWith('pub:'))!.split(':')[4].toLowerCase();
+    runSync(['gpg', '--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'Sig Test <sig@example.invalid>', 'rsa2048', 'sign', '1y'], { env });
+    keyId = runSync(['gpg', '--batch', '--with-colons', '--list-keys'], { env }).toString().split('\n').find((l) => l.startsWith('pub:'))!.split(':')[4].toLowerCase();
     const top = join(dir, 'rpmbuild');
     mkdirSync(join(top, 'SPECS'), { recursive: true });
     writeFileSync(join(top, 'SPECS/t.spec'), 'Name: sigtest\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%files\n');
-    execFileSync('rpmbuild', ['--define', `_topdir ${top}`, '-bb', join(top, 'SPECS/t.spec')], { stdio: 'ignore' });
+    runSync(['rpmbuild', '--define', `_topdir ${top}`, '-bb', join(top, 'SPECS/t.spec')]);
     unsigned = join(top, 'RPMS/noarch', readdirSync(join(top, 'RPMS/noarch'))[0]);
     signed = join(dir, 'signed.rpm');
-    execFileSync('cp', [unsigned, signed]);
-    execFileSync('rpmsign', ['--define', '__gpg /usr/bin/gpg', '--define', '_gpg_name sig@example.invalid', '--define', `_gpg_path ${gnupg}`, '--addsign', signed], { env, stdio: 'ignore' });
-    execFileSync('gpgconf', ['--homedir', gnupg, '--kill', 'gpg-agent']);
+    runSync(['cp', unsigned, signed]);
+    runSync(['rpmsign', '--define', '__gpg /usr/bin/gpg', '--define', '_gpg_name sig@example.invalid', '--define', `_gpg_path ${gnupg}`, '--addsign', signed], { env });
+    runSync(['gpgconf', '--homedir', gnupg, '--kill', 'gpg-agent']);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('finds the signing key id of a signed package, as rpm reports it', async () => {
     const id = await rpmSignerKeyId(signed);
     expect(id).toBe(keyId);
-    const oracle = execFileSync('rpm', ['-qp', '--nosignature', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', signed], { encoding: 'utf8' });
+    const oracle = runSync(['rpm', '-qp', '--nosignature', '--qf', '%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}', signed]).toString();
     expect(oracle).toContain(keyId.slice(-16));
   });
   it('answers null for an unsigned package and refuses a non-RPM', async () => {

@@ -2,12 +2,11 @@
 // a small repo (integration): createrepo_c and modifyrepo_c write what dnf reads; xz, zstd and
 // bzip2 decompress repodata as a stream.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { run } from '@rocky/exec';
+import { run, runSync } from '@rocky/exec';
 import { createrepo, createrepoArgv, modifyrepo, modifyrepoArgv } from './createrepo';
 import { dnfArgv, dnfConfig, dnfInstallArgv, repoclosureArgv, reposyncArgv } from './dnf';
 import { decompress, decompressStream, parseRepomd, readRepodata } from './repodata';
@@ -70,7 +69,7 @@ describe('the tools, run', () => {
     await run(['rpmbuild', '--quiet', '--define', `_topdir ${top}`, '-bb', join(top, 'SPECS/t.spec')]);
     const repo = join(dir, 'repo');
     mkdirSync(repo);
-    execFileSync('cp', ['-r', join(top, 'RPMS/noarch'), join(repo, 'Packages')]);
+    runSync(['cp', '-r', join(top, 'RPMS/noarch'), join(repo, 'Packages')]);
     await createrepo({ dir: repo, quiet: true, database: false });
     const ui = join(dir, 'updateinfo.xml');
     writeFileSync(ui, '<?xml version="1.0" encoding="UTF-8"?>\n<updates/>\n');
@@ -86,7 +85,7 @@ describe('the tools, run', () => {
     const plain = join(dir, `p-${tool}.xml`);
     writeFileSync(plain, xml);
     const ext = { xz: 'xz', zstd: 'zst', bzip2: 'bz2' }[tool];
-    execFileSync(tool, ['-k', '-q', plain]);
+    runSync([tool, '-k', '-q', plain]);
     const file = `${plain}.${ext}`;
     expect((await readRepodata(file)).toString('utf8')).toBe(xml);
     expect(decompress(readFileSync(file), file).toString('utf8')).toBe(xml);

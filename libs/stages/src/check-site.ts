@@ -6,7 +6,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { cloudBucketPrefix, stateDir, upstreamArch, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
+import { cloudBucketPrefix, pungiProducerOf, stateDir, upstreamArch, upstreamGpgKey, upstreamProject, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
 import { bytes, findTool, missingHint, run, TOOL_MINIMUMS, ToolError, compareVersions, toolVersion } from '@rocky/exec';
 import { probeKubernetes, probeSsh, type ProbeResult } from '@rocky/builders';
 import { hostBootLoaders, loaderInstallHint, wrapperMountProblem } from '@rocky/iso';
@@ -74,9 +74,12 @@ const within = (outer: string, inner: string) => {
 
 /** Every target of a release and the tools each stage runs for it, as its pre-flight sees them. */
 function toolsByTarget(ctx: StageContext): Map<string, string[]> {
-  const stages = [syncStage, isoExtraStage, cloudStage, finalizeStage, stagingStage, prodStage, filelistStage];
+  // A SIG release has sync and the publishing targets only.
+  const sig = ctx.release.kind === 'sig';
+  const stages = sig ? [syncStage, stagingStage, prodStage, filelistStage] : [syncStage, isoExtraStage, cloudStage, finalizeStage, stagingStage, prodStage, filelistStage];
   const out = new Map<string, string[]>();
   for (const stage of stages) out.set(stage.name, [...new Set(stage.tools({ ...ctx, target: stage.name }))]);
+  if (sig) return out;
   for (const arch of ctx.release.arches) {
     const b = builderFor(ctx, arch);
     // The lorax builder's own program is the builder check's (it names the builder's field).
@@ -113,27 +116,31 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
   if (site.signing) checks.push({ kind: 'signing', field: 'signing', gnupgHome: site.signing.gnupgHome, keyId: site.signing.keyId, fixtureRoot: site.upstream.fixture?.root, what: `GnuPG home ${site.signing.gnupgHome} holds the secret signing key ${site.signing.keyId}` });
   else if (rel.publish.signRepodata) checks.push({ kind: 'problem', field: 'signing', what: 'a signing key', message: `unset, but ${rel.name} signs its repodata (publish.signRepodata): add signing: { gnupgHome, keyId }` });
 
-  // One repo: the boot tree's (BaseOS), which every release has.
+  // One repo: the boot tree's (BaseOS), which every main release has. A release pungi makes reads no yumrepofs upstream.
   const trees = upstreamTrees(rel);
-  const tree = trees.find((t) => t.kind === 'os' && t.dir === rel.iso.lorax.repos[0]) ?? trees[0];
-  if (site.upstream.fixture) {
+  const tree = trees.find((t) => t.kind === 'os' && t.dir === rel.iso?.lorax.repos[0]) ?? trees[0];
+  const key = upstreamGpgKey(site, rel);
+  if (pungiProducerOf(site, rel)) {
+    // Its composes come from koji, through pungi (producers.<release>): nothing to GET.
+  } else if (site.upstream.fixture) {
     const fx = await import('@rocky/upstream-fixture');
-    const fixtureDir = join(site.upstream.fixture.root, fx.repoUrlPath(rel.project, tree.repo, upstreamArch(tree)));
+    const fixtureDir = join(site.upstream.fixture.root, fx.repoUrlPath(upstreamProject(site, rel), tree.repo, upstreamArch(tree)));
     checks.push({ kind: 'upstream', field: 'upstream', tree, fixtureDir, what: `the fixture's ${tree.repo} ${upstreamArch(tree)} repomd.xml reads${site.upstream.verifySignature ? ' and its signature verifies' : ''}` });
   } else {
     const url = upstreamUrl(site, rel, tree);
-    checks.push({ kind: 'upstream', field: 'upstream', tree, url, what: `GET ${url}/repodata/repomd.xml answers${site.upstream.verifySignature ? ' and its signature verifies with upstream.gpgKey' : ''}` });
+    checks.push({ kind: 'upstream', field: 'upstream', tree, url, what: `GET ${url}/repodata/repomd.xml answers${site.upstream.verifySignature ? ` and its signature verifies with ${key.field}` : ''}` });
   }
 
   const images = Object.values(rel.cloud.images);
-  if (site.cloud) {
+  if (site.cloud && images.length) {
     const arches = rel.arches.filter((a) => images.some((d) => !d.arches || d.arches.includes(a)));
     const src = site.cloud.source;
     if (src.type === 'dir') checks.push({ kind: 'cloud', field: 'cloud.source.path', path: src.path, project: rel.project, arches, fixtureRoot: site.upstream.fixture?.root, what: `${join(src.path, rel.project)} is listable` });
     else checks.push({ kind: 'bucket', field: 'cloud.source', bucket: src.bucket, region: src.region, endpoint: src.endpoint, prefixes: arches.map((a) => cloudBucketPrefix(rel, a, src.prefix)), what: `s3://${src.bucket}/ lists ${rel.name}'s builds` });
   } else if (images.length) checks.push({ kind: 'problem', field: 'cloud.source', what: 'a cloud image source', message: `unset, but ${rel.name} lists cloud images: add cloud: { source: { type: dir, path } }` });
 
-  for (const arch of rel.arches) {
+  // Builders make ISOs, which a SIG release has none of.
+  for (const arch of rel.kind === 'sig' ? [] : rel.arches) {
     const builder = builderFor(ctx, arch);
     const how = { 'boot-tree': builder.type === 'boot-tree' && builder.mustBoot ? 'this host has a boot loader for it' : 'the boot-tree builder (bootable where this host has a loader)', lorax: 'lorax (or its wrapper) runs here and sees the compose and its work dir', ssh: 'the SSH builder answers', kubernetes: 'the Kubernetes API server answers the token' }[builder.type];
     checks.push({ kind: 'builder', field: `builders.${arch}`, arch, builder, what: `${arch}: ${how}` });
@@ -331,11 +338,12 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
     return problem('upstream.url', `${(e as Error).message}: this is not a yum repo; check upstream.url`);
   }
   if (!up.verifySignature) return;
-  if (!up.gpgKey) return problem('upstream.gpgKey', 'unset, but upstream.verifySignature is true: set it to the armored key that signs the repos');
+  const { key: gpgKey, field } = upstreamGpgKey(ctx.site, ctx.release);
+  if (!gpgKey) return problem(field, `unset, but upstream.verifySignature is true: ${ctx.release.kind === 'sig' ? `set it to the directory holding ${ctx.release.sig?.gpgKey}` : `set it (or upstream.releases.${ctx.release.name}.gpgKey) to the armored key that signs the repos`}`);
   try {
-    accessSync(up.gpgKey, constants.R_OK);
+    accessSync(gpgKey, constants.R_OK);
   } catch (e) {
-    return problem('upstream.gpgKey', `cannot read ${up.gpgKey} (${(e as NodeJS.ErrnoException).code}): put the armored key that signs the repos there`);
+    return problem(field, `cannot read ${gpgKey} (${(e as NodeJS.ErrnoException).code}): put the armored key that signs ${ctx.release.name}'s repos there`);
   }
   let asc: Buffer;
   try {
@@ -344,12 +352,12 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
     return problem('upstream.verifySignature', `${where}/repodata/repomd.xml.asc: ${(e as Error).message}: upstream publishes no signature; sync would refuse every repo`);
   }
   if (!findTool('gpg', PATH) || !findTool('gpgv', PATH)) return void r.notes.push('signature not checked: gpg or gpgv is not installed (see their tool checks)');
-  const verifier = new SignatureVerifier(up.gpgKey);
+  const verifier = new SignatureVerifier(gpgKey);
   try {
     await verifier.verify(repomd, asc, `${where}/repodata/repomd.xml`);
     r.notes.push(`signature good (key ${await verifier.keyId()})`);
   } catch (e) {
-    problem('upstream.gpgKey', `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${up.gpgKey} the key upstream signs with?`);
+    problem(field, `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${gpgKey} the key upstream signs ${ctx.release.name} with?`);
   } finally {
     verifier.close();
   }

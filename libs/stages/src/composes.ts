@@ -24,7 +24,7 @@ export function composesOf(site: Pick<Site, 'roots'>, rel: Release, kind: Compos
   for (const id of readdirSync(base)) {
     const p = parseComposeId(id);
     if (!p || p.label !== label) continue;
-    const layout = new ComposeLayout(join(base, id));
+    const layout = new ComposeLayout(join(base, id), rel);
     out.push({ ...p, id, layout, status: existsSync(layout.status) ? readFileSync(layout.status, 'utf8').trim() : undefined });
   }
   return out.sort((a, b) => a.date.getTime() - b.date.getTime() || a.respin - b.respin);

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { stateDir, type ComposeKind, type Release, type Site } from '@rocky/config';
-import { scratchName, sweepScratch, type EventLog } from '@rocky/exec';
+import { scratchName, type EventLog } from '@rocky/exec';
 import { stageLog } from './stage';
 
 /** The options a user may give a stage (each executor's schema.json admits its own subset). */
@@ -59,15 +59,9 @@ export const projectsInRun = (ctx: Pick<StageContext, 'run'>, target: string): s
     .map(([p]) => p)
     .sort();
 
-/**
- * A work directory of this process under the site's `state/tmp` (created), after removing what
- * killed runs on this host left there.
- */
+/** A work directory of this process under the site's `state/tmp` (created; runStage swept killed runs' dirs before execute). */
 export function scratchDir(ctx: Pick<StageContext, 'site' | 'log'>, prefix: string): string {
-  const tmp = stateDir(ctx.site, 'tmp');
-  const removed = sweepScratch(tmp);
-  if (removed.length) ctx.log.info(`removed ${removed.length} work dir(s) of killed runs from ${tmp}: ${removed.join(', ')}`);
-  const dir = join(tmp, scratchName(prefix));
+  const dir = join(stateDir(ctx.site, 'tmp'), scratchName(prefix));
   mkdirSync(dir, { recursive: true });
   return dir;
 }

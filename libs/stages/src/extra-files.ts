@@ -6,7 +6,7 @@
 // variant's tree (as pungi's extra_files can take them from an RPM), and kept in the store.
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import type { Arch, Release } from '@rocky/config';
+import { releaseIso, type Arch, type Release } from '@rocky/config';
 import { compareEvr, rpmFiles } from '@rocky/rpm-repo';
 import type { Store } from '@rocky/store';
 import type { ArchManifest, FileEntry, PackageEntry } from './manifests';
@@ -20,7 +20,7 @@ export interface ExtraFile extends FileEntry {
 export function extraFilePackages(rel: Pick<Release, 'extraFiles' | 'iso'>, sync: ArchManifest, arch: Arch): PackageEntry[] {
   const { packages } = rel.extraFiles;
   if (!packages.length) return [];
-  const variant = rel.iso.lorax.variant;
+  const variant = releaseIso(rel).lorax.variant;
   const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === variant && t.arch === arch);
   if (!tree) throw new Error(`extra files: ${variant} has no ${arch} tree to take ${packages.join(', ')} from`);
   return packages.map((name) => {

@@ -11,7 +11,8 @@
 // Modules (names as mirrors know them, spec §4.5):
 //   rocky      <production>/<category>  fullfiletimelist-rocky, aliases fullfiletimelist and
 //                                       fullfiletimelist-rocky-linux (what Rocky's script copies)
-//   sig        <production>/mirror/pub/sig, when it exists: fullfiletimelist-sig (+ fullfiletimelist)
+//   sig        <production>/<sigCategory> (mirror/pub/sig: every SIG release), when it exists:
+//              fullfiletimelist-sig (+ fullfiletimelist)
 //   root       <production>: fullfiletimelist-root, aliases fullfiletimelist and
 //              fullfiletimelist-rocky (the name Rocky's script writes at the root)
 // The root module contains the others' list files, so it is generated right after them (same
@@ -115,7 +116,7 @@ export function fileListModules(site: StageContext['site']): FileListModule[] {
   const mods: FileListModule[] = [];
   const category = join(site.roots.production, site.category);
   if (existsSync(category)) mods.push({ name: 'rocky', dir: category });
-  const sig = join(site.roots.production, 'mirror', 'pub', 'sig');
+  const sig = join(site.roots.production, site.sigCategory);
   if (existsSync(sig)) mods.push({ name: 'sig', dir: sig });
   if (existsSync(site.roots.production)) mods.push({ name: 'root', dir: site.roots.production });
   return mods;

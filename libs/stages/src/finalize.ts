@@ -8,7 +8,7 @@
 // its file.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { checksumSignatureKey, composeRoot, repoTrees, revision, fullName, type Arch, type RepoTree } from '@rocky/config';
+import { checksumSignatureKey, composeRoot, releaseIso, repoTrees, revision, fullName, type Arch, type RepoTree } from '@rocky/config';
 import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import {
@@ -91,14 +91,14 @@ export interface FinalizeResult {
 export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   name: 'finalize',
   tools: (ctx) => [...(ctx.site.signing ? ['gpg', 'gpgconf'] : []), ...(ctx.release.extraFiles.files.length ? ['rpm2cpio'] : [])],
-  locks: (ctx) => [{ file: composeLayout(ctx.root, ctx.project, ctx.site).layout.finalizeLock, what: `finalize of ${ctx.project}` }],
+  locks: (ctx) => [{ file: composeLayout(ctx.root, ctx.project, ctx.site, ctx.release).layout.finalizeLock, what: `finalize of ${ctx.project}` }],
 
   async plan(ctx) {
     const { release: rel } = ctx;
     const dirs = new Map<string, Placed[]>();
     const upstreamDone = !syncPending(ctx) && [`iso-extra`, 'cloud', ...rel.arches.map((a) => `iso-${a}`)].every((t) => existsSync(join(targetDistDir({ ...ctx, target: t }), 'manifest.json')));
     if (!upstreamDone && ctx.dryRun) return { dirs, bootTrees: [], missingOptional: [] };
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     const add = (dir: string, p: Placed) => dirs.set(dir, [...(dirs.get(dir) ?? []), p]);
     const rel2 = (dir: string) => relTo(layout.compose, dir);
     for (const arch of rel.arches) {
@@ -106,11 +106,11 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       add(rel2(layout.isos(arch)), {
         ...boot.iso,
         listing: boot.listing,
-        image: { variant: rel.iso.lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: boot.iso.implantMd5 ?? null, subvariant: rel.iso.lorax.variant },
+        image: { variant: releaseIso(rel).lorax.variant, arch, format: 'iso', type: 'boot', bootable: boot.iso.bootable, volumeId: boot.iso.volumeId, implantMd5: boot.iso.implantMd5 ?? null, subvariant: releaseIso(rel).lorax.variant },
       });
     }
     for (const e of readExtraManifest(ctx.root, ctx.project).images) {
-      const def = rel.iso.extra[e.image];
+      const def = releaseIso(rel).extra[e.image];
       // productmd has no `minimal` type: every extra ISO is a `dvd` (as pungi's createiso records
       // them); the subvariant tells them apart.
       add(rel2(layout.isos(e.arch)), {
@@ -123,10 +123,10 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
       const kind = c.variant ? `${c.type}-${c.variant}` : c.type;
       add(rel2(layout.images(c.arch)), {
         ...c,
-        image: { variant: rel.iso.lorax.variant, arch: c.arch, ...cloudImageKind(c.format, c.variant), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
+        image: { variant: releaseIso(rel).lorax.variant, arch: c.arch, ...cloudImageKind(c.format, c.variant), bootable: false, volumeId: null, implantMd5: null, subvariant: kind },
       });
     }
-    if (rel.iso.respin) carryGaMedia(ctx, composeId, dirs);
+    if (releaseIso(rel).respin) carryGaMedia(ctx, composeId, dirs);
     return { dirs, composeId, bootTrees: bootTrees(rel), status: readStatus(layout.status), missingOptional: cloud.missingOptional };
   },
 
@@ -140,7 +140,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
     const store = openStore(site);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, ctx.release);
     const ts = composeTimestamp(composeId);
     const pmd = productmdCompose(composeId);
     const wasFinished = FINISHED.has(plan.status ?? '');
@@ -187,7 +187,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   // Every name agrees with the file it names, every installable tree's .treeinfo loads and names
   // files that are there with their checksums, and every package rpms.json lists is there.
   async verify(ctx, plan, { rpmPaths }) {
-    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     try {
       await verifyPlaced(openStore(ctx.site), layout.compose, plan.dirs);
       for (const t of plan.bootTrees) verifyTree(ctx, join(layout.compose, t.path));
@@ -200,7 +200,7 @@ export const finalizeStage: Stage<FinalizePlan, FinalizeResult> = {
   },
 
   async record(ctx, _plan, { manifest: m }) {
-    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site);
+    const { layout } = composeLayout(ctx.root, ctx.project, ctx.site, ctx.release);
     writeFileIfChanged(layout.status, renderStatus(m.status));
     return {
       summary: `${m.composeId}: ${m.status}; ${m.images} images, ${m.rpms} rpms in metadata; compose at ${layout.dir} (latest: ${composeRoot(ctx.site, ctx.release).latest})`,
@@ -238,7 +238,7 @@ function carryGaMedia(ctx: StageContext, composeId: string, dirs: Map<string, Pl
   const ga = composesOf(ctx.site, ctx.release, 'produce')
     .filter((c) => isFinished(c) && c.id !== composeId)
     .pop();
-  if (!ga) throw new Error(`${ctx.project} declares a respin (iso.respin: ${ctx.release.iso.respin}) but has no finished produce compose to carry the GA media from`);
+  if (!ga) throw new Error(`${ctx.project} declares a respin (iso.respin: ${releaseIso(ctx.release).respin}) but has no finished produce compose to carry the GA media from`);
   for (const [d, files] of dirs) {
     if (!d.startsWith('isos/')) continue;
     const from = join(ga.layout.compose, d);
@@ -260,7 +260,7 @@ function carryGaMedia(ctx: StageContext, composeId: string, dirs: Map<string, Pl
       const manifest = join(from, `${e.name}.manifest`);
       const text = existsSync(manifest) ? readFileSync(manifest) : undefined;
       const listing = text && { path: `${e.name}.manifest`, sha256: sha256(text), size: text.length };
-      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, ...(listing ? { listing } : {}), image: { variant: ctx.release.iso.lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
+      files.push({ path: e.name, name: e.name, sha256: e.sha256, size: e.size, aliases, carried: true, ...(listing ? { listing } : {}), image: { variant: releaseIso(ctx.release).lorax.variant, arch: d.slice('isos/'.length), format: 'iso', type: 'iso', bootable: false } });
     }
   }
 }
@@ -271,10 +271,10 @@ function bootTrees(rel: StageContext['release']): BootTree[] {
   const path = (t: Pick<RepoTree, 'dir' | 'arch' | 'kind'>) => posix.join(t.dir, t.arch, t.kind);
   const out: BootTree[] = [];
   for (const t of trees) {
-    if (t.dir !== rel.iso.lorax.variant || (t.kind !== 'os' && t.kind !== 'kickstart') || !rel.arches.includes(t.arch as Arch)) continue;
+    if (t.dir !== releaseIso(rel).lorax.variant || (t.kind !== 'os' && t.kind !== 'kickstart') || !rel.arches.includes(t.arch as Arch)) continue;
     const kind = t.kind;
     // The .treeinfo names the other lorax repos' trees of the same kind (../../../AppStream/<arch>/kickstart).
-    for (const dir of rel.iso.lorax.repos) {
+    for (const dir of releaseIso(rel).lorax.repos) {
       if (!trees.some((x) => x.dir === dir && x.arch === t.arch && x.kind === kind)) throw new Error(`${path(t)}: its .treeinfo would name ${dir}/${t.arch}/${kind}, which the release does not have (iso.lorax.repos)`);
     }
     out.push({ arch: t.arch as Arch, kind, path: path(t) });
@@ -315,8 +315,8 @@ async function placeBootTree(ctx: StageContext, store: Store, compose: string, t
   // Every file the .treeinfo names gets its [checksums] line, from the sha256 the iso manifest has.
   const named = new Set(treeinfoImagePaths(lorax));
   const ti = discTreeinfo(lorax, {
-    repos: rel.iso.lorax.repos,
-    mainVariant: rel.iso.lorax.variant,
+    repos: releaseIso(rel).lorax.repos,
+    mainVariant: releaseIso(rel).lorax.variant,
     disc: false,
     arch: t.arch,
     checksums: Object.fromEntries(files.filter((f) => named.has(f.path)).map((f) => [f.path, `sha256:${f.sha256}`])),

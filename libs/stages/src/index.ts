@@ -19,5 +19,6 @@ export { composesOf, type ComposeDir } from './composes';
 export { composeToPublish, type ComposeView } from './compose-check';
 export type { ChangesRecord } from './update-metadata';
 export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';
-export { pungiComposeStage, pungiSyncStage, requirePungi, type PungiComposePlan, type AssemblePlan } from './pungi';
+export { pungiSyncStage, type AssemblePlan } from './pungi';
+export { pungiComposeStage, requirePungi, type PungiComposePlan } from './pungi-compose';
 export { signReposStage, type SignReposPlan } from './sign-repos';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { extraIsoKey, mediaNames, type Arch } from '@rocky/config';
+import { extraIsoKey, mediaNames, releaseIso, type Arch } from '@rocky/config';
 import { mapLimit } from '@rocky/exec';
 import { openStore } from '@rocky/store';
 import { buildExtraIso } from '@rocky/iso';
@@ -49,7 +49,7 @@ export interface ExtraPlan {
 const bootManifestOf = (ctx: StageContext, arch: Arch) => (existsSync(join(targetDistDir({ ...ctx, target: `iso-${arch}` }), 'manifest.json')) ? readIsoManifest(ctx.root, ctx.project, arch) : undefined);
 
 function trees(ctx: StageContext, arch: Arch, image: string) {
-  const def = ctx.release.iso.extra[image];
+  const def = releaseIso(ctx.release).extra[image];
   const sync = readSyncManifest(ctx.root, ctx.project, arch);
   return def.repos.map((dir) => {
     const t = sync.trees.find((x) => x.kind === 'os' && x.dir === dir && x.arch === arch);
@@ -68,7 +68,7 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
     const code = codeDigest(ctx.root, ISO_CODE);
     const jobs: Job[] = [];
     for (const arch of rel.arches) {
-      for (const [image, def] of Object.entries(rel.iso.extra)) {
+      for (const [image, def] of Object.entries(releaseIso(rel).extra)) {
         if (!def.build || (def.arches && !def.arches.includes(arch))) continue;
         const names = mediaNames(rel, arch, image, syncPending(ctx) ? undefined : readComposeRef(ctx.root, ctx.project).composeId);
         const boot = bootManifestOf(ctx, arch);
@@ -103,10 +103,10 @@ export const isoExtraStage: Stage<ExtraPlan, ExtraIsoManifest> = {
   async execute(ctx, plan) {
     const { release: rel, site } = ctx;
     const store = openStore(site);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, ctx.release);
     const images = await mapLimit(plan.jobs, site.concurrency.builds, async ({ arch, image, inputs, reuse }): Promise<ExtraIsoEntry> => {
       if (reuse) return reuse;
-      const def = rel.iso.extra[image];
+      const def = releaseIso(rel).extra[image];
       const boot = readIsoManifest(ctx.root, ctx.project, arch);
       const names = mediaNames(rel, arch, image, composeId);
       const work = scratchDir(ctx, `extra-${ctx.project}-${arch}-${image}`);

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
-import { isoReuseKey, mediaNames, type Arch, type Builder, type IsoNames } from '@rocky/config';
+import { isoReuseKey, mediaNames, releaseIso, type Arch, type Builder, type IsoNames } from '@rocky/config';
 import { keepLogs } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
@@ -19,7 +19,8 @@ import { ISO_CODE, codeDigest } from './code-digest';
 
 export interface IsoManifest {
   arch: Arch;
-  builder: Builder['type'];
+  /** `pungi`: collected from the boot ISO pungi's buildinstall made (pungi-media.ts). */
+  builder: Builder['type'] | 'pungi';
   iso: FileEntry & { name: string; aliases: string[]; volumeId: string; implantMd5: string | null; bootable: boolean; bootloaders: string[] };
   /** The ISO's file list (`<iso>.manifest`, as empanadas writes it), kept in the store. */
   listing: FileEntry;
@@ -63,7 +64,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     if (syncPending(ctx)) return { arch, builder, names: mediaNames(ctx.release, arch, 'boot', undefined) };
     const names = mediaNames(ctx.release, arch, 'boot', readComposeRef(ctx.root, ctx.project).composeId);
     const sync = readSyncManifest(ctx.root, ctx.project, arch);
-    const repos = ctx.release.iso.lorax.repos.map((dir) => {
+    const repos = releaseIso(ctx.release).lorax.repos.map((dir) => {
       const tree = sync.trees.find((t) => t.kind === 'os' && t.dir === dir && t.arch === arch);
       if (!tree) throw new Error(`${arch}: lorax repo ${dir} has no ${arch} tree in the sync manifest`);
       return tree;
@@ -89,7 +90,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const { release: rel, site } = ctx;
     const { arch, builder, names } = plan;
     const store = openStore(site);
-    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site);
+    const { layout, composeId } = composeLayout(ctx.root, ctx.project, site, ctx.release);
     const repoDirs = [];
     for (const t of plan.repos!) repoDirs.push({ name: t.dir, path: await ensureTree(store, layout, t, ctx.log.info) });
     const outDir = layout.lorax(arch);
@@ -159,7 +160,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
  */
 function isoInputs(ctx: StageContext, arch: Arch, builder: Builder, names: IsoNames, repos: TreeManifest[]): string {
   const rel = ctx.release;
-  const slice = { arch, names, builder, lorax: rel.iso.lorax, name: [rel.shortname, rel.fullname, rel.major, rel.minor, rel.type, rel.rc] };
+  const slice = { arch, names, builder, lorax: releaseIso(rel).lorax, name: [rel.shortname, rel.fullname, rel.major, rel.minor, rel.type, rel.rc] };
   return createHash('sha256')
     .update(JSON.stringify({ slice, repos: repos.map((r) => [r.dir, r.repodata]), code: codeDigest(ctx.root, ISO_CODE) }))
     .digest('hex');

@@ -33,7 +33,7 @@ export interface TreeManifest {
   dir: string;
   kind: TreeKind;
   arch: TreeArch;
-  /** Relative to the compose's `compose/` directory. */
+  /** Relative to the compose's tree root (`ComposeLayout.trees`) and to the published release dir. */
   path: string;
   repodata: FileEntry[];
   packages: PackageEntry[];
@@ -51,10 +51,10 @@ export function releaseSlice(rel: Release, group: Arch | 'source') {
     type: rel.type,
     rc: rel.rc,
     arch: group,
-    lorax: arch ? rel.iso.lorax : undefined,
-    extra: arch ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
+    lorax: arch ? rel.iso?.lorax : undefined,
+    extra: arch && rel.iso ? Object.fromEntries(Object.entries(rel.iso.extra).filter(([, d]) => !d.arches || d.arches.includes(arch))) : undefined,
     // A declared respin renames the media; the extra files go onto the DVD.
-    respin: arch ? rel.iso.respin : undefined,
+    respin: arch ? rel.iso?.respin : undefined,
     extraFiles: arch ? rel.extraFiles : undefined,
   };
 }
@@ -112,6 +112,29 @@ export interface PungiComposeRecord {
   /** The deliverables pungi recorded as failed (FINISHED_INCOMPLETE). */
   failed: string[];
   trees: (TreeManifest & { group: Arch | 'source' })[];
+}
+
+/**
+ * An ISO pungi made (images.json), in the store: what a `compose-<name>` task records per arch in
+ * `media-<arch>.json`, and what iso-<arch> and iso-extra collect. Its path is relative to pungi's
+ * `compose/` (`BaseOS/x86_64/iso/Rocky-8.10-x86_64-boot.iso`).
+ */
+export interface PungiMedia extends FileEntry {
+  variant: string;
+  arch: Arch;
+  /** productmd's type: `boot`, `dvd`. */
+  type: string;
+  bootable: boolean;
+  volumeId: string | null;
+  implantMd5: string | null;
+  /** A boot ISO's boot tree: the files buildinstall put into its variant's os tree, relative to it. */
+  tree?: FileEntry[];
+}
+
+/** The media of one arch a compose task recorded (none: the compose made no ISOs for it). */
+export function readPungiMedia(root: string, project: string, compose: string, kind: ComposeKind, arch: Arch): PungiMedia[] {
+  const file = join(distDir(root, project, composeTarget(compose, kind)), `media-${arch}.json`);
+  return existsSync(file) ? readJson<{ images: PungiMedia[] }>(file).images : [];
 }
 
 /** The record of the `compose-<name>` task of the chain `kind` (`update-compose-<name>` for updates). */

@@ -1,7 +1,8 @@
-// The prod stage (replaces sync-to-prod[.delete].sh; spec §4.3, §6): promotes the staged release
-// dir `<staging>/<category>/<stagingNames.dir>` to `<production>/<category>/<productionNames.dir>`
-// (stable drops the RC suffix: 9.7-RC2 -> 9.7; beta and lookahead keep theirs), mirror-safe with
-// deletions, then points the production links (`9 -> 9.7`) at it.
+// The prod stage (replaces sync-to-prod[.delete].sh and sync-to-prod-sig.sh; spec §4.3, §6):
+// promotes the staged release dir `<staging>/<category>/<stagingNames.dir>` to
+// `<production>/<category>/<productionNames.dir>` (stable drops the RC suffix: 9.7-RC2 -> 9.7;
+// beta and lookahead keep theirs; a SIG's `<major>/<sig>` is the same in the SIG category),
+// mirror-safe with deletions, then points the production links (`9 -> 9.7`) at it.
 //
 // Refusals, each before anything changes, each saying what to do:
 //   - production already matches staging (links right): nothing to do, and that is a success

@@ -3,7 +3,9 @@
 import { pungiProducerOf } from '@rocky/config';
 import type { Stage } from './stage';
 import type { StageContext } from './context';
-import { pungiComposeStage, pungiSyncStage } from './pungi';
+import { pungiSyncStage } from './pungi';
+import { pungiComposeStage } from './pungi-compose';
+import { pungiIsoExtraStage, pungiIsoStage } from './pungi-media';
 import { signReposStage } from './sign-repos';
 import { syncStage } from './sync';
 import { isoStage } from './iso';
@@ -37,11 +39,16 @@ export type StageName = keyof typeof stages;
  * The stage behind an Nx target: `iso-x86_64` is the iso stage, `update-staging` and
  * `staging-Extras` the staging stage, `compose-Extras` the compose stage, every other target is
  * its own. Given the context, the sync of a release pungi makes on this site assembles pungi's
- * composes instead of reposyncing.
+ * composes instead of reposyncing, and its iso targets collect pungi's media instead of building.
  */
 export function stageForTarget(target: string, ctx?: Pick<StageContext, 'site' | 'release'>): Stage<unknown, unknown> {
   const t = target.replace(/^update-/, '');
-  if (t === 'sync' && ctx && pungiProducerOf(ctx.site, ctx.release)) return pungiSyncStage as Stage<unknown, unknown>;
+  if (ctx && pungiProducerOf(ctx.site, ctx.release)) {
+    // pungi makes the compose and its media: sync assembles them, the iso targets collect them.
+    if (t === 'sync') return pungiSyncStage as Stage<unknown, unknown>;
+    if (t === 'iso-extra') return pungiIsoExtraStage as Stage<unknown, unknown>;
+    if (/^iso-/.test(t)) return pungiIsoStage as Stage<unknown, unknown>;
+  }
   const name = /^iso-(?!extra$)/.test(t) ? 'iso' : /^compose-/.test(t) ? 'compose' : /^staging-/.test(t) ? 'staging' : t;
   const stage = (stages as Record<string, Stage<unknown, unknown>>)[name];
   if (!stage) throw new Error(`no stage runs the target ${target}; stages: ${Object.keys(stages).join(', ')}`);

@@ -5,7 +5,7 @@
 // re-vets a changed tree), and prod refuses it until its new digest is approved.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { publishLayout, repoTrees, stagingNames, treePath } from '@rocky/config';
+import { publishLayout, repoTrees, stagingNames } from '@rocky/config';
 import { detachSign, mapLimit, verifySignature } from '@rocky/exec';
 import type { Stage } from './stage';
 
@@ -29,7 +29,7 @@ export const signReposStage: Stage<SignReposPlan, { signed: string[] }> = {
     if (!ctx.site.signing) throw new Error(`${ctx.site.file}: site ${ctx.site.name} has no signing key (signing {gnupgHome, keyId})`);
     const releaseDir = join(publishLayout(ctx.site, rel).stagingCategory, stagingNames(rel).dir);
     const plan = { releaseDir, trees: [] as string[] };
-    plan.trees = [...new Set([...repoTrees(rel, 'produce'), ...repoTrees(rel, 'update')].map(treePath))].filter((tp) => existsSync(repomd(plan, tp)));
+    plan.trees = [...new Set([...repoTrees(rel, 'produce'), ...repoTrees(rel, 'update')].map((t) => t.path))].filter((tp) => existsSync(repomd(plan, tp)));
     if (!plan.trees.length) throw new Error(`${releaseDir} holds no staged repodata of ${rel.name}: nothing to sign (run \`nx run ${ctx.project}:staging\` first)`);
     return plan;
   },

@@ -1,18 +1,20 @@
 // The staging stage (replaces sync-to-staging[.delete].sh, minor-release-sync-to-staging.sh and
-// sign-repos-only.sh; spec §4.3): the finalized compose's `compose/` (for updates composes: the
-// latest compose) is published mirror-safe to `<staging>/<category>/<stagingNames.dir>`, then the
+// sign-repos-only.sh, sync-to-staging-sig.sh; spec §4.3): the finalized compose's `compose/` (for
+// update composes: the latest compose; for SIGs its `<major>/<sig>`) is published mirror-safe to
+// `<staging>/<category>/<stagingNames.dir>` (SIGs: `<staging>/<sigCategory>/<major>/<sig>`), then the
 // release links beside it, and a vetting report is written for review; the digest a reviewer
 // approves is written only for a tree that passed. Where its files live: publishLayout in
 // libs/config. Releases with regenerateRepodata/signRepodata (rocky-8) publish a private tree
 // whose repodata is already rebuilt and signed (libs/publish/src/repodata-tree.ts).
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ComposeLayout, composeOfTarget, composeRoot, composeTarget, parseComposeId, publishLayout, repoTrees, stagingNames, treePath, type RepoTree } from '@rocky/config';
+import { ComposeLayout, composeOfTarget, composeRoot, composeTarget, isFinalized, parseComposeId, publishLayout, repoTrees, stagingNames, type RepoTree } from '@rocky/config';
 import { HashCache, readJson } from '@rocky/exec';
 import {
   buildOverlay,
   commitRepodata,
   describePlan,
+  fetchErrata,
   overlayNames,
   placeLinks,
   prepareRepodataTree,
@@ -26,6 +28,7 @@ import {
   type PublishResult,
   type RepodataTreeOptions,
   type RepodataWork,
+  type TreeErrata,
   type VettingReport,
 } from '@rocky/publish';
 import type { RpmPackage } from '@rocky/rpm-repo';
@@ -39,6 +42,7 @@ import { carryMedia } from './composes';
 import { runStage, type Stage } from './stage';
 import type { StageContext } from './context';
 import { openStore } from '@rocky/store';
+import { openUpstream } from './upstream';
 
 export interface StagingPlan {
   composeId?: string;
@@ -52,6 +56,8 @@ export interface StagingPlan {
   preview?: PublishResult;
   /** `staging-<compose>` of a pungi-produced release: only that compose's dirs are published, from its own compose. */
   single?: { compose: string; variants: string[] };
+  /** The errata of the trees whose repodata is regenerated, read from the site's errata source (what execute publishes). */
+  errata: Map<string, TreeErrata>;
 }
 
 export interface StagingResult {
@@ -79,28 +85,44 @@ export interface StagingResult {
 
 const privateTree = (ctx: StageContext) => ctx.release.publish.regenerateRepodata || ctx.release.publish.signRepodata;
 
-function repodataOptions(ctx: StageContext, compose: string, releaseDir: string, trees: RepoTree[]): RepodataTreeOptions {
+function repodataOptions(ctx: StageContext, layout: ComposeLayout, releaseDir: string, trees: RepoTree[], errata: Map<string, TreeErrata>): RepodataTreeOptions {
   const paths = publishLayout(ctx.site, ctx.release);
   return {
     release: ctx.release,
     signing: ctx.site.signing,
     workers: ctx.site.concurrency.builds,
-    compose,
+    compose: layout.trees,
     releaseDir,
     tree: join(paths.stagingWork, 'tree'),
     work: paths.stagingWork,
     overlayNames: overlayNames(ctx.release),
     trees,
-    updateinfo: join(ctx.root, 'releases', ctx.release.name, 'updateinfo.xml'),
+    errata,
+    moduleMetadata: paths.moduleMetadata,
     log: ctx.log,
-    logFile: new ComposeLayout(dirname(compose)).log('global', 'staging-repodata'),
+    logFile: layout.log('global', 'staging-repodata'),
   };
+}
+
+/**
+ * The errata of the trees staging regenerates, read from the site's source (Apollo); on the
+ * local site its `{base}` is the fixture, served for the read.
+ */
+async function readErrata(ctx: StageContext, trees: RepoTree[]): Promise<Map<string, TreeErrata>> {
+  const { site, release: rel } = ctx;
+  if (!rel.publish.regenerateRepodata || !site.errata) return new Map();
+  const served = site.errata.type === 'url' && site.errata.url.includes('{base}') ? await openUpstream(ctx.root, site, ctx.log.info) : undefined;
+  try {
+    return await fetchErrata({ site, release: rel, trees, base: served?.base, log: ctx.log.info });
+  } finally {
+    await served?.close();
+  }
 }
 
 /** The release's trees the compose holds, in the release's order. */
 const composeTrees = (ctx: StageContext, view: ComposeView): RepoTree[] => {
   const held = new Set(view.trees.map((t) => t.path));
-  return repoTrees(ctx.release, ctx.kind).filter((t) => held.has(treePath(t)));
+  return repoTrees(ctx.release, ctx.kind).filter((t) => held.has(t.path));
 };
 
 /** The files of the compose that the store must hold for a repair: every tree file, and the media CHECKSUM names. */
@@ -122,13 +144,13 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     if (rel.publish.signRepodata && !site.signing) throw new Error(`${rel.name} signs its repodata (publish.signRepodata) but site ${site.name} has no signing key: add signing {gnupgHome, keyId} to the site`);
     const single = composeOfTarget(ctx.target);
     if (single) return planSingle(ctx, releaseDir, single);
-    if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [] };
+    if (ctx.kind === 'produce' && syncPending(ctx)) return { releaseDir, damage: [], trees: [], staleRepodata: [], errata: new Map() };
     const view = composeToPublish(ctx);
     const { layout, composeId } = view;
     if (ctx.kind === 'produce') refuseRollbackOfUpdates(ctx, composeId);
     const trees = composeTrees(ctx, view);
     const damage = composeDamage(view);
-    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [] };
+    const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [], errata: await readErrata(ctx, trees) };
     if (damage.length && ctx.dryRun) return plan;
     if (damage.length) {
       // Repaired in execute from the store; a compose the store cannot restore fails here, before anything changed.
@@ -138,12 +160,12 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       }
       return plan;
     }
-    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout.compose, releaseDir, trees));
+    if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, layout, releaseDir, trees, plan.errata));
     if (ctx.dryRun) {
       const overlay = join(paths.stagingWork, 'overlay');
       // Regenerated repodata is not built in a dry run: plan the rest, and name the trees to rebuild.
       plan.preview = await publishTree({
-        source: [layout.compose, ...(existsSync(overlay) ? [overlay] : [])],
+        source: [layout.trees, ...(existsSync(overlay) ? [overlay] : [])],
         dest: releaseDir,
         delete: rel.publish.delete,
         dryRun: true,
@@ -156,10 +178,11 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
 
   describe(p, ctx) {
     const rel = ctx.release;
-    if (!p.composeId) return { summary: `publish the compose finalize is about to make to ${p.releaseDir}, vet it` };
+    if (!p.composeId) return { summary: `publish the compose ${isFinalized(rel, ctx.kind) ? 'finalize' : 'sync'} is about to make to ${p.releaseDir}, vet it` };
     const lines: string[] = [];
     if (p.damage.length) lines.push(`the compose on this host is damaged; finalize is rerun and lost files are relinked from the artifact store first:`, ...p.damage.map((d) => `  ${d}`));
     if (p.staleRepodata.length) lines.push(`repodata to ${rel.publish.regenerateRepodata ? 'regenerate' : 'sign'}: ${p.staleRepodata.join(', ')}`);
+    for (const [tree, e] of p.errata) lines.push(`errata of ${tree}: ${e.source}`);
     if (p.preview) {
       for (const e of [...p.preview.adds, ...p.preview.updates]) lines.push(`+ ${e.path} (${e.bytes} bytes)`);
       for (const e of p.preview.deletes) lines.push(`- ${e.path} (${e.bytes} bytes)`);
@@ -177,21 +200,21 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const paths = publishLayout(site, rel);
     const releaseDir = plan.releaseDir;
     const overlay = join(paths.stagingWork, 'overlay');
-    ctx.log.event('staging-start', { composeId, compose: layout.compose, dest: releaseDir });
+    ctx.log.event('staging-start', { composeId, compose: layout.trees, dest: releaseDir });
     mkdirSync(paths.stagingWork, { recursive: true });
     mkdirSync(paths.stagingTemp, { recursive: true });
 
     // 1. Repodata in a private copy (rocky-8), signed before anyone can see it.
-    const ro = repodataOptions(ctx, layout.compose, releaseDir, plan.trees);
+    const ro = repodataOptions(ctx, layout, releaseDir, plan.trees, plan.errata);
     let repodata: RepodataWork = { regenerated: [], signed: [], resumed: [], record: {} };
     if (privateTree(ctx)) repodata = await prepareRepodataTree(ro);
-    const base = privateTree(ctx) ? ro.tree : layout.compose;
+    const base = privateTree(ctx) ? ro.tree : layout.trees;
     // 2. The overlay: repo links and torrents, published together with the compose.
     const torrents = await buildOverlay({ release: rel, torrent: site.publish.torrent, overlay, base, log: ctx.log });
     // 3. Publish. With a private copy built from the staged tree, the copy holds everything
     //    staging keeps, so deleting is safe even for releases that keep old packages: only
     //    superseded repodata and vanished trees go.
-    const before = new Map(plan.trees.map((t) => [treePath(t), stagedPackages(join(releaseDir, treePath(t)))]));
+    const before = new Map(plan.trees.map((t) => [t.path, stagedPackages(join(releaseDir, t.path))]));
     // A compose assembled from pungi's composes is staged one compose at a time, in the release's
     // order (the SOP: Plus, Extras, Rocky-devel, Rocky), then the rest (media, metadata, links).
     const passes: PublishResult[] = [];
@@ -211,7 +234,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     });
     const result = mergeResults([...passes, last]);
     // Published: the record now stands for it (a failed run's copy is worth keeping, a killed run's prepared repodata too).
-    if (privateTree(ctx)) commitRepodata(ro, repodata);
+    if (privateTree(ctx)) await commitRepodata(ro, repodata);
     const linkChanges = placeLinks(paths.stagingCategory, stagingNames(rel).links, ctx.log);
     return {
       release: rel.name,
@@ -268,9 +291,9 @@ async function repairCompose(ctx: StageContext) {
   const view = composeToPublish(ctx);
   let restored = 0;
   for (const t of view.trees) restored += await restoreTree(store, view.layout, t);
-  if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media)), view.layout, { replace: true });
+  if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media), ctx.release), view.layout, { replace: true });
   ctx.log.info(`repair: ${restored} files of the compose relinked from the artifact store`);
-  if (ctx.kind === 'produce') await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
+  if (isFinalized(ctx.release, ctx.kind)) await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
   const left = composeDamage(composeToPublish(ctx));
   if (left.length) throw new Error(`the compose could not be repaired: ${left.join('; ')}; nothing was published`);
 }
@@ -287,7 +310,7 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
   // Which compose was synced last: a produce compose made after the update (a respin) holds the
   // updates too; one made before it does not.
   const { base } = composeRoot(ctx.site, ctx.release);
-  const synced = (id: string) => statSync(new ComposeLayout(join(base, id)).syncRecord, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const synced = (id: string) => statSync(new ComposeLayout(join(base, id), ctx.release).syncRecord, { throwIfNoEntry: false })?.mtimeMs ?? 0;
   if (synced(composeId) > synced(staged)) return;
   throw new Error(`staging of ${ctx.release.name} holds update compose ${staged}, newer than the produce compose ${composeId}: publishing it would take back the updates. Weekly pushes go through \`nx run ${ctx.project}:update-staging\` (a rollback: \`nx run ${ctx.project}:rollback --to=<compose>\`); nothing was changed`);
 }
@@ -295,37 +318,37 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
 /** `staging-<compose>`: the newest record of that compose task, whole on this host, and the trees it brings. */
 async function planSingle(ctx: StageContext, releaseDir: string, compose: string): Promise<StagingPlan> {
   const r = pungiRecordToPublish(ctx);
-  const view = pungiView(r);
+  const view = pungiView(ctx, r);
   const damage = composeDamage(view);
   if (damage.length) throw new Error(`pungi compose ${r.composeId} is not whole on this host (${damage.slice(0, 3).join('; ')}): rerun \`nx run ${ctx.project}:${composeTarget(compose, ctx.kind)}\`; nothing was published`);
   const trees = composeTrees(ctx, view);
   const variants = [...new Set(r.trees.map((t) => t.dir))];
-  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants } };
-  if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout.compose, releaseDir, trees));
+  const plan: StagingPlan = { composeId: r.composeId, releaseDir, damage: [], trees, staleRepodata: [], single: { compose, variants }, errata: await readErrata(ctx, trees) };
+  if (privateTree(ctx)) plan.staleRepodata = await staleRepodata(repodataOptions(ctx, view.layout, releaseDir, trees, plan.errata));
   return plan;
 }
 
 /** A pungi compose as a publishing stage sees one: its own trees, no media of the pipeline's. */
-const pungiView = (r: PungiComposeRecord): ComposeView => ({ layout: new ComposeLayout(r.dir), composeId: r.composeId, trees: r.trees, checksums: {}, producer: 'pungi' });
+const pungiView = (ctx: StageContext, r: PungiComposeRecord): ComposeView => ({ layout: new ComposeLayout(r.dir, ctx.release), composeId: r.composeId, trees: r.trees, checksums: {}, metadata: true, producer: 'pungi' });
 
 /** Publishes one pungi compose's dirs from its own compose (repodata regenerated and signed first, as for the whole release). */
 async function stageSingle(ctx: StageContext, plan: StagingPlan, single: NonNullable<StagingPlan['single']>): Promise<StagingResult> {
   const paths = publishLayout(ctx.site, ctx.release);
   const r = pungiRecordToPublish(ctx);
-  const layout = new ComposeLayout(r.dir);
-  ctx.log.event('staging-start', { composeId: r.composeId, compose: layout.compose, dest: plan.releaseDir, only: single.compose });
+  const layout = new ComposeLayout(r.dir, ctx.release);
+  ctx.log.event('staging-start', { composeId: r.composeId, compose: layout.trees, dest: plan.releaseDir, only: single.compose });
   mkdirSync(paths.stagingWork, { recursive: true });
   mkdirSync(paths.stagingTemp, { recursive: true });
-  const ro = repodataOptions(ctx, layout.compose, plan.releaseDir, plan.trees);
+  const ro = repodataOptions(ctx, layout, plan.releaseDir, plan.trees, plan.errata);
   const repodata: RepodataWork = privateTree(ctx) ? await prepareRepodataTree(ro) : { regenerated: [], signed: [], resumed: [], record: {} };
-  const base = privateTree(ctx) ? ro.tree : layout.compose;
+  const base = privateTree(ctx) ? ro.tree : layout.trees;
   // Vetted with every tree of the release staging holds: this compose's repos close against the others.
-  const mine = new Set(plan.trees.map(treePath));
-  const vetTrees = repoTrees(ctx.release, ctx.kind).filter((t) => mine.has(treePath(t)) || existsSync(join(plan.releaseDir, treePath(t), 'repodata', 'repomd.xml')));
-  const before = new Map(vetTrees.map((t) => [treePath(t), stagedPackages(join(plan.releaseDir, treePath(t)))]));
+  const mine = new Set(plan.trees.map((t) => t.path));
+  const vetTrees = repoTrees(ctx.release, ctx.kind).filter((t) => mine.has(t.path) || existsSync(join(plan.releaseDir, t.path, 'repodata', 'repomd.xml')));
+  const before = new Map(vetTrees.map((t) => [t.path, stagedPackages(join(plan.releaseDir, t.path))]));
   const result = await publishOnly(ctx, base, plan.releaseDir, single.variants);
   ctx.log.event('staging-compose', { compose: single.compose, composeId: r.composeId, variants: single.variants, changed: result.changed });
-  if (privateTree(ctx)) commitRepodata(ro, repodata, { partial: true });
+  if (privateTree(ctx)) await commitRepodata(ro, repodata, { partial: true });
   return {
     release: ctx.release.name,
     composeId: r.composeId,

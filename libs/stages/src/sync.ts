@@ -1,8 +1,11 @@
-// The sync stage (replaces `sync_from_peridot --hashed --repoclosure [--full-run]`): every repo
-// tree of the release into a new compose directory, verified against upstream's signed metadata,
-// closed with real dnf repoclosure, and only then the latest-* link is moved.
+// The sync stage (replaces `sync_from_peridot --hashed --repoclosure [--full-run]`, and for SIG
+// releases `sync_sig --full-run`): every repo tree of the release into a new compose directory,
+// verified against upstream's signed metadata, closed with real dnf repoclosure, and only then the
+// latest-* link is moved.
 //   sync          a produce compose (`Rocky-9.7-<date>.<n>`: kickstart trees too), for the minor
-//                 release chain: ISOs, DVDs, cloud images and finalize follow.
+//                 release chain: ISOs, DVDs, cloud images and finalize follow. A SIG's compose
+//                 (`SIG-cloud-9.7-<date>.<n>`, trees under compose/<major>/<sig>) is packages only:
+//                 it is FINISHED here, and staging publishes it.
 //   update-sync   an update compose (`Rocky-9-updates-<date>.<n>`), the weekly push: packages only;
 //                 it carries the newest finished produce compose's ISOs and images as they are
 //                 (hardlinks), writes its own metadata and the record of what changed, and is
@@ -19,9 +22,10 @@ import {
   composeLabel,
   composeRoot,
   repoclosureKey,
+  isFinalized,
   repoTrees,
   treeId,
-  treePath,
+  upstreamKeyFile,
   upstreamUrl,
   type Arch,
   type ComposeKind,
@@ -86,10 +90,10 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const media = kind === 'update' ? composesOf(site, rel, 'produce').filter(isFinished).pop()?.id : undefined;
     if (kind === 'update' && !media) throw new Error(`${ctx.project} has no finished produce compose under ${composeRoot(site, rel).base}: an update compose carries the published ISOs and images, so run the minor release chain (\`nx run ${ctx.project}:finalize\`) first`);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
-    const verifier = site.upstream.verifySignature ? new SignatureVerifier(requireKey(site.upstream.gpgKey)) : undefined;
+    const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
     const partial = { kind, trees, upstream, verifier, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
-      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key.
+      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       const signer = verifier && (await verifier.keyId());
       const opts = treeOptions(ctx, { upstream, verifier, signer, store });
       // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
@@ -125,7 +129,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const target = plan.resume ? `unfinished compose ${plan.resume} (resumed)` : `a new ${plan.kind} compose ${composeLabel(ctx.release, plan.kind)}-<date>.<n>${plan.media ? `, carrying the media of ${plan.media}` : ''}`;
     const details = plan.trees.map((t) => {
       const p = plan.plans.get(upstreamKey(t))!;
-      return `${treePath(t).padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
+      return `${t.path.padEnd(36)} ${String(p.packages.length).padStart(6)} packages, ${String(p.fetch.length).padStart(6)} not in the store`;
     });
     const f = plan.fetch;
     return { summary: `${plan.trees.length} trees into ${target}: ${f.packages} packages to fetch (${bytes(f.bytes)}), ${f.linked} to link from the store`, details };
@@ -136,7 +140,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const store = openStore(site);
     const { base } = composeRoot(site, rel);
     if (plan.upToDate) {
-      const layout = new ComposeLayout(join(base, plan.upToDate.dir));
+      const layout = new ComposeLayout(join(base, plan.upToDate.dir), rel);
       let repaired = 0;
       if (plan.upToDate.missing) for (const t of plan.upToDate.record.trees) repaired += await restoreTree(store, layout, t);
       return { layout, record: plan.upToDate.record, fetched: 0, fetchedBytes: 0, repaired };
@@ -150,6 +154,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     // repo x arch with the release's closure map, on the metadata.
     const shown = progress(ctx.log.info, 'downloads', { bytes: plan.fetch.bytes, items: plan.fetch.packages });
     const opts = treeOptions(ctx, { ...plan, store, onBytes: (n) => shown.add(n) });
+    const sigKey = rel.kind === 'sig' && site.upstream.sigKeys ? upstreamKeyFile(site, rel) : undefined;
     const results = new Map<RepoTree, TreeResult>();
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
     // The closure checks' metadata first (a few small links): written behind the downloads'
@@ -160,14 +165,14 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
         const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
         results.set(t, res);
         shown.add(0, res.fetched);
-        writeTreeFiles(rel, layout, t, date);
-        if (process.env.RELENG_VERBOSE) ctx.log.info(`${treePath(t)}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
+        writeTreeFiles(rel, layout, t, date, sigKey);
+        if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
       }),
       closeRepos(ctx, layout, closure, (t) => planOf(t), store),
     ]).finally(() => shown.stop());
     for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
-    if (plan.media) await carryMedia(new ComposeLayout(join(base, plan.media)), layout);
+    if (plan.media) await carryMedia(new ComposeLayout(join(base, plan.media), rel), layout);
     const record: SyncRecord = { digest: plan.digest, composeId: id, trees: plan.trees.map((t) => treeManifest(t, results.get(t)!)), ...(plan.media ? { media: plan.media } : {}) };
     const sum = (k: 'fetched' | 'fetchedBytes') => [...results.values()].reduce((n, r) => n + r[k], 0);
     return { layout, record, fetched: sum('fetched'), fetchedBytes: sum('fetchedBytes'), repaired: 0 };
@@ -179,7 +184,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const bad: string[] = [];
     for (const t of record.trees) {
       for (const f of [...t.packages, ...t.repodata]) {
-        const st = statSync(join(layout.compose, t.path, f.path), { throwIfNoEntry: false });
+        const st = statSync(join(layout.tree(t), f.path), { throwIfNoEntry: false });
         if (!st || st.size !== f.size) bad.push(`${t.path}/${f.path}`);
       }
     }
@@ -192,6 +197,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       writeJsonAtomic(layout.syncRecord, record);
       // An update compose is finished here: its metadata and the record of what changed, then STATUS.
       if (plan.kind === 'update') writeUpdateMetadata(ctx, layout, record, plan.previous);
+      // Nothing follows sync in a SIG compose (packages only, no metadata of its own): it is finished here.
+      else if (!isFinalized(ctx.release, plan.kind)) writeFileAtomic(layout.status, 'FINISHED\n');
     }
     // The latest link last, relative, so the compose root may be mounted anywhere.
     if (!existsSync(latest) || resolve(base, readlinkSync(latest)) !== layout.dir) symlinkAtomic(basename(layout.dir), latest);
@@ -231,7 +238,7 @@ function treeOptions(
 }
 
 function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer>): string {
-  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, kind, arches: rel.arches, repos: rel.repos };
+  const config = { project: rel.project, shortname: rel.shortname, major: rel.major, minor: rel.minor, kind, arches: rel.arches, repos: rel.repos, sig: rel.sig };
   const trees = [...repomds].map(([k, b]) => `${k} ${sha256(b)}`).sort();
   return sha256(JSON.stringify({ config, trees }));
 }
@@ -250,7 +257,7 @@ export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: 
   let missing = 0;
   for (const t of record.trees) {
     for (const f of [...t.packages, ...t.repodata]) {
-      const st = statSync(join(newest.layout.compose, t.path, f.path), { throwIfNoEntry: false });
+      const st = statSync(join(newest.layout.tree(t), f.path), { throwIfNoEntry: false });
       if (st?.size === f.size) continue;
       if (!(await store.has(f.sha256))) return undefined;
       missing++;
@@ -265,11 +272,6 @@ function latestCompose(ctx: StageContext): string | undefined {
   return existsSync(latest) ? basename(resolve(dirname(latest), readlinkSync(latest))) : undefined;
 }
 
-function requireKey(key: string | undefined): string {
-  if (!key) throw new Error('site upstream.verifySignature is set but upstream.gpgKey is not');
-  return key;
-}
-
 /** The newest compose of this kind a killed run left behind (STATUS STARTED, no sync record): a rerun resumes it. */
 function unfinishedCompose(ctx: StageContext): string | undefined {
   const current = latestCompose(ctx);
@@ -280,10 +282,11 @@ function unfinishedCompose(ctx: StageContext): string | undefined {
 
 /** The compose to write into: the one a killed run left behind (planned), or a new `<label>-<today>.<n>`. */
 export function openCompose(ctx: StageContext, kind: ComposeKind, resume: string | undefined): { layout: ComposeLayout; id: string; date: Date } {
-  const { base } = composeRoot(ctx.site, ctx.release);
+  const rel = ctx.release;
+  const { base } = composeRoot(ctx.site, rel);
   if (resume) {
     ctx.log.info(`resuming unfinished compose ${resume}`);
-    return { layout: new ComposeLayout(join(base, resume)), id: resume, date: composeDate(resume)! };
+    return { layout: new ComposeLayout(join(base, resume), rel), id: resume, date: composeDate(resume)! };
   }
   mkdirSync(base, { recursive: true });
   const date = new Date();
@@ -293,7 +296,7 @@ export function openCompose(ctx: StageContext, kind: ComposeKind, resume: string
     try {
       mkdirSync(dir); // not recursive: fails if a concurrent compose took the same respin
       mkdirSync(join(dir, 'compose'));
-      return { layout: new ComposeLayout(dir), id, date: composeDate(id)! };
+      return { layout: new ComposeLayout(dir, rel), id, date: composeDate(id)! };
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -351,7 +354,7 @@ async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: Awa
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
-  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: treePath(t), repodata: r.repodata, packages: r.packages };
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages };
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */

@@ -1,8 +1,8 @@
 // Reaching the files a manifest names. On the host that ran sync they are already in the
 // compose; on another runner (which got sync as a remote cache hit) they are materialized from
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
 import { mapLimit, writeFileAtomic } from '@rocky/exec';
 import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
@@ -10,9 +10,9 @@ import type { Store } from '@rocky/store';
 import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
 
 /** The compose the sync manifests describe, on this host. */
-export function composeLayout(root: string, project: string, site: Pick<Site, 'roots'>): { layout: ComposeLayout; composeId: string } {
+export function composeLayout(root: string, project: string, site: Pick<Site, 'roots'>, rel: Release): { layout: ComposeLayout; composeId: string } {
   const ref = readComposeRef(root, project);
-  return { layout: new ComposeLayout(join(site.roots.compose, ref.dir)), composeId: ref.composeId };
+  return { layout: new ComposeLayout(join(site.roots.compose, ref.dir), rel), composeId: ref.composeId };
 }
 
 /** Makes every file of `files` present under `dir` (hardlinks from the store where missing). */
@@ -27,9 +27,17 @@ export async function ensureFiles(store: Store, dir: string, files: FileEntry[])
   return made;
 }
 
-/** .treeinfo, .discinfo and media.repo of a tree (productmd formats), stamped with the compose's time; kept if already there. */
-export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch'>, date: Date) {
+/**
+ * .treeinfo, .discinfo and media.repo of a tree (productmd formats), stamped with the compose's
+ * time; kept if already there. A SIG tree has none of them but the SIG's public key `sigKey`
+ * (empanadas' SIG reposync drops it into each tree: pub/sig/9/cloud/x86_64/cloud-kernel/RPM-GPG-KEY-Rocky-SIG-Cloud).
+ */
+export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch' | 'path'>, date: Date, sigKey?: string) {
   const dir = layout.tree(t);
+  if (rel.kind === 'sig') {
+    if (sigKey && !existsSync(join(dir, basename(sigKey)))) writeFileAtomic(join(dir, basename(sigKey)), readFileSync(sigKey));
+    return;
+  }
   const ts = Math.floor(date.getTime() / 1000);
   const arch = t.kind === 'source' ? 'src' : t.arch;
   const files: [string, string][] = [

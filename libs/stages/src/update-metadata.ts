@@ -42,7 +42,7 @@ export function writeUpdateMetadata(ctx: StageContext, layout: ComposeLayout, re
 /** Packages added, removed and updated per tree against the compose `previous` (its sync record). */
 function changesAgainst(ctx: StageContext, record: SyncRecord, previous: string | undefined): ChangesRecord {
   const { base } = composeRoot(ctx.site, ctx.release);
-  const file = previous && new ComposeLayout(join(base, previous)).syncRecord;
+  const file = previous && new ComposeLayout(join(base, previous), ctx.release).syncRecord;
   const before = file && existsSync(file) ? readJson<SyncRecord>(file) : undefined;
   const trees = record.trees
     .map((t) => ({ tree: t.path, ...diffPackages(before?.trees.find((b) => b.path === t.path)?.packages ?? [], t.packages) }))

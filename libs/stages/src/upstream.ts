@@ -2,7 +2,7 @@
 // fixture, built on demand and served on loopback for the duration of a stage; any other site
 // names real URLs. Kept light: the Nx hook imports this module for the upstream fingerprints.
 import { join } from 'node:path';
-import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
+import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamProject, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
 import { readFingerprint, type FingerprintPlan } from './upstream-read';
 
 export interface Upstream {
@@ -39,7 +39,7 @@ export async function upstreamFingerprintPlan(root: string, release: string): Pr
     const fx = await fixture();
     const fxRoot = site.upstream.fixture.root;
     await fx.ensureFixture({ workspaceRoot: root, root: fxRoot, scale: site.upstream.fixture.scale, log: () => {} });
-    return { kind: 'repos', site: site.name, trees: trees.map(({ t, label }) => ({ label, file: join(fxRoot, fx.repoUrlPath(rel.project, t.repo, upstreamArch(t)), 'repodata/repomd.xml') })) };
+    return { kind: 'repos', site: site.name, trees: trees.map(({ t, label }) => ({ label, file: join(fxRoot, fx.repoUrlPath(upstreamProject(site, rel), t.repo, upstreamArch(t)), 'repodata/repomd.xml') })) };
   }
   return { kind: 'repos', site: site.name, download: site.upstream.download, trees: trees.map(({ t, label }) => ({ label, url: `${upstreamUrl(site, rel, t)}/repodata/repomd.xml` })) };
 }

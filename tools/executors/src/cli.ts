@@ -6,7 +6,7 @@
 //    not to the tasks they depend on, and caches what they do: so every task of the run is told
 //    through the environment (RELENG_DRY_RUN), and the Nx cache is neither read nor written
 //    (NX_SKIP_NX_CACHE), so a plan is never stored or replayed as a result.
-//  - Upstream fingerprints (fingerprint.ts) are computed for the releases of the run, once.
+//  - Upstream and pungi compose fingerprints (fingerprint.ts) are computed for the releases of the run, once.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PreTasksExecution } from '@nx/devkit';
@@ -94,14 +94,27 @@ export function parseCommandLine(argv: string[]): CommandLine {
   return { command, targets, projects, flags };
 }
 
+/** Targets of ours that run alone: no fingerprint is hashed by them or by a task they run after. */
+const ALONE = ['check-site', 'rollback', 'sign-repos'];
+
 /**
  * Whether a task of `target` hashes an upstream fingerprint or depends on one that does: every
- * target of ours but those that run alone (check-site, rollback, sign-repos) and pungi's
- * composes and their own staging (they read what pungi made, not the upstream repos).
+ * target of ours but those that run alone and pungi's composes and their own staging (they read
+ * what pungi made, not the upstream repos).
  */
 export function needsUpstream(target: string): boolean {
   const e = executorOf(target);
-  return !!e && !['check-site', 'rollback', 'sign-repos', 'compose'].includes(e) && !/^(update-)?staging-/.test(target);
+  return !!e && ![...ALONE, 'compose'].includes(e) && !/^(update-)?staging-/.test(target);
+}
+
+/**
+ * Whether a task of `target` may hash a pungi compose fingerprint or depend on one that does:
+ * every target of ours but those that run alone (a release pungi makes chains sync, and so every
+ * later target, after its compose tasks; a release without composes has no compose fingerprint).
+ */
+export function needsComposes(target: string): boolean {
+  const e = executorOf(target);
+  return !!e && !ALONE.includes(e);
 }
 
 /**
@@ -129,8 +142,8 @@ export function checkCommandLine(argv: string[]): { dryRun: boolean } {
 
 /**
  * Before any task runs: unknown options stop the run, `--dryRun` makes every task of the run
- * plan only, with the Nx cache neither read nor written (see above), and the upstream
- * fingerprints of the run's releases are computed for the tasks' hashes.
+ * plan only, with the Nx cache neither read nor written (see above), and the upstream and
+ * compose fingerprints of the run's releases are computed for the tasks' hashes.
  */
 export const preTasksExecution: PreTasksExecution = async (_options, context) => {
   const { dryRun } = checkCommandLine(context.argv);
@@ -140,7 +153,7 @@ export const preTasksExecution: PreTasksExecution = async (_options, context) =>
     return; // nothing is read from or written to the cache: no upstream is read either
   }
   const cl = parseCommandLine(context.argv);
-  if (['run', 'run-many', 'affected'].includes(cl.command) && cl.targets.some(needsUpstream)) {
-    Object.assign(process.env, await fingerprintEnv(context.workspaceRoot, cl.projects));
-  }
+  if (!['run', 'run-many', 'affected'].includes(cl.command)) return;
+  const needed = { upstream: cl.targets.some(needsUpstream), composes: cl.targets.some(needsComposes) };
+  if (needed.upstream || needed.composes) Object.assign(process.env, await fingerprintEnv(context.workspaceRoot, cl.projects, needed));
 };

@@ -2,14 +2,16 @@
 // plugins and the hook can reach, and it is rebuilt only when a source changes. The upstream
 // fingerprints the hook computes per run (fingerprint.ts): an upstream change changes them, the
 // releases not in the run never get a value a cache hit could match, nor does an unreadable site;
-// what they read is kept while the site and release files are unchanged, and only then.
+// what they read is kept while the site and release files are unchanged, and only then. The
+// compose fingerprints of a release pungi makes: one per compose and chain, changed by koji's
+// content for that compose only (a recorded compose that lost files: test/e2e/rocky8.test.ts).
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runSync } from '@rocky/exec';
 import { updatePackage } from '@rocky/upstream-fixture';
-import { fingerprintEnv, fingerprintVar } from './fingerprint';
+import { composeFingerprintVar, fingerprintEnv, fingerprintVar } from './fingerprint';
 import { sharedFixture } from '../../../test/helpers/fixture';
 import { linkFixture } from '../../../test/helpers/workspace';
 
@@ -31,14 +33,14 @@ describe('compiledBuild', () => {
   it('compiles to CommonJS that plain node loads, with every module the plugins, the hook and the executors can import', () => {
     const build = join(dir, compiledBuild(dir));
     expect(build).toMatch(/\/\.nx\/workspace-data\/releng-build\/[0-9a-f]{16}$/);
-    // The plugins and the hook, and what the hook imports lazily (the fixture, rpm-repo for real upstreams, the store for buckets).
-    const modules = ['tools/executors/src/plugin.js', 'tools/executors/src/projects.js', 'tools/executors/src/cli.js', 'libs/stages/src/upstream.js', 'apps/upstream-fixture/src/index.js', 'libs/rpm-repo/src/index.js', 'libs/store/src/index.js'];
+    // The plugins and the hook, and what the hook imports lazily (the compose fingerprint, the fixture, rpm-repo for real upstreams, the store for buckets).
+    const modules = ['tools/executors/src/plugin.js', 'tools/executors/src/projects.js', 'tools/executors/src/cli.js', 'libs/stages/src/upstream.js', 'libs/stages/src/pungi-inputs.js', 'apps/upstream-fixture/src/index.js', 'libs/rpm-repo/src/index.js', 'libs/store/src/index.js'];
     // What Nx loads: the plugins and the executor, and the executors it runs (each imports every stage).
     const executors = readdirSync(join(dir, 'tools/executors/src/executors')).map((e) => `tools/executors/src/executors/${e}/executor.js`);
     modules.push(...executors);
     const loaders = ['tools/executors/plugin.js', 'tools/executors/projects.js', 'tools/executors/executor.js'].map((m) => join(dir, m));
     const script = `for (const m of ${JSON.stringify([...modules.map((m) => join(build, m)), ...loaders])}) require(m); console.log('loaded')`;
-    const out = execFileSync(process.execPath, ['-e', script], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    const out = runSync([process.execPath, '-e', script], { cwd: dir, env: { ...process.env, NODE_OPTIONS: '' } }).toString();
     expect(out.trim()).toBe('loaded');
   });
 
@@ -46,11 +48,12 @@ describe('compiledBuild', () => {
     const first = compiledBuild(dir);
     const mtime = statSync(join(dir, first)).mtimeMs;
     // A new process (the memo is per process) finds the same build and leaves it alone.
-    const again = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(join(dir, 'tools/executors/build.js'))}).compiledBuild(${JSON.stringify(dir)}))`], { encoding: 'utf8' }).trim();
+    const build = () => runSync([process.execPath, '-e', `console.log(require(${JSON.stringify(join(dir, 'tools/executors/build.js'))}).compiledBuild(${JSON.stringify(dir)}))`]).toString().trim();
+    const again = build();
     expect(again).toBe(first);
     expect(statSync(join(dir, first)).mtimeMs).toBe(mtime);
     appendFileSync(join(dir, 'libs/config/src/index.ts'), '\n// changed\n');
-    const second = execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(join(dir, 'tools/executors/build.js'))}).compiledBuild(${JSON.stringify(dir)}))`], { encoding: 'utf8' }).trim();
+    const second = build();
     expect(second).not.toBe(first);
     expect(statSync(join(dir, second, 'libs/config/src/index.js')).isFile()).toBe(true);
   });
@@ -106,6 +109,24 @@ describe('fingerprintEnv', () => {
     writeFileSync(kept, readFileSync(kept, 'utf8').replaceAll('/repodata/repomd.xml', '/repodata/gone.xml'));
     appendFileSync(join(dir, 'sites/local.yaml'), '\n# changed\n');
     expect((await fingerprintEnv(dir, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')]).toBe(before);
+  });
+
+  it('a release pungi makes gets one compose fingerprint per compose and chain; koji changing Extras changes Extras\' only', async () => {
+    const composes = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
+    const vars = composes.flatMap((c) => (['produce', 'update'] as const).map((k) => composeFingerprintVar('rocky-8', c, k)));
+    const before = await fingerprintEnv(dir, ['rocky-8']);
+    for (const v of vars) expect(before[v], v).toMatch(/^local rocky-8 \S+ (produce|update) [0-9a-f]{64}$/);
+    expect(new Set(vars.map((v) => before[v])).size).toBe(vars.length);
+    // Not in the run: a value no hash meets twice. A release without composes has none.
+    expect((await fingerprintEnv(dir, ['rocky-9']))[composeFingerprintVar('rocky-8', 'Extras', 'produce')]).toMatch(/^not computed/);
+    expect(Object.keys(before).filter((v) => v.startsWith('RELENG_COMPOSE_') && !v.startsWith('RELENG_COMPOSE_rocky-8_'))).toEqual([]);
+    // Only the targets' needs are computed.
+    expect(Object.keys(await fingerprintEnv(dir, ['rocky-8'], { upstream: false, composes: true })).every((v) => v.startsWith('RELENG_COMPOSE_'))).toBe(true);
+    expect(Object.keys(await fingerprintEnv(dir, ['rocky-8'], { upstream: true, composes: false })).some((v) => v.startsWith('RELENG_COMPOSE_'))).toBe(false);
+    await updatePackage({ root: join(dir, '.releng/upstream'), project: 'rocky-8', repo: 'extras', arch: 'x86_64', name: 'extras-libs' });
+    const after = await fingerprintEnv(dir, ['rocky-8']);
+    expect(after[composeFingerprintVar('rocky-8', 'Extras', 'produce')]).not.toBe(before[composeFingerprintVar('rocky-8', 'Extras', 'produce')]);
+    for (const c of composes.filter((x) => x !== 'Extras')) expect(after[composeFingerprintVar('rocky-8', c, 'produce')], c).toBe(before[composeFingerprintVar('rocky-8', c, 'produce')]);
   });
 
   it('an unreadable site gives a value different every time, naming why, and does not throw', async () => {

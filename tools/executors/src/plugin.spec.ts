@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseTargets } from './plugin';
-import { checkCommandLine, executorOf, needsUpstream, parseCommandLine } from './cli';
+import { checkCommandLine, executorOf, needsComposes, needsUpstream, parseCommandLine } from './cli';
+import { composeFingerprintVar } from './fingerprint';
 
 const root = join(__dirname, '../../..');
 const argv = (...a: string[]) => ['/usr/bin/node', '/ws/node_modules/nx/dist/bin/nx.js', ...a];
@@ -51,19 +52,40 @@ describe('releaseTargets', () => {
   });
 });
 
+describe('releaseTargets of a SIG release', () => {
+  const { name, targets, tags } = releaseTargets(root, 'releases/sig-cloud-9/release.yaml');
+  it('makes sync, the publishing targets and check-site only, staging right after sync', () => {
+    expect(name).toBe('sig-cloud-9');
+    expect(Object.keys(targets).sort()).toEqual(['check-site', 'filelist', 'prod', 'staging', 'sync']);
+    expect(targets.staging.dependsOn).toEqual(['sync']);
+    expect(targets.prod.dependsOn).toEqual(['staging']);
+    expect(targets.filelist.dependsOn).toEqual(['prod']);
+    for (const t of ['staging', 'prod', 'filelist']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
+    expect(targets.sync).toMatchObject({ cache: true, inputs: expect.arrayContaining(['{projectRoot}/release.yaml']) });
+    expect(tags).toEqual(['type:release', 'kind:sig', 'arch:x86_64', 'arch:aarch64', 'arch:ppc64le', 'arch:s390x']);
+    expect(releaseTargets(root, 'releases/rocky-9/release.yaml').tags).toContain('kind:main');
+  });
+});
+
 describe('releaseTargets of a release pungi makes (rocky-8)', () => {
   const { targets } = releaseTargets(root, 'releases/rocky-8/release.yaml');
   const composes = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
 
-  it('one compose task per compose and chain, never cached; sync assembles the produce composes and hashes their records', () => {
+  it('one compose task per compose and chain, cached on what pungi would make it from; sync assembles the produce composes and hashes their records', () => {
     for (const c of composes) {
-      for (const t of [`compose-${c}`, `update-compose-${c}`]) {
-        expect(targets[t], t).toMatchObject({ executor: './tools/executors:compose', cache: false, outputs: [`{workspaceRoot}/dist/{projectName}/${t}`] });
+      for (const [t, kind] of [[`compose-${c}`, 'produce'], [`update-compose-${c}`, 'update']] as const) {
+        expect(targets[t], t).toMatchObject({ executor: './tools/executors:compose', cache: true, outputs: [`{workspaceRoot}/dist/{projectName}/${t}`] });
+        // What pungi would make it from, computed by the hook (fingerprint.ts) for this compose and chain alone.
+        expect(targets[t].inputs, t).toContainEqual({ env: composeFingerprintVar('rocky-8', c, kind) });
+        expect(targets[t].inputs, t).toContain('{workspaceRoot}/libs/stages/src/pungi-compose.ts');
         expect(executorOf(t), t).toBe('compose');
       }
     }
     expect(targets.sync.dependsOn).toEqual(composes.map((c) => `compose-${c}`));
     expect(targets.sync.inputs).toContainEqual({ dependentTasksOutputFiles: '**/compose.json', transitive: false });
+    // Each iso-<arch> hashes the media its arch's compose records carry (pungi's boot ISO and tree).
+    expect(targets['iso-x86_64'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/media-x86_64.json', transitive: true });
+    expect(targets['iso-aarch64'].inputs).not.toContainEqual({ dependentTasksOutputFiles: '**/media-x86_64.json', transitive: true });
     expect(targets['iso-x86_64'].dependsOn).toEqual(['sync']);
   });
 
@@ -191,6 +213,11 @@ describe('the command line, checked before any task runs', () => {
   it('knows which targets hash an upstream fingerprint or run after one that does', () => {
     for (const t of ['sync', 'cloud', 'iso-x86_64', 'iso-extra', 'finalize', 'staging', 'prod', 'filelist', 'update-sync', 'update-staging', 'update-prod', 'update-filelist']) expect(needsUpstream(t), t).toBe(true);
     for (const t of ['check-site', 'rollback', 'sign-repos', 'compose-Extras', 'update-compose-Extras', 'staging-Extras', 'update-staging-Extras', 'test', 'typecheck']) expect(needsUpstream(t), t).toBe(false);
+  });
+
+  it('knows which targets may hash a pungi compose fingerprint or run after one that does', () => {
+    for (const t of ['compose-Extras', 'update-compose-Extras', 'staging-Extras', 'update-staging-Extras', 'sync', 'iso-x86_64', 'iso-extra', 'cloud', 'finalize', 'staging', 'prod', 'filelist', 'update-sync']) expect(needsComposes(t), t).toBe(true);
+    for (const t of ['check-site', 'rollback', 'sign-repos', 'test', 'typecheck']) expect(needsComposes(t), t).toBe(false);
   });
 
   it('leaves runs of targets that are not ours to Nx', () => {

@@ -3,7 +3,7 @@
 // them, see research/nx-notes.md §6.1), so adding an arch to a release file adds its iso target
 // and nothing else has to be edited.
 import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
-import { fingerprintVar, type Fingerprint } from './fingerprint';
+import { composeFingerprintVar, fingerprintVar, type Fingerprint } from './fingerprint';
 import { dirname, basename } from 'node:path';
 import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
 import { stageInputs } from './stage-inputs';
@@ -21,18 +21,34 @@ const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
 /**
  * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files, and
- * cloud's through the listing of the image source: computed once per run by the preTasksExecution
- * hook and read by Nx from the environment (see fingerprint.ts).
+ * cloud's through the listing of the image source (a pungi compose task's through what pungi would
+ * make it from, composeFingerprintVar): computed once per run by the preTasksExecution hook and
+ * read by Nx from the environment (see fingerprint.ts).
  */
 const fingerprint = (project: string, what: Fingerprint) => ({ env: fingerprintVar(project, what) });
 
-export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[] } {
+export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
   const projectRoot = dirname(configFile);
   const name = basename(projectRoot);
   const rel = loadRelease(workspaceRoot, configFile);
   const out = (target: string) => [distDir('{workspaceRoot}', '{projectName}', target)];
   const releaseFile = '{projectRoot}/release.yaml';
   const code = (stage: string) => stageInputs(workspaceRoot, stage);
+
+  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
+  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
+    executor: `${EXECUTORS}:${executor}`,
+    cache: false,
+    parallelism: false,
+    dependsOn,
+    metadata: { description },
+  });
+  const publishing = (staging: string[]) => ({
+    staging: publish('staging', staging, 'Mirror-safe publish of the compose to staging, vetting report'),
+    prod: publish('prod', ['staging'], 'Promote approved staging to production'),
+    filelist: publish('filelist', ['prod'], 'Mirror file lists after every prod of the run'),
+  });
+  const tags = ['type:release', `kind:${rel.kind}`, ...rel.arches.map((a) => `arch:${a}`)];
 
   const targets: Record<string, TargetConfiguration> = {
     sync: {
@@ -43,6 +59,13 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
   };
+  const checkSite: TargetConfiguration = {
+    executor: `${EXECUTORS}:check-site`,
+    cache: false,
+    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
+  };
+  // A SIG compose is packages only, published as it is (sync-to-staging-sig.sh): no ISOs, images or finalize.
+  if (rel.kind === 'sig') return { name, targets: { ...targets, ...publishing(['sync']), 'check-site': checkSite }, arches: rel.arches, tags };
   for (const arch of rel.arches) {
     targets[`iso-${arch}`] = {
       executor: `${EXECUTORS}:iso`,
@@ -77,17 +100,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     outputs: out('finalize'),
     metadata: { description: 'Place ISOs and images, CHECKSUM files, productmd metadata, STATUS' },
   };
-  // Publishing is a side effect: never replayed from the cache, never run beside other tasks.
-  const publish = (executor: string, dependsOn: string[], description: string): TargetConfiguration => ({
-    executor: `${EXECUTORS}:${executor}`,
-    cache: false,
-    parallelism: false,
-    dependsOn,
-    metadata: { description },
-  });
-  targets.staging = publish('staging', ['finalize'], 'Mirror-safe publish of the finalized compose to staging, vetting report');
-  targets.prod = publish('prod', ['staging'], 'Promote approved staging to production');
-  targets.filelist = publish('filelist', ['prod'], 'Mirror file lists after every prod of the run');
+  Object.assign(targets, publishing(['finalize']));
 
   // The weekly push: an update compose (packages only; the published media carried as they are),
   // staged, promoted and listed. No ISO, DVD, cloud or finalize task is in this chain.
@@ -105,21 +118,29 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   // A doctor for the site on this host: reads only, so nothing to cache and nothing to wait for.
   // A release pungi makes (Rocky 8): one task per compose and chain, each its own pungi-koji run,
   // directory and latest link; sync assembles the produce composes for the minor release chain;
-  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). Composes are
-  // produced anew on every run, as pungi composes are: never replayed from the cache.
+  // each compose can be staged alone (the SOP's `sync-to-staging.sh <compose>`). A compose task
+  // is a cache hit while what pungi would make it from is unchanged (its config, koji's content
+  // for its tags: the `compose` fingerprint) and the compose it recorded is whole on this host;
+  // the hit replays its record (compose.json, media-<arch>.json).
   if (rel.composes.length) {
     for (const c of rel.composes) {
       for (const kind of ['produce', 'update'] as const) {
         targets[composeTarget(c, kind)] = {
           executor: `${EXECUTORS}:compose`,
-          cache: false,
-          inputs: [...common, releaseFile],
+          cache: true,
+          inputs: [...common, ...code('pungi-compose'), releaseFile, { env: composeFingerprintVar(name, c, kind) }],
           outputs: out(composeTarget(c, kind)),
           metadata: { description: `pungi-koji: ${kind === 'update' ? 'an update' : 'a produce'} compose of ${c}, verified, into the store` },
         };
         targets[composeStagingTarget(c, kind)] = publish('staging', [composeTarget(c, kind)], `Mirror-safe publish of the ${c} ${kind} compose alone to staging, vetting report`);
       }
     }
+    // Where pungi makes the media, iso-<arch> collects its arch's from the compose tasks' records.
+    for (const arch of rel.arches) {
+      const t = targets[`iso-${arch}`];
+      t.inputs = [...t.inputs!, ...code('pungi-media'), { dependentTasksOutputFiles: `**/media-${arch}.json`, transitive: true }];
+    }
+    targets['iso-extra'].inputs = [...targets['iso-extra'].inputs!, ...code('pungi-media')];
     targets.sync = {
       ...targets.sync,
       dependsOn: rel.composes.map((c) => composeTarget(c, 'produce')),
@@ -129,12 +150,8 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   }
   // The toolkit's sign-repos-only: the staged repomd.xml files re-signed, without a new compose.
   if (rel.publish.signRepodata) targets['sign-repos'] = publish('sign-repos', [], 'Re-sign the repomd.xml of every staged tree with the site key (after a key change or a manual fix), without a new compose');
-  targets['check-site'] = {
-    executor: `${EXECUTORS}:check-site`,
-    cache: false,
-    metadata: { description: 'Check the site file on this host (roots, tools, keys, builders, upstream, cloud source), reading only' },
-  };
-  return { name, targets, arches: rel.arches };
+  targets['check-site'] = checkSite;
+  return { name, targets, arches: rel.arches, tags };
 }
 
 export const createNodesV2: CreateNodesV2 = [
@@ -143,10 +160,10 @@ export const createNodesV2: CreateNodesV2 = [
     checkReleases(context.workspaceRoot) ?? // throws on mistakes across release files; returns nothing
     createNodesFromFiles(
       (file, _opts, ctx) => {
-        const { name, targets, arches } = releaseTargets(ctx.workspaceRoot, file);
+        const { name, targets, tags } = releaseTargets(ctx.workspaceRoot, file);
         return {
           projects: {
-            [dirname(file)]: { name, projectType: 'application', targets, implicitDependencies: ['executors'], tags: ['type:release', ...arches.map((a) => `arch:${a}`)] },
+            [dirname(file)]: { name, projectType: 'application', targets, implicitDependencies: ['executors'], tags },
           },
         };
       },

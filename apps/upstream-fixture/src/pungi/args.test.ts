@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseArgs, UsageError } from './args';
 import { ConfTuple, loadConf, parseConf } from './conf';
-import { archVariantData, loadPungiConfig } from './config';
+import { archVariantData, loadPungiConfig, imageNameFormatOf } from './config';
 
 const base = ['--config', 'r8.conf', '--target-dir', '/mnt/compose/8'];
 const args = (argv: string[]) => {
@@ -92,7 +92,13 @@ describe('pungi configs (kobo syntax)', () => {
   it("the fixture's r8.conf: variants, comps per variant, createiso_skip and failable_deliverables as pungi reads them", () => {
     const c = loadPungiConfig(resolve(__dirname, '../../pungi/r8.conf'));
     expect(c).toMatchObject({ releaseShort: 'Rocky', releaseVersion: '8', releaseType: 'ga', kojiTag: 'rocky-8', hashedDirectories: true, mediaChecksums: ['sha256'], mediaChecksumOneFile: true });
-    expect(c.variants.map((v) => `${v.uid}:${v.arches.join(',')}`)).toEqual(['BaseOS:x86_64,aarch64', 'AppStream:x86_64,aarch64', 'PowerTools:x86_64,aarch64', 'HighAvailability:x86_64,aarch64', 'ResilientStorage:x86_64', 'RT:x86_64']);
+    expect(c.variants.map((v) => `${v.uid}:${v.arches.join(',')}`)).toEqual(['BaseOS:x86_64,aarch64', 'Minimal:x86_64,aarch64', 'AppStream:x86_64,aarch64', 'PowerTools:x86_64,aarch64', 'HighAvailability:x86_64,aarch64', 'ResilientStorage:x86_64', 'RT:x86_64']);
+    expect(c).toMatchObject({ buildinstallMethod: 'lorax', treeinfoVersion: '8.10' });
+    expect(archVariantData<boolean>(c.buildinstallSkip, 'x86_64', 'BaseOS').some(Boolean)).toBe(false);
+    expect(archVariantData<boolean>(c.buildinstallSkip, 'x86_64', 'Minimal').some(Boolean)).toBe(true);
+    expect(imageNameFormatOf(c, 'Minimal')).toBe('{release_short}-8.10-{arch}-minimal{suffix}');
+    expect(imageNameFormatOf(c, 'BaseOS')).toBe('{release_short}-8.10-{arch}-{disc_type}{disc_num}{suffix}');
+    expect(archVariantData<boolean>(c.createisoSkip, 'x86_64', 'Minimal').some(Boolean)).toBe(false);
     expect(archVariantData<boolean>(c.createisoSkip, 'x86_64', 'BaseOS').some(Boolean)).toBe(false);
     expect(archVariantData<boolean>(c.createisoSkip, 'src', 'BaseOS').some(Boolean)).toBe(true);
     expect(archVariantData<boolean>(c.createisoSkip, 'x86_64', 'AppStream').some(Boolean)).toBe(true);

@@ -1,23 +1,24 @@
 // The fixture's pungi-koji: writes a compose in pungi's real layout (pungi/paths.py, compose.py,
 // scripts/pungi_koji.py) from the fixture's signed packages, playing koji with the fixture root:
 // its project `<tag>` is the koji tag, its repo `hashed-<repo>` the packages of the variant of
-// that name. Phases as pungi runs them (init, pkgset, gather, createrepo, .treeinfo/.discinfo/
-// media.repo, createiso, image_checksum, metadata, test), STATUS STARTED → FINISHED /
+// that name (an ISO-only variant, Minimal, takes what its comps groups name). Phases as pungi
+// runs them (init, pkgset, gather, createrepo, buildinstall, .treeinfo/.discinfo/media.repo,
+// createiso, image_checksum, metadata, test), STATUS STARTED → FINISHED /
 // FINISHED_INCOMPLETE (failed deliverables in logs/global/deliverables.json) or DOOMED
 // (traceback in logs/global/traceback.global.log), TERMINATED on SIGTERM/SIGINT, and its own
-// relative latest link. What pungi delegates to koji (buildinstall, image builds) is not played:
-// those phases are skipped as pungi skips an unconfigured phase.
-import { spawnSync } from 'node:child_process';
+// relative latest link. buildinstall (lorax) is played by @rocky/iso's boot-tree builder; image
+// builds, which pungi delegates to koji, are not played: skipped as pungi skips an unconfigured phase.
+import { createHash } from 'node:crypto';
 import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { composeInfo, discTimestamp, imagesJson, renderChecksum, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, rpmsJson, stableJson, type ComposeRef, type ImageEntry, type RpmEntry } from '@rocky/compose';
-import { PungiComposeLayout, pungiComposeId, pungiLatestLink, type Arch, type PungiComposeType } from '@rocky/config';
-import { formatArgv, hashFile, mapLimit, run, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
-import { implantedMd5, implantisomd5Argv, mkisofsArgv } from '@rocky/iso';
-import { createrepo, parsePrimary, parseRepomd, readRepodata, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
+import { composeInfo, discTimestamp, imagesJson, parseTreeinfo, renderChecksum, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, rpmsJson, stableJson, type ComposeRef, type ImageEntry, type RpmEntry } from '@rocky/compose';
+import { PungiComposeLayout, pungiComposeId, pungiLatestLink, releaseSchema, type Arch, type PungiComposeType, type Release } from '@rocky/config';
+import { formatArgv, hashFile, mapLimit, run, runSync, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
+import { buildBootTree, buildExtraIso, implantedMd5, implantisomd5Argv, mkisofsArgv, type BootTreeResult } from '@rocky/iso';
+import { createrepo, modifyrepo, nevraOf, parseModules, parsePrimary, parseRepomd, readRepodata, renderModules, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
 import type { PungiArgs } from './args';
-import { archVariantData, loadPungiConfig, variantComps, type PungiConfig, type Variant } from './config';
+import { archVariantData, imageNameFormatOf, loadPungiConfig, variantComps, type PungiConfig, type Variant } from './config';
 
 export const FIXTURE_PUNGI_VERSION = '4.3.2 (upstream fixture)';
 
@@ -79,6 +80,14 @@ function findOldCompose(dirs: string[], prefix: string): string | undefined {
 interface KojiTree {
   dir: string;
   packages: RpmPackage[];
+  /** The module builds tagged there (modules.yaml), if any. */
+  modules?: string;
+}
+
+/** Where a variant's packages come from: a repo of the tag, all of it or only the packages named in `only`. */
+interface VariantSource {
+  repo: string;
+  only?: Set<string>;
 }
 
 class Koji {
@@ -92,29 +101,74 @@ class Koji {
     if (!existsSync(dir)) throw new Error(`koji tag ${tag} not found: no ${dir} (build the fixture for ${tag} first: apps/upstream-fixture/src/main.ts build --root ${root})`);
     this.repos = readdirSync(dir)
       .filter((n) => n.startsWith('hashed-'))
-      .map((n) => n.slice('hashed-'.length));
+      .map((n) => n.slice('hashed-'.length))
+      .sort();
   }
-  /** The repo holding a variant's packages: the one of the same name (case aside). */
-  repoOf(variant: string): string {
-    if (this.repos.includes(variant)) return variant;
-    const m = this.repos.filter((r) => r.toLowerCase() === variant.toLowerCase());
-    if (m.length !== 1) throw new Error(`variant ${variant}: koji tag ${this.tag} has ${m.length ? `several repos for it (${m.join(', ')})` : `no packages for it (repos: ${this.repos.join(', ')})`}`);
+  /** The repo of the same name as the variant (case aside): the fixture's tag keeps one per variant. */
+  private ownRepo(v: Variant): string | undefined {
+    if (this.repos.includes(v.uid)) return v.uid;
+    const m = this.repos.filter((r) => r.toLowerCase() === v.uid.toLowerCase());
+    if (m.length > 1) throw new Error(`variant ${v.uid}: koji tag ${this.tag} has several repos for it (${m.join(', ')})`);
     return m[0];
+  }
+
+  /**
+   * The packages of a variant: its own repo; a variant with none (an ISO-only variant such as
+   * Minimal) takes the packages its comps groups name from the repos of the compose's other
+   * variants (the compose's package set: the fixture's one tag serves every compose), as pungi's
+   * comps gather does.
+   */
+  sourcesOf(v: Variant, conf: Pick<PungiConfig, 'comps' | 'variants'>): VariantSource[] {
+    const own = this.ownRepo(v);
+    if (own) return [{ repo: own }];
+    if (!conf.comps || !v.groups.length) throw new Error(`variant ${v.uid}: koji tag ${this.tag} has no packages for it (repos: ${this.repos.join(', ')}) and it names no comps groups`);
+    const only = new Set(conf.comps.groups.filter((g) => v.groups.includes(g.id)).flatMap((g) => g.packages.map((p) => p.name)));
+    return [...new Set(conf.variants.map((x) => this.ownRepo(x)).filter((r): r is string => !!r))].map((repo) => ({ repo, only }));
+  }
+  dir(repo: string, upstreamArch: string): string {
+    return join(this.root, 'v1', 'projects', this.tag, 'repo', `hashed-${repo}`, upstreamArch);
   }
   async tree(repo: string, upstreamArch: string): Promise<KojiTree | undefined> {
     const key = `${repo}/${upstreamArch}`;
     if (this.cache.has(key)) return this.cache.get(key);
-    const dir = join(this.root, 'v1', 'projects', this.tag, 'repo', `hashed-${repo}`, upstreamArch);
+    const dir = this.dir(repo, upstreamArch);
     let t: KojiTree | undefined;
     const repomdFile = join(dir, 'repodata', 'repomd.xml');
     if (existsSync(repomdFile)) {
-      const primary = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile).records.find((r) => r.type === 'primary');
+      const records = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile).records;
+      const primary = records.find((r) => r.type === 'primary');
       if (!primary) throw new Error(`${repomdFile}: no primary record`);
-      t = { dir, packages: parsePrimary((await readRepodata(join(dir, primary.href), primary.href)).toString('utf8'), join(dir, primary.href)) };
+      const modules = records.find((r) => r.type === 'modules');
+      t = {
+        dir,
+        packages: parsePrimary((await readRepodata(join(dir, primary.href), primary.href)).toString('utf8'), join(dir, primary.href)),
+        modules: modules && (await readRepodata(join(dir, modules.href), modules.href)).toString('utf8'),
+      };
     }
     this.cache.set(key, t);
     return t;
   }
+}
+
+/**
+ * What the fixture's koji holds for a compose of `config`, as `koji list-tagged` tells for a real
+ * tag: every repomd.xml of the repos and arches the compose's variants read (none: `-`). The
+ * compose tasks' Nx hash takes it (libs/stages pungi-inputs.ts), so a change to the Extras repo
+ * reruns the Extras compose only.
+ */
+export function kojiState(kojiRoot: string, config: string): string {
+  const conf = loadPungiConfig(config);
+  const koji = new Koji(kojiRoot, conf.kojiTag);
+  const lines: string[] = [];
+  for (const v of conf.variants) {
+    for (const src of koji.sourcesOf(v, conf)) {
+      for (const a of [...v.arches, ...v.arches.map((x) => `${x}-debug`), 'src']) {
+        const repomd = join(koji.dir(src.repo, a), 'repodata', 'repomd.xml');
+        lines.push(`${v.uid} ${src.repo} ${a} ${existsSync(repomd) ? createHash('sha256').update(readFileSync(repomd)).digest('hex') : '-'}`);
+      }
+    }
+  }
+  return `koji tag ${conf.kojiTag}\n${lines.join('\n')}\n`;
 }
 
 /** Hardlinks (or copies across file systems: pungi's hardlink-or-copy) `src` to a new `dest`. */
@@ -144,6 +198,10 @@ export class FixtureCompose {
   private status: string | undefined;
   private deliverables = { required: {} as Record<string, Deliverable[]>, failed: {} as Record<string, Deliverable[]>, attempted: {} as Record<string, Deliverable[]> };
   private images: ImageEntry[] = [];
+  /** The boot tree buildinstall made for each arch, which every bootable ISO of that arch is made with. */
+  private bootTrees = new Map<string, Promise<BootTreeResult>>();
+  /** The os trees (`<variant>.<arch>`) buildinstall put a boot tree into: their .treeinfo names its images. */
+  private bootable = new Map<string, BootTreeResult>();
   private rpms: RpmEntry[] = [];
   private readonly started = Math.floor(Date.now() / 1000);
 
@@ -185,11 +243,12 @@ export class FixtureCompose {
       ...data,
     });
     for (const script of this.args.notificationScript) {
-      const r = spawnSync(script, [msg], { input: body, cwd: existsSync(this.layout.compose) ? this.layout.compose : this.dir, encoding: 'utf8' });
       const logFile = join(this.dir, 'logs', 'global', 'notifications', `notification-${msg}.log`);
-      mkdirSync(dirname(logFile), { recursive: true });
-      appendFileSync(logFile, `$ ${formatArgv([script, msg])}\n${r.stdout ?? ''}${r.stderr ?? ''}`);
-      if (r.status !== 0) this.log('WARNING', 'Failed to invoke notification script.');
+      try {
+        runSync([script, msg], { input: body, cwd: existsSync(this.layout.compose) ? this.layout.compose : this.dir, logFile });
+      } catch {
+        this.log('WARNING', 'Failed to invoke notification script.');
+      }
     }
   }
 
@@ -266,16 +325,15 @@ export class FixtureCompose {
     const koji = new Koji(this.env.kojiRoot, conf.kojiTag);
     await this.phase('pkgset', async () => {
       this.log('INFO', `Populating package set from koji tag ${conf.kojiTag} (${this.env.kojiRoot})`);
-      for (const v of conf.variants) koji.repoOf(v.uid);
+      for (const v of conf.variants) koji.sourcesOf(v, conf);
     });
 
     await this.phase('gather', () => this.gather(koji));
     writeFileAtomic(this.layout.metadata('rpms.json'), stableJson(rpmsJson({ compose: this.ref, rpms: this.rpms })));
     if (this.env.fault === 'doomed') throw new Error('fixture fault: the compose is doomed after the gather phase (PUNGI_FIXTURE_FAULT=doomed)');
 
-    await this.phase('createrepo', () => this.createrepo());
-    // buildinstall runs lorax through koji: the fixture has none, as a config without buildinstall_method.
-    await this.phase('buildinstall', () => undefined, false);
+    await this.phase('createrepo', () => this.createrepo(koji));
+    await this.phase('buildinstall', () => this.buildinstall(koji), !!conf.buildinstallMethod);
     this.writeTreeMetadata();
     const isos = this.phaseRuns('createiso');
     await this.phase('createiso', () => this.createiso());
@@ -305,49 +363,56 @@ export class FixtureCompose {
       return sigkeys.get(file)!;
     };
     for (const v of this.conf.variants) {
-      const repo = koji.repoOf(v.uid);
-      const src = await koji.tree(repo, 'src');
-      const srpmByFile = new Map((src?.packages ?? []).map((p) => [basename(p.href), p]));
       const sources = new Set<string>();
+      const own = koji.sourcesOf(v, this.conf);
       for (const arch of v.arches) {
         const msg = `Linking packages (arch: ${arch}, variant: ${v.uid})`;
         this.log('INFO', `[BEGIN] ${msg}`);
-        const bin = await koji.tree(repo, arch);
-        if (!bin) throw new Error(`variant ${v.uid}: koji tag ${this.conf.kojiTag} has no ${arch} packages in ${repo}`);
-        const debug = await koji.tree(repo, `${arch}-debug`);
-        const archSources = new Map<string, RpmPackage>();
-        for (const [tree, kind, category] of [
-          [bin, 'os', 'binary'],
-          [debug, 'debug', 'debug'],
-        ] as const) {
-          for (const p of tree?.packages ?? []) {
-            const file = basename(p.href);
-            const treeRel = kind === 'os' ? `${v.uid}/${arch}/os` : `${v.uid}/${arch}/debug/tree`;
-            const path = this.pkgPath(treeRel, file);
-            linkOrCopy(join(tree!.dir, p.href), join(this.layout.compose, path));
-            let srpm = p.sourcerpm ? srpmByFile.get(p.sourcerpm) : undefined;
-            if (!srpm) {
-              this.log('WARNING', `Package ${p.name} has no SRPM available, guessing epoch: ${p.epoch}`);
-              const [name, version, release] = /^(.+)-([^-]+)-([^-]+)\.src\.rpm$/.exec(p.sourcerpm ?? '')?.slice(1) ?? [p.name, p.version, p.release];
-              srpm = { ...p, name, version, release, arch: 'src' };
-            } else archSources.set(basename(srpm.href), srpm);
-            this.rpms.push({
-              variant: v.uid,
-              arch,
-              rpm: p,
-              srpm: { name: srpm.name, epoch: srpm.epoch, version: srpm.version, release: srpm.release, arch: 'src' },
-              path,
-              sigkey: await sigkey(join(tree!.dir, p.href)),
-              category,
-            });
+        let found = 0;
+        for (const { repo, only } of own) {
+          const src = await koji.tree(repo, 'src');
+          const srpmByFile = new Map((src?.packages ?? []).map((p) => [basename(p.href), p]));
+          const bin = await koji.tree(repo, arch);
+          // Debuginfo goes with a variant's own repo; a comps-gathered variant takes binaries only.
+          const debug = only ? undefined : await koji.tree(repo, `${arch}-debug`);
+          const archSources = new Map<string, RpmPackage>();
+          for (const [tree, kind, category] of [
+            [bin, 'os', 'binary'],
+            [debug, 'debug', 'debug'],
+          ] as const) {
+            for (const p of tree?.packages ?? []) {
+              if (only && !only.has(p.name)) continue;
+              found++;
+              const file = basename(p.href);
+              const treeRel = kind === 'os' ? `${v.uid}/${arch}/os` : `${v.uid}/${arch}/debug/tree`;
+              const path = this.pkgPath(treeRel, file);
+              linkOrCopy(join(tree!.dir, p.href), join(this.layout.compose, path));
+              let srpm = p.sourcerpm ? srpmByFile.get(p.sourcerpm) : undefined;
+              if (!srpm) {
+                this.log('WARNING', `Package ${p.name} has no SRPM available, guessing epoch: ${p.epoch}`);
+                const [name, version, release] = /^(.+)-([^-]+)-([^-]+)\.src\.rpm$/.exec(p.sourcerpm ?? '')?.slice(1) ?? [p.name, p.version, p.release];
+                srpm = { ...p, name, version, release, arch: 'src' };
+              } else archSources.set(basename(srpm.href), srpm);
+              this.rpms.push({
+                variant: v.uid,
+                arch,
+                rpm: p,
+                srpm: { name: srpm.name, epoch: srpm.epoch, version: srpm.version, release: srpm.release, arch: 'src' },
+                path,
+                sigkey: await sigkey(join(tree!.dir, p.href)),
+                category,
+              });
+            }
+          }
+          for (const [file, s] of archSources) {
+            const path = this.pkgPath(`${v.uid}/source/tree`, file);
+            if (!sources.has(file)) linkOrCopy(join(src!.dir, s.href), join(this.layout.compose, path));
+            sources.add(file);
+            this.rpms.push({ variant: v.uid, arch, rpm: s, path, sigkey: await sigkey(join(src!.dir, s.href)), category: 'source' });
           }
         }
-        for (const [file, s] of archSources) {
-          const path = this.pkgPath(`${v.uid}/source/tree`, file);
-          if (!sources.has(file)) linkOrCopy(join(src!.dir, s.href), join(this.layout.compose, path));
-          sources.add(file);
-          this.rpms.push({ variant: v.uid, arch, rpm: s, path, sigkey: await sigkey(join(src!.dir, s.href)), category: 'source' });
-        }
+        if (!found) throw new Error(`variant ${v.uid}: koji tag ${this.conf.kojiTag} has no ${arch} packages for it in ${own.map((x) => x.repo).join(', ')}`);
+        mkdirSync(this.packagesDir(this.layout.tree({ variant: v.uid, kind: 'os', arch })), { recursive: true });
         this.log('INFO', `[DONE ] ${msg}`);
       }
       // Every variant has its debug and source trees, even when empty: createrepo makes their repodata.
@@ -356,7 +421,7 @@ export class FixtureCompose {
     }
   }
 
-  private async createrepo(): Promise<void> {
+  private async createrepo(koji: Koji): Promise<void> {
     const trees: [Variant, string, string, 'rpm' | 'debuginfo' | 'srpm', string | undefined][] = [];
     for (const v of this.conf.variants) {
       for (const arch of v.arches) {
@@ -370,8 +435,31 @@ export class FixtureCompose {
       const msg = `Creating repo (arch: ${arch}, variant: ${v.uid}): ${dir}`;
       this.log('INFO', `[BEGIN] ${msg}`);
       await createrepo({ dir, database: false, checksum: 'sha256', workers: 1, groupfile }, { logFile: this.layout.log(arch, `createrepo-${v.uid}.${type}`) });
+      if (type === 'rpm') await this.addModules(koji, v, arch, dir);
       this.log('INFO', `[DONE ] ${msg}`);
     });
+  }
+
+  /**
+   * The variant's module metadata (pungi's createrepo phase, `modifyrepo --mdtype=modules`): the
+   * streams koji has whose packages the variant gathered for `arch`, with their defaults.
+   */
+  private async addModules(koji: Koji, v: Variant, arch: string, dir: string): Promise<void> {
+    // A variant's own repo carries its modules; an ISO-only variant (Minimal) gathers none.
+    const own = koji.sourcesOf(v, this.conf).find((x) => !x.only);
+    const yaml = own && (await koji.tree(own.repo, arch))?.modules;
+    if (!yaml) return;
+    const gathered = new Set(this.rpms.filter((r) => r.variant === v.uid && r.arch === arch && r.category === 'binary').map((r) => nevraOf(r.rpm)));
+    const docs = parseModules(yaml, `koji tag ${this.conf.kojiTag} ${v.uid}.${arch} modules`);
+    const streams = docs.filter((d) => d.document === 'modulemd' && d.artifacts.some((a) => gathered.has(a)));
+    const names = new Set(streams.map((d) => d.module));
+    const keep = [...streams, ...docs.filter((d) => d.document !== 'modulemd' && names.has(d.module))];
+    if (!keep.length) return;
+    const file = join(this.layout.work(arch), 'modules', `modules-${v.uid}.${arch}.yaml`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileAtomic(file, renderModules(keep));
+    await modifyrepo({ mdtype: 'modules', file, repodata: join(dir, 'repodata') }, { logFile: this.layout.log(arch, `createrepo-${v.uid}.rpm`) });
+    this.log('INFO', `Added module metadata to ${v.uid}.${arch}: ${streams.map((d) => `${d.module}:${d.stream}`).join(', ')}`);
   }
 
   /** .treeinfo of every os and source tree, .discinfo and media.repo of every os tree (before the ISOs, as run_compose does). */
@@ -381,7 +469,13 @@ export class FixtureCompose {
     for (const v of this.conf.variants) {
       for (const arch of [...v.arches, 'src']) {
         const tree = arch === 'src' ? this.layout.tree({ variant: v.uid, kind: 'source', arch }) : this.layout.tree({ variant: v.uid, kind: 'os', arch });
-        const ti = repoTreeinfo({ fullname: c.releaseName, short: c.releaseShort, version: c.releaseVersion, arch, variant: v.uid, timestamp: this.started });
+        const ti = repoTreeinfo({ fullname: c.releaseName, short: c.releaseShort, version: c.treeinfoVersion, arch, variant: v.uid, timestamp: this.started });
+        // A tree buildinstall made bootable names lorax's images, stage2 and their checksums (pungi's write_tree_info).
+        const boot = this.bootable.get(`${v.uid}.${arch}`);
+        if (boot) {
+          const lorax = parseTreeinfo(readFileSync(join(boot.tree, '.treeinfo'), 'utf8'));
+          Object.assign(ti, { images: lorax.images, stage2: lorax.stage2, checksums: lorax.checksums });
+        }
         writeFileAtomic(join(tree, '.treeinfo'), renderTreeinfo(ti));
         if (arch === 'src') continue;
         writeFileAtomic(join(tree, '.discinfo'), renderDiscinfo({ timestamp: this.started, fullname: description, arch }));
@@ -407,6 +501,107 @@ export class FixtureCompose {
   }
 
   /** The DVD of every variant.arch createiso_skip leaves, from its os tree (not bootable: the fixture has no buildinstall). */
+  /**
+   * The release as @rocky/iso's builders take it, from the config: names, the version of
+   * treeinfo_version (`8.10`: the boot media's volume id `Rocky-8-10-x86_64-dvd`), the variant
+   * and repos of the boot tree.
+   */
+  private isoRelease(variant: string, repos: string[], arch: string): Release {
+    const c = this.conf;
+    const [major, minor] = c.treeinfoVersion.split('.').map(Number);
+    const rel = releaseSchema.parse({
+      shortname: c.releaseShort,
+      fullname: c.releaseName,
+      major,
+      minor: minor || 0,
+      type: 'stable',
+      profile: String(major),
+      project: c.kojiTag,
+      arches: [arch],
+      repos: repos.map((name) => ({ name })),
+      iso: { lorax: { variant, repos } },
+    });
+    return { ...rel, name: c.releaseShort };
+  }
+
+  /**
+   * buildinstall (buildinstall_method lorax): the boot tree and boot.iso of each arch, made by the
+   * boot-tree builder of @rocky/iso (what the local site builds Rocky 9's boot media with) from the
+   * koji repos of the compose's variants, the variant's own first. pungi copies the tree into the
+   * variant's os tree and links boot.iso into its iso directory as `<image name>-boot.iso`.
+   */
+  private async buildinstall(koji: Koji): Promise<void> {
+    for (const v of this.conf.variants) {
+      for (const arch of v.arches) {
+        if (archVariantData<boolean>(this.conf.buildinstallSkip, arch, v.uid).some(Boolean)) continue;
+        const { failable } = this.attempt('buildinstall', v.uid, arch, null);
+        try {
+          const boot = await this.bootTree(koji, v, arch);
+          const os = this.layout.tree({ variant: v.uid, kind: 'os', arch });
+          for (const f of boot.treeFiles) if (!['.treeinfo', '.discinfo', 'media.repo'].includes(f.path)) linkOrCopy(join(boot.tree, f.path), join(os, f.path));
+          this.bootable.set(`${v.uid}.${arch}`, boot);
+          const name = format(imageNameFormatOf(this.conf, v.uid), { ...this.substs(v, arch), disc_type: 'boot', disc_num: '', suffix: '.iso' }, 'image name');
+          const file = join(this.layout.isoDir(v.uid, arch), name);
+          linkOrCopy(boot.iso.path, file);
+          this.images.push({
+            variant: v.uid,
+            arch,
+            path: relative(this.layout.compose, file),
+            size: boot.iso.size,
+            sha256: boot.iso.sha256,
+            mtime: Math.floor(statSync(file).mtimeMs / 1000),
+            format: 'iso',
+            type: 'boot',
+            bootable: boot.bootable,
+            volumeId: boot.volumeId,
+            implantMd5: boot.implantMd5 ?? null,
+            subvariant: v.uid,
+          });
+        } catch (e) {
+          if (!failable) throw e;
+          this.log('ERROR', `[FAIL] Buildinstall (variant ${v.uid}, arch ${arch}) failed, but going on anyway.`);
+          this.log('ERROR', (e as Error).message);
+          (this.deliverables.failed.buildinstall ??= []).push([v.uid, arch, null]);
+        }
+      }
+    }
+  }
+
+  /** The arch's boot tree, built once (work/<arch>/buildinstall/). */
+  private bootTree(koji: Koji, v: Variant, arch: string): Promise<BootTreeResult> {
+    let p = this.bootTrees.get(arch);
+    if (!p) {
+      const own = (x: Variant) => koji.sourcesOf(x, this.conf).filter((src) => !src.only).map((src) => src.repo);
+      const repos = [...new Set([...own(v), ...this.conf.variants.filter((x) => x.arches.includes(arch)).flatMap(own)])].filter((r) => existsSync(join(koji.dir(r, arch), 'repodata', 'repomd.xml')));
+      const work = join(this.layout.work(arch), 'buildinstall');
+      const scratch = join(work, 'tmp');
+      this.log('INFO', `[BEGIN] Running lorax for arch ${arch} (variant ${v.uid}, repos ${repos.join(', ')})`);
+      p = buildBootTree({
+        release: this.isoRelease(v.uid, repos, arch),
+        arch: arch as Arch,
+        repos: repos.map((name) => ({ name, path: koji.dir(name, arch) })),
+        builder: { type: 'boot-tree', mustBoot: false },
+        outDir: join(work, v.uid),
+        workDir: scratch,
+        buildTimestamp: this.started,
+        logFile: this.layout.log(arch, `buildinstall-${v.uid}`),
+        log: (m) => this.log('INFO', `buildinstall ${arch}: ${m}`),
+      }).then(
+        (r) => {
+          rmSync(scratch, { recursive: true, force: true });
+          this.log('INFO', `[DONE ] Running lorax for arch ${arch}: ${basename(r.iso.path)}`);
+          return r;
+        },
+        (e: Error) => {
+          rmSync(scratch, { recursive: true, force: true });
+          throw e;
+        },
+      );
+      this.bootTrees.set(arch, p);
+    }
+    return p;
+  }
+
   private async createiso(): Promise<void> {
     let faulted = false;
     for (const v of this.conf.variants) {
@@ -431,7 +626,7 @@ export class FixtureCompose {
 
   private async buildIso(v: Variant, arch: string): Promise<void> {
     const s = { ...this.substs(v, arch), disc_type: 'dvd', disc_num: 1, suffix: '.iso' };
-    const name = format(this.conf.imageNameFormat, s, 'image name');
+    const name = format(imageNameFormatOf(this.conf, v.uid), s, 'image name');
     const volid = this.conf.imageVolidFormats.map((f) => format(f, s, 'volume id')).find((x) => x.length <= 32);
     if (!volid) throw new Error(`Could not create volume ID longer than 32 bytes: ${this.conf.imageVolidFormats.join(', ')}`);
     const osDir = this.layout.tree({ variant: v.uid, kind: 'os', arch });
@@ -442,10 +637,35 @@ export class FixtureCompose {
     rmSync(tmp, { force: true });
     const logFile = this.layout.log(arch, `createiso-${name}`);
     this.log('INFO', `[BEGIN] Creating ISO (arch: ${arch}, variant: ${v.uid}): ${name}`);
-    await run(mkisofsArgv({ out: tmp, tree: osDir, volid, arch: arch as Arch, date: this.started }), { logFile });
-    await run(implantisomd5Argv(tmp, { supported: this.ref.final === true }), { logFile });
-    const implant = await implantedMd5(tmp, logFile);
-    writeFileAtomic(join(isoDir, `${name}.manifest`), `${walk(osDir).sort().join('\n')}\n`);
+    // Bootable when buildinstall made the arch's boot tree: its boot setup replayed with the tree's packages and repodata.
+    const boot = this.bootTrees.has(arch) ? await this.bootTrees.get(arch) : undefined;
+    let implant: string | undefined;
+    let bootable = false;
+    if (boot) {
+      const res = await buildExtraIso({
+        release: this.isoRelease(v.uid, [v.uid], arch),
+        arch: arch as Arch,
+        image: 'dvd',
+        bootIso: boot.iso.path,
+        bootTree: boot.tree,
+        repos: [{ name: v.uid, path: osDir }],
+        mainVariant: v.uid,
+        outFile: tmp,
+        workDir: `${tmp}.work`,
+        buildTimestamp: this.started,
+        logFile,
+      });
+      rmSync(`${tmp}.work`, { recursive: true, force: true });
+      if (res.volumeId !== volid) throw new Error(`${name}: the boot media's volume id is ${res.volumeId}, image_volid_formats gives ${volid}`);
+      implant = res.implantMd5;
+      bootable = res.bootable;
+      writeFileAtomic(join(isoDir, `${name}.manifest`), `${res.manifest.join('\n')}\n`);
+    } else {
+      await run(mkisofsArgv({ out: tmp, tree: osDir, volid, arch: arch as Arch, date: this.started }), { logFile });
+      await run(implantisomd5Argv(tmp, { supported: this.ref.final === true }), { logFile });
+      implant = await implantedMd5(tmp, logFile);
+      writeFileAtomic(join(isoDir, `${name}.manifest`), `${walk(osDir).sort().join('\n')}\n`);
+    }
     renameSync(tmp, join(isoDir, name));
     const file = join(isoDir, name);
     const st = statSync(file);
@@ -458,7 +678,7 @@ export class FixtureCompose {
       mtime: Math.floor(st.mtimeMs / 1000),
       format: 'iso',
       type: 'dvd',
-      bootable: false,
+      bootable,
       volumeId: volid,
       implantMd5: implant ?? null,
       subvariant: v.uid,

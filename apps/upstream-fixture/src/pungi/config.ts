@@ -54,7 +54,13 @@ export interface PungiConfig {
   composeType?: 'production' | 'nightly' | 'test' | 'ci' | 'development';
   createisoSkip: ArchVariantRule<boolean>[];
   failableDeliverables: ArchVariantRule<string[]>[];
-  imageNameFormat: string;
+  /** `lorax` where buildinstall runs (the fixture builds the boot tree with @rocky/iso's boot-tree builder, as the local site does for Rocky 9). */
+  buildinstallMethod?: 'lorax';
+  buildinstallSkip: ArchVariantRule<boolean>[];
+  /** The version in .treeinfo and on the boot media (`8.10`); release_version when unset. */
+  treeinfoVersion: string;
+  /** pungi's image_name_format: one format, or per variant (the first regex matching the variant uid). */
+  imageNameFormat: string | [RegExp, string][];
   imageVolidFormats: string[];
   mediaChecksums: ('md5' | 'sha1' | 'sha256')[];
   mediaChecksumOneFile: boolean;
@@ -79,6 +85,9 @@ const KNOWN = [
   'createiso_skip',
   'failable_deliverables',
   'image_name_format',
+  'buildinstall_method',
+  'buildinstall_skip',
+  'treeinfo_version',
   'image_volid_formats',
   'media_checksums',
   'media_checksum_one_file',
@@ -234,6 +243,35 @@ export function variantComps(comps: NonNullable<PungiConfig['comps']>, v: Varian
 const isBool = (x: ConfValue): x is boolean => typeof x === 'boolean';
 const isStrList = (x: ConfValue): x is string[] => Array.isArray(x) && x.every((y) => typeof y === 'string');
 
+const DEFAULT_IMAGE_NAME = '{compose_id}-{variant}-{arch}-{disc_type}{disc_num}{suffix}';
+
+function imageNameFormat(file: string, v: ConfValue | undefined): PungiConfig['imageNameFormat'] {
+  if (v === undefined) return DEFAULT_IMAGE_NAME;
+  if (typeof v === 'string' && v) return v;
+  if (!v || typeof v !== 'object' || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string' && x)) fail(file, 'image_name_format must be a format string or a dict of variant regex -> format string');
+  return Object.entries(v as Record<string, string>).map(([re, f]) => {
+    try {
+      return [new RegExp(re), f];
+    } catch (e) {
+      return fail(file, `image_name_format: invalid regex ${re}: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** The image name format of a variant (pungi's get_format_substs/get_iso_filename: a dict is matched by variant uid). */
+export function imageNameFormatOf(conf: Pick<PungiConfig, 'imageNameFormat' | 'file'>, variant: string): string {
+  if (typeof conf.imageNameFormat === 'string') return conf.imageNameFormat;
+  const hit = conf.imageNameFormat.find(([re]) => re.test(variant));
+  if (!hit) throw new ConfigError(`${conf.file}: image_name_format has no format for variant ${variant}`);
+  return hit[1];
+}
+
+function buildinstallMethod(file: string, v: ConfValue | undefined): PungiConfig['buildinstallMethod'] {
+  if (v === undefined) return undefined;
+  if (v !== 'lorax') fail(file, `buildinstall_method ${JSON.stringify(v)}: pungi 4.3 supports lorax only`);
+  return v;
+}
+
 /** Reads and checks a pungi config file (with its imports, variants file and comps file). */
 export function loadPungiConfig(file: string): PungiConfig {
   let raw: Record<string, ConfValue>;
@@ -285,7 +323,10 @@ export function loadPungiConfig(file: string): PungiConfig {
     composeType: composeType as PungiConfig['composeType'],
     createisoSkip: rules(file, raw.createiso_skip, 'createiso_skip', isBool),
     failableDeliverables: rules(file, raw.failable_deliverables, 'failable_deliverables', isStrList),
-    imageNameFormat: str(file, raw.image_name_format, 'image_name_format', '{compose_id}-{variant}-{arch}-{disc_type}{disc_num}{suffix}'),
+    imageNameFormat: imageNameFormat(file, raw.image_name_format),
+    buildinstallMethod: buildinstallMethod(file, raw.buildinstall_method),
+    buildinstallSkip: rules(file, raw.buildinstall_skip, 'buildinstall_skip', isBool),
+    treeinfoVersion: str(file, raw.treeinfo_version, 'treeinfo_version', str(file, raw.release_version, 'release_version')),
     imageVolidFormats: raw.image_volid_formats === undefined ? ['{release_short}-{version} {variant}.{arch}', '{release_short}-{version} {arch}'] : strList(file, raw.image_volid_formats, 'image_volid_formats'),
     mediaChecksums: checksums as PungiConfig['mediaChecksums'],
     mediaChecksumOneFile: oneFile,

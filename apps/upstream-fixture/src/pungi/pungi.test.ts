@@ -1,15 +1,16 @@
 // The fixture's pungi-koji (bin/pungi-koji, the real command line) writing Rocky 8's five composes
 // in pungi's layout from the fixture's signed packages, and @rocky/pungi verifying them: real
 // createrepo_c, xorriso, implantisomd5, dnf repoclosure and dnf repoquery on what it wrote.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadRelease, treePath, type PungiProducer } from '@rocky/config';
-import { run } from '@rocky/exec';
+import { run, runSync } from '@rocky/exec';
 import { dnfArgv, dnfConfig } from '@rocky/rpm-repo';
 import { checkProducer, parseComposeDir, producerArgv, pungiTrees, PungiRunError, runPungiKoji, toRepoTrees, verifyPungiCompose, type VerifiedCompose } from '@rocky/pungi';
+import { bootloadersOf, elTorito } from '@rocky/iso';
 import { startSshd, type TestSshd } from '../../../../libs/builders/src/testing/standin';
 import { ensureFixture } from '../fixture';
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
   const shared = join(tmpdir(), 'rocky-fixture-shared');
   await ensureFixture({ workspaceRoot: repoRoot, root: shared, log: () => {} });
   koji = join(dir, 'koji');
-  execFileSync('cp', ['-al', shared, koji]);
+  runSync(['cp', '-al', shared, koji]);
   target = join(dir, 'compose', '8');
   mkdirSync(target, { recursive: true });
 });
@@ -38,6 +39,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the launcher as a site would: another cwd, the fixture's koji and a fixed date in the environment. */
 function pungi(args: string[], env: NodeJS.ProcessEnv = {}) {
+  // Raw: the exit code and both streams are what the tests assert, failure or not, synchronously.
   const r = spawnSync(launcher, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, PUNGI_FIXTURE_KOJI_ROOT: koji, PUNGI_FIXTURE_DATE: DATE, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -51,7 +53,7 @@ describe("the fixture's pungi-koji", () => {
   let rocky: string;
   let rockyVerified: VerifiedCompose;
 
-  it('produce: the Rocky compose in pungi layout, with DVDs, verified, and its own relative latest link', async () => {
+  it('produce: the Rocky compose in pungi layout, with boot ISOs and DVDs, verified, and its own relative latest link', async () => {
     const r = produce('r8.conf');
     expect(r.code, r.stderr).toBe(0);
     rocky = parseComposeDir(r.stdout)!;
@@ -68,7 +70,7 @@ describe("the fixture's pungi-koji", () => {
     const v = rockyVerified;
     expect(v.status).toBe('FINISHED');
     expect(v.composeInfo.compose).toMatchObject({ id: `Rocky-8-${DATE}.0`, label: 'RC-8.10', type: 'production', respin: 0 });
-    expect(v.composeInfo.variants.map((x) => x.uid).sort()).toEqual(['AppStream', 'BaseOS', 'HighAvailability', 'PowerTools', 'RT', 'ResilientStorage']);
+    expect(v.composeInfo.variants.map((x) => x.uid).sort()).toEqual(['AppStream', 'BaseOS', 'HighAvailability', 'Minimal', 'PowerTools', 'RT', 'ResilientStorage']);
     expect(v.trees.map((t) => t.path)).toEqual(expect.arrayContaining(['BaseOS/x86_64/os', 'BaseOS/aarch64/debug/tree', 'BaseOS/source/tree', 'RT/x86_64/os', 'ResilientStorage/source/tree']));
     expect(v.trees.map((t) => t.path)).not.toContain('RT/aarch64/os');
     expect(v.closure.length).toBe(v.trees.filter((t) => t.kind === 'os').length);
@@ -78,20 +80,43 @@ describe("the fixture's pungi-koji", () => {
     expect(bash.path).toMatch(/^BaseOS\/x86_64\/os\/Packages\/b\/bash-.*\.x86_64\.rpm$/);
     expect(bash.sigkey).toMatch(/^[0-9a-f]{8}$/);
     expect(v.rpms.some((p) => p.category === 'source' && p.path.startsWith('BaseOS/source/tree/Packages/'))).toBe(true);
-    // One DVD per arch of BaseOS, implanted, its volume id and name from the config.
-    expect(v.images.map((i) => i.path).sort()).toEqual(['BaseOS/aarch64/iso/Rocky-8.10-aarch64-dvd1.iso', 'BaseOS/x86_64/iso/Rocky-8.10-x86_64-dvd1.iso']);
-    expect(v.images[0]).toMatchObject({ type: 'dvd', format: 'iso', bootable: false });
-    expect(v.images.find((i) => i.arch === 'x86_64')?.volumeId).toBe('Rocky-8-10-x86_64-dvd');
+    // Per arch: buildinstall's boot ISO and BaseOS's DVD, and the Minimal variant's DVD, named as
+    // the config says (Rocky 8's published names), implanted, one volume id.
+    expect(v.images.map((i) => i.path).sort()).toEqual([
+      'BaseOS/aarch64/iso/Rocky-8.10-aarch64-boot.iso',
+      'BaseOS/aarch64/iso/Rocky-8.10-aarch64-dvd1.iso',
+      'BaseOS/x86_64/iso/Rocky-8.10-x86_64-boot.iso',
+      'BaseOS/x86_64/iso/Rocky-8.10-x86_64-dvd1.iso',
+      'Minimal/aarch64/iso/Rocky-8.10-aarch64-minimal.iso',
+      'Minimal/x86_64/iso/Rocky-8.10-x86_64-minimal.iso',
+    ]);
+    const img = (name: string) => v.images.find((i) => i.path.endsWith(name))!;
+    expect(img('x86_64-boot.iso')).toMatchObject({ type: 'boot', format: 'iso', volumeId: 'Rocky-8-10-x86_64-dvd' });
+    expect(img('x86_64-dvd1.iso')).toMatchObject({ type: 'dvd', format: 'iso', volumeId: 'Rocky-8-10-x86_64-dvd' });
+    expect(img('x86_64-minimal.iso')).toMatchObject({ type: 'dvd', subvariant: 'Minimal' });
     for (const i of v.images) expect(i.implantMd5).toMatch(/^[0-9a-f]{32}$/);
-    expect(readFileSync(join(rocky, 'compose/BaseOS/x86_64/iso/CHECKSUM'), 'utf8')).toContain(`SHA256 (Rocky-8.10-x86_64-dvd1.iso) = ${v.images.find((i) => i.arch === 'x86_64')!.sha256}`);
+    // Bootable where this host has the boot loaders (as the local site's boot-tree builder makes them): El Torito and all.
+    const x86Boot = img('x86_64-boot.iso');
+    expect(img('x86_64-dvd1.iso').bootable).toBe(x86Boot.bootable);
+    if (x86Boot.bootable) expect(bootloadersOf(await elTorito(join(rocky, 'compose', x86Boot.path))).length).toBeGreaterThan(0);
+    // buildinstall's tree is in BaseOS's os tree, its .treeinfo naming lorax's images with their checksums.
+    const ti = readFileSync(join(rocky, 'compose/BaseOS/x86_64/os/.treeinfo'), 'utf8');
+    expect(ti).toMatch(/^\[images-x86_64\][\s\S]*kernel = images\/pxeboot\/vmlinuz/m);
+    expect(ti).toMatch(/^mainimage = images\/install\.img$/m);
+    expect(ti).toMatch(/^version = 8\.10$/m);
+    expect(readFileSync(join(rocky, 'compose/BaseOS/x86_64/os/images/boot.iso')).equals(readFileSync(join(rocky, 'compose', x86Boot.path)))).toBe(true);
+    expect(readFileSync(join(rocky, 'compose/BaseOS/x86_64/iso/CHECKSUM'), 'utf8')).toContain(`SHA256 (Rocky-8.10-x86_64-dvd1.iso) = ${img('x86_64-dvd1.iso').sha256}`);
+    // Minimal takes what comps core names, from the tag's repos.
+    expect(treeOf(v, 'Minimal/x86_64/os').packages.map((p) => p.name).sort()).toEqual(expect.arrayContaining(['bash', 'kernel']));
   });
 
-  it("maps onto the release's repo trees: same paths as treePath, nothing left over", () => {
+  it("maps onto the release's repo trees: same paths as treePath, only the ISO-only variant left over", () => {
     const trees = pungiTrees(rocky);
     const { trees: mapped, unmapped } = toRepoTrees(r8, trees);
-    expect(unmapped).toEqual([]);
-    expect(mapped.length).toBe(trees.length);
-    for (const [i, t] of mapped.entries()) expect(treePath(t)).toBe(trees[i].path);
+    expect(unmapped.map((t) => t.path)).toEqual(['Minimal/aarch64/os', 'Minimal/aarch64/debug/tree', 'Minimal/x86_64/os', 'Minimal/x86_64/debug/tree', 'Minimal/source/tree']);
+    const published = trees.filter((t) => t.variant !== 'Minimal');
+    expect(mapped.length).toBe(published.length);
+    for (const [i, t] of mapped.entries()) expect(treePath(t, 'main')).toBe(published[i].path);
     expect(mapped.find((t) => t.dir === 'BaseOS' && t.kind === 'source')).toMatchObject({ repo: 'BaseOS', arch: 'src', group: 'source' });
   });
 
@@ -201,7 +226,7 @@ describe("the fixture's pungi-koji", () => {
     const v = await verifyPungiCompose(d);
     expect(v.status).toBe('FINISHED_INCOMPLETE');
     expect(v.failed).toEqual([{ kind: 'iso', variant: 'BaseOS', arch: 'x86_64', subvariant: 'BaseOS' }]);
-    expect(v.images.map((i) => i.arch)).toEqual(['aarch64']);
+    expect(v.images.map((i) => i.path.split('/').pop()).sort()).toEqual(['Rocky-8.10-aarch64-boot.iso', 'Rocky-8.10-aarch64-dvd1.iso', 'Rocky-8.10-aarch64-minimal.iso', 'Rocky-8.10-x86_64-boot.iso', 'Rocky-8.10-x86_64-minimal.iso']);
   });
 
   it('refuses what argparse refuses (exit 2) and creates nothing', () => {
@@ -234,7 +259,7 @@ describe("the fixture's pungi-koji", () => {
   it('verify checks the bytes, not pungi\'s word: changed, missing and unlisted packages, a wrong image, unfinished states', async () => {
     const copy = join(dir, 'tampered', basename(rocky));
     mkdirSync(join(dir, 'tampered'));
-    execFileSync('cp', ['-a', rocky, copy]);
+    runSync(['cp', '-a', rocky, copy]);
     const pkgs = treeOf(rockyVerified, 'AppStream/x86_64/os').packages;
     // Same size, other bytes (a new file renamed over the name: the bytes may be shared).
     const changed = join(copy, 'compose/AppStream/x86_64/os', pkgs[0].href);

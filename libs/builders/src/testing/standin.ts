@@ -1,9 +1,10 @@
 // Test stand-ins for the remote side: a `lorax` that makes a lorax-shaped tree with xorriso,
 // and a throwaway sshd on loopback. Used by the builders' tests only.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
+import { runSync } from '@rocky/exec';
 
 /**
  * Writes an executable stand-in for lorax into `dir`. It records its argv (NUL-separated) in
@@ -143,8 +144,8 @@ export async function startSshd(dir: string): Promise<TestSshd> {
   mkdirSync(dir, { recursive: true });
   const hostKey = join(dir, 'host_ed25519');
   const clientKey = join(dir, 'client_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test-host', '-f', hostKey]);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test-client', '-f', clientKey]);
+  runSync(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'test-host', '-f', hostKey]);
+  runSync(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'test-client', '-f', clientKey]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${clientKey}.pub`));
   // sshd refuses to start without its privilege separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -171,6 +172,7 @@ export async function startSshd(dir: string): Promise<TestSshd> {
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostPub}\n`);
 
+  // Raw: a long-lived server, watched for its exit while it starts and stopped by the test.
   const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

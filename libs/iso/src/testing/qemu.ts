@@ -48,6 +48,7 @@ export function pxeBootToMarker(script: string, marker: string, opts: { limitMs?
 
 function runToMarker(args: string[], marker: string, scratch: string, limitMs?: number): Promise<BootRun> {
   return new Promise((resolve, reject) => {
+    // Raw: the guest's console is read from both streams as it comes, and qemu killed once the marker shows.
     const child = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let found = false;

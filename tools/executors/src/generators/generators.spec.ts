@@ -83,7 +83,7 @@ describe('bump generator', () => {
     await bumpGenerator(tree, { name: 'rocky-9' });
     const r = releaseSchema.parse(parse(read(tree, 'rocky-9')));
     expect(r.minor).toBe(8);
-    expect(r.iso.respin).toBeUndefined();
+    expect(r.iso?.respin).toBeUndefined();
   });
 
   it('refuses to go backwards or stand still', async () => {

@@ -18,12 +18,13 @@ export default async function releaseGenerator(tree: Tree, o: Options): Promise<
   const edits: Edit[] = [
     { path: ['major'], value: major },
     { path: ['minor'], value: minor },
-    { path: ['profile'], value: swapMajor(from.profile) },
     // The upstream project is named like the release (rocky-9's is rocky-9): a new release names its own.
     { path: ['project'], value: from.project === o.from ? o.name : swapMajor(from.project) },
     { path: ['iso', 'respin'], value: undefined },
     { path: ['candidate'], value: undefined },
   ];
+  // A SIG release has no profile (its latest link is named by its SIG).
+  if (from.profile) edits.push({ path: ['profile'], value: swapMajor(from.profile) });
   if (from.rc) edits.push({ path: ['rc'], value: firstRc(from.rc) });
   from.extraFiles.files.forEach((f, i) => edits.push({ path: ['extraFiles', 'files', i], value: swapMajor(f) }));
   const body = editRelease(text, doc, edits).replace(/^(#[^\n]*\n)+/, '');

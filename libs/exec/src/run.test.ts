@@ -1,0 +1,180 @@
+// The tool runner's stops: a timeout, a cancellation, a tool that ignores SIGTERM, and this
+// process being killed. Each tool is a `tail -f` of a file named for the test, so whatever it
+// is running as (sh, or tail after exec) is found in /proc by that name: the check is that no
+// such process is left, whenever the stop came.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, runPipe, runSync, ToolError } from './run';
+
+let dir: string;
+let n = 0;
+beforeAll(() => (dir = mkdtempSync(join(tmpdir(), 'rocky-run-'))));
+afterAll(() => {
+  for (const pid of readdirSync(dir).flatMap((m) => running(join(dir, m)))) process.kill(pid, 'SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A file to follow, unique to the calling test. */
+function marker(): string {
+  const m = join(dir, `marker-${++n}`);
+  writeFileSync(m, '');
+  return m;
+}
+
+/** Live processes (not zombies) with `arg` on their command line. */
+function running(arg: string, program?: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const state = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1][0];
+      if (argv.includes(arg) && state !== 'Z' && (!program || argv[0] === program)) pids.push(Number(p));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return pids;
+}
+
+const follow = (m: string, prelude = '') => ['sh', '-c', `${prelude}exec tail -f "$1"`, 'sh', m];
+
+/** Polls until `cond` holds (no time limit: the test's own timeout stops a hang). */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 20));
+}
+
+// A stopped tool is waited for without a time limit; a tool left running would wait forever, so
+// these tests get a hang guard shorter than the suite's.
+describe('run: stopping a tool', { timeout: 300_000 }, () => {
+  it('a timeout stops the tool: a ToolError that says so, and no process left', async () => {
+    const m = marker();
+    const err = await run(follow(m), { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).result.timedOut).toBe(true);
+    expect((err as Error).message).toMatch(/^sh timed out: sh -c /);
+    expect(running(m)).toEqual([]);
+  });
+
+  it('cancellation stops the running tool: a ToolError that says so, and its pid is gone', async () => {
+    const m = marker();
+    const ac = new AbortController();
+    const p = run(follow(m), { cancelSignal: ac.signal }).catch((e: unknown) => e);
+    await until(() => running(m, 'tail').length > 0);
+    const pids = running(m);
+    ac.abort();
+    const err = await p;
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).result.canceled).toBe(true);
+    expect((err as Error).message).toMatch(/^sh was canceled: /);
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it('a tool that ignores SIGTERM gets SIGKILL after the grace period', async () => {
+    const m = marker();
+    const ac = new AbortController();
+    // An ignored signal stays ignored across exec: tail itself ignores SIGTERM.
+    const p = run(follow(m, `trap '' TERM; `), { cancelSignal: ac.signal, killAfterMs: 200 }).catch((e: unknown) => e);
+    await until(() => running(m, 'tail').length > 0);
+    ac.abort();
+    const err = (await p) as ToolError;
+    expect(err.result.canceled).toBe(true);
+    expect(err.result.signal).toBe('SIGKILL');
+    expect(running(m)).toEqual([]);
+  });
+
+  it('a tool that still runs when this process is killed (SIGTERM) is stopped with it', async () => {
+    const m = marker();
+    const node = nodeScript(`require(${JSON.stringify(join(__dirname, 'run.ts'))}).run(${JSON.stringify(follow(m))});`);
+    try {
+      await until(() => running(m, 'tail').length > 0);
+      node.kill('SIGTERM');
+      await once(node, 'exit');
+      await until(() => running(m).length === 0);
+    } finally {
+      node.kill('SIGKILL');
+    }
+  });
+
+  it('a SIGTERM that comes right after the tool was spawned, before anything else ran, stops the tool too', async () => {
+    // The signal is sent from inside spawn's return, before execa registered its cleanup: the
+    // window a loaded machine's scheduler opened in CI, made certain.
+    const m = marker();
+    const node = nodeScript(`
+      const cp = require('node:child_process');
+      const { syncBuiltinESMExports } = require('node:module');
+      const spawn = cp.spawn;
+      cp.spawn = (...a) => { const c = spawn(...a); process.kill(process.pid, 'SIGTERM'); return c; };
+      syncBuiltinESMExports();
+      require(${JSON.stringify(join(__dirname, 'run.ts'))}).run(${JSON.stringify(follow(m))});`);
+    try {
+      const [code, signal] = await once(node, 'exit');
+      expect([code, signal]).toEqual([null, 'SIGTERM']);
+      await until(() => running(m).length === 0);
+    } finally {
+      node.kill('SIGKILL');
+    }
+  });
+
+  it('a consumer that stops reading a filter stops the filter', async () => {
+    const m = marker();
+    const out = runPipe(['sh', '-c', 'exec yes "$1"', 'sh', m], undefined);
+    for await (const _ of out) break; // the first chunk, then the stream is destroyed
+    await until(() => running(m).length === 0);
+  });
+});
+
+describe('run: output', () => {
+  it('streams the output to the log while the tool runs, and to the terminal when verbose', async () => {
+    const m = marker();
+    const log = join(dir, 'live.log');
+    const ac = new AbortController();
+    const p = run(['sh', '-c', 'echo started; echo warming up >&2; exec tail -f "$1"', 'sh', m], { logFile: log, cancelSignal: ac.signal }).catch((e: unknown) => e);
+    await until(() => existsSync(log) && /started/.test(readFileSync(log, 'utf8')) && /warming up/.test(readFileSync(log, 'utf8')));
+    ac.abort();
+    expect((await p) as ToolError).toBeInstanceOf(ToolError);
+    expect(readFileSync(log, 'utf8')).toMatch(/^\$ sh -c /);
+
+    const vlog = join(dir, 'verbose.log');
+    const node = nodeScript(`require(${JSON.stringify(join(__dirname, 'run.ts'))}).run(['sh', '-c', 'echo to-out; echo to-err >&2'], { logFile: ${JSON.stringify(vlog)}, verbose: true }).then(() => console.log('done'));`);
+    let stdout = '';
+    let stderr = '';
+    node.stdout!.on('data', (d: Buffer) => (stdout += d));
+    node.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const [code] = await once(node, 'exit');
+    expect(code).toBe(0);
+    expect(stdout).toBe('to-out\ndone\n');
+    expect(stderr).toBe('to-err\n');
+    expect(readFileSync(vlog, 'utf8')).toMatch(/^\$ sh -c .*\n(to-out\nto-err\n|to-err\nto-out\n)$/);
+  });
+
+  it('keeps bounded tails for the error when the whole output is in the log', async () => {
+    const log = join(dir, 'big.log');
+    const err = (await run(['sh', '-c', 'seq 1 400000; seq 1 400000 >&2; exit 2'], { logFile: log, stdoutTail: true }).catch((e: unknown) => e)) as ToolError;
+    expect(err).toBeInstanceOf(ToolError);
+    // 2.7 MB per stream; about 1 MiB of each is kept, and the message still counts every line.
+    for (const s of [err.result.stdout, err.result.stderr]) {
+      expect(s.length).toBeLessThan(1.2 * 2 ** 20);
+      expect(s.endsWith('399999\n400000\n')).toBe(true);
+    }
+    expect(err.message).toContain('stdout (last 15 of 400000 lines):\n399986\n');
+    expect(err.message).toContain('stderr (last 15 of 400000 lines):\n399986\n');
+    expect(readFileSync(log, 'utf8').split('\n').length).toBe(2 * 400000 + 2);
+  });
+
+  it('runSync: the same errors, the log, and stdout as bytes', () => {
+    const log = join(dir, 'sync.log');
+    expect(runSync(['sh', '-c', 'printf "a\\0b"; echo note >&2'], { logFile: log }).equals(Buffer.from('a\0b'))).toBe(true);
+    expect(readFileSync(log, 'utf8')).toMatch(/^\$ sh -c .*\na\0bnote\n$/);
+    expect(() => runSync(['sh', '-c', 'echo bad >&2; exit 5'])).toThrow(/^sh exited 5: [^]*stderr:\nbad$/);
+    expect(() => runSync(['no-such-tool-xyz'])).toThrow(/^no-such-tool-xyz is not installed/);
+  });
+});
+
+/** A node process running `code` with this directory's modules (a raw spawn: the test kills it). */
+function nodeScript(code: string): ChildProcess {
+  return spawn(process.execPath, ['-r', '@swc-node/register', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+}

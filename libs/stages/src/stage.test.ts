@@ -1,0 +1,60 @@
+// runStage removes the work dirs killed runs on this host left in state/tmp before any real run
+// executes, whatever that run reuses (issue 19.8: a killed iso-extra whose DVDs were both stored
+// left its work dirs behind for good, as the rerun reused both and made no work dir of its own).
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { loadRelease, loadSite } from '@rocky/config';
+import { stageContext } from './context';
+import { runStage, type Stage } from './stage';
+
+const ws = join(__dirname, '../../..');
+const dir = mkdtempSync(join(tmpdir(), 'stage-sweep-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A stage that reuses everything: plans nothing, executes nothing. */
+const reusing = (readOnly = false): Stage<object, object> => ({
+  name: 'reuse',
+  readOnly,
+  tools: () => [],
+  plan: async () => ({}),
+  describe: () => ({ summary: 'everything reused', details: [] }),
+  execute: async () => ({}),
+  verify: async () => {},
+  record: async () => ({ summary: 'reused' }),
+});
+
+function ctxWithLeftovers(name: string, dryRun: boolean) {
+  const site = { ...loadSite(ws, 'local'), state: join(dir, name, 'state') };
+  const tmp = join(site.state, 'tmp');
+  // A pid above pid_max is never alive: a SIGKILLed run of this host; another host's dir is not ours to judge.
+  for (const d of [`extra-rocky-8-x86_64-dvd@${hostname()}.99999999`, 'extra-rocky-8-aarch64-dvd@other-host.12']) mkdirSync(join(tmp, d), { recursive: true });
+  return { tmp, ctx: stageContext({ root: ws, project: 'rocky-8', target: 'iso-extra', release: loadRelease(ws, 'rocky-8'), site, dryRun }) };
+}
+
+describe('runStage and the work dirs of killed runs', () => {
+  it('a real run removes this host dead runs dirs before execute, even when it reuses everything', async () => {
+    const { tmp, ctx } = ctxWithLeftovers('real', false);
+    const info = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await runStage(reusing(), ctx);
+    } finally {
+      info.mockRestore();
+    }
+    expect(readdirSync(tmp)).toEqual(['extra-rocky-8-aarch64-dvd@other-host.12']);
+  });
+
+  it('a dry run and a read-only stage leave them', async () => {
+    const dry = ctxWithLeftovers('dry', true);
+    const ro = ctxWithLeftovers('ro', false);
+    const info = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      await runStage(reusing(), dry.ctx);
+      await runStage(reusing(true), ro.ctx);
+    } finally {
+      info.mockRestore();
+    }
+    for (const t of [dry.tmp, ro.tmp]) expect(readdirSync(t).sort()).toEqual([`extra-rocky-8-aarch64-dvd@other-host.12`, `extra-rocky-8-x86_64-dvd@${hostname()}.99999999`]);
+  });
+});
