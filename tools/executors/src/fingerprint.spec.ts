@@ -135,6 +135,11 @@ describe('fingerprintEnv', () => {
       const [a, b] = [await fingerprintEnv(dir, ['rocky-9']), await fingerprintEnv(dir, ['rocky-9'])];
       expect(a[fingerprintVar('rocky-9', 'repos')]).toMatch(/^unavailable: .*no such site file/s);
       expect(b[fingerprintVar('rocky-9', 'repos')]).not.toBe(a[fingerprintVar('rocky-9', 'repos')]);
+      // A compose task too: its fingerprint is there (the compose list needs no site), never the same twice.
+      const extras = composeFingerprintVar('rocky-8', 'Extras', 'produce');
+      const [c, d] = [await fingerprintEnv(dir, ['rocky-8']), await fingerprintEnv(dir, ['rocky-8'])];
+      expect(c[extras]).toMatch(/^unavailable: .*no such site file/s);
+      expect(d[extras]).not.toBe(c[extras]);
     } finally {
       process.env.RELENG_SITE = 'local';
     }

@@ -81,7 +81,12 @@ export async function fingerprintEnv(root: string, run?: string[], needed: Neede
       // none kept yet
     }
     const { loadSite, COMPOSE_HOST_PROBE } = await config();
-    const k = { probe: COMPOSE_HOST_PROBE, siteFile: loadSite(root).file };
+    let k: Pick<KeptPlan, 'probe' | 'siteFile'>;
+    try {
+      k = { probe: COMPOSE_HOST_PROBE, siteFile: loadSite(root).file };
+    } catch {
+      return make(); // not kept: a plan that needs the site says why it cannot be made (a compose list does not need it)
+    }
     const made = { inputs: inputs(k), ...k }; // digested before the plan reads them: a change meanwhile makes it anew next time
     const p = await make();
     mkdirSync(kept, { recursive: true });
@@ -109,7 +114,7 @@ export async function fingerprintEnv(root: string, run?: string[], needed: Neede
       }),
       (async () => {
         if (!needed.composes) return;
-        // A release file that does not load stops Nx before any task (the plugin): nothing to hash then.
+        // A release file that does not load stops Nx before any task (the plugin): nothing is hashed then.
         const names = await composes(r).catch(() => [] as string[]);
         await Promise.all(
           names.flatMap((c) =>
