@@ -64,7 +64,7 @@ export async function runPipelineBench(_opts: Record<string, never>, emit: Emit)
     emit(measured({ name: 'pipeline warm vs cold (rocky-9 finalize)', ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `warm (median of 3) ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold` }));
     const tasks = ws.runJson().tasks;
     const floor = await nxFloor(tasks, ws.dir);
-    emit(measured({ name: `pipeline warm vs Nx's floor (${tasks.length} cached tasks)`, ours: warm.seconds, theirs: floor, theirsName: 'nx run, no-op tasks, all cached', goal: { within: 1.3 }, notes: `same task graph and inputs minus ours (runtime fingerprints), in a copy of the workspace` }));
+    emit(measured({ name: `pipeline warm vs Nx's floor (${tasks.length} cached tasks)`, ours: warm.seconds, theirs: floor, theirsName: 'nx run, no-op tasks, all cached', goal: { within: 1.3 }, notes: `same task graph and inputs minus ours (upstream fingerprints), in a copy of the workspace (its .env too)` }));
     await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     const inc = await timedNx(ws.dir, ['run', 'rocky-9:finalize', '--outputStyle=static'], env);
     const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').map((t) => t.target);

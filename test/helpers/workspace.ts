@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(__dirname, '../..');
-const COPY = ['nx.json', 'package.json', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.json', '.gitignore', 'tools', 'libs', 'apps', 'releases', 'sites', 'README.md'];
+const COPY = ['nx.json', '.env', 'package.json', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.json', '.gitignore', 'tools', 'libs', 'apps', 'releases', 'sites', 'README.md'];
 
 export interface TempWorkspace {
   dir: string;

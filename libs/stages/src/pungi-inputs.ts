@@ -1,6 +1,7 @@
-// What a compose-<name> task's Nx hash takes besides the workspace (an Nx `runtime` input, run by
-// tools/scripts/upstream-fingerprint.ts like sync's upstream fingerprint): what pungi would make
-// the compose from, and whether the compose the task last recorded is still whole here.
+// What a compose-<name> task's Nx hash takes besides the workspace (an Nx env input computed by
+// the plugin's preTasksExecution hook like sync's upstream fingerprint, tools/executors/src
+// fingerprint.ts): what pungi would make the compose from, and whether the compose the task last
+// recorded is still whole here.
 //   - the pungi-koji argv (config, compose type and label, target dir: produce or update);
 //   - the config files it reads (the compose's config, its imports, the files of the checkout it
 //     names) and the comps checkout;

@@ -1,10 +1,9 @@
 // Where the upstream repos are for a site. A site with `upstream.fixture` gets the embedded
 // fixture, built on demand and served on loopback for the duration of a stage; any other site
-// names real URLs. Kept light: the Nx fingerprint script imports only this module.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+// names real URLs. Kept light: the Nx hook imports this module for the upstream fingerprints.
 import { join } from 'node:path';
 import { cloudBucketPrefix, loadRelease, loadSite, repoTrees, upstreamArch, upstreamProject, upstreamUrl, type Release, type RepoTree, type Site } from '@rocky/config';
+import { readFingerprint, type FingerprintPlan } from './upstream-read';
 
 export interface Upstream {
   /** Value of `{base}` in the URL template. */
@@ -31,65 +30,36 @@ export function upstreamTrees(rel: Release): RepoTree[] {
   return repoTrees(rel).filter((t) => t.kind !== 'kickstart');
 }
 
-/**
- * A fingerprint of upstream state: sha256 over every repomd.xml of the release. Fixture sites
- * read the files (building the fixture first if needed); real sites GET them in parallel.
- */
-export async function upstreamFingerprint(root: string, release: string): Promise<string> {
+/** What the fingerprint of a release's upstream repos reads: every repomd.xml (the fixture built first, if needed). */
+export async function upstreamFingerprintPlan(root: string, release: string): Promise<FingerprintPlan> {
   const site = loadSite(root);
   const rel = loadRelease(root, release);
-  const h = createHash('sha256');
-  const trees = upstreamTrees(rel);
-  let read: (t: RepoTree) => Promise<Buffer>;
+  const trees = upstreamTrees(rel).map((t) => ({ t, label: `${t.repo} ${t.kind} ${t.arch}` }));
   if (site.upstream.fixture) {
     const fx = await fixture();
     const fxRoot = site.upstream.fixture.root;
     await fx.ensureFixture({ workspaceRoot: root, root: fxRoot, scale: site.upstream.fixture.scale, log: () => {} });
-    read = (t) => readFile(join(fxRoot, fx.repoUrlPath(upstreamProject(site, rel), t.repo, upstreamArch(t)), 'repodata/repomd.xml'));
-  } else {
-    const { fetchBuffer } = await import('@rocky/rpm-repo');
-    read = (t) => fetchBuffer(`${upstreamUrl(site, rel, t)}/repodata/repomd.xml`, { attempts: 2, download: site.upstream.download });
+    return { kind: 'repos', site: site.name, trees: trees.map(({ t, label }) => ({ label, file: join(fxRoot, fx.repoUrlPath(upstreamProject(site, rel), t.repo, upstreamArch(t)), 'repodata/repomd.xml') })) };
   }
-  const sums = await Promise.all(trees.map(async (t) => createHash('sha256').update(await read(t)).digest('hex')));
-  trees.forEach((t, i) => h.update(`${t.repo} ${t.kind} ${t.arch} ${sums[i]}\n`));
-  return `${site.name} ${h.digest('hex')}`;
+  return { kind: 'repos', site: site.name, download: site.upstream.download, trees: trees.map(({ t, label }) => ({ label, url: `${upstreamUrl(site, rel, t)}/repodata/repomd.xml` })) };
 }
 
-/**
- * The cloud image source's listing, so new images invalidate `cloud`: names and sizes of a dir
- * source; keys, sizes and ETags of a bucket source (an object rewritten in place changes its ETag).
- */
-export async function cloudFingerprint(root: string, release: string): Promise<string> {
+/** What the fingerprint of a release's cloud image source reads (the fixture built first, if it is the source). */
+export async function cloudFingerprintPlan(root: string, release: string): Promise<FingerprintPlan> {
   const site = loadSite(root);
   if (site.upstream.fixture && site.cloud?.source.type === 'dir') {
     const fx = await fixture();
     await fx.ensureFixture({ workspaceRoot: root, root: site.upstream.fixture.root, scale: site.upstream.fixture.scale, log: () => {} });
   }
-  return cloudSourceFingerprint(site, loadRelease(root, release));
+  return cloudSourcePlan(site, loadRelease(root, release));
 }
 
-export async function cloudSourceFingerprint(site: Pick<Site, 'cloud'>, rel: Release): Promise<string> {
+export function cloudSourcePlan(site: Pick<Site, 'cloud'>, rel: Release): FingerprintPlan {
   const src = site.cloud?.source;
-  if (!src) return 'no cloud source';
-  const h = createHash('sha256');
-  if (src.type === 's3') {
-    const { Bucket } = await import('@rocky/store'); // only s3 sources pay for loading the SDK
-    const bucket = Bucket.open(src);
-    try {
-      for (const arch of rel.arches) {
-        const objects = (await bucket.list(cloudBucketPrefix(rel, arch, src.prefix))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-        for (const o of objects) h.update(`${o.key} ${o.size} ${o.etag}\n`);
-      }
-    } finally {
-      bucket.destroy();
-    }
-    return `${bucket.url(src.prefix)} ${h.digest('hex')}`;
-  }
-  const { readdir, stat } = await import('node:fs/promises');
-  for (const arch of rel.arches) {
-    const dir = join(src.path, rel.project, arch);
-    const names = (await readdir(dir).catch(() => [] as string[])).sort();
-    for (const n of names) h.update(`${arch}/${n} ${(await stat(join(dir, n))).size}\n`);
-  }
-  return h.digest('hex');
+  if (!src) return { kind: 'cloud-none' };
+  if (src.type === 's3') return { kind: 'cloud-bucket', source: src, prefixes: rel.arches.map((arch) => cloudBucketPrefix(rel, arch, src.prefix)) };
+  return { kind: 'cloud-dir', dirs: rel.arches.map((arch) => ({ arch, dir: join(src.path, rel.project, arch) })) };
 }
+
+/** The fingerprint of a cloud image source's listing (see upstream-read.ts). */
+export const cloudSourceFingerprint = (site: Pick<Site, 'cloud'>, rel: Release): Promise<string> => readFingerprint(cloudSourcePlan(site, rel));

@@ -1,9 +1,9 @@
 // Reading a bucket someone else writes (the image producer's) with the store's S3 client. An
 // object is streamed straight into the content-addressed store and hashed as it streams, so
 // bytes that do not match what is expected never land under a digest.
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
-import { s3Client } from './s3';
+import { awsSdk, s3Client } from './s3';
 import type { Store, StoredObject } from './store';
 
 export interface BucketObject {
@@ -35,7 +35,7 @@ export class Bucket {
     const out: BucketObject[] = [];
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ContinuationToken: token, MaxKeys: pageSize }));
+      const r = await this.client.send(new (awsSdk().ListObjectsV2Command)({ Bucket: this.name, Prefix: prefix, ContinuationToken: token, MaxKeys: pageSize }));
       for (const o of r.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag) });
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -45,7 +45,7 @@ export class Bucket {
   private async get(obj: BucketObject) {
     try {
       // If-Match: the bytes read are those of the version listed, or the read fails.
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: obj.key, IfMatch: `"${obj.etag}"` }));
+      const res = await this.client.send(new (awsSdk().GetObjectCommand)({ Bucket: this.name, Key: obj.key, IfMatch: `"${obj.etag}"` }));
       if (!res.Body) throw new Error('empty response body');
       // Servers that ignore If-Match (s3rver) still say which version they sent.
       if (res.ETag && unquote(res.ETag) !== obj.etag) throw new Error(`ETag ${unquote(res.ETag)}, listed as ${obj.etag}`);

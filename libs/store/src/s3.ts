@@ -9,21 +9,18 @@
 // S3Store extends Store only so that it is assignable where a Store is expected (a class with
 // private members is nominal in TypeScript); all work is delegated to a plain local Store, so
 // the base class's internal calls (putFile → this.has) never reach the bucket by accident.
-import {
-  S3Client,
-  HeadObjectCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  CreateMultipartUploadCommand,
-  UploadPartCommand,
-  CompleteMultipartUploadCommand,
-  AbortMultipartUploadCommand,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { Store, type StoredObject } from './store';
+
+/**
+ * The AWS SDK, loaded on first use: most processes that load the store (every stage, the upstream
+ * fingerprint of every task hash) never reach S3, and loading the SDK costs ~0.2 CPU-s.
+ */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const awsSdk = (): typeof import('@aws-sdk/client-s3') => require('@aws-sdk/client-s3');
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const MiB = 1 << 20;
@@ -49,7 +46,7 @@ export interface S3StoreOptions {
  * (verified server-side by AWS) and a sha256 check of every download.
  */
 export function s3Client(opts: { region: string; endpoint?: string }, extra: S3ClientConfig = {}): S3Client {
-  return new S3Client({
+  return new (awsSdk().S3Client)({
     region: opts.region,
     // Custom endpoints (MinIO, Ceph, s3rver) rarely have per-bucket DNS names.
     ...(opts.endpoint ? { endpoint: opts.endpoint, forcePathStyle: true } : {}),
@@ -109,7 +106,7 @@ export class S3Store extends Store {
   /** Size of the object in the bucket, or undefined when it is not there. */
   private async remoteSize(sha256: string): Promise<number | undefined> {
     try {
-      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(sha256) }));
+      const h = await this.client.send(new (awsSdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(sha256) }));
       return h.ContentLength;
     } catch (e) {
       if (isNotFound(e)) return undefined;
@@ -151,7 +148,7 @@ export class S3Store extends Store {
       await this.uploadMultipart(key, file, obj.size);
     } else {
       await this.client.send(
-        new PutObjectCommand({
+        new (awsSdk().PutObjectCommand)({
           Bucket: this.bucket,
           Key: key,
           Body: createReadStream(file, { highWaterMark: MiB }),
@@ -169,13 +166,13 @@ export class S3Store extends Store {
 
   private async uploadMultipart(key: string, file: string, size: number): Promise<void> {
     const partSize = Math.max(this.partSize, Math.ceil(size / 10_000));
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }));
+    const { UploadId } = await this.client.send(new (awsSdk().CreateMultipartUploadCommand)({ Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' }));
     try {
       const parts: { PartNumber: number; ETag?: string }[] = [];
       for (let start = 0, n = 1; start < size; start += partSize, n++) {
         const end = Math.min(start + partSize, size);
         const r = await this.client.send(
-          new UploadPartCommand({
+          new (awsSdk().UploadPartCommand)({
             Bucket: this.bucket,
             Key: key,
             UploadId,
@@ -186,10 +183,10 @@ export class S3Store extends Store {
         );
         parts.push({ PartNumber: n, ETag: r.ETag });
       }
-      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+      await this.client.send(new (awsSdk().CompleteMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (e) {
       // Abandoned parts are billed until aborted.
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId })).catch(() => undefined);
+      await this.client.send(new (awsSdk().AbortMultipartUploadCommand)({ Bucket: this.bucket, Key: key, UploadId })).catch(() => undefined);
       throw e;
     }
   }
@@ -218,7 +215,7 @@ export class S3Store extends Store {
     const key = this.objectKey(sha256);
     let res;
     try {
-      res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      res = await this.client.send(new (awsSdk().GetObjectCommand)({ Bucket: this.bucket, Key: key }));
     } catch (e) {
       if (isNotFound(e)) throw new Error(`store object ${sha256} is missing (not in ${this.local.dir} nor ${this.url(key)})`);
       throw e;
@@ -246,7 +243,7 @@ export class S3Store extends Store {
     const record: KeyRecord = { key, sha256: obj.sha256, size: obj.size, metadata: { ...metadata, sha256: obj.sha256 } };
     const body = Buffer.from(JSON.stringify(record));
     await this.client.send(
-      new PutObjectCommand({
+      new (awsSdk().PutObjectCommand)({
         Bucket: this.bucket,
         Key: this.keyKey(key),
         Body: body,
@@ -260,7 +257,7 @@ export class S3Store extends Store {
   override async getKey(key: string): Promise<(StoredObject & { metadata: Record<string, unknown> }) | undefined> {
     let text: string;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.keyKey(key) }));
+      const res = await this.client.send(new (awsSdk().GetObjectCommand)({ Bucket: this.bucket, Key: this.keyKey(key) }));
       text = (await res.Body?.transformToString('utf8')) ?? '';
     } catch (e) {
       if (isNotFound(e)) return undefined;

@@ -6,7 +6,6 @@
 // `cacache.verify` can check it. Content is written by us rather than through cacache.put
 // because cacache can only copy bytes in; we stream a download straight into the store
 // (hashing as it goes) and ingest a locally built ISO by hardlink, so no byte is written twice.
-import cacache from 'cacache';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, promises as fsp, constants } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -16,6 +15,9 @@ import { removeStaleTemps, scratchName, sha256File, sweepScratch, tempName } fro
 // Pinned cacache 20: the content path is part of its on-disk format.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const contentPath: (cache: string, integrity: string) => string = require('cacache/lib/content/path');
+/** cacache itself (named keys, verify), loaded on first use (~0.1 CPU-s): processes that load the store and use neither (the upstream fingerprint) skip it. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const cacache = (): typeof import('cacache') => require('cacache');
 
 export const integrityOf = (sha256hex: string) => `sha256-${Buffer.from(sha256hex, 'hex').toString('base64')}`;
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -201,12 +203,12 @@ export class Store {
 
   /** Records a named key → object (e.g. a DVD by the digest of its inputs). */
   async setKey(key: string, obj: StoredObject, metadata: Record<string, unknown> = {}): Promise<void> {
-    await cacache.index.insert(this.dir, key, integrityOf(obj.sha256), { size: obj.size, metadata: { ...metadata, sha256: obj.sha256 } });
+    await cacache().index.insert(this.dir, key, integrityOf(obj.sha256), { size: obj.size, metadata: { ...metadata, sha256: obj.sha256 } });
   }
 
   /** The object a key names, if the key exists and its bytes are still in the store. */
   async getKey(key: string): Promise<(StoredObject & { metadata: Record<string, unknown> }) | undefined> {
-    const info = await cacache.get.info(this.dir, key);
+    const info = await cacache().get.info(this.dir, key);
     if (!info) return undefined;
     const metadata = (info.metadata ?? {}) as Record<string, unknown>;
     const sha256 = String(metadata.sha256 ?? '');
@@ -216,7 +218,7 @@ export class Store {
 
   /** cacache's own check of the content files against their names. */
   async verify(): Promise<{ verifiedContent: number; badContentCount: number }> {
-    const stats = await cacache.verify(this.dir);
+    const stats = await cacache().verify(this.dir);
     return { verifiedContent: stats.verifiedContent, badContentCount: stats.badContentCount };
   }
 }

@@ -6,8 +6,11 @@
 //    not to the tasks they depend on, and caches what they do: so every task of the run is told
 //    through the environment (RELENG_DRY_RUN), and the Nx cache is neither read nor written
 //    (NX_SKIP_NX_CACHE), so a plan is never stored or replayed as a result.
+//  - Upstream and pungi compose fingerprints (fingerprint.ts) are computed for the releases of the run, once.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PreTasksExecution } from '@nx/devkit';
+import { fingerprintEnv } from './fingerprint';
 
 /** Our targets and the executor behind each (the plugin infers them from release files). */
 export function executorOf(target: string): string | undefined {
@@ -46,6 +49,8 @@ export interface CommandLine {
   command: string;
   /** Targets asked for. */
   targets: string[];
+  /** Projects asked for (`nx run p:t`, `-p a,b`); undefined for every project (or a pattern, affected). */
+  projects?: string[];
   /** Every `--flag` (camelCase, without `no-`) with its value. */
   flags: { name: string; value: string | boolean }[];
 }
@@ -56,6 +61,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
   const flags: CommandLine['flags'] = [];
   const positional: string[] = [];
   const targets: string[] = [];
+  let projects: string[] | undefined;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     if (a === '--') break;
@@ -68,10 +74,12 @@ export function parseCommandLine(argv: string[]): CommandLine {
     let value: string | boolean = eq < 0 ? true : a.slice(eq + 1);
     if (name.startsWith('no-')) ((name = name.slice(3)), (value = false));
     name = camel(name);
-    if (name === 't' || name === 'targets' || name === 'target') {
+    if (name === 't' || name === 'targets' || name === 'target' || name === 'p' || name === 'projects') {
       const list = value === true ? [] : [String(value)];
       while (value === true && i + 1 < args.length && !args[i + 1].startsWith('-')) list.push(args[++i]);
-      targets.push(...list.flatMap((x) => x.split(',')).filter(Boolean));
+      const names = list.flatMap((x) => x.split(',')).filter(Boolean);
+      if (name.startsWith('t')) targets.push(...names);
+      else projects = [...(projects ?? []), ...names];
     } else if (value === true && (args[i + 1] === 'true' || args[i + 1] === 'false')) value = args[++i] === 'true';
     flags.push({ name, value: value === 'true' ? true : value === 'false' ? false : value });
   }
@@ -79,9 +87,34 @@ export function parseCommandLine(argv: string[]): CommandLine {
   if (command === 'run' || command.includes(':')) {
     const spec = positional.find((x) => x.includes(':'));
     command = 'run';
-    if (spec) targets.push(spec.split(':')[1]);
+    if (spec) ((projects = [spec.split(':')[0]]), targets.push(spec.split(':')[1]));
   }
-  return { command, targets, flags };
+  // Patterns and tags (`rocky-*`, `tag:…`, `!x`) name projects Nx resolves: count every project.
+  if (command === 'affected' || projects?.some((p) => !/^[A-Za-z0-9][\w.-]*$/.test(p))) projects = undefined;
+  return { command, targets, projects, flags };
+}
+
+/** Targets of ours that run alone: no fingerprint is hashed by them or by a task they run after. */
+const ALONE = ['check-site', 'rollback', 'sign-repos'];
+
+/**
+ * Whether a task of `target` hashes an upstream fingerprint or depends on one that does: every
+ * target of ours but those that run alone and pungi's composes and their own staging (they read
+ * what pungi made, not the upstream repos).
+ */
+export function needsUpstream(target: string): boolean {
+  const e = executorOf(target);
+  return !!e && ![...ALONE, 'compose'].includes(e) && !/^(update-)?staging-/.test(target);
+}
+
+/**
+ * Whether a task of `target` may hash a pungi compose fingerprint or depend on one that does:
+ * every target of ours but those that run alone (a release pungi makes chains sync, and so every
+ * later target, after its compose tasks; a release without composes has no compose fingerprint).
+ */
+export function needsComposes(target: string): boolean {
+  const e = executorOf(target);
+  return !!e && !ALONE.includes(e);
 }
 
 /**
@@ -106,3 +139,21 @@ export function checkCommandLine(argv: string[]): { dryRun: boolean } {
   const dry = cl.flags.filter((f) => f.name === 'dryRun').pop();
   return { dryRun: !!dry && dry.value !== false };
 }
+
+/**
+ * Before any task runs: unknown options stop the run, `--dryRun` makes every task of the run
+ * plan only, with the Nx cache neither read nor written (see above), and the upstream and
+ * compose fingerprints of the run's releases are computed for the tasks' hashes.
+ */
+export const preTasksExecution: PreTasksExecution = async (_options, context) => {
+  const { dryRun } = checkCommandLine(context.argv);
+  if (dryRun) {
+    process.env.RELENG_DRY_RUN = '1';
+    process.env.NX_SKIP_NX_CACHE = 'true';
+    return; // nothing is read from or written to the cache: no upstream is read either
+  }
+  const cl = parseCommandLine(context.argv);
+  if (!['run', 'run-many', 'affected'].includes(cl.command)) return;
+  const needed = { upstream: cl.targets.some(needsUpstream), composes: cl.targets.some(needsComposes) };
+  if (needed.upstream || needed.composes) Object.assign(process.env, await fingerprintEnv(context.workspaceRoot, cl.projects, needed));
+};

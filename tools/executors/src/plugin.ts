@@ -2,14 +2,16 @@
 // pipeline's stages. Per-arch inputs and dependsOn live here only (targetDefaults would replace
 // them, see research/nx-notes.md §6.1), so adding an arch to a release file adds its iso target
 // and nothing else has to be edited.
-import { createNodesFromFiles, type CreateNodesV2, type PreTasksExecution, type TargetConfiguration } from '@nx/devkit';
-import { checkCommandLine } from './cli';
-import { fingerprintScript } from './fingerprint';
+import { createNodesFromFiles, type CreateNodesV2, type TargetConfiguration } from '@nx/devkit';
+import { composeFingerprintVar, fingerprintVar, type Fingerprint } from './fingerprint';
 import { dirname, basename } from 'node:path';
 import { checkReleases, composeStagingTarget, composeTarget, distDir, loadRelease } from '@rocky/config';
 import { stageInputs } from './stage-inputs';
 
-const EXECUTORS = '@rocky/executors';
+// By path, not as `@rocky/executors`: Nx resolves a package name that only tsconfig paths know by
+// registering its TypeScript transpiler (typescript loaded, ~0.5 CPU-s) in every nx process that
+// computes the graph; a path is found as it is (and executors.json names plain JavaScript).
+const EXECUTORS = './tools/executors';
 // RELENG_DRY_RUN (set for a whole `--dryRun` run, see cli.ts) is an input of every target: a dry
 // run's tasks hash apart from real ones, so nothing they leave in Nx's cache directory (Nx writes
 // a task's terminal output under its hash, even when the cache is skipped) mixes with a real run's.
@@ -18,12 +20,12 @@ const EXECUTORS = '@rocky/executors';
 const common = ['pipelineSource', 'site', { env: 'RELENG_DRY_RUN' }];
 
 /**
- * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files
- * (tools/scripts/upstream-fingerprint.ts, run compiled: see fingerprint.ts).
+ * The upstream state enters sync's hash through a fingerprint of upstream repomd.xml files, and
+ * cloud's through the listing of the image source (a pungi compose task's through what pungi would
+ * make it from, composeFingerprintVar): computed once per run by the preTasksExecution hook and
+ * read by Nx from the environment (see fingerprint.ts).
  */
-const fingerprint = (workspaceRoot: string, project: string, what: 'repos' | 'cloud' | 'compose', ...args: string[]) => ({
-  runtime: `node ${fingerprintScript(workspaceRoot)} ${[what, project, ...args].join(' ')}`,
-});
+const fingerprint = (project: string, what: Fingerprint) => ({ env: fingerprintVar(project, what) });
 
 export function releaseTargets(workspaceRoot: string, configFile: string): { name: string; targets: Record<string, TargetConfiguration>; arches: string[]; tags: string[] } {
   const projectRoot = dirname(configFile);
@@ -52,7 +54,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
     sync: {
       executor: `${EXECUTORS}:sync`,
       cache: true,
-      inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
+      inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
       outputs: out('sync'),
       metadata: { description: 'Reposync every repo x arch from upstream into a new compose, repoclosure, treeinfo' },
     },
@@ -86,7 +88,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets.cloud = {
     executor: `${EXECUTORS}:cloud`,
     cache: true,
-    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(workspaceRoot, name, 'cloud')],
+    inputs: [...common, ...code('cloud'), releaseFile, fingerprint(name, 'cloud')],
     outputs: out('cloud'),
     metadata: { description: 'Collect, verify and name the cloud images' },
   };
@@ -105,7 +107,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
   targets['update-sync'] = {
     executor: `${EXECUTORS}:sync`,
     cache: true,
-    inputs: [...common, ...code('sync'), releaseFile, fingerprint(workspaceRoot, name, 'repos')],
+    inputs: [...common, ...code('sync'), releaseFile, fingerprint(name, 'repos')],
     outputs: out('update-sync'),
     metadata: { description: 'Reposync every repo x arch into a new update compose (packages only), carrying the published media' },
   };
@@ -126,7 +128,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
         targets[composeTarget(c, kind)] = {
           executor: `${EXECUTORS}:compose`,
           cache: true,
-          inputs: [...common, ...code('pungi-compose'), releaseFile, fingerprint(workspaceRoot, name, 'compose', c, kind)],
+          inputs: [...common, ...code('pungi-compose'), releaseFile, { env: composeFingerprintVar(name, c, kind) }],
           outputs: out(composeTarget(c, kind)),
           metadata: { description: `pungi-koji: ${kind === 'update' ? 'an update' : 'a produce'} compose of ${c}, verified, into the store` },
         };
@@ -171,14 +173,4 @@ export const createNodesV2: CreateNodesV2 = [
     ),
 ];
 
-/**
- * Before any task runs: unknown options stop the run, and `--dryRun` makes every task of the run
- * plan only, with the Nx cache neither read nor written (see cli.ts).
- */
-export const preTasksExecution: PreTasksExecution = (_options, context) => {
-  const { dryRun } = checkCommandLine(context.argv);
-  if (dryRun) {
-    process.env.RELENG_DRY_RUN = '1';
-    process.env.NX_SKIP_NX_CACHE = 'true';
-  }
-};
+export { preTasksExecution } from './cli';
