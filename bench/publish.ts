@@ -73,15 +73,16 @@ export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Pr
     } else makeTree(src, files, log);
   }
   const dest = join(own, 'dest');
+  const workDir = join(own, 'work');
   log(`source ${src}; first publish to ${dest} (copies only what differs)`);
-  await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0 });
+  await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0, workDir });
 
   const ours: number[] = [];
   const theirs: number[] = [];
   for (let i = 0; i < runs; i++) {
     // Alternate, so page-cache warmth favours neither.
     let t = process.hrtime.bigint();
-    const r = await publishTree({ source: src, dest, delete: true });
+    const r = await publishTree({ source: src, dest, delete: true, workDir });
     ours.push(Number(process.hrtime.bigint() - t) / 1e9);
     if (r.changed) throw new Error('bench: the tree changed between runs');
     t = process.hrtime.bigint();

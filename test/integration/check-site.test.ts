@@ -2,6 +2,7 @@
 // fixture upstream (read, never built or served), a real sshd and a TLS API server on loopback.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -231,5 +232,56 @@ describe('check-site', () => {
     for (const field of ['roots.compose', 'builders.x86_64.wrapper', 'builders.ppc64le.caFile']) expect(err.message).toContain(`\n  ${field}: `);
     expect(existsSync(eventsFile(ctx.site))).toBe(false);
     expect(listing(dir)).toEqual(before);
+  });
+});
+
+describe('check-site: the errata source of a release that applies errata (rocky-8 regenerates its repodata)', () => {
+  let server: http.Server;
+  let base: string;
+  const rocky8 = () => loadRelease(repoRoot, 'rocky-8');
+  /** The errata check of `release` on a good site with this errata source, and its problems (field: message). */
+  async function errataCheck(name: string, errata: Record<string, unknown>, release = rocky8()) {
+    const ctx = stageContext({ root: join(dir, 'ws'), project: release.name, target: 'check-site', release, site: loadSite(join(dir, 'ws'), siteFile(name, { errata })), dryRun: false });
+    const plan = await planSiteChecks(ctx);
+    const results = await runSiteChecks(ctx, { ...plan, checks: plan.checks.filter((c) => c.kind === 'errata') });
+    return { planned: results.map((r) => r.check.field), problems: siteProblems(results).map((p) => `${p.field}: ${p.message}`), notes: results.flatMap((r) => r.notes) };
+  }
+  beforeAll(async () => {
+    // Answers 200 with an HTML page under /html/, with JSON under /json/, and 404 elsewhere.
+    server = http.createServer((req, res) => {
+      if (req.url?.startsWith('/html/')) return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Apollo has moved</body></html>');
+      if (req.url?.startsWith('/json/')) return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"advisories": []}');
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"detail": "Not Found"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise((r) => (server ? server.close(r) : r(undefined))));
+
+  it("passes the local site's errata (the fixture's Apollo), reading one document", async () => {
+    const r = await errataCheck('errata-local', { type: 'url', url: '{base}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}' });
+    expect(r.planned).toEqual(['errata.url']);
+    expect(r.problems).toEqual([]);
+    expect(r.notes.join('\n')).toMatch(new RegExp(`${fx}/apollo/rocky-linux/8/BaseOS/x86_64/updateinfo.xml: [1-9]\\d* advisories`));
+  });
+
+  it('names the URL when the errata source answers 404, or something that is not updateinfo', async () => {
+    const url = (prefix: string) => `${base}/${prefix}/api/v3/updateinfo/rocky-linux/8/BaseOS/updateinfo.xml?arch=x86_64`;
+    const template = (prefix: string) => ({ type: 'url', url: `${base}/${prefix}/api/v3/updateinfo/{product}/{major}/{repo}/updateinfo.xml?arch={arch}` });
+    const missing = await errataCheck('errata-404', template('gone'));
+    expect(missing.problems).toEqual([expect.stringMatching(/^errata\.url: /)]);
+    expect(missing.problems[0]).toContain(`GET ${url('gone')}: HTTP 404`);
+    for (const kind of ['html', 'json']) {
+      const wrong = await errataCheck(`errata-${kind}`, template(kind));
+      expect(wrong.problems).toEqual([expect.stringMatching(/^errata\.url: /)]);
+      expect(wrong.problems[0]).toContain(url(kind));
+      expect(wrong.problems[0]).toMatch(/not an updateinfo document|not valid XML/);
+    }
+  });
+
+  it('names the file of a directory source that lacks the document; a release that applies no errata has no errata check', async () => {
+    const missing = await errataCheck('errata-dir', { type: 'dir', path: join(dir, 'errata/{repo}/{arch}/updateinfo.xml') });
+    expect(missing.problems).toEqual([expect.stringContaining(`errata.path: ${join(dir, 'errata/BaseOS/x86_64/updateinfo.xml')} does not exist`)]);
+    expect((await errataCheck('errata-rocky-9', { type: 'url', url: `${base}/gone/{repo}/{arch}` }, rel)).planned).toEqual([]);
   });
 });

@@ -16,6 +16,8 @@ import { repoRoot } from '../helpers/workspace';
 import { rsyncVersion, snapshotTree, synthRepo, withReader } from './publish-helpers';
 
 let tmp: string;
+/** publishTree's work dir: under the test's dir, so a killed publish leaves nothing behind. */
+const work = () => join(tmp, 'publish-work');
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'publish-checksum-'));
   console.log(`rsync: ${rsyncVersion('rsync')}`);
@@ -116,7 +118,7 @@ describe('CHECKSUM files always match what they name (sha256sum -c)', () => {
     const src = join(tmp, 'refuse-src');
     const dest = join(tmp, 'refuse-dest/9.7');
     compose(src, 1);
-    await publishTree({ source: src, dest, delete: true, tempDir: join(tmp, 'refuse-tmp') });
+    await publishTree({ workDir: work(), source: src, dest, delete: true, tempDir: join(tmp, 'refuse-tmp') });
     const oldSum = sha(readFileSync(join(src, 'isos/x86_64/Rocky-9.7-x86_64-dvd.iso')));
     // The compose is rebuilt with a changed ISO under the same name (and CHECKSUMs that match it).
     rmSync(join(src, 'isos'), { recursive: true });
@@ -124,7 +126,7 @@ describe('CHECKSUM files always match what they name (sha256sum -c)', () => {
     const newSum = sha(Buffer.alloc(1 << 20, 9));
     const before = snapshotTree(dest);
     const { value: err, stats } = await withReader([dest], join(tmp, 'reader-refuse.json'), () =>
-      publishTree({ source: src, dest, delete: true, tempDir: join(tmp, 'refuse-tmp') }).then(
+      publishTree({ workDir: work(), source: src, dest, delete: true, tempDir: join(tmp, 'refuse-tmp') }).then(
         () => undefined,
         (e: Error) => e,
       ),
@@ -150,7 +152,7 @@ describe('CHECKSUM files always match what they name (sha256sum -c)', () => {
     const wrapper = join(tmp, 'rsync-killer');
     writeFileSync(wrapper, '#!/bin/bash\n[ -n "$PUBLISH_KILL_ON_OUTPUT" ] || exec rsync "$@"\nrsync "$@" | { IFS= read -r line; kill -KILL 0; }\n');
     chmodSync(wrapper, 0o755);
-    const opts = (source: string): PublishOptions => ({ source, dest, delete: true, deletionGraceMs: 0, tempDir, rsync: wrapper });
+    const opts = (source: string): PublishOptions => ({ workDir: work(), source, dest, delete: true, deletionGraceMs: 0, tempDir, rsync: wrapper });
     const events = join(tmp, 'child-events.jsonl');
     const lastPhase = () => {
       const lines = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; phase?: string });

@@ -16,6 +16,8 @@ const REPOS = ['BaseOS', 'AppStream', 'CRB'];
 const BW = 400; // KiB/s for the transfers: long enough phases for the reader to run through them
 
 let tmp: string;
+/** publishTree's work dir: under the test's dir, so a killed publish leaves nothing behind. */
+const work = () => join(tmp, 'publish-work');
 let oldTree: string;
 let newTree: string;
 
@@ -47,15 +49,15 @@ describe('mirror-safe publishing under a concurrent reader', () => {
     const prod = join(tmp, 'production/9.7');
     // rsync's temp files go beside the trees, outside what mirrors read.
     const tempDir = (name: string) => join(tmp, `publish-tmp-${name}`);
-    await publishTree({ source: oldTree, dest: staging, delete: true, tempDir: tempDir('staging') });
-    await publishTree({ source: staging, dest: prod, delete: true, tempDir: tempDir('prod') });
+    await publishTree({ workDir: work(), source: oldTree, dest: staging, delete: true, tempDir: tempDir('staging') });
+    await publishTree({ workDir: work(), source: staging, dest: prod, delete: true, tempDir: tempDir('prod') });
     const log = eventLog(join(tmp, 'events.jsonl'));
     const {
       value: [r1, r2],
       stats,
     } = await withReader([staging, prod], join(tmp, 'reader-ours.json'), async () => [
-      await publishTree({ source: newTree, dest: staging, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('staging') }),
-      await publishTree({ source: staging, dest: prod, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('prod') }),
+      await publishTree({ workDir: work(), source: newTree, dest: staging, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('staging') }),
+      await publishTree({ workDir: work(), source: staging, dest: prod, delete: true, bwlimitKiB: BW, deletionGraceMs: 1000, log, tempDir: tempDir('prod') }),
     ]);
     console.log(`ours: ${stats.reads} repomd.xml reads, ${stats.refs} references checked in ${stats.iterations} passes; dangling ${stats.dangling}, torn ${stats.torn}, temp names ${stats.temps}`);
     for (const r of [r1, r2]) {

@@ -10,6 +10,8 @@ import { PublishError, publishTree } from '@rocky/publish';
 import { snapshotTree, startRsyncDaemon, synthRepo, type Daemon } from './publish-helpers';
 
 let tmp: string;
+/** publishTree's work dir: under the test's dir, so a killed publish leaves nothing behind. */
+const work = () => join(tmp, 'publish-work');
 let daemon: Daemon | undefined;
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'publish-remote-'));
@@ -30,20 +32,20 @@ describe('publishTree to an rsync daemon', () => {
     synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 30 }, (_, i) => ({ name: `p${i}`, version: '1', size: 1000 + i })));
     symlinkSync('BaseOS', join(src, 'baseos'));
     const dest = daemon.url('pub/rocky/9.7');
-    const r = await publishTree({ source: src, dest, delete: true });
+    const r = await publishTree({ workDir: work(), source: src, dest, delete: true });
     expect(r.verified).toBe(true);
     expect(r.dest).toBe(dest);
     expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
-    expect((await publishTree({ source: src, dest, delete: true })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: src, dest, delete: true })).changed).toBe(false);
 
     // An update with deletions; deletion sizes come from the remote listing.
     synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 20 }, (_, i) => ({ name: `q${i}`, version: '1', size: 500 })), { mtime: 1_763_700_000 });
     for (let i = 0; i < 30; i++) rmSync(join(src, `BaseOS/x86_64/os/Packages/p/p${i}-1-1.el9.x86_64.rpm`));
-    const dry = await publishTree({ source: src, dest, delete: true, dryRun: true });
+    const dry = await publishTree({ workDir: work(), source: src, dest, delete: true, dryRun: true });
     const pkgDeletes = dry.deletes.filter((d) => d.path.endsWith('.rpm'));
     expect(pkgDeletes).toHaveLength(30);
     expect(pkgDeletes.find((d) => d.path.endsWith('/p7-1-1.el9.x86_64.rpm'))!.bytes).toBe(1007);
-    const r2 = await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0 });
+    const r2 = await publishTree({ workDir: work(), source: src, dest, delete: true, deletionGraceMs: 0 });
     expect(r2.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'repomd', 'delete', 'attrs']);
     expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
   });
@@ -70,7 +72,7 @@ describe('publishTree to an rsync daemon', () => {
           }, 1500);
       },
     };
-    const err = await publishTree({ source: src, dest: daemon.url('pub/rocky/9.7'), delete: true, bwlimitKiB: 2048, log }).catch((e) => e);
+    const err = await publishTree({ workDir: work(), source: src, dest: daemon.url('pub/rocky/9.7'), delete: true, bwlimitKiB: 2048, log }).catch((e) => e);
     expect(killed).toBe(true);
     expect(err).toBeInstanceOf(PublishError);
     expect(err.phase).toBe('content');

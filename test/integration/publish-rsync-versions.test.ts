@@ -32,6 +32,8 @@ const RECEIVERS: Receiver[] = [
 ];
 
 let tmp: string;
+/** publishTree's work dir: under the test's dir, so a killed publish leaves nothing behind. */
+const work = () => join(tmp, 'publish-work');
 let old: Awaited<ReturnType<typeof oldRsync>>;
 let daemon: Daemon | undefined;
 const bin = (w: Which) => (w === 'old' ? old.bin! : 'rsync');
@@ -112,15 +114,15 @@ describe.each(RECEIVERS)('publishing with deletions: $name', (rc) => {
     const opts = { dest, delete: true, rsync: bin(rc.client), deletionGraceMs: 0 };
 
     v1(src);
-    const r1 = await publishTree({ source: src, ...opts });
+    const r1 = await publishTree({ workDir: work(), source: src, ...opts });
     expect(r1.verified).toBe(true);
     expect(content(physical)).toEqual(content(src));
-    expect((await publishTree({ source: src, ...opts })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: src, ...opts })).changed).toBe(false);
     // A name published before names were checked, to be deleted now.
     put(join(physical, 'odd', 'stale\nname.rpm'), 'stale');
 
     v2(src);
-    const dry = await publishTree({ source: src, ...opts, dryRun: true });
+    const dry = await publishTree({ workDir: work(), source: src, ...opts, dryRun: true });
     const planned = dry.deletes.map((d) => d.path);
     expect(planned).toEqual(expect.arrayContaining(['odd/we[i]rd*?.txt', 'odd/back\\slash', 'odd/-dash', 'odd/stale\nname.rpm', 'gone', 'gone/sub', 'gone/sub/deep.rpm', 'gone/top.rpm', 'BaseOS/x86_64/os/Packages/p/p0-1-1.el9.x86_64.rpm']));
     expect(dry.deletes.find((d) => d.path === 'gone/top.rpm')!.bytes).toBe(3);
@@ -133,19 +135,19 @@ describe.each(RECEIVERS)('publishing with deletions: $name', (rc) => {
         if (type === 'publish-phase-start' && data?.phase === 'delete') put(join(physical, 'gone/sub/late.rpm'), 'late');
       },
     };
-    await expect(publishTree({ source: src, ...opts, log })).rejects.toThrow(/did not verify[\s\S]*gone\/sub\/late\.rpm/);
+    await expect(publishTree({ workDir: work(), source: src, ...opts, log })).rejects.toThrow(/did not verify[\s\S]*gone\/sub\/late\.rpm/);
     expect(readdirSync(join(physical, 'gone'))).toEqual(['sub']);
     expect(readdirSync(join(physical, 'gone/sub'))).toEqual(['late.rpm']);
     const { gone: _g, 'gone/sub': _s, 'gone/sub/late.rpm': _l, ...rest } = content(physical);
     expect(rest).toEqual(content(src));
 
     // The rerun plans the newcomer and deletes it.
-    const r2 = await publishTree({ source: src, ...opts });
+    const r2 = await publishTree({ workDir: work(), source: src, ...opts });
     expect(r2.verified).toBe(true);
     expect(r2.deletes.map((d) => d.path).sort()).toEqual(['gone', 'gone/sub', 'gone/sub/late.rpm']);
     expect(content(physical)).toEqual(content(src));
     expect(temps(physical)).toEqual([]);
-    expect((await publishTree({ source: src, ...opts })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: src, ...opts })).changed).toBe(false);
 
     // The ISO's bytes change under its name while the destination's CHECKSUM names it: refused, dry run or not.
     const before = content(physical);
@@ -153,7 +155,7 @@ describe.each(RECEIVERS)('publishing with deletions: $name', (rc) => {
     iso(src, Buffer.alloc(64 << 10, 8), 1_700_001_000);
     const newSum = sha(readFileSync(join(src, ISO)));
     for (const dryRun of [true, false]) {
-      const err = await publishTree({ source: src, ...opts, dryRun }).catch((e) => e);
+      const err = await publishTree({ workDir: work(), source: src, ...opts, dryRun }).catch((e) => e);
       expect(err).toBeInstanceOf(PublishRefusedError);
       expect(err.message).toContain(`${ISO}: its bytes would change (sha256 ${oldSum} -> ${newSum}) but the destination's isos/x86_64/CHECKSUM names it with ${oldSum}`);
     }

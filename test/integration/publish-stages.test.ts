@@ -1,13 +1,14 @@
 // Issue 6: staging, prod and their gates on composes built from the fixture's real signed repos.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostName, scratchName } from '@rocky/exec';
 import { eventsFile, loadRelease, productionNames, publishLayout, stagingNames, type Release, type Site } from '@rocky/config';
 import { approvalFile, gaCollision, isGaName, parseTorrentFile, readRepoPackages, treeDigest, writeApproval, type VettingReport } from '@rocky/publish';
 import { decompress, nevraOf, parseModules, parseRepomd, parseUpdateinfo } from '@rocky/rpm-repo';
-import type { ProdPlan, ProdResult, StagingPlan, StagingResult } from '@rocky/stages';
+import { runStage, stageForTarget, type ProdPlan, type ProdResult, type StageContextInput, type StagingPlan, type StagingResult } from '@rocky/stages';
 import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
 import { advisoryLines, dnfRoot } from '../helpers/dnf';
 import { privateFixture, testSite, type TestSite } from '../helpers/fixture';
@@ -37,6 +38,35 @@ describe('staging and prod of rocky-9', () => {
   const staging = (extra: Record<string, unknown> = {}) => t.run<StagingResult>('staging', 'rocky-9', { release: rel, ...extra });
   const prod = (runId: string, options: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => t.run<ProdResult>('prod', 'rocky-9', { release: rel, run: { id: runId, tasks: [] }, options, ...extra });
   const wsRoot = () => t.ctx('rocky-9', 'staging').root;
+  /**
+   * Runs `target` of rocky-9 with the OS tmp dir pointed at an empty dir; lists, at each publish
+   * phase, what that dir and the site's state/tmp hold (where publishTree's work dir is), and
+   * after the run what is left in them.
+   */
+  async function watchingWork<R>(target: string, extra: Partial<StageContextInput> = {}) {
+    const osTmp = mkdtempSync(join(t.dir, 'os-tmp-'));
+    const stateTmp = join(site.state, 'tmp');
+    const ls = (d: string, as: string) => (existsSync(d) ? readdirSync(d).map((n) => `${as}/${n}`) : []);
+    const seen = new Set<string>();
+    const c = t.ctx('rocky-9', target, { release: rel, ...extra });
+    const log = {
+      info: c.log.info,
+      event(type: string, data?: Record<string, unknown>) {
+        c.log.event(type, data);
+        if (type === 'publish-phase') for (const n of [...ls(stateTmp, 'state/tmp'), ...ls(osTmp, 'os tmp')]) seen.add(n);
+      },
+    };
+    const ctx = { ...c, log };
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = osTmp;
+    try {
+      const o = await runStage(stageForTarget(target, ctx), ctx);
+      return { result: (o.dryRun ? undefined : o.result) as R, seen: [...seen], left: [...ls(stateTmp, 'state/tmp'), ...ls(osTmp, 'os tmp')] };
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+    }
+  }
   beforeAll(() => {
     rel = trimRelease(loadRelease(repoRoot, 'rocky-9'), ['x86_64'], ['BaseOS', 'AppStream', 'NFV']);
     site = t.site;
@@ -48,7 +78,14 @@ describe('staging and prod of rocky-9', () => {
     expect(dry.preview!.adds.length).toBeGreaterThan(50);
     expect(existsSync(dry.releaseDir)).toBe(false); // a dry run changes nothing
 
-    const r = await staging();
+    // A staging run SIGKILLed while publishing left its work dir: the next one sweeps it; each
+    // publishes through its own in state/tmp (nothing under the OS tmp dir) and removes it.
+    const dead = join(site.state, 'tmp', `publish-rocky-9-staging@${hostName()}.99999999`);
+    mkdirSync(dead, { recursive: true });
+    writeFileSync(join(dead, 'list-0'), 'BaseOS/x86_64/os/repodata/repomd.xml\0');
+    const { result: r, seen, left } = await watchingWork<StagingResult>('staging');
+    expect(seen).toEqual([`state/tmp/${scratchName('publish-rocky-9-staging')}`]);
+    expect(left).toEqual([]);
     const paths = publishLayout(site, rel);
     expect(r.stagingDir).toBe(join(site.roots.staging, 'mirror/pub/rocky/9.7-RC2'));
     expect(r.reportDir).toBe(join(site.roots.staging, '.releng/vetting/rocky-9'));
@@ -97,7 +134,9 @@ describe('staging and prod of rocky-9', () => {
 
     // Approved by file: published, links set, prod-done recorded with the run id.
     writeApproval(file, { digest: digest1, approvedBy: 'tester', time: new Date().toISOString() });
-    const p1 = await prod('run-1');
+    const { result: p1, seen, left } = await watchingWork<ProdResult>('prod', { run: { id: 'run-1', tasks: [] } });
+    expect(seen).toEqual([`state/tmp/${scratchName('publish-rocky-9-prod')}`]);
+    expect(left).toEqual([]);
     expect(p1.changed).toBe(true);
     expect(p1.productionDir).toBe(join(prodRoot, 'mirror/pub/rocky/9.7'));
     expect(snapshotContent(p1.productionDir)).toEqual(snapshotContent(p1.stagingDir));

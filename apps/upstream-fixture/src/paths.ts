@@ -7,6 +7,11 @@ export function repoUrlPath(project: string, repo: string, upstreamArch: string)
   return `v1/projects/${project}/repo/hashed-${repo}/${upstreamArch}`;
 }
 
+/** `apollo/<product>/<major>/<repo>/<arch>/updateinfo.xml`: the file the fixture's Apollo serves for `/api/v3/updateinfo/<product>/<major>/<repo>/updateinfo.xml?arch=<arch>`. */
+export function apolloFilePath(product: string, major: string | number, repo: string, arch: string): string {
+  return `apollo/${product}/${major}/${repo}/${arch}/updateinfo.xml`;
+}
+
 /** The hashed package layout: `Packages/<first letter, lowercased>/<file>`. */
 export const packageHref = (file: string) => `Packages/${file[0].toLowerCase()}/${file}`;
 

@@ -9,6 +9,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { join, resolve, sep } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
+import { apolloFilePath } from './paths';
 
 export interface RequestRecord {
   method: string;
@@ -174,7 +175,7 @@ export async function serveFixture(opts: ServeOptions): Promise<FixtureServer> {
     if (apollo) {
       const arch = query.get('arch');
       if (!arch || !APOLLO_ARCHES.includes(arch)) return fail(400, `Invalid architecture: ${arch ?? '(none)'}. Must be one of ${APOLLO_ARCHES.join(', ')}`);
-      segments = ['apollo', segments[3], segments[4], segments[5], arch, 'updateinfo.xml'];
+      segments = apolloFilePath(segments[3], segments[4], segments[5], arch).split('/');
     }
     const file = join(root, ...segments);
     if (file !== root && !file.startsWith(root + sep)) return fail(400, 'bad path');

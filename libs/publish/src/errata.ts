@@ -6,12 +6,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { errataLocation, type Release, type RepoTree, type Site } from '@rocky/config';
 import { mapLimit } from '@rocky/exec';
-import { fetchBuffer, HttpError, parseUpdateinfo } from '@rocky/rpm-repo';
+import { fetchBuffer, HttpError, parseUpdateinfo, type Advisory } from '@rocky/rpm-repo';
 
 export interface TreeErrata {
   /** Where it was read (URL or file). */
   source: string;
   xml: string;
+}
+
+/** An errata document's advisories; throws, naming `source`, for anything else (an error page, JSON, another XML). */
+export function readUpdateinfo(xml: string, source: string): Advisory[] {
+  const advisories = parseUpdateinfo(xml, source);
+  if (!/<updates[\s>/]/.test(xml)) throw new Error(`${source}: not an updateinfo document (no <updates>)`);
+  return advisories;
 }
 
 /** The trees that get errata: binary os trees (apollo_tree's `$reponame/$arch/os`). */
@@ -38,8 +45,7 @@ export async function fetchErrata(o: { site: Pick<Site, 'errata' | 'file'>; rele
     }
     const xml = bytes.toString('utf8');
     try {
-      parseUpdateinfo(xml, source);
-      if (!/<updates[\s>/]/.test(xml)) throw new Error(`${source}: not an updateinfo document (no <updates>)`);
+      readUpdateinfo(xml, source);
     } catch (e) {
       throw new Error(`errata of ${t.path} (${field} of ${o.site.file}): ${(e as Error).message}`, { cause: e });
     }

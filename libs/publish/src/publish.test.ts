@@ -8,6 +8,8 @@ import { linkCopyArgv } from '@rocky/exec';
 import { deletionArgs, deletionRules, exactPattern, linkDestArgv, parseDestination, parseItemized } from './rsync';
 
 let tmp: string;
+/** publishTree's work dir: under the test's dir, so a killed publish leaves nothing behind. */
+const work = () => join(tmp, 'publish-work');
 const put = (file: string, data: string, mtime = 1_700_000_000) => {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, data);
@@ -169,12 +171,12 @@ describe('publishTree (local)', () => {
     const dest = join(tmp, 'dest');
     tree(src, 1);
     const events = join(tmp, 'events.jsonl');
-    const r1 = await publishTree({ source: src, dest, delete: true, log: eventLog(events) });
+    const r1 = await publishTree({ workDir: work(), source: src, dest, delete: true, log: eventLog(events) });
     expect(r1.verified).toBe(true);
     expect(snapshot(dest)).toEqual(snapshot(src));
     expect(r1.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'signature', 'repomd', 'links', 'attrs']);
 
-    const again = await publishTree({ source: src, dest, delete: true });
+    const again = await publishTree({ workDir: work(), source: src, dest, delete: true });
     expect(again.changed).toBe(false);
     expect(again.phases).toEqual([]);
 
@@ -182,7 +184,7 @@ describe('publishTree (local)', () => {
     rmSync(join(src, 'BaseOS/x86_64/os/Packages/a/a-1.rpm'));
     rmSync(join(src, 'BaseOS/x86_64/os/repodata/1-primary.xml.gz'));
     tree(src, 2);
-    const dry = await publishTree({ source: src, dest, delete: true, dryRun: true });
+    const dry = await publishTree({ workDir: work(), source: src, dest, delete: true, dryRun: true });
     expect(dry.adds.map((e) => e.path).sort()).toEqual(['BaseOS/x86_64/os/Packages/a/a-2.rpm', 'BaseOS/x86_64/os/repodata/2-primary.xml.gz']);
     expect(dry.deletes.map((e) => [e.path, e.bytes]).sort()).toEqual([
       ['BaseOS/x86_64/os/Packages/a/a-1.rpm', 20],
@@ -194,10 +196,10 @@ describe('publishTree (local)', () => {
     expect(dry.bytes.add).toBe(20 + 9);
     expect(readFileSync(join(dest, 'BaseOS/x86_64/os/repodata/repomd.xml'), 'utf8')).toBe('repomd 1'); // dry run changed nothing
 
-    const r2 = await publishTree({ source: src, dest, delete: true, deletionGraceMs: 0, log: eventLog(events) });
+    const r2 = await publishTree({ workDir: work(), source: src, dest, delete: true, deletionGraceMs: 0, log: eventLog(events) });
     expect(snapshot(dest)).toEqual(snapshot(src));
     expect(r2.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'signature', 'repomd', 'delete', 'attrs']);
-    expect((await publishTree({ source: src, dest, delete: true })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: src, dest, delete: true })).changed).toBe(false);
     const types = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l).type);
     expect(types.filter((t) => t === 'publish-done')).toHaveLength(2);
   });
@@ -207,16 +209,16 @@ describe('publishTree (local)', () => {
     const dest = join(tmp, 'dest');
     tree(src, 1);
     for (let i = 0; i < 5; i++) put(join(src, `extra/f${i}`), `${i}`);
-    await publishTree({ source: src, dest, delete: true });
+    await publishTree({ workDir: work(), source: src, dest, delete: true });
     rmSync(join(src, 'extra'), { recursive: true });
     tree(src, 2);
     const before = snapshot(dest);
-    expect((await publishTree({ source: src, dest, delete: true, deletionLimit: 3, dryRun: true })).needsConfirmation).toBe(true);
-    const err = await publishTree({ source: src, dest, delete: true, deletionLimit: 3 }).catch((e) => e);
+    expect((await publishTree({ workDir: work(), source: src, dest, delete: true, deletionLimit: 3, dryRun: true })).needsConfirmation).toBe(true);
+    const err = await publishTree({ workDir: work(), source: src, dest, delete: true, deletionLimit: 3 }).catch((e) => e);
     expect(err).toBeInstanceOf(DeletionLimitError);
     expect(err.message).toMatch(/refusing to delete 5 files \(limit 3\).*--confirmDeletions/s);
     expect(snapshot(dest)).toEqual(before);
-    const ok = await publishTree({ source: src, dest, delete: true, deletionLimit: 3, confirmDeletions: true, deletionGraceMs: 0 });
+    const ok = await publishTree({ workDir: work(), source: src, dest, delete: true, deletionLimit: 3, confirmDeletions: true, deletionGraceMs: 0 });
     expect(ok.deletes.filter((d) => d.type === 'file')).toHaveLength(5);
     expect(snapshot(dest)).toEqual(snapshot(src));
   });
@@ -227,10 +229,10 @@ describe('publishTree (local)', () => {
     tree(src, 1);
     put(join(dest, 'old.rpm'), 'old');
     put(join(dest, 'keep/me'), 'x');
-    const r = await publishTree({ source: src, dest, delete: false, excludes: ['keep/'] });
+    const r = await publishTree({ workDir: work(), source: src, dest, delete: false, excludes: ['keep/'] });
     expect(r.deletes).toEqual([]);
     expect(readFileSync(join(dest, 'old.rpm'), 'utf8')).toBe('old');
-    const r2 = await publishTree({ source: src, dest, delete: true, excludes: ['keep/'], deletionGraceMs: 0 });
+    const r2 = await publishTree({ workDir: work(), source: src, dest, delete: true, excludes: ['keep/'], deletionGraceMs: 0 });
     expect(r2.deletes.map((d) => d.path)).toEqual(['old.rpm']);
     expect(readFileSync(join(dest, 'keep/me'), 'utf8')).toBe('x');
   });
@@ -240,18 +242,18 @@ describe('publishTree (local)', () => {
     const src = join(tmp, 'src');
     const dest = join(tmp, 'dest');
     tree(src, 1);
-    await publishTree({ source: src, dest, delete: true, owner: '10004:10005' });
+    await publishTree({ workDir: work(), source: src, dest, delete: true, owner: '10004:10005' });
     const st = statSync(join(dest, 'BaseOS/x86_64/os/repodata/repomd.xml'));
     expect([st.uid, st.gid]).toEqual([10004, 10005]);
     expect(lstatSync(join(dest, 'isos/x86_64/Rocky-9-latest-x86_64-dvd.iso')).uid).toBe(10004);
-    expect((await publishTree({ source: src, dest, delete: true, owner: '10004:10005' })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: src, dest, delete: true, owner: '10004:10005' })).changed).toBe(false);
   });
 
   it('refuses, before changing anything (dry run too), symlinks leaving the tree and names a mirror cannot carry', async () => {
     const src = join(tmp, 'src');
     const dest = join(tmp, 'dest');
     tree(src, 1);
-    await publishTree({ source: src, dest, delete: true });
+    await publishTree({ workDir: work(), source: src, dest, delete: true });
     const before = snapshot(dest);
     symlinkSync('/etc/shadow', join(src, 'BaseOS/x86_64/os/shadow'));
     symlinkSync('/root', join(src, 'root'));
@@ -259,7 +261,7 @@ describe('publishTree (local)', () => {
     put(join(src, 'BaseOS/x86_64/os/Packages/a/new\nline.rpm'), 'x');
     writeFileSync(Buffer.from(`${src}/latin1-\xe9.rpm`, 'latin1'), 'x');
     for (const dryRun of [true, false]) {
-      const err = await publishTree({ source: src, dest, delete: true, dryRun }).catch((e) => e);
+      const err = await publishTree({ workDir: work(), source: src, dest, delete: true, dryRun }).catch((e) => e);
       expect(err).toBeInstanceOf(PublishRefusedError);
       expect(err.reason).toBe('source');
       expect(err.problems.sort()).toEqual(
@@ -275,7 +277,7 @@ describe('publishTree (local)', () => {
     }
     expect(snapshot(dest)).toEqual(before);
     // Excluded paths are not published, so not checked.
-    expect((await publishTree({ source: src, dest, delete: false, dryRun: true, excludes: ['shadow', '/root', 'etc', 'new*', 'latin1-*'] })).adds).toEqual([]);
+    expect((await publishTree({ workDir: work(), source: src, dest, delete: false, dryRun: true, excludes: ['shadow', '/root', 'etc', 'new*', 'latin1-*'] })).adds).toEqual([]);
   });
 
   it('handles type changes, hardlinks and several sources', async () => {
@@ -287,7 +289,7 @@ describe('publishTree (local)', () => {
     put(join(src, 'Y'), 'file first');
     put(join(overlay, 'torrents/x.torrent'), 't');
     symlinkSync('BaseOS', join(overlay, 'baseos'));
-    await publishTree({ source: [src, overlay], dest, delete: true });
+    await publishTree({ workDir: work(), source: [src, overlay], dest, delete: true });
     expect(snapshot(dest)).toEqual({ ...snapshot(src), ...snapshot(overlay) });
     rmSync(join(src, 'X'), { recursive: true });
     put(join(src, 'X'), 'now a file');
@@ -297,10 +299,10 @@ describe('publishTree (local)', () => {
     put(join(src, 'BaseOS/x86_64/os/Packages/c/c-1.rpm'), 'c');
     mkdirSync(join(src, 'BaseOS/x86_64/kickstart/Packages/c'), { recursive: true });
     linkSync(join(src, 'BaseOS/x86_64/os/Packages/c/c-1.rpm'), join(src, 'BaseOS/x86_64/kickstart/Packages/c/c-1.rpm'));
-    const r = await publishTree({ source: [src, overlay], dest, delete: true, deletionGraceMs: 0 });
+    const r = await publishTree({ workDir: work(), source: [src, overlay], dest, delete: true, deletionGraceMs: 0 });
     expect(r.verified).toBe(true);
     expect(snapshot(dest)).toEqual({ ...snapshot(src), ...snapshot(overlay) });
     expect(statSync(join(dest, 'BaseOS/x86_64/kickstart/Packages/c/c-1.rpm')).ino).toBe(statSync(join(dest, 'BaseOS/x86_64/os/Packages/c/c-1.rpm')).ino);
-    expect((await publishTree({ source: [src, overlay], dest, delete: true })).changed).toBe(false);
+    expect((await publishTree({ workDir: work(), source: [src, overlay], dest, delete: true })).changed).toBe(false);
   });
 });

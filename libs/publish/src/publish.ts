@@ -29,7 +29,6 @@
 // compared), else publishing failed. An unchanged tree costs one dry run and a walk of the sources.
 import { isUtf8 } from 'node:buffer';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
 import { sha256File, type EventLog } from '@rocky/exec';
 import {
@@ -70,8 +69,13 @@ export interface PublishOptions {
   bwlimitKiB?: number;
   rsync?: string;
   extraArgs?: string[];
-  /** Where --files-from lists go (default: a temp dir, removed afterwards). */
-  workDir?: string;
+  /**
+   * A directory of this run for --files-from lists and skeleton trees, made when first needed (a
+   * dry run to a local destination writes nothing) and removed afterwards with all it holds.
+   * Stages pass a scratch name under the site's state/tmp, whose dead runs' dirs runStage sweeps:
+   * a SIGKILLed publish leaves nothing for good.
+   */
+  workDir: string;
   /**
    * For a local destination: an absolute directory, outside the mirrored tree and on the
    * destination's filesystem (files are renamed from it into place), for rsync's temp files;
@@ -301,7 +305,8 @@ interface Ctx {
   dest: Destination;
   o: PublishOptions;
   ropts: RsyncOptions;
-  work: string;
+  /** A path in the work dir (which this makes). */
+  work: (name: string) => string;
   lists: number;
   /** --temp-dir's value, and the local path publishTree manages with fs calls (local destinations). */
   temp: { arg: string; local?: string };
@@ -313,6 +318,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
   const t0 = Date.now();
   const sources = (Array.isArray(o.source) ? o.source : [o.source]).map((s) => s.replace(/\/+$/, ''));
   if (!sources.length) throw new Error('publishTree: no source');
+  if (!o.workDir) throw new Error('publishTree: no workDir');
   for (const s of sources) {
     if (parseDestination(s).remote) throw new Error(`publishTree: the source must be a local directory, not ${s}`);
     if (!lstatSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`publishTree: source ${s} is not a directory`);
@@ -336,8 +342,10 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     // A remote side that vanishes must fail the pass, not hang it.
     extraArgs: [...(dest.remote ? ['--timeout=300', '--contimeout=60'] : []), ...(o.extraArgs ?? [])],
   };
-  const ownWork = !o.workDir;
-  const work = o.workDir ?? mkdtempSync(join(tmpdir(), 'publish-'));
+  const work = (name: string) => {
+    mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
+    return join(o.workDir, name);
+  };
   const c: Ctx = { sources, dest, o, ropts, work, lists: 0, temp, moving: new Map() };
   try {
     // Plan: one dry run over everything. For an unchanged tree this is the only rsync run.
@@ -405,7 +413,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     log?.event('publish-done', { dest: dest.spec, phases: phases.map((p) => p.name), bytes: plan.bytes, ms: result.ms });
     return result;
   } finally {
-    if (ownWork) rmSync(work, { recursive: true, force: true });
+    rmSync(o.workDir, { recursive: true, force: true });
   }
 }
 
@@ -454,8 +462,8 @@ async function fillDeletionSizes(c: Ctx, deleted: ItemizedEntry[]): Promise<void
     return;
   }
   // Remote: a dry-run pull of exactly those paths into an empty dir itemizes them with sizes.
-  const empty = mkdtempSync(join(c.work, 'empty-'));
-  const list = writeFilesFrom(join(c.work, `list-${c.lists++}`), deleted.map((d) => d.path));
+  const empty = mkdtempSync(c.work('empty-'));
+  const list = writeFilesFrom(c.work(`list-${c.lists++}`), deleted.map((d) => d.path));
   const r = await rsyncItemized(['-n', '-lptgoD', '--numeric-ids', ...(c.ropts.extraArgs ?? []), `--files-from=${list}`, '--from0', `${c.dest.spec}/`, `${empty}/`], { ...c.ropts, okCodes: [0, 23, 24] });
   const byPath = new Map(r.entries.map((e) => [e.path, e]));
   for (const d of deleted) {
@@ -513,9 +521,9 @@ async function checksumConflicts(c: Ctx, live: ItemizedEntry[]): Promise<{ probl
     // Remote: pull those lists into the work dir (the missing ones are reported as vanished).
     // From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from from
     // a subdirectory of its module reports every file as vanished.
-    const pulled = mkdtempSync(join(c.work, 'dest-lists-'));
+    const pulled = mkdtempSync(c.work('dest-lists-'));
     const under = c.dest.under ? `${c.dest.under}/` : '';
-    const list = writeFilesFrom(join(c.work, `list-${c.lists++}`), lists.map((l) => under + l));
+    const list = writeFilesFrom(c.work(`list-${c.lists++}`), lists.map((l) => under + l));
     await rsyncItemized(['--from0', `--files-from=${list}`, ...(c.ropts.extraArgs ?? []), baseArg(c.dest), srcArg(pulled)], { ...c.ropts, okCodes: [0, 23, 24] });
     root = join(pulled, under);
   }
@@ -583,7 +591,7 @@ async function execute(c: Ctx, entries: ItemizedEntry[], leftovers: string[]): P
   // may name it while it moves. So each such list goes out first without it (the interim
   // version; a signed .asc cannot be rewritten: it is removed), then the alias moves, then the
   // lists go out as they are.
-  const interimDir = join(c.work, 'interim');
+  const interimDir = c.work('interim');
   const interim: ItemizedEntry[] = [];
   const removedFirst: string[] = [];
   const finalLists: ItemizedEntry[] = [];
@@ -695,7 +703,7 @@ const TEMP_RISK = [`/${TEMP_NAME}`, `/${TEMP_NAME}/**`];
 
 /** Creates directories `rels` (and their parents) in the remote directory `into`: an rsync push of empty dirs, no attributes. */
 async function pushDirs(c: Ctx, into: string, rels: string[]): Promise<void> {
-  const skel = mkdtempSync(join(c.work, 'dirs-'));
+  const skel = mkdtempSync(c.work('dirs-'));
   for (const r of rels) mkdirSync(join(skel, r), { recursive: true });
   await rsyncItemized(['-r', ...(c.ropts.extraArgs ?? []), srcArg(skel), into], c.ropts);
 }
@@ -703,14 +711,14 @@ async function pushDirs(c: Ctx, into: string, rels: string[]): Promise<void> {
 /** Deletes exactly `paths` (and what `extraRisk` patterns match) from the destination; see rsync.ts. */
 async function deletePaths(c: Ctx, paths: string[], extraRisk: string[] = []): Promise<void> {
   if (!paths.length && !extraRisk.length) return;
-  const skel = mkdtempSync(join(c.work, 'skeleton-'));
+  const skel = mkdtempSync(c.work('skeleton-'));
   // Directories to look into: the parents of the paths, unless a parent goes too (then it holds the rest).
   const gone = new Set(paths);
   for (const p of paths) {
     const parent = dirOf(p);
     if (parent !== '.' && !gone.has(parent) && !ancestors(p).some((a) => gone.has(a))) mkdirSync(join(skel, parent), { recursive: true });
   }
-  const rules = join(c.work, `rules-${c.lists++}`);
+  const rules = c.work(`rules-${c.lists++}`);
   writeFileSync(rules, deletionRules(paths, extraRisk));
   await rsyncItemized(deletionArgs(c.ropts, rules, skel, c.dest.spec), c.ropts);
 }
@@ -744,7 +752,7 @@ async function passFiles(c: Ctx, list: ItemizedEntry[], extra: string[], sources
     groups.set(idx, g);
   }
   for (const [idx, paths] of [...groups].sort((a, b) => a[0] - b[0])) {
-    const file = writeFilesFrom(join(c.work, `list-${c.lists++}`), [...paths]);
+    const file = writeFilesFrom(c.work(`list-${c.lists++}`), [...paths]);
     const args = [...baseArgs(c.ropts), ...extra, `--files-from=${file}`, '--from0', srcArg(sources[idx]), `${c.dest.spec}/`];
     await rsyncItemized(args, c.ropts);
   }

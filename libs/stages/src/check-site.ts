@@ -6,12 +6,13 @@
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync, accessSync, constants } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { cloudBucketPrefix, pungiProducerOf, stateDir, upstreamArch, upstreamGpgKey, upstreamProject, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
+import { cloudBucketPrefix, errataLocation, productSlug, pungiProducerOf, repoTrees, stateDir, upstreamArch, upstreamGpgKey, upstreamProject, upstreamUrl, type Arch, type Builder, type RepoTree } from '@rocky/config';
 import { bytes, findTool, missingHint, run, TOOL_MINIMUMS, ToolError, compareVersions, toolVersion } from '@rocky/exec';
 import { probeKubernetes, probeSsh, type ProbeResult } from '@rocky/builders';
 import { hostBootLoaders, loaderInstallHint, wrapperMountProblem } from '@rocky/iso';
 import { Bucket } from '@rocky/store';
-import { fetchBuffer, parseRepomd, SignatureVerifier } from '@rocky/rpm-repo';
+import { errataTrees, readUpdateinfo } from '@rocky/publish';
+import { fetchBuffer, HttpError, parseRepomd, SignatureVerifier } from '@rocky/rpm-repo';
 import type { StageContext } from './context';
 import type { Stage } from './stage';
 import { upstreamTrees } from './upstream';
@@ -31,6 +32,7 @@ export type SiteCheck = { field: string; what: string } & (
   | { kind: 'tool'; tool: string; neededBy: string[] }
   | { kind: 'signing'; gnupgHome: string; keyId: string; fixtureRoot?: string }
   | { kind: 'upstream'; tree: RepoTree; /** Fixture sites: the repo's directory; others: its URL. */ fixtureDir?: string; url?: string }
+  | { kind: 'errata'; tree: RepoTree; /** The tree's errata document: a URL, or a file (a dir source, the fixture's Apollo). */ url?: string; file?: string; fixtureRoot?: string }
   | { kind: 'cloud'; path: string; project: string; arches: Arch[]; fixtureRoot?: string }
   | { kind: 'bucket'; bucket: string; region: string; endpoint?: string; prefixes: string[] }
   | { kind: 'builder'; arch: Arch; builder: Builder }
@@ -131,6 +133,28 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
     checks.push({ kind: 'upstream', field: 'upstream', tree, url, what: `GET ${url}/repodata/repomd.xml answers${site.upstream.verifySignature ? ` and its signature verifies with ${key.field}` : ''}` });
   }
 
+  // Errata: staging puts each regenerated tree's advisories from the site's source into its
+  // repodata. One document is read: the boot tree's (BaseOS has advisories; Devel may have none).
+  const withErrata = rel.publish.regenerateRepodata ? errataTrees(repoTrees(rel)) : [];
+  const errataTree = withErrata.find((t) => t.dir === rel.iso?.lorax.repos[0]) ?? withErrata[0];
+  if (site.errata && errataTree) {
+    const e = site.errata;
+    const of = `${errataTree.repo} ${errataTree.arch}`;
+    if (e.type === 'dir') {
+      const file = errataLocation(e, rel, errataTree);
+      checks.push({ kind: 'errata', field: 'errata.path', tree: errataTree, file, what: `${file} (${of}) is an updateinfo document` });
+    } else if (e.url.includes('{base}')) {
+      // The fixture's Apollo: the file it serves for that URL (the fixture is read, not served).
+      const fx = await import('@rocky/upstream-fixture');
+      const root = site.upstream.fixture!.root;
+      const file = join(root, fx.apolloFilePath(productSlug(rel), rel.major, errataTree.repo, errataTree.arch));
+      checks.push({ kind: 'errata', field: 'errata.url', tree: errataTree, file, fixtureRoot: root, what: `the fixture's Apollo serves ${of}'s updateinfo.xml` });
+    } else {
+      const url = errataLocation(e, rel, errataTree);
+      checks.push({ kind: 'errata', field: 'errata.url', tree: errataTree, url, what: `GET ${url} answers ${of}'s updateinfo.xml` });
+    }
+  }
+
   const images = Object.values(rel.cloud.images);
   if (site.cloud && images.length) {
     const arches = rel.arches.filter((a) => images.some((d) => !d.arches || d.arches.includes(a)));
@@ -180,6 +204,9 @@ export async function runSiteChecks(ctx: StageContext, plan: SiteCheckPlan, opts
             break;
           case 'upstream':
             await checkUpstream(ctx, check, r, PATH);
+            break;
+          case 'errata':
+            await checkErrata(ctx, check, r);
             break;
           case 'cloud':
             checkCloud(check, r);
@@ -360,6 +387,34 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
     problem(field, `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${gpgKey} the key upstream signs ${ctx.release.name} with?`);
   } finally {
     verifier.close();
+  }
+}
+
+async function checkErrata(ctx: StageContext, c: Extract<SiteCheck, { kind: 'errata' }>, r: CheckResult) {
+  const problem = (message: string): void => void r.problems.push({ field: c.field, message });
+  const fix = `staging of ${ctx.release.name} reads each regenerated tree's errata there; check ${c.field}`;
+  let bytes: Buffer;
+  if (c.url) {
+    try {
+      bytes = await fetchBuffer(c.url, { attempts: 1, download: { ...ctx.site.upstream.download, deadlineSeconds: 60 } });
+    } catch (e) {
+      // Apollo answers 404 for a repo without advisories; BaseOS has them, so a 404 means a wrong template.
+      const why = e instanceof HttpError && e.status === 404 ? `${e.message} (${c.tree.repo} has advisories: is the template right?)` : (e as Error).message;
+      return problem(`${why}: ${fix}, and that this host reaches it (HTTPS_PROXY, NO_PROXY)`);
+    }
+  } else {
+    const file = c.file!;
+    if (!existsSync(file)) {
+      if (c.fixtureRoot && !existsSync(join(c.fixtureRoot, 'apollo'))) return void r.notes.push('the fixture has no errata yet: the first sync builds them');
+      return problem(`${file} does not exist (${c.tree.repo} ${c.tree.arch} has advisories): ${fix}`);
+    }
+    bytes = readFileSync(file);
+  }
+  const where = c.url ?? c.file!;
+  try {
+    r.notes.push(`${where}: ${readUpdateinfo(bytes.toString('utf8'), where).length} advisories`);
+  } catch (e) {
+    problem(`${(e as Error).message}: ${fix}`);
   }
 }
 

@@ -59,9 +59,15 @@ export const projectsInRun = (ctx: Pick<StageContext, 'run'>, target: string): s
     .map(([p]) => p)
     .sort();
 
+/** A work directory of this process under the site's `state/tmp`, not made: for a callee that makes it when needed (a plan writes nothing) and removes it. */
+export const scratchPath = (ctx: Pick<StageContext, 'site'>, prefix: string): string => join(stateDir(ctx.site, 'tmp'), scratchName(prefix));
+
+/** publishTree's work dir for this stage's publishes (one at a time). */
+export const publishWorkDir = (ctx: Pick<StageContext, 'site' | 'project' | 'target'>): string => scratchPath(ctx, `publish-${ctx.project}-${ctx.target}`);
+
 /** A work directory of this process under the site's `state/tmp` (created; runStage swept killed runs' dirs before execute). */
 export function scratchDir(ctx: Pick<StageContext, 'site' | 'log'>, prefix: string): string {
-  const dir = join(stateDir(ctx.site, 'tmp'), scratchName(prefix));
+  const dir = scratchPath(ctx, prefix);
   mkdirSync(dir, { recursive: true });
   return dir;
 }

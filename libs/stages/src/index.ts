@@ -20,5 +20,5 @@ export { composeToPublish, type ComposeView } from './compose-check';
 export type { ChangesRecord } from './update-metadata';
 export { checkSiteStage, planSiteChecks, runSiteChecks, siteProblems, type SiteCheck, type SiteCheckPlan, type SiteCheckOptions, type CheckResult, type Finding } from './check-site';
 export { pungiSyncStage, type AssemblePlan } from './pungi';
-export { pungiComposeStage, requirePungi, type PungiComposePlan } from './pungi-compose';
+export { pungiComposeStage, requirePungi, type PungiComposePlan, type PungiComposeResult } from './pungi-compose';
 export { signReposStage, type SignReposPlan } from './sign-repos';

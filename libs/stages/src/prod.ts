@@ -32,7 +32,7 @@ import {
   type PublishResult,
   type VettingReport,
 } from '@rocky/publish';
-import type { StageContext } from './context';
+import { publishWorkDir, type StageContext } from './context';
 import type { Stage } from './stage';
 
 export interface ProdPlan {
@@ -87,7 +87,7 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
       if (ctx.dryRun) return { source, dest, unchanged: false, linksOk: false, approval: { refused: `nothing is staged yet (${source})` } };
       throw new Error(`nothing is staged for ${rel.name} at ${source}: run \`nx run ${ctx.project}:staging\` first`);
     }
-    const publish = await publishTree({ source, dest, delete: true, owner: site.publish.owner, dryRun: true, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions });
+    const publish = await publishTree({ source, dest, delete: true, owner: site.publish.owner, dryRun: true, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions, workDir: publishWorkDir(ctx) });
     const linksOk = linksMatch(paths.productionCategory, pNames.links);
     if (!publish.changed && linksOk) return { source, dest, unchanged: true, publish, linksOk, approval: {} };
 
@@ -128,7 +128,7 @@ export const prodStage: Stage<ProdPlan, ProdResult> = {
     const pNames = productionNames(rel);
     ctx.log.event('prod-start', { digest: plan.digest, approvedBy: plan.approval.by, source: plan.source, dest: plan.dest });
     mkdirSync(paths.productionTemp, { recursive: true });
-    const result = await publishTree({ source: plan.source, dest: plan.dest, delete: true, owner: site.publish.owner, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions, tempDir: paths.productionTemp, log: ctx.log });
+    const result = await publishTree({ source: plan.source, dest: plan.dest, delete: true, owner: site.publish.owner, deletionLimit: site.publish.deletionLimit, confirmDeletions: ctx.options.confirmDeletions, tempDir: paths.productionTemp, workDir: publishWorkDir(ctx), log: ctx.log });
     placeLinks(paths.productionCategory, pNames.links, ctx.log);
     const marker: GaMarker = { release: rel.name, type: rel.type, dir: pNames.dir, digest: plan.digest!, time: new Date().toISOString() };
     writeJsonAtomic(gaMarkerFile(paths.gaMarkers, pNames.dir), marker);

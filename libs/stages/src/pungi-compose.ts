@@ -43,7 +43,7 @@ export interface PungiComposePlan {
   problems?: string;
 }
 
-interface PungiComposeResult {
+export interface PungiComposeResult {
   record: PungiComposeRecord;
   /** The ISOs of the release's arches, each in the store. */
   media: PungiMedia[];

@@ -40,7 +40,7 @@ import { pungiRecordToPublish } from './pungi';
 import { restoreTree } from './trees';
 import { carryMedia } from './composes';
 import { runStage, type Stage } from './stage';
-import type { StageContext } from './context';
+import { publishWorkDir, type StageContext } from './context';
 import { openStore } from '@rocky/store';
 import { openUpstream } from './upstream';
 
@@ -171,6 +171,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
         dryRun: true,
         excludes: privateTree(ctx) ? ['repodata/'] : [],
         deletionLimit: site.publish.deletionLimit,
+        workDir: publishWorkDir(ctx),
       });
     }
     return plan;
@@ -230,6 +231,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
       confirmDeletions: ctx.options.confirmDeletions,
       owner: site.publish.owner,
       tempDir: paths.stagingTemp,
+      workDir: publishWorkDir(ctx),
       log: ctx.log,
     });
     const result = mergeResults([...passes, last]);
@@ -385,6 +387,7 @@ async function publishOnly(ctx: StageContext, base: string, releaseDir: string, 
     confirmDeletions: ctx.options.confirmDeletions,
     owner: ctx.site.publish.owner,
     tempDir: paths.stagingTemp,
+    workDir: publishWorkDir(ctx),
     log: ctx.log,
   });
 }
