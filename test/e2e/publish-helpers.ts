@@ -2,7 +2,7 @@
 // (the run id the publishing executors record is `<nx pid>-<start time>`), tree listings to prove
 // "nothing changed", the event log.
 import { afterAll, beforeAll } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
@@ -88,3 +88,21 @@ export function readEvents(file: string, from = 0): PublishEvent[] {
 
 /** The tasks of the last nx run (.nx/cache/run.json), by task id, with their start and end times. */
 export const lastRunTasks = (ws: TempWorkspace) => Object.fromEntries(ws.runJson().tasks.map((t) => [t.taskId, t]));
+
+/** [path, type letter, size] of every entry under `dir` (paths relative to `base`). */
+export function entries(base: string, rel: string): Array<[string, string, number]> {
+  const out: Array<[string, string, number]> = [];
+  const walk = (p: string) => {
+    for (const name of readdirSync(join(base, p))) {
+      const q = `${p}/${name}`;
+      const st = lstatSync(join(base, q));
+      if (st.isSymbolicLink()) out.push([q, 'l', st.size]);
+      else if (st.isDirectory()) {
+        out.push([q, 'd', st.size]);
+        walk(q);
+      } else out.push([q, 'f', st.size]);
+    }
+  };
+  walk(rel);
+  return out;
+}

@@ -12,27 +12,9 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
 import type { TempWorkspace } from '../helpers/workspace';
-import { e2eWorkspace, lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
+import { e2eWorkspace, entries, lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/** [path, type letter, size] of every entry under `dir` (paths relative to `base`). */
-function entries(base: string, rel: string): Array<[string, string, number]> {
-  const out: Array<[string, string, number]> = [];
-  const walk = (p: string) => {
-    for (const name of readdirSync(join(base, p))) {
-      const q = `${p}/${name}`;
-      const st = lstatSync(join(base, q));
-      if (st.isSymbolicLink()) out.push([q, 'l', st.size]);
-      else if (st.isDirectory()) {
-        out.push([q, 'd', st.size]);
-        walk(q);
-      } else out.push([q, 'f', st.size]);
-    }
-  };
-  walk(rel);
-  return out;
-}
 
 describe('publishing through nx: staging, the prod gate, file lists after every prod of a run', () => {
   // rocky-8 syncs from the fixture's repos here, as rocky-9 does (no pungi producer, no compose

@@ -4,18 +4,22 @@
 // staged; the minor release chain assembles them, and staging takes them in the SOP's order; the
 // media are pungi's (buildinstall's boot ISO, the DVDs), collected by iso-<arch> and iso-extra and
 // published under Rocky 8's names; a compose task is a cache hit while koji and its config are
-// unchanged and its compose is whole; one compose is updated and staged alone. rocky-8 and the fixture's pungi configs are trimmed to
+// unchanged and its compose is whole; one compose is updated and staged alone. Staged, it goes on as
+// a release engineer takes it: prod of the reviewed digest (refused without), the mirror file lists,
+// and dnf with gpgcheck and repo_gpgcheck installing from production. rocky-8 and the fixture's pungi configs are trimmed to
 // x86_64 in the workspace, to keep pungi's and the ISO work small. Each repo's errata come
 // from the fixture's Apollo, and a module stream a newer compose dropped stays resolvable.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
 import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
 import { advisoryLines, dnfRoot } from '../helpers/dnf';
-import { nxOk, nxRun, readEvents } from './publish-helpers';
+import { DEFAULT_IMAGE_EXTENSIONS, parseFileTimeList, treeDigest } from '@rocky/publish';
+import { entries, listing, nxOk, nxRun, readEvents } from './publish-helpers';
 
 const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
 
@@ -151,6 +155,112 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
       'isos/x86_64/Rocky-8.10-x86_64-dvd1.iso',
       'isos/x86_64/Rocky-8.10-x86_64-minimal.iso',
     ]);
+  });
+
+  // Issue 15: then as a release engineer goes on: prod of the reviewed digest, the mirror file
+  // lists, and dnf as a user runs it against production.
+  const prodCat = () => join(R, 'repos-production/mirror/pub/rocky');
+  const prod8 = (tree = '') => join(prodCat(), '8', tree);
+  const stagedDigest = () => readFileSync(join(R, 'repos-staging/.releng/vetting/rocky-8/digest'), 'utf8').trim();
+
+  it('prod without approval is refused and changes nothing; prod --approve=<staged digest> publishes 8.10 with 8 -> 8.10, the approved tree', async () => {
+    const digest = stagedDigest();
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    expect((await treeDigest(staged())).digest).toBe(digest);
+    const n0 = readEvents(events()).length;
+    const none = nxRun(ws, ['run', 'rocky-8:prod', '--excludeTaskDependencies']);
+    expect(none.code, none.output).not.toBe(0);
+    expect(none.output).toContain(`prod of rocky-8 needs approval of the staged tree (digest ${digest}); nothing was changed`);
+    expect(listing(join(R, 'repos-production'))).toEqual(['<absent>']);
+    expect(readEvents(events(), n0).filter((e) => e.type === 'prod-refused').map((e) => e.reason)).toEqual(['no-approval']);
+
+    // The whole chain, as typed: staging reruns first and must leave the reviewed tree as it is.
+    const n1 = readEvents(events()).length;
+    nxOk(ws, ['run', 'rocky-8:prod', `--approve=${digest}`]);
+    expect(readdirSync(prodCat()).sort()).toEqual(['8', '8.10']);
+    expect(readlinkSync(join(prodCat(), '8'))).toBe('8.10');
+    expect((await treeDigest(join(prodCat(), '8.10'))).digest).toBe(digest);
+    const done = readEvents(events(), n1).filter((e) => e.type === 'prod-done');
+    expect(done).toHaveLength(1);
+    expect(done[0]).toMatchObject({ project: 'rocky-8', changed: true, digest, approvedBy: 'command line (--approve)' });
+    for (const t of ['BaseOS/x86_64/os', 'AppStream/x86_64/os', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os']) expect(existsSync(prod8(`${t}/repodata/repomd.xml.asc`)), t).toBe(true);
+    expect(readlinkSync(prod8('isos/x86_64/Rocky-8-latest-x86_64-dvd.iso'))).toBe('Rocky-8.10-x86_64-dvd1.iso');
+  });
+
+  it('filelist: the quick-fedora-mirror lists describe the Rocky 8 production tree, entry by entry', () => {
+    const n0 = readEvents(events()).length;
+    // prod is done (the lists waiting for every prod of a run is publish.test.ts's): the lists alone.
+    nxOk(ws, ['run', 'rocky-8:filelist', '--excludeTaskDependencies']);
+    const ev = readEvents(events(), n0);
+    const written = ev.filter((e) => e.type === 'filelist-written');
+    expect(written).toHaveLength(1);
+    const listFile = join(prodCat(), 'fullfiletimelist-rocky');
+    expect(written[0].written).toContain(listFile);
+    const text = readFileSync(listFile, 'utf8');
+    for (const alias of ['fullfiletimelist', 'fullfiletimelist-rocky-linux']) expect(readFileSync(join(prodCat(), alias), 'utf8'), alias).toBe(text);
+    const list = parseFileTimeList(text);
+    const byPath = new Map(list.files.map((f) => [f.path, f]));
+    expect(byPath.get('8')?.type[0]).toBe('l');
+    expect(byPath.get('8.10')?.type[0]).toBe('d');
+    // Every entry of production's 8.10 with its type, size and time (max of mtime and ctime, whole
+    // seconds), and nothing listed that is not there.
+    const all = entries(prodCat(), '8.10');
+    expect(all.length).toBeGreaterThan(300);
+    const wrong = all.flatMap(([p, type, size]) => {
+      const e = byPath.get(p);
+      const st = lstatSync(join(prodCat(), p));
+      const time = Math.floor(Math.max(st.mtimeMs, st.ctimeMs) / 1000);
+      if (!e) return [`${p}: not listed`];
+      if (e.type[0] !== type || (type === 'f' && e.size !== size) || e.mtime !== time) return [`${p}: listed ${e.type} ${e.size} ${e.mtime}, is ${type} ${size} ${time}`];
+      return [];
+    });
+    expect(wrong.slice(0, 10), `${wrong.length} entries wrong`).toEqual([]);
+    expect(list.files.filter((f) => f.path.startsWith('8.10/')).map((f) => f.path).sort()).toEqual(all.map(([p]) => p).sort());
+    // [Checksums SHA1] of every repomd.xml is what sha1sum says.
+    const sha1 = list.checksums.SHA1 ?? {};
+    const repomds = all.map(([p]) => p).filter((p) => p.endsWith('/repodata/repomd.xml'));
+    expect(repomds).toEqual(expect.arrayContaining(['8.10/BaseOS/x86_64/os/repodata/repomd.xml', '8.10/extras/x86_64/os/repodata/repomd.xml', '8.10/plus/x86_64/os/repodata/repomd.xml']));
+    const out = execFileSync('sha1sum', repomds, { cwd: prodCat(), encoding: 'utf8' });
+    for (const l of out.trim().split('\n')) expect(sha1[l.slice(42)], l.slice(42)).toBe(l.slice(0, 40));
+    // imagelist-rocky: every image of production (the ISOs and their alias links), as ./ paths.
+    const images = all.map(([p]) => p).filter((p) => DEFAULT_IMAGE_EXTENSIONS.some((x) => p.endsWith(x)));
+    expect(images).toEqual(expect.arrayContaining(['8.10/isos/x86_64/Rocky-8.10-x86_64-dvd1.iso', '8.10/isos/x86_64/Rocky-8-latest-x86_64-boot.iso']));
+    expect(readFileSync(join(prodCat(), 'imagelist-rocky'), 'utf8').split('\n').filter(Boolean).sort()).toEqual(images.map((p) => `./${p}`).sort());
+  });
+
+  it("dnf with gpgcheck and repo_gpgcheck installs from production's BaseOS, AppStream, Extras and Plus with the release's key; a repomd.xml one byte off is refused", () => {
+    // The key the release publishes in its install tree (from rocky-gpg-keys), as a user imports it.
+    const key = prod8('BaseOS/x86_64/os/RPM-GPG-KEY-rockyofficial');
+    expect(existsSync(key)).toBe(true);
+    const d = dnfRoot({ releasever: 8, key, arch: 'x86_64', platform: 'platform:el8' });
+    try {
+      const repos = { baseos: prod8('BaseOS/x86_64/os'), appstream: prod8('AppStream/x86_64/os'), extras: prod8('extras/x86_64/os'), plus: prod8('plus/x86_64/os') };
+      d.run(repos, ['install', 'bash', 'appstream-libs', 'extras-libs', 'plus-libs']);
+      const installed = d.run(repos, ['list', '--installed']);
+      for (const [name, repo] of [['bash', 'baseos'], ['appstream-libs', 'appstream'], ['extras-libs', 'extras'], ['plus-libs', 'plus']]) {
+        expect(installed, name).toMatch(new RegExp(`^${name}\\.x86_64\\s+\\S+\\s+@${repo}\\s*$`, 'm'));
+        expect(existsSync(join(d.dir, name === 'bash' ? 'root/usr/bin/bash' : `root/usr/libexec/${name}/${name}`)), name).toBe(true);
+      }
+      // A copy of Extras' repodata, whole, loads; the same with one byte of repomd.xml changed does not.
+      const copy = (name: string) => {
+        const dir = join(d.dir, name);
+        cpSync(prod8('extras/x86_64/os/repodata'), join(dir, 'repodata'), { recursive: true, dereference: true });
+        return dir;
+      };
+      const good = copy('extras-copy');
+      const bad = copy('extras-tampered');
+      const repomd = join(bad, 'repodata/repomd.xml');
+      const xml = readFileSync(repomd, 'utf8');
+      const at = xml.search(/<revision>\d/) + '<revision>'.length;
+      writeFileSync(repomd, xml.slice(0, at) + (xml[at] === '1' ? '2' : '1') + xml.slice(at + 1));
+      expect(readFileSync(repomd).length).toBe(Buffer.byteLength(xml));
+      d.run({ good }, ['makecache']);
+      const r = d.spawn({ bad }, ['makecache']);
+      expect(r.status, r.stdout + r.stderr).not.toBe(0);
+      expect(r.stdout + r.stderr).toMatch(/GPG signature/i);
+    } finally {
+      d.close();
+    }
   });
 
   // Issue 15 (caching): a compose task is a cache hit while koji and the pungi config are unchanged.
