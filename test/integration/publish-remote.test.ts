@@ -1,12 +1,12 @@
 // publishTree to an rsync daemon destination (rsync://host:port/module/path), and a destination
 // that disappears mid-publish.
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventLog, type EventLog } from '@rocky/exec';
-import { PublishError, publishTree } from '@rocky/publish';
+import { PublishError, PublishRefusedError, publishTree } from '@rocky/publish';
 import { snapshotTree, startRsyncDaemon, synthRepo, type Daemon } from './publish-helpers';
 
 let tmp: string;
@@ -41,13 +41,34 @@ describe('publishTree to an rsync daemon', () => {
     // An update with deletions; deletion sizes come from the remote listing.
     synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 20 }, (_, i) => ({ name: `q${i}`, version: '1', size: 500 })), { mtime: 1_763_700_000 });
     for (let i = 0; i < 30; i++) rmSync(join(src, `BaseOS/x86_64/os/Packages/p/p${i}-1-1.el9.x86_64.rpm`));
-    const dry = await publishTree({ workDir: work(), source: src, dest, delete: true, dryRun: true });
+    // A dry run never touches the caller's work dir (a stage's plan is pure): one that cannot be made.
+    writeFileSync(join(tmp, 'a-file'), '');
+    const dry = await publishTree({ workDir: join(tmp, 'a-file/work'), source: src, dest, delete: true, dryRun: true });
     const pkgDeletes = dry.deletes.filter((d) => d.path.endsWith('.rpm'));
     expect(pkgDeletes).toHaveLength(30);
     expect(pkgDeletes.find((d) => d.path.endsWith('/p7-1-1.el9.x86_64.rpm'))!.bytes).toBe(1007);
     const r2 = await publishTree({ workDir: work(), source: src, dest, delete: true, deletionGraceMs: 0 });
     expect(r2.phases.map((p) => p.name)).toEqual(['content', 'metadata', 'repomd', 'delete', 'attrs']);
     expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
+  });
+
+  it('a dry run pulls the destination CHECKSUM lists it checks without writing to the work dir, and refuses changed bytes a list names', async () => {
+    const root = join(tmp, 'daemon-root-sums');
+    daemon = await startRsyncDaemon(tmp, 'mirror', root);
+    const src = join(tmp, 'src-sums');
+    mkdirSync(join(src, 'isos/x86_64'), { recursive: true });
+    const iso = join(src, 'isos/x86_64/Rocky-9.7-x86_64-minimal.iso');
+    writeFileSync(iso, 'the published bytes');
+    const sha = createHash('sha256').update('the published bytes').digest('hex');
+    writeFileSync(join(src, 'isos/x86_64/CHECKSUM'), `SHA256 (Rocky-9.7-x86_64-minimal.iso) = ${sha}\n`);
+    const dest = daemon.url('pub/rocky/9.7');
+    await publishTree({ workDir: work(), source: src, dest, delete: true });
+    writeFileSync(iso, 'other bytes under the same name');
+    writeFileSync(join(tmp, 'b-file'), '');
+    const err = await publishTree({ workDir: join(tmp, 'b-file/work'), source: src, dest, delete: true, dryRun: true }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(PublishRefusedError);
+    expect((err as Error).message).toContain(`isos/x86_64/Rocky-9.7-x86_64-minimal.iso: its bytes would change (sha256 ${sha}`);
+    expect(readFileSync(join(root, 'pub/rocky/9.7/isos/x86_64/Rocky-9.7-x86_64-minimal.iso'), 'utf8')).toBe('the published bytes');
   });
 
   it('fails clearly, reporting nothing as published, when the destination disappears mid-publish', async () => {

@@ -2,7 +2,7 @@
 // and served like Peridot's yumrepofs, with fault injection for tests.
 export { ensureFixture, type FixtureOptions, type FixtureInfo } from './fixture';
 export { kojiState } from './pungi/compose';
-export { apolloFilePath, repoUrlPath } from './paths';
+export { APOLLO_DIR, apolloFilePath, repoUrlPath } from './paths';
 export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord, type ServeOptions } from './server';
 export { updatePackage, removePackage, dropModuleStream, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
 export type { PkgDef } from './model';

@@ -7,9 +7,12 @@ export function repoUrlPath(project: string, repo: string, upstreamArch: string)
   return `v1/projects/${project}/repo/hashed-${repo}/${upstreamArch}`;
 }
 
+/** The fixture's Apollo (errata) tree under the root; absent until the first build makes errata. */
+export const APOLLO_DIR = 'apollo';
+
 /** `apollo/<product>/<major>/<repo>/<arch>/updateinfo.xml`: the file the fixture's Apollo serves for `/api/v3/updateinfo/<product>/<major>/<repo>/updateinfo.xml?arch=<arch>`. */
 export function apolloFilePath(product: string, major: string | number, repo: string, arch: string): string {
-  return `apollo/${product}/${major}/${repo}/${arch}/updateinfo.xml`;
+  return `${APOLLO_DIR}/${product}/${major}/${repo}/${arch}/updateinfo.xml`;
 }
 
 /** The hashed package layout: `Packages/<first letter, lowercased>/<file>`. */
@@ -78,6 +81,6 @@ export class FixtureLayout {
   }
   /** The errata Apollo serves for a product's major: `<repo>/<arch>/updateinfo.xml` (see server.ts). */
   apollo(product: string, major: number) {
-    return join(this.root, 'apollo', product, String(major));
+    return join(this.root, APOLLO_DIR, product, String(major));
   }
 }

@@ -30,6 +30,7 @@
 import { isUtf8 } from 'node:buffer';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { sha256File, type EventLog } from '@rocky/exec';
 import {
   baseArg,
@@ -70,8 +71,9 @@ export interface PublishOptions {
   rsync?: string;
   extraArgs?: string[];
   /**
-   * A directory of this run for --files-from lists and skeleton trees, made when first needed (a
-   * dry run to a local destination writes nothing) and removed afterwards with all it holds.
+   * A directory of this run for --files-from lists and skeleton trees, made when first needed and
+   * removed afterwards with all it holds. A dry run never uses it (nor writes anything to a local
+   * destination); what a dry run to a remote one pulls goes under the OS temp dir, removed after.
    * Stages pass a scratch name under the site's state/tmp, whose dead runs' dirs runStage sweeps:
    * a SIGKILLed publish leaves nothing for good.
    */
@@ -318,7 +320,6 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
   const t0 = Date.now();
   const sources = (Array.isArray(o.source) ? o.source : [o.source]).map((s) => s.replace(/\/+$/, ''));
   if (!sources.length) throw new Error('publishTree: no source');
-  if (!o.workDir) throw new Error('publishTree: no workDir');
   for (const s of sources) {
     if (parseDestination(s).remote) throw new Error(`publishTree: the source must be a local directory, not ${s}`);
     if (!lstatSync(s, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`publishTree: source ${s} is not a directory`);
@@ -342,9 +343,15 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     // A remote side that vanishes must fail the pass, not hang it.
     extraArgs: [...(dest.remote ? ['--timeout=300', '--contimeout=60'] : []), ...(o.extraArgs ?? [])],
   };
+  // A dry run leaves the caller's work dir alone (a stage's plan writes nothing of the project's):
+  // what it needs (a remote destination's lists) goes to a dir of its own under the OS temp dir.
+  let workDir: string | undefined;
   const work = (name: string) => {
-    mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
-    return join(o.workDir, name);
+    if (!workDir) {
+      workDir = o.dryRun ? mkdtempSync(join(tmpdir(), 'publish-dry-')) : o.workDir;
+      mkdirSync(workDir, { recursive: true, mode: 0o700 });
+    }
+    return join(workDir, name);
   };
   const c: Ctx = { sources, dest, o, ropts, work, lists: 0, temp, moving: new Map() };
   try {
@@ -413,7 +420,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     log?.event('publish-done', { dest: dest.spec, phases: phases.map((p) => p.name), bytes: plan.bytes, ms: result.ms });
     return result;
   } finally {
-    rmSync(o.workDir, { recursive: true, force: true });
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
   }
 }
 

@@ -32,7 +32,7 @@ export type SiteCheck = { field: string; what: string } & (
   | { kind: 'tool'; tool: string; neededBy: string[] }
   | { kind: 'signing'; gnupgHome: string; keyId: string; fixtureRoot?: string }
   | { kind: 'upstream'; tree: RepoTree; /** Fixture sites: the repo's directory; others: its URL. */ fixtureDir?: string; url?: string }
-  | { kind: 'errata'; tree: RepoTree; /** The tree's errata document: a URL, or a file (a dir source, the fixture's Apollo). */ url?: string; file?: string; fixtureRoot?: string }
+  | { kind: 'errata'; tree: RepoTree; /** The tree's errata document: a URL, or a file (a dir source, the fixture's Apollo). */ url?: string; file?: string; /** The fixture's Apollo dir, when the file is in it. */ fixtureApollo?: string }
   | { kind: 'cloud'; path: string; project: string; arches: Arch[]; fixtureRoot?: string }
   | { kind: 'bucket'; bucket: string; region: string; endpoint?: string; prefixes: string[] }
   | { kind: 'builder'; arch: Arch; builder: Builder }
@@ -148,7 +148,7 @@ export async function planSiteChecks(ctx: StageContext): Promise<SiteCheckPlan> 
       const fx = await import('@rocky/upstream-fixture');
       const root = site.upstream.fixture!.root;
       const file = join(root, fx.apolloFilePath(productSlug(rel), rel.major, errataTree.repo, errataTree.arch));
-      checks.push({ kind: 'errata', field: 'errata.url', tree: errataTree, file, fixtureRoot: root, what: `the fixture's Apollo serves ${of}'s updateinfo.xml` });
+      checks.push({ kind: 'errata', field: 'errata.url', tree: errataTree, file, fixtureApollo: join(root, fx.APOLLO_DIR), what: `the fixture's Apollo serves ${of}'s updateinfo.xml` });
     } else {
       const url = errataLocation(e, rel, errataTree);
       checks.push({ kind: 'errata', field: 'errata.url', tree: errataTree, url, what: `GET ${url} answers ${of}'s updateinfo.xml` });
@@ -405,7 +405,7 @@ async function checkErrata(ctx: StageContext, c: Extract<SiteCheck, { kind: 'err
   } else {
     const file = c.file!;
     if (!existsSync(file)) {
-      if (c.fixtureRoot && !existsSync(join(c.fixtureRoot, 'apollo'))) return void r.notes.push('the fixture has no errata yet: the first sync builds them');
+      if (c.fixtureApollo && !existsSync(c.fixtureApollo)) return void r.notes.push('the fixture has no errata yet: the first sync builds them');
       return problem(`${file} does not exist (${c.tree.repo} ${c.tree.arch} has advisories): ${fix}`);
     }
     bytes = readFileSync(file);

@@ -18,6 +18,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ComposeKind } from '@rocky/config';
+// By path, not `@rocky/stages`: this runs at every nx start, and the package's index would load
+// every stage (and their tools' wrappers) for the one reader needed here.
 import { readFingerprint, type FingerprintPlan } from '../../../libs/stages/src/upstream-read';
 
 export type Fingerprint = 'repos' | 'cloud';
