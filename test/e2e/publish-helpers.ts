@@ -2,8 +2,9 @@
 // (the run id the publishing executors record is `<nx pid>-<start time>`), tree listings to prove
 // "nothing changed", the event log.
 import { afterAll, beforeAll } from 'vitest';
-import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
 export { listing } from '../helpers/listing';
@@ -106,3 +107,21 @@ export function entries(base: string, rel: string): Array<[string, string, numbe
   walk(rel);
   return out;
 }
+
+/**
+ * Keeps only `keep` of a release's arches in the workspace (its repos and cloud images too): a
+ * file whose tests are about one arch's trees does not build the other arches' ISOs and trees.
+ */
+export function trimArches(ws: TempWorkspace, release: string, keep: string[]): void {
+  const file = join(ws.dir, 'releases', release, 'release.yaml');
+  const doc = parse(readFileSync(file, 'utf8')) as { arches: string[]; repos: { arches?: string[] }[]; cloud?: { images: Record<string, { arches?: string[] }> } };
+  doc.arches = doc.arches.filter((a) => keep.includes(a));
+  doc.repos = doc.repos.filter((r) => !r.arches || r.arches.some((a) => keep.includes(a))).map((r) => (r.arches ? { ...r, arches: r.arches.filter((a) => keep.includes(a)) } : r));
+  for (const [k, img] of Object.entries(doc.cloud?.images ?? {})) {
+    if (!img.arches) continue;
+    img.arches = img.arches.filter((a) => keep.includes(a));
+    if (!img.arches.length) delete doc.cloud!.images[k];
+  }
+  writeFileSync(file, stringify(doc));
+}
+

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
 import type { TempWorkspace } from '../helpers/workspace';
-import { e2eWorkspace, entries, lastRunTasks, listing, nxOk, nxRun, readEvents, type PublishEvent } from './publish-helpers';
+import { e2eWorkspace, entries, lastRunTasks, listing, nxOk, nxRun, readEvents, trimArches, type PublishEvent } from './publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -27,6 +27,8 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
     };
     edit('sites/local.yaml', (site) => delete site.producers);
     edit('releases/rocky-8/release.yaml', (rel) => delete rel.composes);
+    // Publishing is per tree: two of rocky-9's arches show it (the whole release is pipeline.test.ts's).
+    trimArches(ws, 'rocky-9', ['x86_64', 'aarch64']);
   });
   const { step } = W;
   let ws: TempWorkspace;

@@ -17,7 +17,7 @@ import type { VettingReport } from '@rocky/publish';
 import type { ChangesRecord } from '@rocky/stages';
 import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
-import { nxOk, nxRun } from './publish-helpers';
+import { nxOk, nxRun, trimArches } from './publish-helpers';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
@@ -75,7 +75,7 @@ describe('a release through a minor release and weekly update pushes, media froz
     ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
     R = join(ws.dir, '.releng');
     fx = join(R, 'upstream');
-    trimArches(join(ws.dir, 'releases/rocky-9/release.yaml'), ['x86_64', 'aarch64']);
+    trimArches(ws, 'rocky-9', ['x86_64', 'aarch64']);
   });
   afterAll(() => ws?.cleanup());
 
@@ -159,18 +159,6 @@ describe('a release through a minor release and weekly update pushes, media froz
 });
 
 /** The release file with only `keep` of its arches (repos and cloud images of other arches go). */
-function trimArches(file: string, keep: string[]) {
-  const doc = parse(readFileSync(file, 'utf8')) as { arches: string[]; repos: { arches?: string[] }[]; cloud?: { images: Record<string, { arches?: string[] }> } };
-  doc.arches = doc.arches.filter((a) => keep.includes(a));
-  doc.repos = doc.repos.filter((r) => !r.arches || r.arches.some((a) => keep.includes(a))).map((r) => (r.arches ? { ...r, arches: r.arches.filter((a) => keep.includes(a)) } : r));
-  for (const [k, img] of Object.entries(doc.cloud?.images ?? {})) {
-    if (!img.arches) continue;
-    img.arches = img.arches.filter((a) => keep.includes(a));
-    if (!img.arches.length) delete doc.cloud!.images[k];
-  }
-  writeFileSync(file, stringify(doc));
-}
-
 /** A package of AppStream x86_64 in the fixture (the first listed). */
 function readPrimaryName(fx: string): string {
   const dir = join(fx, repoUrlPath('rocky-9', 'AppStream', 'x86_64'), 'Packages');
