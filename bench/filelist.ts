@@ -1,8 +1,9 @@
 // Benchmark for libs/publish file lists against the shell floor, on a Rocky-shaped tree.
 //   node -r @swc-node/register bench/filelist.ts [--files 200000] [--reps 3]
 // The tree is built once under .releng/bench/filelist-tree (git-ignored) and reused.
-// Floor: what sync-file-list-parallel.sh does without create-filelist's Python overhead,
-// `find . > fullfilelist` plus `find . -printf '%T@ %s %y %p\n'` (which lstats every entry).
+// Floor: what sync-file-list-parallel.sh gets without create-filelist's Python overhead, the same
+// information as ours in one walk: `find . -fprint fullfilelist -fprintf timelist '%T@ %C@ %s %y %p\n'`
+// (which lstats every entry) and `sha1sum` of each repomd.xml (-exec … +).
 // Rows: ours cold (no cache, no lists yet) and warm (nothing changed), median of --reps runs,
 // each repetition timing floor, cold and warm back to back so machine load hits all three.
 import { spawnSync } from 'node:child_process';
@@ -51,7 +52,9 @@ export async function runFileListBench(opts: FileListBenchOptions, emit: Emit): 
     cacheFile: join(work, 'sha1-cache.json'),
     aliases: { rocky: ['fullfiletimelist', 'fullfiletimelist-rocky-linux'] },
   };
-  const floorCmd = `find . > '${work}/fullfilelist' && find . -printf '%T@ %s %y %p\\n' > '${work}/timelist'`;
+  // One walk giving what the lists hold of every entry (path; type, size, mtime and ctime from its
+  // lstat) and the SHA1 of each repomd.xml, the way a shell script would get them.
+  const floorCmd = `find . -fprint '${work}/fullfilelist' -fprintf '${work}/timelist' '%T@ %C@ %s %y %p\\n' -name repomd.xml -exec sha1sum {} + > '${work}/sha1'`;
 
   const floor: number[] = [];
   const cold: number[] = [];

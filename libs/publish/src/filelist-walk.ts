@@ -8,6 +8,7 @@
 // 1.9 CPU-s, 1.0 of it in the kernel; find -printf takes 0.9, and parsing its output 0.5 on the
 // other core, overlapped. find is in findutils on every host we support (4.6 on Rocky 8).
 import * as fs from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { run, type RunResult } from '@rocky/exec';
 
 /** Numbers per entry in WalkChunk.nums. */
@@ -54,12 +55,14 @@ function isTopList(name: string, rules: WalkRules): boolean {
 /**
  * One record per entry, NUL-terminated, the path last (it may hold spaces): type, type of a
  * symlink's target (N: dangling, L: loop), permission bits (octal), size, mtime and ctime as
- * seconds with the exact fraction, path relative to the root. Pruned, so never printed nor
+ * seconds with the exact fraction, path from the root as `./<path>` (find runs in the root). Pruned, so never printed nor
  * entered: rsync --delay-updates temp dirs (.~tmp~) and NFS silly-renamed files (.nfs*) anywhere,
  * which are never content, and directories that are not group-readable, which the rsync daemon
  * cannot serve (so clients must not ask for what is inside).
  */
-const FIND_ARGS = ['-mindepth', '1', '(', '-name', '.~tmp~*', '-o', '-name', '.nfs*', '-o', '-type', 'd', '!', '-perm', '-g=r', ')', '-prune', '-o', '-printf', '%y %Y %m %s %T@ %C@ %P\\0'];
+const FIND_ARGS = ['(', '-name', '.~tmp~*', '-o', '-name', '.nfs*', '-o', '-type', 'd', '!', '-perm', '-g=r', ')', '-prune', '-o', '-printf', '%y %Y %m %s %T@ %C@ %p\\0'];
+/** find processes walking at once (a machine with one core gets one). */
+const WALKERS = 2;
 
 function* splitBytes(buf: Buffer, sep: number): Generator<Buffer> {
   for (let at = 0; at <= buf.length; ) {
@@ -105,128 +108,150 @@ function floorSeconds(s: string, from: number, to: number): number {
  * Walks `root` (not listing `root` itself) and returns its entries. Everything inside a root that
  * is not world-readable is marked restricted. find lists a directory before what is in it and
  * the whole of it before its next sibling, which lets one prefix carry restriction down.
+ *
+ * The top-level directories are shared out between WALKERS finds run at once (each one's
+ * subtrees whole, so the rule above holds per stream): one find was the walk's critical path,
+ * its output parsed here with time to spare.
  */
 export async function walkTree(root: string, rules: WalkRules): Promise<WalkChunk[]> {
   const st = fs.statSync(root);
   if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
   const rootRestricted = (st.mode & 0o004) === 0;
+  // Start points `./<name>` (a name may begin with `-`), printed as `%p`; the list files at the top are not content.
+  const top = fs.readdirSync(root, { withFileTypes: true }).filter((e) => !isTopList(e.name, rules)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  const groups: string[][] = Array.from({ length: Math.min(WALKERS, availableParallelism()) }, () => []);
+  let g = 0;
+  for (const e of top) if (e.isDirectory()) groups[g++ % groups.length].push(`./${e.name}`);
+  for (const e of top) if (!e.isDirectory()) groups[0].push(`./${e.name}`);
   const chunks: WalkChunk[] = [];
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let rest: Buffer | undefined;
   let failure: Error | undefined;
   const stop = new AbortController();
-  // The outermost open dir that is not world-readable (`<path>/`), and a top-level list dir being skipped.
-  let restrictedUnder = '';
-  let skipUnder = '';
   const [checksumNames, imageExtensions] = [rules.checksumNames, rules.imageExtensions];
+  // The last character of each image extension: one lookup rules out most names (…rpm) before
+  // the dozens of endsWith (every name matches an empty extension: no filter then).
+  const imageLast = imageExtensions.includes('') ? undefined : new Set(imageExtensions.map((x) => x.charCodeAt(x.length - 1)));
 
-  const parse = (records: string[]) => {
-    const paths: string[] = [];
-    let nums = new Float64Array(records.length * STRIDE);
-    let n = 0;
-    for (const rec of records) {
-      const a = rec.indexOf(' ');
-      const b = rec.indexOf(' ', a + 1);
-      const c = rec.indexOf(' ', b + 1);
-      const d = rec.indexOf(' ', c + 1);
-      const e = rec.indexOf(' ', d + 1);
-      const f = rec.indexOf(' ', e + 1);
-      const p = rec.slice(f + 1);
-      const y = rec.charCodeAt(0);
-      const slash = p.lastIndexOf('/');
-      const name = slash < 0 ? p : p.slice(slash + 1);
-      if (skipUnder !== '') {
-        if (p.startsWith(skipUnder)) continue;
-        skipUnder = '';
+  /** A parser for one find's stream: records, and the outermost open dir that is not world-readable (`<path>/`). */
+  const parser = () => {
+    let restrictedUnder = '';
+    // Fields are read at their offsets in the batch's text: no string per record, nor per name.
+    return (rec: string) => {
+      // Only a path can hold these (the other fields are numbers and letters).
+      if (/[\t\n\r]/.test(rec)) {
+        const p = rec.split('\0').find((r) => /[\t\n\r]/.test(r))!.replace(/^(\S+ ){6}\.\//, '');
+        throw new Error(`cannot list a name containing a tab or newline: ${JSON.stringify(`${root}/${p}`)}`);
       }
-      if (slash < 0 && isTopList(name, rules)) {
-        if (y === 100 /* d */) skipUnder = `${p}/`;
-        continue;
+      const paths: string[] = [];
+      let nums = new Float64Array(((rec.length >> 6) + 64) * STRIDE); // records run to ~70 bytes; grown if shorter
+      let n = 0;
+      for (let at = 0, end = 0; at < rec.length; at = end + 1) {
+        end = rec.indexOf('\0', at);
+        if (end < 0) end = rec.length;
+        const a = rec.indexOf(' ', at);
+        const b = rec.indexOf(' ', a + 1);
+        const c = rec.indexOf(' ', b + 1);
+        const d = rec.indexOf(' ', c + 1);
+        const e = rec.indexOf(' ', d + 1);
+        const f = rec.indexOf(' ', e + 1);
+        const y = rec.charCodeAt(at);
+        const kind = y === 102 /* f */ ? 0 : y === 100 /* d */ ? 1 : y === 108 /* l */ ? 2 : -1;
+        if (kind < 0) continue; // sockets, fifos, devices: not mirror content
+        if (kind === 2) {
+          const target = rec.charCodeAt(a + 1);
+          if (target === 78 /* N */ || target === 76 /* L */ || target === 63 /* ? */) continue; // dangling (or looping) symlink
+        }
+        const mode = digits(rec, b + 1, c, 8);
+        // Not group-readable: the rsync daemon cannot serve it (directories were pruned by find).
+        if (kind !== 2 && (mode & 0o040) === 0) continue;
+        const p = rec.slice(f + 3, end); // after `./`
+        if (restrictedUnder !== '' && !p.startsWith(restrictedUnder)) restrictedUnder = '';
+        const inRestricted = rootRestricted || restrictedUnder !== '';
+        const self = kind !== 2 && (mode & 0o004) === 0;
+        if (kind === 1 && self && !inRestricted) restrictedUnder = `${p}/`;
+        let flags = (inRestricted ? 1 : 0) | (self ? 2 : 0);
+        const o = n * STRIDE;
+        if (o === nums.length) {
+          const more = new Float64Array(nums.length * 2);
+          more.set(nums);
+          nums = more;
+        }
+        nums[o] = kind;
+        if (kind === 0 && checksumNames.some((x) => p.endsWith(x) && (p.length === x.length || p.charCodeAt(p.length - x.length - 1) === 47 /* / */) && !x.includes('/'))) {
+          flags |= 4;
+          // Hashed and cached by these figures (compared with Node's lstat again after hashing): take them all from one lstat of Node's.
+          const ls = fs.lstatSync(`${root}/${p}`, { throwIfNoEntry: false });
+          if (ls === undefined) continue; // vanished since find saw it
+          nums[o + 1] = wholeSeconds(`${root}/${p}`, ls);
+          nums[o + 2] = ls.size;
+          nums[o + 4] = ls.mtimeMs;
+          nums[o + 5] = ls.ctimeMs;
+          nums[o + 6] = ls.ino;
+        } else {
+          const m = floorSeconds(rec, d + 1, e);
+          const ct = floorSeconds(rec, e + 1, f);
+          nums[o + 1] = m > ct ? m : ct;
+          nums[o + 2] = digits(rec, c + 1, d, 10);
+        }
+        // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
+        if ((imageLast === undefined || imageLast.has(p.charCodeAt(p.length - 1))) && imageExtensions.some((x) => p.endsWith(x) && !x.includes('/'))) flags |= 8;
+        nums[o + 3] = flags;
+        paths.push(p);
+        n++;
       }
-      if (/[\t\n\r]/.test(p)) throw new Error(`cannot list a name containing a tab or newline: ${JSON.stringify(`${root}/${p}`)}`);
-      const kind = y === 102 /* f */ ? 0 : y === 100 /* d */ ? 1 : y === 108 /* l */ ? 2 : -1;
-      if (kind < 0) continue; // sockets, fifos, devices: not mirror content
-      if (kind === 2) {
-        const target = rec.charCodeAt(a + 1);
-        if (target === 78 /* N */ || target === 76 /* L */ || target === 63 /* ? */) continue; // dangling (or looping) symlink
-      }
-      const mode = digits(rec, b + 1, c, 8);
-      // Not group-readable: the rsync daemon cannot serve it (directories were pruned by find).
-      if (kind !== 2 && (mode & 0o040) === 0) continue;
-      if (restrictedUnder !== '' && !p.startsWith(restrictedUnder)) restrictedUnder = '';
-      const inRestricted = rootRestricted || restrictedUnder !== '';
-      const self = kind !== 2 && (mode & 0o004) === 0;
-      if (kind === 1 && self && !inRestricted) restrictedUnder = `${p}/`;
-      let flags = (inRestricted ? 1 : 0) | (self ? 2 : 0);
-      const o = n * STRIDE;
-      nums[o] = kind;
-      if (kind === 0 && checksumNames.includes(name)) {
-        flags |= 4;
-        // Hashed and cached by these figures (compared with Node's lstat again after hashing): take them all from one lstat of Node's.
-        const ls = fs.lstatSync(`${root}/${p}`, { throwIfNoEntry: false });
-        if (ls === undefined) continue; // vanished since find saw it
-        nums[o + 1] = wholeSeconds(`${root}/${p}`, ls);
-        nums[o + 2] = ls.size;
-        nums[o + 4] = ls.mtimeMs;
-        nums[o + 5] = ls.ctimeMs;
-        nums[o + 6] = ls.ino;
-      } else {
-        const m = floorSeconds(rec, d + 1, e);
-        const ct = floorSeconds(rec, e + 1, f);
-        nums[o + 1] = m > ct ? m : ct;
-        nums[o + 2] = digits(rec, c + 1, d, 10);
-      }
-      // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
-      if (imageExtensions.some((x) => name.endsWith(x))) flags |= 8;
-      nums[o + 3] = flags;
-      paths.push(p);
-      n++;
-    }
-    if (n * STRIDE < nums.length) nums = nums.slice(0, n * STRIDE);
-    chunks.push({ paths, nums });
+      if (n * STRIDE < nums.length) nums = nums.slice(0, n * STRIDE);
+      chunks.push({ paths, nums });
+    };
   };
 
-  /** The records in `buf` (up to its last NUL); a path that is not UTF-8 is refused, named as bytes. */
-  const records = (buf: Buffer): string[] => {
+  /** The records in `buf` (up to its last NUL) as text; a path that is not UTF-8 is refused, named as bytes. */
+  const records = (buf: Buffer): string => {
     try {
-      return decoder.decode(buf).split('\0');
+      return decoder.decode(buf);
     } catch {
       for (const rec of splitBytes(buf, 0)) {
         if (Buffer.from(rec.toString('utf8')).equals(rec)) continue;
         let at = 0;
         for (let i = 0; i < 6; i++) at = rec.indexOf(32, at) + 1; // the path follows the 6th space
-        throw new Error(`file name is not valid UTF-8: ${JSON.stringify(`${root}/${rec.subarray(at).toString('latin1')}`)} (bytes shown as Latin-1)`);
+        throw new Error(`file name is not valid UTF-8: ${JSON.stringify(`${root}/${rec.subarray(at + 2).toString('latin1')}`)} (bytes shown as Latin-1)`);
       }
       throw new Error(`${root}: find's output is not valid UTF-8`);
     }
   };
 
-  const onStdout = (data: Buffer) => {
-    if (failure) return;
-    const buf = rest ? Buffer.concat([rest, data]) : data;
-    const last = buf.lastIndexOf(0);
-    if (last < 0) {
-      rest = buf;
-      return;
-    }
-    rest = last + 1 < buf.length ? buf.subarray(last + 1) : undefined;
+  const walk = async (starts: string[]) => {
+    const parse = parser();
+    let rest: Buffer | undefined;
+    const onStdout = (data: Buffer) => {
+      if (failure) return;
+      const buf = rest ? Buffer.concat([rest, data]) : data;
+      const last = buf.lastIndexOf(0);
+      if (last < 0) {
+        rest = buf;
+        return;
+      }
+      rest = last + 1 < buf.length ? buf.subarray(last + 1) : undefined;
+      try {
+        parse(records(buf.subarray(0, last)));
+      } catch (e) {
+        failure = e as Error;
+        stop.abort();
+      }
+    };
+    // find exits 1 for any entry it could not read; entries removed while it ran are simply not there any more.
+    let r: RunResult;
     try {
-      parse(records(buf.subarray(0, last)));
+      r = await run(['find', ...starts, ...FIND_ARGS], { cwd: root, env: { ...process.env, LC_ALL: 'C' }, okCodes: [0, 1], cancelSignal: stop.signal, onStdout });
     } catch (e) {
-      failure = e as Error;
-      stop.abort();
+      throw failure ?? e;
     }
+    if (failure) throw failure;
+    const problems = r.stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
+    if (r.code !== 0 && (problems.length > 0 || !r.stderr.trim())) throw new Error(`find in ${root} (the file-list walk) exited with code ${r.code}${r.stderr.trim() ? `:\n${r.stderr.trim()}` : ''}`);
+    if (rest?.length) throw new Error(`find in ${root}: output ends in an unterminated record`);
   };
-  // find exits 1 for any entry it could not read; entries removed while it ran are simply not there any more.
-  let r: RunResult;
-  try {
-    r = await run(['find', root, ...FIND_ARGS], { env: { ...process.env, LC_ALL: 'C' }, okCodes: [0, 1], cancelSignal: stop.signal, onStdout });
-  } catch (e) {
-    throw failure ?? e;
-  }
-  if (failure) throw failure;
-  const problems = r.stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
-  if (r.code !== 0 && (problems.length > 0 || !r.stderr.trim())) throw new Error(`find ${root} (the file-list walk) exited with code ${r.code}${r.stderr.trim() ? `:\n${r.stderr.trim()}` : ''}`);
-  if (rest?.length) throw new Error(`find ${root}: output ends in an unterminated record`);
+  const results = await Promise.allSettled(groups.filter((s) => s.length > 0).map(walk));
+  const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (bad) throw failure ?? bad.reason;
   return chunks;
 }

@@ -328,6 +328,26 @@ describe('walkTree', () => {
     }
   });
 
+  it('walks the top-level dirs in separate finds without carrying restriction across them, top-level files and links included', async () => {
+    const t = join(tmp, 'split');
+    for (const d of ['p', 'q', 'r', 's']) put(join(t, d, 'sub', 'f.txt'), d);
+    put(join(t, 'top.txt'), 'top');
+    symlinkSync('p', join(t, 'link'));
+    // p and r share a find (every other dir in name order), q and s the other one.
+    chmodSync(join(t, 'p'), 0o750);
+    chmodSync(join(t, 'q', 'sub'), 0o750);
+    try {
+      const e = await entries(t);
+      expect([...e.keys()].sort()).toEqual(['link', 'p', 'p/sub', 'p/sub/f.txt', 'q', 'q/sub', 'q/sub/f.txt', 'r', 'r/sub', 'r/sub/f.txt', 's', 's/sub', 's/sub/f.txt', 'top.txt']);
+      expect(['p', 'p/sub', 'p/sub/f.txt', 'q', 'q/sub', 'q/sub/f.txt'].map((p) => e.get(p)?.flags)).toEqual([2, 1, 1, 0, 2, 1]);
+      expect(['r', 'r/sub', 'r/sub/f.txt', 's', 's/sub', 's/sub/f.txt', 'top.txt', 'link'].map((p) => e.get(p)?.flags)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+      expect(e.get('link')?.kind).toBe('l');
+    } finally {
+      chmodSync(join(t, 'p'), 0o755);
+      chmodSync(join(t, 'q', 'sub'), 0o755);
+    }
+  });
+
   it('marks everything restricted under a root that is not world-readable', async () => {
     const t = join(tmp, 'closed');
     put(join(t, 'd', 'f.txt'), 'f');

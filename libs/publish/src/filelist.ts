@@ -8,9 +8,10 @@
 //   seeing one module's new list with another's old one may copy instead of link;
 // - an unchanged list is not rewritten: clients compare lists, and a new mtime means work;
 // - [Checksums SHA1] covers repomd.xml because its size and time alone can miss an update.
-import { closeSync, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fchmodSync, fstatSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { acquireLockWaiting, hashFile, mapLimit, tempName, writeFileAtomic } from '@rocky/exec';
+import { acquireLockWaiting, tempName, writeFileAtomic } from '@rocky/exec';
 import { SUPPORTED_IMAGE_FORMATS } from '@rocky/compose';
 import { ListWriter, TIME_LIST_HEADER, finishTimeList } from './filelist-format';
 import { F, FLAG_CHECKSUM, FLAG_IMAGE, FLAG_IN_RESTRICTED, FLAG_SELF_RESTRICTED, KIND, STRIDE, walkTree, type WalkRules, type WalkChunk } from './filelist-walk';
@@ -126,16 +127,17 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
     else todo.push(abs);
   }
   const reusedHashes = sums.size;
-  await mapLimit(todo, 4, async (abs) => {
+  const chunk = Buffer.allocUnsafe(1 << 20);
+  for (const abs of todo) {
     const st = want.get(abs)!;
-    const sha1 = await hashFile(abs, 'sha1');
+    const sha1 = sha1File(abs, chunk);
     // A writer replacing the file mid-run would pair this digest with another file's size/time.
     const after = lstatSync(abs, { throwIfNoEntry: false });
     if (!after || after.size !== st.size || after.mtimeMs !== st.mtimeMs || after.ctimeMs !== st.ctimeMs || after.ino !== st.ino) {
       throw new Error(`${abs} changed while the file lists were being generated; rerun once the tree is quiet`);
     }
     sums.set(abs, { ...st, sha1 });
-  });
+  }
 
   // 3. Render every list, then keep only those whose bytes differ from what is there.
   const result: FileListResult = { written: [], unchanged: [], files: 0, hashed: todo.length, reusedHashes, futureTimes: 0, futurePaths: [] };
@@ -164,7 +166,7 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
         result.futureTimes++;
         if (result.futurePaths.length < 20) result.futurePaths.push(`${name}:${p}`);
       }
-      tl.add(`${t}\t${type}\t${nums[o + oSize]}\t${p}\n`);
+      tl.add(`${secondsText(t)}\t${type}\t${nums[o + oSize]}\t${p}\n`);
       fl.add(`./${p}\n`);
       if (flags & ckF) sha1.push([p, sums.get(`${w.dir}/${p}`)!.sha1]);
       if (flags & imgF) images.push(`./${p}`); // create-filelist lists `./`-prefixed paths, links included
@@ -191,7 +193,14 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
   planned.sort((a, b) => Number(a.last) - Number(b.last));
   const temps: string[] = [];
   try {
-    for (const p of planned) temps.push(writeTemp(p.file, p.data));
+    // The aliases hold the very bytes of their fullfiletimelist: one write and fsync, then links
+    // (each name is still replaced by its own rename; mirrors see the same bytes under each).
+    const written = new Map<Buffer, string>();
+    for (const p of planned) {
+      const same = written.get(p.data);
+      if (same === undefined) written.set(p.data, temps[temps.push(writeTemp(p.file, p.data)) - 1]);
+      else temps.push(linkTemp(same, p.file));
+    }
     planned.forEach((p, i) => renameSync(temps[i], p.file));
     temps.length = 0;
   } finally {
@@ -204,6 +213,16 @@ async function generateLocked(mods: FileListModule[], opts: FileListOptions, log
   if (result.futureTimes > 0) log(`file lists: ${result.futureTimes} entries have a time in the future (clock skew?), e.g. ${result.futurePaths[0]}`);
   log(`file lists: ${result.written.length} written, ${result.unchanged.length} unchanged, ${result.hashed} hashed, ${result.reusedHashes} hashes reused`);
   return result;
+}
+
+/**
+ * `${t}` for a whole number of seconds. Today's times (~1.8e9) are past V8's small-integer range,
+ * and formatting such a double took 3/4 of the render; its two halves are small integers.
+ */
+function secondsText(t: number): string {
+  if (t < 100_000) return `${t}`; // negatives included
+  const hi = Math.floor(t / 100_000);
+  return `${hi}${`${t - hi * 100_000 + 100_000}`.slice(1)}`;
 }
 
 function validate(modules: FileListModule[], opts: FileListOptions): FileListModule[] {
@@ -254,6 +273,12 @@ function removeStaleTemps(dir: string, rules: WalkRules): void {
   }
 }
 
+function linkTemp(existing: string, file: string): string {
+  const tmp = tempName(file);
+  linkSync(existing, tmp);
+  return tmp;
+}
+
 function writeTemp(file: string, data: Buffer): string {
   const tmp = tempName(file);
   const fd = openSync(tmp, 'wx', 0o644);
@@ -268,6 +293,18 @@ function writeTemp(file: string, data: Buffer): string {
   }
   closeSync(fd);
   return tmp;
+}
+
+/** SHA1 of a file, read synchronously through `buf`: a stream per file cost a millisecond each, and these (repomd.xml) are a few KiB. */
+function sha1File(file: string, buf: Buffer): string {
+  const h = createHash('sha1');
+  const fd = openSync(file, 'r');
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 function syncDir(dir: string): void {
@@ -327,7 +364,8 @@ function sortByPath(chunks: WalkChunk[]): { paths: string[]; nums: Float64Array;
   // A plain array: V8 sorts it with a comparator several times faster than a typed array.
   const order: number[] = new Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (keys[a] < keys[b] ? -1 : keys[a] > keys[b] ? 1 : 0));
+  // Paths are unique: one comparison decides.
+  order.sort((a, b) => (keys[a] < keys[b] ? -1 : 1));
   return { paths, nums, order };
 }
 
