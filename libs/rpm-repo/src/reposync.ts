@@ -62,7 +62,7 @@ export interface SyncTreeOptions {
   signer?: string;
   /** repomd.xml already fetched by the caller (it was compared before planning). */
   repomd?: Buffer;
-  /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
+  /** Downloads of this run (in flight or done), shared by all trees: a package in several trees is fetched once. */
   inflight?: Map<string, Promise<StoredObject>>;
   /** Store objects hashed in this run, shared by all trees: a package in several trees is hashed once. */
   checked?: Map<string, Promise<StoredObject>>;
@@ -74,25 +74,35 @@ const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${hre
 /**
  * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
  * unless the store has it. `verified` says the bytes were checked in this run; a stored object
- * is not, and its size is what the store holds.
+ * is not, and its size is what the store holds. `missing`: planning found it not in the store,
+ * so it is not asked again (a concurrent writer that stored it since costs a second download, no harm).
  */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean; verified: boolean }> {
-  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
-  const pending = opts.inflight?.get(expect.sha256);
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, missing = false): Promise<StoredObject & { fetched: boolean; verified: boolean }> {
+  const fetchedHere = () => opts.inflight?.get(expect.sha256);
+  if (!fetchedHere() && !missing && (await opts.store.has(expect.sha256))) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
+  const pending = fetchedHere();
   if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
   const fetching = opts.limiter.run(() =>
     withRetries(
       `${opts.what}: ${href}`,
-      () => download(url, opts.fetch?.download, (body) => opts.store.putStream(body, { ...expect, what: href }, opts.onBytes)),
+      () =>
+        download(url, opts.fetch?.download, (body, _size, got) =>
+          opts.store.putStream(body, { ...expect, what: href }, (n) => {
+            got(n);
+            opts.onBytes?.(n);
+          }),
+        ),
       opts.fetch,
     ),
   );
+  // Kept once stored: a later tree that lists the same object links it without asking the store.
   opts.inflight?.set(expect.sha256, fetching);
   try {
     return { ...(await fetching), fetched: true, verified: true };
-  } finally {
+  } catch (e) {
     opts.inflight?.delete(expect.sha256);
+    throw e;
   }
 }
 
@@ -208,11 +218,13 @@ async function checkObjects(
  */
 export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: string): Promise<void> {
   await storePrimary(opts, plan);
-  for (const rec of plan.records) {
-    const obj = await fetchObject(opts, rec.href, rec);
-    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
-    await opts.store.materialize(obj.sha256, join(dir, rec.href));
-  }
+  await Promise.all(
+    plan.records.map(async (rec) => {
+      const obj = await fetchObject(opts, rec.href, rec);
+      await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
+      await opts.store.materialize(obj.sha256, join(dir, rec.href));
+    }),
+  );
   const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
   await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
@@ -256,7 +268,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
       const size = Number.isFinite(p.size) ? p.size : undefined;
       const obj = plan.stored.has(p.sha256)
         ? { sha256: p.sha256, size: (await opts.store.size(p.sha256))!, fetched: false, verified: false }
-        : await fetchObject(opts, p.href, { sha256: p.sha256, size });
+        : await fetchObject(opts, p.href, { sha256: p.sha256, size }, true);
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       return obj;
     }),

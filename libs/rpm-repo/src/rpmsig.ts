@@ -3,21 +3,29 @@
 // OpenPGP signature packet; its issuer subpacket names the key. rpms.json records the short id.
 import { open } from 'node:fs/promises';
 
+/** Bytes read first: the lead and, in practice, the whole signature header. */
+const FIRST_READ = 8192;
 const SIG_TAGS = new Set([268 /* RSAHEADER */, 267 /* DSAHEADER */, 1002 /* PGP */, 1005 /* GPG */]);
 
 /** 16-hex-digit key id of the first OpenPGP signature in an RPM's signature header, or null. */
 export async function rpmSignerKeyId(file: string): Promise<string | null> {
   const fh = await open(file, 'r');
   try {
-    const head = Buffer.alloc(96 + 16);
-    await fh.read(head, 0, head.length, 0);
-    if (head.readUInt32BE(0) !== 0xedabeedb) throw new Error(`${file}: not an RPM (bad lead magic)`);
+    // One read nearly always holds the lead and the whole signature header (a few KiB); a second only when it does not.
+    let head = Buffer.alloc(FIRST_READ);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    head = head.subarray(0, bytesRead);
+    if (head.length < 96 + 16 || head.readUInt32BE(0) !== 0xedabeedb) throw new Error(`${file}: not an RPM (bad lead magic)`);
     if (head.readUInt32BE(96) >>> 8 !== 0x8eade8) throw new Error(`${file}: bad signature header magic`);
     const nindex = head.readUInt32BE(96 + 8);
     const hsize = head.readUInt32BE(96 + 12);
     if (nindex > 1000 || hsize > 1 << 20) throw new Error(`${file}: implausible signature header`);
-    const body = Buffer.alloc(nindex * 16 + hsize);
-    await fh.read(body, 0, body.length, 96 + 16);
+    const need = nindex * 16 + hsize;
+    let body = head.subarray(96 + 16, 96 + 16 + need);
+    if (body.length < need) {
+      body = Buffer.alloc(need);
+      await fh.read(body, 0, body.length, 96 + 16);
+    }
     const store = nindex * 16;
     for (let i = 0; i < nindex; i++) {
       const tag = body.readUInt32BE(i * 16);
