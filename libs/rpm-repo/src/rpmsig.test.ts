@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync } from '@rocky/exec';
-import { rpmSignerKeyId } from './rpmsig';
+import { rpmSignerKeyId, rpmSignerOf } from './rpmsig';
 
 // Real rpmbuild + rpmsign; `rpm -qp --qf %{SIGPGP:pgpsig}` is the oracle.
 describe('rpmSignerKeyId', () => {
@@ -57,6 +57,13 @@ describe('rpmSignerKeyId', () => {
     const big = join(dir, 'big-header.rpm');
     writeFileSync(big, Buffer.concat([lead, intro, index, Buffer.alloc(pad), pkt]));
     expect(await rpmSignerKeyId(big)).toBe('0123456789abcdef');
+    // From bytes as they arrive (downloads): a prefix that ends inside the header answers undefined, not a guess.
+    const bytes = readFileSync(big);
+    expect(rpmSignerOf(bytes.subarray(0, 8192), big)).toBeUndefined();
+    expect(rpmSignerOf(bytes, big)).toBe('0123456789abcdef');
+    expect(rpmSignerOf(readFileSync(signed), signed)).toBe(keyId);
+    expect(rpmSignerOf(readFileSync(unsigned), unsigned, true)).toBeNull();
+    expect(() => rpmSignerOf(Buffer.alloc(200), 'junk.rpm', true)).toThrow(/junk.rpm: not an RPM/);
     const cut = join(dir, 'cut.rpm');
     writeFileSync(cut, Buffer.concat([lead, intro, index, Buffer.alloc(100)]));
     expect(await rpmSignerKeyId(cut)).toBeNull();

@@ -47,7 +47,14 @@ export interface StoredObject {
   size: number;
 }
 
+/** Temp file names of this process: a random part drawn once (a reused pid must not meet a killed run's file), then a counter. */
+const putToken = randomBytes(5).toString('hex');
+let putCounter = 0;
+
 export class Store {
+  /** `put@<host>.<pid>`, made once: asking the OS for the host name per object showed in profiles. */
+  private readonly scratch = scratchName('put');
+
   constructor(readonly dir: string) {
     // Partial objects that killed writers on this host left (the directory may be shared by runners).
     sweepScratch(join(dir, 'tmp'));
@@ -92,7 +99,7 @@ export class Store {
   private async tmpFile(): Promise<string> {
     const tmp = join(this.dir, 'tmp');
     await this.mkdir(tmp);
-    return join(tmp, `${scratchName('put')}-${randomBytes(6).toString('hex')}`);
+    return join(tmp, `${this.scratch}-${putToken}${(putCounter++).toString(36)}`);
   }
 
   /**
@@ -122,7 +129,7 @@ export class Store {
    * committed unless the whole stream arrived and matched: a failed or killed transfer leaves
    * only a temp file, never a wrong object.
    */
-  async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number) => void): Promise<StoredObject> {
+  async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number, chunk: Buffer) => void): Promise<StoredObject> {
     const tmp = await this.tmpFile();
     const hash = createHash('sha256');
     let size = 0;
@@ -138,7 +145,7 @@ export class Store {
           if (size > expect.size) throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `more than ${expect.size} bytes`);
           hash.update(chunk);
           chunks.push(chunk);
-          onData?.(chunk.length);
+          onData?.(chunk.length, chunk);
         }
         const sha256 = hash.digest('hex');
         if (size !== expect.size) throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
@@ -157,7 +164,7 @@ export class Store {
       transform(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
         size += chunk.length;
-        onData?.(chunk.length);
+        onData?.(chunk.length, chunk);
         cb(null, chunk);
       },
     });
