@@ -6,8 +6,7 @@
 // persistent one (404).
 import { createReadStream, promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { downloadSchema, type DownloadLimits } from '@rocky/config';
 import { IntegrityError } from '@rocky/store';
@@ -122,14 +121,20 @@ async function get(url: string, signal: AbortSignal): Promise<Dispatcher.Respons
 
 /**
  * GETs `url` (or reads a file:// URL) and hands the body and its announced length to `consume`,
- * which must read it to the end. The low-speed limit and the deadline cover the whole attempt,
- * from the request to the last byte `consume` took.
+ * which must read it to the end and pass each chunk's length to `got`. The low-speed limit and
+ * the deadline cover the whole attempt, from the request to the last byte `consume` took.
+ * (`got` rather than a counting Transform: a stream pipeline per file cost more main-thread CPU
+ * than the bytes of a small package.)
  */
-export async function download<T>(url: string, limits: Partial<DownloadLimits> | undefined, consume: (body: Readable, size?: number) => Promise<T>): Promise<T> {
+export async function download<T>(
+  url: string,
+  limits: Partial<DownloadLimits> | undefined,
+  consume: (body: Readable, size: number | undefined, got: (n: number) => void) => Promise<T>,
+): Promise<T> {
   if (url.startsWith('file://')) {
     const file = fileURLToPath(url);
     const st = await fsp.stat(file).catch((e: NodeJS.ErrnoException) => Promise.reject(e.code === 'ENOENT' ? new HttpError(url, 404) : e));
-    return consume(createReadStream(file), st.size);
+    return consume(createReadStream(file), st.size, () => {});
   }
   const { lowSpeedBytes, lowSpeedSeconds, deadlineSeconds } = { ...DEFAULT_LIMITS, ...limits };
   const abort = new AbortController();
@@ -152,22 +157,12 @@ export async function download<T>(url: string, limits: Partial<DownloadLimits> |
   try {
     const res = await get(url, abort.signal);
     const len = res.headers['content-length'];
-    const counted = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        done(null, chunk);
-      },
-    });
-    const piped = pipeline(res.body, counted);
-    piped.catch(() => {}); // its failure reaches `consume` through `counted`
     try {
-      const out = await consume(counted, typeof len === 'string' ? Number(len) : undefined);
-      await piped;
-      return out;
+      return await consume(res.body, typeof len === 'string' ? Number(len) : undefined, (n) => void (bytes += n));
     } catch (e) {
       // `consume` failed (a checksum mismatch, a limit, a dropped connection): drop the rest of the body and its connection.
       abort.abort(e);
-      counted.destroy();
+      res.body.destroy();
       throw e;
     }
   } catch (e) {
@@ -203,9 +198,12 @@ export function fetchBuffer(url: string, opts: FetchOptions = {}): Promise<Buffe
   return withRetries(
     url,
     () =>
-      download(url, opts.download, async (body, size) => {
+      download(url, opts.download, async (body, size, got) => {
         const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(c as Buffer);
+        for await (const c of body as AsyncIterable<Buffer>) {
+          got(c.length);
+          chunks.push(c);
+        }
         const buf = Buffer.concat(chunks);
         if (size !== undefined && buf.length !== size) throw Object.assign(new Error(`GET ${url}: ${buf.length} of ${size} bytes`), { code: 'ECONNRESET' });
         return buf;

@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
 import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
-import { rpmSignerKeyId } from './rpmsig';
+import { RPM_HEAD_BYTES, rpmSignerKeyId, rpmSignerOf } from './rpmsig';
 import type { Limiter } from './limiter';
 
 export interface TreeFile {
@@ -62,8 +62,8 @@ export interface SyncTreeOptions {
   signer?: string;
   /** repomd.xml already fetched by the caller (it was compared before planning). */
   repomd?: Buffer;
-  /** Downloads in flight, shared by all trees: a package in several trees is fetched once. */
-  inflight?: Map<string, Promise<StoredObject>>;
+  /** Downloads of this run (in flight or done), shared by all trees: a package in several trees is fetched once. */
+  inflight?: Map<string, Promise<Fetched>>;
   /** Store objects hashed in this run, shared by all trees: a package in several trees is hashed once. */
   checked?: Map<string, Promise<StoredObject>>;
 }
@@ -71,28 +71,51 @@ export interface SyncTreeOptions {
 /** The URL of `href` under `base`: each segment percent-encoded (`#`, `?`, `%` and spaces are file name characters here). */
 const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${href.split('/').map(encodeURIComponent).join('/')}`;
 
+/** An object fetched in this run; a package's signing key was read from its bytes as they arrived (undefined: read it from the file). */
+type Fetched = StoredObject & { signer?: string | null };
+
 /**
  * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
  * unless the store has it. `verified` says the bytes were checked in this run; a stored object
- * is not, and its size is what the store holds.
+ * is not, and its size is what the store holds. `pkg`: a package planning found missing: it is
+ * not asked about again (a concurrent writer that stored it since costs a second download, no
+ * harm), and its signing key is read from the bytes it streams, which the store then verifies.
  */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }): Promise<StoredObject & { fetched: boolean; verified: boolean }> {
-  if (await opts.store.has(expect.sha256)) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
-  const pending = opts.inflight?.get(expect.sha256);
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, pkg = false): Promise<Fetched & { fetched: boolean; verified: boolean }> {
+  const fetchedHere = () => opts.inflight?.get(expect.sha256);
+  if (!fetchedHere() && !pkg && (await opts.store.has(expect.sha256))) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
+  const pending = fetchedHere();
   if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
-  const fetching = opts.limiter.run(() =>
-    withRetries(
-      `${opts.what}: ${href}`,
-      () => download(url, opts.fetch?.download, (body) => opts.store.putStream(body, { ...expect, what: href }, opts.onBytes)),
-      opts.fetch,
-    ),
-  );
+  const attempt = () => {
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    return download(url, opts.fetch?.download, async (body, _size, got): Promise<Fetched> => {
+      const obj = await opts.store.putStream(body, { ...expect, what: href }, (n, chunk) => {
+        got(n);
+        opts.onBytes?.(n);
+        if (pkg && headBytes < RPM_HEAD_BYTES) (head.push(chunk), (headBytes += n));
+      });
+      if (!pkg) return obj;
+      // Not parsable here (not an RPM...): left to the file read, whose error names the tree's file.
+      let signer: string | null | undefined;
+      try {
+        // Fewer bytes than asked for: the whole file arrived in them.
+        signer = rpmSignerOf(head.length === 1 ? head[0] : Buffer.concat(head), href, headBytes < RPM_HEAD_BYTES);
+      } catch {
+        signer = undefined;
+      }
+      return { ...obj, signer };
+    });
+  };
+  const fetching = opts.limiter.run(() => withRetries(`${opts.what}: ${href}`, attempt, opts.fetch));
+  // Kept once stored: a later tree that lists the same object links it without asking the store.
   opts.inflight?.set(expect.sha256, fetching);
   try {
     return { ...(await fetching), fetched: true, verified: true };
-  } finally {
+  } catch (e) {
     opts.inflight?.delete(expect.sha256);
+    throw e;
   }
 }
 
@@ -208,11 +231,13 @@ async function checkObjects(
  */
 export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: string): Promise<void> {
   await storePrimary(opts, plan);
-  for (const rec of plan.records) {
-    const obj = await fetchObject(opts, rec.href, rec);
-    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
-    await opts.store.materialize(obj.sha256, join(dir, rec.href));
-  }
+  await Promise.all(
+    plan.records.map(async (rec) => {
+      const obj = await fetchObject(opts, rec.href, rec);
+      await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
+      await opts.store.materialize(obj.sha256, join(dir, rec.href));
+    }),
+  );
   const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
   await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
@@ -254,9 +279,9 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   const objs = await Promise.all(
     plan.packages.map(async (p) => {
       const size = Number.isFinite(p.size) ? p.size : undefined;
-      const obj = plan.stored.has(p.sha256)
+      const obj: Fetched & { fetched: boolean; verified: boolean } = plan.stored.has(p.sha256)
         ? { sha256: p.sha256, size: (await opts.store.size(p.sha256))!, fetched: false, verified: false }
-        : await fetchObject(opts, p.href, { sha256: p.sha256, size });
+        : await fetchObject(opts, p.href, { sha256: p.sha256, size }, true);
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       return obj;
     }),
@@ -270,7 +295,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
       const target = box.target(p.href);
       await box.dir(dirname(target));
       await opts.store.materialize(obj.sha256, target);
-      const signer = await rpmSignerKeyId(target);
+      const signer = obj.signer !== undefined ? obj.signer : await rpmSignerKeyId(target);
       if (opts.signer && signer !== opts.signer) {
         throw new Error(`${opts.what}: ${p.href} is ${signer ? `signed by key ${signer}` : 'not signed'}, not by the upstream key ${opts.signer}`);
       }

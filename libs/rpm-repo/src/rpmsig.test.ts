@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSync } from '@rocky/exec';
-import { rpmSignerKeyId } from './rpmsig';
+import { rpmSignerKeyId, rpmSignerOf } from './rpmsig';
 
 // Real rpmbuild + rpmsign; `rpm -qp --qf %{SIGPGP:pgpsig}` is the oracle.
 describe('rpmSignerKeyId', () => {
@@ -41,5 +41,31 @@ describe('rpmSignerKeyId', () => {
     const junk = join(dir, 'junk.rpm');
     writeFileSync(junk, Buffer.alloc(200));
     await expect(rpmSignerKeyId(junk)).rejects.toThrow(/not an RPM/);
+  });
+  it('reads a signature header bigger than the first read; a header cut short names no key', async () => {
+    // A made-up package: lead, then a signature header whose first entry's data (10 KiB) pushes the RSAHEADER packet past 8 KiB.
+    const issuer = Buffer.from('0123456789abcdef', 'hex');
+    const pkt = Buffer.concat([Buffer.from([0xc2, 18, 4, 0, 1, 8, 0, 0, 0, 10, 9, 16]), issuer]);
+    const pad = 10_240;
+    const index = Buffer.alloc(32);
+    index.writeUInt32BE(1000, 0), index.writeUInt32BE(7, 4), index.writeUInt32BE(0, 8), index.writeUInt32BE(pad, 12);
+    index.writeUInt32BE(268, 16), index.writeUInt32BE(7, 20), index.writeUInt32BE(pad, 24), index.writeUInt32BE(pkt.length, 28);
+    const intro = Buffer.alloc(16);
+    intro.writeUInt32BE(0x8eade801, 0), intro.writeUInt32BE(2, 8), intro.writeUInt32BE(pad + pkt.length, 12);
+    const lead = Buffer.alloc(96);
+    lead.writeUInt32BE(0xedabeedb, 0);
+    const big = join(dir, 'big-header.rpm');
+    writeFileSync(big, Buffer.concat([lead, intro, index, Buffer.alloc(pad), pkt]));
+    expect(await rpmSignerKeyId(big)).toBe('0123456789abcdef');
+    // From bytes as they arrive (downloads): a prefix that ends inside the header answers undefined, not a guess.
+    const bytes = readFileSync(big);
+    expect(rpmSignerOf(bytes.subarray(0, 8192), big)).toBeUndefined();
+    expect(rpmSignerOf(bytes, big)).toBe('0123456789abcdef');
+    expect(rpmSignerOf(readFileSync(signed), signed)).toBe(keyId);
+    expect(rpmSignerOf(readFileSync(unsigned), unsigned, true)).toBeNull();
+    expect(() => rpmSignerOf(Buffer.alloc(200), 'junk.rpm', true)).toThrow(/junk.rpm: not an RPM/);
+    const cut = join(dir, 'cut.rpm');
+    writeFileSync(cut, Buffer.concat([lead, intro, index, Buffer.alloc(100)]));
+    expect(await rpmSignerKeyId(cut)).toBeNull();
   });
 });

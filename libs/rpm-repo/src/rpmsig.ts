@@ -3,34 +3,60 @@
 // OpenPGP signature packet; its issuer subpacket names the key. rpms.json records the short id.
 import { open } from 'node:fs/promises';
 
+/** Bytes read first: the lead and, in practice, the whole signature header. */
+export const RPM_HEAD_BYTES = 8192;
 const SIG_TAGS = new Set([268 /* RSAHEADER */, 267 /* DSAHEADER */, 1002 /* PGP */, 1005 /* GPG */]);
 
 /** 16-hex-digit key id of the first OpenPGP signature in an RPM's signature header, or null. */
 export async function rpmSignerKeyId(file: string): Promise<string | null> {
   const fh = await open(file, 'r');
   try {
-    const head = Buffer.alloc(96 + 16);
-    await fh.read(head, 0, head.length, 0);
-    if (head.readUInt32BE(0) !== 0xedabeedb) throw new Error(`${file}: not an RPM (bad lead magic)`);
-    if (head.readUInt32BE(96) >>> 8 !== 0x8eade8) throw new Error(`${file}: bad signature header magic`);
-    const nindex = head.readUInt32BE(96 + 8);
-    const hsize = head.readUInt32BE(96 + 12);
-    if (nindex > 1000 || hsize > 1 << 20) throw new Error(`${file}: implausible signature header`);
-    const body = Buffer.alloc(nindex * 16 + hsize);
-    await fh.read(body, 0, body.length, 96 + 16);
-    const store = nindex * 16;
-    for (let i = 0; i < nindex; i++) {
-      const tag = body.readUInt32BE(i * 16);
-      if (!SIG_TAGS.has(tag)) continue;
-      const offset = body.readUInt32BE(i * 16 + 8);
-      const count = body.readUInt32BE(i * 16 + 12);
-      const id = pgpIssuer(body.subarray(store + offset, store + offset + count));
-      if (id) return id;
-    }
-    return null;
+    // One read nearly always holds the lead and the whole signature header (a few KiB); a second only when it does not.
+    const head = Buffer.alloc(RPM_HEAD_BYTES);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    const found = rpmSignerOf(head.subarray(0, bytesRead), file, bytesRead < head.length);
+    if (found !== undefined) return found;
+    const need = 96 + 16 + signatureHeaderSize(head, file);
+    const all = Buffer.alloc(need);
+    await fh.read(all, 0, need, 0);
+    return rpmSignerOf(all, file, true)!;
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The signer (as rpmSignerKeyId) from the first bytes of an RPM: undefined when `head` ends
+ * before the signature header does, unless `whole` (the file ends there: the rest reads as zeros).
+ */
+export function rpmSignerOf(head: Buffer, file: string, whole = false): string | null | undefined {
+  const need = 96 + 16 + signatureHeaderSize(head, file);
+  if (head.length < need) {
+    if (!whole) return undefined;
+    head = Buffer.concat([head, Buffer.alloc(need - head.length)]);
+  }
+  const nindex = head.readUInt32BE(96 + 8);
+  const body = head.subarray(96 + 16, need);
+  const store = nindex * 16;
+  for (let i = 0; i < nindex; i++) {
+    const tag = body.readUInt32BE(i * 16);
+    if (!SIG_TAGS.has(tag)) continue;
+    const offset = body.readUInt32BE(i * 16 + 8);
+    const count = body.readUInt32BE(i * 16 + 12);
+    const id = pgpIssuer(body.subarray(store + offset, store + offset + count));
+    if (id) return id;
+  }
+  return null;
+}
+
+/** Bytes of the signature header after its 16-byte intro (index entries and data), checked for plausibility. */
+function signatureHeaderSize(head: Buffer, file: string): number {
+  if (head.length < 96 + 16 || head.readUInt32BE(0) !== 0xedabeedb) throw new Error(`${file}: not an RPM (bad lead magic)`);
+  if (head.readUInt32BE(96) >>> 8 !== 0x8eade8) throw new Error(`${file}: bad signature header magic`);
+  const nindex = head.readUInt32BE(96 + 8);
+  const hsize = head.readUInt32BE(96 + 12);
+  if (nindex > 1000 || hsize > 1 << 20) throw new Error(`${file}: implausible signature header`);
+  return nindex * 16 + hsize;
 }
 
 /** Issuer key id of an OpenPGP signature packet (v3 or v4). */

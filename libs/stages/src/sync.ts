@@ -315,14 +315,17 @@ async function closureMetadata(trees: RepoTree[], ctx: StageContext, layout: Com
         .closure.map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
         .filter((x): x is RepoTree => !!x),
     }));
-  const meta = new Map<RepoTree, string>();
-  for (const t of new Set(checks.flatMap((c) => [c.tree, ...c.deps]))) {
-    const dir = join(layout.repoclosureWork, 'meta', treeId(t));
-    const { opts, plan } = planOf(t);
-    await writeRepodata(opts, plan, dir);
-    meta.set(t, dir);
-  }
-  return { checks, meta };
+  // All trees at once: one after the other, their round trips held dnf back.
+  const used = [...new Set(checks.flatMap((c) => [c.tree, ...c.deps]))];
+  const dirs = await Promise.all(
+    used.map(async (t) => {
+      const dir = join(layout.repoclosureWork, 'meta', treeId(t));
+      const { opts, plan } = planOf(t);
+      await writeRepodata(opts, plan, dir);
+      return dir;
+    }),
+  );
+  return { checks, meta: new Map(used.map((t, i) => [t, dirs[i]])) };
 }
 
 async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: Awaited<ReturnType<typeof closureMetadata>>, planOf: (t: RepoTree) => TreePlan, store: Store) {

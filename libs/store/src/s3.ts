@@ -122,7 +122,7 @@ export class S3Store extends Store {
     return (await this.local.size(sha256)) ?? (await this.remoteSize(sha256));
   }
 
-  override async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number) => void): Promise<StoredObject> {
+  override async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number, chunk: Buffer) => void): Promise<StoredObject> {
     const obj = await this.local.putStream(source, expect, onData);
     await this.upload(obj, expect.what);
     return obj;

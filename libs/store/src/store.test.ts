@@ -43,6 +43,24 @@ describe('Store', () => {
     await expect(store.putStream(Readable.from([body]), { size: 8, what: 'x.rpm' })).rejects.toThrow(/checksum mismatch/);
   });
 
+  // Small objects of announced size are stored from memory, bigger ones streamed: both keep the checks.
+  for (const [what, n] of [['small (in memory)', 3000], ['big (streamed)', (1 << 20) + 3000]] as const) {
+    it(`stores a ${what} object from many chunks read-only, and refuses one longer than announced, keeping nothing`, async () => {
+      const body = Buffer.alloc(n, 7);
+      const chunks = Array.from({ length: 3 }, (_, i) => body.subarray((i * n) / 3, ((i + 1) * n) / 3));
+      let seen = 0;
+      const obj = await store.putStream(Readable.from(chunks), { sha256: sha(body), size: n, what: 'p.rpm' }, (k) => (seen += k));
+      expect(obj).toEqual({ sha256: sha(body), size: n });
+      expect(seen).toBe(n);
+      expect(readFileSync(store.pathOf(obj.sha256))).toEqual(body);
+      expect(statSync(store.pathOf(obj.sha256)).mode & 0o777).toBe(0o444);
+      const longer = Buffer.concat([body, Buffer.from('more')]);
+      await expect(store.putStream(Readable.from([longer]), { sha256: sha(body), size: n, what: 'q.rpm' })).rejects.toThrow(/q\.rpm: checksum mismatch/);
+      expect(await store.has(sha(longer))).toBe(false);
+      expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
+    });
+  }
+
   it('ingests a local file by hardlink and names it by key', async () => {
     const f = join(dir, 'boot.iso');
     writeFileSync(f, 'iso bytes');
