@@ -138,6 +138,16 @@ describe('requests', () => {
     expect(retries).toHaveLength(1);
   });
 
+  it('planning retries a primary.xml cut short (its own read is one attempt inside the retries around it)', async () => {
+    const server = await fixture();
+    server.setFaults([{ match: /primary\.xml/, kind: 'truncate', times: 1 }]);
+    const retries: string[] = [];
+    const plan = await planTree({ url: `${server.url}/${TREE}`, store: new Store(join(tmp, 'store-primary-retry')), limiter: new Limiter(2), what: 'rocky-9 BaseOS x86_64', fetch: { backoffMs: 1, onRetry: (e: Error) => retries.push(e.message) } });
+    expect(plan.packages.length).toBeGreaterThan(0);
+    expect(retries).toHaveLength(1);
+    expect(server.requests.filter((r) => /primary\.xml/.test(r.path))).toHaveLength(2);
+  });
+
   it('wait what Retry-After asks on a 503, up to a bound', async () => {
     const server = await fixture();
     const url = `${server.url}/${REPOMD}`;

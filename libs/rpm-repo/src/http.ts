@@ -59,7 +59,9 @@ export interface FetchOptions {
   onRetry?: (err: Error, attempt: number, delayMs: number) => void;
 }
 
-const transient = (e: unknown) =>
+// A failure another withRetries wrapped (one attempt inside the retries around it) is judged by its cause.
+const transient = (e: unknown): boolean =>
+  (e instanceof Error && e.cause !== undefined && transient(e.cause)) ||
   e instanceof IntegrityError ||
   e instanceof DownloadLimitError ||
   (e instanceof HttpError && (e.status >= 500 || e.status === 429 || e.status === 408)) ||
@@ -190,7 +192,7 @@ export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: F
     }
   }
   if (last && last.message.includes(what)) throw last;
-  throw new Error(`${what}: ${last?.message}`);
+  throw new Error(`${what}: ${last?.message}`, { cause: last });
 }
 
 /** Reads a whole (small) URL into memory, with retries. */
