@@ -43,6 +43,28 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ ur
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
+describe('package signatures', () => {
+  it('a package not signed by the upstream key fails the tree, whether downloaded now or already in the store', async () => {
+    const server = await fixture();
+    const verifier = new SignatureVerifier(join(fxRoot, 'RPM-GPG-KEY-fixture'));
+    const key = await verifier.keyId();
+    const store = new Store(join(tmp, 'store-signer'));
+    const opts = (signer: string) => ({ url: `${server.url}/${TREE}`, store, verifier, signer, limiter: new Limiter(4), what: 'rocky-9 BaseOS x86_64' });
+    const other = 'a'.repeat(key.length);
+    const wrong = new RegExp(`is signed by key ${key.toLowerCase()}, not by the upstream key ${other}`, 'i');
+    // Downloaded: the key is read from the bytes as they arrive.
+    const fresh = await planTree(opts(other));
+    expect(fresh.fetch.length).toBeGreaterThan(0);
+    await expect(applyTree(opts(other), fresh, join(tmp, 'tree-signer-1'), false)).rejects.toThrow(wrong);
+    // The same packages from the store (stored by the failed run: their bytes were checked): read from the file.
+    const right = await planTree(opts(key));
+    await applyTree(opts(key), right, join(tmp, 'tree-signer-2'), false);
+    const stored = await planTree(opts(other));
+    expect(stored.fetch).toEqual([]);
+    await expect(applyTree(opts(other), stored, join(tmp, 'tree-signer-3'), false)).rejects.toThrow(wrong);
+  });
+});
+
 describe('redirects (yumrepofs answers package GETs with a presigned object-store URL)', () => {
   it('a tree syncs through them: 302 from the upstream, 200 from the object store, over reused connections', async () => {
     const server = await fixture({ presignPackages: true });
