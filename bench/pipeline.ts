@@ -168,7 +168,7 @@ function fileBytes(dirs: string[]): { inodes: number; contents: number; copies: 
   for (const f of inodes.values()) bySize.set(f.size, [...(bySize.get(f.size) ?? []), f.path]);
   let all = 0;
   let contents = 0;
-  const copies: { bytes: number; path: string }[] = [];
+  const copies: { bytes: number; paths: string[] }[] = [];
   for (const [size, paths] of bySize) {
     all += size * paths.length;
     if (paths.length === 1) contents += size;
@@ -179,10 +179,10 @@ function fileBytes(dirs: string[]): { inodes: number; contents: number; copies: 
         byHash.set(h, [...(byHash.get(h) ?? []), p]);
       }
       contents += size * byHash.size;
-      for (const g of byHash.values()) if (g.length > 1) copies.push({ bytes: size * (g.length - 1), path: g[0] });
+      for (const g of byHash.values()) if (g.length > 1) copies.push({ bytes: size * (g.length - 1), paths: g });
     }
   }
-  const top = copies.sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((c) => `${c.path.slice(c.path.indexOf('.releng/'))} (${c.bytes} bytes more)`);
+  const top = copies.sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((c) => `${c.paths.map((p) => p.slice(p.indexOf('.releng/'))).join(' = ')} (${c.bytes} bytes more)`);
   return { inodes: all, contents, copies: top };
 }
 
