@@ -1,16 +1,19 @@
 // Pipeline benchmark (issue 8): `nx run rocky-9:finalize` in a temporary copy of the workspace,
 // from nothing (cold), again with nothing changed (warm), and after one aarch64 package changed
-// upstream (incremental); and (the `scale` bench, --scale-releases 1 standalone) all four
-// releases at a larger fixture scale: wall time, peak memory of nx and of each executor, bytes on
-// disk, Nx cache size.
-// Standalone: node -r @swc-node/register bench/pipeline.ts [--scale 20] [--scale-releases 1]
+// upstream (incremental); and (the `scale` bench, issue 17; --scale-releases 1 standalone) all
+// four releases on Rocky-shaped fixtures of growing size: wall times, peak memory of nx and of
+// each executor, bytes on disk against unique bytes, Nx cache size, the fitted growth exponent.
+// Standalone: node -r @swc-node/register bench/pipeline.ts [--scale-releases 1 --scale 3]
 import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { updatePackage } from '@rocky/upstream-fixture';
+import type { FixtureShape } from '../apps/upstream-fixture/src/model';
 import { tempWorkspace, nxEnv } from '../test/helpers/workspace';
 import { sharedFixture } from '../test/helpers/fixture';
-import { flag, measured, median, standalone, type Emit } from './lib';
+import { flag, load1, measured, median, standalone, type Emit } from './lib';
 
 const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
 
@@ -121,43 +124,179 @@ async function nxFloor(tasks: { target: string }[], from: string): Promise<numbe
   }
 }
 
-/** All four releases at a larger fixture scale (`npm run bench -- --only scale`). */
-export async function runScaleBench(opts: { scale?: number }, emit: Emit): Promise<void> {
-  const scale = opts.scale ?? 20;
-  const ws = tempWorkspace();
+/** Where the scale bench keeps the fixtures it builds (one per shape and scale, reused by later runs). */
+export const SCALE_FIXTURES = join(tmpdir(), 'rocky-scale-fixtures');
+
+export interface ScaleOptions {
+  /** Fixture scales to run, smallest first (`rocky` shape: scale 1 ≈ 3k package files in the composes, 25 ≈ 60k). */
+  scales: number[];
+  shape: FixtureShape;
+  /** Directory of the prebuilt fixtures (`<shape>-<scale>/`, with `<shape>-<scale>.build.json`: its build time). */
+  fixtures?: string;
+}
+
+/**
+ * The fixture of a shape and scale, built once into `fixtures` (timed, with the load average)
+ * and hardlinked into each workspace after that.
+ */
+function scaleFixture(shape: FixtureShape, scale: number, fixtures: string): { root: string; seconds: number; load: string } {
+  const root = join(fixtures, `${shape}-${scale}`);
+  const record = `${root}.build.json`;
+  if (!existsSync(record)) {
+    mkdirSync(fixtures, { recursive: true });
+    const load = load1();
+    const t0 = process.hrtime.bigint();
+    execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', root, '--scale', String(scale), '--shape', shape], { cwd: join(__dirname, '..'), stdio: 'ignore' });
+    writeFileSync(record, JSON.stringify({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, load: `${load} -> ${load1()}` }));
+  }
+  return { root, ...(JSON.parse(readFileSync(record, 'utf8')) as { seconds: number; load: string }) };
+}
+
+/**
+ * The files under `dirs`: bytes of each inode once (hardlinks once) and of each distinct content
+ * once (copies where a hardlink would do count once too), and the largest copies. Only files
+ * whose size another file shares are hashed.
+ */
+function fileBytes(dirs: string[]): { inodes: number; contents: number; copies: string[] } {
+  const out = execFileSync('find', [...dirs.filter(existsSync), '-type', 'f', '-printf', '%i %s %p\\n'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const inodes = new Map<string, { size: number; path: string }>();
+  for (const line of out.split('\n')) {
+    const m = /^(\d+) (\d+) (.*)$/.exec(line);
+    if (m && !inodes.has(m[1])) inodes.set(m[1], { size: Number(m[2]), path: m[3] });
+  }
+  const bySize = new Map<number, string[]>();
+  for (const f of inodes.values()) bySize.set(f.size, [...(bySize.get(f.size) ?? []), f.path]);
+  let all = 0;
+  let contents = 0;
+  const copies: { bytes: number; paths: string[] }[] = [];
+  for (const [size, paths] of bySize) {
+    all += size * paths.length;
+    if (paths.length === 1) contents += size;
+    else {
+      const byHash = new Map<string, string[]>();
+      for (const p of paths) {
+        const h = createHash('sha256').update(readFileSync(p)).digest('hex');
+        byHash.set(h, [...(byHash.get(h) ?? []), p]);
+      }
+      contents += size * byHash.size;
+      for (const g of byHash.values()) if (g.length > 1) copies.push({ bytes: size * (g.length - 1), paths: g });
+    }
+  }
+  const top = copies.sort((a, b) => b.bytes - a.bytes).slice(0, 3).map((c) => `${c.paths.map((p) => p.slice(p.indexOf('.releng/'))).join(' = ')} (${c.bytes} bytes more)`);
+  return { inodes: all, contents, copies: top };
+}
+
+interface ScalePoint {
+  packages: number;
+  cold: number;
+}
+
+const MiB = 2 ** 20;
+
+/** One size: the four releases' `finalize` cold, warm and after one package changed upstream; every figure in the rows' notes. */
+async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, emit: Emit): Promise<ScalePoint> {
+  const fx = scaleFixture(shape, scale, fixtures);
+  const ws = tempWorkspace({ fixtureFrom: fx.root });
   try {
     const site = join(ws.dir, 'sites/local.yaml');
-    writeFileSync(site, readFileSync(site, 'utf8').replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale} }`));
-    execFileSync(process.execPath, ['-r', '@swc-node/register', 'apps/upstream-fixture/src/main.ts', 'build', '--root', '.releng/upstream', '--scale', String(scale)], { cwd: ws.dir, stdio: 'ignore' });
-    const run = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
+    const before = readFileSync(site, 'utf8');
+    const after = before.replace('fixture: { root: .releng/upstream, scale: 1 }', `fixture: { root: .releng/upstream, scale: ${scale}, shape: ${shape} }`);
+    if (after === before) throw new Error(`${site}: no \`fixture: { root: .releng/upstream, scale: 1 }\` to set the scale in`);
+    writeFileSync(site, after);
+    const args = ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'];
+    const loadCold = load1();
+    const cold = await timedNx(ws.dir, args, {});
+    const coldLoad = `${loadCold} -> ${load1()}`;
     const tasks = ws.runJson().tasks.length;
-    const warm = await timedNx(ws.dir, ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'], {});
-    // Every stage's peak memory is in its `done` event of the site's event log.
+    const compose = join(ws.dir, '.releng/compose');
+    const store = join(ws.dir, '.releng/store');
+    const packages = Number(execFileSync('sh', ['-c', `find ${compose} -name '*.rpm' | wc -l`], { encoding: 'utf8' }));
+    const size = `${packages} package files`;
+    const perK = (sec: number) => `${((1000 * sec) / packages).toFixed(2)} s per 1,000 packages`;
+    // Emitted at once: a size too large for the time left still gives its cold time.
+    emit(measured({ name: `scale ${size} (${shape} x${scale}): cold`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `4 releases + SIGs, ${tasks} tasks; ${perK(cold.seconds)}; load ${coldLoad}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load}); nx peak ${cold.nxPeakMiB.toFixed(0)} MiB` }));
+    const warm = await timedNx(ws.dir, args, {});
+    await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
+    const inc = await timedNx(ws.dir, args, {});
+    const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').length;
+    // Every stage's peak memory is in its `done` event of the site's event log (all three runs).
     const executors = readFileSync(join(ws.dir, '.releng/state/events.jsonl'), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { type: string; project: string; target: string; maxRssMiB: number })
-      .filter((e) => e.type === 'done')
-      .map((e) => ({ task: `${e.project}:${e.target}`, maxRssMiB: e.maxRssMiB }));
-    const worst = executors.sort((a, b) => b.maxRssMiB - a.maxRssMiB)[0];
-    const disk = du(join(ws.dir, '.releng/compose'), join(ws.dir, '.releng/store'));
-    const cache = du(join(ws.dir, '.nx/cache'));
-    const files = Number(execFileSync('sh', ['-c', `find ${join(ws.dir, '.releng/compose')} -name '*.rpm' | wc -l`], { encoding: 'utf8' }));
+      .filter((e) => e.type === 'done' && typeof e.maxRssMiB === 'number')
+      .map((e) => ({ task: `${e.project}:${e.target}`, maxRssMiB: e.maxRssMiB }))
+      .sort((a, b) => b.maxRssMiB - a.maxRssMiB);
+    const worst = executors[0] ?? { task: '-', maxRssMiB: NaN };
+    const nxPeak = Math.max(cold.nxPeakMiB, warm.nxPeakMiB, inc.nxPeakMiB);
+    const disk = du(compose, store);
+    const files = fileBytes([compose, store]);
+    const cacheMiB = du(join(ws.dir, '.nx/cache')) / MiB;
     emit(
       measured({
-        name: `scale: 4 releases, fixture x${scale}`,
-        ours: run.seconds,
+        name: `scale ${size}: memory, disk, cache`,
+        ours: NaN,
         theirs: NaN,
         theirsName: '-',
         goal: 'report',
-        notes: `${files} package files in composes, ${tasks} tasks; warm rerun ${warm.seconds.toFixed(1)} s (${((100 * warm.seconds) / run.seconds).toFixed(1)}% of cold); nx peak ${run.nxPeakMiB.toFixed(0)} MiB; executor peak ${worst?.maxRssMiB.toFixed(0)} MiB (${worst?.task}); compose+store ${(disk / 2 ** 30).toFixed(2)} GiB (hardlinks once); Nx cache ${(cache / 2 ** 20).toFixed(1)} MiB`,
+        notes: `nx peak ${nxPeak.toFixed(0)} MiB; worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task}), next ${executors.slice(1, 4).map((e) => `${e.task} ${e.maxRssMiB.toFixed(0)}`).join(', ')}; compose+store: du -b ${(disk / MiB).toFixed(1)} MiB (directories included), files ${(files.inodes / MiB).toFixed(1)} MiB (each inode once), distinct contents ${(files.contents / MiB).toFixed(1)} MiB; Nx cache ${cacheMiB.toFixed(1)} MiB`,
       }),
     );
+    emit(measured({ name: `scale ${size}: warm`, ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${perK(warm.seconds)}; ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold` }));
+    emit(measured({ name: `scale ${size}: 1 package changed (rocky-9 BaseOS aarch64 bash)`, ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${reran} tasks reran; ${((100 * inc.seconds) / cold.seconds).toFixed(1)}% of cold` }));
+    emit(measured({ name: `scale ${size}: every process under 1 GiB (MiB)`, ours: Math.max(nxPeak, worst.maxRssMiB), theirs: 1024, theirsName: '1 GiB', goal: { within: 1 }, notes: `nx ${nxPeak.toFixed(0)} MiB, worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task})` }));
+    emit(measured({ name: `scale ${size}: Nx cache under 20 MiB (MiB)`, ours: cacheMiB, theirs: 20, theirsName: '20 MiB', goal: { within: 1 } }));
+    emit(
+      measured({
+        name: `scale ${size}: disk within 5% of unique bytes (MiB)`,
+        ours: files.inodes / MiB,
+        theirs: files.contents / MiB,
+        theirsName: 'distinct contents',
+        goal: { within: 1.05 },
+        notes: `files of compose+store, each inode once, vs each content once; du -b with directories ${(disk / MiB).toFixed(1)} MiB; largest copies: ${files.copies.join(', ') || 'none'}`,
+      }),
+    );
+    return { packages, cold: cold.seconds };
   } finally {
     ws.cleanup();
   }
 }
 
+/** Least-squares slope of log(seconds) against log(packages): 1 is linear growth. */
+export function fittedExponent(points: ScalePoint[]): number {
+  const xs = points.map((p) => Math.log(p.packages));
+  const ys = points.map((p) => Math.log(p.cold));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0);
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+/**
+ * All four releases at real sizes (`npm run bench -- --only scale [--scales 1,3,8,25] [--shape rocky]`):
+ * per size, cold, warm and one-package-changed runs with every figure of issue 17; across sizes,
+ * the exponent of cold time against package files (goal: linear).
+ */
+export async function runScaleBench(opts: ScaleOptions, emit: Emit): Promise<void> {
+  const points: ScalePoint[] = [];
+  for (const scale of opts.scales) points.push(await scalePoint(opts.shape, scale, opts.fixtures ?? SCALE_FIXTURES, emit));
+  if (points.length < 2) return;
+  const k = fittedExponent(points);
+  emit(
+    measured({
+      name: `scale: cold time grows linearly (exponent over ${points.map((p) => p.packages).join(', ')} packages)`,
+      ours: k,
+      theirs: 1,
+      theirsName: 'linear',
+      goal: { within: 1.1 },
+      notes: `fitted exponent ${k.toFixed(3)} (least squares of log time vs log packages); cold ${points.map((p) => `${p.cold.toFixed(0)} s`).join(', ')}`,
+      // Time falling as the packages grow is no fit: fixed costs and the machine's load decide it.
+      also: { ok: k > 0.5, why: `an exponent of ${k.toFixed(2)} says the cold time is fixed costs and noise at these sizes, not a growth rate` },
+    }),
+  );
+}
+
 if (require.main === module) {
-  standalone((emit) => (flag('scale-releases', 0) === 1 ? runScaleBench({ scale: flag('scale', 20) }, emit) : runPipelineBench({}, emit)));
+  standalone((emit) => (flag('scale-releases', 0) === 1 ? runScaleBench({ scales: [flag('scale', 3)], shape: 'rocky' }, emit) : runPipelineBench({}, emit)));
 }

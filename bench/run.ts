@@ -2,7 +2,9 @@
 // on the same input in the same run, as one table with one row per goal; results also saved as
 // JSON (bench/results/) after every row. A bench that fails adds a row with its whole error and
 // keeps the rows it measured before; the next bench runs regardless.
-// Flags: --quick (smaller inputs), --only name[,name] (`scale` runs only when named).
+// Flags: --quick (smaller inputs), --only name[,name] (`scale` runs only when named),
+// --scales n[,n] (the scale bench's fixture scales; rocky shape: 1 ≈ 3k package files, 25 ≈ 60k),
+// --shape rocky|flat (flat 1 is the test suite's fixture, ≈ 2k package files).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,10 @@ import { failedRow, load1, loadText, type BenchRow, type Emit } from './lib';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : undefined;
+const scales = process.argv.includes('--scales') ? process.argv[process.argv.indexOf('--scales') + 1].split(',').map(Number) : quick ? [1] : [1, 3, 8, 25];
+if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--scales: positive integers separated by commas (got ${scales.join(',')})`);
+const shape = process.argv.includes('--shape') ? process.argv[process.argv.indexOf('--shape') + 1] : 'rocky';
+if (shape !== 'rocky' && shape !== 'flat') throw new Error(`--shape: rocky or flat (got ${shape})`);
 
 const benches: [string, (emit: Emit) => Promise<void>][] = [
   ['sync', async (emit) => (await import('./sync')).runSyncBench({ scale: quick ? 100 : 250 }, emit)],
@@ -19,7 +25,7 @@ const benches: [string, (emit: Emit) => Promise<void>][] = [
   ['walk', async (emit) => (await import('./filelist')).runWalkBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['publish', async (emit) => (await import('./publish')).runPublishBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['pipeline', async (emit) => (await import('./pipeline')).runPipelineBench({}, emit)],
-  ['scale', async (emit) => (await import('./pipeline')).runScaleBench({ scale: quick ? 5 : 20 }, emit)],
+  ['scale', async (emit) => (await import('./pipeline')).runScaleBench({ scales, shape }, emit)],
 ];
 /** Not part of a plain `npm run bench` (CI): too long; run with `--only scale`. */
 const OPT_IN = new Set(['scale']);

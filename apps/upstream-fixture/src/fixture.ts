@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join, resolve } from 'node:path';
 import { acquireLockWaiting, mapLimit, readJson, sha256, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { listReleases, loadRelease } from '@rocky/config';
-import { releasePlan, type ModulePlan, type ReleasePlan, type SpecDef } from './model';
+import { releasePlan, type FixtureShape, type ModulePlan, type ReleasePlan, type SpecDef } from './model';
 import { FixtureLayout } from './paths';
 import { cachedBuild, specHash, type BuiltRpm, type SpecBuild } from './rpmbuild';
 import { assembleTree } from './repo';
@@ -17,6 +17,7 @@ export interface FixtureOptions {
   root: string;
   releases?: string[];
   scale?: number;
+  shape?: FixtureShape;
   log?: (msg: string) => void;
 }
 
@@ -279,7 +280,8 @@ export async function ensureFixture(opts: FixtureOptions): Promise<FixtureInfo> 
   const log = opts.log ?? (() => undefined);
   const scale = opts.scale ?? 1;
   const names = opts.releases ?? listReleases(opts.workspaceRoot);
-  const plans = names.map((n) => releasePlan(loadRelease(opts.workspaceRoot, n), scale));
+  // The shape needs no place in the stamp: it changes the specs, whose hashes are in it.
+  const plans = names.map((n) => releasePlan(loadRelease(opts.workspaceRoot, n), scale, opts.shape));
   const code = codeHash(opts.workspaceRoot);
   const plan = (keys: KeyIds) => plans.map((p) => planRelease(p, keys, scale, code));
   const fast = () => {

@@ -1,4 +1,4 @@
-// CLI: `build [--root DIR] [--scale N] [--release NAME]...` builds (or reuses) the fixture;
+// CLI: `build [--root DIR] [--scale N] [--shape flat|rocky] [--release NAME]...` builds (or reuses) the fixture;
 // `serve [--root DIR] [--port N] [--host H]` brings it up to date and serves it until
 // SIGINT/SIGTERM. Run: node -r @swc-node/register apps/upstream-fixture/src/main.ts build
 import './cli-paths';
@@ -6,8 +6,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ensureFixture } from './fixture';
 import { serveFixture } from './server';
+import type { FixtureShape } from './model';
 
-const USAGE = 'usage: main.ts build [--root DIR] [--scale N] [--release NAME]... | serve [--root DIR] [--port N] [--host HOST] [--scale N]';
+const USAGE = 'usage: main.ts build [--root DIR] [--scale N] [--shape flat|rocky] [--release NAME]... | serve [--root DIR] [--port N] [--host HOST] [--scale N] [--shape flat|rocky]';
 
 function workspaceRoot(): string {
   for (let d = __dirname; ; d = dirname(d)) {
@@ -18,12 +19,13 @@ function workspaceRoot(): string {
 
 function parse(argv: string[]) {
   const [cmd, ...rest] = argv;
-  const o = { cmd, root: '.releng/upstream', scale: 1, port: 8765, host: '127.0.0.1', releases: [] as string[] };
+  const o = { cmd, root: '.releng/upstream', scale: 1, shape: 'flat' as FixtureShape, port: 8765, host: '127.0.0.1', releases: [] as string[] };
   for (let i = 0; i < rest.length; i++) {
     const [flag, inline] = rest[i].split('=', 2);
     const value = () => inline ?? rest[++i] ?? fail(`${flag} needs a value`);
     if (flag === '--root') o.root = value();
     else if (flag === '--scale') o.scale = Number(value());
+    else if (flag === '--shape') o.shape = value() as FixtureShape;
     else if (flag === '--port') o.port = Number(value());
     else if (flag === '--host') o.host = value();
     else if (flag === '--release') o.releases.push(value());
@@ -31,6 +33,7 @@ function parse(argv: string[]) {
   }
   if (cmd !== 'build' && cmd !== 'serve') fail(USAGE);
   if (!Number.isInteger(o.scale) || o.scale < 1) fail('--scale must be an integer >= 1');
+  if (o.shape !== 'flat' && o.shape !== 'rocky') fail('--shape must be flat or rocky');
   if (!Number.isInteger(o.port) || o.port < 0) fail('--port must be a port number');
   return o;
 }
@@ -49,6 +52,7 @@ async function main() {
     workspaceRoot: ws,
     root,
     scale: o.scale,
+    shape: o.shape,
     releases: o.releases.length ? o.releases : undefined,
     log: (m) => console.log(m),
   });

@@ -96,6 +96,22 @@ describe('fixture model', () => {
     expect(repoPackages({ ...c, scale: 10 }).filter((p) => p.debuginfo)).toHaveLength(2);
   });
 
+  it('grows repos in Rocky 9 proportions with the rocky shape, every arch package with its debuginfo, SIGs tiny', () => {
+    const rel = releases.find((r) => r.name === 'rocky-9')!;
+    const perArch = (scale: number, repo: string) => releasePlan(rel, scale, 'rocky').specs[repo].packages.length;
+    // Scale 100 is Rocky 9's own size: BaseOS ≈ 1,100 and AppStream ≈ 5,500 packages per arch.
+    expect(perArch(100, 'AppStream')).toBe(5501);
+    expect(perArch(100, 'BaseOS')).toBe(1106);
+    expect(perArch(10, 'AppStream') / perArch(10, 'BaseOS')).toBeGreaterThan(4.5);
+    const app = releasePlan(rel, 10, 'rocky').specs.AppStream.packages;
+    expect(app.filter((p) => !p.noarch).every((p) => p.debuginfo)).toBe(true);
+    expect(releasePlan(rel, 10, 'rocky').specs.AppStream).not.toEqual(releasePlan(rel, 10).specs.AppStream);
+    // The default shape is the flat one the tests are built on.
+    expect(releasePlan(rel)).toEqual(releasePlan(rel, 1, 'flat'));
+    const cloud = releases.find((r) => r.name === 'sig-cloud-9')!;
+    expect(releasePlan(cloud, 10, 'rocky')).toEqual(releasePlan(cloud, 10));
+  });
+
   it('names every cloud image the producer way', () => {
     const plan = releasePlan(releases.find((r) => r.name === 'rocky-9')!);
     const files = plan.images.map((i) => i.file);

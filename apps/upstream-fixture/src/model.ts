@@ -121,6 +121,20 @@ const slug = (dir: string) => dir.toLowerCase().replace(/[^a-z0-9]+/g, '');
 
 const KERNEL_VERSION: Record<number, [string, string]> = { 8: ['4.18.0', '553'], 9: ['5.14.0', '611'], 10: ['6.12.0', '55'] };
 
+/**
+ * How scale grows the fixture. `flat`: every repo alike (scale 100 ≈ 8000 RPMs in all), debug
+ * trees keep a fixed few. `rocky`: repos in Rocky 9's proportions (packages per arch at scale 100
+ * ≈ BaseOS 1,100, AppStream 5,500, CRB 1,500, devel 1,000: Rocky 9's own sizes), every arch
+ * package with its debuginfo; the shape of the real composes, for scale benchmarks.
+ */
+export type FixtureShape = 'flat' | 'rocky';
+
+/** Binary packages per arch (arch and noarch) of a repo per unit of scale, a hundredth of Rocky 9's; other repos get ROCKY_OTHER. */
+const ROCKY_WEIGHT: Record<string, number> = { BaseOS: 11, AppStream: 55, CRB: 15, PowerTools: 15, HighAvailability: 1.5, devel: 10, Devel: 10 };
+const ROCKY_OTHER = 0.5;
+/** Share of arch (not noarch) packages in Rocky's repos. */
+const ROCKY_ARCH_SHARE = 0.7;
+
 interface RepoCtx {
   major: number;
   dir: string;
@@ -128,6 +142,7 @@ interface RepoCtx {
   base: boolean;
   kernel: string;
   scale: number;
+  shape?: FixtureShape;
 }
 
 function pkg(p: Partial<PkgDef> & { name: string }, major: number): PkgDef {
@@ -197,10 +212,16 @@ export function repoPackages(c: RepoCtx): PkgDef[] {
     tools = c.scale + 1;
     data = c.scale + 1;
   }
-  // Scale grows the binary packages; debug trees keep a fixed few (scale 100 ≈ 8000 RPMs in all).
+  const rocky = c.shape === 'rocky';
+  if (rocky) {
+    const perArch = (ROCKY_WEIGHT[c.dir] ?? ROCKY_OTHER) * c.scale;
+    tools = Math.max(1, Math.round(perArch * ROCKY_ARCH_SHARE));
+    data = Math.max(1, Math.round(perArch * (1 - ROCKY_ARCH_SHARE)));
+  }
+  // Scale grows the binary packages; flat debug trees keep a fixed few (scale 100 ≈ 8000 RPMs in all).
   for (let k = 1; k <= tools; k++) {
     const name = `${s}-tools-${k}`;
-    out.push(pkg({ name, requires: [libs, ...closureReq], files: [archFile(name)], debuginfo: k === 1 }, major));
+    out.push(pkg({ name, requires: [libs, ...closureReq], files: [archFile(name)], debuginfo: rocky || k === 1 }, major));
   }
   for (let k = 1; k <= data; k++) {
     const name = `${s}-data-${k}`;
@@ -506,7 +527,7 @@ function errataPlans(rel: Release, specs: Record<string, SpecDef>, baseRepo: str
   return out;
 }
 
-export function releasePlan(rel: Release, scale = 1): ReleasePlan {
+export function releasePlan(rel: Release, scale = 1, shape: FixtureShape = 'flat'): ReleasePlan {
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`scale must be an integer >= 1 (got ${scale})`);
   if (rel.kind === 'sig') return sigPlan(rel);
   const iso = releaseIso(rel);
@@ -526,6 +547,7 @@ export function releasePlan(rel: Release, scale = 1): ReleasePlan {
       base: repo === base,
       kernel: iso.lorax.kernelPackage,
       scale,
+      shape,
     });
     specs[repo.name] = {
       name: `fixture-${slug(dir)}`,

@@ -426,7 +426,7 @@ export const siteSchema = z.strictObject({
           if (!used.has(p)) ctx.addIssue({ code: 'custom', message: `no {${p}}: every ${what} would be synced from the same URL` });
       }),
     /** Serve the embedded fixture upstream on loopback instead of reaching a host. */
-    fixture: z.strictObject({ root: sitePath, scale: z.number().int().positive().default(1) }).optional(),
+    fixture: z.strictObject({ root: sitePath, scale: z.number().int().positive().default(1), shape: z.enum(['flat', 'rocky']).default('flat') }).optional(),
     verifySignature: z.boolean().default(true),
     /** ASCII-armored key that signs repomd.xml and packages; relative to the workspace. The key of every release `releases` gives none. */
     gpgKey: path.optional(),
