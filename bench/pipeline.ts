@@ -128,7 +128,7 @@ async function nxFloor(tasks: { target: string }[], from: string): Promise<numbe
 export const SCALE_FIXTURES = join(tmpdir(), 'rocky-scale-fixtures');
 
 export interface ScaleOptions {
-  /** Fixture scales to run, smallest first (`rocky` shape: scale 1 ≈ 3k package files in the composes, 25 ≈ 60k). */
+  /** Fixture scales to run, smallest first (`rocky` shape: scale 1 ≈ 4,900 package files in the composes, 25 ≈ 60k). */
   scales: number[];
   shape: FixtureShape;
   /** Directory of the prebuilt fixtures (`<shape>-<scale>/`, with `<shape>-<scale>.build.json`: its build time). */

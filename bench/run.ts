@@ -3,7 +3,7 @@
 // JSON (bench/results/) after every row. A bench that fails adds a row with its whole error and
 // keeps the rows it measured before; the next bench runs regardless.
 // Flags: --quick (smaller inputs), --only name[,name] (`scale` runs only when named),
-// --scales n[,n] (the scale bench's fixture scales; rocky shape: 1 ≈ 3k package files, 25 ≈ 60k),
+// --scales n[,n] (the scale bench's fixture scales; rocky shape: 1 ≈ 4,900 package files, 25 ≈ 60k),
 // --shape rocky|flat (flat 1 is the test suite's fixture, ≈ 2k package files).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
