@@ -111,6 +111,8 @@ export function entries(base: string, rel: string): Array<[string, string, numbe
 /**
  * Keeps only `keep` of a release's arches in the workspace (its repos and cloud images too): a
  * file whose tests are about one arch's trees does not build the other arches' ISOs and trees.
+ * The fixture is planned from the releases' arches, so a trimmed release has fixture packages of
+ * its own to build in the workspace's copy of the shared fixture.
  */
 export function trimArches(ws: TempWorkspace, release: string, keep: string[]): void {
   const file = join(ws.dir, 'releases', release, 'release.yaml');
