@@ -28,6 +28,13 @@ const unlinkQuiet = (file: string) =>
     if (e.code !== 'ENOENT') throw e;
   });
 
+/** `sha256` of `size` bytes that arrived, checked against what was announced; IntegrityError names both. */
+function checked(sha256: string, size: number, expect: { sha256?: string; size?: number; what: string }): string {
+  if (expect.size !== undefined && size !== expect.size) throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
+  if (expect.sha256 && sha256 !== expect.sha256) throw new IntegrityError(expect.what, expect.sha256, sha256);
+  return sha256;
+}
+
 export const integrityOf = (sha256hex: string) => `sha256-${Buffer.from(sha256hex, 'hex').toString('base64')}`;
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -147,17 +154,12 @@ export class Store {
           chunks.push(chunk);
           onData?.(chunk.length, chunk);
         }
-        const sha256 = hash.digest('hex');
-        if (size !== expect.size) throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
-        if (expect.sha256 && sha256 !== expect.sha256) throw new IntegrityError(expect.what, expect.sha256, sha256);
+        const sha256 = checked(hash.digest('hex'), size, expect);
         await fsp.writeFile(tmp, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), { mode: 0o444, flag: 'wx' });
         await this.commit(tmp, sha256);
         return { sha256, size };
       } catch (e) {
-        await unlinkQuiet(tmp);
-        const err = e as NodeJS.ErrnoException;
-        if (err.syscall === 'write' && !err.path) err.message = `${err.message} (storing ${expect.what} in ${this.dir})`;
-        throw e;
+        throw await this.discard(tmp, e, expect.what);
       }
     }
     const tap = new Transform({
@@ -172,21 +174,22 @@ export class Store {
       // Created read-only (the open descriptor can still write): store objects are immutable,
       // hardlinked into many trees, so nothing may ever modify one in place.
       await pipeline(source, tap, createWriteStream(tmp, { mode: 0o444 }));
-      const sha256 = hash.digest('hex');
-      if (expect.size !== undefined && size !== expect.size) {
-        throw new IntegrityError(expect.what, `${expect.sha256 ?? '?'} (${expect.size} bytes)`, `${sha256} (${size} bytes)`);
-      }
-      if (expect.sha256 && sha256 !== expect.sha256) throw new IntegrityError(expect.what, expect.sha256, sha256);
+      const sha256 = checked(hash.digest('hex'), size, expect);
       await this.commit(tmp, sha256);
       return { sha256, size };
     } catch (e) {
-      await fsp.rm(tmp, { force: true });
-      // A write error of the stream (ENOSPC) names no file: say what was being stored, and where.
-      // Only writes: download errors keep their messages, which the retry logic reads.
-      const err = e as NodeJS.ErrnoException;
-      if (err.syscall === 'write' && !err.path) err.message = `${err.message} (storing ${expect.what} in ${this.dir})`;
-      throw e;
+      throw await this.discard(tmp, e, expect.what);
     }
+  }
+
+  /** Removes a failed put's temp file and returns its error, a write error naming what was being stored where. */
+  private async discard(tmp: string, e: unknown, what: string): Promise<unknown> {
+    await unlinkQuiet(tmp);
+    // A write error (ENOSPC) names no file: say what was being stored, and where. Only writes:
+    // download errors keep their messages, which the retry logic reads.
+    const err = e as NodeJS.ErrnoException;
+    if (err.syscall === 'write' && !err.path) err.message = `${err.message} (storing ${what} in ${this.dir})`;
+    return e;
   }
 
   /**
