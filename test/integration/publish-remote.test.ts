@@ -52,7 +52,7 @@ describe('publishTree to an rsync daemon', () => {
     expect(content(join(root, 'pub/rocky/9.7'))).toEqual(content(src));
   });
 
-  it('a dry run pulls the destination CHECKSUM lists it checks without writing to the work dir, and refuses changed bytes a list names', async () => {
+  it('a dry run checks the destination CHECKSUM lists without writing to the work dir, and refuses changed bytes a list names', async () => {
     const root = join(tmp, 'daemon-root-sums');
     daemon = await startRsyncDaemon(tmp, 'mirror', root);
     const src = join(tmp, 'src-sums');
@@ -69,6 +69,54 @@ describe('publishTree to an rsync daemon', () => {
     expect(err).toBeInstanceOf(PublishRefusedError);
     expect((err as Error).message).toContain(`isos/x86_64/Rocky-9.7-x86_64-minimal.iso: its bytes would change (sha256 ${sha}`);
     expect(readFileSync(join(root, 'pub/rocky/9.7/isos/x86_64/Rocky-9.7-x86_64-minimal.iso'), 'utf8')).toBe('the published bytes');
+  });
+
+  it('a dry run writes nothing anywhere (no list file, no pulled CHECKSUM, no temp dir) and plans the same figures', async () => {
+    const root = join(tmp, 'daemon-root-dry');
+    daemon = await startRsyncDaemon(tmp, 'mirror', root);
+    const src = join(tmp, 'src-dry');
+    synthRepo(join(src, 'BaseOS/x86_64/os'), Array.from({ length: 12 }, (_, i) => ({ name: `p${i}`, version: '1', size: 2000 + i })));
+    mkdirSync(join(src, 'isos/x86_64'), { recursive: true });
+    const iso = join(src, 'isos/x86_64/Rocky-9.7-x86_64-dvd.iso');
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const checksum = (s: string) => writeFileSync(join(src, 'isos/x86_64/CHECKSUM'), `# Rocky-9.7-x86_64-dvd.iso: ${s.length} bytes\nSHA256 (Rocky-9.7-x86_64-dvd.iso) = ${sha(s)}\n`);
+    writeFileSync(iso, 'the published dvd');
+    checksum('the published dvd');
+    const dest = daemon.url('pub/rocky/9.7');
+    await publishTree({ workDir: work(), source: src, dest, delete: true });
+    const published = snapshotTree(root);
+
+    // Nowhere to write: the work dir and the OS temp dir (TMPDIR, which os.tmpdir() reads) lie under a file.
+    writeFileSync(join(tmp, 'c-file'), '');
+    const nowhere = join(tmp, 'c-file/nowhere');
+    const dry = async () => {
+      const saved = process.env.TMPDIR;
+      process.env.TMPDIR = nowhere;
+      try {
+        return await publishTree({ workDir: nowhere, source: src, dest, delete: true, dryRun: true });
+      } finally {
+        process.env.TMPDIR = saved;
+      }
+    };
+    for (let i = 0; i < 5; i++) rmSync(join(src, `BaseOS/x86_64/os/Packages/p/p${i}-1-1.el9.x86_64.rpm`));
+    const plan = await dry();
+    expect(plan.deletes.map((d) => [d.path, d.bytes]).sort()).toEqual(Array.from({ length: 5 }, (_, i) => [`BaseOS/x86_64/os/Packages/p/p${i}-1-1.el9.x86_64.rpm`, 2000 + i]));
+    expect(plan.bytes.delete).toBe(10010);
+
+    // The ISO changes under its name while the published CHECKSUM (the same in the source) names the old bytes.
+    writeFileSync(iso, 'other dvd bytes');
+    const err = await dry().catch((e: Error) => e);
+    expect(err).toBeInstanceOf(PublishRefusedError);
+    expect((err as Error).message).toContain(`isos/x86_64/Rocky-9.7-x86_64-dvd.iso: its bytes would change (sha256 ${sha('the published dvd')} -> ${sha('other dvd bytes')})`);
+    // With a new CHECKSUM in the source too (a respin): the destination's list is read, not the source's; the real run agrees.
+    checksum('other dvd bytes');
+    const refusal = `isos/x86_64/Rocky-9.7-x86_64-dvd.iso: its bytes would change (sha256 ${sha('the published dvd')} -> ${sha('other dvd bytes')}) but the destination's isos/x86_64/CHECKSUM names it with ${sha('the published dvd')}`;
+    expect(((await dry().catch((e: Error) => e)) as Error).message).toContain(refusal);
+    const real = await publishTree({ workDir: work(), source: src, dest, delete: true }).catch((e: Error) => e);
+    expect(real).toBeInstanceOf(PublishRefusedError);
+    expect((real as Error).message).toContain(refusal);
+    expect(snapshotTree(root)).toEqual(published);
+    expect(existsSync(join(tmp, 'publish-work'))).toBe(false);
   });
 
   it('fails clearly, reporting nothing as published, when the destination disappears mid-publish', async () => {

@@ -30,7 +30,6 @@
 import { isUtf8 } from 'node:buffer';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
-import { tmpdir } from 'node:os';
 import { sha256File, type EventLog } from '@rocky/exec';
 import {
   baseArg,
@@ -38,13 +37,16 @@ import {
   deletionArgs,
   deletionRules,
   describeRsyncError,
+  filesFromStdin,
   parseDestination,
   rsyncItemized,
+  rsyncList,
+  rsyncRemoteLines,
   srcArg,
-  writeFilesFrom,
   type Destination,
   type EntryType,
   type ItemizedEntry,
+  type ListedEntry,
   type RsyncOptions,
 } from './rsync';
 
@@ -71,9 +73,9 @@ export interface PublishOptions {
   rsync?: string;
   extraArgs?: string[];
   /**
-   * A directory of this run for --files-from lists and skeleton trees, made when first needed and
-   * removed afterwards with all it holds. A dry run never uses it (nor writes anything to a local
-   * destination); what a dry run to a remote one pulls goes under the OS temp dir, removed after.
+   * A directory of this run for skeleton trees, deletion rules, interim lists and the remote
+   * destination's CHECKSUM lists, made when first needed and removed afterwards with all it holds.
+   * A dry run writes nothing anywhere: not here, not in the OS temp dir, not at the destination.
    * Stages pass a scratch name under the site's state/tmp, whose dead runs' dirs runStage sweeps:
    * a SIGKILLed publish leaves nothing for good.
    */
@@ -343,12 +345,13 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     // A remote side that vanishes must fail the pass, not hang it.
     extraArgs: [...(dest.remote ? ['--timeout=300', '--contimeout=60'] : []), ...(o.extraArgs ?? [])],
   };
-  // A dry run leaves the caller's work dir alone (a stage's plan writes nothing of the project's):
-  // what it needs (a remote destination's lists) goes to a dir of its own under the OS temp dir.
+  // A dry run writes nothing anywhere (a stage's plan is pure): file lists go to rsync through
+  // stdin, deletion sizes and remote CHECKSUM lists are read without a copy (see checksumConflicts).
   let workDir: string | undefined;
   const work = (name: string) => {
+    if (o.dryRun) throw new Error(`publishTree: a dry run writes nothing, but wanted ${name} in the work dir`);
     if (!workDir) {
-      workDir = o.dryRun ? mkdtempSync(join(tmpdir(), 'publish-dry-')) : o.workDir;
+      workDir = o.workDir;
       mkdirSync(workDir, { recursive: true, mode: 0o700 });
     }
     return join(workDir, name);
@@ -468,15 +471,32 @@ async function fillDeletionSizes(c: Ctx, deleted: ItemizedEntry[]): Promise<void
     }
     return;
   }
-  // Remote: a dry-run pull of exactly those paths into an empty dir itemizes them with sizes.
-  const empty = mkdtempSync(c.work('empty-'));
-  const list = writeFilesFrom(c.work(`list-${c.lists++}`), deleted.map((d) => d.path));
-  const r = await rsyncItemized(['-n', '-lptgoD', '--numeric-ids', ...(c.ropts.extraArgs ?? []), `--files-from=${list}`, '--from0', `${c.dest.spec}/`, `${empty}/`], { ...c.ropts, okCodes: [0, 23, 24] });
-  const byPath = new Map(r.entries.map((e) => [e.path, e]));
+  // Remote: a listing of exactly those paths.
+  const listed = await listRemote(c, deleted.map((d) => d.path));
   for (const d of deleted) {
-    const e = byPath.get(d.path);
+    const e = listed.get(d.path);
     if (e) Object.assign(d, { type: e.type, bytes: e.type === 'dir' ? 0 : e.bytes });
   }
+}
+
+/**
+ * A listing (writes nothing) of `paths` at a remote destination: path -> entry; missing paths are
+ * absent. From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from
+ * from a subdirectory of its module reports every file as vanished.
+ */
+async function listRemote(c: Ctx, paths: string[]): Promise<Map<string, ListedEntry>> {
+  const under = c.dest.under ? `${c.dest.under}/` : '';
+  const list = filesFromStdin(paths.map((p) => under + p));
+  const listed = await rsyncList(['-lptgoD', ...(c.ropts.extraArgs ?? []), ...list.args], baseArg(c.dest), { ...c.ropts, input: list.input, okCodes: [0, 23, 24] });
+  const wanted = new Set(paths);
+  const out = new Map<string, ListedEntry>();
+  for (const e of listed) {
+    // A symlink's line is `name -> target`: its name is the part that is a wanted path.
+    const rel = e.name.startsWith(under) ? e.name.slice(under.length) : undefined;
+    const path = rel === undefined ? undefined : wanted.has(rel) ? rel : e.type === 'symlink' ? [...wanted].find((w) => rel.startsWith(`${w} -> `)) : undefined;
+    if (path !== undefined) out.set(path, e);
+  }
+  return out;
 }
 
 function typeOf(st: Stats): EntryType {
@@ -523,19 +543,7 @@ async function checksumConflicts(c: Ctx, live: ItemizedEntry[]): Promise<{ probl
   const changed = live.filter((e) => !e.created && e.content && (e.type === 'file' || e.type === 'symlink'));
   if (!changed.length) return { problems, moving };
   const lists = [...new Set(changed.flatMap((e) => listsNaming(e.path)))];
-  let root = c.dest.local;
-  if (!root) {
-    // Remote: pull those lists into the work dir (the missing ones are reported as vanished).
-    // From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from from
-    // a subdirectory of its module reports every file as vanished.
-    const pulled = mkdtempSync(c.work('dest-lists-'));
-    const under = c.dest.under ? `${c.dest.under}/` : '';
-    const list = writeFilesFrom(c.work(`list-${c.lists++}`), lists.map((l) => under + l));
-    await rsyncItemized(['--from0', `--files-from=${list}`, ...(c.ropts.extraArgs ?? []), baseArg(c.dest), srcArg(pulled)], { ...c.ropts, okCodes: [0, 23, 24] });
-    root = join(pulled, under);
-  }
-  const digests = new Map<string, Map<string, string>>();
-  for (const l of lists) if (tryLstat(join(root, l))?.isFile()) digests.set(l, checksumDigests(readFileSync(join(root, l), 'utf8')));
+  const digests = c.dest.local ? localDigests(c.dest.local, lists) : await remoteDigests(c, lists);
   for (const e of changed) {
     const name = basename(e.path);
     const naming = listsNaming(e.path).filter((l) => digests.get(l)?.has(name));
@@ -548,6 +556,30 @@ async function checksumConflicts(c: Ctx, live: ItemizedEntry[]): Promise<{ probl
     else problems.push(`${e.path}: its bytes would change (sha256 ${digests.get(differ[0])!.get(name)} -> ${now ?? 'no file'}) but the destination's ${differ[0]} names it with ${digests.get(differ[0])!.get(name)}`);
   }
   return { problems, moving };
+}
+
+/** The digests of the checksum lists `lists` (those that are files) in the local tree `root`. */
+function localDigests(root: string, lists: string[]): Map<string, Map<string, string>> {
+  const digests = new Map<string, Map<string, string>>();
+  for (const l of lists) if (tryLstat(join(root, l))?.isFile()) digests.set(l, checksumDigests(readFileSync(join(root, l), 'utf8')));
+  return digests;
+}
+
+/**
+ * A remote destination's checksum lists that exist there as files, each read without a copy
+ * (rsyncRemoteLines; a dry run writes nothing, and the real run reads them the same way). rsync
+ * reports a line under the remote directory it read from (`/srv/x/SHA256 (...) = ...` over ssh),
+ * so each line is taken from its `SHA256 (`.
+ */
+async function remoteDigests(c: Ctx, lists: string[]): Promise<Map<string, Map<string, string>>> {
+  const there = [...(await listRemote(c, lists))].filter(([, e]) => e.type === 'file').map(([l]) => l);
+  const root = `${c.dest.base!.endsWith('/') ? '/' : ''}${c.dest.under ? `${c.dest.under}/` : ''}`;
+  const digests = new Map<string, Map<string, string>>();
+  for (const l of there) {
+    const lines = await rsyncRemoteLines(baseArg(c.dest), root + l, c.ropts);
+    digests.set(l, checksumDigests(lines.map((x) => x.slice(Math.max(0, x.indexOf('SHA256 (')))).join('\n')));
+  }
+  return digests;
 }
 
 /** A checksum list without the entries (and size comments) of `names`. */
@@ -759,9 +791,9 @@ async function passFiles(c: Ctx, list: ItemizedEntry[], extra: string[], sources
     groups.set(idx, g);
   }
   for (const [idx, paths] of [...groups].sort((a, b) => a[0] - b[0])) {
-    const file = writeFilesFrom(c.work(`list-${c.lists++}`), [...paths]);
-    const args = [...baseArgs(c.ropts), ...extra, `--files-from=${file}`, '--from0', srcArg(sources[idx]), `${c.dest.spec}/`];
-    await rsyncItemized(args, c.ropts);
+    const list = filesFromStdin([...paths]);
+    const args = [...baseArgs(c.ropts), ...extra, ...list.args, srcArg(sources[idx]), `${c.dest.spec}/`];
+    await rsyncItemized(args, { ...c.ropts, input: list.input });
   }
 }
 

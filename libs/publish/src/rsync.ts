@@ -7,7 +7,6 @@
 // --delete-missing-args with --files-from, which receivers with the 2025 security fixes (3.4.0+,
 // and backports such as Debian's 3.2.7-1+deb12u6) refuse ("invalid file mode 00 ... protocol
 // incompatibility", RsyncProject/rsync#910).
-import { writeFileSync } from 'node:fs';
 import { run, ToolError, type RunResult } from '@rocky/exec';
 
 /** rsync's itemize string (`%i`), size (`%l`) and name (`%n%L`), separated so names may hold spaces. */
@@ -164,10 +163,10 @@ export interface RsyncRun {
   other: string[];
 }
 
-/** Runs rsync with itemized output and parses it. `okCodes` defaults to [0]. */
-export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?: number[] }): Promise<RsyncRun> {
+/** Runs rsync with itemized output and parses it. `okCodes` defaults to [0]; `input` is its stdin (a `--files-from=-` list). */
+export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?: number[]; input?: string }): Promise<RsyncRun> {
   const argv = [o.rsync ?? 'rsync', '--itemize-changes', `--out-format=${OUT_FORMAT}`, ...args];
-  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes });
+  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes, input: o.input });
   return { argv, result, ...parseItemized(result.stdout) };
 }
 
@@ -228,10 +227,67 @@ export function linkDestArgv(o: LinkDestSync): string[] {
 
 export const linkDestSync = (o: LinkDestSync): Promise<RunResult> => run(linkDestArgv(o));
 
-/** Writes a `--files-from` list (NUL-separated, so any name survives) and returns its path. */
-export function writeFilesFrom(file: string, paths: string[]): string {
-  writeFileSync(file, paths.map((p) => `${p}\0`).join(''));
-  return file;
+/**
+ * The options and stdin that pass `paths` to rsync as its file list: `--files-from=-` with
+ * `--from0` (NUL-separated, so any name survives), both in 3.1.3. Through stdin, no list file is
+ * written (a dry run writes nothing anywhere); over a daemon or ssh the client forwards the list.
+ */
+export const filesFromStdin = (paths: string[]): { args: string[]; input: string } => ({ args: ['--files-from=-', '--from0'], input: paths.map((p) => `${p}\0`).join('') });
+
+/** One entry of `rsync --list-only` (`-rw-r--r--  1,007 2026/12/06 22:00:00 name[ -> target]`). */
+export interface ListedEntry {
+  type: EntryType;
+  bytes: number;
+  /** The rest of the line: the name, and ` -> target` for a symlink. */
+  name: string;
+}
+
+const LIST_TYPES: Record<string, EntryType> = { '-': 'file', d: 'dir', l: 'symlink', c: 'device', b: 'device' };
+
+/**
+ * rsync wants a destination with --files-from; with --list-only (and -n) it neither makes nor
+ * uses it, so a listing writes nothing.
+ */
+const LIST_DEST = '/nonexistent/';
+
+/** Runs `rsync -n --list-only <args> <source>` and parses what it lists. */
+export async function rsyncList(args: string[], source: string, o: RsyncOptions & { okCodes?: number[]; input?: string }): Promise<ListedEntry[]> {
+  const result = await run([o.rsync ?? 'rsync', '-n', '--list-only', ...args, source, LIST_DEST], { timeoutMs: o.timeoutMs, okCodes: o.okCodes, input: o.input });
+  return parseListing(result.stdout);
+}
+
+/**
+ * The lines of the text file `file` on the remote side of `source` (`:path` as --files-from
+ * takes it: under the module for a daemon, else the remote shell's path), read without a copy: a
+ * dry run writes nothing, and rsync hands a file's bytes to nothing but a file. rsync reads
+ * that file on the remote side as its --files-from list (2.6.0+) and reports each line that names
+ * no file there (`link_stat "<line>" failed`, `rsync: [sender] link_stat ...` since 3.2.0); -8
+ * keeps UTF-8 unescaped. For small lists (run() keeps stderr's last MiB) whose lines are not paths
+ * (CHECKSUM lines are not).
+ */
+export async function rsyncRemoteLines(source: string, file: string, o: RsyncOptions): Promise<string[]> {
+  const argv = [o.rsync ?? 'rsync', '-n', '-8', '--list-only', `--files-from=:${file}`, ...(o.extraArgs ?? []), source, LIST_DEST];
+  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: [0, 23] });
+  const lines: string[] = [];
+  for (const line of result.stderr.split('\n')) {
+    const m = /^rsync: (?:\[sender\] )?link_stat "(.*)"(?: \(in [^)]*\))? failed: /.exec(line);
+    if (m) lines.push(unescape(m[1]));
+  }
+  return lines;
+}
+
+/**
+ * Parses `rsync --list-only` output. Sizes are digit-grouped by default since 3.1.0 (`1,007`, or
+ * `1.007` where the locale's decimal point is a comma): the separators are dropped. Names keep
+ * rsync's `\#ooo` escapes undone.
+ */
+export function parseListing(stdout: string): ListedEntry[] {
+  const out: ListedEntry[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^([-dlcbps])\S{9}\s+([\d,.]+) \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d (.*)$/.exec(line);
+    if (m) out.push({ type: LIST_TYPES[m[1]] ?? 'special', bytes: Number(m[2].replace(/[,.]/g, '')), name: unescape(m[3]) });
+  }
+  return out;
 }
 
 /** rsync's exit codes that mean the other side went away or the link broke. */
