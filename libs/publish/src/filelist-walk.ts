@@ -127,7 +127,8 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let failure: Error | undefined;
   const stop = new AbortController();
-  const [checksumNames, imageExtensions] = [rules.checksumNames, rules.imageExtensions];
+  // Names and suffixes with a `/` never match one entry's name: dropped once, not tested per entry.
+  const [checksumNames, imageExtensions] = [rules.checksumNames, rules.imageExtensions].map((xs) => xs.filter((x) => !x.includes('/')));
   // The last character of each image extension: one lookup rules out most names (…rpm) before
   // the dozens of endsWith (every name matches an empty extension: no filter then).
   const imageLast = imageExtensions.includes('') ? undefined : new Set(imageExtensions.map((x) => x.charCodeAt(x.length - 1)));
@@ -177,7 +178,7 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
           nums = more;
         }
         nums[o] = kind;
-        if (kind === 0 && checksumNames.some((x) => p.endsWith(x) && (p.length === x.length || p.charCodeAt(p.length - x.length - 1) === 47 /* / */) && !x.includes('/'))) {
+        if (kind === 0 && checksumNames.some((x) => p.endsWith(x) && (p.length === x.length || p.charCodeAt(p.length - x.length - 1) === 47 /* / */))) {
           flags |= 4;
           // Hashed and cached by these figures (compared with Node's lstat again after hashing): take them all from one lstat of Node's.
           const ls = fs.lstatSync(`${root}/${p}`, { throwIfNoEntry: false });
@@ -194,7 +195,7 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
           nums[o + 2] = digits(rec, c + 1, d, 10);
         }
         // create-filelist puts any entry with an image suffix in the imagelist: alias links too.
-        if ((imageLast === undefined || imageLast.has(p.charCodeAt(p.length - 1))) && imageExtensions.some((x) => p.endsWith(x) && !x.includes('/'))) flags |= 8;
+        if ((imageLast === undefined || imageLast.has(p.charCodeAt(p.length - 1))) && imageExtensions.some((x) => p.endsWith(x))) flags |= 8;
         nums[o + 3] = flags;
         paths.push(p);
         n++;
@@ -219,7 +220,18 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
     }
   };
 
+  // The first failure of either find (its output, or its exit with the tool's stderr) stops the
+  // other at once and is the one reported.
   const walk = async (starts: string[]) => {
+    try {
+      await walkOne(starts);
+    } catch (e) {
+      failure ??= e as Error;
+      stop.abort();
+      throw failure;
+    }
+  };
+  const walkOne = async (starts: string[]) => {
     const parse = parser();
     let rest: Buffer | undefined;
     const onStdout = (data: Buffer) => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runSync } from '@rocky/exec';
@@ -345,6 +345,40 @@ describe('walkTree', () => {
     } finally {
       chmodSync(join(t, 'p'), 0o755);
       chmodSync(join(t, 'q', 'sub'), 0o755);
+    }
+  });
+
+  it('stops the other find at once when one fails, and reports the failing one with its output', async () => {
+    if (availableParallelism() < 2) return; // one find walks everything: nothing to stop
+    const t = join(tmp, 'find-fails');
+    put(join(t, 'a', 'f.txt'), 'a');
+    put(join(t, 'b', 'f.txt'), 'b');
+    // A `find` first on PATH: the one given ./a fails as an unreadable dir makes find fail; the
+    // other (./b) records its pid and never ends on its own.
+    const bin = join(tmp, 'find-shim');
+    const pidFile = join(tmp, 'slow-find.pid');
+    put(
+      join(bin, 'find'),
+      `#!/bin/sh\ncase " $* " in *" ./a "*) echo "find: './a/secret': Permission denied" >&2; exit 1;; esac\necho $$ > ${pidFile}\nexec sleep 100000\n`,
+      0o755,
+    );
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    let pid: number | undefined;
+    try {
+      const err = await walkTree(t, rules).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe(`find in ${t} (the file-list walk) exited with code 1:\nfind: './a/secret': Permission denied`);
+      // The slow one was stopped (it may have been stopped before it wrote its pid).
+      pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined;
+      if (pid) expect(() => process.kill(pid!, 0)).toThrow(/ESRCH/);
+    } finally {
+      process.env.PATH = path;
+      try {
+        if (pid) process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
   });
 
