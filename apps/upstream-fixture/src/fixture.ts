@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { acquireLockWaiting, mapLimit, readJson, sha256, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
-import { listReleases, loadRelease } from '@rocky/config';
+import { listReleases, loadRelease, type Site } from '@rocky/config';
 import { releasePlan, type FixtureShape, type ModulePlan, type ReleasePlan, type SpecDef } from './model';
 import { FixtureLayout } from './paths';
 import { cachedBuild, specHash, type BuiltRpm, type SpecBuild } from './rpmbuild';
@@ -269,6 +269,18 @@ async function build(layout: FixtureLayout, plans: ReleasePlan[], planned: (keys
     await killAgent(layout.key('sig').home);
     rmSync(layout.tmp, { recursive: true, force: true });
   }
+}
+
+/** A site's `upstream.fixture`: where the fixture is, its scale and shape. */
+export type SiteFixture = NonNullable<Site['upstream']['fixture']>;
+
+/**
+ * ensureFixture's options for a site's `upstream.fixture`: the one place its settings become
+ * the fixture's (stages, the Nx hook's fingerprints and the fixture CLI all build through it).
+ * `root` puts the fixture elsewhere (a koji root of its own); the log is silent by default.
+ */
+export function siteFixtureOptions(workspaceRoot: string, f: SiteFixture, more: Partial<Pick<FixtureOptions, 'root' | 'releases' | 'log'>> = {}): FixtureOptions {
+  return { workspaceRoot, root: more.root ?? f.root, scale: f.scale, shape: f.shape, releases: more.releases, log: more.log ?? (() => {}) };
 }
 
 /**

@@ -4,7 +4,7 @@
 import './cli-paths';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { ensureFixture } from './fixture';
+import { ensureFixture, siteFixtureOptions } from './fixture';
 import { serveFixture } from './server';
 import type { FixtureShape } from './model';
 
@@ -48,14 +48,8 @@ async function main() {
   const ws = workspaceRoot();
   const root = resolve(ws, o.root);
   const t0 = Date.now();
-  const info = await ensureFixture({
-    workspaceRoot: ws,
-    root,
-    scale: o.scale,
-    shape: o.shape,
-    releases: o.releases.length ? o.releases : undefined,
-    log: (m) => console.log(m),
-  });
+  // The flags are a site's `upstream.fixture` settings, mapped as the stages map them.
+  const info = await ensureFixture(siteFixtureOptions(ws, { root, scale: o.scale, shape: o.shape }, { releases: o.releases.length ? o.releases : undefined, log: (m) => console.log(m) }));
   console.log(`fixture ready at ${info.root} (key ${info.keyId}) in ${Date.now() - t0} ms`);
   if (o.cmd === 'build') return;
   const server = await serveFixture({ root, port: o.port, host: o.host });

@@ -50,7 +50,7 @@ export async function pungiComposeFingerprint(root: string, release: string, com
     // The fixture's pungi-koji reads the koji of PUNGI_FIXTURE_KOJI_ROOT, else the site's fixture.
     const kojiRoot = p.env.PUNGI_FIXTURE_KOJI_ROOT ?? process.env.PUNGI_FIXTURE_KOJI_ROOT ?? site.upstream.fixture.root;
     const fx = await import('@rocky/upstream-fixture');
-    await fx.ensureFixture({ workspaceRoot: root, root: kojiRoot, scale: site.upstream.fixture.scale, shape: site.upstream.fixture.shape, log: () => {} });
+    await fx.ensureFixture(fx.siteFixtureOptions(root, site.upstream.fixture, { root: kojiRoot }));
     h.update(fx.kojiState(kojiRoot, config));
   } else h.update(await kojiTagListing(inputs.kojiTags, { profile: inputs.kojiProfile, env: p.env }));
   return { fingerprint: `${site.name} ${rel.name} ${compose} ${kind} ${h.digest('hex')}`, damage: recordedDamage(root, rel, compose, kind) };

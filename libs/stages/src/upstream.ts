@@ -20,7 +20,7 @@ async function fixture() {
 export async function openUpstream(root: string, site: Site, log?: (m: string) => void): Promise<Upstream> {
   if (!site.upstream.fixture) return { base: '', close: async () => {} };
   const fx = await fixture();
-  await fx.ensureFixture({ workspaceRoot: root, root: site.upstream.fixture.root, scale: site.upstream.fixture.scale, shape: site.upstream.fixture.shape, log });
+  await fx.ensureFixture(fx.siteFixtureOptions(root, site.upstream.fixture, { log }));
   const server = await fx.serveFixture({ root: site.upstream.fixture.root });
   return { base: server.url, close: () => server.close() };
 }
@@ -38,7 +38,7 @@ export async function upstreamFingerprintPlan(root: string, release: string): Pr
   if (site.upstream.fixture) {
     const fx = await fixture();
     const fxRoot = site.upstream.fixture.root;
-    await fx.ensureFixture({ workspaceRoot: root, root: fxRoot, scale: site.upstream.fixture.scale, shape: site.upstream.fixture.shape, log: () => {} });
+    await fx.ensureFixture(fx.siteFixtureOptions(root, site.upstream.fixture));
     return { kind: 'repos', site: site.name, trees: trees.map(({ t, label }) => ({ label, file: join(fxRoot, fx.repoUrlPath(upstreamProject(site, rel), t.repo, upstreamArch(t)), 'repodata/repomd.xml') })) };
   }
   return { kind: 'repos', site: site.name, download: site.upstream.download, trees: trees.map(({ t, label }) => ({ label, url: `${upstreamUrl(site, rel, t)}/repodata/repomd.xml` })) };
@@ -49,7 +49,7 @@ export async function cloudFingerprintPlan(root: string, release: string): Promi
   const site = loadSite(root);
   if (site.upstream.fixture && site.cloud?.source.type === 'dir') {
     const fx = await fixture();
-    await fx.ensureFixture({ workspaceRoot: root, root: site.upstream.fixture.root, scale: site.upstream.fixture.scale, shape: site.upstream.fixture.shape, log: () => {} });
+    await fx.ensureFixture(fx.siteFixtureOptions(root, site.upstream.fixture));
   }
   return cloudSourcePlan(site, loadRelease(root, release));
 }
