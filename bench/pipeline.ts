@@ -210,7 +210,8 @@ async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, 
     const tasks = ws.runJson().tasks.length;
     const compose = join(ws.dir, '.releng/compose');
     const store = join(ws.dir, '.releng/store');
-    const packages = Number(execFileSync('sh', ['-c', `find ${compose} -name '*.rpm' | wc -l`], { encoding: 'utf8' }));
+    // One `.` per package file, counted without a shell (the path is an argument, not shell text).
+    const packages = execFileSync('find', [compose, '-name', '*.rpm', '-printf', '.'], { encoding: 'utf8', maxBuffer: 1 << 30 }).length;
     const size = `${packages} package files`;
     const perK = (sec: number) => `${((1000 * sec) / packages).toFixed(2)} s per 1,000 packages`;
     // Emitted at once: a size too large for the time left still gives its cold time.
