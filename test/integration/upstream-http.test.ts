@@ -7,7 +7,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Limiter, SignatureVerifier, applyTree, fetchBuffer, planTree } from '@rocky/rpm-repo';
+import { Limiter, SignatureVerifier, applyTree, fetchBuffer, planTree, withRetries } from '@rocky/rpm-repo';
 import { Store } from '@rocky/store';
 import { repoUrlPath, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
 import { sharedFixture, testSite } from '../helpers/fixture';
@@ -185,6 +185,18 @@ describe('requests', () => {
     server.setFaults([{ match: 'repomd.xml', kind: 'status503', retryAfter: '86400', times: 1 }]);
     await fetchBuffer(url, { onRetry, backoffMs: 1, maxRetryAfterMs: 50 });
     expect(delays).toEqual([1000, 50]);
+  });
+
+  it('wait what Retry-After asks when the 503 comes wrapped by retries nested inside (one attempt within the retries around it)', async () => {
+    const server = await fixture();
+    const url = `${server.url}/${REPOMD}`;
+    const delays: number[] = [];
+    server.setFaults([{ match: 'repomd.xml', kind: 'status503', retryAfter: '1', times: 1 }]);
+    // The inner retries' error names what they were fetching, with the HttpError as its cause.
+    const inner = () => withRetries('rocky-9 BaseOS x86_64: repodata/repomd.xml', () => fetchBuffer(url, { attempts: 1 }), { attempts: 1 });
+    const buf = await withRetries('the plan', inner, { backoffMs: 1, onRetry: (_e, _i, ms) => delays.push(ms) });
+    expect(buf.toString()).toMatch(/<\/repomd>\s*$/);
+    expect(delays).toEqual([1000]);
   });
 });
 

@@ -79,6 +79,9 @@ const transient = (e: unknown): boolean =>
     'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
   ].includes((e as NodeJS.ErrnoException).code ?? '');
 
+/** The Retry-After a server sent, looked for through the causes of wrapping retries as transient() looks. */
+const retryAfterOf = (e: unknown): number | undefined => (e instanceof HttpError ? e.retryAfterMs : e instanceof Error && e.cause !== undefined ? retryAfterOf(e.cause) : undefined);
+
 // One pool per origin for the whole process (a sync makes thousands of requests to one host),
 // rebuilt only if the proxy variables change. Plain-HTTP targets go to an HTTP proxy as
 // absolute-URL requests, as curl and dnf do (proxies commonly refuse CONNECT to port 80).
@@ -185,7 +188,7 @@ export async function withRetries<T>(what: string, fn: () => Promise<T>, opts: F
     } catch (e) {
       last = e as Error;
       if (!transient(e) || i === attempts) break;
-      const asked = e instanceof HttpError ? e.retryAfterMs : undefined;
+      const asked = retryAfterOf(e);
       const delay = asked !== undefined ? Math.min(asked, opts.maxRetryAfterMs ?? 60_000) : (opts.backoffMs ?? 250) * 2 ** (i - 1);
       opts.onRetry?.(last, i, delay);
       await new Promise((r) => setTimeout(r, delay));
