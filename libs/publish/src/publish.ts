@@ -73,8 +73,8 @@ export interface PublishOptions {
   rsync?: string;
   extraArgs?: string[];
   /**
-   * A directory of this run for skeleton trees, deletion rules, interim lists and the remote
-   * destination's CHECKSUM lists, made when first needed and removed afterwards with all it holds.
+   * A directory of this run for skeleton trees, deletion rules and interim checksum lists, made
+   * when first needed and removed afterwards with all it holds.
    * A dry run writes nothing anywhere: not here, not in the OS temp dir, not at the destination.
    * Stages pass a scratch name under the site's state/tmp, whose dead runs' dirs runStage sweeps:
    * a SIGKILLed publish leaves nothing for good.
@@ -346,7 +346,7 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     extraArgs: [...(dest.remote ? ['--timeout=300', '--contimeout=60'] : []), ...(o.extraArgs ?? [])],
   };
   // A dry run writes nothing anywhere (a stage's plan is pure): file lists go to rsync through
-  // stdin, deletion sizes and remote CHECKSUM lists are read without a copy (see checksumConflicts).
+  // stdin, deletion sizes and remote CHECKSUM lists are read without a copy (listRemote, remoteDigests).
   let workDir: string | undefined;
   const work = (name: string) => {
     if (o.dryRun) throw new Error(`publishTree: a dry run writes nothing, but wanted ${name} in the work dir`);
