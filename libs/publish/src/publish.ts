@@ -565,19 +565,42 @@ function localDigests(root: string, lists: string[]): Map<string, Map<string, st
   return digests;
 }
 
+/** The largest remote checksum list a dry run reads (through rsync's messages, see remoteDigests). */
+const DRY_READ_MAX = 256 << 10;
+
 /**
- * A remote destination's checksum lists that exist there as files, each read without a copy
- * (rsyncRemoteLines; a dry run writes nothing, and the real run reads them the same way). rsync
- * reports a line under the remote directory it read from (`/srv/x/SHA256 (...) = ...` over ssh),
- * so each line is taken from its `SHA256 (`.
+ * A remote destination's checksum lists that exist there as files. The real run pulls them into
+ * its work dir: the bytes exactly as published, whatever rsync prints. A dry run writes nothing
+ * anywhere, so it reads each list's lines through rsyncRemoteLines; a list it cannot read whole
+ * fails the dry run (a preview that missed a refusal would be worse than none).
  */
 async function remoteDigests(c: Ctx, lists: string[]): Promise<Map<string, Map<string, string>>> {
-  const there = [...(await listRemote(c, lists))].filter(([, e]) => e.type === 'file').map(([l]) => l);
-  const root = `${c.dest.base!.endsWith('/') ? '/' : ''}${c.dest.under ? `${c.dest.under}/` : ''}`;
+  const there = [...(await listRemote(c, lists))].filter(([, e]) => e.type === 'file');
   const digests = new Map<string, Map<string, string>>();
-  for (const l of there) {
+  const under = c.dest.under ? `${c.dest.under}/` : '';
+  if (!c.o.dryRun) {
+    if (!there.length) return digests;
+    // From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from from
+    // a subdirectory of its module reports every file as vanished.
+    const pulled = mkdtempSync(c.work('dest-lists-'));
+    const list = filesFromStdin(there.map(([l]) => under + l));
+    await rsyncItemized([...list.args, ...(c.ropts.extraArgs ?? []), baseArg(c.dest), srcArg(pulled)], { ...c.ropts, input: list.input, okCodes: [0, 23, 24] });
+    for (const [l] of there) if (tryLstat(join(pulled, under, l))?.isFile()) digests.set(l, checksumDigests(readFileSync(join(pulled, under, l), 'utf8')));
+    return digests;
+  }
+  const root = `${c.dest.base!.endsWith('/') ? '/' : ''}${under}`;
+  for (const [l, entry] of there) {
+    // run() keeps stderr's last MiB: a list this size comes back whole (Rocky's are a few KiB).
+    if (entry.bytes > DRY_READ_MAX) throw new Error(`dry run: the destination's ${l} (${entry.bytes} bytes) is too large to read without copying it; run without --dryRun to see the plan's refusals`);
+    // rsync reports a line under the remote directory it read from (`/srv/x/SHA256 (...) = ...`
+    // over ssh), so each line is taken from its `SHA256 (`.
     const lines = await rsyncRemoteLines(baseArg(c.dest), root + l, c.ropts);
-    digests.set(l, checksumDigests(lines.map((x) => x.slice(Math.max(0, x.indexOf('SHA256 (')))).join('\n')));
+    const text = lines.map((x) => x.slice(Math.max(0, x.indexOf('SHA256 ('))));
+    const read = checksumDigests(text.join('\n'));
+    // rsync skips the `#` size comments; a list with content must give digests.
+    if (entry.bytes > 0 && read.size === 0)
+      throw new Error(`dry run: could not read the destination's ${l} (${entry.bytes} bytes) without copying it; run without --dryRun to see the plan's refusals`);
+    digests.set(l, read);
   }
   return digests;
 }
