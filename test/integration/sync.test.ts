@@ -1,6 +1,7 @@
 // Issue 3: the sync stage on the fixture upstream, with real dnf as the oracle.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readFileSync, readlinkSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { composeRoot, repoTrees } from '@rocky/config';
@@ -65,6 +66,27 @@ describe('sync of rocky-9 from the fixture', () => {
     t.server.clearRequests();
     await t.run('sync', 'rocky-9');
     expect(rpmGets(t.server)).toEqual([]);
+  });
+
+  it('a sync with nothing new upstream reads only the repomd.xml files and runs no gpg', async () => {
+    // gpg and gpgv behind wrappers that log each call: an up-to-date sync needs no key and verifies nothing.
+    const bin = mkdtempSync(join(tmpdir(), 'gpg-log-'));
+    const calls = join(bin, 'calls');
+    for (const tool of ['gpg', 'gpgv']) {
+      const real = spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+      writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${calls}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    }
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      t.server.clearRequests();
+      await t.run('sync', 'rocky-9');
+      expect(t.server.requests.map((r) => r.path).filter((p) => !p.endsWith('/repodata/repomd.xml'))).toEqual([]);
+      expect(existsSync(calls) ? readFileSync(calls, 'utf8') : '').toBe('');
+    } finally {
+      process.env.PATH = path;
+      rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it('one package changed upstream in aarch64 BaseOS: only it is downloaded, only the aarch64 manifest changes', async () => {

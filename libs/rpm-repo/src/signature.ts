@@ -9,7 +9,7 @@ export class SignatureVerifier {
   readonly dir: string;
   private home: string;
   private keyring: string;
-  private ready: Promise<void>;
+  private ready?: Promise<void>;
   /** A failed verification's inputs and gpgv log are kept (the error names them). */
   private keep = false;
 
@@ -19,8 +19,6 @@ export class SignatureVerifier {
     this.home = join(this.dir, 'gnupg');
     mkdirSync(this.home, { mode: 0o700 });
     this.keyring = join(this.dir, 'trusted.gpg');
-    // gpgv wants a binary keyring; --dearmor turns the armored key file into one.
-    this.ready = gpgDearmor(this.home, keyFile, this.keyring);
   }
 
   /**
@@ -29,7 +27,9 @@ export class SignatureVerifier {
    * verifier's directory, which the error names.
    */
   async verify(data: Buffer, signature: Buffer, what: string): Promise<void> {
-    await this.ready;
+    // gpgv wants a binary keyring; --dearmor turns the armored key file into one. Made at the
+    // first verification: a sync with nothing new upstream verifies nothing and runs no gpg.
+    await (this.ready ??= gpgDearmor(this.home, this.keyFile, this.keyring));
     const id = Math.random().toString(36).slice(2);
     const d = join(this.dir, `${id}.data`);
     const s = join(this.dir, `${id}.asc`);

@@ -93,16 +93,18 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
     const partial = { kind, trees, upstream, verifier, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
-      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
-      const signer = verifier && (await verifier.keyId());
-      const opts = treeOptions(ctx, { upstream, verifier, signer, store });
       // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
       // before its kickstart) stands for it, so errors name the repo upstream serves.
       const distinct = [...new Map([...trees].reverse().map((t) => [upstreamKey(t), t])).entries()];
-      const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(opts(t))] as const));
+      const repomdOpts = treeOptions(ctx, { upstream, verifier, store });
+      const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(repomdOpts(t))] as const));
       const digest = syncDigest(rel, kind, repomds);
       const upToDate = await newestIfUpToDate(ctx, store, digest);
-      if (upToDate) return { ...partial, digest, signer, upToDate };
+      // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
+      if (upToDate) return { ...partial, digest, upToDate };
+      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
+      const signer = verifier && (await verifier.keyId());
+      const opts = treeOptions(ctx, { upstream, verifier, signer, store });
       // Read every upstream primary (signature checked) and compare with the store.
       const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
       const seen = new Set<string>();
@@ -180,11 +182,14 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
 
   // Every file the record names is in the compose, whole (sizes; the bytes were checked against
   // upstream's checksums when they entered the store).
-  async verify(_ctx, _plan, { layout, record }) {
+  async verify(_ctx, plan, { layout, record, repaired }) {
+    // Up to date and nothing relinked: planning found every file whole moments ago.
+    if (plan.upToDate && !repaired) return;
     const bad: string[] = [];
     for (const t of record.trees) {
+      const dir = layout.tree(t);
       for (const f of [...t.packages, ...t.repodata]) {
-        const st = statSync(join(layout.tree(t), f.path), { throwIfNoEntry: false });
+        const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
         if (!st || st.size !== f.size) bad.push(`${t.path}/${f.path}`);
       }
     }
@@ -256,8 +261,9 @@ export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: 
   // when the store lost them too, synced anew.
   let missing = 0;
   for (const t of record.trees) {
+    const dir = newest.layout.tree(t);
     for (const f of [...t.packages, ...t.repodata]) {
-      const st = statSync(join(newest.layout.tree(t), f.path), { throwIfNoEntry: false });
+      const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
       if (st?.size === f.size) continue;
       if (!(await store.has(f.sha256))) return undefined;
       missing++;
