@@ -237,7 +237,10 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   const build = join(workDir, 'tree');
   for (const d of [root, build]) rmSync(d, { recursive: true, force: true });
   const conf = join(workDir, 'dnf.conf');
-  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\n');
+  // No plugins: the host's (dnf-plugins-core `local` copies every installed package into
+  // /var/lib/dnf/plugins/local and runs createrepo_c there; `versionlock` would filter the
+  // compose's packages) must neither change the host nor what the boot tree is made of.
+  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\nplugins=False\n');
   const dnf: DnfSetup = { root, conf, arch, major: release.major };
 
   // 1. The kernel package, looked up in the first repo (BaseOS) for this arch.
