@@ -1,12 +1,14 @@
 // Issue 3: the sync stage on the fixture upstream, with real dnf as the oracle.
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { composeRoot, repoTrees } from '@rocky/config';
 import { readSyncManifest, readComposeRef } from '@rocky/stages';
+import { SignatureVerifier } from '@rocky/rpm-repo';
 import { updatePackage } from '@rocky/upstream-fixture';
+import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
 import { listing } from '../helpers/listing';
 
@@ -94,12 +96,35 @@ describe('sync of rocky-9 from the fixture', () => {
     const before = Object.fromEntries(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].map((g) => [g, readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')]));
     const { newHref } = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     t.server.clearRequests();
-    await t.run('sync', 'rocky-9');
+    const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
+    try {
+      await t.run('sync', 'rocky-9');
+      // gpgv ran on the one changed repomd.xml: the others' identical bytes passed it before.
+      expect(verify.mock.calls.map((c) => c[2])).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
+    } finally {
+      verify.mockRestore();
+    }
     const gets = rpmGets(t.server).map((r) => r.path);
     expect(gets).toHaveLength(1);
     expect(gets[0].endsWith(newHref)).toBe(true);
     for (const g of ['x86_64', 'ppc64le', 's390x', 'source']) expect(readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')).toBe(before[g]);
     expect(readFileSync(join(s.root, 'dist/rocky-9/sync/aarch64.json'), 'utf8')).not.toBe(before.aarch64);
+  });
+
+  it('a signature that does not match its repomd.xml fails the sync, though both files passed gpgv before', async () => {
+    const fixture = new FixtureLayout(fx.root);
+    const asc = join(fixture.tree('rocky-9', 'BaseOS', 'x86_64'), 'repodata/repomd.xml.asc');
+    const good = readFileSync(asc);
+    // A good signature by the same key, of another tree's repomd.xml (a new file: the fixture's are hardlinks of the shared one's).
+    unlinkSync(asc);
+    copyFileSync(join(fixture.tree('rocky-9', 'AppStream', 'x86_64'), 'repodata/repomd.xml.asc'), asc);
+    await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' }); // so the compose is not up to date
+    try {
+      await expect(t.run('sync', 'rocky-9')).rejects.toThrow(/rocky-9 BaseOS-x86_64-os: repomd.xml: signature verification failed/);
+    } finally {
+      unlinkSync(asc);
+      writeFileSync(asc, good);
+    }
   });
 
   it('a dry run prints the plan and changes nothing', async () => {

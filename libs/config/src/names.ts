@@ -266,6 +266,8 @@ export function productionNames(r: R): PublishNames {
 export const isoReuseKey = (project: string, arch: string, taskHash: string) => `iso:${project}:${arch}:${taskHash}`;
 /** An extra ISO (DVD) built from inputs with this digest. */
 export const extraIsoKey = (project: string, arch: string, image: string, inputs: string) => `extra-iso:${project}:${arch}:${image}:${inputs}`;
+/** A good signature (gpgv) of upstream repomd.xml and repomd.xml.asc with this digest, by the key file with this sha256. */
+export const repomdSignatureKey = (keyFileSha256: string, signed: string) => `repomd-sig:${keyFileSha256}:${signed}`;
 /** A passed repoclosure of repos whose metadata has this digest. */
 export const repoclosureKey = (arch: string, metadata: string) => `repoclosure:${arch}:${metadata}`;
 /** The clearsigned CHECKSUM.asc of a CHECKSUM with this sha256, by this key. */

@@ -10,7 +10,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { fullName, isoNames, releaseIso, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
-import { decompress, parseRepomd } from '@rocky/rpm-repo';
+import { compareEvr, decompress, parsePrimary, parseRepomd } from '@rocky/rpm-repo';
 import {
   efibootSizeKiB,
   grubCfg,
@@ -109,6 +109,19 @@ export function hasCoreGroup(repoPath: string): boolean {
   const xml = decompress(readFileSync(join(repoPath, rec.href)), rec.href).toString('utf8');
   const doc = new XMLParser({ isArray: (n) => n === 'group', parseTagValue: false }).parse(xml) as { comps?: { group?: { id?: string }[] } };
   return (doc.comps?.group ?? []).some((g) => String(g.id).trim() === 'core');
+}
+
+/**
+ * `<version>-<release>.<arch>` of the newest `name` for `arch` (or noarch) in the repo's primary,
+ * as `dnf repoquery --latest-limit=1` prints it, read from the repodata without starting dnf.
+ */
+export function latestPackage(repoPath: string, name: string, arch: Arch): string | undefined {
+  const repomd = parseRepomd(readFileSync(join(repoPath, 'repodata', 'repomd.xml'), 'utf8'), `${repoPath}/repodata/repomd.xml`);
+  const rec = repomd.records.find((r) => r.type === 'primary');
+  if (!rec) throw new Error(`${repoPath}/repodata/repomd.xml has no primary record`);
+  const pkgs = parsePrimary(decompress(readFileSync(join(repoPath, rec.href)), rec.href).toString('utf8'), `${repoPath}/${rec.href}`);
+  const newest = pkgs.filter((p) => p.name === name && (p.arch === arch || p.arch === 'noarch')).sort((a, b) => compareEvr(b, a))[0];
+  return newest && `${newest.version}-${newest.release}.${newest.arch}`;
 }
 
 interface DnfSetup {
@@ -224,18 +237,20 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   const build = join(workDir, 'tree');
   for (const d of [root, build]) rmSync(d, { recursive: true, force: true });
   const conf = join(workDir, 'dnf.conf');
-  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\n');
+  // No plugins: the host's (dnf-plugins-core `local` copies every installed package into
+  // /var/lib/dnf/plugins/local and runs createrepo_c there; `versionlock` would filter the
+  // compose's packages) must neither change the host nor what the boot tree is made of.
+  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\nplugins=False\n');
   const dnf: DnfSetup = { root, conf, arch, major: release.major };
 
   // 1. The kernel package, looked up in the first repo (BaseOS) for this arch.
   const first = input.repos[0];
-  const q = await step('dnf repoquery', () =>
-    run([...dnfArgv(dnf, [first]), '-q', 'repoquery', `--arch=${arch},noarch`, '--latest-limit=1', '--qf', '%{version}-%{release}.%{arch}', kernelPkg], {
-      logFile,
-      timeoutMs: 600_000,
-    }),
-  );
-  const kver = q.stdout.split('\n').map((l) => l.trim()).filter(Boolean)[0];
+  let kver: string | undefined;
+  try {
+    kver = latestPackage(first.path, kernelPkg, arch);
+  } catch (e) {
+    throw new Error(`${arch}: cannot read the packages of ${first.name}: ${(e as Error).message}`, { cause: e });
+  }
   if (!kver) throw new Error(`${arch}: no ${kernelPkg} package in ${first.name} for ${arch}`);
 
   // 2. The installroot: the kernel plus comps `core` when the first repo has it (the smallest

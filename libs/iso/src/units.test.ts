@@ -1,5 +1,9 @@
 // Pure parts: lorax's argv (against empanadas' buildImage.tmpl.sh), the DVD's graft plan and
 // dialog, xorriso output parsing, loader configs.
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   bootloadersOf,
@@ -15,6 +19,7 @@ import {
   type ElTorito,
 } from './index';
 import { testRelease } from './testing/repos';
+import { latestPackage } from './boot-tree';
 
 describe('loraxArgv', () => {
   const src = ['file:///c/BaseOS/x86_64/os', 'file:///c/AppStream/x86_64/os'];
@@ -157,5 +162,30 @@ describe('loader configs', () => {
   it('uses xz like lorax for small roots and zstd for large ones', () => {
     expect(squashfsCompressor(10 << 20)).toBe('xz');
     expect(squashfsCompressor(2 * 1024 ** 3)).toBe('zstd');
+  });
+});
+
+describe('latestPackage (the boot tree builder\'s kernel, from the repodata)', () => {
+  it('picks the newest of the arch or noarch by rpm version order, as dnf repoquery --latest-limit=1', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'latest-pkg-'));
+    try {
+      const pkg = (name: string, arch: string, ver: string, rel: string, i: number) =>
+        `<package type="rpm"><name>${name}</name><arch>${arch}</arch><version epoch="0" ver="${ver}" rel="${rel}"/><checksum type="sha256" pkgid="YES">${String(i).repeat(64)}</checksum><size package="10" installed="10" archive="10"/><location href="Packages/${name}-${ver}-${rel}.${arch}.rpm"/></package>`;
+      const primary = `<?xml version="1.0"?>\n<metadata xmlns="http://linux.duke.edu/metadata/common" packages="4">${[
+        pkg('kernel', 'x86_64', '5.14.0', '9.el9', 1),
+        pkg('kernel', 'x86_64', '5.14.0', '10.el9', 2), // 10 > 9: not string order
+        pkg('kernel', 'aarch64', '5.14.0', '11.el9', 3),
+        pkg('kernel-tools', 'x86_64', '6.0', '1.el9', 4),
+      ].join('')}</metadata>\n`;
+      mkdirSync(join(dir, 'repodata'));
+      writeFileSync(join(dir, 'repodata/primary.xml'), primary);
+      const sum = createHash('sha256').update(primary).digest('hex');
+      writeFileSync(join(dir, 'repodata/repomd.xml'), `<?xml version="1.0"?>\n<repomd xmlns="http://linux.duke.edu/metadata/repo"><data type="primary"><checksum type="sha256">${sum}</checksum><location href="repodata/primary.xml"/></data></repomd>\n`);
+      expect(latestPackage(dir, 'kernel', 'x86_64')).toBe('5.14.0-10.el9.x86_64');
+      expect(latestPackage(dir, 'kernel', 'aarch64')).toBe('5.14.0-11.el9.aarch64');
+      expect(latestPackage(dir, 'kernel', 'ppc64le')).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -36,6 +36,8 @@ export interface TreePlan {
   stored: Set<string>;
   /** Store objects hashed while applying this plan (a plan applied to several trees hashes each once). */
   checked: Map<string, Promise<StoredObject>>;
+  /** gpgv verified `signature` while planning (not known to have passed before): the caller may record the pass. */
+  signatureVerified: boolean;
 }
 
 export interface TreeResult {
@@ -62,6 +64,11 @@ export interface SyncTreeOptions {
   signer?: string;
   /** repomd.xml already fetched by the caller (it was compared before planning). */
   repomd?: Buffer;
+  /**
+   * Whether gpgv already passed these very bytes (repomd.xml and its signature) with this
+   * verifier's key: the result of gpgv on identical input is known, so it is not run again.
+   */
+  signaturePassed?: (repomd: Buffer, signature: Buffer) => Promise<boolean>;
   /** Downloads of this run (in flight or done), shared by all trees: a package in several trees is fetched once. */
   inflight?: Map<string, Promise<Fetched>>;
   /** Store objects hashed in this run, shared by all trees: a package in several trees is hashed once. */
@@ -129,11 +136,15 @@ export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'
 export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const repomd = opts.repomd ?? (await fetchRepomd(opts));
   let signature: Buffer | undefined;
+  let signatureVerified = false;
   if (opts.verifier) {
     signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
       throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
     });
-    await opts.verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
+    if (!(await opts.signaturePassed?.(repomd, signature))) {
+      await opts.verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
+      signatureVerified = true;
+    }
   }
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
@@ -161,6 +172,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     fetch,
     stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
     checked,
+    signatureVerified,
   };
 }
 

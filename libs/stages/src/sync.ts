@@ -11,7 +11,7 @@
 //                 (hardlinks), writes its own metadata and the record of what changed, and is
 //                 FINISHED here (no finalize). The previous composes stay: a rollback is re-pointing
 //                 the latest link (the rollback target).
-import { existsSync, mkdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -22,6 +22,7 @@ import {
   composeLabel,
   composeRoot,
   repoclosureKey,
+  repomdSignatureKey,
   isFinalized,
   repoTrees,
   treeId,
@@ -62,6 +63,8 @@ export interface SyncPlan {
   upstream: Upstream;
   verifier?: SignatureVerifier;
   signer?: string;
+  /** The store key recording gpgv's pass of a repomd.xml and its signature with the site's key file (unset: no signatures checked). */
+  signatureKey?: (repomd: Buffer, signature: Buffer) => string;
 }
 
 export interface SyncResult {
@@ -91,7 +94,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     if (kind === 'update' && !media) throw new Error(`${ctx.project} has no finished produce compose under ${composeRoot(site, rel).base}: an update compose carries the published ISOs and images, so run the minor release chain (\`nx run ${ctx.project}:finalize\`) first`);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
     const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
-    const partial = { kind, trees, upstream, verifier, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
+    const signatureKey = verifier && signatureKeyOf(upstreamKeyFile(site, rel));
+    const partial = { kind, trees, upstream, verifier, signatureKey, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
       // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
       // before its kickstart) stands for it, so errors name the repo upstream serves.
@@ -104,7 +108,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       if (upToDate) return { ...partial, digest, upToDate };
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       const signer = verifier && (await verifier.keyId());
-      const opts = treeOptions(ctx, { upstream, verifier, signer, store });
+      const opts = treeOptions(ctx, { upstream, verifier, signer, signatureKey, store });
       // Read every upstream primary (signature checked) and compare with the store.
       const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
       const seen = new Set<string>();
@@ -162,12 +166,13 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     // The closure checks' metadata first (a few small links): written behind the downloads'
     // file operations it waited seconds, holding dnf back until the packages were in.
     const closure = await closureMetadata(plan.trees, ctx, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
+    await recordSignatures(store, plan);
     const [applied, closed] = await Promise.allSettled([
       mapLimit(plan.trees, 4, async (t) => {
         const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
         results.set(t, res);
         shown.add(0, res.fetched);
-        writeTreeFiles(rel, layout, t, date, sigKey);
+        await writeTreeFiles(rel, layout, t, date, sigKey);
         if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
         ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
       }),
@@ -222,8 +227,9 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
 
 function treeOptions(
   ctx: StageContext,
-  a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; store: Store; onBytes?: (n: number) => void },
+  a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; signatureKey?: SyncPlan['signatureKey']; store: Store; onBytes?: (n: number) => void },
 ): (t: RepoTree) => SyncTreeOptions {
+  const { signatureKey } = a;
   const limiter = new Limiter(ctx.site.concurrency.downloads);
   // Shared by all trees: a package in several trees is fetched once, and hashed once.
   const inflight = new Map();
@@ -233,6 +239,7 @@ function treeOptions(
     store: a.store,
     verifier: a.verifier,
     signer: a.signer,
+    signaturePassed: signatureKey && (async (repomd, signature) => !!(await a.store.getKey(signatureKey(repomd, signature)))),
     inflight,
     checked,
     limiter,
@@ -240,6 +247,26 @@ function treeOptions(
     onBytes: a.onBytes,
     fetch: { download: ctx.site.upstream.download, onRetry: (e: Error, i: number) => ctx.log.info(`retry ${i} ${treeId(t)}: ${e.message.split('\n')[0]}`) },
   });
+}
+
+/**
+ * gpgv's verdict on a repomd.xml and its signature depends on those bytes and the key only: a
+ * pass is kept in the store under their digests and the key file's, so a sync after one tree
+ * changed upstream runs gpgv on that tree's signature alone. A changed key file checks all anew.
+ * Unset when the key file is unreadable: every signature is checked (the verifier names the file).
+ */
+function signatureKeyOf(keyFile: string): SyncPlan['signatureKey'] {
+  if (!existsSync(keyFile)) return undefined;
+  const key = sha256(readFileSync(keyFile));
+  return (repomd, signature) => repomdSignatureKey(key, sha256(`${sha256(repomd)} ${sha256(signature)}`));
+}
+
+/** The passes gpgv gave while planning, recorded (a plan writes nothing, so they are kept here). */
+async function recordSignatures(store: Store, plan: SyncPlan): Promise<void> {
+  const passed = [...new Set(plan.plans.values())].filter((p) => p.signatureVerified && p.signature);
+  if (!plan.signatureKey || !passed.length) return;
+  const obj = await store.putStream(Readable.from([Buffer.from('good signature\n')]), { what: 'repomd-sig' });
+  await mapLimit(passed, 8, (p) => store.setKey(plan.signatureKey!(p.repomd, p.signature!), obj, { url: p.url }));
 }
 
 function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer>): string {

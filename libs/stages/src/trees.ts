@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
-import { mapLimit, writeFileAtomic } from '@rocky/exec';
+import { mapLimit, writeFileAtomic, writeFileAtomicAsync } from '@rocky/exec';
 import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import type { Store } from '@rocky/store';
 import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
@@ -32,7 +32,7 @@ export async function ensureFiles(store: Store, dir: string, files: FileEntry[])
  * time; kept if already there. A SIG tree has none of them but the SIG's public key `sigKey`
  * (empanadas' SIG reposync drops it into each tree: pub/sig/9/cloud/x86_64/cloud-kernel/RPM-GPG-KEY-Rocky-SIG-Cloud).
  */
-export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch' | 'path'>, date: Date, sigKey?: string) {
+export async function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch' | 'path'>, date: Date, sigKey?: string): Promise<void> {
   const dir = layout.tree(t);
   if (rel.kind === 'sig') {
     if (sigKey && !existsSync(join(dir, basename(sigKey)))) writeFileAtomic(join(dir, basename(sigKey)), readFileSync(sigKey));
@@ -46,7 +46,7 @@ export function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<Tree
     ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
   ];
   // Dated by the compose, so a tree rebuilt from the store publishes the same files.
-  for (const [name, text] of files) if (!existsSync(join(dir, name))) writeFileAtomic(join(dir, name), text, ts);
+  await Promise.all(files.filter(([name]) => !existsSync(join(dir, name))).map(([name, text]) => writeFileAtomicAsync(join(dir, name), text, ts)));
 }
 
 /** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */
@@ -54,7 +54,7 @@ export async function ensureCompose(store: Store, layout: ComposeLayout, rel: Re
   const date = composeDate(layout.dir.split('/').pop()!) ?? new Date(0);
   await mapLimit(trees, 4, async (t) => {
     await ensureTree(store, layout, t, log);
-    writeTreeFiles(rel, layout, t, date);
+    await writeTreeFiles(rel, layout, t, date);
   });
 }
 
