@@ -5,13 +5,15 @@ import { afterAll, beforeAll } from 'vitest';
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
+import { sharedWorkspace, tempWorkspace, type RunJson, type SharedCopy, type TempWorkspace } from '../helpers/workspace';
 import { sharedFixture } from '../helpers/fixture';
 export { listing } from '../helpers/listing';
 
 export interface E2eWorkspace {
   /** Set by the time the file's own beforeAll hooks run. */
   ws: TempWorkspace;
+  /** A workspace copied from a shared one: the record of the nx run that built it. */
+  built?: RunJson;
   /** <workspace>/.releng */
   R: string;
   eventsFile: string;
@@ -21,10 +23,11 @@ export interface E2eWorkspace {
 
 /**
  * The one temporary workspace (on the shared fixture) of an e2e file, made before its tests
- * (`prepare` edits it before any nx run) and removed after them, with a closing line
- * `<label> times (s): {setup, every step}; total` that says where the file's time went.
+ * (`prepare` edits it before any nx run; or a copy of a shared workspace, `{ shared }`) and
+ * removed after them, with a closing line `<label> times (s): {setup, every step}; total` that
+ * says where the file's time went.
  */
-export function e2eWorkspace(label: string, prepare?: (ws: TempWorkspace) => void): E2eWorkspace {
+export function e2eWorkspace(label: string, setup?: ((ws: TempWorkspace) => void) | { shared: () => Promise<SharedCopy> }): E2eWorkspace {
   const times: Record<string, number> = {};
   const t0 = Date.now();
   const w = {
@@ -38,8 +41,11 @@ export function e2eWorkspace(label: string, prepare?: (ws: TempWorkspace) => voi
     },
   } as E2eWorkspace;
   beforeAll(async () => {
-    w.ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
-    prepare?.(w.ws);
+    if (setup && 'shared' in setup) ({ ws: w.ws, built: w.built } = await setup.shared());
+    else {
+      w.ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+      setup?.(w.ws);
+    }
     w.R = join(w.ws.dir, '.releng');
     w.eventsFile = join(w.R, 'state/events.jsonl');
     times.setup = (Date.now() - t0) / 1000;
@@ -127,3 +133,31 @@ export function trimArches(ws: TempWorkspace, release: string, keep: string[]): 
   writeFileSync(file, stringify(doc));
 }
 
+
+/**
+ * rocky-9 staged, the whole pipeline for x86_64 and aarch64 (`nx run rocky-9:staging`), on the
+ * local site without rocky-8's pungi producer: the first run of publish.test (its rocky-8 syncs
+ * from the fixture's repos, as rocky-9 does), publish-damage.test and updates.test, built once per
+ * vitest run and copied for each (helpers/workspace.ts sharedWorkspace). No producer makes
+ * rocky-9: without rocky-8's its pipeline is the same.
+ */
+export const rocky9Staged = async (): Promise<SharedCopy> =>
+  sharedWorkspace({
+    name: 'rocky9-staged',
+    fixtureFrom: await sharedFixture(),
+    prepare: (ws) => {
+      const edit = (file: string, change: (doc: Record<string, unknown>) => void) => {
+        const doc = parse(readFileSync(join(ws.dir, file), 'utf8')) as Record<string, unknown>;
+        change(doc);
+        writeFileSync(join(ws.dir, file), stringify(doc));
+      };
+      edit('sites/local.yaml', (site) => delete site.producers);
+      edit('releases/rocky-8/release.yaml', (rel) => delete rel.composes);
+      // Publishing is per tree: two of rocky-9's arches show it (the whole release is pipeline.test.ts's).
+      trimArches(ws, 'rocky-9', ['x86_64', 'aarch64']);
+    },
+    build: (ws) => nxOk(ws, ['run', 'rocky-9:staging']),
+  });
+
+/** The task ids of a run that ran (cache misses), sorted. */
+export const ranTasks = (run: RunJson) => run.tasks.filter((t) => t.cacheStatus === 'cache-miss').map((t) => t.taskId).sort();

@@ -1,5 +1,6 @@
 // Issue 6 at the Nx level, in ONE temporary workspace on the local site: `nx run rocky-9:staging`
-// (whole pipeline, vetting report, digest; --dryRun changes nothing), the prod approval gate
+// (whole pipeline, run once for the files that start there; vetting report, digest; --dryRun
+// changes nothing), the prod approval gate
 // through nx (refusals change nothing; --approve publishes; a rerun without approval is a no-op),
 // then rocky-8 from the same fixture and both releases' prods and file lists in one
 // `nx run-many -t filelist` run: the lists are written once, after both prods of that run.
@@ -9,27 +10,18 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { parseFileTimeList, treeDigest, type VettingReport } from '@rocky/publish';
 import type { TempWorkspace } from '../helpers/workspace';
-import { e2eWorkspace, entries, lastRunTasks, listing, nxOk, nxRun, readEvents, trimArches, type PublishEvent } from './publish-helpers';
+import { e2eWorkspace, entries, lastRunTasks, listing, nxOk, nxRun, readEvents, rocky9Staged, type PublishEvent } from './publish-helpers';
 
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('publishing through nx: staging, the prod gate, file lists after every prod of a run', () => {
   // rocky-8 syncs from the fixture's repos here, as rocky-9 does (no pungi producer, no compose
   // tasks): publishing is what this file tests; rocky-8 made by pungi is test/e2e/rocky8.test.ts's.
-  const W = e2eWorkspace('publish e2e', (ws) => {
-    const edit = (file: string, change: (doc: Record<string, unknown>) => void) => {
-      const doc = parse(readFileSync(join(ws.dir, file), 'utf8')) as Record<string, unknown>;
-      change(doc);
-      writeFileSync(join(ws.dir, file), stringify(doc));
-    };
-    edit('sites/local.yaml', (site) => delete site.producers);
-    edit('releases/rocky-8/release.yaml', (rel) => delete rel.composes);
-    // Publishing is per tree: two of rocky-9's arches show it (the whole release is pipeline.test.ts's).
-    trimArches(ws, 'rocky-9', ['x86_64', 'aarch64']);
-  });
+  // The file starts from rocky-9 staged (x86_64 and aarch64), built once for it and the other files
+  // that start there (publish-helpers.ts rocky9Staged).
+  const W = e2eWorkspace('publish e2e', { shared: rocky9Staged });
   const { step } = W;
   let ws: TempWorkspace;
   let R: string; // <workspace>/.releng
@@ -46,8 +38,8 @@ describe('publishing through nx: staging, the prod gate, file lists after every 
   });
 
   it('nx run rocky-9:staging: staged tree with its links, vetting report and digest; --dryRun prints the plan and changes nothing', async () => {
-    step('rocky-9 staging (whole pipeline)', () => nxOk(ws, ['run', 'rocky-9:staging']));
-    const t = tasks();
+    // The staging run (the whole pipeline) is the one that built the shared workspace this file's is a copy of.
+    const t = Object.fromEntries(W.built!.tasks.map((x) => [x.taskId, x]));
     expect(Object.keys(t)).toContain('rocky-9:finalize');
     expect(t['rocky-9:staging']).toMatchObject({ status: 0, cacheStatus: 'cache-miss' });
 

@@ -4,7 +4,8 @@
 // advisory), each staged and promoted while every published ISO, image, CHECKSUM and torrent
 // stays byte for byte the GA one; a rollback; then media frozen: a rebuilt DVD under its GA name
 // is refused, a declared respin publishes new names beside the GA files. rocky-9 is trimmed to
-// two arches in the workspace, to keep the ISO work small.
+// two arches in the workspace, to keep the ISO work small; its staging (the whole pipeline) is
+// shared with the publishing e2e files (publish-helpers.ts rocky9Staged).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,9 +16,8 @@ import { parse, stringify } from 'yaml';
 import { addPackage, removePackage, repoUrlPath, updatePackage } from '@rocky/upstream-fixture';
 import type { VettingReport } from '@rocky/publish';
 import type { ChangesRecord } from '@rocky/stages';
-import { tempWorkspace, type TempWorkspace } from '../helpers/workspace';
-import { sharedFixture } from '../helpers/fixture';
-import { nxOk, nxRun, trimArches } from './publish-helpers';
+import type { TempWorkspace } from '../helpers/workspace';
+import { nxOk, nxRun, ranTasks, rocky9Staged } from './publish-helpers';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
@@ -71,19 +71,19 @@ describe('a release through a minor release and weekly update pushes, media froz
     }
   };
 
+  // rocky-9 staged (x86_64 and aarch64): built once for this file and the publishing ones, copied here.
   beforeAll(async () => {
-    ws = tempWorkspace({ fixtureFrom: await sharedFixture() });
+    ({ ws } = await rocky9Staged());
     R = join(ws.dir, '.releng');
     fx = join(R, 'upstream');
-    trimArches(ws, 'rocky-9', ['x86_64', 'aarch64']);
   });
   afterAll(() => ws?.cleanup());
 
-  it('the minor release: produce compose, staging, approved prod', () => {
-    nxOk(ws, ['run', 'rocky-9:staging']);
+  it('the minor release: produce compose, staging (in the shared workspace), approved prod', () => {
     composes.push(latest());
     expect(composes[0]).toMatch(/^Rocky-9\.7-\d{8}\.0$/);
     nxOk(ws, ['run', 'rocky-9:prod', `--approve=${digest()}`]);
+    expect(ranTasks(ws.runJson())).toEqual(['rocky-9:prod', 'rocky-9:staging']); // the pipeline before staging: cache hits
     ga = media(prodDir());
     expect(Object.keys(ga)).toEqual(expect.arrayContaining(['isos/x86_64/Rocky-9.7-x86_64-dvd.iso', 'isos/x86_64/CHECKSUM', 'isos/x86_64/CHECKSUM.asc']));
   });

@@ -111,6 +111,23 @@ describe('fingerprintEnv', () => {
     expect((await fingerprintEnv(dir, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')]).toBe(before);
   });
 
+  it('a workspace copied to another path reads its own upstream, not the kept plan of the one it was copied from', async () => {
+    const before = (await fingerprintEnv(dir, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')];
+    // The copy: every file as it is (the compiled build with the plans the original kept too), its own fixture.
+    const moved = mkdtempSync(join(tmpdir(), 'rocky-moved-'));
+    try {
+      cpSync(dir, moved, { recursive: true, verbatimSymlinks: true, filter: (p) => p !== join(dir, '.releng') });
+      mkdirSync(join(moved, '.releng'));
+      linkFixture(join(dir, '.releng/upstream'), join(moved, '.releng/upstream'));
+      expect((await fingerprintEnv(moved, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')]).toBe(before);
+      await updatePackage({ root: join(moved, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'x86_64', name: 'bash' });
+      expect((await fingerprintEnv(moved, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')]).not.toBe(before);
+      expect((await fingerprintEnv(dir, ['rocky-9']))[fingerprintVar('rocky-9', 'repos')]).toBe(before);
+    } finally {
+      rmSync(moved, { recursive: true, force: true });
+    }
+  });
+
   it('a release pungi makes gets one compose fingerprint per compose and chain; koji changing Extras changes Extras\' only', async () => {
     const composes = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
     const vars = composes.flatMap((c) => (['produce', 'update'] as const).map((k) => composeFingerprintVar('rocky-8', c, k)));

@@ -7,7 +7,7 @@
 // command and hash, about 1 CPU-s each, most of it loading and parsing the config.)
 // What a repos or cloud fingerprint reads (its plan, libs/stages/src/upstream-read.ts) is kept
 // between runs beside the compiled build that made it (so a change of code makes it anew), with a
-// digest of what it was made from: RELENG_SITE, the site file, every release file. While those are
+// digest of what it was made from: the workspace root, RELENG_SITE, the site file, every release file. While those are
 // unchanged a run only reads the repomd.xml files (or GETs them) and the image listing: no config,
 // YAML or fixture check. The fixture is then not rebuilt by the hook, only by the stages (sync
 // ensures it): a fixture changed or removed meanwhile is read as it is, or is unavailable.
@@ -30,7 +30,7 @@ export const fingerprintVar = (release: string, what: Fingerprint) => `RELENG_${
 /** The environment variable holding the fingerprint of a pungi compose task (`compose-<name>`, `update-compose-<name>`; an Nx env input of it). */
 export const composeFingerprintVar = (release: string, compose: string, kind: ComposeKind) => `RELENG_COMPOSE_${release}_${kind}_${compose}`;
 
-/** A plan kept, with what it was made from: `inputs` digests RELENG_SITE, whether `probe` (the compose-host probe that decides the default site) exists, `siteFile` and the release files. */
+/** A plan kept, with what it was made from: `inputs` digests the workspace root, RELENG_SITE, whether `probe` (the compose-host probe that decides the default site) exists, `siteFile` and the release files. */
 interface KeptPlan<T = FingerprintPlan> {
   inputs: string;
   probe: string;
@@ -70,7 +70,8 @@ export async function fingerprintEnv(root: string, run?: string[], needed: Neede
   // The workspace's own build.js, as plugin.js loads it: the same module, so the build is not hashed again.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const kept = join(root, (require(join(root, 'tools/executors/build.js')) as { compiledBuild(root: string): string }).compiledBuild(root), 'fingerprints');
-  const inputs = (k: Pick<KeptPlan, 'probe' | 'siteFile'>) => sha256(JSON.stringify([process.env.RELENG_SITE ?? null, existsSync(k.probe), k.siteFile]), fileDigest(k.siteFile), releases.digest);
+  // The root too: a plan names files by absolute path, and a workspace copied or moved elsewhere must read its own.
+  const inputs = (k: Pick<KeptPlan, 'probe' | 'siteFile'>) => sha256(JSON.stringify([root, process.env.RELENG_SITE ?? null, existsSync(k.probe), k.siteFile]), fileDigest(k.siteFile), releases.digest);
   // Loaded only to make a plan or a compose fingerprint: they load the config schema, the YAML parser and the fixture.
   const config = () => import('@rocky/config');
 
