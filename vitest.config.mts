@@ -25,5 +25,7 @@ export default defineConfig({
     testTimeout: 1_800_000,
     hookTimeout: 1_800_000,
     reporters: ['default', './tools/vitest/summary-reporter.ts'],
+    // Removes what the run shared between files (the e2e files' shared workspace).
+    globalSetup: ['./tools/vitest/shared-teardown.ts'],
   },
 });

@@ -158,7 +158,6 @@ describe('a release through a minor release and weekly update pushes, media froz
   });
 });
 
-/** The release file with only `keep` of its arches (repos and cloud images of other arches go). */
 /** A package of AppStream x86_64 in the fixture (the first listed). */
 function readPrimaryName(fx: string): string {
   const dir = join(fx, repoUrlPath('rocky-9', 'AppStream', 'x86_64'), 'Packages');
