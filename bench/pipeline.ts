@@ -156,7 +156,7 @@ async function nxFloor(tasks: { target: string }[], from: string): Promise<{ run
 export const SCALE_FIXTURES = join(tmpdir(), 'rocky-scale-fixtures');
 
 export interface ScaleOptions {
-  /** Fixture scales to run, smallest first (`rocky` shape: scale 1 ≈ 4,900 package files in the composes, 25 ≈ 60k). */
+  /** Fixture scales to run, smallest first (`rocky` shape: scale 1 ≈ 4,900 package files in the composes, 8 ≈ 31k, 16 ≈ 62k). */
   scales: number[];
   shape: FixtureShape;
   /** Directory of the prebuilt fixtures (`<shape>-<scale>/`, with `<shape>-<scale>.build.json`: its build time). */
@@ -303,7 +303,7 @@ export function fittedExponent(points: ScalePoint[]): number {
 }
 
 /**
- * All four releases at real sizes (`npm run bench -- --only scale [--scales 1,3,8,25] [--shape rocky]`):
+ * All four releases at real sizes (`npm run bench -- --only scale [--scales 1,3,8,16] [--shape rocky]`):
  * per size, cold, warm and one-package-changed runs with every figure of issue 17; across sizes,
  * the exponent of cold time against package files (goal: linear).
  */

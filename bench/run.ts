@@ -3,7 +3,7 @@
 // JSON (bench/results/) after every row. A bench that fails adds a row with its whole error and
 // keeps the rows it measured before; the next bench runs regardless.
 // Flags: --quick (smaller inputs), --only name[,name] (`scale` runs only when named),
-// --scales n[,n] (the scale bench's fixture scales; rocky shape: 1 ≈ 4,900 package files, 25 ≈ 60k),
+// --scales n[,n] (the scale bench's fixture scales; rocky shape: 1 ≈ 4,900 package files, 8 ≈ 31k, 16 ≈ 62k),
 // --shape rocky|flat (flat 1 is the test suite's fixture, ≈ 2k package files).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -12,7 +12,7 @@ import { failedRow, load1, loadText, type BenchRow, type Emit } from './lib';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : undefined;
-const scales = process.argv.includes('--scales') ? process.argv[process.argv.indexOf('--scales') + 1].split(',').map(Number) : quick ? [1] : [1, 3, 8, 25];
+const scales = process.argv.includes('--scales') ? process.argv[process.argv.indexOf('--scales') + 1].split(',').map(Number) : quick ? [1] : [1, 3, 8, 16];
 if (scales.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--scales: positive integers separated by commas (got ${scales.join(',')})`);
 const shape = process.argv.includes('--shape') ? process.argv[process.argv.indexOf('--shape') + 1] : 'rocky';
 if (shape !== 'rocky' && shape !== 'flat') throw new Error(`--shape: rocky or flat (got ${shape})`);
