@@ -28,7 +28,7 @@ describe('the Nx graph of the releases', () => {
     for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {
       const t = p.targets[`iso-${arch}`];
       expect(t.dependsOn).toEqual(['sync']);
-      expect(t.inputs).toContainEqual({ dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false });
+      expect(t.inputs).toContainEqual({ dependentTasksOutputFiles: `**/sync/${arch}.json.gz`, transitive: false });
       expect(JSON.stringify(t.inputs)).not.toContain('release.yaml');
       expect(t.inputs).toEqual(expect.arrayContaining(['pipelineSource', 'site']));
     }
@@ -64,7 +64,7 @@ describe('the Nx graph of the releases', () => {
     try {
       const now = targets();
       expect(Object.keys(now).filter((t) => !(t in old))).toEqual(['iso-ppc64le']);
-      expect(now['iso-ppc64le'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/ppc64le.json', transitive: false });
+      expect(now['iso-ppc64le'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/ppc64le.json.gz', transitive: false });
       for (const t of Object.keys(old)) expect(now[t], t).toEqual(old[t]);
     } finally {
       writeFileSync(file, before);

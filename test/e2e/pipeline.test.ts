@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { updatePackage } from '@rocky/upstream-fixture';
-import { sha256File } from '@rocky/exec';
+import { readJson, sha256File } from '@rocky/exec';
 import { parseTreeinfo, treeinfoProblems, treeinfoReferences } from '@rocky/compose';
 import { bootMarker } from '@rocky/iso';
 import { bootToMarker, qemuMissing } from '../../libs/iso/src/testing/qemu';
@@ -56,7 +56,7 @@ describe('nx run rocky-9:finalize on the local site', () => {
   });
 
   const compose = () => join(realpathSync(join(ws.dir, '.releng/compose/9/latest-Rocky-9')), 'compose');
-  const syncManifest = (arch: string) => JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-9/sync', `${arch}.json`), 'utf8')) as ArchManifest;
+  const syncManifest = (arch: string) => readJson<ArchManifest>(join(ws.dir, 'dist/rocky-9/sync', `${arch}.json.gz`));
 
   it('ISOs have Rocky volume ids, implanted md5s that checkisomd5 accepts, and DVDs with every BaseOS and AppStream package', () => {
     for (const arch of ['x86_64', 'aarch64', 'ppc64le', 's390x']) {

@@ -19,6 +19,8 @@ import { sharedFixture } from '../helpers/fixture';
 import { dropModuleStream, updatePackage } from '@rocky/upstream-fixture';
 import { advisoryLines, dnfRoot } from '../helpers/dnf';
 import { DEFAULT_IMAGE_EXTENSIONS, parseFileTimeList, treeDigest } from '@rocky/publish';
+import { readJson } from '@rocky/exec';
+import type { ArchManifest } from '@rocky/stages';
 import { entries, listing, nxOk, nxRun, readEvents } from './publish-helpers';
 
 const COMPOSES = ['Plus', 'Extras', 'Rocky-devel', 'NFV', 'Rocky'];
@@ -98,7 +100,7 @@ describe('rocky-8: five pungi composes, verified, assembled and staged in the SO
     const ref = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/sync/compose.json'), 'utf8'));
     expect(ref.dir).toMatch(/^8\/assembled\/Rocky-8\.10-\d{8}\.0$/);
     expect(ref.pungi.map((p: { compose: string }) => p.compose)).toEqual(COMPOSES);
-    const x86 = JSON.parse(readFileSync(join(ws.dir, 'dist/rocky-8/sync/x86_64.json'), 'utf8'));
+    const x86 = readJson<ArchManifest>(join(ws.dir, 'dist/rocky-8/sync/x86_64.json.gz'));
     expect(x86.trees.map((t: { path: string }) => t.path)).toEqual(expect.arrayContaining(['BaseOS/x86_64/os', 'BaseOS/x86_64/kickstart', 'extras/x86_64/os', 'plus/x86_64/os', 'Devel/x86_64/os', 'NFV/x86_64/os', 'RT/x86_64/debug/tree']));
     // Staged in the SOP's order, then the rest; the repodata signed.
     const order = readEvents(events(), from).filter((e) => e.type === 'staging-compose').map((e) => e.compose);

@@ -110,7 +110,7 @@ function syncEntries(ctx: StageContext) {
   const ref = readComposeRef(ctx.root, ctx.project);
   const groups = readdirSync(distDir(ctx.root, ctx.project, 'sync'))
     .filter((f) => f !== 'compose.json')
-    .map((f) => f.replace(/\.json$/, '') as Arch | 'source');
+    .map((f) => f.replace(/\.json\.gz$/, '') as Arch | 'source');
   return groups.flatMap((g) =>
     readSyncManifest(ctx.root, ctx.project, g).trees.flatMap((t) =>
       [...t.packages, ...t.repodata].map((e) => ({ file: join(ctx.site.roots.compose, ref.dir, 'compose', t.path, e.path), sha256: e.sha256, tree: t, path: e.path })),

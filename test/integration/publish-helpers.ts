@@ -62,7 +62,7 @@ export function fakeCompose(opts: {
   const groups = new Map<string, TreeManifest[]>();
   for (const t of trees) groups.set(t.group, [...(groups.get(t.group) ?? []), treeManifestOf(t, join(compose, t.path))]);
   // The sync manifests, as sync writes them (the staging stage checks the compose against them).
-  for (const [group, trees] of groups) writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), `${group}.json`), { release: {}, trees });
+  for (const [group, trees] of groups) writeJsonAtomic(join(distDir(opts.wsRoot, rel.name, 'sync'), `${group}.json.gz`), { release: {}, trees });
   for (const arch of rel.arches) {
     const isoDir = join(compose, 'isos', arch);
     mkdirSync(isoDir, { recursive: true });

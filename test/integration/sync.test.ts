@@ -93,7 +93,7 @@ describe('sync of rocky-9 from the fixture', () => {
 
   it('one package changed upstream in aarch64 BaseOS: only it is downloaded, only the aarch64 manifest changes', async () => {
     const s = t.ctx('rocky-9', 'sync');
-    const before = Object.fromEntries(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].map((g) => [g, readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')]));
+    const before = Object.fromEntries(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].map((g) => [g, readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json.gz`), 'hex')]));
     const { newHref } = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     t.server.clearRequests();
     const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
@@ -107,8 +107,8 @@ describe('sync of rocky-9 from the fixture', () => {
     const gets = rpmGets(t.server).map((r) => r.path);
     expect(gets).toHaveLength(1);
     expect(gets[0].endsWith(newHref)).toBe(true);
-    for (const g of ['x86_64', 'ppc64le', 's390x', 'source']) expect(readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json`), 'utf8')).toBe(before[g]);
-    expect(readFileSync(join(s.root, 'dist/rocky-9/sync/aarch64.json'), 'utf8')).not.toBe(before.aarch64);
+    for (const g of ['x86_64', 'ppc64le', 's390x', 'source']) expect(readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json.gz`), 'hex')).toBe(before[g]);
+    expect(readFileSync(join(s.root, 'dist/rocky-9/sync/aarch64.json.gz'), 'hex')).not.toBe(before.aarch64);
   });
 
   it('a signature that does not match its repomd.xml fails the sync, though both files passed gpgv before', async () => {

@@ -4,7 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, writeFileAtomic, writeFileAtomicAsync, mapLimit, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic, mapLimit, scratchName, sweepScratch, LockBusyError } from './fs';
+import { gunzipSync } from 'node:zlib';
 import { hashFiles } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
 
@@ -54,6 +55,24 @@ function canMountTmpfs(): boolean {
 }
 
 describe('exec primitives', () => {
+  it('a .json.gz manifest is gzipped compact JSON, the same bytes every time, and reads back whole', () => {
+    const d = mkdtempSync(join(tmpdir(), 'json-gz-'));
+    try {
+      const value = { trees: [{ path: 'BaseOS/x86_64/os', packages: Array.from({ length: 200 }, (_, i) => ({ path: `Packages/p${i}.rpm`, sha256: 'a'.repeat(64), size: i })) }] };
+      writeJsonAtomic(join(d, 'a.json.gz'), value);
+      writeJsonAtomic(join(d, 'b.json.gz'), value);
+      writeJsonAtomic(join(d, 'c.json'), value);
+      const gz = readFileSync(join(d, 'a.json.gz'));
+      expect(gz.equals(readFileSync(join(d, 'b.json.gz')))).toBe(true);
+      expect(gunzipSync(gz).toString()).toBe(JSON.stringify(value));
+      expect(readJson(join(d, 'a.json.gz'))).toEqual(value);
+      expect(readJson(join(d, 'c.json'))).toEqual(value);
+      expect(gz.length * 8).toBeLessThan(statSync(join(d, 'c.json')).size);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   const dir = mkdtempSync(join(tmpdir(), 'exec-'));
   it('a lock refuses a second holder (in this process too) and takes over a dead owner (also a pid-only lock of an older version)', () => {
     const f = join(dir, 'a.lock');

@@ -5,6 +5,7 @@ import { createReadStream, promises as fsp, mkdirSync, openSync, closeSync, writ
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { run, type RunResult } from './run';
 
 /**
@@ -132,13 +133,21 @@ export function writeFileIfChanged(file: string, data: string | Buffer, mtime?: 
   return true;
 }
 
-/** Writes a JSON file atomically, with sorted-insertion 2-space formatting and a final newline. */
+/** Writes a JSON file atomically (jsonBytes: 2-space formatting and a final newline, or gzipped for `.json.gz`). */
 export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+  writeFileAtomic(file, jsonBytes(file, value));
 }
 
+/** A JSON file's bytes: 2-space formatted, or for a `.json.gz` name compact and gzipped (deterministic: no name, no time in the header). */
+export function jsonBytes(file: string, value: unknown): Buffer {
+  if (file.endsWith('.json.gz')) return gzipSync(JSON.stringify(value), { level: 6 });
+  return Buffer.from(JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Reads a JSON file (`.json.gz`: gzipped). */
 export function readJson<T>(file: string): T {
-  return JSON.parse(readFileSync(file, 'utf8')) as T;
+  const data = readFileSync(file);
+  return JSON.parse((file.endsWith('.gz') ? gunzipSync(data) : data).toString('utf8')) as T;
 }
 
 /** symlinkAtomic, unless `link` already points at `target` (then it is left as it is). */

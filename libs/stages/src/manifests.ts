@@ -144,7 +144,7 @@ export function readPungiRecord(root: string, project: string, compose: string, 
 }
 
 export function readSyncManifest(root: string, project: string, group: Arch | 'source'): ArchManifest {
-  const file = join(distDir(root, project, 'sync'), `${group}.json`);
+  const file = join(distDir(root, project, 'sync'), `${group}.json.gz`);
   if (!existsSync(file)) throw new Error(`${file} is missing: run \`nx run ${project}:sync\` first`);
   return readJson<ArchManifest>(file);
 }

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, eventsFile, stateDir } from '@rocky/config';
-import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, writeFileIfChanged, type EventLog } from '@rocky/exec';
+import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, jsonBytes, writeFileIfChanged, type EventLog } from '@rocky/exec';
 import type { StageContext } from './context';
 
 export interface LockSpec {
@@ -128,7 +128,7 @@ function printPlan<P, R>(stage: Stage<P, R>, plan: P, ctx: StageContext, full: b
 /** The stage's Nx outputs, and nothing else in its dist dir (a stale file would be cached as an output). */
 function writeManifests(dir: string, manifests: Record<string, unknown>) {
   // Unchanged manifests (a rerun with nothing new) are left alone: no fsync per file.
-  for (const [name, value] of Object.entries(manifests)) writeFileIfChanged(join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  for (const [name, value] of Object.entries(manifests)) writeFileIfChanged(join(dir, name), jsonBytes(name, value));
   if (!existsSync(dir)) return;
   for (const n of readdirSync(dir)) if (!(n in manifests)) rmSync(join(dir, n), { recursive: true, force: true });
 }

@@ -398,7 +398,7 @@ export function manifests(ctx: StageContext, record: SyncRecord, dirRel: string,
   const groups = new Map<Arch | 'source', TreeManifest[]>();
   for (const { group, ...t } of record.trees) groups.set(group, [...(groups.get(group) ?? []), t]);
   const out: Record<string, unknown> = {};
-  for (const [group, list] of groups) out[`${group}.json`] = { release: releaseSlice(ctx.release, group), trees: list } satisfies ArchManifest;
+  for (const [group, list] of groups) out[`${group}.json.gz`] = { release: releaseSlice(ctx.release, group), trees: list } satisfies ArchManifest;
   out['compose.json'] = { ...ref, composeId: record.composeId, dir: dirRel } satisfies ComposeRef;
   return out;
 }

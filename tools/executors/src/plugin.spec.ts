@@ -26,7 +26,7 @@ describe('releaseTargets', () => {
   });
 
   it('hashes only its own arch for each iso target, and never caches publishing', () => {
-    expect(targets['iso-aarch64'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/aarch64.json', transitive: false });
+    expect(targets['iso-aarch64'].inputs).toContainEqual({ dependentTasksOutputFiles: '**/sync/aarch64.json.gz', transitive: false });
     expect(targets['iso-aarch64'].dependsOn).toEqual(['sync']);
     for (const t of ['staging', 'prod', 'filelist']) expect(targets[t], t).toMatchObject({ cache: false, parallelism: false });
     expect(targets.staging.dependsOn).toEqual(['finalize']);

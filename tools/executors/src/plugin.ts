@@ -72,7 +72,7 @@ export function releaseTargets(workspaceRoot: string, configFile: string): { nam
       cache: true,
       dependsOn: ['sync'],
       // Only this arch's sync manifest: it carries the arch's config slice and package set.
-      inputs: [...common, ...code('iso'), { dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }],
+      inputs: [...common, ...code('iso'), { dependentTasksOutputFiles: `**/sync/${arch}.json.gz`, transitive: false }],
       outputs: out(`iso/${arch}`),
       metadata: { description: `Boot tree and boot ISO for ${arch}` },
     };
