@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, statSync, readdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, statSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -72,6 +72,25 @@ describe('Store', () => {
     expect(got?.metadata.arch).toBe('x86_64');
     expect(await store.getKey('dvd:x86_64:other')).toBeUndefined();
     expect((await store.verify()).badContentCount).toBe(0);
+  });
+
+  it('a second file with bytes already stored becomes a link to the object, not a second copy', async () => {
+    const a = join(dir, 'Rocky-9.7-20261206.0/work/lorax/boot.iso');
+    const b = join(dir, 'Rocky-9.7-20261206.1/work/lorax/boot.iso');
+    const c = join(dir, 'other.iso');
+    for (const [f, text] of [[a, 'same bytes'], [b, 'same bytes'], [c, 'other bytes']]) {
+      mkdirSync(join(f, '..'), { recursive: true });
+      writeFileSync(f, text);
+    }
+    const first = await store.putFile(a);
+    const again = await store.putFile(b, first);
+    expect(again).toEqual(first);
+    expect(statSync(b).ino).toBe(statSync(store.pathOf(first.sha256)).ino);
+    expect(readFileSync(b, 'utf8')).toBe('same bytes');
+    expect(readdirSync(join(b, '..'))).toEqual(['boot.iso']);
+    await store.putFile(c);
+    expect(statSync(c).ino).not.toBe(statSync(a).ino);
+    expect(statSync(store.pathOf(first.sha256)).nlink).toBe(3);
   });
 
   it('never leaves a partial file under the destination name', async () => {

@@ -7,7 +7,7 @@
 // because cacache can only copy bytes in; we stream a download straight into the store
 // (hashing as it goes) and ingest a locally built ISO by hardlink, so no byte is written twice.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fsp, constants } from 'node:fs';
+import { createWriteStream, promises as fsp, constants, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -199,7 +199,10 @@ export class Store {
   async putFile(file: string, known?: StoredObject): Promise<StoredObject> {
     const st = await fsp.stat(file);
     const sha256 = known?.sha256 ?? (await sha256File(file));
-    if (await this.has(sha256)) return { sha256, size: st.size };
+    if (await this.has(sha256)) {
+      await this.relinkTo(file, st, sha256);
+      return { sha256, size: st.size };
+    }
     const tmp = await this.tmpFile();
     try {
       await fsp.link(file, tmp);
@@ -210,6 +213,26 @@ export class Store {
     await fsp.chmod(tmp, 0o444);
     await this.commit(tmp, sha256);
     return { sha256, size: st.size };
+  }
+
+  /**
+   * The same bytes are stored already (a rebuilt boot ISO equal to the last one, a file another
+   * compose brought): `file` becomes a hardlink to the object, as a first put would have left it,
+   * instead of a second copy on disk. Renamed over under a temp name, so `file` is never missing
+   * or partial; left as it is on another filesystem.
+   */
+  private async relinkTo(file: string, st: Stats, sha256: string): Promise<void> {
+    const obj = await fsp.stat(this.pathOf(sha256)).catch(() => undefined);
+    if (!obj || obj.dev !== st.dev || obj.ino === st.ino || obj.size !== st.size) return;
+    removeStaleTemps(file);
+    const tmp = tempName(file);
+    await fsp.link(this.pathOf(sha256), tmp);
+    try {
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      await unlinkQuiet(tmp);
+      throw e;
+    }
   }
 
   /**
