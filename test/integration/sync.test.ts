@@ -36,6 +36,11 @@ describe('sync of rocky-9 from the fixture', () => {
     const unique = new Set(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].flatMap((g) => readSyncManifest(s.root, 'rocky-9', g as 'x86_64').trees.flatMap((x) => x.packages.map((p) => p.sha256))));
     expect(rpmGets(t.server).filter((r) => r.status === 200)).toHaveLength(unique.size);
     expect(ref.composeId).toMatch(/^Rocky-9\.7-\d{8}\.\d+$/);
+    // The closure checks ran, and left no dnf cache (a copy of the metadata per check) behind.
+    const closureWork = join(t.site.roots.compose, ref.dir, 'work/repoclosure');
+    const checks = readdirSync(closureWork).filter((d) => d !== 'meta');
+    expect(checks.length).toBeGreaterThan(10);
+    for (const d of checks) expect(existsSync(join(closureWork, d, 'cache')), d).toBe(false);
     const compose = join(t.site.roots.compose, ref.dir, 'compose');
     const { latest } = composeRoot(t.site, s.release);
     // Relative, so the compose root can be mounted anywhere (pungi's links are relative too).

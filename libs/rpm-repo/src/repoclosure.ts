@@ -1,4 +1,6 @@
 // Real `dnf repoclosure` against local trees (the command line is dnf.ts's), and its report read.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { run, ToolError } from '@rocky/exec';
 import { dnfConfig, repoclosureArgv, type LocalRepo } from './dnf';
 
@@ -36,5 +38,9 @@ export async function repoclosure(opts: { check: LocalRepo; deps: LocalRepo[]; a
     // Exit 1 without a parsable report is a dnf failure (unreadable repo...), not a closure verdict.
     if (!broken.length) throw e;
     return { ok: false, broken, argv };
+  } finally {
+    // dnf's cache (a .solv per repo, made again by every run: metadata_expire=0) is a copy of the
+    // same metadata per check; the log and the verdict are what stay.
+    rmSync(join(opts.workDir, 'cache'), { recursive: true, force: true });
   }
 }
