@@ -8,7 +8,7 @@ import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { composeId as makeComposeId, composeBase, distDir, isoNames, repoTrees, treeId, upstreamArch, type Release, type RepoTree } from '@rocky/config';
-import { readRepoPackages } from '@rocky/publish';
+import { readRepoPackages } from '@rocky/rpm-repo';
 import type { TreeManifest } from '@rocky/stages';
 import { renderChecksum } from '@rocky/compose';
 import { acquireLockWaiting, hasTool, sha256, writeJsonAtomic } from '@rocky/exec';

@@ -10,7 +10,7 @@ import { XMLParser } from 'fast-xml-parser';
 import { fullName, isoNames, releaseIso, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
 import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
-import { compareEvr, decompress, parsePrimary, parseRepomd } from '@rocky/rpm-repo';
+import { compareEvr, decompress, parseRepomd, readRepoPackages } from '@rocky/rpm-repo';
 import {
   efibootSizeKiB,
   grubCfg,
@@ -116,10 +116,8 @@ export function hasCoreGroup(repoPath: string): boolean {
  * as `dnf repoquery --latest-limit=1` prints it, read from the repodata without starting dnf.
  */
 export function latestPackage(repoPath: string, name: string, arch: Arch): string | undefined {
-  const repomd = parseRepomd(readFileSync(join(repoPath, 'repodata', 'repomd.xml'), 'utf8'), `${repoPath}/repodata/repomd.xml`);
-  const rec = repomd.records.find((r) => r.type === 'primary');
-  if (!rec) throw new Error(`${repoPath}/repodata/repomd.xml has no primary record`);
-  const pkgs = parsePrimary(decompress(readFileSync(join(repoPath, rec.href)), rec.href).toString('utf8'), `${repoPath}/${rec.href}`);
+  const pkgs = readRepoPackages(repoPath);
+  if (!pkgs) throw new Error(`${repoPath} has no repodata/repomd.xml`);
   const newest = pkgs.filter((p) => p.name === name && (p.arch === arch || p.arch === 'noarch')).sort((a, b) => compareEvr(b, a))[0];
   return newest && `${newest.version}-${newest.release}.${newest.arch}`;
 }

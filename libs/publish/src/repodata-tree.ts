@@ -13,9 +13,8 @@ import { copySync, removeSync } from 'fs-extra';
 import { distroCpe, moduleMetadataFile, revision, type Release, type RepoTree, type Site } from '@rocky/config';
 import { detachSign, linkCopy, readJson, sha256, sha256File, tempName, writeFileIfChanged, writeJsonAtomic, type EventLog } from '@rocky/exec';
 import { linkDestSync } from './rsync';
-import { readRepoPackages } from './vetting';
 import type { TreeErrata } from './errata';
-import { createrepo, filterUpdateinfo, mergeModules, modifyrepo, nevraOf, parseModules, parseRepomd, readRepodata, renderModules, type ModuleDoc } from '@rocky/rpm-repo';
+import { createrepo, filterUpdateinfo, mergeModules, modifyrepo, nevraOf, parseModules, parseRepomd, readRepodata, readRepoPackages, renderModules, type ModuleDoc } from '@rocky/rpm-repo';
 
 export interface RepodataTreeOptions {
   release: Release;

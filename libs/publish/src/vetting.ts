@@ -7,20 +7,9 @@ import { join } from 'node:path';
 import { diffPackages, parseChecksum, type PackageDiff } from '@rocky/compose';
 import { repoDir, type Release, type RepoTree } from '@rocky/config';
 import { HashCache, mapLimit, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
-import { decompress, parsePrimary, parseRepomd, parseUpdateinfo, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
+import { decompress, parseRepomd, parseUpdateinfo, readRepoPackages, repoclosure, type RpmPackage } from '@rocky/rpm-repo';
 import { treeDigest } from './digest';
 import type { PublishResult } from './publish';
-
-/** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
-export function readRepoPackages(treeDir: string): RpmPackage[] | undefined {
-  const repomdFile = join(treeDir, 'repodata', 'repomd.xml');
-  if (!existsSync(repomdFile)) return undefined;
-  const repomd = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile);
-  const primary = repomd.records.find((r) => r.type === 'primary');
-  if (!primary) throw new Error(`${repomdFile} has no primary record`);
-  const file = join(treeDir, primary.href);
-  return parsePrimary(decompress(readFileSync(file), primary.href).toString('utf8'), file);
-}
 
 export interface ChecksumVerification {
   /** CHECKSUM files checked (relative paths). */

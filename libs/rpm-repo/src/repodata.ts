@@ -2,10 +2,10 @@
 // location hrefs it names: a repo is untrusted input, and an href must never reach outside
 // the tree it is synced into, nor send a reader of the synced tree anywhere else.
 import { XMLParser } from 'fast-xml-parser';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import { pipeline, type Readable } from 'node:stream';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import { runPipe, runSync } from '@rocky/exec';
 import { xmlDecoding } from './xml';
 import { scanPrimary } from './primary';
@@ -104,7 +104,7 @@ export async function readRepodata(file: string, href: string = file): Promise<B
 
 /**
  * Decompresses repodata in memory, synchronously. For the callers that cannot await yet
- * (vetting's readRepoPackages, the iso's hasCoreGroup, staging's regenerate); readRepodata streams.
+ * (readRepoPackages, the iso's hasCoreGroup, staging's regenerate); readRepodata streams.
  */
 export function decompress(data: Buffer, href: string): Buffer {
   if (href.endsWith('.gz')) return gunzipSync(data);
@@ -115,6 +115,17 @@ export function decompress(data: Buffer, href: string): Buffer {
   } catch (e) {
     throw new Error(`${href}: cannot decompress: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Packages a repo tree's repodata lists (undefined when the tree has no repodata). */
+export function readRepoPackages(treeDir: string): RpmPackage[] | undefined {
+  const repomdFile = join(treeDir, 'repodata', 'repomd.xml');
+  if (!existsSync(repomdFile)) return undefined;
+  const repomd = parseRepomd(readFileSync(repomdFile, 'utf8'), repomdFile);
+  const primary = repomd.records.find((r) => r.type === 'primary');
+  if (!primary) throw new Error(`${repomdFile} has no primary record`);
+  const file = join(treeDir, primary.href);
+  return parsePrimary(decompress(readFileSync(file), primary.href).toString('utf8'), file);
 }
 
 export function parsePrimary(xml: string, what = 'primary.xml'): RpmPackage[] {
