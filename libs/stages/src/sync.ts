@@ -263,10 +263,15 @@ function signatureKeyOf(keyFile: string): SyncPlan['signatureKey'] {
 
 /** The passes gpgv gave while planning, recorded (a plan writes nothing, so they are kept here). */
 async function recordSignatures(store: Store, plan: SyncPlan): Promise<void> {
+  const { signatureKey } = plan;
+  if (!signatureKey) return;
   const passed = [...new Set(plan.plans.values())].filter((p) => p.signatureVerified && p.signature);
-  if (!plan.signatureKey || !passed.length) return;
-  const obj = await store.putStream(Readable.from([Buffer.from('good signature\n')]), { what: 'repomd-sig' });
-  await mapLimit(passed, 8, (p) => store.setKey(plan.signatureKey!(p.repomd, p.signature!), obj, { url: p.url }));
+  await mapLimit(passed, 8, (p) => keepPass(store, signatureKey(p.repomd, p.signature!), { url: p.url }));
+}
+
+/** A check's pass, kept in the store under `key` (a repoclosure, a gpgv verdict): identical input later is not checked again. */
+async function keepPass(store: Store, key: string, metadata: Record<string, string>): Promise<void> {
+  await store.setKey(key, await store.putStream(Readable.from([Buffer.from('passed\n')]), { what: key }), metadata);
 }
 
 function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer>): string {
@@ -380,7 +385,7 @@ async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: Awa
       logFile: layout.log(t.arch, `repoclosure-${t.dir}`),
     });
     if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')}`));
-    else await store.setKey(key, await store.putStream(Readable.from([Buffer.from('passed\n')]), { what: key }), { tree: treeId(t) });
+    else await keepPass(store, key, { tree: treeId(t) });
   });
   if (failures.length) {
     writeFileAtomic(layout.status, 'DOOMED\n');
