@@ -491,9 +491,11 @@ async function listRemote(c: Ctx, paths: string[]): Promise<Map<string, ListedEn
   const wanted = new Set(paths);
   const out = new Map<string, ListedEntry>();
   for (const e of listed) {
-    // A symlink's line is `name -> target`: its name is the part that is a wanted path.
-    const rel = e.name.startsWith(under) ? e.name.slice(under.length) : undefined;
-    const path = rel === undefined ? undefined : wanted.has(rel) ? rel : e.type === 'symlink' ? [...wanted].find((w) => rel.startsWith(`${w} -> `)) : undefined;
+    if (!e.name.startsWith(under)) continue;
+    const rel = e.name.slice(under.length);
+    // A symlink's line is `name -> target`: its name is the part before one of the arrows that is a wanted path.
+    let path: string | undefined = wanted.has(rel) ? rel : undefined;
+    for (let i = rel.indexOf(' -> '); path === undefined && e.type === 'symlink' && i >= 0; i = rel.indexOf(' -> ', i + 1)) if (wanted.has(rel.slice(0, i))) path = rel.slice(0, i);
     if (path !== undefined) out.set(path, e);
   }
   return out;
@@ -575,19 +577,18 @@ const DRY_READ_MAX = 256 << 10;
  * fails the dry run (a preview that missed a refusal would be worse than none).
  */
 async function remoteDigests(c: Ctx, lists: string[]): Promise<Map<string, Map<string, string>>> {
-  const there = [...(await listRemote(c, lists))].filter(([, e]) => e.type === 'file');
-  const digests = new Map<string, Map<string, string>>();
   const under = c.dest.under ? `${c.dest.under}/` : '';
   if (!c.o.dryRun) {
-    if (!there.length) return digests;
-    // From the base, naming the full paths: an rsync 3.5.0 daemon sending with --files-from from
-    // a subdirectory of its module reports every file as vanished.
+    // One pull of every list (those missing there are reported as vanished). From the base,
+    // naming the full paths: an rsync 3.5.0 daemon sending with --files-from from a subdirectory
+    // of its module reports every file as vanished.
     const pulled = mkdtempSync(c.work('dest-lists-'));
-    const list = filesFromStdin(there.map(([l]) => under + l));
+    const list = filesFromStdin(lists.map((l) => under + l));
     await rsyncItemized([...list.args, ...(c.ropts.extraArgs ?? []), baseArg(c.dest), srcArg(pulled)], { ...c.ropts, input: list.input, okCodes: [0, 23, 24] });
-    for (const [l] of there) if (tryLstat(join(pulled, under, l))?.isFile()) digests.set(l, checksumDigests(readFileSync(join(pulled, under, l), 'utf8')));
-    return digests;
+    return localDigests(join(pulled, under), lists);
   }
+  const digests = new Map<string, Map<string, string>>();
+  const there = [...(await listRemote(c, lists))].filter(([, e]) => e.type === 'file');
   const root = `${c.dest.base!.endsWith('/') ? '/' : ''}${under}`;
   for (const [l, entry] of there) {
     // run() keeps stderr's last MiB: a list this size comes back whole (Rocky's are a few KiB).
