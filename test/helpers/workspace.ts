@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { acquireLockWaiting } from '@rocky/exec';
+import { removeSharedWorkspaces, sharedWorkspacePath } from './shared-names';
 
 export const repoRoot = resolve(__dirname, '../..');
 const COPY = ['nx.json', '.env', 'package.json', 'package-lock.json', 'tsconfig.base.json', 'tsconfig.json', '.gitignore', 'tools', 'libs', 'apps', 'releases', 'sites', 'README.md'];
@@ -99,8 +100,6 @@ export interface SharedCopy {
   built: RunJson;
 }
 
-const SHARED = 'rocky-shared-';
-
 /**
  * A copy of a workspace built once per vitest run (its workers are children of the one vitest
  * process) and shared by the test files whose first nx run is the same: `prepare` edits a new
@@ -121,11 +120,11 @@ export async function sharedWorkspace(opts: { name: string; fixtureFrom: string;
   let base: string;
   try {
     prepare(fresh);
-    base = join(tmpdir(), `${SHARED}${name}-${process.ppid}-${workspaceDigest(fresh.dir, `${prepare}\0${build}`)}`);
+    base = sharedWorkspacePath(name, process.ppid, workspaceDigest(fresh.dir, `${prepare}\0${build}`));
     const release = await acquireLockWaiting(`${base}.lock`, `shared workspace ${name}`);
     try {
       if (!existsSync(base)) {
-        removeDeadShared();
+        removeSharedWorkspaces(isGone);
         build(fresh);
         renameSync(fresh.dir, base); // whole or not at all
       }
@@ -161,15 +160,12 @@ function workspaceDigest(dir: string, extra: string): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/** Removes the shared workspaces of vitest runs that are gone (their vitest process's pid is in the name). */
-function removeDeadShared(): void {
-  for (const e of readdirSync(tmpdir())) {
-    const m = new RegExp(`^${SHARED}.*-(\\d+)-[0-9a-f]{16}$`).exec(e);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), e), { recursive: true, force: true });
-    }
+/** Whether the process `pid` (a vitest run whose shared workspace is left) has ended. */
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
   }
 }
