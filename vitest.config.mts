@@ -12,7 +12,7 @@ const alias = Object.fromEntries(Object.entries(paths).map(([name, [target]]) =>
 export default defineConfig({
   resolve: { alias },
   test: {
-    include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'tools/**/*.spec.ts', 'test/**/*.test.ts'],
+    include: ['bench/**/*.test.ts', 'libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'tools/**/*.spec.ts', 'test/**/*.test.ts'],
     pool: 'forks',
     // vitest's default on 2 cores is one file at a time; the integration and end-to-end files
     // spend much of their time waiting on the tools and nx processes they start, so three files

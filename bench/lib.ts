@@ -1,6 +1,7 @@
 // Shared benchmark plumbing: timing with repetitions (median quoted), the load average, and the
 // result row, whose `met` is computed here from the figures and the goal (never set by hand).
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 
 /**
@@ -56,7 +57,57 @@ export function errorText(e: unknown): string {
 }
 
 export const load1 = () => loadavg()[0].toFixed(2);
+
+let clockTicks = 0;
+/**
+ * CPU seconds (user + system) of this process's children that have ended and been waited for,
+ * and of theirs in turn (/proc/self/stat cutime + cstime): the difference around one awaited
+ * child is that child's whole process tree. Far less sensitive to the machine's load than wall
+ * time (a task waiting for a core costs no CPU); processes left running (daemons) are not in it.
+ */
+export function childrenCpuSeconds(): number {
+  clockTicks ||= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / clockTicks;
+}
 export const loadText = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+/** Least-squares slope of log(seconds) against log(packages): 1 is linear growth, fixed costs pull it below 1. */
+export function fittedExponent(points: { packages: number; seconds: number }[]): number {
+  const xs = points.map((p) => Math.log(p.packages));
+  const ys = points.map((p) => Math.log(p.seconds));
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0);
+  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+  return sxy / sxx;
+}
+
+/**
+ * seconds = fixed + c * packages^k, least squares (fixed >= 0; k on a grid of 0.001 from 0.2 to
+ * 3): the growth exponent of the part that grows, which a plain log-log slope understates by the
+ * fixed costs (ISO builds, task starts) that do not grow with the package count.
+ */
+export function fittedGrowth(points: { packages: number; seconds: number }[]): { k: number; fixed: number; c: number } {
+  const t = points.map((p) => p.seconds);
+  let best = { k: NaN, fixed: NaN, c: NaN, sse: Infinity };
+  for (let k = 0.2; k <= 3.0005; k += 0.001) {
+    const x = points.map((p) => p.packages ** k);
+    const mx = x.reduce((a, b) => a + b, 0) / x.length;
+    const mt = t.reduce((a, b) => a + b, 0) / t.length;
+    let c = x.reduce((a, xi, i) => a + (xi - mx) * (t[i] - mt), 0) / x.reduce((a, xi) => a + (xi - mx) ** 2, 0);
+    let fixed = mt - c * mx;
+    if (fixed < 0) {
+      fixed = 0;
+      c = x.reduce((a, xi, i) => a + xi * t[i], 0) / x.reduce((a, xi) => a + xi * xi, 0);
+    }
+    const sse = x.reduce((a, xi, i) => a + (fixed + c * xi - t[i]) ** 2, 0);
+    if (c > 0 && sse < best.sse) best = { k, fixed, c, sse };
+  }
+  return { k: best.k, fixed: best.fixed, c: best.c };
+}
 
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);

@@ -13,17 +13,18 @@ import { updatePackage } from '@rocky/upstream-fixture';
 import type { FixtureShape } from '../apps/upstream-fixture/src/model';
 import { tempWorkspace, nxEnv } from '../test/helpers/workspace';
 import { sharedFixture } from '../test/helpers/fixture';
-import { flag, load1, measured, median, standalone, type Emit } from './lib';
+import { childrenCpuSeconds, fittedExponent, fittedGrowth, flag, load1, measured, median, standalone, type Emit } from './lib';
 
 const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
 
 /**
- * Runs nx, timed from spawn to exit, sampling its peak RSS (VmHWM) from /proc meanwhile; the
+ * Runs nx, timed from spawn to exit (wall, and CPU of nx and every process it waited for), sampling its peak RSS (VmHWM) from /proc meanwhile; the
  * executors report their own. Async, so the sampling never delays the end of the measurement.
  * nx's whole output (stdout and stderr, interleaved as they came) is kept in `<dir>/../<log>`
  * beside the workspace copy; a failure names it, how nx ended (code or signal) and its last lines.
  */
-export async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ seconds: number; nxPeakMiB: number; output: string }> {
+export async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ seconds: number; cpuSeconds: number; nxPeakMiB: number; output: string }> {
+  const cpu0 = childrenCpuSeconds();
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, ['node_modules/nx/dist/bin/nx.js', ...args], { cwd: dir, env: nxEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
@@ -44,6 +45,8 @@ export async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEn
     child.once('close', (c, s) => resolve([c, s]));
   });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // nx has been waited for ('close' follows its exit), and it waited for its tasks in turn.
+  const cpuSeconds = childrenCpuSeconds() - cpu0;
   clearInterval(timer);
   const output = Buffer.concat(chunks).toString();
   if (code !== 0) {
@@ -53,7 +56,7 @@ export async function timedNx(dir: string, args: string[], env: NodeJS.ProcessEn
     const tail = output.trim() ? output.trimEnd().split('\n').slice(-60).join('\n') : '(nx printed nothing)';
     throw new Error(`nx ${args.join(' ')} ${how} after ${seconds.toFixed(1)} s (peak RSS ${(peakKiB / 1024).toFixed(0)} MiB); whole output in ${log}; its last lines:\n${tail}`);
   }
-  return { seconds, nxPeakMiB: peakKiB / 1024, output };
+  return { seconds, cpuSeconds, nxPeakMiB: peakKiB / 1024, output };
 }
 
 export async function runPipelineBench(_opts: Record<string, never>, emit: Emit): Promise<void> {
@@ -216,7 +219,10 @@ function fileBytes(dirs: string[]): { inodes: number; contents: number; copies: 
 
 interface ScalePoint {
   packages: number;
+  /** Wall seconds of the cold run. */
   cold: number;
+  /** CPU seconds of the cold run (nx and every process under it). */
+  coldCpu: number;
 }
 
 const MiB = 2 ** 20;
@@ -243,7 +249,7 @@ async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, 
     const size = `${packages} package files`;
     const perK = (sec: number) => `${((1000 * sec) / packages).toFixed(2)} s per 1,000 packages`;
     // Emitted at once: a size too large for the time left still gives its cold time.
-    emit(measured({ name: `scale ${size} (${shape} x${scale}): cold`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `4 releases + SIGs, ${tasks} tasks; ${perK(cold.seconds)}; load ${coldLoad}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load}); nx peak ${cold.nxPeakMiB.toFixed(0)} MiB` }));
+    emit(measured({ name: `scale ${size} (${shape} x${scale}): cold`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `4 releases + SIGs, ${tasks} tasks; ${perK(cold.seconds)}; CPU ${cold.cpuSeconds.toFixed(0)} s (${perK(cold.cpuSeconds)}); load ${coldLoad}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load}); nx peak ${cold.nxPeakMiB.toFixed(0)} MiB` }));
     const warm = await timedNx(ws.dir, args, {});
     await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     const inc = await timedNx(ws.dir, args, {});
@@ -271,8 +277,8 @@ async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, 
         notes: `nx peak ${nxPeak.toFixed(0)} MiB; worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task}), next ${executors.slice(1, 4).map((e) => `${e.task} ${e.maxRssMiB.toFixed(0)}`).join(', ')}; compose+store: du -b ${(disk / MiB).toFixed(1)} MiB (directories included), files ${(files.inodes / MiB).toFixed(1)} MiB (each inode once), distinct contents ${(files.contents / MiB).toFixed(1)} MiB; Nx cache ${cacheMiB.toFixed(1)} MiB`,
       }),
     );
-    emit(measured({ name: `scale ${size}: warm`, ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${perK(warm.seconds)}; ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold` }));
-    emit(measured({ name: `scale ${size}: 1 package changed (rocky-9 BaseOS aarch64 bash)`, ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${reran} tasks reran; ${((100 * inc.seconds) / cold.seconds).toFixed(1)}% of cold` }));
+    emit(measured({ name: `scale ${size}: warm`, ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${perK(warm.seconds)}; ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${warm.cpuSeconds.toFixed(1)} s` }));
+    emit(measured({ name: `scale ${size}: 1 package changed (rocky-9 BaseOS aarch64 bash)`, ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${reran} tasks reran; ${((100 * inc.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${inc.cpuSeconds.toFixed(1)} s (${((100 * inc.cpuSeconds) / cold.cpuSeconds).toFixed(1)}% of cold's)` }));
     emit(measured({ name: `scale ${size}: every process under 1 GiB (MiB)`, ours: Math.max(nxPeak, worst.maxRssMiB), theirs: 1024, theirsName: '1 GiB', goal: { within: 1 }, notes: `nx ${nxPeak.toFixed(0)} MiB, worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task})` }));
     emit(measured({ name: `scale ${size}: Nx cache under 20 MiB (MiB)`, ours: cacheMiB, theirs: 20, theirsName: '20 MiB', goal: { within: 1 } }));
     emit(
@@ -285,43 +291,42 @@ async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, 
         notes: `files of compose+store, each inode once, vs each content once; du -b with directories ${(disk / MiB).toFixed(1)} MiB; largest copies: ${files.copies.join(', ') || 'none'}`,
       }),
     );
-    return { packages, cold: cold.seconds };
+    return { packages, cold: cold.seconds, coldCpu: cold.cpuSeconds };
   } finally {
     ws.cleanup();
   }
 }
 
-/** Least-squares slope of log(seconds) against log(packages): 1 is linear growth. */
-export function fittedExponent(points: ScalePoint[]): number {
-  const xs = points.map((p) => Math.log(p.packages));
-  const ys = points.map((p) => Math.log(p.cold));
-  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-  const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0);
-  const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-  return sxy / sxx;
-}
-
 /**
  * All four releases at real sizes (`npm run bench -- --only scale [--scales 1,3,8,16] [--shape rocky]`):
  * per size, cold, warm and one-package-changed runs with every figure of issue 17; across sizes,
- * the exponent of cold time against package files (goal: linear).
+ * the growth of cold time with package files (goal: linear), on CPU seconds, which the machine's
+ * load barely moves, and on wall seconds as well.
  */
 export async function runScaleBench(opts: ScaleOptions, emit: Emit): Promise<void> {
   const points: ScalePoint[] = [];
   for (const scale of opts.scales) points.push(await scalePoint(opts.shape, scale, opts.fixtures ?? SCALE_FIXTURES, emit));
-  if (points.length < 2) return;
-  const k = fittedExponent(points);
+  if (points.length < 3) return;
+  const cpu = points.map((p) => ({ packages: p.packages, seconds: p.coldCpu }));
+  const wall = points.map((p) => ({ packages: p.packages, seconds: p.cold }));
+  const g = fittedGrowth(cpu);
+  const gw = fittedGrowth(wall);
+  // The cost of each further 1,000 packages between neighbouring sizes: flat when growth is linear.
+  const marginal = cpu.slice(1).map((p, i) => `${cpu[i].packages}-${p.packages}: ${((1000 * (p.seconds - cpu[i].seconds)) / (p.packages - cpu[i].packages)).toFixed(1)}`);
   emit(
     measured({
-      name: `scale: cold time grows linearly (exponent over ${points.map((p) => p.packages).join(', ')} packages)`,
-      ours: k,
+      name: `scale: cold CPU time grows linearly (exponent over ${points.map((p) => p.packages).join(', ')} packages)`,
+      ours: g.k,
       theirs: 1,
       theirsName: 'linear',
       goal: { within: 1.1 },
-      notes: `fitted exponent ${k.toFixed(3)} (least squares of log time vs log packages); cold ${points.map((p) => `${p.cold.toFixed(0)} s`).join(', ')}`,
-      // Time falling as the packages grow is no fit: fixed costs and the machine's load decide it.
-      also: { ok: k > 0.5, why: `an exponent of ${k.toFixed(2)} says the cold time is fixed costs and noise at these sizes, not a growth rate` },
+      notes:
+        `CPU s = ${g.fixed.toFixed(0)} + ${g.c.toExponential(2)} x packages^${g.k.toFixed(3)} (least squares); ` +
+        `CPU ${cpu.map((p) => `${p.seconds.toFixed(0)} s`).join(', ')}; CPU s per further 1,000 packages ${marginal.join(', ')}; ` +
+        `log-log slope ${fittedExponent(cpu).toFixed(3)} (CPU), ${fittedExponent(wall).toFixed(3)} (wall); ` +
+        `wall ${wall.map((p) => `${p.seconds.toFixed(0)} s`).join(', ')}, fitted exponent ${gw.k.toFixed(3)}`,
+      // An exponent far below 1 says the fit saw fixed costs and noise, not a growth rate.
+      also: { ok: g.k > 0.5, why: `an exponent of ${g.k.toFixed(2)} says the cold CPU time is fixed costs and noise at these sizes, not a growth rate` },
     }),
   );
 }
