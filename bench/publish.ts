@@ -6,7 +6,7 @@
 // The tree is .releng/bench/publish-tree/src, reused across runs: a hardlinked snapshot of the
 // colleague's .releng/bench/filelist-tree when that exists, else a Rocky-shaped tree made here.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { publishTree } from '../libs/publish/src/publish';
@@ -56,6 +56,16 @@ function makeTree(dir: string, files: number, log: (m: string) => void) {
   execFileSync('ln', ['-sfn', 'NFV', join(dir, 'nfv')]);
 }
 
+/**
+ * CPU-seconds of this process and of its children waited for (rsync, find): less sensitive to
+ * the load of a shared machine than wall time. /proc/self/stat counts children in USER_HZ (100).
+ */
+function cpuSeconds(): number {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6 + (Number(f[13]) + Number(f[14])) / 100;
+}
+
 export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Promise<void> {
   const root = resolve(opts.workspaceRoot ?? join(__dirname, '..'));
   const files = opts.files ?? 200_000;
@@ -79,19 +89,25 @@ export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Pr
 
   const ours: number[] = [];
   const theirs: number[] = [];
+  const [oursCpu, theirsCpu]: number[][] = [[], []];
   for (let i = 0; i < runs; i++) {
     // Alternate, so page-cache warmth favours neither.
     let t = process.hrtime.bigint();
+    let c = cpuSeconds();
     const r = await publishTree({ source: src, dest, delete: true, workDir });
     ours.push(Number(process.hrtime.bigint() - t) / 1e9);
+    oursCpu.push(cpuSeconds() - c);
     if (r.changed) throw new Error('bench: the tree changed between runs');
     t = process.hrtime.bigint();
+    c = cpuSeconds();
     execFileSync('rsync', ['-a', '--delete', '--dry-run', `${src}/`, `${dest}/`]);
     theirs.push(Number(process.hrtime.bigint() - t) / 1e9);
+    theirsCpu.push(cpuSeconds() - c);
   }
   const [o, r] = [median(ours), median(theirs)];
-  const row = measured({ name: `publish unchanged tree (${countFiles(src, Infinity)} files)`, ours: o, theirs: r, theirsName: 'rsync -a --delete --dry-run', goal: { within: 1.5 } });
-  log(`${row.name}: ours ${o.toFixed(3)} s (runs ${ours.map((x) => x.toFixed(3)).join(', ')}), rsync -a --delete --dry-run ${r.toFixed(3)} s (runs ${theirs.map((x) => x.toFixed(3)).join(', ')}), ours/rsync ${(o / r).toFixed(2)} (goal <= 1.5)`);
+  const cpu = `CPU-s ours ${median(oursCpu).toFixed(2)}, rsync ${median(theirsCpu).toFixed(2)}`;
+  const row = measured({ name: `publish unchanged tree (${countFiles(src, Infinity)} files)`, ours: o, theirs: r, theirsName: 'rsync -a --delete --dry-run', goal: { within: 1.5 }, notes: `median of ${runs}; ${cpu}` });
+  log(`${row.name}: ours ${o.toFixed(3)} s (runs ${ours.map((x) => x.toFixed(3)).join(', ')}), rsync -a --delete --dry-run ${r.toFixed(3)} s (runs ${theirs.map((x) => x.toFixed(3)).join(', ')}), ours/rsync ${(o / r).toFixed(2)} (goal <= 1.5); ${cpu}`);
   emit(row);
 }
 

@@ -1,9 +1,9 @@
 import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventLog, runSync } from '@rocky/exec';
-import { checksumDigests, DeletionLimitError, escapeName, excludeMatcher, isChecksumList, isMetadataPath, linkProblem, mirrorNameProblem, publishTree, PublishRefusedError } from './publish';
+import { checksumDigests, DeletionLimitError, escapeName, excludeMatcher, isChecksumList, isMetadataPath, linkProblem, mirrorNameProblem, publishTree, PublishRefusedError, sourceProblems } from './publish';
 import { linkCopyArgv } from '@rocky/exec';
 import { deletionArgs, deletionRules, exactPattern, linkDestArgv, parseDestination, parseItemized } from './rsync';
 
@@ -111,6 +111,49 @@ describe('what a mirror can carry', () => {
     expect(linkProblem('a/shadow', '/etc/shadow')).toMatch(/absolute/);
     expect(linkProblem('a/b/c', '../../../d')).toMatch(/outside the tree \(to \.\.\/d\)/);
     expect(linkProblem('x', '..')).toMatch(/outside/);
+  });
+  it('finds every bad name and symlink of the sources, as bytes, inside bad directories too, except what excludes hide', async () => {
+    const [a, b] = [join(tmp, 'a'), join(tmp, 'b')];
+    const latin1 = (p: string) => Buffer.from(p, 'latin1');
+    put(join(a, 'ok/ünï côdé.rpm'), 'x');
+    put(join(a, 'ok/\ufffd.rpm'), 'x'); // U+FFFD is itself valid UTF-8
+    symlinkSync('ok', join(a, 'fine-link'));
+    mkdirSync(latin1(`${a}/bad-\xff`));
+    writeFileSync(latin1(`${a}/bad-\xff/tab\there`), 'x');
+    symlinkSync(latin1('../../../x\xfe'), latin1(`${a}/bad-\xff/out`));
+    put(join(a, 'skip/new\nline'), 'x');
+    symlinkSync('/etc', join(a, 'skip/etc'));
+    put(join(a, 'x/.~tmp~/new\nline'), 'x'); // rsync's temp dir: never content
+    put(join(b, 'ctl\x01'), 'x');
+    const problems = await sourceProblems([a, b], ['skip/']);
+    expect(problems.sort()).toEqual(
+      [
+        `${a}/bad-\\xff: the name is not valid UTF-8; mirror file lists cannot carry it`,
+        `${a}/bad-\\xff/tab\\there: the name contains the control character \\t; mirror file lists cannot carry it`,
+        `${a}/bad-\\xff/out -> ../../../x\\xfe: the symlink resolves outside the tree (to ../../x\ufffd)`,
+        `${b}/ctl\\x01: the name contains the control character \\x01; mirror file lists cannot carry it`,
+      ].sort(),
+    );
+  });
+  it('fails naming the source and find\'s message, and stops the walks of the other sources', async () => {
+    const [a, b] = [join(tmp, 'a'), join(tmp, 'b')];
+    put(join(a, 'x.rpm'), 'x');
+    put(join(b, 'y.rpm'), 'y');
+    const bin = join(tmp, 'bin');
+    const pidFile = join(tmp, 'find.pid');
+    mkdirSync(bin);
+    // In b, a walk that never ends; in a, one that fails.
+    writeFileSync(join(bin, 'find'), `#!/bin/sh\ncase "$(pwd)" in */b) echo $$ > ${pidFile}; exec sleep 600;; esac\ni=0\nwhile [ ! -s ${pidFile} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\necho "find: './z': Permission denied" >&2\nexit 1\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${path}`;
+    try {
+      const err: Error = await sourceProblems([a, b]).catch((e) => e);
+      expect(err.message).toMatch(new RegExp(`^checking the names in ${a}: find exited 1: `));
+      expect(err.message).toContain("find: './z': Permission denied");
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(() => process.kill(Number(readFileSync(pidFile, 'utf8')), 0)).toThrow(/ESRCH/);
   });
   it('reads what sha256sum -c checks in a checksum list', () => {
     const d = 'a'.repeat(64);
@@ -278,6 +321,35 @@ describe('publishTree (local)', () => {
     expect(snapshot(dest)).toEqual(before);
     // Excluded paths are not published, so not checked.
     expect((await publishTree({ workDir: work(), source: src, dest, delete: false, dryRun: true, excludes: ['shadow', '/root', 'etc', 'new*', 'latin1-*'] })).adds).toEqual([]);
+  });
+
+  it('checks the sources while the plan (a dry run) runs; a refusal stops the plan', async () => {
+    const src = join(tmp, 'src');
+    const dest = join(tmp, 'dest');
+    tree(src, 1);
+    symlinkSync('/etc/shadow', join(src, 'shadow'));
+    const started = join(tmp, 'rsync.pid');
+    const bin = join(tmp, 'bin');
+    mkdirSync(bin);
+    // The plan's rsync says it runs, then never ends.
+    const rsync = join(bin, 'slow-rsync');
+    writeFileSync(rsync, `#!/bin/sh\necho $$ > ${started}\nexec sleep 600\n`, { mode: 0o755 });
+    // The check (find) waits until that rsync runs: only a check beside the plan gets past it at once.
+    const find = runSync(['sh', '-c', 'command -v find']).toString().trim();
+    writeFileSync(join(bin, 'find'), `#!/bin/sh\ni=0\nwhile [ ! -s ${started} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done\nexec ${find} "$@"\n`, { mode: 0o755 });
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}${delimiter}${path}`;
+    try {
+      const err = await publishTree({ workDir: work(), source: src, dest, delete: true, rsync }).catch((e) => e);
+      expect(err).toBeInstanceOf(PublishRefusedError);
+      expect(err.problems).toEqual([`${src}/shadow -> /etc/shadow: the symlink is absolute (a mirror would serve its own host's file, or a dangling link)`]);
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(started)).toBe(true);
+    const pid = Number(readFileSync(started, 'utf8'));
+    expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+    expect(existsSync(dest)).toBe(false);
   });
 
   it('handles type changes, hardlinks and several sources', async () => {

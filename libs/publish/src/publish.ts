@@ -2,8 +2,8 @@
 //
 // Readers (dnf clients, downstream mirrors, people running `sha256sum -c CHECKSUM`) read the
 // destination while we write it, so no moment may show a repomd.xml naming a file that is not
-// there, or a CHECKSUM disagreeing with a file it names. Before anything runs, the sources are
-// checked (names a mirror file list can carry; no symlink leaving the tree). One dry run plans
+// there, or a CHECKSUM disagreeing with a file it names. Before anything changes, the sources are
+// checked (names a mirror file list can carry; no symlink leaving the tree) while one dry run plans
 // every change; a changed file that a destination CHECKSUM names is refused (changed media go
 // out under new names). Then only the planned paths are passed to rsync (--files-from), phase by phase:
 //   1 content   new/changed packages, ISOs, images, every other non-metadata file, and the
@@ -26,11 +26,11 @@
 // files are removed by the next run, before it publishes anything.
 // The plan counts deletions and refuses, before anything changes, above the deletion limit.
 // A last dry run must report no difference (and for local destinations every file's size is
-// compared), else publishing failed. An unchanged tree costs one dry run and a walk of the sources.
+// compared), else publishing failed. An unchanged tree costs one dry run and, beside it, find's walk of the sources.
 import { isUtf8 } from 'node:buffer';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
-import { sha256File, type EventLog } from '@rocky/exec';
+import { run, sha256File, type EventLog } from '@rocky/exec';
 import {
   baseArg,
   baseArgs,
@@ -272,33 +272,57 @@ export function linkProblem(path: string, target: string): string | undefined {
   return undefined;
 }
 
-const SLASH = Buffer.from('/');
+/** find's test for a name that may not be publishable: a byte outside printable ASCII (LC_ALL=C: bytes). */
+const UNUSUAL_NAME = '*[! -~]*';
 
 /**
  * Every name and symlink of the sources that must not reach a mirror, each naming the file (what
  * `excludes` and rsync's temp dirs hide is not published, so not checked). Names are read as bytes.
+ * find walks each source and prints only what may be a problem, the symlinks and the names with a
+ * byte outside printable ASCII (Rocky's trees have a few): each is checked exactly here. So the
+ * walk costs no stat and no JavaScript per entry, in a process of its own (publishTree runs it
+ * beside the plan's dry run).
  */
-export function sourceProblems(sources: string[], excludes: string[] = []): string[] {
+export async function sourceProblems(sources: string[], excludes: string[] = []): Promise<string[]> {
   const skip = excludeMatcher([...excludes, `${TEMP_NAME}/`]);
   const problems: string[] = [];
-  for (const root of sources) {
-    const walk = (rel: Buffer | undefined) => {
-      const dir = rel ? Buffer.concat([Buffer.from(`${root}/`), rel]) : Buffer.from(root);
-      for (const d of readdirSync(dir, { withFileTypes: true, encoding: 'buffer' })) {
-        const p = rel ? Buffer.concat([rel, SLASH, d.name]) : d.name;
-        const path = p.toString('utf8');
-        if (skip(path, d.isDirectory())) continue;
-        const bad = mirrorNameProblem(d.name);
-        if (bad) problems.push(`${root}/${escapeName(p)}: the name ${bad}; mirror file lists cannot carry it`);
-        if (d.isSymbolicLink()) {
-          const target = readlinkSync(Buffer.concat([dir, SLASH, d.name]), { encoding: 'buffer' });
-          const why = linkProblem(path, target.toString('utf8'));
-          if (why) problems.push(`${root}/${escapeName(p)} -> ${escapeName(target)}: ${why}`);
-        } else if (d.isDirectory()) walk(p);
-      }
-    };
-    walk(undefined);
-  }
+  const check = (root: string, type: string, p: Buffer, target: Buffer) => {
+    const path = p.toString('utf8');
+    // Inside an excluded directory, or excluded itself.
+    if (ancestors(path).some((a) => skip(a, true)) || skip(path, type === 'd')) return;
+    const bad = mirrorNameProblem(p.subarray(p.lastIndexOf(0x2f) + 1));
+    if (bad) problems.push(`${root}/${escapeName(p)}: the name ${bad}; mirror file lists cannot carry it`);
+    const why = type === 'l' ? linkProblem(path, target.toString('utf8')) : undefined;
+    if (why) problems.push(`${root}/${escapeName(p)} -> ${escapeName(target)}: ${why}`);
+  };
+  // The first failure stops the other walks (they are of no use now) and is the one reported.
+  const stop = new AbortController();
+  let failure: Error | undefined;
+  const walk = async (root: string): Promise<Buffer> => {
+    const out: Buffer[] = [];
+    try {
+      // Records of three NUL-terminated fields: type, path under the root, symlink target (else empty).
+      await run(['find', '.', '-mindepth', '1', '(', '-type', 'l', '-o', '-name', UNUSUAL_NAME, ')', '-printf', '%y\\0%P\\0%l\\0'], {
+        cwd: root,
+        env: { ...process.env, LC_ALL: 'C' },
+        cancelSignal: stop.signal,
+        onStdout: (b) => out.push(b),
+      });
+    } catch (e) {
+      failure ??= new Error(`checking the names in ${root}: ${(e as Error).message}`, { cause: e });
+      stop.abort();
+      throw failure;
+    }
+    return Buffer.concat(out);
+  };
+  const found = await Promise.allSettled(sources.map(walk));
+  if (failure) throw failure;
+  found.forEach((f, s) => {
+    const all = (f as PromiseFulfilledResult<Buffer>).value;
+    const fields: Buffer[] = [];
+    for (let at = 0, end; (end = all.indexOf(0, at)) >= 0; at = end + 1) fields.push(all.subarray(at, end));
+    for (let i = 0; i + 2 < fields.length; i += 3) check(sources[s], fields[i].toString(), fields[i + 1], fields[i + 2]);
+  });
   return problems;
 }
 
@@ -334,9 +358,6 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
     log?.event('publish-refused', { dest: dest.spec, reason, count: problems.length, sample: problems.slice(0, 10) });
     throw new PublishRefusedError(dest.spec, reason, problems);
   };
-  // Names and symlinks no mirror may get: refused before anything runs (a dry run says so too).
-  refuse('source', sourceProblems(sources, o.excludes));
-
   const ropts: RsyncOptions = {
     rsync: o.rsync,
     owner: o.owner,
@@ -358,10 +379,23 @@ export async function publishTree(o: PublishOptions): Promise<PublishResult> {
   };
   const c: Ctx = { sources, dest, o, ropts, work, lists: 0, temp, moving: new Map() };
   try {
-    // Plan: one dry run over everything. For an unchanged tree this is the only rsync run.
+    // Plan: one dry run over everything (for an unchanged tree the only rsync run), and at the
+    // same time the check of the sources: both only read, each in processes of its own (two
+    // cores). Names and symlinks no mirror may get are refused before anything changes (a dry
+    // run says so too); the refusal stops the plan.
+    const stopPlan = new AbortController();
+    const planning = dryRunDiff(c, stopPlan.signal);
+    planning.catch(() => undefined); // awaited below, unless the sources are refused first
+    try {
+      refuse('source', await sourceProblems(sources, o.excludes));
+    } catch (e) {
+      stopPlan.abort();
+      await planning.catch(() => undefined);
+      throw e;
+    }
     let planRun;
     try {
-      planRun = await dryRunDiff(c);
+      planRun = await planning;
     } catch (e) {
       log?.event('publish-failed', { dest: dest.spec, phase: 'plan', completed: [], error: describeRsyncError(e).split('\n')[0] });
       throw new PublishError('plan', [], dest.spec, e);
@@ -456,9 +490,9 @@ function deviceOf(p: string): number {
   }
 }
 
-function dryRunDiff(c: Ctx) {
+function dryRunDiff(c: Ctx, cancelSignal?: AbortSignal) {
   const args = ['-n', '-r', ...baseArgs(c.ropts), ...(c.o.delete ? ['--delete'] : []), ...c.sources.map(srcArg), `${c.dest.spec}/`];
-  return rsyncItemized(args, c.ropts);
+  return rsyncItemized(args, { ...c.ropts, cancelSignal });
 }
 
 /** rsync does not report what a deleted file weighed: stat it locally, or list it remotely. */

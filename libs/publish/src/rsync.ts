@@ -163,10 +163,10 @@ export interface RsyncRun {
   other: string[];
 }
 
-/** Runs rsync with itemized output and parses it. `okCodes` defaults to [0]; `input` is its stdin (a `--files-from=-` list). */
-export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?: number[]; input?: string }): Promise<RsyncRun> {
+/** Runs rsync with itemized output and parses it. `okCodes` defaults to [0]; `input` is its stdin (a `--files-from=-` list); `cancelSignal` stops it. */
+export async function rsyncItemized(args: string[], o: RsyncOptions & { okCodes?: number[]; input?: string; cancelSignal?: AbortSignal }): Promise<RsyncRun> {
   const argv = [o.rsync ?? 'rsync', '--itemize-changes', `--out-format=${OUT_FORMAT}`, ...args];
-  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes, input: o.input });
+  const result = await run(argv, { timeoutMs: o.timeoutMs, okCodes: o.okCodes, input: o.input, cancelSignal: o.cancelSignal });
   return { argv, result, ...parseItemized(result.stdout) };
 }
 

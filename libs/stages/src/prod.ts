@@ -64,7 +64,7 @@ function refuse(ctx: StageContext, reason: string, message: string): never {
 
 export const prodStage: Stage<ProdPlan, ProdResult> = {
   name: 'prod',
-  tools: () => ['rsync'],
+  tools: () => ['rsync', 'find'],
   // Staging must not change under us (the digest we check is the tree we copy), and no other
   // prod or file-list run may interleave with this one.
   locks: (ctx) => {

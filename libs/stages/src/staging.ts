@@ -134,7 +134,7 @@ function storedFiles(view: ComposeView): FileEntry[] {
 
 export const stagingStage: Stage<StagingPlan, StagingResult> = {
   name: 'staging',
-  tools: (ctx) => ['rsync', 'dnf', ...(ctx.release.publish.regenerateRepodata ? ['createrepo_c', 'modifyrepo_c'] : []), ...(ctx.release.publish.signRepodata ? ['gpg'] : [])],
+  tools: (ctx) => ['rsync', 'find', 'dnf', ...(ctx.release.publish.regenerateRepodata ? ['createrepo_c', 'modifyrepo_c'] : []), ...(ctx.release.publish.signRepodata ? ['gpg'] : [])],
   locks: (ctx) => [{ file: publishLayout(ctx.site, ctx.release).stagingLock, what: `staging of ${ctx.release.name}` }],
 
   async plan(ctx) {
