@@ -6,11 +6,11 @@
 // The tree is .releng/bench/publish-tree/src, reused across runs: a hardlinked snapshot of the
 // colleague's .releng/bench/filelist-tree when that exists, else a Rocky-shaped tree made here.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { publishTree } from '../libs/publish/src/publish';
-import { measured, median, standalone, type Emit } from './lib';
+import { childrenCpuSeconds, measured, median, standalone, type Emit } from './lib';
 
 export interface PublishBenchOptions {
   workspaceRoot?: string;
@@ -56,15 +56,11 @@ function makeTree(dir: string, files: number, log: (m: string) => void) {
   execFileSync('ln', ['-sfn', 'NFV', join(dir, 'nfv')]);
 }
 
-/**
- * CPU-seconds of this process and of its children waited for (rsync, find): less sensitive to
- * the load of a shared machine than wall time. /proc/self/stat counts children in USER_HZ (100).
- */
-function cpuSeconds(): number {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+/** CPU seconds of this process and of its children waited for (rsync, find): the load of a shared machine barely moves them. */
+const cpuSeconds = () => {
   const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6 + (Number(f[13]) + Number(f[14])) / 100;
-}
+  return (u.user + u.system) / 1e6 + childrenCpuSeconds();
+};
 
 export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Promise<void> {
   const root = resolve(opts.workspaceRoot ?? join(__dirname, '..'));
