@@ -78,18 +78,18 @@ const spawn = cp.spawn;
 };
 
 const [target, json] = process.argv.slice(2);
-let stage: ReturnType<typeof stageForTarget>;
-try {
-  stage = stageForTarget(target);
-} catch (e) {
-  console.error(`run-stage: ${(e as Error).message}`);
-  process.exit(2);
-}
 if (process.env.FAULT_COUNT) process.on('exit', () => say(`fault-ops ${ops}`));
-runStage(stage, stageContext({ ...(JSON.parse(json) as StageContextInput), target })).then(
-  () => process.exit(0),
+stageForTarget(target).then(
+  (stage) =>
+    runStage(stage, stageContext({ ...(JSON.parse(json) as StageContextInput), target })).then(
+      () => process.exit(0),
+      (e: Error) => {
+        console.error(e.message);
+        process.exit(1);
+      },
+    ),
   (e: Error) => {
-    console.error(e.message);
-    process.exit(1);
+    console.error(`run-stage: ${e.message}`);
+    process.exit(2);
   },
 );

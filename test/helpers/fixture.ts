@@ -68,11 +68,11 @@ export async function testSite(fixtureRoot: string, overrides: Partial<Site> = {
     ctx,
     outcome: (target, release, extra) => {
       const c = ctx(release, target, extra);
-      return runStage(stageForTarget(target, c), c);
+      return stageForTarget(target, c).then((s) => runStage(s, c));
     },
     run: async (target, release, extra) => {
       const c = ctx(release, target, extra);
-      const o = await runStage(stageForTarget(target, c), c);
+      const o = await runStage(await stageForTarget(target, c), c);
       return (o.dryRun ? o.plan : o.result) as never;
     },
     close: async () => {

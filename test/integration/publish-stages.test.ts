@@ -61,7 +61,7 @@ describe('staging and prod of rocky-9', () => {
     const saved = process.env.TMPDIR;
     process.env.TMPDIR = osTmp;
     try {
-      const o = await runStage(stageForTarget(target, ctx), ctx);
+      const o = await runStage(await stageForTarget(target, ctx), ctx);
       return { result: (o.dryRun ? undefined : o.result) as R, seen: [...seen], left: [...ls(stateTmp, 'state/tmp'), ...ls(osTmp, 'os tmp')] };
     } finally {
       if (saved === undefined) delete process.env.TMPDIR;

@@ -4,11 +4,11 @@
 // such process is left, whenever the stop came.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run, runPipe, runSync, ToolError } from './run';
+import { hasTool, run, runPipe, runSync, ToolError } from './run';
 
 let dir: string;
 let n = 0;
@@ -171,6 +171,28 @@ describe('run: output', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/^\$ sh -c .*\na\0bnote\n$/);
     expect(() => runSync(['sh', '-c', 'echo bad >&2; exit 5'])).toThrow(/^sh exited 5: [^]*stderr:\nbad$/);
     expect(() => runSync(['no-such-tool-xyz'])).toThrow(/^no-such-tool-xyz is not installed/);
+  });
+});
+
+describe('hasTool', () => {
+  it('finds an executable file on PATH without starting a shell: not a plain file, not a directory', () => {
+    // PATH holds only this directory: no `sh` to ask, so the answer is the lookup's own.
+    const bin = join(dir, 'bin');
+    mkdirSync(join(bin, 'releng-dir-tool'), { recursive: true });
+    writeFileSync(join(bin, 'releng-exec-tool'), '#!/bin/sh\n');
+    chmodSync(join(bin, 'releng-exec-tool'), 0o755);
+    writeFileSync(join(bin, 'releng-plain-tool'), '');
+    const saved = process.env.PATH;
+    process.env.PATH = `/nonexistent-dir:${bin}`;
+    try {
+      expect(hasTool('releng-exec-tool')).toBe(true);
+      expect(hasTool('releng-plain-tool')).toBe(false);
+      expect(hasTool('releng-dir-tool')).toBe(false);
+      expect(hasTool('releng-absent-tool')).toBe(false);
+      expect(hasTool(join(bin, 'releng-exec-tool'))).toBe(true);
+    } finally {
+      process.env.PATH = saved;
+    }
   });
 });
 

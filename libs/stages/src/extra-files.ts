@@ -36,10 +36,28 @@ export function extraFilePackages(rel: Pick<Release, 'extraFiles' | 'iso'>, sync
  * name; a name found nowhere, or twice in one package with different bytes, is an error.
  */
 export async function releaseExtraFiles(rel: Pick<Release, 'extraFiles' | 'iso'>, sync: ArchManifest, arch: Arch, store: Store, logFile?: string): Promise<ExtraFile[]> {
+  if (!rel.extraFiles.files.length) return [];
+  const pkgs = extraFilePackages(rel, sync, arch);
+  // The packages are noarch, the same bytes in every arch's tree: finalize asks once per arch,
+  // and each arch after the first gets the first's files instead of two more rpm2cpio runs.
+  const key = JSON.stringify([rel.extraFiles, pkgs.map((p) => [p.path, p.sha256])]);
+  const known = extracted.get(store) ?? extracted.set(store, new Map()).get(store)!;
+  let files = known.get(key);
+  if (!files) {
+    files = extractExtraFiles(rel, pkgs, store, logFile);
+    known.set(key, files);
+    files.catch(() => known.delete(key));
+  }
+  return files;
+}
+
+/** Extractions of this process, by store (the files are put there) and packages. */
+const extracted = new WeakMap<Store, Map<string, Promise<ExtraFile[]>>>();
+
+async function extractExtraFiles(rel: Pick<Release, 'extraFiles'>, pkgs: PackageEntry[], store: Store, logFile?: string): Promise<ExtraFile[]> {
   const wanted = new Set(rel.extraFiles.files);
-  if (!wanted.size) return [];
   const found = new Map<string, { data: Buffer; from: string }>();
-  for (const pkg of extraFilePackages(rel, sync, arch)) {
+  for (const pkg of pkgs) {
     const files = await rpmFiles(await store.localPath(pkg.sha256), (p) => wanted.has(basename(p)), { logFile });
     const here = new Map<string, { data: Buffer; from: string }>();
     for (const [path, data] of files) {

@@ -4,7 +4,11 @@
 import type { ExecutorContext } from '@nx/devkit';
 import { loadRelease, loadSite } from '@rocky/config';
 import { nxRunId } from '@rocky/exec';
-import { runStage, stageContext, stageForTarget, type StageOptions } from '@rocky/stages';
+// The runner, the context and the registry by path, not through @rocky/stages: its index loads
+// every stage (pungi, publishing…), while a task needs its own stage only (registry.ts loads it).
+import { runStage } from '../../../libs/stages/src/stage';
+import { stageContext, type StageOptions } from '../../../libs/stages/src/context';
+import { stageForTarget } from '../../../libs/stages/src/registry';
 
 export interface ExecutorOptions extends StageOptions {
   dryRun?: boolean;
@@ -28,7 +32,7 @@ export async function runTarget(opts: ExecutorOptions, ctx: ExecutorContext): Pr
       options,
       run: { id: nxRunId(), tasks: Object.values(ctx.taskGraph?.tasks ?? {}).map((t) => `${t.target.project}:${t.target.target}`) },
     });
-    await runStage(stageForTarget(target, s), s);
+    await runStage(await stageForTarget(target, s), s);
     return { success: true };
   } catch (e) {
     const err = e as Error;
