@@ -130,11 +130,17 @@ export class DnfForks {
     proc.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4096)));
     // 'close': after its last answer was read (the forks it stopped when closed are answered too).
     proc.once('close', (code, signal) => {
-      this.failed = new Error(`the dnf fork server (${proc.spawnfile}) exited ${signal ?? code}${err.trim() ? `:\n${err.trim()}` : ''}`);
+      this.failed ??= new Error(`the dnf fork server (${proc.spawnfile}) exited ${signal ?? code}${err.trim() ? `:\n${err.trim()}` : ''}`);
       for (const p of this.pending.values()) p.done(-1);
       this.pending.clear();
     });
-    proc.stdin.on('error', () => {}); // it exited: the exit handler reports it
+    proc.stdin.on('error', () => {}); // it exited: the close handler reports it
+    // Not started (its interpreter went missing): every run fails with why.
+    proc.once('error', (e) => {
+      this.failed = new Error(`the dnf fork server (${proc.spawnfile}) did not start: ${e.message}`);
+      for (const p of this.pending.values()) p.done(-1);
+      this.pending.clear();
+    });
   }
 
   /** Starts the fork server, or undefined when the `dnf` on PATH is not the standard launcher (run it plainly then). */
