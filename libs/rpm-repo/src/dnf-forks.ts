@@ -12,8 +12,8 @@ import { ToolError, formatArgv, type RunResult } from '@rocky/exec';
 
 // The parent reads requests (one JSON object a line) on stdin: {"id", "argv", "out", "err"} runs
 // dnf with argv in a fork, stdout and stderr to those files; {"kill": id, "signal": n} signals a
-// running fork. It answers {"id", "code"} (code as a shell reports it: 128 + signal) when a fork
-// ended. At EOF on stdin (our process ended, however) it stops its forks and exits.
+// running fork. It answers {"id", "code"} or {"id", "signal"} when a fork ended. At EOF on stdin
+// (our process ended, however) it stops its forks, answers for them and exits.
 const DRIVER = String.raw`
 import atexit, json, os, selectors, signal, sys, traceback
 if sys.path and sys.path[0] == '':
@@ -45,8 +45,8 @@ def child(req):
         os._exit(code & 0xff)
 
 def report(id, status):
-    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-    os.write(1, (json.dumps({'id': id, 'code': code}) + '\n').encode())
+    ended = {'code': os.WEXITSTATUS(status)} if os.WIFEXITED(status) else {'signal': os.WTERMSIG(status)}
+    os.write(1, (json.dumps(dict(ended, id=id)) + '\n').encode())
 
 wake_r, wake_w = os.pipe()
 os.set_blocking(wake_r, False); os.set_blocking(wake_w, False)
@@ -105,8 +105,10 @@ export function dnfLauncher(path = process.env.PATH ?? ''): string[] | undefined
   return undefined;
 }
 
+/** How a fork ended: its exit code, or the signal that killed it; `lost` when the server ended first. */
+type Ended = { code?: number; signal?: number; lost?: true };
 interface Pending {
-  done(code: number): void;
+  done(how: Ended): void;
 }
 
 export class DnfForks {
@@ -118,12 +120,11 @@ export class DnfForks {
     proc.stdout.setEncoding('utf8').on('data', (d: string) => {
       buf += d;
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
-        const msg = JSON.parse(buf.slice(0, i)) as { id?: number; code?: number };
+        const { id, ...how } = JSON.parse(buf.slice(0, i)) as Ended & { id: number };
         buf = buf.slice(i + 1);
-        if (msg.id === undefined) continue;
-        const p = this.pending.get(msg.id);
-        this.pending.delete(msg.id);
-        p?.done(msg.code!);
+        const p = this.pending.get(id);
+        this.pending.delete(id);
+        p?.done(how);
       }
     });
     let err = '';
@@ -131,14 +132,14 @@ export class DnfForks {
     // 'close': after its last answer was read (the forks it stopped when closed are answered too).
     proc.once('close', (code, signal) => {
       this.failed ??= new Error(`the dnf fork server (${proc.spawnfile}) exited ${signal ?? code}${err.trim() ? `:\n${err.trim()}` : ''}`);
-      for (const p of this.pending.values()) p.done(-1);
+      for (const p of this.pending.values()) p.done({ lost: true });
       this.pending.clear();
     });
     proc.stdin.on('error', () => {}); // it exited: the close handler reports it
     // Not started (its interpreter went missing): every run fails with why.
     proc.once('error', (e) => {
       this.failed = new Error(`the dnf fork server (${proc.spawnfile}) did not start: ${e.message}`);
-      for (const p of this.pending.values()) p.done(-1);
+      for (const p of this.pending.values()) p.done({ lost: true });
       this.pending.clear();
     });
   }
@@ -167,7 +168,7 @@ export class DnfForks {
     }
     let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
-    const code = await new Promise<number>((done) => {
+    const ended = await new Promise<Ended>((done) => {
       this.pending.set(id, { done });
       this.proc.stdin.write(`${JSON.stringify({ id, argv: argv.slice(1), out, err })}\n`);
       if (opts.timeoutMs) {
@@ -181,7 +182,7 @@ export class DnfForks {
       }
     });
     timers.forEach(clearTimeout);
-    if (code === -1 && this.failed) throw this.failed;
+    if (ended.lost) throw this.failed;
     const read = (f: string) => {
       try {
         return readFileSync(f, 'utf8');
@@ -189,13 +190,15 @@ export class DnfForks {
         return '';
       }
     };
-    const result = { code, stdout: read(out), stderr: read(err) };
+    const result = { code: ended.code ?? -1, stdout: read(out), stderr: read(err) };
     rmSync(out, { force: true });
     rmSync(err, { force: true });
     if (opts.logFile) appendFileSync(opts.logFile, result.stdout + result.stderr);
-    if (code === 0) return result;
-    const signal = code > 128 ? SIGNALS[code - 128] ?? `signal ${code - 128}` : null;
-    throw new ToolError(argv, { ...result, code: signal ? -1 : code, signal, timedOut }, opts.logFile);
+    // As run shows a logged tool's output when verbose (here once it ended).
+    if (opts.logFile && process.env.RELENG_VERBOSE) (process.stdout.write(result.stdout), process.stderr.write(result.stderr));
+    if (result.code === 0) return result;
+    const signal = ended.signal === undefined ? null : (SIGNALS[ended.signal] ?? `signal ${ended.signal}`);
+    throw new ToolError(argv, { ...result, signal, timedOut }, opts.logFile);
   }
 
   private signal(id: number, sig: number): void {
