@@ -2,7 +2,7 @@
 // same repos, served over loopback by the fixture at a scale of thousands of packages; cold
 // (empty destination, empty store/cache) and warm (destination already populated, nothing changed).
 // Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
@@ -72,14 +72,26 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     };
     // Interleaved, so that a change in the machine's load hits both alike.
     const times = { oursCold: [] as number[], dnfCold: [] as number[], oursWarm: [] as number[], dnfWarm: [] as number[] };
+    // CPU seconds of the cold runs as well (far less sensitive to load than wall time): ours is
+    // this process and the tools it waited for (gpg, gpgv, dnf), dnf's its processes.
+    const cpu = { ours: [] as number[], dnf: [] as number[] };
+    const cpuOf = async (xs: number[], fn: () => Promise<number>) => {
+      const [own, kids] = [process.cpuUsage(), childrenCpuSeconds()];
+      const wall = await fn();
+      const used = process.cpuUsage(own);
+      xs.push((used.user + used.system) / 1e6 + childrenCpuSeconds() - kids);
+      return wall;
+    };
     for (let i = 0; i < reps; i++) {
-      times.oursCold.push(await timeIt(1, ours, () => rmSync(out, { recursive: true, force: true })));
-      times.dnfCold.push(await timeIt(1, reposync, () => rmSync(dnfDir, { recursive: true, force: true })));
+      rmSync(out, { recursive: true, force: true });
+      times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours)));
+      rmSync(dnfDir, { recursive: true, force: true });
+      times.dnfCold.push(await cpuOf(cpu.dnf, () => timeIt(1, reposync)));
     }
     const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(out, 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}` }));
+    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)})` }));
     for (let i = 0; i < reps; i++) {
       times.oursWarm.push(await timeIt(1, ours));
       times.dnfWarm.push(await timeIt(1, reposync));
@@ -88,6 +100,13 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   } finally {
     server.close();
   }
+}
+
+/** CPU seconds of the children this process waited for, and theirs (/proc/self/stat cutime + cstime, in clock ticks of 1/100 s). */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
 }
 
 /** The fixture server in a child process, so it does not compete with the measured client. */

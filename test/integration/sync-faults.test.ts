@@ -1,12 +1,12 @@
 // Issue 3: faults during sync. Each case uses a fresh store, so packages must really be fetched.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { existsSync, readlinkSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { composeRoot } from '@rocky/config';
+import { ComposeLayout, composeRoot } from '@rocky/config';
 import { sha256File } from '@rocky/exec';
 import { readSyncManifest, readComposeRef } from '@rocky/stages';
-import { injectHref, updatePackage } from '@rocky/upstream-fixture';
+import { injectHref, updatePackage, writeBrokenRepo } from '@rocky/upstream-fixture';
 import { privateFixture, testSite, rpmGets } from '../helpers/fixture';
 import { repoRoot } from '../helpers/workspace';
 
@@ -74,6 +74,35 @@ describe('sync faults', () => {
       expect(existsSync(composeRoot(t.site, t.ctx(REL, 'sync').release).latest)).toBe(false);
     } finally {
       await t.close();
+    }
+  });
+
+  it("a repoclosure failure fails the sync naming the package and dnf's log; nothing is recorded done", async () => {
+    const own = await privateFixture();
+    const t = await testSite(own.root);
+    try {
+      // plus (aarch64) gains a signed package that requires what nothing provides.
+      await writeBrokenRepo(join(own.root, 'v1/projects/rocky-8/repo/hashed-plus/aarch64'));
+      const ctx = t.ctx(REL, 'sync');
+      const err = await t.run('sync', REL).then(
+        () => new Error('the sync passed'),
+        (e: Error) => e,
+      );
+      const m = /plus\/aarch64: broken-fixture-1\.0-1\.fixture\.noarch needs does-not-exist-fixture >= 1\.0 \(dnf's log: (\S+)\)/.exec(err.message);
+      expect(err.message).toMatch(/^repoclosure failed \(latest link not moved/);
+      expect(m, err.message).not.toBeNull();
+      expect(readFileSync(m![1], 'utf8')).toContain('package: broken-fixture-1.0-1.fixture.noarch from plus');
+      // Nothing recorded done: no latest link, no sync record, the compose DOOMED, no Nx outputs.
+      expect(existsSync(composeRoot(t.site, ctx.release).latest)).toBe(false);
+      const composes = readdirSync(join(t.site.roots.compose, '8')).filter((d) => d.startsWith('Rocky-'));
+      expect(composes).toHaveLength(1);
+      const layout = new ComposeLayout(join(t.site.roots.compose, '8', composes[0]), ctx.release);
+      expect(existsSync(layout.syncRecord)).toBe(false);
+      expect(readFileSync(layout.status, 'utf8')).toBe('DOOMED\n');
+      expect(existsSync(join(ctx.root, 'dist', REL, 'sync'))).toBe(false);
+    } finally {
+      await t.close();
+      own.cleanup();
     }
   });
 

@@ -4,6 +4,7 @@ export * from './signature';
 export * from './limiter';
 export * from './reposync';
 export * from './repoclosure';
+export * from './dnf-forks';
 export * from './rpmsig';
 export * from './dnf';
 export * from './createrepo';

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, ToolError } from '@rocky/exec';
 import { dnfConfig, repoclosureArgv, type LocalRepo } from './dnf';
+import type { DnfForks } from './dnf-forks';
 
 export interface ClosureResult {
   ok: boolean;
@@ -27,10 +28,12 @@ export function parseClosureOutput(out: string): ClosureResult['broken'] {
   return broken;
 }
 
-export async function repoclosure(opts: { check: LocalRepo; deps: LocalRepo[]; arch: string; releasever: number | string; workDir: string; logFile?: string }): Promise<ClosureResult> {
+/** `forks`: run dnf as a fork of that server (the same command, without importing dnf again). */
+export async function repoclosure(opts: { check: LocalRepo; deps: LocalRepo[]; arch: string; releasever: number | string; workDir: string; logFile?: string; forks?: DnfForks }): Promise<ClosureResult> {
   const argv = repoclosureArgv({ config: dnfConfig(opts.workDir), releasever: opts.releasever, check: opts.check, deps: opts.deps, arch: opts.arch });
+  const how = { logFile: opts.logFile, timeoutMs: 30 * 60_000 };
   try {
-    await run(argv, { logFile: opts.logFile, timeoutMs: 30 * 60_000 });
+    await (opts.forks ? opts.forks.run(argv, { ...how, workDir: opts.workDir }) : run(argv, how));
     return { ok: true, broken: [], argv };
   } catch (e) {
     if (!(e instanceof ToolError) || e.result.code !== 1) throw e;

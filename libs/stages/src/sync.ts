@@ -35,7 +35,7 @@ import {
 } from '@rocky/config';
 import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { DnfForks, Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
@@ -163,21 +163,30 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const sigKey = rel.kind === 'sig' && site.upstream.sigKeys ? upstreamKeyFile(site, rel) : undefined;
     const results = new Map<RepoTree, TreeResult>();
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
-    // The closure checks' metadata first (a few small links): written behind the downloads'
-    // file operations it waited seconds, holding dnf back until the packages were in.
-    const closure = await closureMetadata(plan.trees, ctx, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
-    await recordSignatures(store, plan);
-    const [applied, closed] = await Promise.allSettled([
-      mapLimit(plan.trees, 4, async (t) => {
-        const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
-        results.set(t, res);
-        shown.add(0, res.fetched);
-        await writeTreeFiles(rel, layout, t, date, sigKey);
-        if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
-        ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
-      }),
-      closeRepos(ctx, layout, closure, (t) => planOf(t), store),
-    ]).finally(() => shown.stop());
+    // The closure checks not passed before on identical metadata; dnf's fork server (if any to
+    // run) imports dnf meanwhile. Their metadata first (a few small links): written behind the
+    // downloads' file operations it waited seconds, holding dnf back until the packages were in.
+    const closure = await closureChecks(plan.trees, ctx, store, planOf);
+    const forks = closure.todo.length ? DnfForks.start() : undefined;
+    let applied: PromiseSettledResult<unknown>, closed: PromiseSettledResult<unknown>;
+    try {
+      const meta = await closureMetadata(closure.todo, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
+      await recordSignatures(store, plan);
+      [applied, closed] = await Promise.allSettled([
+        mapLimit(plan.trees, 4, async (t) => {
+          const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
+          results.set(t, res);
+          shown.add(0, res.fetched);
+          await writeTreeFiles(rel, layout, t, date, sigKey);
+          if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
+          ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
+        }),
+        closeRepos(ctx, layout, closure, meta, store, forks),
+      ]);
+    } finally {
+      shown.stop();
+      await forks?.close();
+    }
     for (const r of [applied, closed]) if (r.status === 'rejected') throw r.reason;
     if (plan.media) await carryMedia(new ComposeLayout(join(base, plan.media), rel), layout);
     const record: SyncRecord = { digest: plan.digest, composeId: id, trees: plan.trees.map((t) => treeManifest(t, results.get(t)!)), ...(plan.media ? { media: plan.media } : {}) };
@@ -341,19 +350,32 @@ export function openCompose(ctx: StageContext, kind: ComposeKind, resume: string
   }
 }
 
-/** The trees repoclosure checks, and a metadata-only copy of each repo a check reads, written now. */
-async function closureMetadata(trees: RepoTree[], ctx: StageContext, layout: ComposeLayout, planOf: (t: RepoTree) => { opts: SyncTreeOptions; plan: TreePlan }) {
+interface ClosureCheck {
+  tree: RepoTree;
+  deps: RepoTree[];
+  /** Store key of a passed check of these very repomd.xml files. */
+  key: string;
+}
+
+/** The repo x arch closure checks of the release: those to run (`todo`), and how many passed before on identical metadata. */
+async function closureChecks(trees: RepoTree[], ctx: StageContext, store: Store, planOf: (t: RepoTree) => TreePlan): Promise<{ todo: ClosureCheck[]; all: number }> {
   const byDir = new Map(ctx.release.repos.map((r) => [repoDir(r), r]));
   const checks = trees
     .filter((t) => t.kind === 'os' && t.arch === t.group && byDir.get(t.dir)?.mustClose)
-    .map((t) => ({
-      tree: t,
-      deps: byDir
+    .map((t) => {
+      const deps = byDir
         .get(t.dir)!
         .closure.map((d) => trees.find((x) => x.kind === 'os' && x.dir === d && x.arch === t.arch))
-        .filter((x): x is RepoTree => !!x),
-    }));
-  // All trees at once: one after the other, their round trips held dnf back.
+        .filter((x): x is RepoTree => !!x);
+      // Closure depends only on the metadata: a passed check of identical repomd.xml files is not redone.
+      return { tree: t, deps, key: repoclosureKey(t.arch, sha256([t, ...deps].map((x) => sha256(planOf(x).repomd)).join(' '))) };
+    });
+  const passed = await Promise.all(checks.map(async (c) => !!(await store.getKey(c.key))));
+  return { todo: checks.filter((_, i) => !passed[i]), all: checks.length };
+}
+
+/** A metadata-only copy of each repo the checks read, written now (all trees at once: one after the other, their round trips held dnf back). */
+async function closureMetadata(checks: ClosureCheck[], layout: ComposeLayout, planOf: (t: RepoTree) => { opts: SyncTreeOptions; plan: TreePlan }): Promise<Map<RepoTree, string>> {
   const used = [...new Set(checks.flatMap((c) => [c.tree, ...c.deps]))];
   const dirs = await Promise.all(
     used.map(async (t) => {
@@ -363,35 +385,32 @@ async function closureMetadata(trees: RepoTree[], ctx: StageContext, layout: Com
       return dir;
     }),
   );
-  return { checks, meta: new Map(used.map((t, i) => [t, dirs[i]])) };
+  return new Map(used.map((t, i) => [t, dirs[i]]));
 }
 
-async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: Awaited<ReturnType<typeof closureMetadata>>, planOf: (t: RepoTree) => TreePlan, store: Store) {
+async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: { todo: ClosureCheck[]; all: number }, meta: Map<RepoTree, string>, store: Store, forks: DnfForks | undefined) {
   const rel = ctx.release;
-  const workRoot = layout.repoclosureWork;
-  const { checks, meta } = closure;
   const failures: string[] = [];
-  let cached = 0;
-  await mapLimit(checks, 2, async ({ tree: t, deps }) => {
-    // Closure depends only on the metadata: a passed check of identical repomd.xml files is not redone.
-    const key = repoclosureKey(t.arch, sha256([t, ...deps].map((x) => sha256(planOf(x).repomd)).join(' ')));
-    if (await store.getKey(key)) return void cached++;
+  await mapLimit(closure.todo, 2, async ({ tree: t, deps, key }) => {
+    const logFile = layout.log(t.arch, `repoclosure-${t.dir}`);
     const res = await repoclosure({
       check: { id: t.dir, path: meta.get(t)! },
       deps: deps.map((x) => ({ id: x.dir, path: meta.get(x)! })),
       arch: t.arch,
       releasever: rel.major,
-      workDir: join(workRoot, `${t.dir}-${t.arch}`),
-      logFile: layout.log(t.arch, `repoclosure-${t.dir}`),
+      workDir: join(layout.repoclosureWork, `${t.dir}-${t.arch}`),
+      logFile,
+      forks,
     });
-    if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')}`));
+    if (!res.ok) failures.push(...res.broken.map((b) => `${t.dir}/${t.arch}: ${b.package} needs ${b.unresolved.join(', ')} (dnf's log: ${logFile})`));
     else await keepPass(store, key, { tree: treeId(t) });
   });
   if (failures.length) {
     writeFileAtomic(layout.status, 'DOOMED\n');
     throw new Error(`repoclosure failed (latest link not moved; logs in ${layout.logs}):\n  ${failures.sort().join('\n  ')}`);
   }
-  ctx.log.info(`repoclosure: ${checks.length} repo x arch checks passed${cached ? ` (${cached} unchanged since a passed check)` : ''}`);
+  const cached = closure.all - closure.todo.length;
+  ctx.log.info(`repoclosure: ${closure.all} repo x arch checks passed${cached ? ` (${cached} unchanged since a passed check)` : ''}`);
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
