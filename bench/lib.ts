@@ -72,6 +72,12 @@ export function childrenCpuSeconds(): number {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[13]) + Number(f[14])) / clockTicks;
 }
+
+/** CPU seconds of this process and of its children waited for: a bench's own work and its tools'. */
+export function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6 + childrenCpuSeconds();
+}
 export const loadText = () => loadavg().map((x) => x.toFixed(2)).join(' ');
 
 /** Least-squares slope of log(seconds) against log(packages): 1 is linear growth, fixed costs pull it below 1. */

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { publishTree } from '../libs/publish/src/publish';
-import { childrenCpuSeconds, measured, median, standalone, type Emit } from './lib';
+import { cpuSeconds, measured, median, standalone, type Emit } from './lib';
 
 export interface PublishBenchOptions {
   workspaceRoot?: string;
@@ -55,12 +55,6 @@ function makeTree(dir: string, files: number, log: (m: string) => void) {
   }
   execFileSync('ln', ['-sfn', 'NFV', join(dir, 'nfv')]);
 }
-
-/** CPU seconds of this process and of its children waited for (rsync, find): the load of a shared machine barely moves them. */
-const cpuSeconds = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6 + childrenCpuSeconds();
-};
 
 export async function runPublishBench(opts: PublishBenchOptions, emit: Emit): Promise<void> {
   const root = resolve(opts.workspaceRoot ?? join(__dirname, '..'));

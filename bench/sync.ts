@@ -2,7 +2,7 @@
 // same repos, served over loopback by the fixture at a scale of thousands of packages; cold
 // (empty destination, empty store/cache) and warm (destination already populated, nothing changed).
 // Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
 import { dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
 import { run } from '@rocky/exec';
-import { timeIt, flag, measured, median, standalone, type Emit } from './lib';
+import { cpuSeconds, timeIt, flag, measured, median, standalone, type Emit } from './lib';
 
 const RELEASE = `# Benchmark release: BaseOS and AppStream for two arches, binary trees only.
 major: 9
@@ -76,10 +76,9 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     // this process and the tools it waited for (gpg, gpgv, dnf), dnf's its processes.
     const cpu = { ours: [] as number[], dnf: [] as number[] };
     const cpuOf = async (xs: number[], fn: () => Promise<number>) => {
-      const [own, kids] = [process.cpuUsage(), childrenCpuSeconds()];
+      const before = cpuSeconds();
       const wall = await fn();
-      const used = process.cpuUsage(own);
-      xs.push((used.user + used.system) / 1e6 + childrenCpuSeconds() - kids);
+      xs.push(cpuSeconds() - before);
       return wall;
     };
     for (let i = 0; i < reps; i++) {
@@ -100,13 +99,6 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   } finally {
     server.close();
   }
-}
-
-/** CPU seconds of the children this process waited for, and theirs (/proc/self/stat cutime + cstime, in clock ticks of 1/100 s). */
-function childrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / 100;
 }
 
 /** The fixture server in a child process, so it does not compete with the measured client. */
