@@ -91,28 +91,12 @@ export function fittedExponent(points: { packages: number; seconds: number }[]):
   return sxy / sxx;
 }
 
-/**
- * seconds = fixed + c * packages^k, least squares (fixed >= 0; k on a grid of 0.001 from 0.2 to
- * 3): the growth exponent of the part that grows, which a plain log-log slope understates by the
- * fixed costs (ISO builds, task starts) that do not grow with the package count.
- */
-export function fittedGrowth(points: { packages: number; seconds: number }[]): { k: number; fixed: number; c: number } {
-  const t = points.map((p) => p.seconds);
-  let best = { k: NaN, fixed: NaN, c: NaN, sse: Infinity };
-  for (let k = 0.2; k <= 3.0005; k += 0.001) {
-    const x = points.map((p) => p.packages ** k);
-    const mx = x.reduce((a, b) => a + b, 0) / x.length;
-    const mt = t.reduce((a, b) => a + b, 0) / t.length;
-    let c = x.reduce((a, xi, i) => a + (xi - mx) * (t[i] - mt), 0) / x.reduce((a, xi) => a + (xi - mx) ** 2, 0);
-    let fixed = mt - c * mx;
-    if (fixed < 0) {
-      fixed = 0;
-      c = x.reduce((a, xi, i) => a + xi * t[i], 0) / x.reduce((a, xi) => a + xi * xi, 0);
-    }
-    const sse = x.reduce((a, xi, i) => a + (fixed + c * xi - t[i]) ** 2, 0);
-    if (c > 0 && sse < best.sse) best = { k, fixed, c, sse };
-  }
-  return { k: best.k, fixed: best.fixed, c: best.c };
+/** seconds = fixed + perPackage * packages, least squares. */
+export function linearFit(points: { packages: number; seconds: number }[]): { fixed: number; perPackage: number } {
+  const mx = points.reduce((a, p) => a + p.packages, 0) / points.length;
+  const my = points.reduce((a, p) => a + p.seconds, 0) / points.length;
+  const perPackage = points.reduce((a, p) => a + (p.packages - mx) * (p.seconds - my), 0) / points.reduce((a, p) => a + (p.packages - mx) ** 2, 0);
+  return { fixed: my - perPackage * mx, perPackage };
 }
 
 export const median = (xs: number[]) => {
