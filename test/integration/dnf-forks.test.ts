@@ -1,5 +1,7 @@
 // dnf run as forks of one server that imported dnf: the same exit, output and log as the plain
 // command, stopped on a timeout and when the server is closed; wrappers are not taken for dnf.
+// Here, not in libs/rpm-repo: it uses the fixture's broken repo, and rpm-repo's own files must not
+// import the fixture (which imports rpm-repo), or every change to the fixture's imports affects rpm-repo.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -7,9 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ToolError, formatArgv, run } from '@rocky/exec';
 import { writeBrokenRepo } from '@rocky/upstream-fixture';
-import { dnfArgv, dnfConfig, repoclosureArgv } from './dnf';
-import { DnfForks, dnfLauncher } from './dnf-forks';
-import { repoclosure } from './repoclosure';
+import { DnfForks, dnfArgv, dnfConfig, dnfLauncher, repoclosure, repoclosureArgv } from '@rocky/rpm-repo';
 
 describe('dnf forks', () => {
   let tmp: string;
