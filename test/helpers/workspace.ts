@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { acquireLockWaiting } from '@rocky/exec';
+import { acquireLockWaiting, isAlive } from '@rocky/exec';
 import { removeSharedWorkspaces, sharedWorkspacePath } from './shared-names';
 
 export const repoRoot = resolve(__dirname, '../..');
@@ -124,7 +124,7 @@ export async function sharedWorkspace(opts: { name: string; fixtureFrom: string;
     const release = await acquireLockWaiting(`${base}.lock`, `shared workspace ${name}`);
     try {
       if (!existsSync(base)) {
-        removeSharedWorkspaces(isGone);
+        removeSharedWorkspaces((pid) => !isAlive(pid));
         build(fresh);
         renameSync(fresh.dir, base); // whole or not at all
       }
@@ -158,14 +158,4 @@ function workspaceDigest(dir: string, extra: string): string {
   };
   walk('');
   return h.digest('hex').slice(0, 16);
-}
-
-/** Whether the process `pid` (a vitest run whose shared workspace is left) has ended. */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
 }

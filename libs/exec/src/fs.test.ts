@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic, mapLimit, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
 import { hashFiles } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
@@ -246,5 +246,28 @@ describe('exec primitives', () => {
     expect(err.logFile).toBe(log);
     // Without a log file and with output on stdout only.
     expect((await run(['sh', '-c', 'echo only-out; exit 1']).catch((e) => e)).message).toBe(`sh exited 1: sh -c 'echo only-out; exit 1'\nstdout:\nonly-out`);
+  });
+});
+
+describe('allOrFirstFailure', () => {
+  it('the first failure stops the others, and is thrown once they have all ended', async () => {
+    const ended: string[] = [];
+    // Never ends on its own: only the abort ends it, with an error of its own that must not win.
+    const waits = (signal: AbortSignal) => new Promise<string>((_, reject) => signal.addEventListener('abort', () => (ended.push('waiter'), reject(new Error('aborted')))));
+    const fails = async () => {
+      await Promise.resolve();
+      throw new Error('first');
+    };
+    await expect(allOrFirstFailure<string>([waits, fails])).rejects.toThrow(/^first$/);
+    expect(ended).toEqual(['waiter']);
+  });
+
+  it('takes a failure a task reports while it goes on, and gives every result when none fails', async () => {
+    const reports = async (signal: AbortSignal, fail: (e: unknown) => void) => {
+      fail(new Error('reported'));
+      return signal.aborted ? 'saw the abort' : 'no abort';
+    };
+    await expect(allOrFirstFailure([reports])).rejects.toThrow(/^reported$/);
+    expect(await allOrFirstFailure([async () => 1, async () => 2])).toEqual([1, 2]);
   });
 });

@@ -181,6 +181,24 @@ export async function hashFile(file: string, algo: string): Promise<string> {
 
 export const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
+/**
+ * Runs `tasks` together, all given one AbortSignal. The first failure (a task's rejection, or an
+ * error it passes to `fail` while it goes on) aborts the signal for the others, and is the error
+ * thrown once every task has settled: no task's process is left running, and the others' errors
+ * from being aborted do not hide it.
+ */
+export async function allOrFirstFailure<R>(tasks: ((signal: AbortSignal, fail: (e: unknown) => void) => Promise<R>)[]): Promise<R[]> {
+  const stop = new AbortController();
+  let first: { error: unknown } | undefined;
+  const fail = (error: unknown) => {
+    first ??= { error };
+    stop.abort();
+  };
+  const settled = await Promise.allSettled(tasks.map((t) => t(stop.signal, fail).catch((e: unknown) => (fail(e), Promise.reject(e)))));
+  if (first) throw first.error;
+  return settled.map((r) => (r as PromiseFulfilledResult<R>).value);
+}
+
 /** Maps over items with at most `limit` promises in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
@@ -356,7 +374,8 @@ export async function acquireLockWaiting(
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` exists (on this host; one of another user's counts). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

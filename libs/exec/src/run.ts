@@ -97,7 +97,7 @@ const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll(
 export const formatArgv = (argv: string[]) => argv.map(quote).join(' ');
 
 /** Starts the log a tool's run appends to, with its command line first. */
-function openLog(argv: string[], logFile: string): { file: string; append: true } {
+export function openLog(argv: string[], logFile: string): { file: string; append: true } {
   mkdirSync(dirname(logFile), { recursive: true });
   appendFileSync(logFile, `$ ${formatArgv(argv)}\n`);
   return { file: logFile, append: true };
@@ -288,14 +288,18 @@ const found = new Map<string, boolean>();
  * pre-flight asks for up to ten; a `sh` each cost its task ~0.1 s under load).
  */
 export function hasTool(tool: string): boolean {
-  if (!found.has(tool)) {
-    const candidates = tool.includes('/') ? [tool] : (process.env.PATH ?? '').split(':').map((d) => join(d || '.', tool));
-    found.set(tool, candidates.some(isExecutableFile));
-  }
+  if (!found.has(tool)) found.set(tool, toolPath(tool) !== undefined);
   return found.get(tool)!;
 }
 
-function isExecutableFile(path: string): boolean {
+/** The file `tool` runs as (the first executable file of that name in PATH, or `tool` itself when it is a path), if any. */
+export function toolPath(tool: string, path = process.env.PATH ?? ''): string | undefined {
+  const candidates = tool.includes('/') ? [tool] : path.split(':').map((d) => join(d || '.', tool));
+  return candidates.find(isExecutableFile);
+}
+
+/** An executable regular file (not a directory, which X_OK alone would accept). */
+export function isExecutableFile(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();

@@ -9,7 +9,7 @@
 // other core, overlapped. find is in findutils on every host we support (4.6 on Rocky 8).
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { run, type RunResult } from '@rocky/exec';
+import { allOrFirstFailure, run, type RunResult } from '@rocky/exec';
 
 /** Numbers per entry in WalkChunk.nums. */
 export const STRIDE = 7;
@@ -64,7 +64,8 @@ const FIND_ARGS = ['(', '-name', '.~tmp~*', '-o', '-name', '.nfs*', '-o', '-type
 /** find processes walking at once (a machine with one core gets one). */
 const WALKERS = 2;
 
-function* splitBytes(buf: Buffer, sep: number): Generator<Buffer> {
+/** The pieces of `buf` between `sep` bytes (after a trailing `sep`, one empty piece). */
+export function* splitBytes(buf: Buffer, sep: number): Generator<Buffer> {
   for (let at = 0; at <= buf.length; ) {
     const end = buf.indexOf(sep, at);
     yield buf.subarray(at, end < 0 ? buf.length : end);
@@ -125,8 +126,6 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
   for (const e of top) if (!e.isDirectory()) groups[0].push(`./${e.name}`);
   const chunks: WalkChunk[] = [];
   const decoder = new TextDecoder('utf-8', { fatal: true });
-  let failure: Error | undefined;
-  const stop = new AbortController();
   // Names and suffixes with a `/` never match one entry's name: dropped once, not tested per entry.
   const [checksumNames, imageExtensions] = [rules.checksumNames, rules.imageExtensions].map((xs) => xs.filter((x) => !x.includes('/')));
   // The last character of each image extension: one lookup rules out most names (…rpm) before
@@ -222,20 +221,11 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
 
   // The first failure of either find (its output, or its exit with the tool's stderr) stops the
   // other at once and is the one reported.
-  const walk = async (starts: string[]) => {
-    try {
-      await walkOne(starts);
-    } catch (e) {
-      failure ??= e as Error;
-      stop.abort();
-      throw failure;
-    }
-  };
-  const walkOne = async (starts: string[]) => {
+  const walk = (starts: string[]) => async (signal: AbortSignal, fail: (e: unknown) => void) => {
     const parse = parser();
     let rest: Buffer | undefined;
     const onStdout = (data: Buffer) => {
-      if (failure) return;
+      if (signal.aborted) return;
       const buf = rest ? Buffer.concat([rest, data]) : data;
       const last = buf.lastIndexOf(0);
       if (last < 0) {
@@ -246,24 +236,22 @@ export async function walkTree(root: string, rules: WalkRules): Promise<WalkChun
       try {
         parse(records(buf.subarray(0, last)));
       } catch (e) {
-        failure = e as Error;
-        stop.abort();
+        fail(e);
       }
     };
     // find exits 1 for any entry it could not read; entries removed while it ran are simply not there any more.
     let r: RunResult;
     try {
-      r = await run(['find', ...starts, ...FIND_ARGS], { cwd: root, env: { ...process.env, LC_ALL: 'C' }, okCodes: [0, 1], cancelSignal: stop.signal, onStdout });
+      r = await run(['find', ...starts, ...FIND_ARGS], { cwd: root, env: { ...process.env, LC_ALL: 'C' }, okCodes: [0, 1], cancelSignal: signal, onStdout });
     } catch (e) {
-      throw failure ?? e;
+      if (signal.aborted) return; // the failure that stopped it is the one reported
+      throw e;
     }
-    if (failure) throw failure;
+    if (signal.aborted) return;
     const problems = r.stderr.split('\n').filter((l) => l.trim() && !/: No such file or directory$/.test(l));
     if (r.code !== 0 && (problems.length > 0 || !r.stderr.trim())) throw new Error(`find in ${root} (the file-list walk) exited with code ${r.code}${r.stderr.trim() ? `:\n${r.stderr.trim()}` : ''}`);
     if (rest?.length) throw new Error(`find in ${root}: output ends in an unterminated record`);
   };
-  const results = await Promise.allSettled(groups.filter((s) => s.length > 0).map(walk));
-  const bad = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (bad) throw failure ?? bad.reason;
+  await allOrFirstFailure(groups.filter((s) => s.length > 0).map(walk));
   return chunks;
 }

@@ -30,7 +30,8 @@
 import { isUtf8 } from 'node:buffer';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, resolve } from 'node:path';
-import { run, sha256File, type EventLog } from '@rocky/exec';
+import { splitBytes } from './filelist-walk';
+import { allOrFirstFailure, run, sha256File, type EventLog } from '@rocky/exec';
 import {
   baseArg,
   baseArgs,
@@ -296,31 +297,22 @@ export async function sourceProblems(sources: string[], excludes: string[] = [])
     if (why) problems.push(`${root}/${escapeName(p)} -> ${escapeName(target)}: ${why}`);
   };
   // The first failure stops the other walks (they are of no use now) and is the one reported.
-  const stop = new AbortController();
-  let failure: Error | undefined;
-  const walk = async (root: string): Promise<Buffer> => {
+  const walk = (root: string) => async (signal: AbortSignal) => {
     const out: Buffer[] = [];
     try {
       // Records of three NUL-terminated fields: type, path under the root, symlink target (else empty).
       await run(['find', '.', '-mindepth', '1', '(', '-type', 'l', '-o', '-name', UNUSUAL_NAME, ')', '-printf', '%y\\0%P\\0%l\\0'], {
         cwd: root,
         env: { ...process.env, LC_ALL: 'C' },
-        cancelSignal: stop.signal,
+        cancelSignal: signal,
         onStdout: (b) => out.push(b),
       });
     } catch (e) {
-      failure ??= new Error(`checking the names in ${root}: ${(e as Error).message}`, { cause: e });
-      stop.abort();
-      throw failure;
+      throw new Error(`checking the names in ${root}: ${(e as Error).message}`, { cause: e });
     }
-    return Buffer.concat(out);
+    return [...splitBytes(Buffer.concat(out), 0)];
   };
-  const found = await Promise.allSettled(sources.map(walk));
-  if (failure) throw failure;
-  found.forEach((f, s) => {
-    const all = (f as PromiseFulfilledResult<Buffer>).value;
-    const fields: Buffer[] = [];
-    for (let at = 0, end; (end = all.indexOf(0, at)) >= 0; at = end + 1) fields.push(all.subarray(at, end));
+  (await allOrFirstFailure(sources.map(walk))).forEach((fields, s) => {
     for (let i = 0; i + 2 < fields.length; i += 3) check(sources[s], fields[i].toString(), fields[i + 1], fields[i + 2]);
   });
   return problems;

@@ -1,9 +1,9 @@
 // Before a compose starts: the producer's command, checkouts, config files and target dir are
 // where the site says, on the host that runs pungi (here, or the compose host over one ssh call).
 // A missing one is named by its site field, instead of failing after pungi created a compose dir.
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { hasTool, run, ToolError } from '@rocky/exec';
+import { hasTool, isExecutableFile, run, ToolError } from '@rocky/exec';
 import type { PungiProducer } from '@rocky/config';
 import { runnerArgv } from './run';
 
@@ -31,10 +31,10 @@ export async function checkProducer(p: PungiProducer, release: string, o: { sshC
   const missing: string[] = [];
   if (p.runner.type === 'local') {
     for (const n of list) {
-      const ok = n.kind === 'dir' ? existsSync(n.path) && statSync(n.path).isDirectory() : n.kind === 'file' ? existsSync(n.path) && statSync(n.path).isFile() : isExecutable(n.path);
+      const ok = n.kind === 'dir' ? existsSync(n.path) && statSync(n.path).isDirectory() : n.kind === 'file' ? existsSync(n.path) && statSync(n.path).isFile() : isExecutableFile(n.path);
       if (!ok) missing.push(`${n.field}: ${n.path} is not ${what[n.kind]}`);
     }
-    if (cmd.includes('/') ? !isExecutable(cmd) : !hasTool(cmd)) missing.push(`command: ${cmd} is not ${cmd.includes('/') ? 'an executable file' : 'in PATH'}`);
+    if (cmd.includes('/') ? !isExecutableFile(cmd) : !hasTool(cmd)) missing.push(`command: ${cmd} is not ${cmd.includes('/') ? 'an executable file' : 'in PATH'}`);
   } else {
     // One round trip: the remote shell prints the index of every check that fails.
     const tests = list.map((n) => (n.kind === 'dir' ? '-d' : n.kind === 'file' ? '-f' : '-x'));
@@ -56,13 +56,4 @@ export async function checkProducer(p: PungiProducer, release: string, o: { sshC
     }
   }
   if (missing.length) throw new Error(`producers.${release}: the producer cannot run:\n  ${missing.join('\n  ')}`);
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
 }

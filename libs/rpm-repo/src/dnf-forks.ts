@@ -6,9 +6,10 @@
 // import is shared. Used only when the `dnf` on PATH is that standard launcher; anything else (a
 // wrapper, another dnf) is run as a plain command.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { ToolError, formatArgv, type RunResult } from '@rocky/exec';
+import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { ToolError, openLog, toolPath, type RunResult } from '@rocky/exec';
 
 // The parent reads requests (one JSON object a line) on stdin: {"id", "argv", "out", "err"} runs
 // dnf with argv in a fork, stdout and stderr to those files; {"kill": id, "signal": n} signals a
@@ -90,19 +91,12 @@ while True:
 
 /** The interpreter (and its options) of the `dnf` on PATH, when it is dnf's standard Python launcher. */
 export function dnfLauncher(path = process.env.PATH ?? ''): string[] | undefined {
-  for (const dir of path.split(':').filter(Boolean)) {
-    const file = join(dir, 'dnf');
-    try {
-      accessSync(file, constants.X_OK);
-    } catch {
-      continue;
-    }
-    const text = readFileSync(file, 'utf8');
-    const shebang = /^#!(\S*python\S*)([^\n]*)\n/.exec(text);
-    if (!shebang || !/^from dnf\.cli import main\nmain\.user_main\(sys\.argv\[1:\], exit_code=True\)\s*$/m.test(text)) return undefined;
-    return [shebang[1], ...shebang[2].trim().split(/\s+/).filter(Boolean)];
-  }
-  return undefined;
+  const file = toolPath('dnf', path);
+  if (!file) return undefined;
+  const text = readFileSync(file, 'utf8');
+  const shebang = /^#!(\S*python\S*)([^\n]*)\n/.exec(text);
+  if (!shebang || !/^from dnf\.cli import main\nmain\.user_main\(sys\.argv\[1:\], exit_code=True\)\s*$/m.test(text)) return undefined;
+  return [shebang[1], ...shebang[2].trim().split(/\s+/).filter(Boolean)];
 }
 
 /** How a fork ended: its exit code, or the signal that killed it; `lost` when the server ended first. */
@@ -162,10 +156,7 @@ export class DnfForks {
     mkdirSync(opts.workDir, { recursive: true });
     const out = join(opts.workDir, `dnf-${id}.stdout`);
     const err = join(opts.workDir, `dnf-${id}.stderr`);
-    if (opts.logFile) {
-      mkdirSync(dirname(opts.logFile), { recursive: true });
-      appendFileSync(opts.logFile, `$ ${formatArgv(argv)}\n`);
-    }
+    if (opts.logFile) openLog(argv, opts.logFile);
     let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
     const ended = await new Promise<Ended>((done) => {
@@ -214,4 +205,5 @@ export class DnfForks {
   }
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 15: 'SIGTERM' };
+/** Signal names by number (os.constants.signals inverted), as ToolError names them. */
+const SIGNALS: Record<number, string> = Object.fromEntries(Object.entries(constants.signals).map(([name, n]) => [n, name]));
