@@ -1,5 +1,5 @@
 // @ts-check
-// The test-target plugin (src/projects.ts) as Nx loads it (nx.json): plain JavaScript running the
+// The typecheck and test targets plugin (src/projects.ts) as Nx loads it (nx.json): plain JavaScript running the
 // compiled build (build.js), so that no nx start registers a TypeScript transpiler (see plugin.js).
 'use strict';
 const { join } = require('node:path');
