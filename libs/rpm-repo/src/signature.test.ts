@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgExport, gpgGenKey, gpgSign, killGpgAgent } from '@rocky/exec';
+import { spawnSync } from 'node:child_process';
+import { gpgExport, gpgGenKey, gpgSign, hostName, killGpgAgent } from '@rocky/exec';
 import { SignatureVerifier } from './signature';
 
 let dir: string;
@@ -64,5 +65,26 @@ describe('SignatureVerifier', () => {
       v.close();
       rmSync(v.dir, { recursive: true, force: true }); // kept for the failure's log
     }
+  });
+
+  it("removes the directory a killed run's verifier left, not a failure's evidence nor a live process's", () => {
+    const parent = join(dir, 'sweep');
+    mkdirSync(parent);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: a pid of no process
+    const left = join(parent, `releng-gpgv@${hostName()}.${dead}-0`);
+    const evidence = join(parent, `releng-gpgv@${hostName()}.${dead}-1`);
+    const live = join(parent, `releng-gpgv@${hostName()}.${process.ppid}-0`);
+    const otherHost = join(parent, `releng-gpgv@elsewhere.${dead}-0`);
+    for (const d of [left, evidence, live, otherHost]) mkdirSync(join(d, 'gnupg'), { recursive: true });
+    writeFileSync(join(evidence, 'x.gpgv.log'), 'gpgv: BAD signature\n');
+    const v = new SignatureVerifier(join(dir, 'none.key'), parent);
+    try {
+      expect(existsSync(left)).toBe(false);
+      for (const d of [evidence, live, otherHost]) expect(existsSync(d), d).toBe(true);
+      expect(v.dir).toMatch(new RegExp(`/releng-gpgv@${hostName()}\\.${process.pid}-[0-9a-z]+$`));
+    } finally {
+      v.close();
+    }
+    expect(existsSync(v.dir)).toBe(false);
   });
 });

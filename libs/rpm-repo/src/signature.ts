@@ -1,9 +1,46 @@
 // Verifying upstream's detached, armored repomd.xml signature with gpgv against the key the
 // site names, so a compose is only built from metadata the build system signed.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgDearmor, gpgKeyIds, gpgvVerify } from '@rocky/exec';
+import { gpgDearmor, gpgKeyIds, gpgvVerify, isDeadScratch, scratchName } from '@rocky/exec';
+
+const PREFIX = 'releng-gpgv';
+let made = 0;
+
+/**
+ * The verifier directories of this host's dead processes (a killed sync cannot remove its own),
+ * except one holding a gpgv log: a failed verification's evidence, which its error named.
+ */
+function sweepDead(parent: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(parent).filter((n) => n.startsWith(`${PREFIX}@`) && isDeadScratch(n));
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const dir = join(parent, n);
+    try {
+      if (!readdirSync(dir).some((f) => f.endsWith('.gpgv.log'))) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Gone meanwhile, or not ours to read: left alone.
+    }
+  }
+}
+
+/** A new directory named by host and pid (scratchName), so that a later verifier removes it if this process is killed. */
+function makeDir(parent: string): string {
+  for (;;) {
+    const dir = join(parent, `${scratchName(PREFIX)}-${(made++).toString(36)}`);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+      return dir;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // else a reused pid's leftover: the next name
+    }
+  }
+}
 
 export class SignatureVerifier {
   readonly dir: string;
@@ -13,8 +50,13 @@ export class SignatureVerifier {
   /** A failed verification's inputs and gpgv log are kept (the error names them). */
   private keep = false;
 
-  constructor(readonly keyFile: string) {
-    this.dir = mkdtempSync(join(tmpdir(), 'releng-gpgv-'));
+  /** `parent`: where the verifier's directory goes (default the system's temp dir). */
+  constructor(
+    readonly keyFile: string,
+    parent = tmpdir(),
+  ) {
+    sweepDead(parent);
+    this.dir = makeDir(parent);
     // gpg's own state for reading the key file, so the user's ~/.gnupg is never touched.
     this.home = join(this.dir, 'gnupg');
     mkdirSync(this.home, { mode: 0o700 });
