@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -74,6 +74,7 @@ describe('exec primitives', () => {
   });
 
   const dir = mkdtempSync(join(tmpdir(), 'exec-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   it('a lock refuses a second holder (in this process too) and takes over a dead owner (also a pid-only lock of an older version)', () => {
     const f = join(dir, 'a.lock');
     const release = acquireLock(f, 'thing');
