@@ -24,7 +24,7 @@ const benches: [string, (emit: Emit) => Promise<void>][] = [
   ['filelist', async (emit) => (await import('./filelist')).runFileListBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['walk', async (emit) => (await import('./filelist')).runWalkBench({ files: quick ? 50_000 : 200_000 }, emit)],
   ['publish', async (emit) => (await import('./publish')).runPublishBench({ files: quick ? 50_000 : 200_000 }, emit)],
-  ['pipeline', async (emit) => (await import('./pipeline')).runPipelineBench({}, emit)],
+  ['pipeline', async (emit) => (await import('./pipeline')).runPipelineBench({ scale: quick ? 1 : 20 }, emit)],
   ['scale', async (emit) => (await import('./pipeline')).runScaleBench({ scales, shape }, emit)],
 ];
 /** Not part of a plain `npm run bench` (CI): too long; run with `--only scale`. */

@@ -187,5 +187,26 @@ describe('nx run rocky-9:finalize on the local site', () => {
     // The x86_64 DVD was not rebuilt: iso-extra took it from the store by the digest of its inputs.
     const out = readFileSync(join(ws.dir, 'dist/rocky-9/iso-extra/manifest.json'), 'utf8');
     expect(JSON.parse(out).images.find((i: { arch: string }) => i.arch === 'x86_64').sha256).toBe(x86Dvd);
+    // bash is in the boot tree (comps core): its install.img, so the boot ISO, was made anew.
+    expect(readFileSync(join(compose(), '../logs/aarch64/iso-boot.log'), 'utf8')).toContain('$ mksquashfs');
+  });
+
+  it('a package outside the boot tree changed in aarch64 BaseOS: the boot ISO is the stored build of the same packages, the DVD is rebuilt with the new package', async () => {
+    const bootIso = () => readJson<{ iso: { sha256: string } }>(join(ws.dir, 'dist/rocky-9/iso/aarch64/manifest.json')).iso.sha256;
+    const dvd = () => readJson<{ images: { arch: string; sha256: string }[] }>(join(ws.dir, 'dist/rocky-9/iso-extra/manifest.json')).images.find((i) => i.arch === 'aarch64')!.sha256;
+    const before = { boot: bootIso(), dvd: dvd() };
+    const { newHref } = await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'baseos-tools-1' });
+    ws.nx(['run', 'rocky-9:finalize', '--outputStyle=static']);
+    expect(statusOf(ws)['rocky-9:iso-aarch64']).toBe('cache-miss');
+    // dnf made the runtime root (the same packages as before), and nothing after it ran.
+    const log = readFileSync(join(compose(), '../logs/aarch64/iso-boot.log'), 'utf8');
+    expect(log).toContain('$ dnf');
+    expect(log).not.toContain('$ mksquashfs');
+    expect(log).not.toContain('$ xorriso');
+    expect(bootIso()).toBe(before.boot);
+    expect(dvd()).not.toBe(before.dvd);
+    const dir = join(compose(), 'isos/aarch64');
+    expect(readFileSync(join(dir, 'Rocky-9.7-aarch64-dvd.iso.manifest'), 'utf8').split('\n')).toContain(`BaseOS/${newHref}`);
+    execFileSync('sha256sum', ['-c', '--strict', 'CHECKSUM'], { cwd: dir, stdio: 'pipe' });
   });
 });

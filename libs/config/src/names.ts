@@ -264,6 +264,8 @@ export function productionNames(r: R): PublishNames {
 
 /** A boot ISO built by the Nx task with this hash (same inputs, same ISO). */
 export const isoReuseKey = (project: string, arch: string, taskHash: string) => `iso:${project}:${arch}:${taskHash}`;
+/** A boot ISO (boot-tree builder) built from a runtime root of these packages and these settings (iso.ts: the digest of both). */
+export const bootTreeKey = (project: string, arch: string, digest: string) => `boot-tree:${project}:${arch}:${digest}`;
 /** An extra ISO (DVD) built from inputs with this digest. */
 export const extraIsoKey = (project: string, arch: string, image: string, inputs: string) => `extra-iso:${project}:${arch}:${image}:${inputs}`;
 /** A good signature (gpgv) of upstream repomd.xml and repomd.xml.asc with this digest, by the key file with this sha256. */

@@ -3,13 +3,13 @@
 // tools: a dnf installroot squashed into images/install.img, the kernel and initrd from the
 // release's kernel package, isolinux and a standalone grub where this host has them, .treeinfo,
 // .discinfo, media.repo, and a hybrid boot ISO named and labelled as lorax's would be.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { XMLParser } from 'fast-xml-parser';
 import { fullName, isoNames, releaseIso, revision, volumeId, type Arch, type Builder } from '@rocky/config';
 import { discTimestamp, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, type TreeInfo } from '@rocky/compose';
-import { hashFiles, hasTool, missingHint, preflight, run, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
+import { hashFiles, hasTool, missingHint, preflight, run, sha256, sha256File, tempName, writeFileAtomic } from '@rocky/exec';
 import { compareEvr, decompress, parseRepomd, readRepoPackages } from '@rocky/rpm-repo';
 import {
   efibootSizeKiB,
@@ -28,8 +28,10 @@ import { collectLoraxTree, loraxArgv, wrapperArgv, wrapperMountProblem, type Wra
 import { appendFileToLog, grubMkimageArgv, implantisomd5Argv, mcopyArgv, mkfsFatArgv, mkisofsArgv, mksquashfsArgv, mmdArgv, mtoolsEnv, reproducibleEnv, runTool } from './tools';
 import type { BootTreeInput, BootTreeResult } from './types';
 
-/** Builds the boot tree and boot ISO of one arch with the site's builder for it. */
-export async function buildBootTree(input: BootTreeInput): Promise<BootTreeResult> {
+/** Builds the boot tree and boot ISO of one arch with the site's builder for it (undefined: `haveBuilt` had it). */
+export async function buildBootTree(input: BootTreeInput & { haveBuilt: NonNullable<BootTreeInput['haveBuilt']> }): Promise<BootTreeResult | undefined>;
+export async function buildBootTree(input: Omit<BootTreeInput, 'haveBuilt'>): Promise<BootTreeResult>;
+export async function buildBootTree(input: BootTreeInput): Promise<BootTreeResult | undefined> {
   const b = input.builder;
   switch (b.type) {
     case 'ssh':
@@ -209,7 +211,40 @@ export function squashfsCompressor(rootBytes: number): 'xz' | 'zstd' {
   return rootBytes <= 64 * 1024 * 1024 ? 'xz' : 'zstd';
 }
 
-async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 'boot-tree' }>): Promise<BootTreeResult> {
+/**
+ * What the boot tree and ISO are made of, given the installroot: every installed package by the
+ * sha256 the repos' primary gives it (the root's files are theirs: no scriptlets run, the install
+ * records go), the host's boot loader files (by size and mtime), the release's names and the
+ * build timestamp. The builds are reproducible (repro.test.ts): equal digests, equal bytes.
+ */
+async function bootTreeDigest(input: BootTreeInput, root: string, loaders: HostLoaders, logFile: string): Promise<string> {
+  const { release, arch, buildTimestamp } = input;
+  const q = await run(['rpm', `--root=${root}`, '-qa', '--qf', '%{NAME} %{EPOCHNUM} %{VERSION} %{RELEASE} %{ARCH}\\n'], { logFile });
+  const byNevra = new Map<string, Set<string>>();
+  for (const r of input.repos) {
+    for (const p of readRepoPackages(r.path) ?? []) {
+      const k = `${p.name} ${p.epoch || '0'} ${p.version} ${p.release} ${p.arch}`;
+      byNevra.set(k, (byNevra.get(k) ?? new Set()).add(p.sha256));
+    }
+  }
+  const packages = q.stdout.trim().split('\n').filter(Boolean).sort().map((k) => {
+    const sums = byNevra.get(k);
+    if (!sums) throw new Error(`${arch}: ${k} is installed in the runtime root but is in none of the repos`);
+    return [k, [...sums].sort()];
+  });
+  const stamp = (f: string) => {
+    const st = statSync(f);
+    return `${f} ${st.size} ${st.mtimeMs}`;
+  };
+  const loaderFiles = [
+    ...(loaders.bios ? [loaders.bios.isolinuxBin, loaders.bios.isohdpfx, ...ISOLINUX_MODULES.map((m) => join(loaders.bios!.modulesDir, m))] : []),
+    ...(loaders.uefi ? readdirSync(loaders.uefi.modulesDir).sort().map((m) => join(loaders.uefi!.modulesDir, m)) : []),
+  ];
+  const names = { volid: volumeId(release, arch), product: fullName(release), fullname: release.fullname, short: release.shortname, revision: revision(release), major: release.major, lorax: releaseIso(release).lorax };
+  return sha256(JSON.stringify({ packages, loaders, loaderFiles: loaderFiles.map(stamp), names, buildTimestamp }));
+}
+
+async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 'boot-tree' }>): Promise<BootTreeResult | undefined> {
   const { release, arch, workDir, outDir, buildTimestamp } = input;
   const log = input.log ?? (() => {});
   const loaders: HostLoaders = hostBootLoaders(arch);
@@ -218,7 +253,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
     throw new Error(`${arch}: site requires a bootable ISO but this host has no boot loader for ${arch} (${loaderInstallHint(arch)})`);
   }
   try {
-    preflight(['dnf', 'mksquashfs', 'xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo']);
+    preflight(['dnf', 'rpm', 'mksquashfs', 'xorriso', 'implantisomd5', 'checkisomd5', 'isoinfo']);
   } catch (e) {
     throw new Error(`${arch}: boot-tree builder: ${(e as Error).message}`);
   }
@@ -263,6 +298,10 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   log(`installing ${pkgs.join(' ')} (${arch}) into ${root}`);
   await step('dnf install', () => run([...dnfArgv(dnf, input.repos), 'install', ...pkgs], { logFile, timeoutMs: 3600_000, stdoutTail: true }));
   const kernel = findKernel(root, arch, kernelPkg, kver);
+  if (input.haveBuilt && (await input.haveBuilt(await step('rpm -qa', () => bootTreeDigest(input, root, loaders, logFile))))) {
+    log(`the runtime root holds the packages of a boot tree built before: not built again`);
+    return undefined;
+  }
 
   mkdirSync(join(build, 'images/pxeboot'), { recursive: true });
   linkOrCopy(kernel.vmlinuz, join(build, 'images/pxeboot/vmlinuz'));

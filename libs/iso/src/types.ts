@@ -21,6 +21,13 @@ export interface BootTreeInput {
   /** Gets every tool's command line and full output; failures name it. Default: `<workDir>/boot-tree-<arch>.log` (lorax: `<workDir>/lorax-run.log`). */
   logFile?: string;
   log?: (msg: string) => void;
+  /**
+   * boot-tree builder: asked once dnf has installed the runtime root, with the digest of what the
+   * tree and the ISO are made of on this host (installed packages by sha256, boot loader files,
+   * release names, buildTimestamp). True: the caller has the build of that digest already, and
+   * this one stops (buildBootTree returns undefined).
+   */
+  haveBuilt?: (digest: string) => Promise<boolean>;
 }
 
 export interface BuiltFile {

@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Readable } from 'node:stream';
 import { buildViaKubernetes, buildViaSsh } from '@rocky/builders';
-import { isoReuseKey, mediaNames, releaseIso, type Arch, type Builder, type IsoNames } from '@rocky/config';
+import { bootTreeKey, isoReuseKey, mediaNames, releaseIso, type Arch, type Builder, type IsoNames } from '@rocky/config';
 import { keepLogs } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { buildBootTree, isoManifest, type BootTreeResult } from '@rocky/iso';
@@ -55,7 +55,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const b = builderFor(ctx, isoArch(ctx));
     if (b.type === 'ssh') return ['ssh', 'tar'];
     if (b.type === 'kubernetes') return ['tar', 'xorriso'];
-    return ['dnf', 'xorriso', 'implantisomd5', 'mksquashfs', ...(b.type === 'lorax' ? [b.wrapper[0] ?? 'lorax'] : ['checkisomd5', 'isoinfo', 'mkfs.fat', 'mmd', 'mcopy'])];
+    return ['dnf', 'xorriso', 'implantisomd5', 'mksquashfs', ...(b.type === 'lorax' ? [b.wrapper[0] ?? 'lorax'] : ['rpm', 'checkisomd5', 'isoinfo', 'mkfs.fat', 'mmd', 'mcopy'])];
   },
 
   async plan(ctx) {
@@ -97,6 +97,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     const workDir = scratchDir(ctx, `iso-${ctx.project}-${arch}`);
     if (existsSync(outDir)) rmSync(outDir, { recursive: true, force: true }); // a killed run's leftovers
     let res: BootTreeResult;
+    let built: { key: string; manifest?: IsoManifest } | undefined;
     const log = ctx.log.info;
     const logs = join(layout.logs, arch);
     try {
@@ -116,7 +117,23 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
                 loraxCommand: builder.loraxCommand,
               });
       } else {
-        res = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, composeRoot: site.roots.compose, buildTimestamp: composeTimestamp(composeId), log, logFile: layout.log(arch, 'iso-boot') });
+        // A runtime root of the very packages of a stored build (the one changed upstream is in
+        // neither) makes the very same boot tree and ISO: that build is taken, not made again.
+        const settings = isoInputs(ctx, arch, builder, names);
+        const haveBuilt = async (digest: string) => {
+          const key = bootTreeKey(ctx.project, arch, createHash('sha256').update(`${settings} ${digest}`).digest('hex'));
+          const m = (await store.getKey(key))?.metadata.manifest as IsoManifest | undefined;
+          built = { key, manifest: m && (await allInStore(store, [m.iso, m.listing, ...m.tree])) ? m : undefined };
+          return !!built.manifest;
+        };
+        const r = await buildBootTree({ release: rel, arch, repos: repoDirs, builder, outDir, workDir, composeRoot: site.roots.compose, buildTimestamp: composeTimestamp(composeId), log, logFile: layout.log(arch, 'iso-boot'), haveBuilt });
+        if (!r) {
+          // Found under these repos too from now on: the next plan needs no runtime root.
+          const m = built!.manifest!;
+          await store.setKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, plan.repos!)), m.iso, { manifest: m });
+          return m;
+        }
+        res = r;
       }
     } catch (e) {
       // Remote builders leave their session logs in the work dir: kept with the rest below.
@@ -137,6 +154,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
       tree: res.treeFiles,
     };
     await store.setKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, plan.repos!)), res.iso, { manifest });
+    if (built) await store.setKey(built.key, res.iso, { manifest });
     return manifest;
   },
 
@@ -155,14 +173,15 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
 };
 
 /**
- * Digest of everything a boot ISO is built from: the repos lorax installs from (their repodata),
- * the release's lorax settings and names, the builder, and the builders' code.
+ * Digest of everything a boot ISO is built from: the repos lorax installs from (their repodata;
+ * without `repos`, the settings alone, which the boot-tree builder completes with its runtime
+ * root's packages), the release's lorax settings and names, the builder, and the builders' code.
  */
-function isoInputs(ctx: StageContext, arch: Arch, builder: Builder, names: IsoNames, repos: TreeManifest[]): string {
+function isoInputs(ctx: StageContext, arch: Arch, builder: Builder, names: IsoNames, repos?: TreeManifest[]): string {
   const rel = ctx.release;
   const slice = { arch, names, builder, lorax: releaseIso(rel).lorax, name: [rel.shortname, rel.fullname, rel.major, rel.minor, rel.type, rel.rc] };
   return createHash('sha256')
-    .update(JSON.stringify({ slice, repos: repos.map((r) => [r.dir, r.repodata]), code: codeDigest(ctx.root, ISO_CODE) }))
+    .update(JSON.stringify({ slice, ...(repos ? { repos: repos.map((r) => [r.dir, r.repodata]) } : {}), code: codeDigest(ctx.root, ISO_CODE) }))
     .digest('hex');
 }
 
