@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { hashFiles } from '@rocky/exec';
-import { IntegrityError, type Store, type StoredObject } from '@rocky/store';
+import { IntegrityError, SMALL_OBJECT, type Store, type StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
-import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
+import { download, fetchBuffer, fetchInto, memorySink, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
 import { RPM_HEAD_BYTES, rpmSignerKeyId, rpmSignerOf } from './rpmsig';
 import type { Limiter } from './limiter';
@@ -94,27 +94,35 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   const pending = fetchedHere();
   if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
-  const attempt = () => {
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    return download(url, opts.fetch?.download, async (body, _size, got): Promise<Fetched> => {
-      const obj = await opts.store.putStream(body, { ...expect, what: href }, (n, chunk) => {
-        got(n);
-        opts.onBytes?.(n);
-        if (pkg && headBytes < RPM_HEAD_BYTES) (head.push(chunk), (headBytes += n));
-      });
-      if (!pkg) return obj;
-      // Not parsable here (not an RPM...): left to the file read, whose error names the tree's file.
-      let signer: string | null | undefined;
-      try {
-        // Fewer bytes than asked for: the whole file arrived in them.
-        signer = rpmSignerOf(head.length === 1 ? head[0] : Buffer.concat(head), href, headBytes < RPM_HEAD_BYTES);
-      } catch {
-        signer = undefined;
-      }
-      return { ...obj, signer };
-    });
+  const what = { ...expect, what: href };
+  // Not parsable here (not an RPM...): left to the file read, whose error names the tree's file.
+  const signerOf = (head: Buffer, whole: boolean) => {
+    try {
+      return rpmSignerOf(head, href, whole);
+    } catch {
+      return undefined;
+    }
   };
+  // Small objects of announced size (nearly all) are gathered in memory, without a stream.
+  const attempt = (): Promise<Fetched> =>
+    expect.size !== undefined && expect.size <= SMALL_OBJECT
+      ? fetchInto(url, opts.fetch?.download, () =>
+          memorySink(async (buf) => ({ ...(await opts.store.putBytes(buf, what)), ...(pkg ? { signer: signerOf(buf, true) } : {}) }), {
+            max: expect.size,
+            tooBig: () => new IntegrityError(href, `${expect.sha256} (${expect.size} bytes)`, `more than ${expect.size} bytes`),
+            onData: opts.onBytes,
+          }),
+        )
+      : download(url, opts.fetch?.download, async (body): Promise<Fetched> => {
+          const head: Buffer[] = [];
+          let headBytes = 0;
+          const obj = await opts.store.putStream(body, what, (n, chunk) => {
+            opts.onBytes?.(n);
+            if (pkg && headBytes < RPM_HEAD_BYTES) (head.push(chunk), (headBytes += n));
+          });
+          // Fewer bytes than asked for: the whole file arrived in them.
+          return pkg ? { ...obj, signer: signerOf(head.length === 1 ? head[0] : Buffer.concat(head), headBytes < RPM_HEAD_BYTES) } : obj;
+        });
   const fetching = opts.limiter.run(() => withRetries(`${opts.what}: ${href}`, attempt, opts.fetch));
   // Kept once stored: a later tree that lists the same object links it without asking the store.
   opts.inflight?.set(expect.sha256, fetching);

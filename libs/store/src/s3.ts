@@ -128,6 +128,12 @@ export class S3Store extends Store {
     return obj;
   }
 
+  override async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string }): Promise<StoredObject> {
+    const obj = await this.local.putBytes(buf, expect);
+    await this.upload(obj, expect.what);
+    return obj;
+  }
+
   override async putFile(file: string, known?: StoredObject): Promise<StoredObject> {
     const obj = await this.local.putFile(file, known);
     await this.upload(obj, file);

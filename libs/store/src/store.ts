@@ -19,8 +19,8 @@ const contentPath: (cache: string, integrity: string) => string = require('cacac
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const cacache = (): typeof import('cacache') => require('cacache');
 
-/** Objects up to this size are stored from memory (putStream), bigger ones streamed to disk. */
-const SMALL_OBJECT = 1 << 20;
+/** Objects up to this size are stored from memory (putStream, putBytes), bigger ones streamed to disk. */
+export const SMALL_OBJECT = 1 << 20;
 
 /** Removes a temp file of ours; one syscall (fsp.rm stats it twice first). */
 const unlinkQuiet = (file: string) =>
@@ -154,10 +154,7 @@ export class Store {
           chunks.push(chunk);
           onData?.(chunk.length, chunk);
         }
-        const sha256 = checked(hash.digest('hex'), size, expect);
-        await fsp.writeFile(tmp, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), { mode: 0o444, flag: 'wx' });
-        await this.commit(tmp, sha256);
-        return { sha256, size };
+        return await this.commitBytes(tmp, checked(hash.digest('hex'), size, expect), chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
       } catch (e) {
         throw await this.discard(tmp, e, expect.what);
       }
@@ -180,6 +177,24 @@ export class Store {
     } catch (e) {
       throw await this.discard(tmp, e, expect.what);
     }
+  }
+
+  /** Stores bytes already in memory (a small download), verified against `expect` as putStream verifies a stream. */
+  async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string }): Promise<StoredObject> {
+    const sha256 = checked(createHash('sha256').update(buf).digest('hex'), buf.length, expect);
+    const tmp = await this.tmpFile();
+    try {
+      return await this.commitBytes(tmp, sha256, buf);
+    } catch (e) {
+      throw await this.discard(tmp, e, expect.what);
+    }
+  }
+
+  /** Verified bytes written whole (one call, read-only from the start) under `tmp`, then committed. */
+  private async commitBytes(tmp: string, sha256: string, buf: Buffer): Promise<StoredObject> {
+    await fsp.writeFile(tmp, buf, { mode: 0o444, flag: 'wx' });
+    await this.commit(tmp, sha256);
+    return { sha256, size: buf.length };
   }
 
   /** Removes a failed put's temp file and returns its error, a write error naming what was being stored where. */
