@@ -201,6 +201,28 @@ describe('requests', () => {
   });
 });
 
+describe('planning (the signature is checked while primary is read)', () => {
+  it('a signature failure is the error, though reading primary failed as well', async () => {
+    const server = await fixture();
+    const opts = { url: `${server.url}/${TREE}`, store: new Store(join(tmp, 'store-unsigned')), verifier: new SignatureVerifier(join(fxRoot, 'RPM-GPG-KEY-fixture')), limiter: new Limiter(2), what: 'rocky-9 BaseOS x86_64' };
+    try {
+      server.setFaults([
+        { match: 'repomd.xml.asc', kind: 'status404' },
+        { match: /primary\.xml/, kind: 'status404' },
+      ]);
+      await expect(planTree(opts)).rejects.toThrow(/rocky-9 BaseOS x86_64: upstream repomd\.xml is not signed/);
+      // Signed, primary missing: primary's error.
+      server.setFaults([{ match: /primary\.xml/, kind: 'status404' }]);
+      await expect(planTree(opts)).rejects.toThrow(/primary\.xml.*HTTP 404/);
+      server.setFaults([]);
+      const plan = await planTree(opts);
+      expect([plan.signatureVerified, plan.packages.length > 0, plan.signature !== undefined]).toEqual([true, true, true]);
+    } finally {
+      opts.verifier.close();
+    }
+  });
+});
+
 describe('bodies (read over undici dispatch(), no stream per response)', () => {
   const NO_LIMITS = { lowSpeedBytes: 0, deadlineSeconds: 0 };
 

@@ -140,26 +140,51 @@ export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'
   });
 }
 
-/** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */
+/**
+ * Reads upstream metadata and decides what must be downloaded; changes nothing locally. The
+ * signature check (fetch the .asc, gpgv) runs while primary is fetched and parsed: nothing read
+ * on the strength of the unverified repomd.xml is used (or stored) unless gpgv passes it, and a
+ * signature failure is the error reported even when reading primary failed too.
+ */
 export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const repomd = opts.repomd ?? (await fetchRepomd(opts));
-  let signature: Buffer | undefined;
-  let signatureVerified = false;
-  if (opts.verifier) {
-    signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
-      throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
-    });
-    if (!(await opts.signaturePassed?.(repomd, signature))) {
-      await opts.verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
-      signatureVerified = true;
-    }
-  }
+  const signing = opts.verifier ? checkSignature(opts, opts.verifier, repomd) : Promise.resolve({ signature: undefined, signatureVerified: false });
+  const reading = readPackages(opts, repomd);
+  const [signed, read] = await Promise.allSettled([signing, reading]);
+  if (signed.status === 'rejected') throw signed.reason;
+  if (read.status === 'rejected') throw read.reason;
+  const { records, primary, packages } = read.value;
+  const have = await Promise.all(packages.map((p) => opts.store.has(p.sha256)));
+  const fetch = packages.filter((_, i) => !have[i]);
+  return {
+    url: opts.url,
+    repomd,
+    ...signed.value,
+    records,
+    primary,
+    packages,
+    fetch,
+    stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
+    checked: new Map<string, Promise<StoredObject>>(),
+  };
+}
+
+/** repomd.xml's signature, fetched and checked with gpgv unless these very bytes passed before. */
+async function checkSignature(opts: SyncTreeOptions, verifier: SignatureVerifier, repomd: Buffer): Promise<{ signature: Buffer; signatureVerified: boolean }> {
+  const signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
+    throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
+  });
+  if (await opts.signaturePassed?.(repomd, signature)) return { signature, signatureVerified: false };
+  await verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
+  return { signature, signatureVerified: true };
+}
+
+/** repomd's records and primary's packages (primary read into memory: a plan stores nothing, for dry runs). */
+async function readPackages(opts: SyncTreeOptions, repomd: Buffer): Promise<{ records: RepomdRecord[]; primary: Buffer; packages: RpmPackage[] }> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  // Planning reads primary only, and stores nothing (a plan changes nothing: dry runs); the other
-  // repodata is fetched when the plan is executed (or repoclosure asks for it).
-  const checked = new Map<string, Promise<StoredObject>>();
+  // The other repodata is fetched when the plan is executed (or repoclosure asks for it).
   const primary = await readPrimary(opts, primaryRec);
   const xml = decompress(primary, primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
@@ -168,20 +193,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     if (seen.has(p.href)) throw new Error(`${opts.what}: primary.xml lists ${p.href} twice`);
     seen.add(p.href);
   }
-  const have = await Promise.all(packages.map((p) => opts.store.has(p.sha256)));
-  const fetch = packages.filter((_, i) => !have[i]);
-  return {
-    url: opts.url,
-    repomd,
-    signature,
-    records,
-    primary,
-    packages,
-    fetch,
-    stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
-    checked,
-    signatureVerified,
-  };
+  return { records, primary, packages };
 }
 
 /** primary's bytes: the store's copy when it has one that is whole, else fetched into memory; checked against repomd either way. */
