@@ -154,7 +154,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   if (signed.status === 'rejected') throw signed.reason;
   if (read.status === 'rejected') throw read.reason;
   const { records, primary, packages } = read.value;
-  const have = await Promise.all(packages.map((p) => opts.store.has(p.sha256)));
+  const have = await opts.store.hasMany(packages.map((p) => p.sha256));
   const fetch = packages.filter((_, i) => !have[i]);
   return {
     url: opts.url,

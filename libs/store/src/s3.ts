@@ -118,6 +118,10 @@ export class S3Store extends Store {
     return (await this.local.has(sha256)) || (await this.remoteSize(sha256)) !== undefined;
   }
 
+  override hasMany(shas: string[]): Promise<boolean[]> {
+    return Promise.all(shas.map((h) => this.has(h)));
+  }
+
   override async size(sha256: string): Promise<number | undefined> {
     return (await this.local.size(sha256)) ?? (await this.remoteSize(sha256));
   }

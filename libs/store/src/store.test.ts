@@ -31,6 +31,20 @@ describe('Store', () => {
     expect(readFileSync(a)).toEqual(body);
   });
 
+  it('putBytes verifies and stores bytes held in memory; hasMany answers as has() does, cold store included', async () => {
+    const a = Buffer.from('package a');
+    const absent = [sha('never stored'), `${sha(a).slice(0, 2)}${'0'.repeat(62)}`]; // the second under a's first-level directory
+    expect(await store.hasMany([sha(a), ...absent])).toEqual([false, false, false]);
+    await expect(store.putBytes(a, { sha256: sha('other'), size: a.length, what: 'a.rpm' })).rejects.toBeInstanceOf(IntegrityError);
+    await expect(store.putBytes(a, { sha256: sha(a), size: a.length + 1, what: 'a.rpm' })).rejects.toThrow(/a\.rpm: checksum mismatch/);
+    const tmp = join(dir, 'store/tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+    expect(await store.putBytes(a, { sha256: sha(a), size: a.length, what: 'a.rpm' })).toEqual({ sha256: sha(a), size: a.length });
+    expect((statSync(store.pathOf(sha(a))).mode & 0o777).toString(8)).toBe('444');
+    expect(await store.hasMany([sha(a), ...absent])).toEqual([true, false, false]);
+    expect(await store.hasMany([])).toEqual([]);
+  });
+
   it('rejects a body whose checksum does not match and keeps nothing of it', async () => {
     const body = Buffer.from('corrupted');
     await expect(store.putStream(Readable.from([body]), { sha256: sha('original'), what: 'x.rpm' })).rejects.toBeInstanceOf(IntegrityError);

@@ -7,8 +7,9 @@
 // because cacache can only copy bytes in; we stream a download straight into the store
 // (hashing as it goes) and ingest a locally built ISO by hardlink, so no byte is written twice.
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fsp, constants, type Stats } from 'node:fs';
+import { createWriteStream, promises as fsp, constants, writeFile, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
 import { removeStaleTemps, scratchName, sha256File, sweepScratch, tempName } from '@rocky/exec';
@@ -21,6 +22,9 @@ const cacache = (): typeof import('cacache') => require('cacache');
 
 /** Objects up to this size are stored from memory (putStream, putBytes), bigger ones streamed to disk. */
 export const SMALL_OBJECT = 1 << 20;
+
+/** fs.writeFile with a callback: the promise API's FileHandle per file cost ~40% more CPU for 10 kB objects. */
+const writeFileCb = promisify(writeFile);
 
 /** Removes a temp file of ours; one syscall (fsp.rm stats it twice first). */
 const unlinkQuiet = (file: string) =>
@@ -85,6 +89,17 @@ export class Store {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * has() of many objects. Those under a first-level directory (content-v2/sha256/<aa>) that does
+   * not exist are answered by one listing, not a call each: a cold store's plan asks nothing more.
+   */
+  async hasMany(shas: string[]): Promise<boolean[]> {
+    if (!shas.length) return [];
+    const top = dirname(dirname(dirname(this.pathOf(shas[0]))));
+    const present = new Set(await fsp.readdir(top).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e))));
+    return Promise.all(shas.map((h) => present.has(h.slice(0, 2)) && this.has(h)));
   }
 
   async size(sha256: string): Promise<number | undefined> {
@@ -192,7 +207,7 @@ export class Store {
 
   /** Verified bytes written whole (one call, read-only from the start) under `tmp`, then committed. */
   private async commitBytes(tmp: string, sha256: string, buf: Buffer): Promise<StoredObject> {
-    await fsp.writeFile(tmp, buf, { mode: 0o444, flag: 'wx' });
+    await writeFileCb(tmp, buf, { mode: 0o444, flag: 'wx' });
     await this.commit(tmp, sha256);
     return { sha256, size: buf.length };
   }
