@@ -115,4 +115,19 @@ describe('Store', () => {
     await expect(store.materialize('0'.repeat(64), join(dir, 'tree/y'))).rejects.toThrow(/missing/);
     expect(existsSync(join(dir, 'tree/y'))).toBe(false);
   });
+
+  it('a small object stored twice at once (a concurrent writer) is kept once, its temp files gone; a failed write keeps nothing', async () => {
+    const body = Buffer.from('small object');
+    const expect1 = { sha256: sha(body), size: body.length, what: 'p.rpm' };
+    const [x, y] = await Promise.all([store.putBytes(body, expect1), store.putStream(Readable.from([body]), expect1)]);
+    expect(x).toEqual(y);
+    expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
+    expect(statSync(store.pathOf(x.sha256)).nlink).toBe(1);
+    // A store whose content directory cannot be made: the error is the filesystem's, and no temp file stays.
+    const ro = new Store(join(dir, 'ro'));
+    mkdirSync(join(dir, 'ro/tmp'), { recursive: true });
+    writeFileSync(join(dir, 'ro/content-v2'), 'not a directory');
+    await expect(ro.putBytes(body, expect1)).rejects.toThrow(/ENOTDIR/);
+    expect(readdirSync(join(dir, 'ro/tmp'))).toEqual([]);
+  });
 });
