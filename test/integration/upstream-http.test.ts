@@ -7,7 +7,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Limiter, SignatureVerifier, applyTree, fetchBuffer, planTree, withRetries } from '@rocky/rpm-repo';
+import { createHash } from 'node:crypto';
+import { Limiter, SignatureVerifier, applyTree, download, fetchBuffer, fetchInto, memorySink, planTree, withRetries } from '@rocky/rpm-repo';
 import { Store } from '@rocky/store';
 import { repoUrlPath, serveFixture, type FixtureServer } from '@rocky/upstream-fixture';
 import { sharedFixture, testSite } from '../helpers/fixture';
@@ -197,6 +198,82 @@ describe('requests', () => {
     const buf = await withRetries('the plan', inner, { backoffMs: 1, onRetry: (_e, _i, ms) => delays.push(ms) });
     expect(buf.toString()).toMatch(/<\/repomd>\s*$/);
     expect(delays).toEqual([1000]);
+  });
+});
+
+describe('planning (the signature is checked while primary is read)', () => {
+  it('a signature failure is the error, though reading primary failed as well', async () => {
+    const server = await fixture();
+    const opts = { url: `${server.url}/${TREE}`, store: new Store(join(tmp, 'store-unsigned')), verifier: new SignatureVerifier(join(fxRoot, 'RPM-GPG-KEY-fixture')), limiter: new Limiter(2), what: 'rocky-9 BaseOS x86_64' };
+    try {
+      server.setFaults([
+        { match: 'repomd.xml.asc', kind: 'status404' },
+        { match: /primary\.xml/, kind: 'status404' },
+      ]);
+      await expect(planTree(opts)).rejects.toThrow(/rocky-9 BaseOS x86_64: upstream repomd\.xml is not signed/);
+      // Signed, primary missing: primary's error.
+      server.setFaults([{ match: /primary\.xml/, kind: 'status404' }]);
+      await expect(planTree(opts)).rejects.toThrow(/primary\.xml.*HTTP 404/);
+      server.setFaults([]);
+      const plan = await planTree(opts);
+      expect([plan.signatureVerified, plan.packages.length > 0, plan.signature !== undefined]).toEqual([true, true, true]);
+    } finally {
+      opts.verifier.close();
+    }
+  });
+});
+
+describe('bodies (read over undici dispatch(), no stream per response)', () => {
+  const NO_LIMITS = { lowSpeedBytes: 0, deadlineSeconds: 0 };
+
+  it('a big body reaches a slow reader whole (the transfer pauses while it does not read)', async () => {
+    const big = Buffer.alloc(8 << 20);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32BE(i, i);
+    const { url } = await listen((_req, res) => res.writeHead(200, { 'Content-Length': big.length }).end(big));
+    const got = await download(`${url}/big`, NO_LIMITS, async (body, size) => {
+      const hash = createHash('sha256');
+      let n = 0;
+      let reads = 0;
+      // A read returns all that is buffered: the biggest read is what piled up behind the reader.
+      let held = 0;
+      for await (const c of body as AsyncIterable<Buffer>) {
+        hash.update(c);
+        n += c.length;
+        held = Math.max(held, c.length);
+        // Slower than loopback: undici must hold the rest back rather than buffer it all for us.
+        if (++reads < 10) await new Promise((r) => setTimeout(r, 20));
+      }
+      return { size, n, sha: hash.digest('hex'), heldUnder1MiB: held < 1 << 20 };
+    });
+    expect(got).toEqual({ size: big.length, n: big.length, sha: createHash('sha256').update(big).digest('hex'), heldUnder1MiB: true });
+  });
+
+  it('a reader that fails ends the transfer at once, with its error (a body that never ends does not hold it)', async () => {
+    let closed!: Promise<void>;
+    const { url } = await listen((req, res) => {
+      closed = new Promise((ok) => req.socket.once('close', () => ok()));
+      res.writeHead(200, { 'Content-Length': 1 << 30 }).write(Buffer.alloc(64 << 10));
+    });
+    const err = await download(`${url}/endless`, NO_LIMITS, async (body) => {
+      for await (const _ of body as AsyncIterable<Buffer>) throw new Error('the reader gave up');
+      return 'read';
+    }).catch((e: Error) => e);
+    expect((err as Error).message).toBe('the reader gave up');
+    await closed;
+  });
+
+  it('a body gathered in memory ends at its bound, with the sink`s error, and counts what arrived', async () => {
+    const { url } = await listen((_req, res) => {
+      res.writeHead(200); // chunked: no announced length
+      res.write(Buffer.alloc(3000));
+      setTimeout(() => res.end(Buffer.alloc(3000)), 50);
+    });
+    let seen = 0;
+    const tooBig = () => new Error('more than 4000 bytes');
+    await expect(fetchInto(`${url}/chunked`, NO_LIMITS, () => memorySink((b) => b, { max: 4000, tooBig, onData: (n) => (seen += n) }))).rejects.toThrow('more than 4000 bytes');
+    expect(seen).toBe(3000);
+    const whole = await fetchInto(`${url}/chunked`, NO_LIMITS, (size) => memorySink((b) => ({ size, length: b.length })));
+    expect(whole).toEqual({ size: undefined, length: 6000 });
   });
 });
 

@@ -6,7 +6,7 @@
 // persistent one (404).
 import { createReadStream, promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { downloadSchema, type DownloadLimits } from '@rocky/config';
 import { IntegrityError } from '@rocky/store';
@@ -105,70 +105,150 @@ function retryAfter(status: number, header: string | string[] | undefined): numb
 
 const withoutQuery = (u: URL) => `${u.protocol}//${u.host}${u.pathname}`;
 
-/** GETs `url`, following redirects to http(s) URLs only; resolves on a 200. */
-async function get(url: string, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
-  let at = new URL(url);
-  for (let hops = 0; ; hops++) {
-    const res = await undici().request(at, { dispatcher: dispatcher(), headers: { 'user-agent': USER_AGENT }, signal });
-    if (res.statusCode === 200) return res;
-    await res.body.dump();
-    const redirectedTo = hops ? withoutQuery(at) : undefined;
-    if (!REDIRECTS.has(res.statusCode)) throw new HttpError(url, res.statusCode, { redirectedTo, retryAfterMs: retryAfter(res.statusCode, res.headers['retry-after']) });
-    const fail = (detail: string) => new HttpError(url, res.statusCode, { redirectedTo, detail });
-    const location = res.headers.location;
-    if (typeof location !== 'string') throw fail(`HTTP ${res.statusCode} without a Location`);
-    if (hops === MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects`);
-    const next = new URL(location, at);
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`redirect to ${withoutQuery(next)} refused (only http and https are followed)`);
-    at = next;
+/** Where one response body goes, chunk by chunk, as it arrives. */
+export interface BodySink<T> {
+  /** A chunk; throwing ends the attempt with that error; false asks for a pause until `ctl.resume`. */
+  data(chunk: Buffer): boolean | void;
+  /** The whole body arrived. */
+  end(): Promise<T> | T;
+  /** The attempt failed after the sink was opened (a dropped connection, a limit). */
+  fail?(err: Error): void;
+}
+
+/** What a sink may ask of the transfer feeding it. */
+export interface BodyControl {
+  resume(): void;
+  abort(err: Error): void;
+}
+
+type Opener<T> = (size: number | undefined, ctl: BodyControl) => BodySink<T>;
+
+/** A response other than 200: what a redirect or an error needs of it. */
+interface NotOk {
+  status: number;
+  location?: string;
+  retryAfter?: string;
+}
+
+/** One response's headers that matter here, read from undici's raw name/value pairs. */
+function headersOf(raw: Buffer[]): { length?: number; location?: string; retryAfter?: string } {
+  const out: { length?: number; location?: string; retryAfter?: string } = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toString('latin1').toLowerCase();
+    if (name === 'content-length') out.length = Number(raw[i + 1].toString('latin1'));
+    else if (name === 'location') out.location = raw[i + 1].toString('utf8');
+    else if (name === 'retry-after') out.retryAfter = raw[i + 1].toString('latin1');
   }
+  return out;
+}
+
+/** An attempt's bytes so far, and how to end the exchange in progress with an error. */
+interface Watch {
+  bytes: number;
+  stop: (e: Error) => void;
 }
 
 /**
- * GETs `url` (or reads a file:// URL) and hands the body and its announced length to `consume`,
- * which must read it to the end and pass each chunk's length to `got`. The low-speed limit and
- * the deadline cover the whole attempt, from the request to the last byte `consume` took.
- * (`got` rather than a counting Transform: a stream pipeline per file cost more main-thread CPU
- * than the bytes of a small package.)
+ * One GET of `at`, over undici's dispatch() with a small handler: request() builds a body stream,
+ * an abort-signal listener and promises per response, most of a small download's main-thread
+ * CPU. Resolves with the sink's result on a 200; otherwise with the status (that body dropped).
  */
-export async function download<T>(
-  url: string,
-  limits: Partial<DownloadLimits> | undefined,
-  consume: (body: Readable, size: number | undefined, got: (n: number) => void) => Promise<T>,
-): Promise<T> {
-  if (url.startsWith('file://')) {
-    const file = fileURLToPath(url);
-    const st = await fsp.stat(file).catch((e: NodeJS.ErrnoException) => Promise.reject(e.code === 'ENOENT' ? new HttpError(url, 404) : e));
-    return consume(createReadStream(file), st.size, () => {});
+function exchange<T>(at: URL, watch: Watch, open: Opener<T>): Promise<{ value: T } | NotOk> {
+  return new Promise((resolve, reject) => {
+    let sink: BodySink<T> | undefined;
+    let notOk: NotOk | undefined;
+    let abort: ((e: Error) => void) | undefined;
+    let stopped: Error | undefined;
+    const failed = (e: Error) => {
+      sink?.fail?.(e);
+      reject(e);
+    };
+    // Before a connection is assigned there is nothing to abort yet: fail now, abort on connect.
+    watch.stop = (e) => (abort ? abort(e) : ((stopped ??= e), failed(e)));
+    const ctl: BodyControl = { resume: () => {}, abort: (e) => watch.stop(e) };
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect: (a) => (stopped ? a(stopped) : (abort = a)),
+      onHeaders: (status, raw, resume) => {
+        const h = headersOf(raw as Buffer[]);
+        if (status !== 200) {
+          notOk = { status, location: h.location, retryAfter: h.retryAfter };
+          return true;
+        }
+        ctl.resume = resume;
+        sink = open(Number.isFinite(h.length) ? h.length : undefined, ctl);
+        return true;
+      },
+      onData: (chunk) => {
+        watch.bytes += chunk.length;
+        return !sink || sink.data(chunk) !== false;
+      },
+      onComplete: () => {
+        if (!sink) return resolve(notOk!);
+        Promise.resolve()
+          .then(() => sink!.end())
+          .then((value) => resolve({ value }), reject);
+      },
+      onError: failed,
+    };
+    dispatcher().dispatch({ origin: at.origin, path: at.pathname + at.search, method: 'GET', headers: { 'user-agent': USER_AGENT } }, handler);
+  });
+}
+
+/** A file:// URL into a sink, pausing while it asks to. */
+async function fromFile<T>(url: string, open: Opener<T>): Promise<T> {
+  const file = fileURLToPath(url);
+  const st = await fsp.stat(file).catch((e: NodeJS.ErrnoException) => Promise.reject(e.code === 'ENOENT' ? new HttpError(url, 404) : e));
+  const stream = createReadStream(file);
+  let waiting: (() => void) | undefined;
+  const sink = open(st.size, { resume: () => waiting?.(), abort: (e) => stream.destroy(e) });
+  try {
+    for await (const c of stream as AsyncIterable<Buffer>) if (sink.data(c) === false) await new Promise<void>((r) => (waiting = r));
+  } catch (e) {
+    sink.fail?.(e as Error);
+    throw e;
   }
+  return sink.end();
+}
+
+/**
+ * GETs `url` (or reads a file:// URL), following redirects to http(s) URLs only, into the sink
+ * `open` makes from the announced length. The low-speed limit and the deadline cover the whole
+ * attempt, from the request to the last byte. A body shorter than its Content-Length fails
+ * (undici's UND_ERR_RES_CONTENT_LENGTH_MISMATCH: transient).
+ */
+export async function fetchInto<T>(url: string, limits: Partial<DownloadLimits> | undefined, open: Opener<T>): Promise<T> {
+  if (url.startsWith('file://')) return fromFile(url, open);
   const { lowSpeedBytes, lowSpeedSeconds, deadlineSeconds } = { ...DEFAULT_LIMITS, ...limits };
-  const abort = new AbortController();
+  const watch: Watch = { bytes: 0, stop: () => {} };
   let hit: DownloadLimitError | undefined;
   const stop = (why: string) => {
     hit ??= new DownloadLimitError(url, why);
-    abort.abort(hit);
+    watch.stop(hit);
   };
-  let bytes = 0;
   let checked = 0;
   const deadline = deadlineSeconds > 0 ? setTimeout(() => stop(`not complete after ${deadlineSeconds} s (upstream.download.deadlineSeconds)`), deadlineSeconds * 1000) : undefined;
   // As curl's --speed-limit/--speed-time: too few bytes over a whole window ends the attempt.
   const speed =
     lowSpeedBytes > 0
       ? setInterval(() => {
-          if (bytes - checked < lowSpeedBytes * lowSpeedSeconds) stop(`slower than ${lowSpeedBytes} bytes/s for ${lowSpeedSeconds} s (upstream.download.lowSpeedBytes/lowSpeedSeconds)`);
-          checked = bytes;
+          if (watch.bytes - checked < lowSpeedBytes * lowSpeedSeconds) stop(`slower than ${lowSpeedBytes} bytes/s for ${lowSpeedSeconds} s (upstream.download.lowSpeedBytes/lowSpeedSeconds)`);
+          checked = watch.bytes;
         }, lowSpeedSeconds * 1000)
       : undefined;
   try {
-    const res = await get(url, abort.signal);
-    const len = res.headers['content-length'];
-    try {
-      return await consume(res.body, typeof len === 'string' ? Number(len) : undefined, (n) => void (bytes += n));
-    } catch (e) {
-      // `consume` failed (a checksum mismatch, a limit, a dropped connection): drop the rest of the body and its connection.
-      abort.abort(e);
-      res.body.destroy();
-      throw e;
+    let at = new URL(url);
+    for (let hops = 0; ; hops++) {
+      if (hit) throw hit; // a limit reached between two hops
+      const res = await exchange(at, watch, open);
+      if ('value' in res) return res.value;
+      const redirectedTo = hops ? withoutQuery(at) : undefined;
+      if (!REDIRECTS.has(res.status)) throw new HttpError(url, res.status, { redirectedTo, retryAfterMs: retryAfter(res.status, res.retryAfter) });
+      const fail = (detail: string) => new HttpError(url, res.status, { redirectedTo, detail });
+      if (res.location === undefined) throw fail(`HTTP ${res.status} without a Location`);
+      if (hops === MAX_REDIRECTS) throw fail(`more than ${MAX_REDIRECTS} redirects`);
+      const next = new URL(res.location, at);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw fail(`redirect to ${withoutQuery(next)} refused (only http and https are followed)`);
+      at = next;
     }
   } catch (e) {
     throw hit ?? e;
@@ -176,6 +256,35 @@ export async function download<T>(
     clearTimeout(deadline);
     clearInterval(speed);
   }
+}
+
+/**
+ * fetchInto for a consumer that reads a stream (a big package streamed to disk): `consume` gets
+ * the body as a Readable (the transfer pauses while it does not read) and its announced length;
+ * its failure ends the transfer.
+ */
+export function download<T>(url: string, limits: Partial<DownloadLimits> | undefined, consume: (body: Readable, size: number | undefined) => Promise<T>): Promise<T> {
+  return fetchInto(url, limits, (size, ctl) => {
+    const body = new Readable({ read: () => ctl.resume() });
+    const result = consume(body, size);
+    result.catch((e: Error) => ctl.abort(e));
+    return { data: (c) => body.push(c), end: () => (body.push(null), result), fail: (e) => body.destroy(e) };
+  });
+}
+
+/** A sink that gathers the body in memory; `max` bytes at most (more: `tooBig`'s error ends the transfer). */
+export function memorySink<T>(finish: (buf: Buffer) => Promise<T> | T, opts: { max?: number; tooBig?: () => Error; onData?: (n: number) => void } = {}): BodySink<T> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  return {
+    data(c) {
+      got += c.length;
+      if (opts.max !== undefined && got > opts.max) throw opts.tooBig?.() ?? new Error(`more than ${opts.max} bytes`);
+      opts.onData?.(c.length);
+      chunks.push(c);
+    },
+    end: () => finish(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, got)),
+  };
 }
 
 /** Runs `fn` with retries on transient errors; a Retry-After the server sent replaces the backoff. */
@@ -203,16 +312,12 @@ export function fetchBuffer(url: string, opts: FetchOptions = {}): Promise<Buffe
   return withRetries(
     url,
     () =>
-      download(url, opts.download, async (body, size, got) => {
-        const chunks: Buffer[] = [];
-        for await (const c of body as AsyncIterable<Buffer>) {
-          got(c.length);
-          chunks.push(c);
-        }
-        const buf = Buffer.concat(chunks);
-        if (size !== undefined && buf.length !== size) throw Object.assign(new Error(`GET ${url}: ${buf.length} of ${size} bytes`), { code: 'ECONNRESET' });
-        return buf;
-      }),
+      fetchInto(url, opts.download, (size) =>
+        memorySink((buf) => {
+          if (size !== undefined && buf.length !== size) throw Object.assign(new Error(`GET ${url}: ${buf.length} of ${size} bytes`), { code: 'ECONNRESET' });
+          return buf;
+        }),
+      ),
     opts,
   );
 }

@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { hashFiles } from '@rocky/exec';
-import { IntegrityError, type Store, type StoredObject } from '@rocky/store';
+import { IntegrityError, SMALL_OBJECT, type Store, type StoredObject } from '@rocky/store';
 import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
-import { download, fetchBuffer, withRetries, type FetchOptions } from './http';
+import { download, fetchBuffer, fetchInto, memorySink, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
 import { RPM_HEAD_BYTES, rpmSignerKeyId, rpmSignerOf } from './rpmsig';
 import type { Limiter } from './limiter';
@@ -94,27 +94,35 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   const pending = fetchedHere();
   if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
-  const attempt = () => {
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    return download(url, opts.fetch?.download, async (body, _size, got): Promise<Fetched> => {
-      const obj = await opts.store.putStream(body, { ...expect, what: href }, (n, chunk) => {
-        got(n);
-        opts.onBytes?.(n);
-        if (pkg && headBytes < RPM_HEAD_BYTES) (head.push(chunk), (headBytes += n));
-      });
-      if (!pkg) return obj;
-      // Not parsable here (not an RPM...): left to the file read, whose error names the tree's file.
-      let signer: string | null | undefined;
-      try {
-        // Fewer bytes than asked for: the whole file arrived in them.
-        signer = rpmSignerOf(head.length === 1 ? head[0] : Buffer.concat(head), href, headBytes < RPM_HEAD_BYTES);
-      } catch {
-        signer = undefined;
-      }
-      return { ...obj, signer };
-    });
+  const what = { ...expect, what: href };
+  // Not parsable here (not an RPM...): left to the file read, whose error names the tree's file.
+  const signerOf = (head: Buffer, whole: boolean) => {
+    try {
+      return rpmSignerOf(head, href, whole);
+    } catch {
+      return undefined;
+    }
   };
+  // Small objects of announced size (nearly all) are gathered in memory, without a stream.
+  const attempt = (): Promise<Fetched> =>
+    expect.size !== undefined && expect.size <= SMALL_OBJECT
+      ? fetchInto(url, opts.fetch?.download, () =>
+          memorySink(async (buf) => ({ ...(await opts.store.putBytes(buf, what)), ...(pkg ? { signer: signerOf(buf, true) } : {}) }), {
+            max: expect.size,
+            tooBig: () => new IntegrityError(href, `${expect.sha256} (${expect.size} bytes)`, `more than ${expect.size} bytes`),
+            onData: opts.onBytes,
+          }),
+        )
+      : download(url, opts.fetch?.download, async (body): Promise<Fetched> => {
+          const head: Buffer[] = [];
+          let headBytes = 0;
+          const obj = await opts.store.putStream(body, what, (n, chunk) => {
+            opts.onBytes?.(n);
+            if (pkg && headBytes < RPM_HEAD_BYTES) (head.push(chunk), (headBytes += n));
+          });
+          // Fewer bytes than asked for: the whole file arrived in them.
+          return pkg ? { ...obj, signer: signerOf(head.length === 1 ? head[0] : Buffer.concat(head), headBytes < RPM_HEAD_BYTES) } : obj;
+        });
   const fetching = opts.limiter.run(() => withRetries(`${opts.what}: ${href}`, attempt, opts.fetch));
   // Kept once stored: a later tree that lists the same object links it without asking the store.
   opts.inflight?.set(expect.sha256, fetching);
@@ -132,26 +140,51 @@ export function fetchRepomd(opts: Pick<SyncTreeOptions, 'url' | 'fetch' | 'what'
   });
 }
 
-/** Reads upstream metadata and decides what must be downloaded; changes nothing locally. */
+/**
+ * Reads upstream metadata and decides what must be downloaded; changes nothing locally. The
+ * signature check (fetch the .asc, gpgv) runs while primary is fetched and parsed: nothing read
+ * on the strength of the unverified repomd.xml is used (or stored) unless gpgv passes it, and a
+ * signature failure is the error reported even when reading primary failed too.
+ */
 export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
   const repomd = opts.repomd ?? (await fetchRepomd(opts));
-  let signature: Buffer | undefined;
-  let signatureVerified = false;
-  if (opts.verifier) {
-    signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
-      throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
-    });
-    if (!(await opts.signaturePassed?.(repomd, signature))) {
-      await opts.verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
-      signatureVerified = true;
-    }
-  }
+  const signing = opts.verifier ? checkSignature(opts, opts.verifier, repomd) : Promise.resolve({ signature: undefined, signatureVerified: false });
+  const reading = readPackages(opts, repomd);
+  const [signed, read] = await Promise.allSettled([signing, reading]);
+  if (signed.status === 'rejected') throw signed.reason;
+  if (read.status === 'rejected') throw read.reason;
+  const { records, primary, packages } = read.value;
+  const have = await opts.store.hasMany(packages.map((p) => p.sha256));
+  const fetch = packages.filter((_, i) => !have[i]);
+  return {
+    url: opts.url,
+    repomd,
+    ...signed.value,
+    records,
+    primary,
+    packages,
+    fetch,
+    stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
+    checked: new Map<string, Promise<StoredObject>>(),
+  };
+}
+
+/** repomd.xml's signature, fetched and checked with gpgv unless these very bytes passed before. */
+async function checkSignature(opts: SyncTreeOptions, verifier: SignatureVerifier, repomd: Buffer): Promise<{ signature: Buffer; signatureVerified: boolean }> {
+  const signature = await fetchBuffer(join2(opts.url, 'repodata/repomd.xml.asc'), opts.fetch).catch((e: Error) => {
+    throw new Error(`${opts.what}: upstream repomd.xml is not signed (${e.message})`);
+  });
+  if (await opts.signaturePassed?.(repomd, signature)) return { signature, signatureVerified: false };
+  await verifier.verify(repomd, signature, `${opts.what}: repomd.xml`);
+  return { signature, signatureVerified: true };
+}
+
+/** repomd's records and primary's packages (primary read into memory: a plan stores nothing, for dry runs). */
+async function readPackages(opts: SyncTreeOptions, repomd: Buffer): Promise<{ records: RepomdRecord[]; primary: Buffer; packages: RpmPackage[] }> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  // Planning reads primary only, and stores nothing (a plan changes nothing: dry runs); the other
-  // repodata is fetched when the plan is executed (or repoclosure asks for it).
-  const checked = new Map<string, Promise<StoredObject>>();
+  // The other repodata is fetched when the plan is executed (or repoclosure asks for it).
   const primary = await readPrimary(opts, primaryRec);
   const xml = decompress(primary, primaryRec.href).toString('utf8');
   const packages = parsePrimary(xml, `${opts.what}: ${primaryRec.href}`);
@@ -160,20 +193,7 @@ export async function planTree(opts: SyncTreeOptions): Promise<TreePlan> {
     if (seen.has(p.href)) throw new Error(`${opts.what}: primary.xml lists ${p.href} twice`);
     seen.add(p.href);
   }
-  const have = await Promise.all(packages.map((p) => opts.store.has(p.sha256)));
-  const fetch = packages.filter((_, i) => !have[i]);
-  return {
-    url: opts.url,
-    repomd,
-    signature,
-    records,
-    primary,
-    packages,
-    fetch,
-    stored: new Set(packages.filter((_, i) => have[i]).map((p) => p.sha256)),
-    checked,
-    signatureVerified,
-  };
+  return { records, primary, packages };
 }
 
 /** primary's bytes: the store's copy when it has one that is whole, else fetched into memory; checked against repomd either way. */

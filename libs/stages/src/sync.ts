@@ -107,10 +107,15 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
-      const signer = verifier && (await verifier.keyId());
-      const opts = treeOptions(ctx, { upstream, verifier, signer, signatureKey, store });
-      // Read every upstream primary (signature checked) and compare with the store.
-      const plans = new Map<string, TreePlan>(await mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const));
+      // Its id (a gpg run) is read while the trees are planned, which do not need it.
+      const opts = treeOptions(ctx, { upstream, verifier, signatureKey, store });
+      // Read every upstream primary (signature checked) and compare with the store. Both settle
+      // before either's failure is reported: no gpg is left running.
+      const [planned, keyId] = await Promise.allSettled([mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const), verifier?.keyId()]);
+      if (planned.status === 'rejected') throw planned.reason;
+      if (keyId.status === 'rejected') throw keyId.reason;
+      const plans = new Map<string, TreePlan>(planned.value);
+      const signer = keyId.value;
       const seen = new Set<string>();
       const fetch = { packages: 0, bytes: 0, linked: 0 };
       for (const t of trees) {

@@ -118,12 +118,22 @@ export class S3Store extends Store {
     return (await this.local.has(sha256)) || (await this.remoteSize(sha256)) !== undefined;
   }
 
+  override hasMany(shas: string[]): Promise<boolean[]> {
+    return Promise.all(shas.map((h) => this.has(h)));
+  }
+
   override async size(sha256: string): Promise<number | undefined> {
     return (await this.local.size(sha256)) ?? (await this.remoteSize(sha256));
   }
 
   override async putStream(source: Readable, expect: { sha256?: string; size?: number; what: string }, onData?: (n: number, chunk: Buffer) => void): Promise<StoredObject> {
     const obj = await this.local.putStream(source, expect, onData);
+    await this.upload(obj, expect.what);
+    return obj;
+  }
+
+  override async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string }): Promise<StoredObject> {
+    const obj = await this.local.putBytes(buf, expect);
     await this.upload(obj, expect.what);
     return obj;
   }

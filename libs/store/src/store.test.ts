@@ -31,6 +31,20 @@ describe('Store', () => {
     expect(readFileSync(a)).toEqual(body);
   });
 
+  it('putBytes verifies and stores bytes held in memory; hasMany answers as has() does, cold store included', async () => {
+    const a = Buffer.from('package a');
+    const absent = [sha('never stored'), `${sha(a).slice(0, 2)}${'0'.repeat(62)}`]; // the second under a's first-level directory
+    expect(await store.hasMany([sha(a), ...absent])).toEqual([false, false, false]);
+    await expect(store.putBytes(a, { sha256: sha('other'), size: a.length, what: 'a.rpm' })).rejects.toBeInstanceOf(IntegrityError);
+    await expect(store.putBytes(a, { sha256: sha(a), size: a.length + 1, what: 'a.rpm' })).rejects.toThrow(/a\.rpm: checksum mismatch/);
+    const tmp = join(dir, 'store/tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+    expect(await store.putBytes(a, { sha256: sha(a), size: a.length, what: 'a.rpm' })).toEqual({ sha256: sha(a), size: a.length });
+    expect((statSync(store.pathOf(sha(a))).mode & 0o777).toString(8)).toBe('444');
+    expect(await store.hasMany([sha(a), ...absent])).toEqual([true, false, false]);
+    expect(await store.hasMany([])).toEqual([]);
+  });
+
   it('rejects a body whose checksum does not match and keeps nothing of it', async () => {
     const body = Buffer.from('corrupted');
     await expect(store.putStream(Readable.from([body]), { sha256: sha('original'), what: 'x.rpm' })).rejects.toBeInstanceOf(IntegrityError);
@@ -100,5 +114,20 @@ describe('Store', () => {
     expect(readdirSync(join(dir, 'tree'))).toEqual(['x']);
     await expect(store.materialize('0'.repeat(64), join(dir, 'tree/y'))).rejects.toThrow(/missing/);
     expect(existsSync(join(dir, 'tree/y'))).toBe(false);
+  });
+
+  it('a small object stored twice at once (a concurrent writer) is kept once, its temp files gone; a failed write keeps nothing', async () => {
+    const body = Buffer.from('small object');
+    const expect1 = { sha256: sha(body), size: body.length, what: 'p.rpm' };
+    const [x, y] = await Promise.all([store.putBytes(body, expect1), store.putStream(Readable.from([body]), expect1)]);
+    expect(x).toEqual(y);
+    expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
+    expect(statSync(store.pathOf(x.sha256)).nlink).toBe(1);
+    // A store whose content directory cannot be made: the error is the filesystem's, and no temp file stays.
+    const ro = new Store(join(dir, 'ro'));
+    mkdirSync(join(dir, 'ro/tmp'), { recursive: true });
+    writeFileSync(join(dir, 'ro/content-v2'), 'not a directory');
+    await expect(ro.putBytes(body, expect1)).rejects.toThrow(/ENOTDIR/);
+    expect(readdirSync(join(dir, 'ro/tmp'))).toEqual([]);
   });
 });
