@@ -132,9 +132,12 @@ interface DnfSetup {
 }
 
 /**
- * dnf against the compose repos only, for `arch`, into the installroot. dnf prefixes `cachedir`
- * with the installroot, so the cache is a path inside the root (removed before squashing).
- * The own config keeps Debian's /etc/dnf/dnf.conf (skip_if_unavailable=True) out.
+ * dnf against the compose repos only, for `arch`, into the installroot. The own config keeps
+ * Debian's /etc/dnf/dnf.conf (skip_if_unavailable=True) out, and sets the cache (DNF_CACHE) there:
+ * dnf prefixes a config file's `cachedir` with the installroot, not a `--setopt` one, which put
+ * every build's metadata into the host's /var/cache (a directory per repo path, never removed,
+ * and the `<repo id>.solv` files shared by builds running at once), and a repo rebuilt under the
+ * same path was read from the stale copy there ("has incorrect checksum").
  */
 function dnfArgv(d: DnfSetup, repos: BootTreeInput['repos']): string[] {
   return [
@@ -145,7 +148,6 @@ function dnfArgv(d: DnfSetup, repos: BootTreeInput['repos']): string[] {
     `--forcearch=${d.arch}`,
     `--releasever=${d.major}`,
     '--setopt=reposdir=/dev/null',
-    `--setopt=cachedir=${DNF_CACHE}`,
     '--setopt=skip_if_unavailable=False',
     '--setopt=install_weak_deps=False',
     '--nogpgcheck',
@@ -155,6 +157,7 @@ function dnfArgv(d: DnfSetup, repos: BootTreeInput['repos']): string[] {
     ...repos.map((r) => `--repo=${r.name}`),
   ];
 }
+/** The installroot's dnf cache (inside the root: removed before squashing). */
 const DNF_CACHE = '/var/cache/releng-dnf';
 
 /**
@@ -273,7 +276,7 @@ async function buildLocalTree(input: BootTreeInput, b: Extract<Builder, { type: 
   // No plugins: the host's (dnf-plugins-core `local` copies every installed package into
   // /var/lib/dnf/plugins/local and runs createrepo_c there; `versionlock` would filter the
   // compose's packages) must neither change the host nor what the boot tree is made of.
-  writeFileSync(conf, '[main]\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\nplugins=False\n');
+  writeFileSync(conf, `[main]\ncachedir=${DNF_CACHE}\ngpgcheck=0\nskip_if_unavailable=False\nbest=True\ninstall_weak_deps=False\nkeepcache=False\nplugins=False\n`);
   const dnf: DnfSetup = { root, conf, arch, major: release.major };
 
   // 1. The kernel package, looked up in the first repo (BaseOS) for this arch.

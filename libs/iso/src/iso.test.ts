@@ -64,9 +64,14 @@ async function withFailingTool(tool: string, fn: () => Promise<unknown>, when = 
 }
 const isoinfoVolid = async (iso: string) => /^Volume id: (.*)$/m.exec((await run(['isoinfo', '-d', '-i', iso])).stdout)![1].trim();
 
+/** What the host's own /var/cache holds of a dnf cache named as the installroot's (nothing, unless a build wrote there). */
+const hostDnfCache = () => (existsSync('/var/cache/releng-dnf') ? readdirSync('/var/cache/releng-dnf').sort() : []);
+let hostCacheBefore: string[];
+
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'iso-test-'));
   repos = await buildTestRepos(join(tmp, 'repos'));
+  hostCacheBefore = hostDnfCache();
   boot = await buildBootTree({
     release: rel,
     arch: 'x86_64',
@@ -126,6 +131,8 @@ describe('x86_64 boot tree (boot-tree builder)', () => {
     expect(stdout).toContain('/usr/share/tc/bash-tc');
     expect(stdout).not.toContain('/usr/share/tc/app-tc'); // not in core
     expect(stdout).not.toContain('releng-dnf'); // the dnf cache is not shipped
+    // Nor left on the host: dnf's metadata went to the root's cache, not the host's /var/cache.
+    expect(hostDnfCache()).toEqual(hostCacheBefore);
   });
 
   it('writes a .treeinfo listing the images, stage2 and checksums that match the files', async () => {

@@ -93,26 +93,3 @@ export function reposyncArgv(o: Omit<DnfOptions, 'assumeyes'> & { dest: string; 
   return dnfArgv({ ...base, assumeyes: true }, ['reposync', ...(downloadMetadata ? ['--download-metadata'] : []), ...arches.map((a) => `--arch=${a}`), '-p', dest]);
 }
 
-/**
- * `dnf install` of `packages` into an installroot (what lorax and mock do to make a root), for
- * `arch`, from the given repos only, without weak dependencies. dnf prefixes `cachedir` with the
- * installroot, so `cachedir` is a path inside the root.
- */
-export function dnfInstallArgv(
-  o: { config: string; installroot: string; arch: string; releasever: number | string; repos: DnfRepo[]; cachedir: string; noscripts?: boolean; setopt?: [string, string][] },
-  packages: string[],
-): string[] {
-  return dnfArgv(
-    {
-      config: o.config,
-      installroot: o.installroot,
-      forcearch: o.arch,
-      releasever: o.releasever,
-      repos: o.repos,
-      assumeyes: true,
-      nogpgcheck: true,
-      setopt: [['cachedir', o.cachedir], ['install_weak_deps', 'False'], ...(o.noscripts ? ([['tsflags', 'noscripts']] as [string, string][]) : []), ...(o.setopt ?? [])],
-    },
-    ['install', ...packages],
-  );
-}
