@@ -20,8 +20,6 @@ export interface DnfOptions {
   releasever: number | string;
   repos: DnfRepo[];
   forcearch?: string;
-  /** Install into (and resolve against the rpmdb of) this root. */
-  installroot?: string;
   quiet?: boolean;
   assumeyes?: boolean;
   nogpgcheck?: boolean;
@@ -64,7 +62,6 @@ export function dnfArgv(o: DnfOptions, command: string[]): string[] {
     ...(o.quiet ? ['-q'] : []),
     ...(o.assumeyes ? ['-y'] : []),
     `--config=${o.config}`,
-    ...(o.installroot ? [`--installroot=${o.installroot}`] : []),
     ...(o.forcearch ? [`--forcearch=${o.forcearch}`] : []),
     `--releasever=${o.releasever}`,
     '--setopt=reposdir=/dev/null',
