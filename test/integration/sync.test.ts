@@ -1,10 +1,11 @@
 // Issue 3: the sync stage on the fixture upstream, with real dnf as the oracle.
 import { describe, it, expect, beforeAll, afterAll, vi } from 'vitest';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { composeRoot, repoTrees } from '@rocky/config';
+import { hostName } from '@rocky/exec';
 import { readSyncManifest, readComposeRef } from '@rocky/stages';
 import { SignatureVerifier } from '@rocky/rpm-repo';
 import { updatePackage } from '@rocky/upstream-fixture';
@@ -144,8 +145,16 @@ describe('sync of rocky-9 from the fixture', () => {
     const composes = readdirSync(join(t.site.roots.compose, '9')).sort();
     t.server.clearRequests();
     const store = listing((t.site.store as { path: string }).path);
-    const o = await t.outcome('sync', 'rocky-9', { dryRun: true });
-    expect(o.dryRun).toBe(true);
+    // A killed run's leftover in the temp dir is a real run's to remove, not a dry run's.
+    const killed = join(tmpdir(), `releng-gpgv@${hostName()}.${spawnSync(process.execPath, ['-e', '0']).pid}-0`);
+    mkdirSync(killed);
+    try {
+      const o = await t.outcome('sync', 'rocky-9', { dryRun: true });
+      expect(o.dryRun).toBe(true);
+      expect(existsSync(killed)).toBe(true);
+    } finally {
+      rmSync(killed, { recursive: true, force: true });
+    }
     expect(listing((t.site.store as { path: string }).path)).toEqual(store);
     expect(readlinkSync(latest)).toBe(target);
     expect(readdirSync(join(t.site.roots.compose, '9')).sort()).toEqual(composes);

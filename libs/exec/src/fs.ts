@@ -33,15 +33,18 @@ export function isDeadScratch(name: string): boolean {
   return !!m && m[1] === hostName() && Number(m[2]) !== process.pid && !isAlive(Number(m[2]));
 }
 
-/** Removes the entries of `dir` that killed runs of this host left (isDeadScratch). Returns their names. */
-export function sweepScratch(dir: string): string[] {
+/**
+ * Removes the entries of `dir` that killed runs of this host left (isDeadScratch), those of them
+ * `which` accepts (default: all). Returns their names.
+ */
+export function sweepScratch(dir: string, which: (name: string) => boolean = () => true): string[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
     return [];
   }
-  const removed = names.filter(isDeadScratch);
+  const removed = names.filter((n) => isDeadScratch(n) && which(n));
   for (const n of removed) rmSync(join(dir, n), { recursive: true, force: true });
   return removed;
 }

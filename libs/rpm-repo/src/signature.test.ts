@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { gpgExport, gpgGenKey, gpgSign, hostName, killGpgAgent } from '@rocky/exec';
-import { SignatureVerifier } from './signature';
+import { SignatureVerifier, sweepVerifierDirs } from './signature';
 
 let dir: string;
 const homes: string[] = [];
@@ -75,12 +75,17 @@ describe('SignatureVerifier', () => {
     const evidence = join(parent, `releng-gpgv@${hostName()}.${dead}-1`);
     const live = join(parent, `releng-gpgv@${hostName()}.${process.ppid}-0`);
     const otherHost = join(parent, `releng-gpgv@elsewhere.${dead}-0`);
-    for (const d of [left, evidence, live, otherHost]) mkdirSync(join(d, 'gnupg'), { recursive: true });
+    const notOurs = join(parent, `put@${hostName()}.${dead}-0`); // another tool's scratch, named the same way
+    for (const d of [left, evidence, live, otherHost, notOurs]) mkdirSync(join(d, 'gnupg'), { recursive: true });
     writeFileSync(join(evidence, 'x.gpgv.log'), 'gpgv: BAD signature\n');
+    // A verifier made before the sweep removes nothing (a dry run's): only the sweep does.
+    new SignatureVerifier(join(dir, 'none.key'), parent).close();
+    expect(existsSync(left)).toBe(true);
+    sweepVerifierDirs(parent);
     const v = new SignatureVerifier(join(dir, 'none.key'), parent);
     try {
       expect(existsSync(left)).toBe(false);
-      for (const d of [evidence, live, otherHost]) expect(existsSync(d), d).toBe(true);
+      for (const d of [evidence, live, otherHost, notOurs]) expect(existsSync(d), d).toBe(true);
       expect(v.dir).toMatch(new RegExp(`/releng-gpgv@${hostName()}\\.${process.pid}-[0-9a-z]+$`));
     } finally {
       v.close();

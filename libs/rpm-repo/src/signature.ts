@@ -3,30 +3,25 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgDearmor, gpgKeyIds, gpgvVerify, isDeadScratch, scratchName } from '@rocky/exec';
+import { gpgDearmor, gpgKeyIds, gpgvVerify, scratchName, sweepScratch } from '@rocky/exec';
 
 const PREFIX = 'releng-gpgv';
 let made = 0;
 
 /**
- * The verifier directories of this host's dead processes (a killed sync cannot remove its own),
- * except one holding a gpgv log: a failed verification's evidence, which its error named.
+ * Removes the verifier directories in `parent` that killed processes of this host left (a killed
+ * sync cannot remove its own), except one holding a gpgv log: a failed verification's evidence,
+ * which its error named. Not done by the verifier itself: a dry run changes nothing, anywhere.
  */
-function sweepDead(parent: string): void {
-  let names: string[];
-  try {
-    names = readdirSync(parent).filter((n) => n.startsWith(`${PREFIX}@`) && isDeadScratch(n));
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const dir = join(parent, n);
+export function sweepVerifierDirs(parent = tmpdir()): void {
+  const evidence = (n: string) => {
     try {
-      if (!readdirSync(dir).some((f) => f.endsWith('.gpgv.log'))) rmSync(dir, { recursive: true, force: true });
+      return readdirSync(join(parent, n)).some((f) => f.endsWith('.gpgv.log'));
     } catch {
-      // Gone meanwhile, or not ours to read: left alone.
+      return true; // unreadable: not ours to judge
     }
-  }
+  };
+  sweepScratch(parent, (n) => n.startsWith(`${PREFIX}@`) && !evidence(n));
 }
 
 /** A new directory named by host and pid (scratchName), so that a later verifier removes it if this process is killed. */
@@ -55,7 +50,6 @@ export class SignatureVerifier {
     readonly keyFile: string,
     parent = tmpdir(),
   ) {
-    sweepDead(parent);
     this.dir = makeDir(parent);
     // gpg's own state for reading the key file, so the user's ~/.gnupg is never touched.
     this.home = join(this.dir, 'gnupg');

@@ -35,7 +35,7 @@ import {
 } from '@rocky/config';
 import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { DnfForks, Limiter, SignatureVerifier, applyTree, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { DnfForks, Limiter, SignatureVerifier, applyTree, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
@@ -93,6 +93,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const media = kind === 'update' ? composesOf(site, rel, 'produce').filter(isFinished).pop()?.id : undefined;
     if (kind === 'update' && !media) throw new Error(`${ctx.project} has no finished produce compose under ${composeRoot(site, rel).base}: an update compose carries the published ISOs and images, so run the minor release chain (\`nx run ${ctx.project}:finalize\`) first`);
     const upstream = await openUpstream(ctx.root, site, ctx.log.info);
+    // What killed syncs' verifiers left in the temp dir goes, in a real run only.
+    if (site.upstream.verifySignature && !ctx.dryRun) sweepVerifierDirs();
     const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
     const signatureKey = verifier && signatureKeyOf(upstreamKeyFile(site, rel));
     const partial = { kind, trees, upstream, verifier, signatureKey, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
