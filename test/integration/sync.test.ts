@@ -144,18 +144,23 @@ describe('sync of rocky-9 from the fixture', () => {
     const target = readlinkSync(latest);
     const composes = readdirSync(join(t.site.roots.compose, '9')).sort();
     t.server.clearRequests();
-    const store = listing((t.site.store as { path: string }).path);
-    // A killed run's leftover in the temp dir is a real run's to remove, not a dry run's.
-    const killed = join(tmpdir(), `releng-gpgv@${hostName()}.${spawnSync(process.execPath, ['-e', '0']).pid}-0`);
+    // A killed run's leftovers (in the temp dir, a partial store object) are a real run's to remove, not a dry run's.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const killed = join(tmpdir(), `releng-gpgv@${hostName()}.${dead}-0`);
     mkdirSync(killed);
+    const partial = join((t.site.store as { path: string }).path, 'tmp', `put@${hostName()}.${dead}-0`);
+    mkdirSync(dirname(partial), { recursive: true });
+    writeFileSync(partial, 'part of a package');
+    const store = listing((t.site.store as { path: string }).path);
     try {
       const o = await t.outcome('sync', 'rocky-9', { dryRun: true });
       expect(o.dryRun).toBe(true);
       expect(existsSync(killed)).toBe(true);
+      expect(listing((t.site.store as { path: string }).path)).toEqual(store);
     } finally {
       rmSync(killed, { recursive: true, force: true });
+      rmSync(partial, { force: true });
     }
-    expect(listing((t.site.store as { path: string }).path)).toEqual(store);
     expect(readlinkSync(latest)).toBe(target);
     expect(readdirSync(join(t.site.roots.compose, '9')).sort()).toEqual(composes);
     expect(rpmGets(t.server)).toEqual([]);

@@ -7,6 +7,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, eventsFile, stateDir } from '@rocky/config';
 import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, jsonBytes, writeFileIfChanged, type EventLog } from '@rocky/exec';
+import { openStore } from '@rocky/store';
 import type { StageContext } from './context';
 
 export interface LockSpec {
@@ -91,11 +92,12 @@ export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Pro
     try {
       const { summary } = printPlan(stage, plan, ctx, false);
       log.event('plan', { stage: stage.name, summary, seconds: seconds() });
-      // Work dirs killed runs on this host left in state/tmp go first, whatever this run reuses.
+      // Work dirs and partial store objects killed runs on this host left go first, whatever this run reuses.
       if (!stage.readOnly) {
         const tmp = stateDir(ctx.site, 'tmp');
         const removed = sweepScratch(tmp);
         if (removed.length) log.info(`removed ${removed.length} work dir(s) of killed runs from ${tmp}: ${removed.join(', ')}`);
+        openStore(ctx.site).sweepTemps();
       }
       result = await stage.execute(ctx, plan);
       await stage.verify(ctx, plan, result);

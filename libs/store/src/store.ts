@@ -66,9 +66,14 @@ export class Store {
   /** `put@<host>.<pid>`, made once: asking the OS for the host name per object showed in profiles. */
   private readonly scratch = scratchName('put');
 
-  constructor(readonly dir: string) {
-    // Partial objects that killed writers on this host left (the directory may be shared by runners).
-    sweepScratch(join(dir, 'tmp'));
+  constructor(readonly dir: string) {}
+
+  /**
+   * Removes the partial objects killed writers of this host left (the directory may be shared by
+   * runners). The runner's to call, before a real run changes anything: a dry run changes nothing.
+   */
+  sweepTemps(): string[] {
+    return sweepScratch(join(this.dir, 'tmp'));
   }
 
   /** Path of an object's bytes in the store (whether or not it is there). */
