@@ -85,16 +85,20 @@ describe('dnf forks', () => {
     const forks = DnfForks.start()!;
     const { work, argv } = hanging();
     const connected = sockets.length;
-    const running = forks.run(argv, { workDir: work }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    // Closed once the fork is connected (it waits on the silent server then).
-    while (sockets.length === connected) await new Promise((r) => setTimeout(r, 20));
-    await forks.close();
-    const err = await running;
-    expect(err).toBeInstanceOf(ToolError);
-    expect((err as ToolError).result.signal).toBe('SIGTERM');
+    try {
+      const running = forks.run(argv, { workDir: work }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // Closed once the fork is connected (it waits on the silent server then).
+      while (sockets.length === connected) await new Promise((r) => setTimeout(r, 20));
+      await forks.close();
+      const err = await running;
+      expect(err).toBeInstanceOf(ToolError);
+      expect((err as ToolError).result.signal).toBe('SIGTERM');
+    } finally {
+      await forks.close(); // a no-op once closed; stops the server if the test failed before
+    }
   });
 
   it('only the standard dnf launcher is forked from; a wrapper named dnf is run as it is', () => {
