@@ -34,6 +34,8 @@ export interface IsoPlan {
   names: IsoNames;
   /** The compose trees lorax installs from; undefined while sync has not run (a dry run of a fresh workspace). */
   repos?: TreeManifest[];
+  /** isoInputs of these repos: the store key of the build (computed once). */
+  inputs?: string;
   /** A build of identical inputs found in the store: reused, not rebuilt. */
   reuse?: IsoManifest;
 }
@@ -71,10 +73,11 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
     });
     // A build of identical inputs already in the store is not redone.
     const store = openStore(ctx.site);
-    const previous = await store.getKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, repos)));
+    const inputs = isoInputs(ctx, arch, builder, names, repos);
+    const previous = await store.getKey(isoReuseKey(ctx.project, arch, inputs));
     const m = previous?.metadata.manifest as IsoManifest | undefined;
     const reuse = m && (await allInStore(store, [m.iso, m.listing, ...m.tree])) ? m : undefined;
-    return { arch, builder, names, repos, reuse };
+    return { arch, builder, names, repos, inputs, reuse };
   },
 
   describe: (p) => ({
@@ -130,7 +133,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
         if (!r) {
           // Found under these repos too from now on: the next plan needs no runtime root.
           const m = built!.manifest!;
-          await store.setKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, plan.repos!)), m.iso, { manifest: m });
+          await store.setKey(isoReuseKey(ctx.project, arch, plan.inputs!), m.iso, { manifest: m });
           return m;
         }
         res = r;
@@ -153,7 +156,7 @@ export const isoStage: Stage<IsoPlan, IsoManifest> = {
       listing: { path: `${names.file}.manifest`, ...listing },
       tree: res.treeFiles,
     };
-    await store.setKey(isoReuseKey(ctx.project, arch, isoInputs(ctx, arch, builder, names, plan.repos!)), res.iso, { manifest });
+    await store.setKey(isoReuseKey(ctx.project, arch, plan.inputs!), res.iso, { manifest });
     if (built) await store.setKey(built.key, res.iso, { manifest });
     return manifest;
   },
