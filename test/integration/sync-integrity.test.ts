@@ -69,6 +69,26 @@ describe('sync of a small upstream repo (real rpmbuild, createrepo_c, dnf)', () 
     expect((await run(['rpm', '-qp', '--nosignature', '--qf', '%{NAME}', got])).stdout).toBe('plus-tools');
   });
 
+  it("a package linked from the store takes the signer an earlier sync read from the same bytes (knownSigners), and is still checked against the tree's key", async () => {
+    const up = join(dir, 'signer/upstream');
+    await addPackage(up, pkg('signed-once'));
+    const o = opts('signer');
+    const first = await applyTree(o, await planTree(o), join(dir, 'signer/first'), true);
+    const p = first.packages[0];
+    expect(p.sigkey).toBeNull(); // the fixture's package is not signed: any signer below comes from the memo
+    const key = '0123456789ABCDEF';
+    const known = { ...o, signer: key, knownSigners: new Map([[p.sha256, key]]) };
+    const second = await applyTree(known, await planTree(known), join(dir, 'signer/second'), true);
+    expect(second.packages[0].sigkey).toBe(key.slice(-8));
+    expect(second.signer).toBe(key);
+    // A memo naming another key is that key's signature: the tree's key check refuses it.
+    const other = { ...known, knownSigners: new Map([[p.sha256, 'FEDCBA9876543210']]) };
+    await expect(planTree(other).then((plan) => applyTree(other, plan, join(dir, 'signer/third'), true))).rejects.toThrow(/signed by key FEDCBA9876543210, not by the upstream key 0123456789ABCDEF/);
+    // Without the memo the package's own (missing) signature is read, and refused.
+    const unknown = { ...o, signer: key };
+    await expect(planTree(unknown).then((plan) => applyTree(unknown, plan, join(dir, 'signer/fourth'), true))).rejects.toThrow(/is not signed, not by the upstream key/);
+  });
+
   it('a package already in the store whose primary.xml size is wrong fails the sync naming the package, the tree and both sizes (18.8)', async () => {
     const up = join(dir, 'size/upstream');
     const href = await addPackage(up, pkg('sized'));

@@ -8,6 +8,8 @@ import { composeRoot, repoTrees } from '@rocky/config';
 import { hostName } from '@rocky/exec';
 import { readSyncManifest, readComposeRef } from '@rocky/stages';
 import { SignatureVerifier } from '@rocky/rpm-repo';
+import { Store } from '@rocky/store';
+import * as repodata from '../../libs/rpm-repo/src/repodata';
 import { updatePackage } from '@rocky/upstream-fixture';
 import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
@@ -103,18 +105,43 @@ describe('sync of rocky-9 from the fixture', () => {
     const { newHref } = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     t.server.clearRequests();
     const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
+    const parse = vi.spyOn(repodata, 'parsePrimary');
     try {
       await t.run('sync', 'rocky-9');
       // gpgv ran on the one changed repomd.xml: the others' identical bytes passed it before.
       expect(verify.mock.calls.map((c) => c[2])).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
+      // Only the changed repo's primary is parsed: every other repomd.xml is the one the last sync
+      // recorded, so its packages are known (and each is still checked against its sha256).
+      expect(parse.mock.calls.map((c) => c[1])).toEqual([expect.stringMatching(/^rocky-9 BaseOS-aarch64-os: .*primary/)]);
     } finally {
       verify.mockRestore();
+      parse.mockRestore();
     }
     const gets = rpmGets(t.server).map((r) => r.path);
     expect(gets).toHaveLength(1);
     expect(gets[0].endsWith(newHref)).toBe(true);
+    const primaries = t.server.requests.filter((r) => r.method === 'GET' && /-primary\.xml/.test(r.path)).map((r) => r.path);
+    expect(primaries).toHaveLength(1);
+    expect(primaries[0]).toMatch(/\/hashed-BaseOS\/aarch64\//);
     for (const g of ['x86_64', 'ppc64le', 's390x', 'source']) expect(readFileSync(join(s.root, 'dist/rocky-9/sync', `${g}.json.gz`), 'hex')).toBe(before[g]);
     expect(readFileSync(join(s.root, 'dist/rocky-9/sync/aarch64.json.gz'), 'hex')).not.toBe(before.aarch64);
+    // The record says which key every package of each tree was checked against.
+    for (const tree of readSyncManifest(s.root, 'rocky-9', 'x86_64').trees) expect(tree.signer, tree.path).toMatch(/^[0-9A-F]{16}$/i);
+  });
+
+  it('a tree whose packages the last sync recorded, but whose primary the store lost, fetches its primary again', async () => {
+    const s = t.ctx('rocky-9', 'sync');
+    const tree = readSyncManifest(s.root, 'rocky-9', 'x86_64').trees.find((x) => x.dir === 'BaseOS' && x.kind === 'os')!;
+    const primary = tree.repodata.find((f) => /-primary\.xml/.test(f.path))!;
+    const store = new Store(t.site.store.type === 'local' ? t.site.store.path : '');
+    rmSync(store.pathOf(primary.sha256), { force: true });
+    await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' }); // so the compose is not up to date
+    t.server.clearRequests();
+    await t.run('sync', 'rocky-9');
+    expect(t.server.requests.filter((r) => r.method === 'GET' && r.path.endsWith(primary.path)).map((r) => r.path)).toEqual([expect.stringMatching(/\/hashed-BaseOS\/x86_64\//)]);
+    const ref = readComposeRef(s.root, 'rocky-9');
+    const placed = join(t.site.roots.compose, ref.dir, 'compose', tree.path, primary.path);
+    expect(statSync(placed).ino).toBe(statSync(store.pathOf(primary.sha256)).ino);
   });
 
   it('a signature that does not match its repomd.xml fails the sync, though both files passed gpgv before', async () => {

@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
-import { hashFiles } from './hash-workers';
+import { hashFiles, hashFilesSized } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
 
 /** Runs `fn` as if on host `host` (RELENG_HOSTNAME), restoring the real host after. */
@@ -189,6 +189,22 @@ describe('exec primitives', () => {
     expect(await hashFiles([files[2]], 'md5')).toEqual([runSync(['md5sum', files[2]]).toString().split(' ')[0]]);
     await expect(hashFiles([files[0], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
     await expect(hashFiles([files[2], join(dir, 'missing.iso')])).rejects.toThrow(/missing\.iso: ENOENT/);
+  });
+  it('hashes many small files in batches on worker threads, with their sizes; a missing file in a batch is named', async () => {
+    // 300 files: over FEW, so batches of them go to the workers whatever their total size.
+    const files = Array.from({ length: 300 }, (_, i) => {
+      const f = join(dir, `s${i}.rpm`);
+      writeFileSync(f, Buffer.alloc(i * 37, i % 251));
+      return f;
+    });
+    const want = runSync(['sha256sum', ...files]).toString().trim().split('\n').map((l) => l.split(' ')[0]);
+    const got = await hashFilesSized(files, 'sha256', 2);
+    expect(got.map((h) => h.digest)).toEqual(want);
+    expect(got.map((h) => h.size)).toEqual(files.map((_, i) => i * 37));
+    // On this thread too (few files), sizes as read.
+    expect(await hashFilesSized(files.slice(0, 3), 'sha256', 1)).toEqual(got.slice(0, 3));
+    const broken = [...files.slice(0, 150), join(dir, 'gone.rpm'), ...files.slice(150)];
+    await expect(hashFilesSized(broken, 'sha256', 2)).rejects.toThrow(/gone\.rpm: ENOENT/);
   });
   it('a waiting lock queues behind the holder, says once what it waits for, and can give up', async () => {
     const f = join(dir, 'w.lock');

@@ -176,9 +176,12 @@ export function symlinkAtomic(target: string, link: string): void {
 /** sha256 of a file, streamed (Node's hash is several times faster than coreutils here). */
 export const sha256File = (file: string) => hashFile(file, 'sha256');
 
-export async function hashFile(file: string, algo: string): Promise<string> {
+/** `onBytes` is told each chunk's length as it is hashed. */
+export async function hashFile(file: string, algo: string, onBytes?: (n: number) => void): Promise<string> {
   const h = createHash(algo);
-  await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), h);
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (onBytes) stream.on('data', (c) => onBytes(c.length));
+  await pipeline(stream, h);
   return h.digest('hex');
 }
 

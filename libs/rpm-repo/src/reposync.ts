@@ -6,9 +6,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { hashFiles } from '@rocky/exec';
+import { hashFilesSized } from '@rocky/exec';
 import { IntegrityError, SMALL_OBJECT, type Store, type StoredObject } from '@rocky/store';
-import { Readable } from 'node:stream';
 import { parseRepomd, parsePrimary, decompress, type RpmPackage, type RepomdRecord } from './repodata';
 import { download, fetchBuffer, fetchInto, memorySink, withRetries, type FetchOptions } from './http';
 import type { SignatureVerifier } from './signature';
@@ -27,8 +26,8 @@ export interface TreePlan {
   repomd: Buffer;
   signature?: Buffer;
   records: RepomdRecord[];
-  /** primary's bytes as upstream serves them (verified), stored when the plan is executed. */
-  primary: Buffer;
+  /** primary's bytes as upstream serves them (verified), stored when the plan is executed; unset when its packages were known (`listed`). */
+  primary?: Buffer;
   packages: RpmPackage[];
   /** Packages not in the store yet: to download. */
   fetch: RpmPackage[];
@@ -42,6 +41,8 @@ export interface TreePlan {
 
 export interface TreeResult {
   packages: (TreeFile & { name: string; arch: string; epoch: string; version: string; release: string; sourcerpm?: string; sigkey: string | null })[];
+  /** The key id (16 hex) every package was checked to be signed by (`signer` of the options). */
+  signer?: string;
   repodata: TreeFile[];
   fetched: number;
   fetchedBytes: number;
@@ -62,6 +63,17 @@ export interface SyncTreeOptions {
   what: string;
   /** Key id (16 hex) every package must be signed with; unset: any or no signature. */
   signer?: string;
+  /**
+   * The key id that signed a package's bytes, by their sha256, as earlier syncs read it: a package
+   * whose bytes are checked against that sha256 in this run is not read for its signature again.
+   */
+  knownSigners?: ReadonlyMap<string, string>;
+  /**
+   * primary's packages, as a sync of these very repomd.xml bytes recorded them (same repomd, same
+   * primary sha256, same packages): primary is neither fetched nor parsed. Every package is still
+   * checked against its sha256 and size when the plan is applied.
+   */
+  listed?: RpmPackage[];
   /** repomd.xml already fetched by the caller (it was compared before planning). */
   repomd?: Buffer;
   /**
@@ -80,6 +92,8 @@ const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${hre
 
 /** An object fetched in this run; a package's signing key was read from its bytes as they arrived (undefined: read it from the file). */
 type Fetched = StoredObject & { signer?: string | null };
+/** An object for a tree: `verified` in this run (sha256 and size known), or in the store and still to be checked (its size NaN until then). */
+type Linked = StoredObject & { fetched: boolean; verified: boolean };
 
 /**
  * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
@@ -88,9 +102,9 @@ type Fetched = StoredObject & { signer?: string | null };
  * not asked about again (a concurrent writer that stored it since costs a second download, no
  * harm), and its signing key is read from the bytes it streams, which the store then verifies.
  */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, pkg = false): Promise<Fetched & { fetched: boolean; verified: boolean }> {
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, pkg = false): Promise<Linked & { signer?: string | null }> {
   const fetchedHere = () => opts.inflight?.get(expect.sha256);
-  if (!fetchedHere() && !pkg && (await opts.store.has(expect.sha256))) return { sha256: expect.sha256, size: (await opts.store.size(expect.sha256))!, fetched: false, verified: false };
+  if (!fetchedHere() && !pkg && (await opts.store.has(expect.sha256))) return { sha256: expect.sha256, size: NaN, fetched: false, verified: false };
   const pending = fetchedHere();
   if (pending) return { ...(await pending), fetched: false, verified: true };
   const url = join2(opts.url, href);
@@ -180,10 +194,11 @@ async function checkSignature(opts: SyncTreeOptions, verifier: SignatureVerifier
 }
 
 /** repomd's records and primary's packages (primary read into memory: a plan stores nothing, for dry runs). */
-async function readPackages(opts: SyncTreeOptions, repomd: Buffer): Promise<{ records: RepomdRecord[]; primary: Buffer; packages: RpmPackage[] }> {
+async function readPackages(opts: SyncTreeOptions, repomd: Buffer): Promise<{ records: RepomdRecord[]; primary?: Buffer; packages: RpmPackage[] }> {
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
+  if (opts.listed) return { records, packages: opts.listed };
   // The other repodata is fetched when the plan is executed (or repoclosure asks for it).
   const primary = await readPrimary(opts, primaryRec);
   const xml = decompress(primary, primaryRec.href).toString('utf8');
@@ -215,39 +230,34 @@ async function readPrimary(opts: SyncTreeOptions, rec: RepomdRecord): Promise<Bu
   );
 }
 
-/** The plan's primary into the store (it was read into memory while planning). */
+/** The plan's primary into the store (it was read into memory while planning; unread, it is fetched with the other repodata). */
 async function storePrimary(opts: SyncTreeOptions, plan: TreePlan): Promise<void> {
   const rec = plan.records.find((r) => r.type === 'primary')!;
-  if (!(await opts.store.has(rec.sha256))) await opts.store.putStream(Readable.from([plan.primary]), { sha256: rec.sha256, size: plan.primary.length, what: rec.href });
+  if (plan.primary && !(await opts.store.has(rec.sha256))) await opts.store.putBytes(plan.primary, { sha256: rec.sha256, size: plan.primary.length, what: rec.href });
 }
 
 /**
- * Checks that each object is what repodata says (sha256 and size). Downloads were checked as
- * they streamed in; objects linked from the store are hashed here (once per run, on worker
- * threads), so a store object that rotted, or repodata whose size lies about a package the store
- * already has, fails the sync, naming the file, the tree and both values.
+ * Checks that each object is what repodata says (sha256 and size), and returns what each is.
+ * Downloads were checked as they streamed in; objects linked from the store are hashed here (once
+ * per run, on worker threads; the read gives their size too), so a store object that rotted, or
+ * repodata whose size lies about a package the store already has, fails the sync, naming the
+ * file, the tree and both values.
  */
 async function checkObjects(
   opts: SyncTreeOptions,
   memo: Map<string, Promise<StoredObject>>,
-  items: { href: string; expect: { sha256: string; size?: number }; obj: StoredObject & { verified: boolean } }[],
+  items: { href: string; expect: { sha256: string; size?: number }; obj: Linked }[],
   dest: string | undefined,
-): Promise<void> {
+): Promise<StoredObject[]> {
   const shared = opts.checked ?? memo;
   for (const { obj } of items) if (obj.verified && !shared.has(obj.sha256)) shared.set(obj.sha256, Promise.resolve({ sha256: obj.sha256, size: obj.size }));
-  const todo = [...new Set(items.filter((i) => !i.obj.verified && !shared.has(i.obj.sha256)).map((i) => i.obj.sha256))];
-  if (todo.length) {
-    const hashed = (async () => {
-      const paths = await Promise.all(todo.map((h) => opts.store.localPath(h)));
-      const [sums, stats] = await Promise.all([hashFiles(paths), Promise.all(paths.map((f) => fsp.stat(f)))]);
-      return new Map(todo.map((h, i) => [h, { sha256: sums[i], size: stats[i].size }]));
-    })();
-    for (const h of todo) shared.set(h, hashed.then((m) => m.get(h)!));
-  }
+  hashStored(opts.store, shared, items.filter((i) => !i.obj.verified).map((i) => i.obj.sha256));
   const where = dest ? ` (into ${dest})` : '';
+  const out: StoredObject[] = [];
   for (const { href, expect, obj } of items) {
     const actual = obj.verified ? obj : await shared.get(obj.sha256)!;
     const sizeOk = expect.size === undefined || !Number.isFinite(expect.size) || expect.size === actual.size;
+    out.push(actual);
     if (actual.sha256 === expect.sha256 && sizeOk) continue;
     const from = obj.verified ? 'downloaded' : `store object ${await opts.store.localPath(obj.sha256)}`;
     throw new Error(
@@ -255,6 +265,36 @@ async function checkObjects(
         `the ${from} has sha256 ${actual.sha256}, ${actual.size} bytes`,
     );
   }
+  return out;
+}
+
+/** Hashes the store objects among `shas` not in `memo` yet, all in one go on worker threads, into `memo` (what each really is). */
+function hashStored(store: Store, memo: Map<string, Promise<StoredObject>>, shas: string[]): void {
+  const todo = [...new Set(shas.filter((h) => !memo.has(h)))];
+  if (!todo.length) return;
+  // Each object's promise settles as soon as its file is hashed: a tree links its packages while others' are read.
+  const settle = todo.map((h) => {
+    let done!: { resolve: (o: StoredObject) => void; reject: (e: unknown) => void };
+    const one = new Promise<StoredObject>((resolve, reject) => (done = { resolve, reject }));
+    one.catch(() => {}); // awaited by the tree that links it; a failure is not also an unhandled rejection
+    memo.set(h, one);
+    return done;
+  });
+  Promise.all(todo.map((h) => store.localPath(h)))
+    .then((paths) => hashFilesSized(paths, 'sha256', undefined, (i, r) => settle[i].resolve({ sha256: r.digest, size: r.size })))
+    .catch((e: unknown) => settle.forEach((s) => s.reject(e))); // those hashed already stay resolved
+}
+
+/**
+ * Starts hashing every store object the plans will link (packages, and repodata the store has),
+ * all at once: the trees then find them hashed, instead of each hashing its own few on its turn.
+ * What each object really is is compared with its repodata by the tree that links it (checkObjects).
+ */
+export async function hashLinked(opts: SyncTreeOptions, plans: TreePlan[]): Promise<void> {
+  if (!opts.checked) return;
+  const records = [...new Set(plans.flatMap((p) => p.records.map((r) => r.sha256)))];
+  const have = await opts.store.hasMany(records);
+  hashStored(opts.store, opts.checked, [...plans.flatMap((p) => [...p.stored]), ...records.filter((_, i) => have[i])]);
 }
 
 /**
@@ -267,10 +307,10 @@ export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: 
     plan.records.map(async (rec) => {
       const obj = await fetchObject(opts, rec.href, rec);
       await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dir);
-      await opts.store.materialize(obj.sha256, join(dir, rec.href));
+      await opts.store.materialize(rec.sha256, join(dir, rec.href));
     }),
   );
-  const obj = await opts.store.putStream(Readable.from([plan.repomd]), { what: 'repomd.xml' });
+  const obj = await opts.store.putBytes(plan.repomd, { what: 'repomd.xml' });
   await opts.store.materialize(obj.sha256, join(dir, 'repodata/repomd.xml'));
 }
 
@@ -307,27 +347,27 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   const box = new Confinement(dest);
   let fetched = 0;
   let fetchedBytes = 0;
-  // Store objects are never removed during a run: what planning found stays there.
+  // Store objects are never removed during a run: what planning found stays there. Their sizes
+  // are learnt when they are checked (hashed) below.
   const objs = await Promise.all(
-    plan.packages.map(async (p) => {
-      const size = Number.isFinite(p.size) ? p.size : undefined;
-      const obj: Fetched & { fetched: boolean; verified: boolean } = plan.stored.has(p.sha256)
-        ? { sha256: p.sha256, size: (await opts.store.size(p.sha256))!, fetched: false, verified: false }
-        : await fetchObject(opts, p.href, { sha256: p.sha256, size }, true);
+    plan.packages.map(async (p): Promise<Linked & { signer?: string | null }> => {
+      if (plan.stored.has(p.sha256)) return { sha256: p.sha256, size: NaN, fetched: false, verified: false };
+      const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined }, true);
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
       return obj;
     }),
   );
   // Every package is checked before any is placed, and before the tree exists.
-  await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
+  const actual = await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
   await fsp.mkdir(dest, { recursive: true });
   const packages = await Promise.all(
     plan.packages.map(async (p, i) => {
-      const obj = objs[i];
+      const obj = actual[i];
       const target = box.target(p.href);
       await box.dir(dirname(target));
       await opts.store.materialize(obj.sha256, target);
-      const signer = obj.signer !== undefined ? obj.signer : await rpmSignerKeyId(target);
+      // The bytes were just checked against their sha256: a signer known for that sha256 is theirs.
+      const signer = objs[i].signer !== undefined ? objs[i].signer! : (opts.knownSigners?.get(obj.sha256) ?? (await rpmSignerKeyId(target)));
       if (opts.signer && signer !== opts.signer) {
         throw new Error(`${opts.what}: ${p.href} is ${signer ? `signed by key ${signer}` : 'not signed'}, not by the upstream key ${opts.signer}`);
       }
@@ -340,8 +380,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   for (const rec of plan.records) {
     const target = box.target(rec.href);
     await box.dir(dirname(target));
-    const obj = await fetchObject(opts, rec.href, rec);
-    await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj }], dest);
+    const [obj] = await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj: await fetchObject(opts, rec.href, rec) }], dest);
     await opts.store.materialize(obj.sha256, target);
     repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
   }
@@ -352,13 +391,13 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   ];
   for (const [path, buf] of last) {
     if (!buf) continue;
-    const obj = await opts.store.putStream(Readable.from([buf]), { what: path });
+    const obj = await opts.store.putBytes(buf, { what: path });
     await opts.store.materialize(obj.sha256, join(dest, path));
     repodata.push({ path, ...obj });
   }
 
   const removed = removeStale ? await removeUnlisted(dest, new Set([...packages.map((p) => p.path), ...repodata.map((r) => r.path)])) : [];
-  return { packages, repodata, fetched, fetchedBytes, linked: packages.length - fetched, removed };
+  return { packages, repodata, ...(opts.signer ? { signer: opts.signer } : {}), fetched, fetchedBytes, linked: packages.length - fetched, removed };
 }
 
 /** Deletes .rpm files and repodata files under `dest` that are not in `keep`. */

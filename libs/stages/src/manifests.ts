@@ -37,6 +37,8 @@ export interface TreeManifest {
   path: string;
   repodata: FileEntry[];
   packages: PackageEntry[];
+  /** Key id (16 hex) every package was checked to be signed by, where the site requires signed packages. */
+  signer?: string;
 }
 
 /** The part of the release config that one arch's downstream work depends on. */

@@ -35,7 +35,7 @@ import {
 } from '@rocky/config';
 import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { DnfForks, Limiter, SignatureVerifier, applyTree, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { DnfForks, Limiter, type RpmPackage, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
@@ -65,6 +65,8 @@ export interface SyncPlan {
   signer?: string;
   /** The store key recording gpgv's pass of a repomd.xml and its signature with the site's key file (unset: no signatures checked). */
   signatureKey?: (repomd: Buffer, signature: Buffer) => string;
+  /** Each package's signer by its sha256, as the newest sync record has it (recordedFacts). */
+  knownSigners?: ReadonlyMap<string, string>;
 }
 
 export interface SyncResult {
@@ -105,15 +107,22 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       const repomdOpts = treeOptions(ctx, { upstream, verifier, store });
       const repomds = new Map(await mapLimit(distinct, 16, async ([k, t]) => [k, await fetchRepomd(repomdOpts(t))] as const));
       const digest = syncDigest(rel, kind, repomds);
-      const upToDate = await newestIfUpToDate(ctx, store, digest);
+      const newest = newestRecord(ctx);
+      const upToDate = await newestIfUpToDate(ctx, store, digest, newest);
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       // Its id (a gpg run) is read while the trees are planned, which do not need it.
-      const opts = treeOptions(ctx, { upstream, verifier, signatureKey, store });
-      // Read every upstream primary (signature checked) and compare with the store. Both settle
-      // before either's failure is reported: no gpg is left running.
-      const [planned, keyId] = await Promise.allSettled([mapLimit(distinct, 8, async ([k, t]) => [k, await planTree({ ...opts(t), repomd: repomds.get(k) })] as const), verifier?.keyId()]);
+      const known = recordedFacts(newest?.record);
+      const opts = treeOptions(ctx, { upstream, verifier, signatureKey, store, knownSigners: known.signers });
+      // Read every upstream primary (signature checked; not one whose repomd.xml the last sync
+      // recorded) and compare with the store. Both settle before either's failure is reported:
+      // no gpg is left running.
+      const planOne = async ([k, t]: [string, RepoTree]) => {
+        const repomd = repomds.get(k)!;
+        return [k, await planTree({ ...opts(t), repomd, listed: known.listed.get(sha256(repomd)) })] as const;
+      };
+      const [planned, keyId] = await Promise.allSettled([mapLimit(distinct, 8, planOne), verifier?.keyId()]);
       if (planned.status === 'rejected') throw planned.reason;
       if (keyId.status === 'rejected') throw keyId.reason;
       const plans = new Map<string, TreePlan>(planned.value);
@@ -127,7 +136,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
         fetch.bytes += newOnes.reduce((n, x) => n + (Number.isFinite(x.size) ? x.size : 0), 0);
         fetch.linked += p.packages.length - newOnes.length;
       }
-      return { ...partial, digest, signer, plans, fetch, resume: unfinishedCompose(ctx) };
+      return { ...partial, digest, signer, knownSigners: known.signers, plans, fetch, resume: unfinishedCompose(ctx) };
     } catch (e) {
       await syncStage.dispose!(partial as SyncPlan);
       throw e;
@@ -179,6 +188,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     try {
       const meta = await closureMetadata(closure.todo, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
       await recordSignatures(store, plan);
+      // The store objects every tree links, hashed at once (checked by each tree as it links them).
+      if (plan.trees.length) await hashLinked(opts(plan.trees[0]), [...new Set(plan.plans.values())]);
       [applied, closed] = await Promise.allSettled([
         mapLimit(plan.trees, 4, async (t) => {
           const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
@@ -243,7 +254,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
 
 function treeOptions(
   ctx: StageContext,
-  a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; signatureKey?: SyncPlan['signatureKey']; store: Store; onBytes?: (n: number) => void },
+  a: { upstream: Upstream; verifier?: SignatureVerifier; signer?: string; signatureKey?: SyncPlan['signatureKey']; knownSigners?: ReadonlyMap<string, string>; store: Store; onBytes?: (n: number) => void },
 ): (t: RepoTree) => SyncTreeOptions {
   const { signatureKey } = a;
   const limiter = new Limiter(ctx.site.concurrency.downloads);
@@ -255,6 +266,7 @@ function treeOptions(
     store: a.store,
     verifier: a.verifier,
     signer: a.signer,
+    knownSigners: a.knownSigners,
     signaturePassed: signatureKey && (async (repomd, signature) => !!(await a.store.getKey(signatureKey(repomd, signature)))),
     inflight,
     checked,
@@ -296,14 +308,35 @@ function syncDigest(rel: Release, kind: ComposeKind, repomds: Map<string, Buffer
   return sha256(JSON.stringify({ config, trees }));
 }
 
-/** The newest compose of this kind, when it was synced from exactly this upstream and config (and how many of its files are gone). */
-export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string): Promise<SyncPlan['upToDate']> {
-  const { base } = composeRoot(ctx.site, ctx.release);
+/** The newest compose of this kind that has a sync record, and the record. */
+function newestRecord(ctx: StageContext): { layout: ComposeLayout; record: SyncRecord } | undefined {
   const newest = composesOf(ctx.site, ctx.release, ctx.kind)
     .filter((c) => existsSync(c.layout.syncRecord))
     .pop();
+  return newest && { layout: newest.layout, record: readJson<SyncRecord>(newest.layout.syncRecord) };
+}
+
+/**
+ * What a sync record tells the next sync, all keyed by content: the packages of each tree by the
+ * sha256 of the repomd.xml they were read from (same bytes, same primary, same packages), and
+ * the signer of each package's bytes, from trees whose packages were all checked against a key.
+ */
+function recordedFacts(record: SyncRecord | undefined): { listed: Map<string, RpmPackage[]>; signers: Map<string, string> } {
+  const listed = new Map<string, RpmPackage[]>();
+  const signers = new Map<string, string>();
+  for (const t of record?.trees ?? []) {
+    const repomd = t.repodata.find((f) => f.path === 'repodata/repomd.xml');
+    if (repomd && !listed.has(repomd.sha256)) listed.set(repomd.sha256, t.packages.map(({ path, sigkey: _k, ...p }) => ({ ...p, href: path })));
+    if (t.signer) for (const p of t.packages) signers.set(p.sha256, t.signer);
+  }
+  return { listed, signers };
+}
+
+/** The newest compose of this kind, when it was synced from exactly this upstream and config (and how many of its files are gone). */
+export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: string, newest = newestRecord(ctx)): Promise<SyncPlan['upToDate']> {
+  const { base } = composeRoot(ctx.site, ctx.release);
   if (!newest) return undefined;
-  const record = readJson<SyncRecord>(newest.layout.syncRecord);
+  const { record } = newest;
   if (record.digest !== digest) return undefined;
   // A compose that lost files (pruned by hand, a damaged disk) is repaired from the store, or,
   // when the store lost them too, synced anew.
@@ -421,7 +454,7 @@ async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: { t
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
-  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages };
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages, ...(r.signer ? { signer: r.signer } : {}) };
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */

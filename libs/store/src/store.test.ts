@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { Store, IntegrityError } from './store';
+import { Store, IntegrityError, integrityOf } from './store';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -29,6 +29,17 @@ describe('Store', () => {
     expect(await store.materialize(obj.sha256, b)).toBe('present');
     expect(statSync(a).ino).toBe(statSync(b).ino);
     expect(readFileSync(a)).toEqual(body);
+  });
+
+  it("an object's path is cacache's content path, so cacache finds and verifies what we store", async () => {
+    const body = Buffer.from('cacache reads this');
+    const obj = await store.putBytes(body, { sha256: sha(body), what: 'x' });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const contentPath = require('cacache/lib/content/path') as (cache: string, integrity: string) => string;
+    expect(store.pathOf(obj.sha256)).toBe(contentPath(join(dir, 'store'), integrityOf(obj.sha256)));
+    await store.setKey('k', obj); // cacache verifies the content its index names
+    expect(await store.verify()).toEqual({ verifiedContent: 1, badContentCount: 0 });
+    expect(() => store.pathOf('../../etc/passwd')).toThrow(/not a sha256/);
   });
 
   it('putBytes verifies and stores bytes held in memory; hasMany answers as has() does, cold store included', async () => {
@@ -129,5 +140,18 @@ describe('Store', () => {
     writeFileSync(join(dir, 'ro/content-v2'), 'not a directory');
     await expect(ro.putBytes(body, expect1)).rejects.toThrow(/ENOTDIR/);
     expect(readdirSync(join(dir, 'ro/tmp'))).toEqual([]);
+  });
+
+  it('bytes the store has are not written again: putBytes of a present object touches no temp file', async () => {
+    const body = Buffer.from('repomd.xml, the same as last time');
+    const first = await store.putBytes(body, { what: 'repomd.xml' });
+    const ino = statSync(store.pathOf(first.sha256)).ino;
+    // Its temp dir made unusable: a write would fail with ENOTDIR.
+    rmSync(join(dir, 'store/tmp'), { recursive: true, force: true });
+    writeFileSync(join(dir, 'store/tmp'), 'not a directory');
+    expect(await store.putBytes(body, { what: 'repomd.xml' })).toEqual(first);
+    expect(statSync(store.pathOf(first.sha256)).ino).toBe(ino);
+    // Still verified first: wrong bytes for a sha256 the store has are refused.
+    await expect(store.putBytes(Buffer.from('other'), { sha256: first.sha256, what: 'repomd.xml' })).rejects.toBeInstanceOf(IntegrityError);
   });
 });
