@@ -129,6 +129,22 @@ describe('sync of rocky-9 from the fixture', () => {
     for (const tree of readSyncManifest(s.root, 'rocky-9', 'x86_64').trees) expect(tree.signer, tree.path).toMatch(/^[0-9A-F]{16}$/i);
   });
 
+  it("a tree's .treeinfo, .discinfo and media.repo are dated by the compose's day, and two composes of a day share them (one store object)", async () => {
+    const s = t.ctx('rocky-9', 'sync');
+    const root = join(t.site.roots.compose, '9');
+    const [a, b] = readdirSync(root).filter((d) => /^Rocky-9\.7-\d{8}\.\d+$/.test(d)).sort((x, y) => Number(x.split('.').pop()) - Number(y.split('.').pop())).slice(-2);
+    expect(a.split('.')[1].slice(-8)).toBe(b.split('.')[1].slice(-8)); // this test's composes are of one day
+    const day = Date.UTC(Number(b.slice(10, 14)), Number(b.slice(14, 16)) - 1, Number(b.slice(16, 18))) / 1000;
+    for (const tree of repoTrees(s.release)) {
+      for (const f of ['.treeinfo', '.discinfo', 'media.repo']) {
+        const [x, y] = [a, b].map((c) => statSync(join(root, c, 'compose', tree.path, f)));
+        expect(y.ino, `${tree.path}/${f}`).toBe(x.ino);
+        expect(y.mtimeMs / 1000).toBe(day);
+      }
+    }
+    expect(readFileSync(join(root, b, 'compose/BaseOS/x86_64/os/.treeinfo'), 'utf8')).toContain(`timestamp = ${day}`);
+  });
+
   it('a tree whose packages the last sync recorded, but whose primary the store lost, fetches its primary again', async () => {
     const s = t.ctx('rocky-9', 'sync');
     const tree = readSyncManifest(s.root, 'rocky-9', 'x86_64').trees.find((x) => x.dir === 'BaseOS' && x.kind === 'os')!;

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFileAtomicAsync, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
 import { hashFiles, hashFilesSized } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
@@ -224,14 +224,6 @@ describe('exec primitives', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');
     expect(readFileSync(join(dir, 'sub/x.txt'), 'utf8')).toBe('hello');
     expect(readdirSync(join(dir, 'sub'))).toEqual(['x.txt']);
-  });
-  it('writes atomically on the thread pool too: the data, the mtime asked for; a failed rename leaves no temp file', async () => {
-    await writeFileAtomicAsync(join(dir, 'async/x.txt'), 'hello', 1_700_000_000);
-    expect(readFileSync(join(dir, 'async/x.txt'), 'utf8')).toBe('hello');
-    expect(statSync(join(dir, 'async/x.txt')).mtimeMs).toBe(1_700_000_000_000);
-    mkdirSync(join(dir, 'async/taken/inner'), { recursive: true });
-    await expect(writeFileAtomicAsync(join(dir, 'async/taken'), 'x')).rejects.toThrow(/taken/);
-    expect(readdirSync(join(dir, 'async')).sort()).toEqual(['taken', 'x.txt']);
   });
   it('bounds concurrency and keeps order', async () => {
     let active = 0;

@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
+import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -89,32 +89,6 @@ export function writeFileAtomic(file: string, data: string | Buffer, mtime?: num
     rmSync(tmp, { force: true });
     const err = e as NodeJS.ErrnoException;
     if (err.code && !err.path) err.message = `${file}: ${err.message}`; // write/fsync errors name no file
-    throw e;
-  }
-}
-
-/**
- * writeFileAtomic on the thread pool: its fsync does not hold the event loop, and many files'
- * fsyncs go to the disk together (a sync writes three small files into each of a hundred trees).
- */
-export async function writeFileAtomicAsync(file: string, data: string | Buffer, mtime?: number): Promise<void> {
-  await fsp.mkdir(dirname(file), { recursive: true });
-  removeStaleTemps(file);
-  const tmp = tempName(file);
-  try {
-    const fh = await fsp.open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    if (mtime !== undefined) await fsp.utimes(tmp, mtime, mtime);
-    await fsp.rename(tmp, file);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true });
-    const err = e as NodeJS.ErrnoException;
-    if (err.code && !err.path) err.message = `${file}: ${err.message}`;
     throw e;
   }
 }

@@ -80,7 +80,7 @@ export const pungiSyncStage: Stage<AssemblePlan, AssembleResult> = {
     let placed = 0;
     await mapLimit(plan.trees, 4, async (t) => {
       placed += await restoreTree(store, layout, t);
-      await writeTreeFiles(ctx.release, layout, t, date);
+      await writeTreeFiles(store, ctx.release, layout, t, date);
     });
     const pungi: PungiPart[] = plan.records.map((r) => ({ compose: r.compose, composeId: r.composeId, dir: r.dir, variants: [...new Set(r.trees.map((t) => t.dir))] }));
     return { layout, record: { digest: plan.digest, composeId: id, trees: plan.trees, pungi }, placed };

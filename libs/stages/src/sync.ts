@@ -195,7 +195,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
           const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
           results.set(t, res);
           shown.add(0, res.fetched);
-          await writeTreeFiles(rel, layout, t, date, sigKey);
+          await writeTreeFiles(store, rel, layout, t, date, sigKey);
           if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
           ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
         }),

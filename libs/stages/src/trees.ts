@@ -1,10 +1,10 @@
 // Reaching the files a manifest names. On the host that ran sync they are already in the
 // compose; on another runner (which got sync as a remote cache hit) they are materialized from
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
-import { mapLimit, writeFileAtomic, writeFileAtomicAsync } from '@rocky/exec';
+import { mapLimit, writeFileAtomic } from '@rocky/exec';
 import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import type { Store } from '@rocky/store';
 import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
@@ -31,8 +31,10 @@ export async function ensureFiles(store: Store, dir: string, files: FileEntry[])
  * .treeinfo, .discinfo and media.repo of a tree (productmd formats), stamped with the compose's
  * time; kept if already there. A SIG tree has none of them but the SIG's public key `sigKey`
  * (empanadas' SIG reposync drops it into each tree: pub/sig/9/cloud/x86_64/cloud-kernel/RPM-GPG-KEY-Rocky-SIG-Cloud).
+ * They are placed from the store, as the packages are: the same tree's files in every compose of
+ * a day (stamped with that day) are one object, linked, not written and fsync'd per compose.
  */
-export async function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch' | 'path'>, date: Date, sigKey?: string): Promise<void> {
+export async function writeTreeFiles(store: Store, rel: Release, layout: ComposeLayout, t: Pick<TreeManifest, 'dir' | 'kind' | 'arch' | 'path'>, date: Date, sigKey?: string): Promise<void> {
   const dir = layout.tree(t);
   if (rel.kind === 'sig') {
     if (sigKey && !existsSync(join(dir, basename(sigKey)))) writeFileAtomic(join(dir, basename(sigKey)), readFileSync(sigKey));
@@ -46,7 +48,14 @@ export async function writeTreeFiles(rel: Release, layout: ComposeLayout, t: Pic
     ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
   ];
   // Dated by the compose, so a tree rebuilt from the store publishes the same files.
-  await Promise.all(files.filter(([name]) => !existsSync(join(dir, name))).map(([name, text]) => writeFileAtomicAsync(join(dir, name), text, ts)));
+  await Promise.all(files.filter(([name]) => !existsSync(join(dir, name))).map(([name, text]) => placeBytes(store, join(dir, name), Buffer.from(text), ts)));
+}
+
+/** `bytes` at `dest` as a store object (hardlinked, whole or not at all), dated `mtime` (s): bytes that carry their date are dated alike wherever they are linked. */
+async function placeBytes(store: Store, dest: string, bytes: Buffer, mtime: number): Promise<void> {
+  const obj = await store.putBytes(bytes, { what: dest });
+  await store.materialize(obj.sha256, dest);
+  await fsp.utimes(dest, mtime, mtime);
 }
 
 /** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */
@@ -54,7 +63,7 @@ export async function ensureCompose(store: Store, layout: ComposeLayout, rel: Re
   const date = composeDate(layout.dir.split('/').pop()!) ?? new Date(0);
   await mapLimit(trees, 4, async (t) => {
     await ensureTree(store, layout, t, log);
-    await writeTreeFiles(rel, layout, t, date);
+    await writeTreeFiles(store, rel, layout, t, date);
   });
 }
 
