@@ -106,16 +106,20 @@ describe('sync of rocky-9 from the fixture', () => {
     t.server.clearRequests();
     const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
     const parse = vi.spyOn(repodata, 'parsePrimary');
+    const parseRepomd = vi.spyOn(repodata, 'parseRepomd');
     try {
       await t.run('sync', 'rocky-9');
       // gpgv ran on the one changed repomd.xml: the others' identical bytes passed it before.
       expect(verify.mock.calls.map((c) => c[2])).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
-      // Only the changed repo's primary is parsed: every other repomd.xml is the one the last sync
-      // recorded, so its packages are known (and each is still checked against its sha256).
+      // Only the changed repo's repomd.xml and primary are parsed: every other repomd.xml is the one
+      // the last sync recorded, so its records and packages are known (each file is still checked
+      // against its sha256).
       expect(parse.mock.calls.map((c) => c[1])).toEqual([expect.stringMatching(/^rocky-9 BaseOS-aarch64-os: .*primary/)]);
+      expect(parseRepomd.mock.calls.map((c) => c[1]).filter((w) => w?.startsWith('rocky-9 '))).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
     } finally {
       verify.mockRestore();
       parse.mockRestore();
+      parseRepomd.mockRestore();
     }
     const gets = rpmGets(t.server).map((r) => r.path);
     expect(gets).toHaveLength(1);

@@ -19,6 +19,8 @@ export interface TreeFile {
   path: string;
   sha256: string;
   size: number;
+  /** A repodata file's record type in repomd.xml (primary, filelists...). */
+  type?: string;
 }
 
 export interface TreePlan {
@@ -69,11 +71,12 @@ export interface SyncTreeOptions {
    */
   knownSigners?: ReadonlyMap<string, string>;
   /**
-   * primary's packages, as a sync of these very repomd.xml bytes recorded them (same repomd, same
-   * primary sha256, same packages): primary is neither fetched nor parsed. Every package is still
-   * checked against its sha256 and size when the plan is applied.
+   * repomd.xml's records and primary's packages, as a sync of these very repomd.xml bytes recorded
+   * them (same repomd, same records, same primary, same packages): neither repomd.xml nor primary
+   * is parsed, nor primary fetched. Every file is still checked against its sha256 and size when
+   * the plan is applied.
    */
-  listed?: RpmPackage[];
+  listed?: { records: RepomdRecord[]; packages: RpmPackage[] };
   /** repomd.xml already fetched by the caller (it was compared before planning). */
   repomd?: Buffer;
   /**
@@ -195,10 +198,10 @@ async function checkSignature(opts: SyncTreeOptions, verifier: SignatureVerifier
 
 /** repomd's records and primary's packages (primary read into memory: a plan stores nothing, for dry runs). */
 async function readPackages(opts: SyncTreeOptions, repomd: Buffer): Promise<{ records: RepomdRecord[]; primary?: Buffer; packages: RpmPackage[] }> {
+  if (opts.listed) return opts.listed;
   const { records } = parseRepomd(repomd.toString('utf8'), `${opts.what}: repomd.xml`);
   const primaryRec = records.find((r) => r.type === 'primary');
   if (!primaryRec) throw new Error(`${opts.what}: repomd.xml has no primary record`);
-  if (opts.listed) return { records, packages: opts.listed };
   // The other repodata is fetched when the plan is executed (or repoclosure asks for it).
   const primary = await readPrimary(opts, primaryRec);
   const xml = decompress(primary, primaryRec.href).toString('utf8');
@@ -382,7 +385,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
     await box.dir(dirname(target));
     const [obj] = await checkObjects(opts, plan.checked, [{ href: rec.href, expect: rec, obj: await fetchObject(opts, rec.href, rec) }], dest);
     await opts.store.materialize(obj.sha256, target);
-    repodata.push({ path: rec.href, sha256: obj.sha256, size: obj.size });
+    repodata.push({ path: rec.href, type: rec.type, sha256: obj.sha256, size: obj.size });
   }
   // Signature before repomd.xml, so a reader that sees the new repomd.xml finds its signature.
   const last: [string, Buffer | undefined][] = [

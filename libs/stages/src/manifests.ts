@@ -35,7 +35,8 @@ export interface TreeManifest {
   arch: TreeArch;
   /** Relative to the compose's tree root (`ComposeLayout.trees`) and to the published release dir. */
   path: string;
-  repodata: FileEntry[];
+  /** The tree's repodata files; those repomd.xml lists carry their record `type`. */
+  repodata: (FileEntry & { type?: string })[];
   packages: PackageEntry[];
   /** Key id (16 hex) every package was checked to be signed by, where the site requires signed packages. */
   signer?: string;

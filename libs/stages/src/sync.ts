@@ -35,7 +35,7 @@ import {
 } from '@rocky/config';
 import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { DnfForks, Limiter, type RpmPackage, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { DnfForks, Limiter, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
@@ -188,8 +188,9 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     try {
       const meta = await closureMetadata(closure.todo, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
       await recordSignatures(store, plan);
-      // The store objects every tree links, hashed at once (checked by each tree as it links them).
-      if (plan.trees.length) await hashLinked(opts(plan.trees[0]), [...new Set(plan.plans.values())]);
+      // The store objects every tree links, hashed at once, in the order the trees are applied
+      // (each tree checks its own as it links them).
+      if (plan.trees.length) await hashLinked(opts(plan.trees[0]), [...new Set(plan.trees.map(planOf))]);
       [applied, closed] = await Promise.allSettled([
         mapLimit(plan.trees, 4, async (t) => {
           const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
@@ -321,12 +322,16 @@ function newestRecord(ctx: StageContext): { layout: ComposeLayout; record: SyncR
  * sha256 of the repomd.xml they were read from (same bytes, same primary, same packages), and
  * the signer of each package's bytes, from trees whose packages were all checked against a key.
  */
-function recordedFacts(record: SyncRecord | undefined): { listed: Map<string, RpmPackage[]>; signers: Map<string, string> } {
-  const listed = new Map<string, RpmPackage[]>();
+function recordedFacts(record: SyncRecord | undefined): { listed: Map<string, NonNullable<SyncTreeOptions['listed']>>; signers: Map<string, string> } {
+  const listed = new Map<string, NonNullable<SyncTreeOptions['listed']>>();
   const signers = new Map<string, string>();
   for (const t of record?.trees ?? []) {
     const repomd = t.repodata.find((f) => f.path === 'repodata/repomd.xml');
-    if (repomd && !listed.has(repomd.sha256)) listed.set(repomd.sha256, t.packages.map(({ path, sigkey: _k, ...p }) => ({ ...p, href: path })));
+    // Records of older versions name no record types: those trees are read anew.
+    const records = t.repodata.filter((f) => f.type).map((f) => ({ type: f.type!, href: f.path, sha256: f.sha256, size: f.size }));
+    if (repomd && records.some((r) => r.type === 'primary') && !listed.has(repomd.sha256)) {
+      listed.set(repomd.sha256, { records, packages: t.packages.map(({ path, sigkey: _k, ...p }) => ({ ...p, href: path })) });
+    }
     if (t.signer) for (const p of t.packages) signers.set(p.sha256, t.signer);
   }
   return { listed, signers };
