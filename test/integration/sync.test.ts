@@ -15,6 +15,19 @@ import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
 import { listing } from '../helpers/listing';
 
+/** Pids of this process's children whose command line contains `text`. */
+const childrenRunning = (text: string) =>
+  readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+
 const dnf = (args: string[], cache: string) =>
   spawnSync('dnf', ['-q', '--releasever=9', '--setopt=reposdir=/dev/null', `--setopt=cachedir=${cache}`, '--setopt=skip_if_unavailable=False', ...args], { encoding: 'utf8' });
 
@@ -175,6 +188,8 @@ describe('sync of rocky-9 from the fixture', () => {
     try {
       const err: Error | undefined = await t.run('sync', 'rocky-9').then(() => undefined, (e: Error) => e);
       expect(err?.message).toMatch(/rocky-9 BaseOS-x86_64-os: repomd.xml: signature verification failed/);
+      // dnf's fork server, started while planning found upstream changed, was stopped with the failed plan.
+      expect(childrenRunning('from dnf.cli import main')).toEqual([]);
       // The failure's evidence is kept in the verifier's directory, which the error names: this test's to remove.
       const log = /gpgv's log: (\S+)/.exec(err!.message)?.[1];
       expect(log && existsSync(log), err!.message).toBe(true);

@@ -67,6 +67,11 @@ export interface SyncPlan {
   signatureKey?: (repomd: Buffer, signature: Buffer) => string;
   /** Each package's signer by its sha256, as the newest sync record has it (recordedFacts). */
   knownSigners?: ReadonlyMap<string, string>;
+  /**
+   * dnf's fork server for the closure checks, started (importing dnf) as soon as planning finds
+   * upstream changed, so that it is ready when the checks' metadata is; closed by dispose.
+   */
+  forks?: DnfForks;
 }
 
 export interface SyncResult {
@@ -99,7 +104,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     if (site.upstream.verifySignature && !ctx.dryRun) sweepVerifierDirs();
     const verifier = site.upstream.verifySignature ? new SignatureVerifier(upstreamKeyFile(site, rel)) : undefined;
     const signatureKey = verifier && signatureKeyOf(upstreamKeyFile(site, rel));
-    const partial = { kind, trees, upstream, verifier, signatureKey, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
+    const partial: Omit<SyncPlan, 'digest'> = { kind, trees, upstream, verifier, signatureKey, media, previous: latestCompose(ctx), plans: new Map<string, TreePlan>(), fetch: { packages: 0, bytes: 0, linked: 0 } };
     try {
       // What upstream looks like now: every repomd.xml. The first tree of a key (the os tree,
       // before its kickstart) stands for it, so errors name the repo upstream serves.
@@ -111,6 +116,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       const upToDate = await newestIfUpToDate(ctx, store, digest, newest);
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
+      if (!ctx.dryRun) partial.forks = DnfForks.start();
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       // Its id (a gpg run) is read while the trees are planned, which do not need it.
       const known = recordedFacts(newest?.record);
@@ -179,29 +185,31 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
     const sigKey = rel.kind === 'sig' && site.upstream.sigKeys ? upstreamKeyFile(site, rel) : undefined;
     const results = new Map<RepoTree, TreeResult>();
     const planOf = (t: RepoTree) => plan.plans.get(upstreamKey(t))!;
-    // The closure checks not passed before on identical metadata; dnf's fork server (if any to
-    // run) imports dnf meanwhile. Their metadata first (a few small links): written behind the
-    // downloads' file operations it waited seconds, holding dnf back until the packages were in.
+    // The closure checks not passed before on identical metadata, on dnf's fork server (started
+    // while planning). Their metadata first (a few small links): written behind the downloads'
+    // file operations it waited seconds, holding dnf back until the packages were in.
     const closure = await closureChecks(plan.trees, ctx, store, planOf);
-    const forks = closure.todo.length ? DnfForks.start() : undefined;
+    const forks = closure.todo.length ? plan.forks : undefined;
+    if (!forks) await plan.forks?.close();
     let applied: PromiseSettledResult<unknown>, closed: PromiseSettledResult<unknown>;
     try {
       const meta = await closureMetadata(closure.todo, layout, (t) => ({ opts: opts(t), plan: planOf(t) }));
-      await recordSignatures(store, plan);
-      // The store objects every tree links, hashed at once, in the order the trees are applied
-      // (each tree checks its own as it links them).
-      if (plan.trees.length) await hashLinked(opts(plan.trees[0]), [...new Set(plan.trees.map(planOf))]);
-      [applied, closed] = await Promise.allSettled([
-        mapLimit(plan.trees, 4, async (t) => {
+      const applying = async () => {
+        await recordSignatures(store, plan);
+        // The store objects every tree links, hashed at once, in the order the trees are applied
+        // (each tree checks its own as it links them).
+        if (plan.trees.length) await hashLinked(opts(plan.trees[0]), [...new Set(plan.trees.map(planOf))]);
+        await mapLimit(plan.trees, 4, async (t) => {
           const res = await applyTree(opts(t), planOf(t), layout.tree(t), false);
           results.set(t, res);
           shown.add(0, res.fetched);
           await writeTreeFiles(store, rel, layout, t, date, sigKey);
           if (process.env.RELENG_VERBOSE) ctx.log.info(`${t.path}: ${res.packages.length} packages (${res.fetched} fetched, ${bytes(res.fetchedBytes)}; ${res.linked} linked)${res.removed.length ? `, ${res.removed.length} removed` : ''}`);
           ctx.log.event('tree', { tree: treeId(t), packages: res.packages.length, fetched: res.fetched, fetchedBytes: res.fetchedBytes, linked: res.linked, removed: res.removed.length });
-        }),
-        closeRepos(ctx, layout, closure, meta, store, forks),
-      ]);
+        });
+      };
+      // The checks start first: with the metadata written, they wait for nothing else.
+      [closed, applied] = await Promise.allSettled([closeRepos(ctx, layout, closure, meta, store, forks), applying()]);
     } finally {
       shown.stop();
       await forks?.close();
@@ -249,6 +257,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
 
   async dispose(plan) {
     plan.verifier?.close();
+    await plan.forks?.close();
     await plan.upstream?.close();
   },
 };
