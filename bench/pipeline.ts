@@ -133,14 +133,14 @@ function stageTimeline(dir: string, since: number): string {
   const events = readFileSync(join(dir, '.releng/state/events.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { type: string; target: string; time: string })
+    .map((l) => JSON.parse(l) as { type: string; target: string; time: string; uptimeSeconds?: number })
     .filter((e) => Date.parse(e.time) >= since);
   const at = (e: { time: string }) => ((Date.parse(e.time) - since) / 1000).toFixed(1);
   return events
     .filter((e) => e.type === 'done')
     .map((d) => {
       const start = events.find((e) => e.type === 'stage-start' && e.target === d.target);
-      return `${d.target} @${start ? at(start) : '?'}-${at(d)}`;
+      return `${d.target} @${start ? at(start) : '?'}-${at(d)}${start?.uptimeSeconds !== undefined ? ` (its process started ${start.uptimeSeconds.toFixed(2)} s before)` : ''}`;
     })
     .join(', ');
 }

@@ -2,7 +2,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listReleases, loadRelease, releaseSchema } from '@rocky/config';
+import { listReleases, loadRelease, schemas } from '@rocky/config';
 import {
   composeInfo, imagesJson, rpmsJson, stableJson, STATUS, renderStatus, parseStatus, IMAGE_TYPE_FORMATS, SUPPORTED_IMAGE_FORMATS, cloudImageKind,
   type ComposeRef, type ImageEntry, type RpmEntry,
@@ -14,7 +14,7 @@ const release = { name: 'Rocky Linux', short: 'Rocky', version: '9.7', type: 'ga
 // Plain data in, plain data out: round-trip through the written JSON to look at what lands on disk.
 const written = (o: object) => JSON.parse(stableJson(o));
 
-const rocky9 = releaseSchema.parse({
+const rocky9 = schemas().releaseSchema.parse({
   major: 9, minor: 7, type: 'stable', rc: 'RC2', profile: '9', project: 'rocky-9',
   arches: ['x86_64', 'aarch64'],
   repos: [

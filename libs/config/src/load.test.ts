@@ -1,5 +1,6 @@
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, symlinkSync } from 'node:fs';
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync, rmSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelease, loadSite, listReleases, siteName, ConfigError } from './load';
@@ -291,5 +292,104 @@ describe('choosing the site', () => {
 
   it('is local by default anywhere else', () => {
     expect(siteName({}, join(host, 'absent'))).toBe('local');
+  });
+});
+
+describe('validated files are kept (.nx/workspace-data/releng-config)', () => {
+  const good = readFileSync(join(ws, 'releases/rocky-9/release.yaml'), 'utf8');
+  const goodSite = readFileSync(join(ws, 'sites/local.yaml'), 'utf8');
+  let dir: string;
+  const kept = () => join(dir, '.nx/workspace-data/releng-config');
+  const entries = () => readdirSync(kept()).sort();
+  const envSite = process.env.RELENG_SITE;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cfg-kept-'));
+    mkdirSync(join(dir, 'releases/r'), { recursive: true });
+    mkdirSync(join(dir, 'sites'));
+    writeFileSync(join(dir, 'releases/r/release.yaml'), good);
+    writeFileSync(join(dir, 'sites/local.yaml'), goodSite);
+    writeFileSync(join(dir, 'sites/other.yaml'), goodSite.replace(/^description: .*$/m, 'description: the other site'));
+    process.env.RELENG_SITE = 'local';
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    if (envSite === undefined) delete process.env.RELENG_SITE;
+    else process.env.RELENG_SITE = envSite;
+  });
+  /** The config as validated with nothing kept. */
+  const fresh = () => {
+    rmSync(kept(), { recursive: true, force: true });
+    return { release: loadRelease(dir, 'r'), site: loadSite(dir) };
+  };
+
+  it('a kept file loads as its fresh validation does', () => {
+    const first = fresh();
+    expect(entries()).toHaveLength(2); // the release file and the site file
+    expect({ release: loadRelease(dir, 'r'), site: loadSite(dir) }).toStrictEqual(first);
+    expect(entries()).toHaveLength(2);
+    expect(first.release).toMatchObject({ name: 'r', major: 9, fullname: 'Rocky Linux' });
+  });
+
+  it('a changed byte in the release file or the site file, or another RELENG_SITE, validates anew', () => {
+    fresh();
+    writeFileSync(join(dir, 'releases/r/release.yaml'), good.replace(/^minor: \d+$/m, 'minor: 42'));
+    expect(loadRelease(dir, 'r').minor).toBe(42);
+    writeFileSync(join(dir, 'sites/local.yaml'), `${goodSite}\n`);
+    expect(loadSite(dir).description).toBe('Local, self-contained site for development and tests');
+    process.env.RELENG_SITE = 'other';
+    expect(loadSite(dir).description).toBe('the other site');
+    expect(entries()).toHaveLength(5);
+    expect({ release: loadRelease(dir, 'r'), site: loadSite(dir) }).toStrictEqual(fresh());
+  });
+
+  it('a bad file fails naming the file and the field after a good one was kept, and is not kept', () => {
+    fresh();
+    writeFileSync(join(dir, 'releases/r/release.yaml'), good.replace(/^minor: \d+$/m, 'minor: seven'));
+    for (let i = 0; i < 2; i++) expect(() => loadRelease(dir, 'r')).toThrow(/releases\/r\/release\.yaml: invalid configuration\n {2}minor: expected number/);
+    writeFileSync(join(dir, 'sites/local.yaml'), goodSite.replace('deletionLimit: 1000', 'deletionLimit: -1'));
+    for (let i = 0; i < 2; i++) expect(() => loadSite(dir)).toThrow(/sites\/local\.yaml: invalid configuration\n {2}publish\.deletionLimit: expected a number >= 0/);
+    expect(entries()).toHaveLength(2);
+  });
+
+  it('a damaged entry is ignored and replaced', () => {
+    const first = fresh();
+    for (const e of entries()) writeFileSync(join(kept(), e), '{"major": 9,');
+    expect({ release: loadRelease(dir, 'r'), site: loadSite(dir) }).toStrictEqual(first);
+    for (const e of entries()) expect(() => JSON.parse(readFileSync(join(kept(), e), 'utf8'))).not.toThrow();
+  });
+});
+
+describe('a task process (the compiled build, as Nx runs it)', () => {
+  // A workspace of libs/config alone: its compiled build is what a task process loads.
+  const root = mkdtempSync(join(tmpdir(), 'cfg-build-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  beforeAll(() => {
+    for (const f of ['package.json', 'tsconfig.base.json', 'tools/executors/build.js', 'libs/config/src', 'sites/local.yaml']) cpSync(join(ws, f), join(root, f), { recursive: true });
+    mkdirSync(join(root, 'releases/r'), { recursive: true });
+    // No fullname: it comes from the schema's default, changed below.
+    writeFileSync(join(root, 'releases/r/release.yaml'), readFileSync(join(ws, 'releases/rocky-9/release.yaml'), 'utf8').replace(/^fullname: .*\n/m, ''));
+    symlinkSync(join(ws, 'node_modules'), join(root, 'node_modules'));
+  });
+  /** Loads the config in a new process as the executors do; says what it got and whether zod or yaml were loaded. */
+  const load = () => {
+    const script = `const { compiledBuild } = require('./tools/executors/build.js');
+      const { loadRelease, loadSite } = require('./' + compiledBuild(process.cwd()) + '/libs/config/src/index.js');
+      const release = loadRelease(process.cwd(), 'r'), site = loadSite(process.cwd());
+      const parsers = Object.keys(require.cache).filter((m) => /node_modules\\/(zod|yaml)\\//.test(m)).length;
+      console.log(JSON.stringify({ fullname: release.fullname, repos: release.repos.length, roots: site.roots, parsers }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, RELENG_SITE: 'local' } });
+    expect(r.status, r.stderr).toBe(0);
+    return JSON.parse(r.stdout) as { fullname: string; repos: number; roots: Record<string, string>; parsers: number };
+  };
+
+  it('loads neither zod nor yaml once its files were validated, and validates anew when the config code changes', () => {
+    const first = load();
+    expect(first.parsers).toBeGreaterThan(0);
+    const hit = load();
+    expect(hit).toStrictEqual({ ...first, parsers: 0 });
+    const schema = join(root, 'libs/config/src/schema.ts');
+    writeFileSync(schema, readFileSync(schema, 'utf8').replace("default('Rocky Linux')", "default('Rocky Linux, rebuilt')"));
+    expect(load()).toStrictEqual({ ...first, fullname: 'Rocky Linux, rebuilt' });
+    expect(load()).toStrictEqual({ ...first, fullname: 'Rocky Linux, rebuilt', parsers: 0 });
   });
 });

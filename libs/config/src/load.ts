@@ -1,9 +1,14 @@
-import { readFileSync, readdirSync, existsSync, readlinkSync, realpathSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve, isAbsolute, sep } from 'node:path';
-import { parseDocument } from 'yaml';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, existsSync, readlinkSync, realpathSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, extname, join, relative, resolve, isAbsolute, sep } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { z } from 'zod';
 import { composeBase, latestLink, productionNames, stagingNames } from './names';
-import { releaseSchema, siteSchema, type Producer, type Release, type Site } from './schema';
+import { schemas, type Producer, type Release, type Site } from './schema';
+
+/** The YAML parser, loaded with the first file parsed: a config taken from the cache (validated below) needs none. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const yaml = (): typeof import('yaml') => require('yaml');
 
 /** A config file that does not validate: names the file, the field and what was expected. */
 export class ConfigError extends Error {
@@ -70,13 +75,19 @@ function decodeUtf8(bytes: Buffer, display: string): string {
 
 /** Reads a YAML file (duplicate keys are errors); a read, encoding or syntax error names the file and line. */
 export function readYamlDocument(file: string, display = file): unknown {
-  let bytes: Buffer;
+  return parseYaml(readConfigFile(file, display), display);
+}
+
+function readConfigFile(file: string, display: string): Buffer {
   try {
-    bytes = readFileSync(file);
+    return readFileSync(file);
   } catch (e) {
     throw new ConfigError(display, [{ path: '', message: `cannot read: ${(e as Error).message}` }]);
   }
-  const doc = parseDocument(decodeUtf8(bytes, display), { uniqueKeys: true });
+}
+
+function parseYaml(bytes: Buffer, display: string): unknown {
+  const doc = yaml().parseDocument(decodeUtf8(bytes, display), { uniqueKeys: true });
   if (doc.errors.length) {
     throw new ConfigError(
       display,
@@ -90,16 +101,62 @@ export function readYamlDocument(file: string, display = file): unknown {
   }
 }
 
-function parseYamlFile<S extends z.ZodType>(file: string, schema: S, display: string): z.infer<S> {
-  const result = schema.safeParse(readYamlDocument(file, display));
+/**
+ * Validated files are kept as JSON under Nx's workspace data (cleared by `nx reset`), named by a
+ * digest of every byte the validation depends on: the file's, and the code's (this module, the
+ * schemas, the versions of zod and yaml). A file already validated is then read back without
+ * parsing or validating, and without loading zod or yaml: ~0.1 s of each task's start. Only what
+ * validated is kept, so a bad file fails every time, naming file and field; a changed byte
+ * anywhere validates anew. What a loader checks beyond the file (loadSite's paths on disk, the
+ * releases a site names) is checked every time.
+ */
+const VALIDATED = '.nx/workspace-data/releng-config';
+
+let codeDigest: string | undefined;
+/** The validating code: load and schema as they run (compiled .js, or .ts under vitest), and the parsers' versions. */
+function validatingCode(): string {
+  if (codeDigest) return codeDigest;
+  const h = createHash('sha256');
+  for (const f of [__filename, join(__dirname, `schema${extname(__filename)}`), require.resolve('zod/package.json'), require.resolve('yaml/package.json')]) h.update(`${f}\0`).update(readFileSync(f)).update('\0');
+  return (codeDigest = h.digest('hex'));
+}
+
+function parseYamlFile(root: string, file: string, kind: 'releaseSchema' | 'siteSchema', display: string): unknown {
+  const bytes = readConfigFile(file, display);
+  const kept = join(root, VALIDATED, `${createHash('sha256').update(`${validatingCode()}\0${kind}\0`).update(bytes).digest('hex').slice(0, 32)}.json`);
+  try {
+    return JSON.parse(readFileSync(kept, 'utf8'));
+  } catch {
+    // not validated yet (or a damaged entry: validated anew and replaced)
+  }
+  const result = schemas()[kind].safeParse(parseYaml(bytes, display));
   if (!result.success) throw new ConfigError(display, zodIssues(result.error));
+  keep(kept, result.data);
   return result.data;
+}
+
+/** Keeps a validated file (written whole: renamed into place), unless JSON would not give it back as it is. */
+function keep(kept: string, data: unknown): void {
+  const json = JSON.stringify(data);
+  if (!isDeepStrictEqual(JSON.parse(json), data)) return;
+  try {
+    mkdirSync(dirname(kept), { recursive: true });
+    writeFileSync(`${kept}.tmp-${process.pid}`, json);
+    renameSync(`${kept}.tmp-${process.pid}`, kept);
+    // Entries of files edited since go once an hour has passed.
+    for (const old of readdirSync(dirname(kept))) {
+      const p = join(dirname(kept), old);
+      if (p !== kept && Date.now() - statSync(p).mtimeMs > 3600_000) rmSync(p, { force: true });
+    }
+  } catch {
+    // A workspace this process cannot write to: the file is validated again next time.
+  }
 }
 
 /** Loads `releases/<name>/release.yaml`; the project name is the directory name. */
 export function loadRelease(workspaceRoot: string, nameOrFile: string): Release {
   const file = nameOrFile.endsWith('.yaml') ? resolve(workspaceRoot, nameOrFile) : join(workspaceRoot, 'releases', nameOrFile, 'release.yaml');
-  const release = parseYamlFile(file, releaseSchema, relative(workspaceRoot, file) || file);
+  const release = parseYamlFile(workspaceRoot, file, 'releaseSchema', relative(workspaceRoot, file) || file) as Omit<Release, 'name'>;
   return { ...release, name: basename(dirname(file)) };
 }
 
@@ -177,7 +234,7 @@ export function loadSite(workspaceRoot: string, name = siteName()): Site {
   if (!existsSync(file)) {
     throw new ConfigError(display, [{ path: '', message: `no such site file (RELENG_SITE=${name})` }]);
   }
-  const s = parseYamlFile(file, siteSchema, display);
+  const s = parseYamlFile(workspaceRoot, file, 'siteSchema', display) as Omit<Site, 'name' | 'file'>;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(workspaceRoot, p));
   const store = s.store.type === 's3' ? { ...s.store, cache: abs(s.store.cache) } : { ...s.store, path: abs(s.store.path) };
   const cloud = s.cloud && s.cloud.source.type === 'dir' ? { source: { ...s.cloud.source, path: abs(s.cloud.source.path) } } : s.cloud;

@@ -7,8 +7,13 @@
 import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { execa, execaSync, type Options, type Result, type ResultPromise, type SyncOptions, type SyncResult } from 'execa';
+import type { Options, Result, ResultPromise, SyncOptions, SyncResult } from 'execa';
 import { onExit } from 'signal-exit';
+
+// Loaded with the first tool run: execa is ESM, and loading it (through require) costs every
+// process that imports @rocky/exec ~80 ms, also the many that run no tool before their stage starts.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const execaLib = (): typeof import('execa') => require('execa');
 
 export interface RunOptions {
   cwd?: string;
@@ -136,7 +141,7 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
   const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
   const targets = (std: 'inherit') => ['pipe', ...(log ? [log] : []), ...(verbose ? [std] : [])] as Options['stdout'];
   const input = opts.input ?? '';
-  const sub = execa(argv[0], argv.slice(1), {
+  const sub = execaLib().execa(argv[0], argv.slice(1), {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     extendEnv: false,
@@ -225,7 +230,7 @@ export function runPipe(argv: string[], input: Readable | undefined, opts: Omit<
 export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile' | 'okCodes'> & { input?: string | Buffer } = {}): Buffer {
   const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
   const to = (log ? ['pipe', log] : 'pipe') as SyncOptions['stdout'];
-  const r = execaSync(argv[0], argv.slice(1), {
+  const r = execaLib().execaSync(argv[0], argv.slice(1), {
     cwd: opts.cwd,
     env: opts.env ?? process.env,
     extendEnv: false,

@@ -8,7 +8,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { downloadSchema, type DownloadLimits } from '@rocky/config';
+import { DOWNLOAD_DEFAULTS, type DownloadLimits } from '@rocky/config';
 import { IntegrityError } from '@rocky/store';
 import { version } from '../../../package.json';
 
@@ -19,7 +19,6 @@ const undici = (): typeof import('undici') => require('undici');
 const USER_AGENT = `rocky-releng/${version} (+node)`;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
-const DEFAULT_LIMITS = downloadSchema.parse({});
 
 export class HttpError extends Error {
   /** Where redirects led, when they did (without its query: presigned URLs carry credentials). */
@@ -218,7 +217,7 @@ async function fromFile<T>(url: string, open: Opener<T>): Promise<T> {
  */
 export async function fetchInto<T>(url: string, limits: Partial<DownloadLimits> | undefined, open: Opener<T>): Promise<T> {
   if (url.startsWith('file://')) return fromFile(url, open);
-  const { lowSpeedBytes, lowSpeedSeconds, deadlineSeconds } = { ...DEFAULT_LIMITS, ...limits };
+  const { lowSpeedBytes, lowSpeedSeconds, deadlineSeconds } = { ...DOWNLOAD_DEFAULTS, ...limits };
   const watch: Watch = { bytes: 0, stop: () => {} };
   let hit: DownloadLimitError | undefined;
   const stop = (why: string) => {

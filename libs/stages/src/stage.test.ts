@@ -1,11 +1,11 @@
 // runStage removes the work dirs killed runs on this host left in state/tmp before any real run
 // executes, whatever that run reuses (issue 19.8: a killed iso-extra whose DVDs were both stored
 // left its work dirs behind for good, as the rerun reused both and made no work dir of its own).
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { loadRelease, loadSite } from '@rocky/config';
+import { eventsFile, loadRelease, loadSite } from '@rocky/config';
 import { stageContext } from './context';
 import { runStage, type Stage } from './stage';
 
@@ -56,5 +56,25 @@ describe('runStage and the work dirs of killed runs', () => {
       info.mockRestore();
     }
     for (const t of [dry.tmp, ro.tmp]) expect(readdirSync(t).sort()).toEqual([`extra-rocky-8-aarch64-dvd@other-host.12`, `extra-rocky-8-x86_64-dvd@${hostname()}.99999999`]);
+  });
+});
+
+describe('the stage-start event', () => {
+  it('says how long the process took to get there (a task process: its fixed cost before the stage)', async () => {
+    const { ctx } = ctxWithLeftovers('uptime', false);
+    const info = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const before = process.uptime();
+    try {
+      await runStage(reusing(), ctx);
+    } finally {
+      info.mockRestore();
+    }
+    const start = readFileSync(eventsFile(ctx.site), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; uptimeSeconds?: number })
+      .find((e) => e.type === 'stage-start');
+    expect(start?.uptimeSeconds).toBeGreaterThanOrEqual(Math.floor(before * 1000) / 1000);
+    expect(start?.uptimeSeconds).toBeLessThanOrEqual(process.uptime());
   });
 });

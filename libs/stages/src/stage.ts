@@ -80,7 +80,8 @@ export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Pro
   }
 
   preflight(stage.tools(ctx));
-  log.event('stage-start', { stage: stage.name });
+  // uptimeSeconds: how long this process took to get here (Nx's executor start, our modules, the config), a task's fixed cost.
+  log.event('stage-start', { stage: stage.name, uptimeSeconds: Math.round(process.uptime() * 1000) / 1000 });
   const unlocks: (() => void)[] = [];
   try {
     for (const l of stage.locks?.(ctx) ?? []) {

@@ -13,7 +13,7 @@ import { appendFileSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirS
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { composeInfo, discTimestamp, imagesJson, parseTreeinfo, renderChecksum, renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo, rpmsJson, stableJson, type ComposeRef, type ImageEntry, type RpmEntry } from '@rocky/compose';
-import { PungiComposeLayout, pungiComposeId, pungiLatestLink, releaseSchema, type Arch, type PungiComposeType, type Release } from '@rocky/config';
+import { PungiComposeLayout, pungiComposeId, pungiLatestLink, schemas, type Arch, type PungiComposeType, type Release } from '@rocky/config';
 import { formatArgv, hashFile, mapLimit, run, runSync, symlinkAtomic, writeFileAtomic } from '@rocky/exec';
 import { buildBootTree, buildExtraIso, implantedMd5, implantisomd5Argv, mkisofsArgv, type BootTreeResult } from '@rocky/iso';
 import { createrepo, modifyrepo, nevraOf, parseModules, parsePrimary, parseRepomd, readRepodata, renderModules, rpmSignerKeyId, type RpmPackage } from '@rocky/rpm-repo';
@@ -509,7 +509,7 @@ export class FixtureCompose {
   private isoRelease(variant: string, repos: string[], arch: string): Release {
     const c = this.conf;
     const [major, minor] = c.treeinfoVersion.split('.').map(Number);
-    const rel = releaseSchema.parse({
+    const rel = schemas().releaseSchema.parse({
       shortname: c.releaseShort,
       fullname: c.releaseName,
       major,

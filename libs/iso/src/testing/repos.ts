@@ -3,7 +3,7 @@
 // packages, comps with a `core` group) and an AppStream-like repo (noarch packages).
 import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { releaseSchema, type Release, type ReleaseInput } from '@rocky/config';
+import { schemas, type Release, type ReleaseInput } from '@rocky/config';
 import { run } from '@rocky/exec';
 import { createrepo } from '@rocky/rpm-repo';
 
@@ -138,5 +138,5 @@ export function testRelease(over: Partial<ReleaseInput> = {}): Release {
     },
     ...over,
   };
-  return { ...releaseSchema.parse(input), name: `rocky-${input.major}${input.type === 'stable' ? '' : `-${input.type}`}` };
+  return { ...schemas().releaseSchema.parse(input), name: `rocky-${input.major}${input.type === 'stable' ? '' : `-${input.type}`}` };
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createTreeWithEmptyWorkspace } from '@nx/devkit/testing';
 import type { Tree } from '@nx/devkit';
 import { parse } from 'yaml';
-import { releaseSchema } from '@rocky/config';
+import { schemas } from '@rocky/config';
 import releaseGenerator from './release/generator';
 import bumpGenerator from './bump/generator';
 
@@ -23,8 +23,8 @@ describe('release generator', () => {
     const tree = withReleases('rocky-9');
     await releaseGenerator(tree, { name: 'rocky-10', from: 'rocky-9', major: 10, minor: 0 });
     const text = read(tree, 'rocky-10');
-    const r = releaseSchema.parse(parse(text));
-    const src = releaseSchema.parse(parse(read(tree, 'rocky-9')));
+    const r = schemas().releaseSchema.parse(parse(text));
+    const src = schemas().releaseSchema.parse(parse(read(tree, 'rocky-9')));
     expect(r).toMatchObject({ major: 10, minor: 0, profile: '10', project: 'rocky-10', rc: 'RC1', type: 'stable' });
     expect(r.extraFiles.files).toContain('RPM-GPG-KEY-Rocky-10');
     expect(r.extraFiles.files).not.toContain('RPM-GPG-KEY-Rocky-9');
@@ -38,7 +38,7 @@ describe('release generator', () => {
   it('names the beta profile after the new major', async () => {
     const tree = withReleases('rocky-9-beta');
     await releaseGenerator(tree, { name: 'rocky-10-beta', from: 'rocky-9-beta', major: 10, minor: 1 });
-    expect(releaseSchema.parse(parse(read(tree, 'rocky-10-beta')))).toMatchObject({ major: 10, minor: 1, profile: '10-beta', rc: 'BETA1' });
+    expect(schemas().releaseSchema.parse(parse(read(tree, 'rocky-10-beta')))).toMatchObject({ major: 10, minor: 1, profile: '10-beta', rc: 'BETA1' });
   });
 
   it('refuses an existing release, a missing source and a bad version, writing nothing', async () => {
@@ -73,7 +73,7 @@ describe('bump generator', () => {
     const before = read(tree, 'rocky-9');
     await bumpGenerator(tree, { name: 'rocky-9', minor: 8 });
     const after = read(tree, 'rocky-9');
-    expect(releaseSchema.parse(parse(after))).toMatchObject({ major: 9, minor: 8, rc: 'RC1' });
+    expect(schemas().releaseSchema.parse(parse(after))).toMatchObject({ major: 9, minor: 8, rc: 'RC1' });
     expect(after.replace('minor: 8', 'minor: 7').replace('rc: RC1', 'rc: RC2')).toBe(before); // comments and layout kept
   });
 
@@ -81,7 +81,7 @@ describe('bump generator', () => {
     const tree = withReleases('rocky-9');
     tree.write('releases/rocky-9/release.yaml', read(tree, 'rocky-9').replace('iso:\n', 'iso:\n  respin: 2\n'));
     await bumpGenerator(tree, { name: 'rocky-9' });
-    const r = releaseSchema.parse(parse(read(tree, 'rocky-9')));
+    const r = schemas().releaseSchema.parse(parse(read(tree, 'rocky-9')));
     expect(r.minor).toBe(8);
     expect(r.iso?.respin).toBeUndefined();
   });

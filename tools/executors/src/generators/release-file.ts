@@ -4,14 +4,14 @@
 // leaves a release file that every nx command would refuse.
 import type { Tree } from '@nx/devkit';
 import { isMap, isScalar, parseDocument, type Document, type Pair, type Scalar } from 'yaml';
-import { ConfigError, releaseSchema, zodIssues, type Release } from '@rocky/config';
+import { ConfigError, schemas, zodIssues, type Release } from '@rocky/config';
 
 export const releaseFile = (name: string) => `releases/${name}/release.yaml`;
 
 export function parseRelease(text: string, file: string): { doc: Document; release: Release } {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length) throw new ConfigError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0].line ?? '?'}`, message: e.message.split('\n')[0] })));
-  const r = releaseSchema.safeParse(doc.toJS());
+  const r = schemas().releaseSchema.safeParse(doc.toJS());
   if (!r.success) throw new ConfigError(file, zodIssues(r.error));
   return { doc, release: { ...r.data, name: file.split('/')[1] } };
 }
