@@ -1,7 +1,7 @@
 // Reaching the files a manifest names. On the host that ran sync they are already in the
 // compose; on another runner (which got sync as a remote cache hit) they are materialized from
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
-import { existsSync, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
 import { mapLimit, writeFileAtomic } from '@rocky/exec';
@@ -48,14 +48,7 @@ export async function writeTreeFiles(store: Store, rel: Release, layout: Compose
     ['media.repo', renderMediaRepo({ name: fullName(rel), mediaid: ts.toFixed(6) })],
   ];
   // Dated by the compose, so a tree rebuilt from the store publishes the same files.
-  await Promise.all(files.filter(([name]) => !existsSync(join(dir, name))).map(([name, text]) => placeBytes(store, join(dir, name), Buffer.from(text), ts)));
-}
-
-/** `bytes` at `dest` as a store object (hardlinked, whole or not at all), dated `mtime` (s): bytes that carry their date are dated alike wherever they are linked. */
-async function placeBytes(store: Store, dest: string, bytes: Buffer, mtime: number): Promise<void> {
-  const obj = await store.putBytes(bytes, { what: dest });
-  await store.materialize(obj.sha256, dest);
-  await fsp.utimes(dest, mtime, mtime);
+  await Promise.all(files.filter(([name]) => !existsSync(join(dir, name))).map(([name, text]) => store.placeBytes(Buffer.from(text), join(dir, name), ts)));
 }
 
 /** Every tree of the compose, as `ensureTree` makes them (finalize on a host that did not sync). */

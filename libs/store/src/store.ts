@@ -315,6 +315,19 @@ export class Store {
     return how;
   }
 
+  /**
+   * Places bytes made here (generated metadata: a tree's .treeinfo) at `dest` as a store object,
+   * hardlinked, dated `mtime` (s; bytes that carry their date are dated alike wherever linked):
+   * the same bytes made by many composes are one inode, and no file is written and fsync'd per
+   * compose. Kept in this host's store only: any runner makes them alike, so a shared store does
+   * not get them.
+   */
+  async placeBytes(bytes: Buffer, dest: string, mtime: number): Promise<void> {
+    const obj = await this.putBytes(bytes, { what: dest });
+    await this.materialize(obj.sha256, dest);
+    await fsp.utimes(dest, mtime, mtime);
+  }
+
   /** Records a named key → object (e.g. a DVD by the digest of its inputs). */
   async setKey(key: string, obj: StoredObject, metadata: Record<string, unknown> = {}): Promise<void> {
     await cacache().index.insert(this.dir, key, integrityOf(obj.sha256), { size: obj.size, metadata: { ...metadata, sha256: obj.sha256 } });
