@@ -1,11 +1,12 @@
 // runStage removes the work dirs killed runs on this host left in state/tmp before any real run
 // executes, whatever that run reuses (issue 19.8: a killed iso-extra whose DVDs were both stored
 // left its work dirs behind for good, as the rerun reused both and made no work dir of its own).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { eventsFile, loadRelease, loadSite } from '@rocky/config';
+import * as s3 from '../../store/src/s3';
 import { stageContext } from './context';
 import { runStage, type Stage } from './stage';
 
@@ -43,6 +44,28 @@ describe('runStage and the work dirs of killed runs', () => {
       info.mockRestore();
     }
     expect(readdirSync(tmp)).toEqual(['extra-rocky-8-aarch64-dvd@other-host.12']);
+  });
+
+  it("on an S3 site, a real run removes dead writers' partial objects from the local cache, and makes no bucket client for it", async () => {
+    const { ctx } = ctxWithLeftovers('s3', false);
+    const cache = join(dir, 's3', 'cache');
+    const site = { ...ctx.site, store: { type: 's3' as const, bucket: 'releng', prefix: '', region: 'us-east-1', cache } };
+    mkdirSync(join(cache, 'tmp'), { recursive: true });
+    const dead = `put@${hostname()}.99999999-abc0`;
+    writeFileSync(join(cache, 'tmp', dead), 'partial');
+    writeFileSync(join(cache, 'tmp', 'put@other-host.12-abc0'), 'not ours');
+    const client = vi.spyOn(s3, 's3Client');
+    const info = vi.spyOn(console, 'log').mockImplementation(() => {});
+    let clients: number;
+    try {
+      await runStage(reusing(), { ...ctx, site });
+    } finally {
+      clients = client.mock.calls.length; // read before mockRestore, which clears them
+      info.mockRestore();
+      client.mockRestore();
+    }
+    expect(readdirSync(join(cache, 'tmp'))).toEqual(['put@other-host.12-abc0']);
+    expect(clients).toBe(0);
   });
 
   it('a dry run and a read-only stage leave them', async () => {

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, eventsFile, stateDir } from '@rocky/config';
 import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, jsonBytes, writeFileIfChanged, type EventLog } from '@rocky/exec';
-import { openStore } from '@rocky/store';
+import { localStore } from '@rocky/store';
 import type { StageContext } from './context';
 
 export interface LockSpec {
@@ -98,7 +98,7 @@ export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Pro
         const tmp = stateDir(ctx.site, 'tmp');
         const removed = sweepScratch(tmp);
         if (removed.length) log.info(`removed ${removed.length} work dir(s) of killed runs from ${tmp}: ${removed.join(', ')}`);
-        openStore(ctx.site).sweepTemps();
+        localStore(ctx.site).sweepTemps();
       }
       result = await stage.execute(ctx, plan);
       await stage.verify(ctx, plan, result);
