@@ -143,7 +143,7 @@ function keep(kept: string, data: unknown): void {
     mkdirSync(dirname(kept), { recursive: true });
     writeFileSync(`${kept}.tmp-${process.pid}`, json);
     renameSync(`${kept}.tmp-${process.pid}`, kept);
-    // Entries of files edited since go once an hour has passed.
+    // Entries an hour old go (those of files edited since, and any other: a file still as it was is kept again at its next load).
     for (const old of readdirSync(dirname(kept))) {
       const p = join(dirname(kept), old);
       if (p !== kept && Date.now() - statSync(p).mtimeMs > 3600_000) rmSync(p, { force: true });

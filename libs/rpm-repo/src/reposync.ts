@@ -96,7 +96,7 @@ const join2 = (base: string, href: string) => `${base.replace(/\/+$/, '')}/${hre
 /** An object fetched in this run; a package's signing key was read from its bytes as they arrived (undefined: read it from the file). */
 type Fetched = StoredObject & { signer?: string | null };
 /** An object for a tree: `verified` in this run (sha256 and size known), or in the store and still to be checked (its size NaN until then). */
-type Linked = StoredObject & { fetched: boolean; verified: boolean };
+type Linked = Fetched & { fetched: boolean; verified: boolean };
 
 /**
  * A repodata/package object: fetched into the store (sha256 and size verified as it streams in)
@@ -105,7 +105,7 @@ type Linked = StoredObject & { fetched: boolean; verified: boolean };
  * not asked about again (a concurrent writer that stored it since costs a second download, no
  * harm), and its signing key is read from the bytes it streams, which the store then verifies.
  */
-async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, pkg = false): Promise<Linked & { signer?: string | null }> {
+async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256: string; size?: number }, pkg = false): Promise<Linked> {
   const fetchedHere = () => opts.inflight?.get(expect.sha256);
   if (!fetchedHere() && !pkg && (await opts.store.has(expect.sha256))) return { sha256: expect.sha256, size: NaN, fetched: false, verified: false };
   const pending = fetchedHere();
@@ -353,7 +353,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   // Store objects are never removed during a run: what planning found stays there. Their sizes
   // are learnt when they are checked (hashed) below.
   const objs = await Promise.all(
-    plan.packages.map(async (p): Promise<Linked & { signer?: string | null }> => {
+    plan.packages.map(async (p): Promise<Linked> => {
       if (plan.stored.has(p.sha256)) return { sha256: p.sha256, size: NaN, fetched: false, verified: false };
       const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined }, true);
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
