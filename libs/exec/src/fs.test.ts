@@ -1,4 +1,4 @@
-import { afterAll, describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect, onTestFinished } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -6,7 +6,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
-import { hashFiles, hashFilesSized } from './hash-workers';
+import { hashFiles, hashFilesSized, startHashWorkers } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
 
 /** Runs `fn` as if on host `host` (RELENG_HOSTNAME), restoring the real host after. */
@@ -205,6 +205,50 @@ describe('exec primitives', () => {
     expect(await hashFilesSized(files.slice(0, 3), 'sha256', 1)).toEqual(got.slice(0, 3));
     const broken = [...files.slice(0, 150), join(dir, 'gone.rpm'), ...files.slice(150)];
     await expect(hashFilesSized(broken, 'sha256', 2)).rejects.toThrow(/gone\.rpm: ENOENT/);
+  });
+  it("calls at once share the process's hash workers: each gets its own files' digests, one call's failure or callback error is its own", async () => {
+    const files = Array.from({ length: 400 }, (_, i) => {
+      const f = join(dir, `c${i}.rpm`);
+      writeFileSync(f, Buffer.alloc(i * 11 + 1, i % 253));
+      return f;
+    });
+    const want = runSync(['sha256sum', ...files]).toString().trim().split('\n').map((l) => l.split(' ')[0]);
+    startHashWorkers(2);
+    const seen: number[] = [];
+    const [a, b, broken, throwing] = await Promise.allSettled([
+      hashFilesSized(files.slice(0, 200), 'sha256', 2, (i) => seen.push(i)),
+      hashFiles(files.slice(200), 'sha256', 3),
+      hashFiles([...files.slice(0, 100), join(dir, 'gone-too.rpm'), ...files.slice(100, 200)], 'sha256', 2),
+      hashFiles(files, 'sha256', 2).then(() => hashFilesSized(files.slice(0, 100), 'sha256', 2, () => {
+        throw new Error('the caller gave up');
+      })),
+    ]);
+    expect(a.status === 'fulfilled' && a.value.map((h) => h.digest)).toEqual(want.slice(0, 200));
+    expect(a.status === 'fulfilled' && a.value.map((h) => h.size)).toEqual(files.slice(0, 200).map((_, i) => i * 11 + 1));
+    expect(seen.sort((x, y) => x - y)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    expect(b.status === 'fulfilled' && b.value).toEqual(want.slice(200));
+    expect(broken.status === 'rejected' && String(broken.reason)).toMatch(/gone-too\.rpm: ENOENT/);
+    expect(throwing.status === 'rejected' && String(throwing.reason)).toMatch(/the caller gave up/);
+    // And the workers still serve the next call.
+    expect(await hashFiles(files, 'sha256', 2)).toEqual(want);
+  });
+  it('idle hash workers do not keep a process alive', async () => {
+    const script = `const { hashFiles } = require(${JSON.stringify(join(__dirname, 'hash-workers.ts'))}); hashFiles(process.argv.slice(1), 'sha256', 2).then((s) => console.log(s.length));`;
+    const files = Array.from({ length: 100 }, (_, i) => {
+      const f = join(dir, `x${i}.rpm`);
+      writeFileSync(f, Buffer.alloc(i + 1));
+      return f;
+    });
+    // Fails by the test's timeout if the process never exits (and is killed then).
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script, ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+    onTestFinished(() => void child.kill('SIGKILL'));
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    const [status] = (await once(child, 'exit')) as [number];
+    expect(err).toBe('');
+    expect([status, out.trim()]).toEqual([0, '100']);
   });
   it('a waiting lock queues behind the holder, says once what it waits for, and can give up', async () => {
     const f = join(dir, 'w.lock');

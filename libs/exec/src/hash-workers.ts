@@ -34,7 +34,7 @@ parentPort.on('message', ({ files, algo }) => {
 });
 `;
 
-/** Below this many bytes in all (and few files), starting workers (about 15 ms) costs more than it saves. */
+/** Below this many bytes in all (and few files), hashing on the main thread costs less than a worker's round trips. */
 const SMALL = 64 << 20;
 const FEW = 64;
 
@@ -42,6 +42,79 @@ export interface HashedFile {
   digest: string;
   /** Bytes hashed: the file's size as read. */
   size: number;
+}
+
+/** One caller's files: cut into batches that idle workers take in order, at most `limit` at once. */
+interface Call {
+  files: readonly string[];
+  algo: string;
+  batch: number;
+  next: number;
+  inFlight: number;
+  limit: number;
+  done: number;
+  failed?: Error;
+  onBatch(from: number, out: HashedFile[]): void;
+  settle(e?: Error): void;
+}
+
+/**
+ * The process's hash workers, kept between calls: starting a worker thread costs ~50 ms (more
+ * on a busy machine), which every call paid again, and a stage hashes several times. An idle
+ * worker is unref'd, so it never keeps the process alive.
+ */
+const pool: { w: Worker; busy: boolean }[] = [];
+const calls: Call[] = [];
+
+function grow(n: number): void {
+  while (pool.length < n) {
+    const slot = { w: new Worker(WORKER, { eval: true, execArgv: [] }), busy: false }; // not the parent's loaders (-r @swc-node/register)
+    slot.w.unref();
+    // A worker that dies (out of memory) fails the batch it had and leaves the pool.
+    slot.w.on('error', () => pool.splice(pool.indexOf(slot), 1));
+    pool.push(slot);
+  }
+}
+
+/** Starts the hash workers ahead of the first call (a stage that will hash soon, meanwhile busy with I/O). */
+export function startHashWorkers(parallelism = availableParallelism()): void {
+  if (parallelism >= 2) grow(parallelism);
+}
+
+function dispatch(): void {
+  for (const slot of pool) {
+    if (slot.busy) continue;
+    const call = calls.find((c) => c.next < c.files.length && c.inFlight < c.limit && !c.failed);
+    if (!call) return;
+    const from = call.next;
+    call.next = Math.min(call.files.length, from + call.batch);
+    call.inFlight++;
+    slot.busy = true;
+    slot.w.ref();
+    const finish = (r: { out: HashedFile[]; error?: string }) => {
+      slot.w.off('message', finish);
+      slot.w.off('error', died);
+      slot.busy = false;
+      slot.w.unref();
+      call.inFlight--;
+      call.done += r.out.length;
+      try {
+        call.onBatch(from, r.out);
+      } catch (e) {
+        call.failed ??= e as Error; // the caller's callback: its error is the call's
+      }
+      if (r.error !== undefined) call.failed ??= new Error(`${call.files[from + r.out.length]}: ${r.error}`);
+      if (call.failed ? call.inFlight === 0 : call.done === call.files.length) {
+        calls.splice(calls.indexOf(call), 1);
+        call.settle(call.failed);
+      }
+      dispatch();
+    };
+    const died = (e: Error) => finish({ out: [], error: `hash worker failed: ${e.message}` });
+    slot.w.on('message', finish);
+    slot.w.once('error', died);
+    slot.w.postMessage({ files: call.files.slice(from, call.next), algo: call.algo });
+  }
 }
 
 /** Hex digests of `files` (in their order), hashed by up to `parallelism` worker threads. */
@@ -66,35 +139,27 @@ export async function hashFilesSized(files: readonly string[], algo = 'sha256', 
     }
     return out;
   }
-  // Batches small enough that the workers finish together, at most 64 files a message.
-  const workers = Math.max(1, Math.min(parallelism, files.length));
-  const batch = Math.max(1, Math.min(64, Math.floor(files.length / (workers * 8))));
-  let next = 0;
-  const worker = async () => {
-    const w = new Worker(WORKER, { eval: true, execArgv: [] }); // not the parent's loaders (-r @swc-node/register)
-    try {
-      while (next < files.length) {
-        const from = next;
-        next = Math.min(files.length, next + batch);
-        const r = await new Promise<{ out: HashedFile[]; error?: string }>((resolve, reject) => {
-          w.once('message', resolve);
-          w.once('error', reject);
-          w.postMessage({ files: files.slice(from, next), algo });
-        });
-        w.removeAllListeners('error');
-        r.out.forEach((h, k) => {
+  // Batches small enough that the workers finish together, at most 64 files a message; after a
+  // failure the others stop after their current batch.
+  const limit = Math.min(parallelism, files.length);
+  grow(limit);
+  await new Promise<void>((resolve, reject) => {
+    calls.push({
+      files,
+      algo,
+      batch: Math.max(1, Math.min(64, Math.floor(files.length / (limit * 8)))),
+      next: 0,
+      inFlight: 0,
+      limit,
+      done: 0,
+      onBatch: (from, hashed) =>
+        hashed.forEach((h, k) => {
           out[from + k] = h;
           onHashed?.(from + k, h);
-        });
-        if (r.error !== undefined) {
-          next = files.length; // the others stop after their current batch
-          throw new Error(`${files[from + r.out.length]}: ${r.error}`);
-        }
-      }
-    } finally {
-      await w.terminate();
-    }
-  };
-  await Promise.all(Array.from({ length: workers }, worker));
+        }),
+      settle: (e) => (e ? reject(e) : resolve()),
+    });
+    dispatch();
+  });
   return out;
 }

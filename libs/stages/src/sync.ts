@@ -33,7 +33,7 @@ import {
   type Release,
   type RepoTree,
 } from '@rocky/config';
-import { bytes, mapLimit, progress, readJson, sha256, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { DnfForks, Limiter, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
@@ -116,7 +116,11 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       const upToDate = await newestIfUpToDate(ctx, store, digest, newest);
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
-      if (!ctx.dryRun) partial.forks = DnfForks.start();
+      if (!ctx.dryRun) {
+        partial.forks = DnfForks.start();
+        // The trees hash the store objects they link on workers: started now, while upstream is read.
+        startHashWorkers();
+      }
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       // Its id (a gpg run) is read while the trees are planned, which do not need it.
       const known = recordedFacts(newest?.record);
