@@ -209,6 +209,10 @@ describe('sync of rocky-9 from the fixture', () => {
     t.server.clearRequests();
     // A killed run's leftovers (in the temp dir, a partial store object) are a real run's to remove, not a dry run's.
     const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    // In a temp dir of this test's own: a real sync of another test file, running meanwhile,
+    // sweeps a dead process's verifier dir from the shared one (rightly).
+    const tmp = process.env.TMPDIR;
+    process.env.TMPDIR = mkdtempSync(join(tmpdir(), 'sync-dry-'));
     const killed = join(tmpdir(), `releng-gpgv@${hostName()}.${dead}-0`);
     mkdirSync(killed);
     const partial = join((t.site.store as { path: string }).path, 'tmp', `put@${hostName()}.${dead}-0`);
@@ -221,7 +225,9 @@ describe('sync of rocky-9 from the fixture', () => {
       expect(existsSync(killed)).toBe(true);
       expect(listing((t.site.store as { path: string }).path)).toEqual(store);
     } finally {
-      rmSync(killed, { recursive: true, force: true });
+      rmSync(tmpdir(), { recursive: true, force: true });
+      if (tmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmp;
       rmSync(partial, { force: true });
     }
     expect(readlinkSync(latest)).toBe(target);

@@ -320,13 +320,15 @@ export async function writeRepodata(opts: SyncTreeOptions, plan: TreePlan, dir: 
 /** Guards against writing through a symlink planted inside the destination tree. */
 class Confinement {
   private checked = new Map<string, Promise<void>>();
+  private realRoot?: Promise<string>;
   constructor(private readonly root: string) {}
   async dir(dir: string): Promise<void> {
     let p = this.checked.get(dir);
     if (!p) {
       p = (async () => {
         await fsp.mkdir(dir, { recursive: true });
-        const [real, realRoot] = await Promise.all([fsp.realpath(dir), fsp.realpath(this.root)]);
+        // The root's real path once (it exists after the first mkdir), each directory's every time.
+        const [real, realRoot] = await Promise.all([fsp.realpath(dir), (this.realRoot ??= fsp.realpath(this.root))]);
         if (real !== realRoot && !real.startsWith(realRoot + sep)) throw new Error(`${dir} resolves outside ${this.root} (symlink?)`);
       })();
       this.checked.set(dir, p);
