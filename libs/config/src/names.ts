@@ -268,6 +268,8 @@ export const isoReuseKey = (project: string, arch: string, taskHash: string) => 
 export const bootTreeKey = (project: string, arch: string, digest: string) => `boot-tree:${project}:${arch}:${digest}`;
 /** An extra ISO (DVD) built from inputs with this digest. */
 export const extraIsoKey = (project: string, arch: string, image: string, inputs: string) => `extra-iso:${project}:${arch}:${image}:${inputs}`;
+/** The release's extra files as read out of packages (by digest: the packages' bytes and the release's extraFiles). */
+export const extraFilesKey = (digest: string) => `extra-files:${digest}`;
 /** A good signature (gpgv) of upstream repomd.xml and repomd.xml.asc with this digest, by the key file with this sha256. */
 export const repomdSignatureKey = (keyFileSha256: string, signed: string) => `repomd-sig:${keyFileSha256}:${signed}`;
 /** A passed repoclosure of repos whose metadata has this digest. */

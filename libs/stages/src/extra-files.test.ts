@@ -43,5 +43,17 @@ describe('releaseExtraFiles', () => {
     expect(files[0].map((f) => f.name)).toEqual(rel.extraFiles.files);
     for (const f of files.slice(1)) expect(f).toEqual(files[0]);
     for (const f of files[0]) expect(await store.has(f.sha256)).toBe(true);
+
+    // Another process (another Store of the same directory: iso-extra, then finalize) takes them
+    // from the store, running no rpm2cpio; one whose bytes the store lost reads them again.
+    const runs = () => readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('$ rpm2cpio')).length;
+    const again = new Store(join(dir, 'store'));
+    expect(await releaseExtraFiles(rel, await manifest('aarch64'), 'aarch64', again, log)).toEqual(files[0]);
+    expect(runs()).toBe(rel.extraFiles.packages.length);
+    rmSync(again.pathOf(files[0][1].sha256));
+    const third = new Store(join(dir, 'store'));
+    expect(await releaseExtraFiles(rel, await manifest('aarch64'), 'aarch64', third, log)).toEqual(files[0]);
+    expect(runs()).toBe(2 * rel.extraFiles.packages.length);
+    expect(await third.has(files[0][1].sha256)).toBe(true);
   });
 });

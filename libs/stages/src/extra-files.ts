@@ -3,10 +3,13 @@
 // them from rocky-release.git's SOURCES/; the release's own packages (rocky-release,
 // rocky-gpg-keys) install those very files, and they are already in the compose, signed and
 // verified by sync. So they are taken from the newest build of those packages in the lorax
-// variant's tree (as pungi's extra_files can take them from an RPM), and kept in the store.
+// variant's tree (as pungi's extra_files can take them from an RPM), and kept in the store, with
+// what was read out of which packages: iso-extra and finalize, and later composes of the same
+// packages, take them from there instead of running rpm2cpio again.
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { releaseIso, type Arch, type Release } from '@rocky/config';
+import { createHash } from 'node:crypto';
+import { extraFilesKey, releaseIso, type Arch, type Release } from '@rocky/config';
 import { compareEvr, rpmFiles } from '@rocky/rpm-repo';
 import type { Store } from '@rocky/store';
 import type { ArchManifest, FileEntry, PackageEntry } from './manifests';
@@ -44,7 +47,7 @@ export async function releaseExtraFiles(rel: Pick<Release, 'extraFiles' | 'iso'>
   const known = extracted.get(store) ?? extracted.set(store, new Map()).get(store)!;
   let files = known.get(key);
   if (!files) {
-    files = extractExtraFiles(rel, pkgs, store, logFile);
+    files = keptOrExtracted(rel, pkgs, store, createHash('sha256').update(key).digest('hex'), logFile);
     known.set(key, files);
     files.catch(() => known.delete(key));
   }
@@ -53,6 +56,14 @@ export async function releaseExtraFiles(rel: Pick<Release, 'extraFiles' | 'iso'>
 
 /** Extractions of this process, by store (the files are put there) and packages. */
 const extracted = new WeakMap<Store, Map<string, Promise<ExtraFile[]>>>();
+
+async function keptOrExtracted(rel: Pick<Release, 'extraFiles'>, pkgs: PackageEntry[], store: Store, digest: string, logFile?: string): Promise<ExtraFile[]> {
+  const kept = (await store.getKey(extraFilesKey(digest)))?.metadata.files as ExtraFile[] | undefined;
+  if (kept && (await Promise.all(kept.map((f) => store.has(f.sha256)))).every(Boolean)) return kept;
+  const files = await extractExtraFiles(rel, pkgs, store, logFile);
+  await store.setKey(extraFilesKey(digest), files[0], { files });
+  return files;
+}
 
 async function extractExtraFiles(rel: Pick<Release, 'extraFiles'>, pkgs: PackageEntry[], store: Store, logFile?: string): Promise<ExtraFile[]> {
   const wanted = new Set(rel.extraFiles.files);
