@@ -33,7 +33,10 @@ const OPT_IN = new Set(['scale']);
 async function main() {
   const unknown = only?.filter((n) => !benches.some(([b]) => b === n));
   if (unknown?.length) throw new Error(`--only: unknown bench ${unknown.join(', ')} (known: ${benches.map(([b]) => b).join(', ')})`);
-  const machine = `${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+  // Node 20 reads NODE_EXTRA_CA_CERTS at every process start (~90 ms for a full system bundle
+  // here): every task process pays it, so the figures say whether it was set.
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS ? `, NODE_EXTRA_CA_CERTS=${process.env.NODE_EXTRA_CA_CERTS}` : '';
+  const machine = `${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}${extraCa}`;
   const loadStart = loadText();
   const rows: BenchRow[] = [];
   const dir = join(__dirname, 'results');
