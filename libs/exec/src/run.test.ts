@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTool, run, runPipe, runSync, ToolError } from './run';
 
@@ -222,6 +223,20 @@ describe('run: input, environment, failures', () => {
     expect((await run(['sh', '-c', 'exit 0'], { input: stream })).code).toBe(0);
     await until(() => stream.destroyed);
     expect(runSync(['true'], { input: big }).length).toBe(0);
+  });
+
+  it('lets go of an input stream the tool did not read before it settles: the caller reads on from its source', async () => {
+    const source = new PassThrough();
+    const feed = source.pipe(new PassThrough());
+    source.write('not read by the tool');
+    // stdout and stderr closed first: the tool's 'close' comes before its stdin's.
+    await run(['sh', '-c', 'exec >&- 2>&-; sleep 0.1'], { input: feed });
+    expect(feed.destroyed).toBe(true);
+    // Destroying the feed paused the source (unpipe): that came before this resume, not after.
+    source.resume();
+    source.end('what follows');
+    await finished(source);
+    await expect(run(['no-such-tool-xyz'], { input: Readable.from(['x']) })).rejects.toThrow(/is not installed/);
   });
 
   it('gives the tool exactly the environment asked for, and its cwd', async () => {

@@ -199,13 +199,21 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
   // the rest of the caller's stream is then not wanted.
   c.stdin!.on('error', (e: NodeJS.ErrnoException) => e.code !== 'EPIPE' && (o.error ??= e));
   const input = opts.input ?? '';
+  let released: Promise<void> | undefined;
   if (typeof input === 'string' || Buffer.isBuffer(input)) c.stdin!.end(input);
   else {
     input.on('error', (e) => {
       o.inputError ??= e;
       c.stdin!.end();
     });
-    c.stdin!.once('close', () => input.readable && input.destroy());
+    // Settled only once the stream is let go: destroying it unpipes (and so pauses) whatever
+    // feeds it, which must not come after the caller resumed that to read on (tar.ts does).
+    released = new Promise((resolve) =>
+      c.stdin!.once('close', () => {
+        if (input.readable) input.destroy();
+        finished(input, { writable: false }, () => resolve());
+      }),
+    );
     input.pipe(c.stdin!);
   }
 
@@ -244,12 +252,16 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
     c.once('close', (code, signal) => {
       exited();
       Object.assign(o, { code, signal, stdout: out ? out.text() : Buffer.concat(kept).toString('utf8'), stderr: err.text(), dropped: { stdout: out?.dropped, stderr: err.dropped } });
-      if (!log) return resolve(o);
-      log.end();
-      finished(log, (e) => {
-        if (e) o.error ??= e;
-        resolve(o);
-      });
+      const flushed =
+        log &&
+        new Promise<void>((flushed) => {
+          log.end();
+          finished(log, (e) => {
+            if (e) o.error ??= e;
+            flushed();
+          });
+        });
+      void Promise.all([flushed, released]).then(() => resolve(o));
     });
   });
   return { child: c, stop, done };
