@@ -254,11 +254,11 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
       Object.assign(o, { code, signal, stdout: out ? out.text() : Buffer.concat(kept).toString('utf8'), stderr: err.text(), dropped: { stdout: out?.dropped, stderr: err.dropped } });
       const flushed =
         log &&
-        new Promise<void>((flushed) => {
+        new Promise<void>((r) => {
           log.end();
           finished(log, (e) => {
             if (e) o.error ??= e;
-            flushed();
+            r();
           });
         });
       void Promise.all([flushed, released]).then(() => resolve(o));
