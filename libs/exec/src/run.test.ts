@@ -7,6 +7,8 @@ import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTool, run, runPipe, runSync, ToolError } from './run';
 
@@ -100,8 +102,9 @@ describe('run: stopping a tool', { timeout: 300_000 }, () => {
   });
 
   it('a SIGTERM that comes right after the tool was spawned, before anything else ran, stops the tool too', async () => {
-    // The signal is sent from inside spawn's return, before execa registered its cleanup: the
-    // window a loaded machine's scheduler opened in CI, made certain.
+    // The signal is sent from inside spawn's return, before anything after the spawn ran: the
+    // window a loaded machine's scheduler opened in CI (when the cleanup was registered after the
+    // spawn and no handler was held), made certain.
     const m = marker();
     const node = nodeScript(`
       const cp = require('node:child_process');
@@ -117,6 +120,26 @@ describe('run: stopping a tool', { timeout: 300_000 }, () => {
     } finally {
       node.kill('SIGKILL');
     }
+  });
+
+  it('a signal that aborted before the run cancels it at once', async () => {
+    const m = marker();
+    const err = (await run(follow(m), { cancelSignal: AbortSignal.abort() }).catch((e: unknown) => e)) as ToolError;
+    expect(err).toBeInstanceOf(ToolError);
+    expect(err.result.canceled).toBe(true);
+    expect(running(m)).toEqual([]);
+  });
+
+  it('a tool that exited is forgotten: no exit handler is left behind for it', async () => {
+    // signal-exit's handlers, shared by every copy of it through this global.
+    const handlers = () => (globalThis as unknown as Record<symbol, { listeners: { exit: unknown[] } }>)[Symbol.for('signal-exit emitter')].listeners.exit.length;
+    await run(['true']);
+    const before = handlers();
+    await run(['true']);
+    await run(['sh', '-c', 'exit 3'], { okCodes: [3] });
+    await run(['no-such-tool-xyz']).catch(() => {});
+    await run(['sh', '-c', 'exit 1']).catch(() => {});
+    expect(handlers()).toBe(before);
   });
 
   it('a consumer that stops reading a filter stops the filter', async () => {
@@ -171,6 +194,102 @@ describe('run: output', () => {
     expect(readFileSync(log, 'utf8')).toMatch(/^\$ sh -c .*\na\0bnote\n$/);
     expect(() => runSync(['sh', '-c', 'echo bad >&2; exit 5'])).toThrow(/^sh exited 5: [^]*stderr:\nbad$/);
     expect(() => runSync(['no-such-tool-xyz'])).toThrow(/^no-such-tool-xyz is not installed/);
+  });
+});
+
+describe('run: input, environment, failures', () => {
+  it('feeds a string, a Buffer or a stream to stdin, then EOF; without input, EOF at once', async () => {
+    expect((await run(['cat'], { input: 'text\n' })).stdout).toBe('text\n');
+    expect((await run(['cat'], { input: Buffer.from('a\0b') })).stdout).toBe('a\0b');
+    expect((await run(['cat'], { input: Readable.from([Buffer.from('one '), Buffer.from('two')]) })).stdout).toBe('one two');
+    expect((await run(['cat'])).stdout).toBe('');
+    expect((await run(['cat'], { input: '' })).stdout).toBe('');
+  });
+
+  it('a failing input stream is the error, not what the tool made of its cut input', async () => {
+    const input = new Readable({ read() {} });
+    input.push('partial ');
+    setImmediate(() => input.destroy(new Error('disk read failed')));
+    // cat exits 0 on the EOF it gets: only the input's error says the data was incomplete.
+    await expect(run(['cat'], { input })).rejects.toThrow(/^disk read failed$/);
+  });
+
+  it('a tool that exits without reading its input is no crash (EPIPE), and the rest of the stream is dropped', async () => {
+    const big = Buffer.alloc(8 << 20, 'x');
+    expect((await run(['sh', '-c', 'echo done'], { input: big })).stdout).toBe('done\n');
+    const stream = Readable.from((function* () {
+      for (let i = 0; i < 1000; i++) yield big.subarray(0, 1 << 20);
+    })());
+    expect((await run(['sh', '-c', 'exit 0'], { input: stream })).code).toBe(0);
+    await until(() => stream.destroyed);
+    expect(runSync(['true'], { input: big }).length).toBe(0);
+  });
+
+  it('lets go of an input stream the tool did not read before it settles: the caller reads on from its source', async () => {
+    const source = new PassThrough();
+    const feed = source.pipe(new PassThrough());
+    source.write('not read by the tool');
+    // stdout and stderr closed first: the tool's 'close' comes before its stdin's.
+    await run(['sh', '-c', 'exec >&- 2>&-; sleep 0.1'], { input: feed });
+    expect(feed.destroyed).toBe(true);
+    // Destroying the feed paused the source (unpipe): that came before this resume, not after.
+    source.resume();
+    source.end('what follows');
+    await finished(source);
+    await expect(run(['no-such-tool-xyz'], { input: Readable.from(['x']) })).rejects.toThrow(/is not installed/);
+  });
+
+  it('gives the tool exactly the environment asked for, and its cwd', async () => {
+    const env = { PATH: process.env.PATH, ONLY: 'this' };
+    const { stdout } = await run(['sh', '-c', 'echo "$ONLY ${HOME-no-home} $(pwd)"'], { env, cwd: dir });
+    expect(stdout).toBe(`this no-home ${dir}\n`);
+    expect(runSync(['sh', '-c', 'echo "$ONLY ${HOME-no-home}"'], { env }).toString()).toBe('this no-home\n');
+  });
+
+  it('the whole output is in the log when run settles, stdout to onStdout and not logged', async () => {
+    const log = join(dir, 'settled.log');
+    await run(['sh', '-c', 'seq 1 300000; seq 1 300000 >&2'], { logFile: log, stdoutTail: true });
+    expect(readFileSync(log, 'utf8').split('\n').length).toBe(2 * 300000 + 2);
+    // With each write to the log held back (a slow disk), run still settles only after the last one.
+    const slog = join(dir, 'slow.log');
+    const node = nodeScript(`
+      const fs = require('node:fs');
+      for (const k of ['write', 'writev']) { const f = fs[k]; fs[k] = (...a) => { const cb = a.pop(); f(...a, (...r) => setTimeout(() => cb(...r), 200)); }; }
+      require(${JSON.stringify(join(__dirname, 'run.ts'))}).run(['sh', '-c', 'echo out; echo err >&2'], { logFile: ${JSON.stringify(slog)} })
+        .then(() => process.stdout.write(fs.readFileSync(${JSON.stringify(slog)}, 'utf8')));`);
+    let printed = '';
+    node.stdout!.on('data', (d: Buffer) => (printed += d));
+    expect((await once(node, 'exit'))[0]).toBe(0);
+    expect(printed).toMatch(/^\$ sh -c .*\n(out\nerr\n|err\nout\n)$/);
+    const flog = join(dir, 'filter.log');
+    const chunks: Buffer[] = [];
+    const r = await run(['sh', '-c', 'echo data; echo note >&2'], { logFile: flog, onStdout: (c) => chunks.push(c) });
+    expect([Buffer.concat(chunks).toString(), r.stdout, r.stderr]).toEqual(['data\n', '', 'note\n']);
+    expect(readFileSync(flog, 'utf8')).toMatch(/^\$ sh -c .*\nnote\n$/);
+  });
+
+  it('a missing tool says how to install it; another spawn error is thrown as it is; okCodes', async () => {
+    await expect(run(['no-such-tool-xyz'])).rejects.toThrow(/^no-such-tool-xyz is not installed \(see scripts\/setup.sh\)$/);
+    const plain = join(dir, 'not-executable');
+    writeFileSync(plain, '');
+    await expect(run([plain])).rejects.toMatchObject({ code: 'EACCES' });
+    expect((await run(['sh', '-c', 'exit 24'], { okCodes: [0, 24] })).code).toBe(24);
+    await expect(run(['sh', '-c', 'exit 1'], { okCodes: [0, 24] })).rejects.toThrow(/^sh exited 1: sh -c 'exit 1'$/);
+    await expect(run(['true'], { timeoutMs: -1 })).rejects.toThrow(/timeoutMs must be a non-negative number/);
+  });
+
+  it('runPipe: the tool\'s stdout as a stream; a failure or a missing tool fails the stream', async () => {
+    const out = runPipe(['cat'], Readable.from(['a', 'b']));
+    const chunks: Buffer[] = [];
+    for await (const c of out) chunks.push(c as Buffer);
+    expect(Buffer.concat(chunks).toString()).toBe('ab');
+    const failing = async (s: Readable) => {
+      for await (const _ of s);
+    };
+    const err = await failing(runPipe(['sh', '-c', 'echo partial; echo broken >&2; exit 3'], undefined)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ToolError);
+    expect((err as ToolError).result).toMatchObject({ code: 3, stderr: 'broken\n' });
+    await expect(failing(runPipe(['no-such-tool-xyz'], undefined))).rejects.toThrow(/^no-such-tool-xyz is not installed/);
   });
 });
 

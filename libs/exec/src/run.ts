@@ -1,19 +1,15 @@
-// Running external tools, through execa: argv arrays only (never a shell string), the command
-// line logged, the output streamed to a log file as it comes (and to the terminal when verbose),
-// bounded tails of stdout and stderr for the error, timeouts and cancellation (SIGTERM, then
-// SIGKILL), and the tools killed when this process exits or is killed (execa's `cleanup`: on
+// Running external tools with node:child_process: argv arrays only (never a shell string), the
+// command line logged, the output streamed to a log file as it comes (and to the terminal when
+// verbose), bounded tails of stdout and stderr for the error, timeouts and cancellation (SIGTERM,
+// then SIGKILL), and the tools killed when this process exits or is killed (signal-exit: on
 // SIGTERM/SIGINT/SIGHUP too, even one that comes as the tool starts; not on a SIGKILL, which no
 // process can catch). The error says which tool failed, how, and the tail of what it printed.
-import { accessSync, appendFileSync, constants, mkdirSync, readFileSync, statSync } from 'node:fs';
+// Not execa: loading it (ESM, ~100 modules) cost every task process 88-120 ms before its first tool.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, appendFileSync, constants, createWriteStream, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import type { Options, Result, ResultPromise, SyncOptions, SyncResult } from 'execa';
+import { finished, PassThrough, type Readable } from 'node:stream';
 import { onExit } from 'signal-exit';
-
-// Loaded with the first tool run: execa is ESM, and loading it (through require) costs every
-// process that imports @rocky/exec ~80 ms, also the many that run no tool before their stage starts.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const execaLib = (): typeof import('execa') => require('execa');
 
 export interface RunOptions {
   cwd?: string;
@@ -110,18 +106,29 @@ export function openLog(argv: string[], logFile: string): { file: string; append
 
 const notInstalled = (argv: string[]) => new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`);
 
-interface Started {
-  sub: ResultPromise;
-  out?: Tail;
-  err: Tail;
+/** How a tool's run ended, for settle. */
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut?: boolean;
+  canceled?: boolean;
+  stdout: string;
+  stderr: string;
+  dropped?: { stdout?: number; stderr?: number };
+  /** The caller's input stream failed: the error to report, not what the tool made of its cut input. */
   inputError?: Error;
+  /** The tool could not be started. */
+  spawnError?: NodeJS.ErrnoException;
+  /** Something else failed (the log file could not be written): not a result to go on with. */
+  error?: Error;
 }
 
 /**
- * execa registers a tool's cleanup just after spawning it; a SIGTERM in between met no handler,
- * killed this process at once and left the tool running, orphaned (seen in CI under load). With
- * signal-exit's handlers held from the first tool on (the same emitter execa uses), a signal
- * waits for the end of the current tick, by which the cleanup is registered.
+ * signal-exit's handlers, held from the first tool on. Without one, a SIGTERM that comes as a tool
+ * starts, before its cleanup is registered, kills this process at once and leaves the tool
+ * running, orphaned (seen in CI under load); with them, the signal waits for the end of the tick.
+ * Held for good rather than loaded per tool: each unload sets process.emit and reallyExit back to
+ * what they were when signal-exit was loaded, undoing whatever patched them since.
  */
 let held = false;
 function holdSignalHandlers(): void {
@@ -130,75 +137,158 @@ function holdSignalHandlers(): void {
   onExit(() => {});
 }
 
+interface Started {
+  child: ChildProcess;
+  /** SIGTERM, then SIGKILL after the grace period if the tool is still running. */
+  stop: () => void;
+  /** Once the tool exited and all its output is in the log file. */
+  done: Promise<Outcome>;
+}
+
+const ms = (name: string, v: number | undefined): number | undefined => {
+  if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new TypeError(`RunOptions.${name} must be a non-negative number of ms, got ${v}`);
+  return v;
+};
+
 /**
  * Starts a tool. stdout is kept whole ('keep'), as a tail ('tail') or left to the caller
  * ('stream': not logged, e.g. a filter's data). stderr is always logged and kept as a tail.
  */
 function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stream'): Started {
-  holdSignalHandlers();
+  const timeoutMs = ms('timeoutMs', opts.timeoutMs);
+  const killAfterMs = ms('killAfterMs', opts.killAfterMs) ?? 5000;
   if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
-  const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
+  const log = opts.logFile ? createWriteStream(openLog(argv, opts.logFile).file, { flags: 'a' }) : undefined;
   const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
-  const targets = (std: 'inherit') => ['pipe', ...(log ? [log] : []), ...(verbose ? [std] : [])] as Options['stdout'];
-  const input = opts.input ?? '';
-  const sub = execaLib().execa(argv[0], argv.slice(1), {
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    extendEnv: false,
-    input,
-    stdout: stdout === 'stream' ? 'pipe' : targets('inherit'),
-    stderr: targets('inherit'),
-    buffer: { stdout: stdout === 'keep', stderr: false },
-    maxBuffer: Infinity,
-    stripFinalNewline: false,
-    timeout: opts.timeoutMs,
-    cancelSignal: opts.cancelSignal,
-    forceKillAfterDelay: opts.killAfterMs ?? 5000,
-    reject: false,
-  });
-  const s: Started = { sub, err: new Tail() };
-  sub.stderr!.on('data', (d: Buffer) => s.err.push(d));
-  if (stdout === 'tail') {
-    const out = (s.out = new Tail());
-    sub.stdout!.on('data', (d: Buffer) => out.push(d));
+  holdSignalHandlers();
+  let c: ChildProcess;
+  try {
+    c = spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: 'pipe' });
+  } catch (e) {
+    log?.destroy();
+    throw e;
   }
-  // The caller's stream failing is the error to report, not what the tool made of its cut input.
-  if (typeof input === 'object' && !Buffer.isBuffer(input)) input.once('error', (e) => (s.inputError ??= e));
-  return s;
+  // In the spawn's tick: a signal that came in between waits for the tick's end (holdSignalHandlers).
+  const forget = onExit(() => void c.kill());
+  const o: Outcome = { code: null, signal: null, stdout: '', stderr: '' };
+
+  // Output: to the log (the sources wait while it is behind), the terminal when verbose, and the kept text.
+  const teed: Readable[] = [];
+  const tee = (src: Readable, keep: (d: Buffer) => void, std: NodeJS.WriteStream) => {
+    teed.push(src);
+    src.on('data', (d: Buffer) => {
+      keep(d);
+      if (verbose) std.write(d);
+      if (log && !log.destroyed && !log.write(d)) {
+        src.pause();
+        log.once('drain', () => src.resume());
+      }
+    });
+  };
+  log?.on('error', (e) => {
+    o.error ??= e;
+    for (const src of teed) src.resume();
+  });
+  const err = new Tail();
+  tee(c.stderr!, (d) => err.push(d), process.stderr);
+  const out = stdout === 'tail' ? new Tail() : undefined;
+  const kept: Buffer[] = [];
+  if (stdout !== 'stream') tee(c.stdout!, out ? (d) => out.push(d) : (d) => kept.push(d), process.stdout);
+
+  // Input, then EOF. A tool that exits (or closes stdin) before reading it all is no error (EPIPE);
+  // the rest of the caller's stream is then not wanted.
+  c.stdin!.on('error', (e: NodeJS.ErrnoException) => e.code !== 'EPIPE' && (o.error ??= e));
+  const input = opts.input ?? '';
+  let released: Promise<void> | undefined;
+  if (typeof input === 'string' || Buffer.isBuffer(input)) c.stdin!.end(input);
+  else {
+    input.on('error', (e) => {
+      o.inputError ??= e;
+      c.stdin!.end();
+    });
+    // Settled only once the stream is let go: destroying it unpipes (and so pauses) whatever
+    // feeds it, which must not come after the caller resumed that to read on (tar.ts does).
+    released = new Promise((resolve) =>
+      c.stdin!.once('close', () => {
+        if (input.readable) input.destroy();
+        finished(input, { writable: false }, () => resolve());
+      }),
+    );
+    input.pipe(c.stdin!);
+  }
+
+  // Stopping: a timeout, a cancellation, runPipe's consumer gone.
+  const running = () => c.exitCode === null && c.signalCode === null;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (!running() || killTimer) return;
+    c.kill('SIGTERM');
+    killTimer = setTimeout(() => running() && c.kill('SIGKILL'), killAfterMs);
+  };
+  const timer = timeoutMs
+    ? setTimeout(() => {
+        if (running() && !o.canceled) o.timedOut = true;
+        stop();
+      }, timeoutMs)
+    : undefined;
+  const cancel = () => {
+    if (running() && !o.timedOut) o.canceled = true;
+    stop();
+  };
+  if (opts.cancelSignal?.aborted) cancel();
+  else opts.cancelSignal?.addEventListener('abort', cancel, { once: true });
+  // A tool that exited is forgotten: nothing left to kill or to wait for.
+  const exited = () => {
+    forget();
+    clearTimeout(timer);
+    clearTimeout(killTimer);
+    opts.cancelSignal?.removeEventListener('abort', cancel);
+  };
+  c.once('exit', exited);
+
+  const done = new Promise<Outcome>((resolve) => {
+    c.on('error', (e: NodeJS.ErrnoException) => (c.pid === undefined ? (o.spawnError = e) : (o.error ??= e)));
+    // 'close': the tool exited and its stdout and stderr ended (no 'exit' when it could not start).
+    c.once('close', (code, signal) => {
+      exited();
+      Object.assign(o, { code, signal, stdout: out ? out.text() : Buffer.concat(kept).toString('utf8'), stderr: err.text(), dropped: { stdout: out?.dropped, stderr: err.dropped } });
+      const flushed =
+        log &&
+        new Promise<void>((r) => {
+          log.end();
+          finished(log, (e) => {
+            if (e) o.error ??= e;
+            r();
+          });
+        });
+      void Promise.all([flushed, released]).then(() => resolve(o));
+    });
+  });
+  return { child: c, stop, done };
 }
 
 /** The tool's result, or the error that says how it failed. */
-function settle(argv: string[], r: Result | SyncResult, tails: { out?: Tail; err?: Tail; inputError?: Error }, opts: RunOptions): RunResult {
-  if (tails.inputError) throw tails.inputError;
-  const toText = (v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : typeof v === 'string' ? v : '');
-  const result: ToolFailure = {
-    code: r.exitCode ?? -1,
-    stdout: tails.out ? tails.out.text() : toText(r.stdout),
-    stderr: tails.err ? tails.err.text() : toText(r.stderr),
-  };
-  const cause = (r as { cause?: NodeJS.ErrnoException }).cause;
-  if (r.exitCode === undefined && !r.signal && !r.timedOut && !r.isCanceled) {
-    if (cause?.code === 'ENOENT' && cause.syscall?.startsWith('spawn')) throw notInstalled(argv);
-    throw cause ?? new Error(r.message);
-  }
-  if (!r.signal && !r.timedOut && !r.isCanceled && (opts.okCodes ?? [0]).includes(result.code)) {
-    // Something else failed (the log file could not be written): not a result to go on with.
-    if (cause) throw cause;
+function settle(argv: string[], o: Outcome, opts: RunOptions): RunResult {
+  if (o.inputError) throw o.inputError;
+  if (o.spawnError) throw o.spawnError.code === 'ENOENT' ? notInstalled(argv) : o.spawnError;
+  const result: ToolFailure = { code: o.code ?? -1, stdout: o.stdout, stderr: o.stderr };
+  if (!o.signal && !o.timedOut && !o.canceled && (opts.okCodes ?? [0]).includes(result.code)) {
+    if (o.error) throw o.error;
     return result;
   }
-  result.signal = r.signal;
-  result.timedOut = r.timedOut;
-  result.canceled = r.isCanceled;
-  result.dropped = { stdout: tails.out?.dropped, stderr: tails.err?.dropped };
+  result.signal = o.signal ?? undefined;
+  result.timedOut = Boolean(o.timedOut);
+  result.canceled = Boolean(o.canceled);
+  result.dropped = o.dropped ?? {};
   throw new ToolError(argv, result, opts.logFile);
 }
 
 /** Runs a tool to completion. Rejects with a ToolError on a non-ok exit, a signal, a timeout or cancellation. */
 export async function run(argv: string[], opts: RunOptions = {}): Promise<RunResult> {
   const s = start(argv, opts, opts.onStdout ? 'stream' : opts.stdoutTail ? 'tail' : 'keep');
-  if (opts.onStdout) s.sub.stdout!.on('data', opts.onStdout);
-  // execa settles once the tool exited and its output is in the log: an error may send people to read it.
-  return settle(argv, await s.sub, s, opts);
+  if (opts.onStdout) s.child.stdout!.on('data', opts.onStdout);
+  // Settles once the tool exited and its output is in the log: an error may send people to read it.
+  return settle(argv, await s.done, opts);
 }
 
 /**
@@ -209,41 +299,48 @@ export async function run(argv: string[], opts: RunOptions = {}): Promise<RunRes
  */
 export function runPipe(argv: string[], input: Readable | undefined, opts: Omit<RunOptions, 'input' | 'okCodes' | 'stdoutTail' | 'onStdout'> = {}): Readable {
   const out = new PassThrough();
-  const s = start(argv, { ...opts, input }, 'stream');
-  s.sub.stdout!.pipe(out, { end: false });
-  out.on('close', () => s.sub.kill());
-  s.sub.then(
-    (r) => {
-      try {
-        settle(argv, r, s, opts);
-        out.end();
-      } catch (e) {
-        out.destroy(e as Error);
-      }
-    },
-    (e: Error) => out.destroy(e),
-  );
+  let s: Started;
+  try {
+    s = start(argv, { ...opts, input }, 'stream');
+  } catch (e) {
+    return out.destroy(e as Error);
+  }
+  const stdout = s.child.stdout!;
+  stdout.pipe(out, { end: false });
+  // Its unread stdout destroyed too: it would keep the tool's pipe, and this process, open.
+  out.on('close', () => {
+    s.stop();
+    stdout.destroy();
+  });
+  void s.done.then((o) => {
+    try {
+      settle(argv, o, opts);
+      out.end();
+    } catch (e) {
+      out.destroy(e as Error);
+    }
+  });
   return out;
 }
 
 /** run() for the few callers that cannot wait: the same errors (ToolError, install hint) and log; stdout as bytes. */
 export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile' | 'okCodes'> & { input?: string | Buffer } = {}): Buffer {
-  const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
-  const to = (log ? ['pipe', log] : 'pipe') as SyncOptions['stdout'];
-  const r = execaLib().execaSync(argv[0], argv.slice(1), {
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-    extendEnv: false,
-    input: opts.input ?? '',
-    stdout: to,
-    stderr: to,
-    encoding: 'buffer',
-    maxBuffer: Infinity,
-    stripFinalNewline: false,
-    reject: false,
-  } satisfies SyncOptions);
-  settle(argv, r as SyncResult, {}, opts);
-  return Buffer.from(r.stdout as unknown as Uint8Array);
+  const log = opts.logFile ? openLog(argv, opts.logFile).file : undefined;
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, input: opts.input ?? '', maxBuffer: Infinity });
+  // The output goes to the log once the tool exited: stdout, then stderr.
+  if (log && r.stdout) appendFileSync(log, Buffer.concat([r.stdout, r.stderr]));
+  const e = r.error as NodeJS.ErrnoException | undefined;
+  const started = r.status !== null || r.signal !== null;
+  settle(argv, {
+    code: r.status,
+    signal: r.signal,
+    stdout: r.stdout?.toString('utf8') ?? '',
+    stderr: r.stderr?.toString('utf8') ?? '',
+    spawnError: started ? undefined : e,
+    // A tool that did not read all its input is no error.
+    error: started && e?.code !== 'EPIPE' ? e : undefined,
+  }, opts);
+  return r.stdout;
 }
 
 /** Debian and Rocky package names of the tools the pipeline runs, for install hints. */
