@@ -103,7 +103,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
 
 /** The fixture server in a child process, so it does not compete with the measured client. */
 async function serveElsewhere(root: string): Promise<{ url: string; close(): void }> {
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', resolve(__dirname, 'serve-fixture.ts'), root], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-r', '@swc-node/register', resolve(__dirname, 'serve-fixture.ts'), root], { cwd: resolve(__dirname, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
   const url = await new Promise<string>((ok, fail) => {
     child.stdout.once('data', (d: Buffer) => ok(d.toString().trim()));
     child.once('exit', (c) => fail(new Error(`fixture server exited ${c}`)));
