@@ -157,15 +157,13 @@ export async function gpgExport(homedir: string, key: string): Promise<string> {
 /**
  * Stops the gpg-agent that signing started for `homedir` (it outlives gpg otherwise). gpgconf
  * finds the agent by its socket, which lives under /run/user/<uid> when that exists and in the
- * homedir otherwise; an agent started before /run/user/<uid> appeared is missed, so (unless
- * `wait` is false: gpgconf only, for signing many files in a row) agents still running for
- * exactly this homedir are waited for and then signalled by pid.
+ * homedir otherwise; an agent started before /run/user/<uid> appeared is missed, so agents still
+ * running for exactly this homedir are waited for and then signalled by pid.
  */
-export async function killGpgAgent(homedir: string, opts: { wait?: boolean } = {}): Promise<void> {
+export async function killGpgAgent(homedir: string): Promise<void> {
   await run(gpgconfKillAgentArgv(homedir)).catch(() => undefined);
-  if (opts.wait === false) return;
-  // The agent exits shortly after gpgconf returns; wait for it, then signal what is left.
-  for (let i = 0; i < 40 && gpgAgentPids(homedir).length; i++) await sleep(50);
+  // The agent exits shortly after gpgconf returns (a few ms): wait for it, then signal what is left.
+  for (let i = 0; i < 200 && gpgAgentPids(homedir).length; i++) await sleep(10);
   for (const pid of gpgAgentPids(homedir)) {
     try {
       process.kill(pid, 'SIGTERM');

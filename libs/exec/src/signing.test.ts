@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgGenKey, killGpgAgent } from './gpg';
+import { gpgAgentPids, gpgGenKey, killGpgAgent } from './gpg';
 import { run } from './run';
 import { clearsign, detachSign, verifySignature } from './signing';
 
@@ -40,5 +40,13 @@ describe('signing', () => {
     const socket = (await run(['gpgconf', '--homedir', signing.gnupgHome, '--list-dirs', 'agent-socket'])).stdout.trim();
     expect(existsSync(socket), `agent socket ${socket}`).toBe(false);
     expect(existsSync(join(signing.gnupgHome, '.releng-signing.lock'))).toBe(false);
+  });
+  it('a signature returns only once the agent it started is gone: the next signer never meets an agent told to stop', async () => {
+    const f = join(dir, 'CHECKSUM');
+    writeFileSync(f, 'SHA256 (x.iso) = 00\n');
+    for (let i = 0; i < 5; i++) {
+      await clearsign(signing, f, `${f}.asc`);
+      expect(gpgAgentPids(signing.gnupgHome)).toEqual([]);
+    }
   });
 });

@@ -23,7 +23,10 @@ async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string
     renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
-    await killGpgAgent(signing.gnupgHome, { wait: false });
+    // Gone before the lock is: an agent told to stop still accepts a connection and then drops it,
+    // so the next signature ("keydb_search failed: Connection reset by peer", seen in CI under
+    // load) would meet it.
+    await killGpgAgent(signing.gnupgHome);
     unlock();
   }
 }
