@@ -71,7 +71,10 @@ function grow(n: number): void {
     const slot = { w: new Worker(WORKER, { eval: true, execArgv: [] }), busy: false }; // not the parent's loaders (-r @swc-node/register)
     slot.w.unref();
     // A worker that dies (out of memory) fails the batch it had and leaves the pool.
-    slot.w.on('error', () => pool.splice(pool.indexOf(slot), 1));
+    slot.w.on('error', () => {
+      const i = pool.indexOf(slot);
+      if (i >= 0) pool.splice(i, 1);
+    });
     pool.push(slot);
   }
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { hasTool, run, runPipe, runSync, ToolError } from './run';
 
 let dir: string;
@@ -316,6 +316,9 @@ describe('hasTool', () => {
 });
 
 /** A node process running `code` with this directory's modules (a raw spawn: the test kills it). */
+/** A node process running `code`, killed when the test ends, pass or fail (a hung one too). */
 function nodeScript(code: string): ChildProcess {
-  return spawn(process.execPath, ['-r', '@swc-node/register', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+  onTestFinished(() => void child.kill('SIGKILL'));
+  return child;
 }

@@ -98,10 +98,10 @@ const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll(
 export const formatArgv = (argv: string[]) => argv.map(quote).join(' ');
 
 /** Starts the log a tool's run appends to, with its command line first. */
-export function openLog(argv: string[], logFile: string): { file: string; append: true } {
+export function openLog(argv: string[], logFile: string): string {
   mkdirSync(dirname(logFile), { recursive: true });
   appendFileSync(logFile, `$ ${formatArgv(argv)}\n`);
-  return { file: logFile, append: true };
+  return logFile;
 }
 
 const notInstalled = (argv: string[]) => new Error(`${argv[0]} is not installed (${missingHint(argv[0])})`);
@@ -158,7 +158,7 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
   const timeoutMs = ms('timeoutMs', opts.timeoutMs);
   const killAfterMs = ms('killAfterMs', opts.killAfterMs) ?? 5000;
   if (opts.echo) console.log(`$ ${formatArgv(argv)}`);
-  const log = opts.logFile ? createWriteStream(openLog(argv, opts.logFile).file, { flags: 'a' }) : undefined;
+  const log = opts.logFile ? createWriteStream(openLog(argv, opts.logFile), { flags: 'a' }) : undefined;
   const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
   holdSignalHandlers();
   let c: ChildProcess;
@@ -325,7 +325,7 @@ export function runPipe(argv: string[], input: Readable | undefined, opts: Omit<
 
 /** run() for the few callers that cannot wait: the same errors (ToolError, install hint) and log; stdout as bytes. */
 export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile' | 'okCodes'> & { input?: string | Buffer } = {}): Buffer {
-  const log = opts.logFile ? openLog(argv, opts.logFile).file : undefined;
+  const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
   const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, input: opts.input ?? '', maxBuffer: Infinity });
   // The output goes to the log once the tool exited: stdout, then stderr.
   if (log && r.stdout) appendFileSync(log, Buffer.concat([r.stdout, r.stderr]));

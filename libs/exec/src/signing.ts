@@ -23,9 +23,8 @@ async function sign(signing: Signing, mode: GpgSignOptions['mode'], file: string
     renameSync(tmp, out);
   } finally {
     rmSync(tmp, { force: true });
-    // Gone before the lock is: an agent told to stop still accepts a connection and then drops it,
-    // so the next signature ("keydb_search failed: Connection reset by peer", seen in CI under
-    // load) would meet it.
+    // Gone before the lock is: the next signer must not connect to an agent on its way out (the
+    // likely cause of a "keydb_search failed: Connection reset by peer" seen once in CI, under load).
     await killGpgAgent(signing.gnupgHome);
     unlock();
   }
