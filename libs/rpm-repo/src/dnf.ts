@@ -25,6 +25,11 @@ export interface DnfOptions {
   nogpgcheck?: boolean;
   /** Further `--setopt=key=value`, in order. */
   setopt?: [string, string][];
+  /**
+   * The only dnf plugins loaded (`--disableplugin=*`, then `--enableplugin=` each; none: `--noplugins`).
+   * Unset: every plugin the host has, as a user's `dnf` would.
+   */
+  plugins?: string[];
 }
 
 /** Writes a dnf.conf whose cache, logs and state stay inside `workDir`. */
@@ -68,9 +73,24 @@ export function dnfArgv(o: DnfOptions, command: string[]): string[] {
     '--setopt=skip_if_unavailable=False',
     ...(o.setopt ?? []).map(([k, v]) => `--setopt=${k}=${v}`),
     ...(o.nogpgcheck ? ['--nogpgcheck'] : []),
+    ...pluginArgs(o.plugins),
     ...dnfRepoArgs(o.repos),
     ...command,
   ];
+}
+
+/**
+ * Plugins limited to those named. dnf imports and runs every plugin the host has on each call
+ * (22 with Debian 12's dnf-plugins-core, one of them regenerating a completion cache): about 40%
+ * of a repoclosure forked from the dnf fork server at fixture x20 (0.165 s down to 0.095 s). A
+ * host's own plugin configuration (a versionlock list) must not reach a check of compose
+ * metadata either. dnf 4.2 to 4.14 (Rocky 8 and 9) apply `--enableplugin` to what
+ * `--disableplugin` matched.
+ */
+export function pluginArgs(plugins: string[] | undefined): string[] {
+  if (!plugins) return [];
+  if (!plugins.length) return ['--noplugins'];
+  return ['--disableplugin=*', ...plugins.map((p) => `--enableplugin=${p}`)];
 }
 
 /** Rocky's repoclosure arch flags (empanadas repoclosure_map.arches). */
@@ -81,7 +101,7 @@ export function closureArchArgs(arch: string): string[] {
 
 /** `dnf repoclosure` of `check`, its dependencies resolved against `check` and `deps`. */
 export function repoclosureArgv(o: { config: string; releasever: number | string; check: LocalRepo; deps: LocalRepo[]; arch: string }): string[] {
-  return dnfArgv({ config: o.config, releasever: o.releasever, repos: [o.check, ...o.deps], quiet: true }, ['repoclosure', `--check=${o.check.id}`, ...closureArchArgs(o.arch)]);
+  return dnfArgv({ config: o.config, releasever: o.releasever, repos: [o.check, ...o.deps], quiet: true, plugins: ['repoclosure'] }, ['repoclosure', `--check=${o.check.id}`, ...closureArchArgs(o.arch)]);
 }
 
 /** `dnf reposync` of every repo into `<dest>/<repo id>/`, packages of `arches` only. */

@@ -124,7 +124,7 @@ async function fetchObject(opts: SyncTreeOptions, href: string, expect: { sha256
   const attempt = (): Promise<Fetched> =>
     expect.size !== undefined && expect.size <= SMALL_OBJECT
       ? fetchInto(url, opts.fetch?.download, () =>
-          memorySink(async (buf) => ({ ...(await opts.store.putBytes(buf, what)), ...(pkg ? { signer: signerOf(buf, true) } : {}) }), {
+          memorySink(async (buf) => ({ ...(await opts.store.putBytes(buf, { ...what, absent: pkg })), ...(pkg ? { signer: signerOf(buf, true) } : {}) }), {
             max: expect.size,
             tooBig: () => new IntegrityError(href, `${expect.sha256} (${expect.size} bytes)`, `more than ${expect.size} bytes`),
             onData: opts.onBytes,

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { run, runSync } from '@rocky/exec';
 import { createrepo, createrepoArgv, modifyrepo, modifyrepoArgv } from './createrepo';
-import { dnfArgv, dnfConfig, repoclosureArgv, reposyncArgv } from './dnf';
+import { dnfArgv, dnfConfig, pluginArgs, repoclosureArgv, reposyncArgv } from './dnf';
+import { repoclosure } from './repoclosure';
 import { decompress, decompressStream, parseRepomd, readRepodata } from './repodata';
 import { Readable } from 'node:stream';
 
@@ -39,6 +40,12 @@ describe('dnf command lines', () => {
     const argv = repoclosureArgv({ config: '/w/dnf.conf', releasever: 9, check: { id: 'app', path: '/a' }, deps: [{ id: 'base', path: '/b' }], arch: 'aarch64' });
     expect(argv.slice(argv.indexOf('repoclosure'))).toEqual(['repoclosure', '--check=app', '--forcearch=aarch64', '--arch=aarch64', '--arch=noarch']);
     expect(argv).toContain('--repo=base');
+    expect(argv.filter((a) => a.includes('plugin'))).toEqual(['--disableplugin=*', '--enableplugin=repoclosure']);
+  });
+  it("plugins: unset leaves the host's, a list keeps only those, an empty list none", () => {
+    expect(pluginArgs(undefined)).toEqual([]);
+    expect(pluginArgs(['a', 'b'])).toEqual(['--disableplugin=*', '--enableplugin=a', '--enableplugin=b']);
+    expect(pluginArgs([])).toEqual(['--noplugins']);
   });
   it('reposync', () => {
     expect(reposyncArgv({ config: '/w/c', releasever: 9, forcearch: 'aarch64', repos: [repos[1]], quiet: true, downloadMetadata: true, arches: ['aarch64', 'noarch'], dest: '/o' }).slice(1)).toEqual([
@@ -55,15 +62,21 @@ describe('the tools, run', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('createrepo_c then modifyrepo_c write repodata dnf reads, with the added metadata recorded', async () => {
-    const top = join(dir, 'rpmbuild');
+  /** A repo of one noarch package `name`, under `dir`. */
+  async function oneRpmRepo(name: string): Promise<string> {
+    const top = join(dir, `rpmbuild-${name}`);
     mkdirSync(join(top, 'SPECS'), { recursive: true });
-    writeFileSync(join(top, 'SPECS/t.spec'), 'Name: toolstest\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%files\n');
+    writeFileSync(join(top, 'SPECS/t.spec'), `Name: ${name}\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n%description\nt\n%files\n`);
     await run(['rpmbuild', '--quiet', '--define', `_topdir ${top}`, '-bb', join(top, 'SPECS/t.spec')]);
-    const repo = join(dir, 'repo');
+    const repo = join(dir, `repo-${name}`);
     mkdirSync(repo);
     runSync(['cp', '-r', join(top, 'RPMS/noarch'), join(repo, 'Packages')]);
     await createrepo({ dir: repo, quiet: true, database: false });
+    return repo;
+  }
+
+  it('createrepo_c then modifyrepo_c write repodata dnf reads, with the added metadata recorded', async () => {
+    const repo = await oneRpmRepo('toolstest');
     const ui = join(dir, 'updateinfo.xml');
     writeFileSync(ui, '<?xml version="1.0" encoding="UTF-8"?>\n<updates/>\n');
     await modifyrepo({ mdtype: 'updateinfo', file: ui, repodata: join(repo, 'repodata') });
@@ -71,6 +84,14 @@ describe('the tools, run', () => {
     expect(md.records.map((r) => r.type).sort()).toEqual(['filelists', 'other', 'primary', 'updateinfo']);
     const q = await run(dnfArgv({ config: dnfConfig(join(dir, 'dnf')), releasever: 9, repos: [{ id: 'r', path: repo }], quiet: true }, ['repoquery', '--qf', '%{name}']));
     expect(q.stdout.trim()).toBe('toolstest');
+  });
+
+  it("a repoclosure loads dnf's repoclosure plugin and no other", async () => {
+    const repo = await oneRpmRepo('closuretest');
+    const workDir = join(dir, 'closure');
+    expect((await repoclosure({ check: { id: 'r', path: repo }, deps: [], arch: 'x86_64', releasever: 9, workDir })).ok).toBe(true);
+    // dnf logs the plugins it loaded; without the limit this host's dnf-plugins-core loads 22.
+    expect(readFileSync(join(workDir, 'log', 'dnf.log'), 'utf8')).toMatch(/Loaded plugins: repoclosure\n/);
   });
 
   it.each(['xz', 'zstd', 'bzip2'])('%s-compressed repodata is decompressed as a stream, and in memory', async (tool) => {

@@ -132,7 +132,7 @@ export class S3Store extends Store {
     return obj;
   }
 
-  override async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string }): Promise<StoredObject> {
+  override async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string; absent?: boolean }): Promise<StoredObject> {
     const obj = await this.local.putBytes(buf, expect);
     await this.upload(obj, expect.what);
     return obj;

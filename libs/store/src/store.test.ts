@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeEach, afterEach } from 'vitest';
+import { describe, it, expect, beforeEach, afterEach, vi } from 'vitest';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, statSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,5 +153,20 @@ describe('Store', () => {
     expect(statSync(store.pathOf(first.sha256)).ino).toBe(ino);
     // Still verified first: wrong bytes for a sha256 the store has are refused.
     await expect(store.putBytes(Buffer.from('other'), { sha256: first.sha256, what: 'repomd.xml' })).rejects.toBeInstanceOf(IntegrityError);
+  });
+
+  it('absent: the store is not asked again, and an object stored meanwhile is kept as it is', async () => {
+    const body = Buffer.from('a package a concurrent sync stored after our plan');
+    const theirs = await store.putBytes(body, { what: 'p.rpm' });
+    const ino = statSync(store.pathOf(theirs.sha256)).ino;
+    const has = vi.spyOn(store, 'has');
+    try {
+      expect(await store.putBytes(body, { sha256: theirs.sha256, what: 'p.rpm', absent: true })).toEqual(theirs);
+      expect(has).not.toHaveBeenCalled();
+    } finally {
+      has.mockRestore();
+    }
+    expect(statSync(store.pathOf(theirs.sha256)).ino).toBe(ino);
+    expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
   });
 });

@@ -215,10 +215,12 @@ export class Store {
    * Stores bytes already in memory (a small download), verified against `expect` as putStream
    * verifies a stream. Bytes the store has are not written again (a compose's repomd.xml, the
    * same as the last compose's): as when a concurrent writer stored them first, the object stays.
+   * `absent`: the caller found the object missing moments ago (a sync's plan), so the store is
+   * not asked again; a copy stored since is kept all the same.
    */
-  async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string }): Promise<StoredObject> {
+  async putBytes(buf: Buffer, expect: { sha256?: string; size?: number; what: string; absent?: boolean }): Promise<StoredObject> {
     const sha256 = checked(createHash('sha256').update(buf).digest('hex'), buf.length, expect);
-    if (await this.has(sha256)) return { sha256, size: buf.length };
+    if (!expect.absent && (await this.has(sha256))) return { sha256, size: buf.length };
     const tmp = await this.tmpFile();
     try {
       return await this.commitBytes(tmp, sha256, buf);
