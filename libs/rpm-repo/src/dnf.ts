@@ -26,8 +26,8 @@ export interface DnfOptions {
   /** Further `--setopt=key=value`, in order. */
   setopt?: [string, string][];
   /**
-   * The only dnf plugins loaded (`--disableplugin=*`, then `--enableplugin=` each; none: `--noplugins`).
-   * Unset: every plugin the host has, as a user's `dnf` would.
+   * The only dnf plugins loaded (`--disableplugin=*`, then `--enableplugin=` each). Unset: every
+   * plugin the host has, as a user's `dnf` would.
    */
   plugins?: string[];
 }
@@ -89,7 +89,6 @@ export function dnfArgv(o: DnfOptions, command: string[]): string[] {
  */
 export function pluginArgs(plugins: string[] | undefined): string[] {
   if (!plugins) return [];
-  if (!plugins.length) return ['--noplugins'];
   return ['--disableplugin=*', ...plugins.map((p) => `--enableplugin=${p}`)];
 }
 
