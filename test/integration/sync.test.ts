@@ -10,6 +10,7 @@ import { readSyncManifest, readComposeRef } from '@rocky/stages';
 import { SignatureVerifier } from '@rocky/rpm-repo';
 import { Store } from '@rocky/store';
 import * as repodata from '../../libs/rpm-repo/src/repodata';
+import * as hashWorkers from '../../libs/exec/src/hash-workers';
 import { updatePackage } from '@rocky/upstream-fixture';
 import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 import { privateFixture, testSite, rpmGets, type TestSite } from '../helpers/fixture';
@@ -46,7 +47,14 @@ describe('sync of rocky-9 from the fixture', () => {
   it('a full sync fills every tree; dnf reads and closes them', async () => {
     const s = t.ctx('rocky-9', 'sync');
     t.server.clearRequests();
-    await t.run('sync', 'rocky-9');
+    // Nothing it links was in the store before: what it downloads is hashed as it arrives, and no hash worker is started.
+    const workers = vi.spyOn(hashWorkers, 'startHashWorkers');
+    try {
+      await t.run('sync', 'rocky-9');
+      expect(workers).not.toHaveBeenCalled();
+    } finally {
+      workers.mockRestore();
+    }
     const ref = readComposeRef(s.root, 'rocky-9');
     // Each distinct package is downloaded once, though noarch packages appear in every arch's tree.
     const unique = new Set(['x86_64', 'aarch64', 'ppc64le', 's390x', 'source'].flatMap((g) => readSyncManifest(s.root, 'rocky-9', g as 'x86_64').trees.flatMap((x) => x.packages.map((p) => p.sha256))));
@@ -120,8 +128,11 @@ describe('sync of rocky-9 from the fixture', () => {
     const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
     const parse = vi.spyOn(repodata, 'parsePrimary');
     const parseRepomd = vi.spyOn(repodata, 'parseRepomd');
+    const workers = vi.spyOn(hashWorkers, 'startHashWorkers');
     try {
       await t.run('sync', 'rocky-9');
+      // The packages it links from the store are hashed again, on the hash workers.
+      expect(workers).toHaveBeenCalled();
       // gpgv ran on the one changed repomd.xml: the others' identical bytes passed it before.
       expect(verify.mock.calls.map((c) => c[2])).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
       // Only the changed repo's repomd.xml and primary are parsed: every other repomd.xml is the one
@@ -133,6 +144,7 @@ describe('sync of rocky-9 from the fixture', () => {
       verify.mockRestore();
       parse.mockRestore();
       parseRepomd.mockRestore();
+      workers.mockRestore();
     }
     const gets = rpmGets(t.server).map((r) => r.path);
     expect(gets).toHaveLength(1);

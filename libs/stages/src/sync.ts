@@ -116,11 +116,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       const upToDate = await newestIfUpToDate(ctx, store, digest, newest);
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
-      if (!ctx.dryRun) {
-        partial.forks = DnfForks.start();
-        // The trees hash the store objects they link on workers: started now, while upstream is read.
-        startHashWorkers();
-      }
+      if (!ctx.dryRun) partial.forks = DnfForks.start();
       // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
       // Its id (a gpg run) is read while the trees are planned, which do not need it.
       const known = recordedFacts(newest?.record);
@@ -130,7 +126,12 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       // no gpg is left running.
       const planOne = async ([k, t]: [string, RepoTree]) => {
         const repomd = repomds.get(k)!;
-        return [k, await planTree({ ...opts(t), repomd, listed: known.listed.get(sha256(repomd)) })] as const;
+        const p = await planTree({ ...opts(t), repomd, listed: known.listed.get(sha256(repomd)) });
+        // The trees hash the store objects they link on workers: started as soon as a tree has
+        // some, while the others are planned. A cold sync links none (what it downloads is hashed
+        // as it arrives) and starts none: two workers cost ~0.1 CPU-s.
+        if (p.stored.size && !ctx.dryRun) startHashWorkers();
+        return [k, p] as const;
       };
       const [planned, keyId] = await Promise.allSettled([mapLimit(distinct, 8, planOne), verifier?.keyId()]);
       if (planned.status === 'rejected') throw planned.reason;
