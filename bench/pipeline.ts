@@ -68,6 +68,9 @@ export interface PipelineOptions {
 
 export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promise<void> {
   const { ws, fx } = scaleWorkspace('flat', opts.scale, opts.fixtures ?? SCALE_FIXTURES);
+  // The floor's copy of the workspace is removed at the end, not before the incremental runs: a
+  // mass delete slows the runs right after it (see bench/sync.ts).
+  let floor: Awaited<ReturnType<typeof nxFloor>> | undefined;
   try {
     const env = {};
     const args = ['run', 'rocky-9:finalize', '--outputStyle=static'];
@@ -77,18 +80,14 @@ export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promi
     emit(measured({ name: `pipeline ${size}: cold (rocky-9 finalize)`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `CPU ${cold.cpuSeconds.toFixed(0)} s; load ${loadCold} -> ${load1()}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load})` }));
     await timedNx(ws.dir, args, env); // the first warm run: its task list sizes the floor
     const tasks = ws.runJson().tasks;
-    const floor = await nxFloor(tasks, ws.dir);
+    floor = await nxFloor(tasks, ws.dir);
     // Ours and the floor alternately (a warm run each, 5 times): measured one after the other,
     // a change in the machine's load between them showed as a difference of ours.
     const warmRuns: number[] = [];
     const floorRuns: number[] = [];
-    try {
-      for (let i = 0; i < 5; i++) {
-        warmRuns.push((await timedNx(ws.dir, args, env)).seconds);
-        floorRuns.push(await floor.run());
-      }
-    } finally {
-      floor.cleanup();
+    for (let i = 0; i < 5; i++) {
+      warmRuns.push((await timedNx(ws.dir, args, env)).seconds);
+      floorRuns.push(await floor.run());
     }
     const warm = { seconds: median(warmRuns) };
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
@@ -124,6 +123,7 @@ export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promi
       );
     }
   } finally {
+    floor?.cleanup();
     ws.cleanup();
   }
 }
