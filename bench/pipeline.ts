@@ -280,66 +280,63 @@ interface ScalePoint {
 const MiB = 2 ** 20;
 
 /** One size: the four releases' `finalize` cold, warm and after one package changed upstream; every figure in the rows' notes. */
-async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, emit: Emit): Promise<ScalePoint> {
+async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, emit: Emit, cleanups: (() => void)[]): Promise<ScalePoint> {
   const { ws, fx } = scaleWorkspace(shape, scale, fixtures);
-  try {
-    const args = ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'];
-    const loadCold = load1();
-    const cold = await timedNx(ws.dir, args, {});
-    const coldLoad = `${loadCold} -> ${load1()}`;
-    const tasks = ws.runJson().tasks.length;
-    const compose = join(ws.dir, '.releng/compose');
-    const store = join(ws.dir, '.releng/store');
-    const packages = composePackages(ws.dir);
-    const size = `${packages} package files`;
-    const perK = (sec: number) => `${((1000 * sec) / packages).toFixed(2)} s per 1,000 packages`;
-    // Emitted at once: a size too large for the time left still gives its cold time.
-    emit(measured({ name: `scale ${size} (${shape} x${scale}): cold`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `4 releases + SIGs, ${tasks} tasks; ${perK(cold.seconds)}; CPU ${cold.cpuSeconds.toFixed(0)} s (${perK(cold.cpuSeconds)}); load ${coldLoad}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load}); nx peak ${cold.nxPeakMiB.toFixed(0)} MiB` }));
-    const warm = await timedNx(ws.dir, args, {});
-    await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
-    const inc = await timedNx(ws.dir, args, {});
-    const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').length;
-    // Every stage's peak memory is in its `done` event of the site's event log (all three runs).
-    const executors = readFileSync(join(ws.dir, '.releng/state/events.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as { type: string; project: string; target: string; maxRssMiB: number })
-      .filter((e) => e.type === 'done' && typeof e.maxRssMiB === 'number')
-      .map((e) => ({ task: `${e.project}:${e.target}`, maxRssMiB: e.maxRssMiB }))
-      .sort((a, b) => b.maxRssMiB - a.maxRssMiB);
-    const worst = executors[0] ?? { task: '-', maxRssMiB: NaN };
-    const nxPeak = Math.max(cold.nxPeakMiB, warm.nxPeakMiB, inc.nxPeakMiB);
-    const disk = du(compose, store);
-    const files = fileBytes([compose, store]);
-    const cacheMiB = du(join(ws.dir, '.nx/cache')) / MiB;
-    emit(
-      measured({
-        name: `scale ${size}: memory, disk, cache`,
-        ours: NaN,
-        theirs: NaN,
-        theirsName: '-',
-        goal: 'report',
-        notes: `nx peak ${nxPeak.toFixed(0)} MiB; worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task}), next ${executors.slice(1, 4).map((e) => `${e.task} ${e.maxRssMiB.toFixed(0)}`).join(', ')}; compose+store: du -b ${(disk / MiB).toFixed(1)} MiB (directories included), files ${(files.inodes / MiB).toFixed(1)} MiB (each inode once), distinct contents ${(files.contents / MiB).toFixed(1)} MiB; Nx cache ${cacheMiB.toFixed(1)} MiB`,
-      }),
-    );
-    emit(measured({ name: `scale ${size}: warm`, ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${perK(warm.seconds)}; ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${warm.cpuSeconds.toFixed(1)} s` }));
-    emit(measured({ name: `scale ${size}: 1 package changed (rocky-9 BaseOS aarch64 bash)`, ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${reran} tasks reran; ${((100 * inc.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${inc.cpuSeconds.toFixed(1)} s (${((100 * inc.cpuSeconds) / cold.cpuSeconds).toFixed(1)}% of cold's)` }));
-    emit(measured({ name: `scale ${size}: every process under 1 GiB (MiB)`, ours: Math.max(nxPeak, worst.maxRssMiB), theirs: 1024, theirsName: '1 GiB', goal: { within: 1 }, notes: `nx ${nxPeak.toFixed(0)} MiB, worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task})` }));
-    emit(measured({ name: `scale ${size}: Nx cache under 20 MiB (MiB)`, ours: cacheMiB, theirs: 20, theirsName: '20 MiB', goal: { within: 1 } }));
-    emit(
-      measured({
-        name: `scale ${size}: disk within 5% of unique bytes (MiB)`,
-        ours: files.inodes / MiB,
-        theirs: files.contents / MiB,
-        theirsName: 'distinct contents',
-        goal: { within: 1.05 },
-        notes: `files of compose+store, each inode once, vs each content once; du -b with directories ${(disk / MiB).toFixed(1)} MiB; largest copies: ${files.copies.join(', ') || 'none'}`,
-      }),
-    );
-    return { packages, cold: cold.seconds, coldCpu: cold.cpuSeconds };
-  } finally {
-    ws.cleanup();
-  }
+  cleanups.push(() => ws.cleanup());
+  const args = ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'];
+  const loadCold = load1();
+  const cold = await timedNx(ws.dir, args, {});
+  const coldLoad = `${loadCold} -> ${load1()}`;
+  const tasks = ws.runJson().tasks.length;
+  const compose = join(ws.dir, '.releng/compose');
+  const store = join(ws.dir, '.releng/store');
+  const packages = composePackages(ws.dir);
+  const size = `${packages} package files`;
+  const perK = (sec: number) => `${((1000 * sec) / packages).toFixed(2)} s per 1,000 packages`;
+  // Emitted at once: a size too large for the time left still gives its cold time.
+  emit(measured({ name: `scale ${size} (${shape} x${scale}): cold`, ours: cold.seconds, theirs: NaN, theirsName: '-', goal: 'report', notes: `4 releases + SIGs, ${tasks} tasks; ${perK(cold.seconds)}; CPU ${cold.cpuSeconds.toFixed(0)} s (${perK(cold.cpuSeconds)}); load ${coldLoad}; fixture build ${fx.seconds.toFixed(0)} s (load ${fx.load}); nx peak ${cold.nxPeakMiB.toFixed(0)} MiB` }));
+  const warm = await timedNx(ws.dir, args, {});
+  await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
+  const inc = await timedNx(ws.dir, args, {});
+  const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').length;
+  // Every stage's peak memory is in its `done` event of the site's event log (all three runs).
+  const executors = readFileSync(join(ws.dir, '.releng/state/events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; project: string; target: string; maxRssMiB: number })
+    .filter((e) => e.type === 'done' && typeof e.maxRssMiB === 'number')
+    .map((e) => ({ task: `${e.project}:${e.target}`, maxRssMiB: e.maxRssMiB }))
+    .sort((a, b) => b.maxRssMiB - a.maxRssMiB);
+  const worst = executors[0] ?? { task: '-', maxRssMiB: NaN };
+  const nxPeak = Math.max(cold.nxPeakMiB, warm.nxPeakMiB, inc.nxPeakMiB);
+  const disk = du(compose, store);
+  const files = fileBytes([compose, store]);
+  const cacheMiB = du(join(ws.dir, '.nx/cache')) / MiB;
+  emit(
+    measured({
+      name: `scale ${size}: memory, disk, cache`,
+      ours: NaN,
+      theirs: NaN,
+      theirsName: '-',
+      goal: 'report',
+      notes: `nx peak ${nxPeak.toFixed(0)} MiB; worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task}), next ${executors.slice(1, 4).map((e) => `${e.task} ${e.maxRssMiB.toFixed(0)}`).join(', ')}; compose+store: du -b ${(disk / MiB).toFixed(1)} MiB (directories included), files ${(files.inodes / MiB).toFixed(1)} MiB (each inode once), distinct contents ${(files.contents / MiB).toFixed(1)} MiB; Nx cache ${cacheMiB.toFixed(1)} MiB`,
+    }),
+  );
+  emit(measured({ name: `scale ${size}: warm`, ours: warm.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${perK(warm.seconds)}; ${((100 * warm.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${warm.cpuSeconds.toFixed(1)} s` }));
+  emit(measured({ name: `scale ${size}: 1 package changed (rocky-9 BaseOS aarch64 bash)`, ours: inc.seconds, theirs: cold.seconds, theirsName: 'cold run', goal: 'report', notes: `${reran} tasks reran; ${((100 * inc.seconds) / cold.seconds).toFixed(1)}% of cold; CPU ${inc.cpuSeconds.toFixed(1)} s (${((100 * inc.cpuSeconds) / cold.cpuSeconds).toFixed(1)}% of cold's)` }));
+  emit(measured({ name: `scale ${size}: every process under 1 GiB (MiB)`, ours: Math.max(nxPeak, worst.maxRssMiB), theirs: 1024, theirsName: '1 GiB', goal: { within: 1 }, notes: `nx ${nxPeak.toFixed(0)} MiB, worst executor ${worst.maxRssMiB.toFixed(0)} MiB (${worst.task})` }));
+  emit(measured({ name: `scale ${size}: Nx cache under 20 MiB (MiB)`, ours: cacheMiB, theirs: 20, theirsName: '20 MiB', goal: { within: 1 } }));
+  emit(
+    measured({
+      name: `scale ${size}: disk within 5% of unique bytes (MiB)`,
+      ours: files.inodes / MiB,
+      theirs: files.contents / MiB,
+      theirsName: 'distinct contents',
+      goal: { within: 1.05 },
+      notes: `files of compose+store, each inode once, vs each content once; du -b with directories ${(disk / MiB).toFixed(1)} MiB; largest copies: ${files.copies.join(', ') || 'none'}`,
+    }),
+  );
+  return { packages, cold: cold.seconds, coldCpu: cold.cpuSeconds };
 }
 
 /**
@@ -350,7 +347,14 @@ async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, 
  */
 export async function runScaleBench(opts: ScaleOptions, emit: Emit): Promise<void> {
   const points: ScalePoint[] = [];
-  for (const scale of opts.scales) points.push(await scalePoint(opts.shape, scale, opts.fixtures ?? SCALE_FIXTURES, emit));
+  // Each size's workspace is removed after the last size is measured: removed after its own size,
+  // it was a mass delete right before the next size's cold run (see bench/sync.ts).
+  const cleanups: (() => void)[] = [];
+  try {
+    for (const scale of opts.scales) points.push(await scalePoint(opts.shape, scale, opts.fixtures ?? SCALE_FIXTURES, emit, cleanups));
+  } finally {
+    for (const c of cleanups) c();
+  }
   if (points.length < 3) return;
   const cpu = points.map((p) => ({ packages: p.packages, seconds: p.coldCpu }));
   const wall = points.map((p) => ({ packages: p.packages, seconds: p.cold }));
