@@ -58,8 +58,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       concurrency: { downloads: 16, builds: 2 },
     });
     // A context per run: its event log makes the state dir once, and a cold run starts from nothing.
-    let out = '';
-    const context = () => stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site: siteIn(out), dryRun: false });
+    const context = (out: string) => stageContext({ root: join(out, 'ws'), project: 'bench', target: 'sync', release: rel, site: siteIn(out), dryRun: false });
     const quiet = <T>(fn: () => Promise<T>) => async () => {
       const log = console.log;
       console.log = () => {};
@@ -69,11 +68,11 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
         console.log = log;
       }
     };
-    const ours = quiet(() => runStage(syncStage, context()));
+    /** Our sync into `out`. */
+    const ours = (out: string) => quiet(() => runStage(syncStage, context(out)));
     // dnf reposync: one call per arch with both repos, metadata included, own config and cache.
-    let dnfDir = '';
     // Async: the fixture server runs in another process and must keep answering while dnf runs.
-    const reposync = async () => {
+    const reposync = (dnfDir: string) => async () => {
       for (const arch of ['x86_64', 'aarch64']) {
         const conf = dnfConfig(join(dnfDir, 'conf', arch));
         const repos = ['BaseOS', 'AppStream'].map((r) => ({ id: r, url: `${server.url}/v1/projects/bench/repo/hashed-${r}/${arch}` }));
@@ -91,19 +90,21 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       xs.push(cpuSeconds() - before);
       return wall;
     };
+    const oursDir = (i: number) => join(runDirs, `ours-${i}`);
+    const dnfDir = (i: number) => join(runDirs, `dnf-${i}`);
     for (let i = 0; i < reps; i++) {
-      out = join(runDirs, `ours-${i}`);
-      times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours)));
-      dnfDir = join(runDirs, `dnf-${i}`);
-      times.dnfCold.push(await cpuOf(cpu.dnf, () => timeIt(1, reposync)));
+      times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours(oursDir(i)))));
+      times.dnfCold.push(await cpuOf(cpu.dnf, () => timeIt(1, reposync(dnfDir(i)))));
     }
-    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(out, 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
+    // Warm: the last cold runs' directories, already populated.
+    const last = reps - 1;
+    const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(oursDir(last), 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
     emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)})` }));
     for (let i = 0; i < reps; i++) {
-      times.oursWarm.push(await timeIt(1, ours));
-      times.dnfWarm.push(await timeIt(1, reposync));
+      times.oursWarm.push(await timeIt(1, ours(oursDir(last))));
+      times.dnfWarm.push(await timeIt(1, reposync(dnfDir(last))));
     }
     emit(measured({ name: 'sync warm (nothing changed)', ours: median(times.oursWarm), theirs: median(times.dnfWarm), theirsName: 'dnf reposync', goal: { faster: 10 }, notes: `${note}; ours: the upstream's repomd.xml files are unchanged, nothing else is read` }));
   } finally {

@@ -315,8 +315,7 @@ describe('hasTool', () => {
   });
 });
 
-/** A node process running `code` with this directory's modules (a raw spawn: the test kills it). */
-/** A node process running `code`, killed when the test ends, pass or fail (a hung one too). */
+/** A node process running `code` with this directory's modules, killed when the test ends, pass or fail (a hung one too). */
 function nodeScript(code: string): ChildProcess {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
   onTestFinished(() => void child.kill('SIGKILL'));
