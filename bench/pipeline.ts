@@ -103,6 +103,10 @@ export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promi
       }),
     );
     // bash is in the boot tree (comps core): its boot ISO is made anew; baseos-tools-1 is not.
+    // After each, the floor reruns the same tasks.
+    const incRuns: number[] = [];
+    const floorIncRuns: number[] = [];
+    let rerun: string[] = [];
     for (const [name, what] of [['bash', 'in the boot tree'], ['baseos-tools-1', 'outside the boot tree']]) {
       await updatePackage({ root: join(ws.dir, '.releng/upstream'), project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name });
       const loadInc = load1();
@@ -121,7 +125,23 @@ export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promi
           also: { ok: others.length === 0, why: `unaffected tasks reran: ${others.join(', ')}` },
         }),
       );
+      incRuns.push(inc.seconds);
+      floorIncRuns.push(await floor.incremental(reran));
+      rerun = reran;
     }
+    // What Nx alone costs an incremental run: the share of the 25% goal left to the stages' work.
+    const floorInc = median(floorIncRuns);
+    const budget = 0.25 * cold.seconds;
+    emit(
+      measured({
+        name: `pipeline ${size}: incremental vs Nx's floor (the same ${rerun.length} tasks rerun)`,
+        ours: median(incRuns),
+        theirs: floorInc,
+        theirsName: 'nx run, the same tasks rerun, no-op executors',
+        goal: 'report',
+        notes: `floor ${((100 * floorInc) / cold.seconds).toFixed(1)}% of cold: of the incremental goal (25% of cold, ${budget.toFixed(1)} s) the stages' own work has ${(budget - floorInc).toFixed(1)} s; ours took ${incRuns.map((x) => (x - floorInc).toFixed(1)).join(' and ')} s over the floor; runs alternated with ours, floor ${runs(floorIncRuns)}; same task graph as the warm floor, each task a forked process as ours`,
+      }),
+    );
   } finally {
     floor?.cleanup();
     ws.cleanup();
@@ -146,37 +166,79 @@ function stageTimeline(dir: string, since: number): string {
 }
 
 /**
- * Nx's own cost of a warm run: `nx run floor:finalize` over as many tasks as ours ran, every one
- * a cache hit, in a copy of the workspace without our plugin. Each task hashes the same named
- * inputs ours do (sources, site) and restores one small output; the executor is a shell no-op,
- * never run when cached. Made and its cache filled here; `run()` times one warm run (the caller
- * alternates them with its own), `cleanup()` removes the copy.
+ * Nx's own cost of our runs, in a copy of the workspace without our plugin: project `floor` has
+ * a target for each task ours ran, with our dependsOn edges, the same named inputs ours hash
+ * (sources, site; not our upstream fingerprints), and a no-op executor of the workspace's own,
+ * run by Nx as ours are (a forked process each). `floor:sync` reads a file per arch standing
+ * for upstream and writes it out; an iso-<arch> hashes its arch's file of those, iso-extra and
+ * finalize every output of their dependencies, as ours do. Made and its cache filled here;
+ * `run()` times a warm run (every task cached); `incremental()` changes the aarch64 file and
+ * times the run that follows, which must rerun the tasks an incremental run of ours reran
+ * (`ours`) and no others; `cleanup()` removes the copy. The callers alternate these
+ * with runs of ours.
  */
-async function nxFloor(tasks: { target: string }[], from: string): Promise<{ run(): Promise<number>; cleanup(): void }> {
+async function nxFloor(tasks: { target: string }[], from: string): Promise<{ run(): Promise<number>; incremental(ours: string[]): Promise<number>; cleanup(): void }> {
   const ws = tempWorkspace();
   try {
     const nxJson = JSON.parse(readFileSync(join(ws.dir, 'nx.json'), 'utf8')) as Record<string, unknown>;
     delete nxJson.plugins;
     writeFileSync(join(ws.dir, 'nx.json'), JSON.stringify(nxJson, null, 2));
-    const names = tasks.map((t) => t.target.replace(/[^\w-]/g, '_'));
-    const others = names.filter((n) => n !== 'finalize');
-    const target = (n: string) => ({
-      executor: 'nx:run-commands',
-      cache: true,
-      inputs: ['pipelineSource', 'site'],
-      outputs: [`{workspaceRoot}/dist/floor/${n}`],
-      options: { command: `mkdir -p dist/floor/${n} && echo '{}' > dist/floor/${n}/manifest.json` },
-      ...(n === 'finalize' ? { dependsOn: others } : {}),
-    });
-    const project = { name: 'floor', targets: Object.fromEntries([...others, 'finalize'].map((n) => [n, target(n)])) };
-    execFileSync('mkdir', ['-p', join(ws.dir, 'floor')]);
+    const names = tasks.map((t) => t.target);
+    const arches = names.filter((n) => n.startsWith('iso-') && n !== 'iso-extra').map((n) => n.slice(4));
+    // The executor: plain JS, loaded by Nx from the workspace as ours are (tools/executors/executor.js).
+    mkdirSync(join(ws.dir, 'floor-executor'), { recursive: true });
+    writeFileSync(join(ws.dir, 'floor-executor/package.json'), JSON.stringify({ name: 'floor-executor', executors: './executors.json' }));
+    writeFileSync(join(ws.dir, 'floor-executor/schema.json'), JSON.stringify({ type: 'object', properties: { arches: { type: 'array' } } }));
+    writeFileSync(join(ws.dir, 'floor-executor/executors.json'), JSON.stringify({ executors: { noop: { implementation: './noop.js', schema: './schema.json', description: 'no-op' } } }));
+    writeFileSync(
+      join(ws.dir, 'floor-executor/noop.js'),
+      `const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+module.exports = async (options, context) => {
+  const out = join(context.root, 'dist/floor', context.targetName);
+  mkdirSync(out, { recursive: true });
+  for (const a of options.arches ?? []) writeFileSync(join(out, a + '.json'), readFileSync(join(context.root, 'floor/upstream-' + a)));
+  if (!options.arches) writeFileSync(join(out, 'out.json'), JSON.stringify({ at: Date.now() }));
+  return { success: true };
+};
+`,
+    );
+    mkdirSync(join(ws.dir, 'floor'), { recursive: true });
+    for (const a of arches) writeFileSync(join(ws.dir, `floor/upstream-${a}`), '{}');
+    const depOutputs = (glob: string, transitive: boolean) => ({ dependentTasksOutputFiles: glob, transitive });
+    const target = (n: string) => {
+      const arch = n.startsWith('iso-') && n !== 'iso-extra' ? n.slice(4) : undefined;
+      const [dependsOn, inputs] =
+        n === 'sync' ? [[], [{ fileset: '{workspaceRoot}/floor/upstream-*' }]]
+        : arch ? [['sync'], [depOutputs(`**/sync/${arch}.json`, false)]]
+        : n === 'iso-extra' ? [['iso-*', 'sync'], [depOutputs('**/*.json', true)]]
+        : n === 'finalize' ? [names.filter((x) => x !== 'finalize'), [depOutputs('**/*.json', true)]]
+        : [[], []];
+      return {
+        executor: './floor-executor:noop',
+        cache: true,
+        dependsOn,
+        inputs: ['pipelineSource', 'site', ...inputs],
+        outputs: [`{workspaceRoot}/dist/floor/${n}`],
+        options: n === 'sync' ? { arches } : {},
+      };
+    };
+    const project = { name: 'floor', targets: Object.fromEntries(names.map((n) => [n, target(n)])) };
     writeFileSync(join(ws.dir, 'floor/project.json'), JSON.stringify(project, null, 2));
     const args = ['run', 'floor:finalize', '--outputStyle=static'];
     await timedNx(ws.dir, args, {}); // fills the cache
+    let bumps = 0;
     return {
       async run() {
         const { seconds } = await timedNx(ws.dir, args, {});
         if (ws.runJson().tasks.some((t) => t.cacheStatus !== 'local-cache-hit' && t.cacheStatus !== 'local-cache-kept-existing')) throw new Error(`the floor's warm run was not all cache hits (${from})`);
+        return seconds;
+      },
+      async incremental(ours) {
+        writeFileSync(join(ws.dir, 'floor/upstream-aarch64'), JSON.stringify({ bumps: ++bumps }));
+        const { seconds } = await timedNx(ws.dir, args, {});
+        const reran = ws.runJson().tasks.filter((t) => t.cacheStatus === 'cache-miss').map((t) => t.target);
+        if (reran.sort().join(' ') !== [...ours].sort().join(' ')) throw new Error(`the floor's incremental run reran ${reran.join(', ') || 'nothing'}, ours ${ours.join(', ')} (${from})`);
         return seconds;
       },
       cleanup: () => ws.cleanup(),
