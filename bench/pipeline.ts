@@ -184,7 +184,9 @@ async function nxFloor(tasks: { target: string }[], from: string): Promise<{ run
     delete nxJson.plugins;
     writeFileSync(join(ws.dir, 'nx.json'), JSON.stringify(nxJson, null, 2));
     const names = tasks.map((t) => t.target);
-    const arches = names.filter((n) => n.startsWith('iso-') && n !== 'iso-extra').map((n) => n.slice(4));
+    /** The arch of an `iso-<arch>` target, else undefined. */
+    const isoArch = (n: string) => (n.startsWith('iso-') && n !== 'iso-extra' ? n.slice(4) : undefined);
+    const arches = names.map(isoArch).filter((a) => a !== undefined);
     // The executor: plain JS, loaded by Nx from the workspace as ours are (tools/executors/executor.js).
     mkdirSync(join(ws.dir, 'floor-executor'), { recursive: true });
     writeFileSync(join(ws.dir, 'floor-executor/package.json'), JSON.stringify({ name: 'floor-executor', executors: './executors.json' }));
@@ -205,15 +207,18 @@ module.exports = async (options, context) => {
     );
     mkdirSync(join(ws.dir, 'floor'), { recursive: true });
     for (const a of arches) writeFileSync(join(ws.dir, `floor/upstream-${a}`), '{}');
-    const depOutputs = (glob: string, transitive: boolean) => ({ dependentTasksOutputFiles: glob, transitive });
+    const allOutputs = { dependentTasksOutputFiles: '**/*.json', transitive: true };
+    /** Our dependsOn edges, and what each target hashes besides the named inputs. */
+    const edges = (n: string): { dependsOn: string[]; inputs: object[] } => {
+      const arch = isoArch(n);
+      if (n === 'sync') return { dependsOn: [], inputs: [{ fileset: '{workspaceRoot}/floor/upstream-*' }] };
+      if (arch) return { dependsOn: ['sync'], inputs: [{ dependentTasksOutputFiles: `**/sync/${arch}.json`, transitive: false }] };
+      if (n === 'iso-extra') return { dependsOn: ['iso-*', 'sync'], inputs: [allOutputs] };
+      if (n === 'finalize') return { dependsOn: names.filter((x) => x !== 'finalize'), inputs: [allOutputs] };
+      return { dependsOn: [], inputs: [] };
+    };
     const target = (n: string) => {
-      const arch = n.startsWith('iso-') && n !== 'iso-extra' ? n.slice(4) : undefined;
-      const [dependsOn, inputs] =
-        n === 'sync' ? [[], [{ fileset: '{workspaceRoot}/floor/upstream-*' }]]
-        : arch ? [['sync'], [depOutputs(`**/sync/${arch}.json`, false)]]
-        : n === 'iso-extra' ? [['iso-*', 'sync'], [depOutputs('**/*.json', true)]]
-        : n === 'finalize' ? [names.filter((x) => x !== 'finalize'), [depOutputs('**/*.json', true)]]
-        : [[], []];
+      const { dependsOn, inputs } = edges(n);
       return {
         executor: './floor-executor:noop',
         cache: true,

@@ -39,12 +39,11 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   // until every run is measured: deleting one run's files before the next (tens of thousands, on a
   // filesystem mounted with discard, as the bench machine's root is) slowed that next run of either
   // tool by up to 2x (dnf reposync of 20,020 packages: 30, 52, 49 s in a row with deletes between,
-  // 32, 23, 25 s without). What an earlier bench left (its run/ and dnf/ before this) is moved
-  // aside now and deleted at the end.
+  // 32, 23, 25 s without). What a killed bench left is moved aside now and deleted at the end.
   const runDirs = join(ws, 'runs');
   const trash = join(ws, 'trash');
   mkdirSync(trash, { recursive: true });
-  for (const left of ['runs', 'run', 'dnf']) if (existsSync(join(ws, left))) renameSync(join(ws, left), join(trash, `${left}-${Date.now()}`));
+  if (existsSync(runDirs)) renameSync(runDirs, join(trash, `runs-${Date.now()}`));
   const server = await serveElsewhere(fxRoot);
   try {
     const rel = { ...loadRelease(ws, 'bench'), name: 'bench' };
