@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFilesIfChanged, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
 import { hashFiles, hashFilesSized, startHashWorkers } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
@@ -268,6 +268,23 @@ describe('exec primitives', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');
     expect(readFileSync(join(dir, 'sub/x.txt'), 'utf8')).toBe('hello');
     expect(readdirSync(join(dir, 'sub'))).toEqual(['x.txt']);
+  });
+  it('writeFilesIfChanged: writes what differs, dated as asked, leaves identical files as they are, and no temp file', async () => {
+    const d = join(dir, 'many');
+    const f = (i: number) => join(d, i < 2 ? 'deep' : '', `f${i}`);
+    expect(await writeFilesIfChanged(Array.from({ length: 40 }, (_, i) => ({ file: f(i), data: `text ${i}\n`, mtime: 1_700_000_000 })))).toBe(40);
+    const before = statSync(f(3));
+    expect(readFileSync(f(0), 'utf8')).toBe('text 0\n');
+    expect(before.mtimeMs).toBe(1_700_000_000_000);
+    expect(await writeFilesIfChanged([{ file: f(3), data: 'text 3\n', mtime: 1 }, { file: f(4), data: Buffer.from('new 4\n') }])).toBe(1);
+    expect(statSync(f(3)).ino).toBe(before.ino);
+    expect(statSync(f(3)).mtimeMs).toBe(before.mtimeMs);
+    expect(readFileSync(f(4), 'utf8')).toBe('new 4\n');
+    expect(readdirSync(d).filter((n) => n.includes('.tmp@'))).toEqual([]);
+    // A failure names the file and leaves no temp beside it.
+    mkdirSync(join(d, 'f5.dir'));
+    await expect(writeFilesIfChanged([{ file: join(d, 'f5.dir'), data: 'x' }])).rejects.toThrow(/f5\.dir/);
+    expect(readdirSync(d).filter((n) => n.includes('.tmp@'))).toEqual([]);
   });
   it('bounds concurrency and keeps order', async () => {
     let active = 0;

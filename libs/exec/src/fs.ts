@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
+import { createReadStream, promises as fsp, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -101,13 +101,53 @@ export function writeFileAtomic(file: string, data: string | Buffer, mtime?: num
  */
 export function writeFileIfChanged(file: string, data: string | Buffer, mtime?: number): boolean {
   const want = typeof data === 'string' ? Buffer.from(data) : data;
-  try {
-    if (statSync(file).size === want.length && readFileSync(file).equals(want)) return false;
-  } catch {
-    // missing or unreadable: write it
-  }
+  if (holds(file, want)) return false;
   writeFileAtomic(file, want, mtime);
   return true;
+}
+
+/**
+ * writeFileIfChanged of many files, with the same guarantees for each (temp name, fsync, rename;
+ * an unchanged file left alone), their writes and fsyncs in flight together: a journal commits
+ * concurrent fsyncs together, where one after another each waited for its own commit (finalize's
+ * ~110 `<name>.CHECKSUM` files took ~0.3 s so). Returns how many it wrote.
+ */
+export async function writeFilesIfChanged(files: readonly { file: string; data: string | Buffer; mtime?: number }[]): Promise<number> {
+  let written = 0;
+  await mapLimit(files, 16, async ({ file, data, mtime }) => {
+    const want = typeof data === 'string' ? Buffer.from(data) : data;
+    if (holds(file, want)) return;
+    mkdirSync(dirname(file), { recursive: true });
+    removeStaleTemps(file);
+    const tmp = tempName(file);
+    try {
+      const fh = await fsp.open(tmp, 'w', 0o644);
+      try {
+        await fh.writeFile(want);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      if (mtime !== undefined) await fsp.utimes(tmp, mtime, mtime);
+      await fsp.rename(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      const err = e as NodeJS.ErrnoException;
+      if (err.code && !err.path) err.message = `${file}: ${err.message}`;
+      throw e;
+    }
+    written++;
+  });
+  return written;
+}
+
+/** Whether `file` holds exactly `want` (missing or unreadable: no). */
+function holds(file: string, want: Buffer): boolean {
+  try {
+    return statSync(file).size === want.length && readFileSync(file).equals(want);
+  } catch {
+    return false;
+  }
 }
 
 /** Writes a JSON file atomically (jsonBytes: 2-space formatting and a final newline, or gzipped for `.json.gz`). */

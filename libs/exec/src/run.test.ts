@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { hasTool, run, runPipe, runSync, ToolError } from './run';
+import { hasTool, recordToolRun, run, runPipe, runSync, toolTime, ToolError } from './run';
 
 let dir: string;
 let n = 0;
@@ -290,6 +290,27 @@ describe('run: input, environment, failures', () => {
     expect(err).toBeInstanceOf(ToolError);
     expect((err as ToolError).result).toMatchObject({ code: 3, stderr: 'broken\n' });
     await expect(failing(runPipe(['no-such-tool-xyz'], undefined))).rejects.toThrow(/^no-such-tool-xyz is not installed/);
+  });
+});
+
+describe('toolTime', () => {
+  it('sums each tool by name and counts the time any ran once, from `since` on', () => {
+    const since = performance.now() + 1e9; // after every real run of this file
+    recordToolRun('/usr/bin/xorriso', since, since + 1000);
+    recordToolRun('dnf', since + 500, since + 2000); // overlaps xorriso by 0.5 s
+    recordToolRun('dnf', since + 3000, since + 3250);
+    expect(toolTime(since)).toEqual({ seconds: 2.25, tools: { xorriso: 1, dnf: 1.75 } });
+    expect(toolTime(since + 2500)).toEqual({ seconds: 0.25, tools: { dnf: 0.25 } });
+  });
+  it('run and runSync record the tools they ran, not one that could not start', async () => {
+    const since = performance.now();
+    await run(['true']);
+    runSync(['true']);
+    await expect(run(['no-such-tool-xyz'])).rejects.toThrow(/not installed/);
+    const t = toolTime(since, performance.now());
+    expect(Object.keys(t.tools)).toEqual(['true']);
+    expect(t.seconds).toBeGreaterThan(0);
+    expect(t.seconds).toBeLessThanOrEqual(t.tools.true + 1e-3);
   });
 });
 

@@ -94,6 +94,33 @@ class Tail {
   text = (): string => Buffer.concat(this.chunks).toString('utf8');
 }
 
+/** Every tool run of this process: its name and when it ran (performance.now() ms). */
+const toolRuns: { name: string; start: number; end: number }[] = [];
+
+/** Records a tool's run (run and runSync do; DnfForks for its forks). */
+export function recordToolRun(argv0: string, start: number, end = performance.now()): void {
+  toolRuns.push({ name: argv0.slice(argv0.lastIndexOf('/') + 1), start, end });
+}
+
+/**
+ * The wall time of the tools this process ran between `since` and `until` (performance.now() ms): per tool, and
+ * `seconds` while at least one ran (overlaps counted once). A stage's done event carries it, so the
+ * event log tells how much of a stage was its external tools and how much was this process.
+ */
+export function toolTime(since = 0, until = Infinity): { seconds: number; tools: Record<string, number> } {
+  const runs = toolRuns.filter((r) => r.start >= since && r.end <= until).sort((a, b) => a.start - b.start);
+  const tools: Record<string, number> = {};
+  let busy = 0;
+  let covered = -Infinity;
+  for (const r of runs) {
+    tools[r.name] = (tools[r.name] ?? 0) + (r.end - r.start) / 1000;
+    busy += Math.max(0, r.end - Math.max(r.start, covered));
+    covered = Math.max(covered, r.end);
+  }
+  const round = (v: number) => Math.round(v * 1000) / 1000;
+  return { seconds: round(busy / 1000), tools: Object.fromEntries(Object.entries(tools).map(([k, v]) => [k, round(v)])) };
+}
+
 const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`);
 export const formatArgv = (argv: string[]) => argv.map(quote).join(' ');
 
@@ -161,6 +188,7 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
   const log = opts.logFile ? createWriteStream(openLog(argv, opts.logFile), { flags: 'a' }) : undefined;
   const verbose = log && (opts.verbose ?? Boolean(process.env.RELENG_VERBOSE));
   holdSignalHandlers();
+  const began = performance.now();
   let c: ChildProcess;
   try {
     c = spawn(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, stdio: 'pipe' });
@@ -251,6 +279,7 @@ function start(argv: string[], opts: RunOptions, stdout: 'keep' | 'tail' | 'stre
     // 'close': the tool exited and its stdout and stderr ended (no 'exit' when it could not start).
     c.once('close', (code, signal) => {
       exited();
+      if (c.pid !== undefined) recordToolRun(argv[0], began);
       Object.assign(o, { code, signal, stdout: out ? out.text() : Buffer.concat(kept).toString('utf8'), stderr: err.text(), dropped: { stdout: out?.dropped, stderr: err.dropped } });
       const flushed =
         log &&
@@ -326,7 +355,9 @@ export function runPipe(argv: string[], input: Readable | undefined, opts: Omit<
 /** run() for the few callers that cannot wait: the same errors (ToolError, install hint) and log; stdout as bytes. */
 export function runSync(argv: string[], opts: Pick<RunOptions, 'cwd' | 'env' | 'logFile' | 'okCodes'> & { input?: string | Buffer } = {}): Buffer {
   const log = opts.logFile ? openLog(argv, opts.logFile) : undefined;
+  const began = performance.now();
   const r = spawnSync(argv[0], argv.slice(1), { cwd: opts.cwd, env: opts.env ?? process.env, input: opts.input ?? '', maxBuffer: Infinity });
+  if (r.pid) recordToolRun(argv[0], began);
   // The output goes to the log once the tool exited: stdout, then stderr.
   if (log && r.stdout) appendFileSync(log, Buffer.concat([r.stdout, r.stderr]));
   const e = r.error as NodeJS.ErrnoException | undefined;

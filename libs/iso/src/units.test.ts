@@ -1,7 +1,7 @@
 // Pure parts: lorax's argv (against empanadas' buildImage.tmpl.sh), the DVD's graft plan and
 // dialog, xorriso output parsing, loader configs.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,7 @@ import {
 } from './index';
 import { testRelease } from './testing/repos';
 import { latestPackage } from './boot-tree';
+import { moveDir } from './files';
 
 describe('loraxArgv', () => {
   const src = ['file:///c/BaseOS/x86_64/os', 'file:///c/AppStream/x86_64/os'];
@@ -186,6 +187,37 @@ describe('latestPackage (the boot tree builder\'s kernel, from the repodata)', (
       expect(latestPackage(dir, 'kernel', 'ppc64le')).toBeUndefined();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('moveDir', () => {
+  it('renames on one file system, copies across two (/dev/shm), and refuses an existing destination', () => {
+    const base = mkdtempSync(join(tmpdir(), 'rocky-move-'));
+    const shm = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/rocky-move-') : undefined;
+    try {
+      const make = (dir: string) => {
+        mkdirSync(join(dir, 'images'), { recursive: true });
+        writeFileSync(join(dir, 'images/install.img'), 'squashfs');
+        symlinkSync('images/install.img', join(dir, 'link'));
+        return statSync(join(dir, 'images/install.img')).ino;
+      };
+      const ino = make(join(base, 'a'));
+      moveDir(join(base, 'a'), join(base, 'deep/b'));
+      expect(statSync(join(base, 'deep/b/images/install.img')).ino).toBe(ino);
+      expect(existsSync(join(base, 'a'))).toBe(false);
+      mkdirSync(join(base, 'c'));
+      expect(() => moveDir(join(base, 'deep/b'), join(base, 'c'))).toThrow(/exists/);
+      if (shm) {
+        make(join(shm, 'a'));
+        moveDir(join(shm, 'a'), join(base, 'from-shm'));
+        expect(readFileSync(join(base, 'from-shm/images/install.img'), 'utf8')).toBe('squashfs');
+        expect(readlinkSync(join(base, 'from-shm/link'))).toBe('images/install.img');
+        expect(existsSync(join(shm, 'a'))).toBe(false);
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+      if (shm) rmSync(shm, { recursive: true, force: true });
     }
   });
 });

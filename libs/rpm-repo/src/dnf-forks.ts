@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { ToolError, openLog, toolPath, type RunResult } from '@rocky/exec';
+import { ToolError, openLog, recordToolRun, toolPath, type RunResult } from '@rocky/exec';
 
 // The parent reads requests (one JSON object a line) on stdin: {"id", "argv", "out", "err"} runs
 // dnf with argv in a fork, stdout and stderr to those files; {"kill": id, "signal": n} signals a
@@ -159,6 +159,7 @@ export class DnfForks {
     if (opts.logFile) openLog(argv, opts.logFile);
     let timedOut = false;
     const timers: NodeJS.Timeout[] = [];
+    const began = performance.now();
     const ended = await new Promise<Ended>((done) => {
       this.pending.set(id, { done });
       this.proc.stdin.write(`${JSON.stringify({ id, argv: argv.slice(1), out, err })}\n`);
@@ -174,6 +175,7 @@ export class DnfForks {
     });
     timers.forEach(clearTimeout);
     if (ended.lost) throw this.failed;
+    recordToolRun(argv[0], began);
     const read = (f: string) => {
       try {
         return readFileSync(f, 'utf8');

@@ -9,7 +9,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { checksumSignatureKey, composeRoot, releaseIso, repoTrees, revision, fullName, type Arch, type RepoTree } from '@rocky/config';
-import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged } from '@rocky/exec';
+import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged, writeFilesIfChanged } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import {
   cloudImageKind,
@@ -375,6 +375,7 @@ function metadataReadme(rel: StageContext['release']): string {
 async function placeDirectory(store: Store, dir: string, files: Placed[], ts: number) {
   mkdirSync(dir, { recursive: true });
   const keep = new Set(['CHECKSUM', 'CHECKSUM.asc']);
+  const checksums: Parameters<typeof writeFilesIfChanged>[0][number][] = [];
   for (const f of files) {
     await store.materialize(f.sha256, join(dir, f.name));
     keep.add(f.name);
@@ -388,10 +389,11 @@ async function placeDirectory(store: Store, dir: string, files: Placed[], ts: nu
     }
     // The toolkit's per-name CHECKSUM: an alias gets its own, naming the alias (empanadas §2.4).
     for (const name of [f.name, ...f.aliases]) {
-      writeFileIfChanged(join(dir, `${name}.CHECKSUM`), renderChecksum([{ name, size: f.size, sha256: f.sha256 }]), ts);
+      checksums.push({ file: join(dir, `${name}.CHECKSUM`), data: renderChecksum([{ name, size: f.size, sha256: f.sha256 }]), mtime: ts });
       keep.add(`${name}.CHECKSUM`);
     }
   }
+  await writeFilesIfChanged(checksums);
   for (const n of readdirSync(dir)) if (!keep.has(n)) rmSync(join(dir, n), { recursive: true, force: true });
 }
 

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, eventsFile, stateDir } from '@rocky/config';
-import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, jsonBytes, writeFileIfChanged, type EventLog } from '@rocky/exec';
+import { acquireLock, acquireLockWaiting, eventLog, formatDuration, missingTools, preflight, sweepScratch, jsonBytes, toolTime, writeFileIfChanged, type EventLog } from '@rocky/exec';
 import { localStore } from '@rocky/store';
 import type { StageContext } from './context';
 
@@ -65,6 +65,7 @@ export function stageLog(ctx: Pick<StageContext, 'site' | 'project' | 'target' |
 export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Promise<Outcome<P, R>> {
   const log = stage.readOnly ? { ...ctx.log, event: () => {} } : ctx.log;
   const started = Date.now();
+  const toolsSince = performance.now();
   const seconds = () => Math.round((Date.now() - started) / 100) / 10;
   if (ctx.dryRun) {
     const plan = await stage.plan(ctx);
@@ -107,7 +108,9 @@ export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Pro
       await stage.dispose?.(plan);
     }
     if (rec.manifests) writeManifests(targetDistDir(ctx), rec.manifests);
-    log.event('done', { stage: stage.name, summary: rec.summary, seconds: seconds(), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) });
+    // toolSeconds: the part of the stage its external tools ran (tools: each one's total).
+    const { seconds: toolSeconds, tools } = toolTime(toolsSince);
+    log.event('done', { stage: stage.name, summary: rec.summary, seconds: seconds(), toolSeconds, tools, maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) });
     log.info(`✔ ${rec.summary} (${formatDuration(Date.now() - started)})`);
     return { dryRun: false, plan, result };
   } catch (e) {

@@ -20,7 +20,7 @@ export async function ensureFiles(store: Store, dir: string, files: FileEntry[])
   let made = 0;
   await mapLimit(files, 16, async (f) => {
     const dest = join(dir, f.path);
-    if (existsSync(dest) && statSync(dest).size === f.size) return;
+    if (statSync(dest, { throwIfNoEntry: false })?.size === f.size) return;
     await store.materialize(f.sha256, dest);
     made++;
   });
