@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenCpuSeconds, fittedExponent, linearFit } from './lib';
+import { childrenCpuSeconds, deferDelete, emptyTrash, fittedExponent, linearFit } from './lib';
 
 describe('scale fits', () => {
   const sizes = [4_900, 8_500, 16_000, 62_000];
@@ -24,5 +27,25 @@ describe('childrenCpuSeconds', () => {
     const r = spawnSync('sh', ['-c', `${JSON.stringify(process.execPath)} -e "const t=process.cpuUsage();while(process.cpuUsage(t).user<400000);"`]);
     expect(r.status).toBe(0);
     expect(childrenCpuSeconds() - before).toBeGreaterThanOrEqual(0.39);
+  });
+});
+
+describe('deferDelete', () => {
+  it('moves a tree aside at once and deletes it only at emptyTrash; a missing path is no error', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rocky-trash-'));
+    try {
+      mkdirSync(join(dir, 'runs/a'), { recursive: true });
+      writeFileSync(join(dir, 'runs/a/f'), 'x');
+      deferDelete(join(dir, 'runs'));
+      deferDelete(join(dir, 'never-made'));
+      expect(existsSync(join(dir, 'runs'))).toBe(false);
+      const aside = readdirSync(dir);
+      expect(aside).toEqual([expect.stringMatching(/^runs\.deleted-\d+-\d+$/)]);
+      expect(existsSync(join(dir, aside[0], 'a/f'))).toBe(true);
+      emptyTrash();
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 // Shared benchmark plumbing: timing with repetitions (median quoted), the load average, and the
 // result row, whose `met` is computed here from the figures and the goal (never set by hand).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 
 /**
@@ -124,12 +124,34 @@ export const flag = (name: string, dflt: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 
+const trash: string[] = [];
+
+/**
+ * Moves `path` aside now (a rename) and deletes it once every bench of the run is done
+ * (emptyTrash). On a file system mounted with discard, as the bench machine's root is, a mass
+ * delete slows the disk for seconds after it: deleted at the end of one bench, it slowed the
+ * next one's first runs (the DVD bench's, which are ours: 1.21x the floor right after the sync
+ * bench, 1.06x alone).
+ */
+export function deferDelete(path: string): void {
+  if (!existsSync(path)) return;
+  const aside = `${path}.deleted-${process.pid}-${trash.length}`;
+  renameSync(path, aside);
+  trash.push(aside);
+}
+
+/** Deletes what deferDelete moved aside. */
+export function emptyTrash(): void {
+  for (const p of trash.splice(0)) rmSync(p, { recursive: true, force: true });
+}
+
 /** For a bench run on its own: collects the rows it emits and prints them. */
 export function standalone(bench: (emit: Emit) => Promise<void>): void {
   const rows: BenchRow[] = [];
   bench((r) => rows.push({ ...r, load: r.load ?? load1() })).then(
-    () => console.table(rows),
+    () => (emptyTrash(), console.table(rows)),
     (e: unknown) => {
+      emptyTrash();
       console.table(rows);
       console.error(errorText(e));
       process.exit(1);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { updatePackage } from '@rocky/upstream-fixture';
 import type { FixtureShape } from '../apps/upstream-fixture/src/model';
 import { tempWorkspace, nxEnv, type TempWorkspace } from '../test/helpers/workspace';
-import { childrenCpuSeconds, fittedExponent, flag, linearFit, load1, measured, median, standalone, type Emit } from './lib';
+import { childrenCpuSeconds, deferDelete, fittedExponent, flag, linearFit, load1, measured, median, standalone, type Emit } from './lib';
 
 const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
 
@@ -149,7 +149,7 @@ export async function runPipelineBench(opts: PipelineOptions, emit: Emit): Promi
     );
   } finally {
     floor?.cleanup();
-    ws.cleanup();
+    deferDelete(ws.dir);
   }
 }
 
@@ -261,7 +261,7 @@ module.exports = async (options, context) => {
         if (reran.sort().join(' ') !== [...ours].sort().join(' ')) throw new Error(`the floor's incremental run reran ${reran.join(', ') || 'nothing'}, ours ${ours.join(', ')} (${from})`);
         return seconds;
       },
-      cleanup: () => ws.cleanup(),
+      cleanup: () => deferDelete(ws.dir),
     };
   } catch (e) {
     ws.cleanup();
@@ -364,7 +364,7 @@ const MiB = 2 ** 20;
 /** One size: the four releases' `finalize` cold, warm and after one package changed upstream; every figure in the rows' notes. */
 async function scalePoint(shape: FixtureShape, scale: number, fixtures: string, emit: Emit, cleanups: (() => void)[]): Promise<ScalePoint> {
   const { ws, fx } = scaleWorkspace(shape, scale, fixtures);
-  cleanups.push(() => ws.cleanup());
+  cleanups.push(() => deferDelete(ws.dir));
   const args = ['run-many', '-t', 'finalize', '--outputStyle=static', '--parallel=2'];
   const loadCold = load1();
   const cold = await timedNx(ws.dir, args, {});

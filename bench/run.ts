@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { failedRow, load1, loadText, type BenchRow, type Emit } from './lib';
+import { emptyTrash, failedRow, load1, loadText, type BenchRow, type Emit } from './lib';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : undefined;
@@ -61,6 +61,7 @@ async function main() {
   }
   const loadEnd = loadText();
   save(loadEnd);
+  emptyTrash();
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 3 : 1) : '-');
   const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ⏎ ');
   console.log(`\nmachine: ${machine}\nload average (1, 5, 15 min): at start ${loadStart}; at end ${loadEnd}\n`);

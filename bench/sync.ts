@@ -2,7 +2,7 @@
 // same repos, served over loopback by the fixture at a scale of thousands of packages; cold
 // (empty destination, empty store/cache) and warm (destination already populated, nothing changed).
 // Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
@@ -11,7 +11,7 @@ import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
 import { dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
 import { run } from '@rocky/exec';
-import { cpuSeconds, timeIt, flag, measured, median, standalone, type Emit } from './lib';
+import { cpuSeconds, deferDelete, timeIt, flag, measured, median, standalone, type Emit } from './lib';
 
 const RELEASE = `# Benchmark release: BaseOS and AppStream for two arches, binary trees only.
 major: 9
@@ -39,7 +39,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   // until every run is measured: deleting one run's files before the next (tens of thousands, on a
   // filesystem mounted with discard, as the bench machine's root is) slowed that next run of either
   // tool by up to 2x (dnf reposync of 20,020 packages: 30, 52, 49 s in a row with deletes between,
-  // 32, 23, 25 s without). What a killed bench left is moved aside now and deleted at the end.
+  // 32, 23, 25 s without). What a killed bench left is moved aside now; all of it is deleted once
+  // every bench of the run is done (deferDelete).
   const runDirs = join(ws, 'runs');
   const trash = join(ws, 'trash');
   mkdirSync(trash, { recursive: true });
@@ -108,8 +109,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     emit(measured({ name: 'sync warm (nothing changed)', ours: median(times.oursWarm), theirs: median(times.dnfWarm), theirsName: 'dnf reposync', goal: { faster: 10 }, notes: `${note}; ours: the upstream's repomd.xml files are unchanged, nothing else is read` }));
   } finally {
     server.close();
-    rmSync(runDirs, { recursive: true, force: true });
-    rmSync(trash, { recursive: true, force: true });
+    deferDelete(runDirs);
+    deferDelete(trash);
   }
 }
 
