@@ -84,13 +84,19 @@ export function writeFileAtomic(file: string, data: string | Buffer, mtime?: num
     if (mtime !== undefined) utimesSync(tmp, mtime, mtime);
     renameSync(tmp, file);
   } catch (e) {
-    // A failed write (ENOSPC) must not leave its partial temp file beside the final name:
-    // composes are published as they are, dotfiles included.
-    rmSync(tmp, { force: true });
-    const err = e as NodeJS.ErrnoException;
-    if (err.code && !err.path) err.message = `${file}: ${err.message}`; // write/fsync errors name no file
-    throw e;
+    failedWrite(file, tmp, e);
   }
+}
+
+/**
+ * A failed write (ENOSPC) must not leave its partial temp file beside the final name: composes
+ * are published as they are, dotfiles included. Write and fsync errors name no file: this one does.
+ */
+function failedWrite(file: string, tmp: string, e: unknown): never {
+  rmSync(tmp, { force: true });
+  const err = e as NodeJS.ErrnoException;
+  if (err.code && !err.path) err.message = `${file}: ${err.message}`;
+  throw e;
 }
 
 /**
@@ -106,13 +112,20 @@ export function writeFileIfChanged(file: string, data: string | Buffer, mtime?: 
   return true;
 }
 
+/** A file for writeFilesIfChanged: its bytes, and its mtime in seconds (unset: now). */
+export interface FileToWrite {
+  file: string;
+  data: string | Buffer;
+  mtime?: number;
+}
+
 /**
  * writeFileIfChanged of many files, with the same guarantees for each (temp name, fsync, rename;
  * an unchanged file left alone), their writes and fsyncs in flight together: a journal commits
  * concurrent fsyncs together, where one after another each waited for its own commit (finalize's
  * ~110 `<name>.CHECKSUM` files took ~0.3 s so). Returns how many it wrote.
  */
-export async function writeFilesIfChanged(files: readonly { file: string; data: string | Buffer; mtime?: number }[]): Promise<number> {
+export async function writeFilesIfChanged(files: readonly FileToWrite[]): Promise<number> {
   let written = 0;
   await mapLimit(files, 16, async ({ file, data, mtime }) => {
     const want = typeof data === 'string' ? Buffer.from(data) : data;
@@ -131,10 +144,7 @@ export async function writeFilesIfChanged(files: readonly { file: string; data: 
       if (mtime !== undefined) await fsp.utimes(tmp, mtime, mtime);
       await fsp.rename(tmp, file);
     } catch (e) {
-      rmSync(tmp, { force: true });
-      const err = e as NodeJS.ErrnoException;
-      if (err.code && !err.path) err.message = `${file}: ${err.message}`;
-      throw e;
+      failedWrite(file, tmp, e);
     }
     written++;
   });

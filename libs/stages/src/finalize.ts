@@ -9,7 +9,7 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { checksumSignatureKey, composeRoot, releaseIso, repoTrees, revision, fullName, type Arch, type RepoTree } from '@rocky/config';
-import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged, writeFilesIfChanged } from '@rocky/exec';
+import { clearsign, mapLimit, sha256, sha256File, symlinkIfChanged, writeFileAtomic, writeFileIfChanged, writeFilesIfChanged, type FileToWrite } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import {
   cloudImageKind,
@@ -375,7 +375,7 @@ function metadataReadme(rel: StageContext['release']): string {
 async function placeDirectory(store: Store, dir: string, files: Placed[], ts: number) {
   mkdirSync(dir, { recursive: true });
   const keep = new Set(['CHECKSUM', 'CHECKSUM.asc']);
-  const checksums: Parameters<typeof writeFilesIfChanged>[0][number][] = [];
+  const checksums: FileToWrite[] = [];
   for (const f of files) {
     await store.materialize(f.sha256, join(dir, f.name));
     keep.add(f.name);
