@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenCpuSeconds, deferDelete, emptyTrash, fittedExponent, linearFit } from './lib';
+import { childrenCpuSeconds, deferDelete, emptyTrash, fittedExponent, lastStepGrowth, linearFit } from './lib';
 
 describe('scale fits', () => {
   const sizes = [4_900, 8_500, 16_000, 62_000];
@@ -11,6 +11,18 @@ describe('scale fits', () => {
   it('the log-log slope is the exponent of a power law, and fixed costs pull it below 1', () => {
     expect(fittedExponent(sizes.map((n) => ({ packages: n, seconds: 0.002 * n ** 1.3 })))).toBeCloseTo(1.3, 6);
     expect(fittedExponent(sizes.map((n) => ({ packages: n, seconds: 300 + 0.01 * n })))).toBeLessThan(0.8);
+  });
+
+  it('the last step against the average: linear with fixed costs passes, faster than linear does not, whatever the smaller sizes do', () => {
+    const ok = (ps: { packages: number; seconds: number }[]) => {
+      const g = lastStepGrowth(ps);
+      return g.marginal <= 1.1 * g.average;
+    };
+    expect(ok(sizes.map((n) => ({ packages: n, seconds: 110 + 0.001 * n })))).toBe(true);
+    // This session's scale run: the smaller sizes' CPU fell with size (noise over fixed costs).
+    expect(ok([4_897, 8_516, 15_968, 61_746].map((packages, i) => ({ packages, seconds: [123, 118, 109, 154][i] })))).toBe(true);
+    expect(ok(sizes.map((n) => ({ packages: n, seconds: 0.002 * n ** 1.3 })))).toBe(false);
+    expect(ok(sizes.map((n) => ({ packages: n, seconds: 50 + 1e-7 * n ** 2 })))).toBe(false);
   });
 
   it('the line through the points: fixed cost and cost per package', () => {

@@ -91,6 +91,20 @@ export function fittedExponent(points: { packages: number; seconds: number }[]):
   return sxy / sxx;
 }
 
+/**
+ * Whether the largest size shows faster than linear growth: the cost of each package added in the
+ * last step (from the second largest size to the largest, in seconds per package) against the
+ * average cost per package at the largest size. Linear growth with fixed costs keeps the first
+ * below the second; growth faster than linear shows as a margin above the average. Unlike a line
+ * fitted to the smaller sizes and extrapolated, it does not hang on the smaller sizes' slope, which
+ * their fixed costs and a run's noise can make anything, negative included (CPU 123, 118, 109 s
+ * at 4,897, 8,516 and 15,968 packages put the 61,746-package prediction at 50 s).
+ */
+export function lastStepGrowth(points: { packages: number; seconds: number }[]): { marginal: number; average: number } {
+  const [a, b] = points.slice(-2);
+  return { marginal: (b.seconds - a.seconds) / (b.packages - a.packages), average: b.seconds / b.packages };
+}
+
 /** seconds = fixed + perPackage * packages, least squares. */
 export function linearFit(points: { packages: number; seconds: number }[]): { fixed: number; perPackage: number } {
   const mx = points.reduce((a, p) => a + p.packages, 0) / points.length;
