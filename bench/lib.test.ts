@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hostName } from '@rocky/exec';
 import { childrenCpuSeconds, deferDelete, emptyTrash, fittedExponent, lastStepGrowth, linearFit } from './lib';
 
 describe('scale fits', () => {
@@ -43,19 +44,25 @@ describe('childrenCpuSeconds', () => {
 });
 
 describe('deferDelete', () => {
-  it('moves a tree aside at once and deletes it only at emptyTrash; a missing path is no error', () => {
+  it('moves a tree aside at once and deletes it only at emptyTrash, with what a killed run left beside it; a missing path is no error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rocky-trash-'));
     try {
       mkdirSync(join(dir, 'runs/a'), { recursive: true });
       writeFileSync(join(dir, 'runs/a/f'), 'x');
+      // Set aside by a run that was killed (its process is gone), and by a live process: only the first goes.
+      const dead = spawnSync('true').pid;
+      const killed = `runs.deleted@${hostName()}.${dead}-0`;
+      const live = `runs.deleted@${hostName()}.${process.ppid}-0`;
+      for (const n of [killed, live]) mkdirSync(join(dir, n));
       deferDelete(join(dir, 'runs'));
       deferDelete(join(dir, 'never-made'));
       expect(existsSync(join(dir, 'runs'))).toBe(false);
-      const aside = readdirSync(dir);
-      expect(aside).toEqual([expect.stringMatching(/^runs\.deleted-\d+-\d+$/)]);
+      const aside = readdirSync(dir).filter((n) => n !== killed && n !== live);
+      expect(aside).toEqual([expect.stringMatching(new RegExp(`^runs\\.deleted@${hostName()}\\.${process.pid}-\\d+$`))]);
       expect(existsSync(join(dir, aside[0], 'a/f'))).toBe(true);
+      expect(existsSync(join(dir, killed))).toBe(true);
       emptyTrash();
-      expect(readdirSync(dir)).toEqual([]);
+      expect(readdirSync(dir)).toEqual([live]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

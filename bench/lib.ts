@@ -1,8 +1,10 @@
 // Shared benchmark plumbing: timing with repetitions (median quoted), the load average, and the
 // result row, whose `met` is computed here from the figures and the goal (never set by hand).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { isDeadScratch, scratchName } from '@rocky/exec';
 
 /**
  * What a row must show. `faster`: theirs / ours >= x. `within`: ours / theirs <= x (ours at most
@@ -101,8 +103,13 @@ export function fittedExponent(points: { packages: number; seconds: number }[]):
  * at 4,897, 8,516 and 15,968 packages put the 61,746-package prediction at 50 s).
  */
 export function lastStepGrowth(points: { packages: number; seconds: number }[]): { marginal: number; average: number } {
-  const [a, b] = points.slice(-2);
-  return { marginal: (b.seconds - a.seconds) / (b.packages - a.packages), average: b.seconds / b.packages };
+  const last = points[points.length - 1];
+  return { marginal: stepCosts(points)[points.length - 2], average: last.seconds / last.packages };
+}
+
+/** The cost of each package added between neighbouring sizes (seconds per package), one per step. */
+export function stepCosts(points: { packages: number; seconds: number }[]): number[] {
+  return points.slice(1).map((p, i) => (p.seconds - points[i].seconds) / (p.packages - points[i].packages));
 }
 
 /** seconds = fixed + perPackage * packages, least squares. */
@@ -148,8 +155,12 @@ const trash: string[] = [];
  * bench, 1.06x alone).
  */
 export function deferDelete(path: string): void {
+  // What a killed run of this host moved aside beside `path` goes too (a scratch name of a dead process).
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.deleted@`;
+  for (const n of existsSync(dir) ? readdirSync(dir) : []) if (n.startsWith(prefix) && isDeadScratch(n)) trash.push(join(dir, n));
   if (!existsSync(path)) return;
-  const aside = `${path}.deleted-${process.pid}-${trash.length}`;
+  const aside = `${path}.${scratchName('deleted')}-${trash.length}`;
   renameSync(path, aside);
   trash.push(aside);
 }

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { updatePackage } from '@rocky/upstream-fixture';
 import type { FixtureShape } from '../apps/upstream-fixture/src/model';
 import { tempWorkspace, nxEnv, type TempWorkspace } from '../test/helpers/workspace';
-import { childrenCpuSeconds, deferDelete, fittedExponent, flag, lastStepGrowth, linearFit, load1, measured, median, standalone, type Emit } from './lib';
+import { childrenCpuSeconds, deferDelete, fittedExponent, flag, lastStepGrowth, linearFit, load1, measured, median, standalone, stepCosts, type Emit } from './lib';
 
 const du = (...paths: string[]) => Number(execFileSync('du', ['-scb', ...paths.filter(existsSync)], { encoding: 'utf8' }).trim().split('\n').pop()!.split('\t')[0]);
 
@@ -447,7 +447,7 @@ export async function runScaleBench(opts: ScaleOptions, emit: Emit): Promise<voi
   const largest = cpu[cpu.length - 1];
   const last = lastStepGrowth(cpu);
   // The cost of each further 1,000 packages between neighbouring sizes.
-  const marginal = cpu.slice(1).map((p, i) => `${cpu[i].packages}-${p.packages}: ${((1000 * (p.seconds - cpu[i].seconds)) / (p.packages - cpu[i].packages)).toFixed(2)}`);
+  const marginal = stepCosts(cpu).map((c, i) => `${cpu[i].packages}-${cpu[i + 1].packages}: ${(1000 * c).toFixed(2)}`);
   emit(
     measured({
       name: `scale: cold CPU time grows no faster than linearly (exponent over ${points.map((p) => p.packages).join(', ')} packages)`,

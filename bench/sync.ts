@@ -2,7 +2,7 @@
 // same repos, served over loopback by the fixture at a scale of thousands of packages; cold
 // (empty destination, empty store/cache) and warm (destination already populated, nothing changed).
 // Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
@@ -42,9 +42,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   // 32, 23, 25 s without). What a killed bench left is moved aside now; all of it is deleted once
   // every bench of the run is done (deferDelete).
   const runDirs = join(ws, 'runs');
-  const trash = join(ws, 'trash');
-  mkdirSync(trash, { recursive: true });
-  if (existsSync(runDirs)) renameSync(runDirs, join(trash, `runs-${Date.now()}`));
+  deferDelete(runDirs);
   const server = await serveElsewhere(fxRoot);
   try {
     const rel = { ...loadRelease(ws, 'bench'), name: 'bench' };
@@ -110,7 +108,6 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
   } finally {
     server.close();
     deferDelete(runDirs);
-    deferDelete(trash);
   }
 }
 
