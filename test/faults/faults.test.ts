@@ -457,7 +457,10 @@ describe('clock skew in file times for the mirror file lists', () => {
         const mod = join(dir, 'pub', 'rocky');
         mkdirSync(join(mod, '9.7', 'BaseOS'), { recursive: true });
         const file = (p: string, body: string) => (writeFileSync(join(mod, p), body), join(mod, p));
-        const now = Math.floor(Date.now() / 1000);
+        // File times come from the kernel's coarse clock, which lags Date.now() by up to a tick: read that clock.
+        const probe = join(dir, 'clock-probe');
+        const fsSecond = () => (writeFileSync(probe, ''), Math.floor(statSync(probe).ctimeMs / 1000));
+        const now = fsSecond();
         const future = file('9.7/BaseOS/future.rpm', 'from a host whose clock runs a year ahead');
         const past = file('9.7/BaseOS/past.rpm', 'rsync -t from a host whose clock ran behind');
         file('9.7/BaseOS/now.rpm', 'written now');
@@ -488,7 +491,9 @@ describe('clock skew in file times for the mirror file lists', () => {
         expect(r3.futureTimes, 'a clock two days behind sees every entry in the future').toBe(l1.size);
 
         // A file replaced by an older copy of the same size (a skewed sender): still a change.
-        while (Math.floor(Date.now() / 1000) <= expected('9.7/BaseOS/past.rpm')) await new Promise((r) => setTimeout(r, 100));
+        // Wait for the file system's clock to pass the listed second: a replacement within that second carries
+        // the same time, a change no file list can show.
+        while (fsSecond() <= expected('9.7/BaseOS/past.rpm')) await new Promise((r) => setTimeout(r, 100));
         const tmp = join(mod, '9.7/BaseOS/.past.rpm.new');
         writeFileSync(tmp, 'rsync -t from a host whose clock ran behinD');
         utimesSync(tmp, 631152000 - 86400, 631152000 - 86400);
