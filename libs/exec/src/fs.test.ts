@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, readJson, writeFileAtomic, writeFilesIfChanged, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, isLocalFileSystem, readJson, writeFileAtomic, writeFilesIfChanged, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
 import { hashFiles, hashFilesSized, startHashWorkers } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
@@ -268,6 +268,11 @@ describe('exec primitives', () => {
     writeFileAtomic(join(dir, 'sub/x.txt'), 'hello');
     expect(readFileSync(join(dir, 'sub/x.txt'), 'utf8')).toBe('hello');
     expect(readdirSync(join(dir, 'sub'))).toEqual(['x.txt']);
+  });
+  it('isLocalFileSystem: a memory file system is local, a path not made yet is judged by its parent, procfs is not', () => {
+    expect(isLocalFileSystem('/dev/shm')).toBe(true);
+    expect(isLocalFileSystem(`/dev/shm/not-made-${process.pid}/store`)).toBe(true);
+    expect(isLocalFileSystem('/proc')).toBe(false);
   });
   it('writeFilesIfChanged: writes what differs, dated as asked, leaves identical files as they are, and no temp file', async () => {
     const d = join(dir, 'many');

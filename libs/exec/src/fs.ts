@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, promises as fsp, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, promises as fsp, statfsSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -401,6 +401,28 @@ export async function acquireLockWaiting(
       told = true;
       await new Promise((r) => setTimeout(r, delay));
     }
+  }
+}
+
+/**
+ * statfs magic numbers of the disk and memory file systems (ext2/3/4, xfs, btrfs, tmpfs, overlayfs,
+ * zfs, f2fs): their metadata calls are answered from the kernel's caches in microseconds.
+ */
+const LOCAL_FS_TYPES = new Set([0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x2fc12fc1, 0xf2f52010]);
+
+/**
+ * Whether `path` (or, not made yet, its nearest existing parent) is on a local disk or memory
+ * file system. There a synchronous metadata call (access, link) costs less main-thread time
+ * than the promise API's trip through libuv's thread pool; on NFS, CIFS, FUSE or Ceph a call may
+ * wait a network round trip, so those keep the promise API and the event loop keeps running.
+ */
+export function isLocalFileSystem(path: string): boolean {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  try {
+    return LOCAL_FS_TYPES.has(Number(statfsSync(p).type));
+  } catch {
+    return false;
   }
 }
 

@@ -8,12 +8,16 @@ import { Store, IntegrityError, integrityOf } from './store';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-describe('Store', () => {
+// Both ways of calling the file system: synchronous (a store on a local disk) and the promise API (on NFS).
+describe.each([
+  ['local', true],
+  ['network', false],
+])('Store (%s file system calls)', (_, localFs) => {
   let dir: string;
   let store: Store;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'store-'));
-    store = new Store(join(dir, 'store'));
+    store = new Store(join(dir, 'store'), localFs);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -135,7 +139,7 @@ describe('Store', () => {
     expect(readdirSync(join(dir, 'store/tmp'))).toEqual([]);
     expect(statSync(store.pathOf(x.sha256)).nlink).toBe(1);
     // A store whose content directory cannot be made: the error is the filesystem's, and no temp file stays.
-    const ro = new Store(join(dir, 'ro'));
+    const ro = new Store(join(dir, 'ro'), localFs);
     mkdirSync(join(dir, 'ro/tmp'), { recursive: true });
     writeFileSync(join(dir, 'ro/content-v2'), 'not a directory');
     await expect(ro.putBytes(body, expect1)).rejects.toThrow(/ENOTDIR/);
