@@ -1,10 +1,10 @@
 import { afterAll, describe, it, expect, onTestFinished } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireLock, acquireLockWaiting, isLocalFileSystem, readJson, writeFileAtomic, writeFilesIfChanged, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
+import { acquireLock, acquireLockWaiting, isLocalFileSystem, readJson, statMany, writeFileAtomic, writeFilesIfChanged, writeJsonAtomic, mapLimit, allOrFirstFailure, scratchName, sweepScratch, LockBusyError } from './fs';
 import { gunzipSync } from 'node:zlib';
 import { hashFiles, hashFilesSized, startHashWorkers } from './hash-workers';
 import { run, runSync, ToolError, preflight } from './run';
@@ -273,6 +273,20 @@ describe('exec primitives', () => {
     expect(isLocalFileSystem('/dev/shm')).toBe(true);
     expect(isLocalFileSystem(`/dev/shm/not-made-${process.pid}/store`)).toBe(true);
     expect(isLocalFileSystem('/proc')).toBe(false);
+  });
+  it('statMany: stats in order, undefined for what is not there, other errors thrown; the same with synchronous calls and the promise API', async () => {
+    const d = join(dir, 'statmany');
+    mkdirSync(d);
+    writeFileSync(join(d, 'a'), 'aaa');
+    writeFileSync(join(d, 'b'), 'b');
+    symlinkSync('loop', join(d, 'loop'));
+    const paths = [join(d, 'a'), join(d, 'missing'), join(d, 'a', 'under-a-file'), join(d, 'b')];
+    for (const local of [true, false]) {
+      expect((await statMany(paths, local)).map((st) => st?.size)).toEqual([3, undefined, undefined, 1]);
+      await expect(statMany([join(d, 'a'), join(d, 'loop')], local)).rejects.toThrow(/ELOOP/);
+    }
+    expect(await statMany([])).toEqual([]);
+    expect((await statMany(paths)).map((st) => st?.size)).toEqual([3, undefined, undefined, 1]);
   });
   it('writeFilesIfChanged: writes what differs, dated as asked, leaves identical files as they are, and no temp file', async () => {
     const d = join(dir, 'many');

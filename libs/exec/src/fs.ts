@@ -1,7 +1,7 @@
 // File-system primitives every stage uses: atomic writes (temp name + rename), bounded
 // parallelism, streaming hashes, and an exclusive lock.
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, promises as fsp, statfsSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
+import { createReadStream, existsSync, type Stats, promises as fsp, statfsSync, mkdirSync, openSync, closeSync, writeSync, writeFileSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, fsyncSync, unlinkSync, linkSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -424,6 +424,30 @@ export function isLocalFileSystem(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * `stat` of many paths, in order (undefined: not there). On a local file system a loop of
+ * statSync, microseconds each from the kernel's caches. Elsewhere each may be a server round trip
+ * (an NFS client's attribute cache is long stale for a compose another runner wrote a week
+ * ago), so 32 are in flight at once, through the thread pool (.env sets UV_THREADPOOL_SIZE).
+ * `local`: whether the paths are on a local file system (default: what the first one's is).
+ */
+export async function statMany(paths: readonly string[], local = !paths.length || isLocalFileSystem(paths[0])): Promise<(Stats | undefined)[]> {
+  // A path through a file (ENOTDIR) is not there either.
+  const absent = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
+    throw e;
+  };
+  if (local)
+    return paths.map((p) => {
+      try {
+        return statSync(p, { throwIfNoEntry: false }); // no exception made for a missing file
+      } catch (e) {
+        return absent(e as NodeJS.ErrnoException);
+      }
+    });
+  return mapLimit(paths, 32, (p) => fsp.stat(p).catch(absent));
 }
 
 /** Whether process `pid` exists (on this host; one of another user's counts). */

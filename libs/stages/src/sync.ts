@@ -11,7 +11,7 @@
 //                 (hardlinks), writes its own metadata and the record of what changed, and is
 //                 FINISHED here (no finalize). The previous composes stay: a rollback is re-pointing
 //                 the latest link (the rollback target).
-import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -33,7 +33,7 @@ import {
   type Release,
   type RepoTree,
 } from '@rocky/config';
-import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, statMany, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { DnfForks, Limiter, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
@@ -231,14 +231,9 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
   async verify(_ctx, plan, { layout, record, repaired }) {
     // Up to date and nothing relinked: planning found every file whole moments ago.
     if (plan.upToDate && !repaired) return;
-    const bad: string[] = [];
-    for (const t of record.trees) {
-      const dir = layout.tree(t);
-      for (const f of [...t.packages, ...t.repodata]) {
-        const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
-        if (!st || st.size !== f.size) bad.push(`${t.path}/${f.path}`);
-      }
-    }
+    const files = record.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ path: join(layout.tree(t), f.path), size: f.size, name: `${t.path}/${f.path}` })));
+    const stats = await statMany(files.map((f) => f.path));
+    const bad = files.filter((f, i) => stats[i]?.size !== f.size).map((f) => f.name);
     if (bad.length) throw new Error(`compose ${record.composeId} is missing ${bad.length} files it should hold (latest link not moved), e.g. ${bad.slice(0, 5).join(', ')}`);
   },
 
@@ -359,15 +354,13 @@ export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: 
   if (record.digest !== digest) return undefined;
   // A compose that lost files (pruned by hand, a damaged disk) is repaired from the store, or,
   // when the store lost them too, synced anew.
+  const files = record.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ ...f, path: join(newest.layout.tree(t), f.path) })));
+  const stats = await statMany(files.map((f) => f.path));
   let missing = 0;
-  for (const t of record.trees) {
-    const dir = newest.layout.tree(t);
-    for (const f of [...t.packages, ...t.repodata]) {
-      const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
-      if (st?.size === f.size) continue;
-      if (!(await store.has(f.sha256))) return undefined;
-      missing++;
-    }
+  for (const [i, f] of files.entries()) {
+    if (stats[i]?.size === f.size) continue;
+    if (!(await store.has(f.sha256))) return undefined;
+    missing++;
   }
   return { dir: relative(base, newest.layout.dir), record, missing };
 }

@@ -1,10 +1,10 @@
 // Reaching the files a manifest names. On the host that ran sync they are already in the
 // compose; on another runner (which got sync as a remote cache hit) they are materialized from
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
-import { mapLimit, writeFileAtomic } from '@rocky/exec';
+import { mapLimit, statMany, writeFileAtomic } from '@rocky/exec';
 import { renderDiscinfo, renderMediaRepo, renderTreeinfo, repoTreeinfo } from '@rocky/compose';
 import type { Store } from '@rocky/store';
 import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
@@ -17,14 +17,10 @@ export function composeLayout(root: string, project: string, site: Pick<Site, 'r
 
 /** Makes every file of `files` present under `dir` (hardlinks from the store where missing). */
 export async function ensureFiles(store: Store, dir: string, files: FileEntry[]): Promise<number> {
-  let made = 0;
-  await mapLimit(files, 16, async (f) => {
-    const dest = join(dir, f.path);
-    if (statSync(dest, { throwIfNoEntry: false })?.size === f.size) return;
-    await store.materialize(f.sha256, dest);
-    made++;
-  });
-  return made;
+  const stats = await statMany(files.map((f) => join(dir, f.path)));
+  const missing = files.filter((f, i) => stats[i]?.size !== f.size);
+  await mapLimit(missing, 16, (f) => store.materialize(f.sha256, join(dir, f.path)));
+  return missing.length;
 }
 
 /**
