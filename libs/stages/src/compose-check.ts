@@ -8,10 +8,10 @@
 //                  a SIG compose is not finalized (packages only, finished by sync).
 //   update chain:  the compose the latest link points at (as the SOP's sync-to-staging does, so
 //                  re-pointing the link is a rollback), with the record its own sync wrote.
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ComposeLayout, PungiComposeLayout, composeRoot, isFinalized, parseComposeId, type Arch } from '@rocky/config';
-import { readJson } from '@rocky/exec';
+import { readJson, statMany } from '@rocky/exec';
 import { parseChecksum } from '@rocky/compose';
 import { readComposeRef, readSyncManifest, type FileEntry, type SyncRecord, type TreeManifest } from './manifests';
 import { targetDistDir } from './stage';
@@ -59,19 +59,22 @@ export function composeToPublish(ctx: StageContext): ComposeView {
 }
 
 /** What is wrong with the compose (empty: whole). Capped at `limit` findings. */
-export function composeDamage(view: ComposeView, limit = 20): string[] {
+export async function composeDamage(view: ComposeView, limit = 20): Promise<string[]> {
   const { layout, composeId } = view;
   const problems: string[] = [];
   const add = (p: string) => problems.length < limit && problems.push(p);
   if (!existsSync(layout.dir)) return [`compose ${composeId} is not on this host (${layout.dir})`];
   const status = existsSync(layout.status) ? readFileSync(layout.status, 'utf8').trim() : 'missing';
   if (!FINISHED.has(status)) add(`STATUS is ${status}`);
-  const sized = (path: string, f: Pick<FileEntry, 'size'>) => {
-    const st = statSync(path, { throwIfNoEntry: false });
+  const sizedAs = (path: string, f: Pick<FileEntry, 'size'>, st: Stats | undefined) => {
     if (!st) add(`${path} is missing`);
     else if (st.size !== f.size) add(`${path} has ${st.size} bytes, not ${f.size}`);
   };
-  for (const t of view.trees) for (const f of [...t.packages, ...t.repodata]) sized(join(layout.tree(t), f.path), f);
+  const sized = (path: string, f: Pick<FileEntry, 'size'>) => sizedAs(path, f, statSync(path, { throwIfNoEntry: false }));
+  // Every file of every tree: on a network file system, many stats in flight (statMany).
+  const files = view.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ path: join(layout.tree(t), f.path), size: f.size })));
+  const stats = await statMany(files.map((f) => f.path));
+  files.forEach((f, i) => sizedAs(f.path, f, stats[i]));
   for (const [dir, text] of Object.entries(mediaChecksums(view))) {
     const checksum = join(layout.compose, dir, 'CHECKSUM');
     if (!existsSync(checksum) || readFileSync(checksum, 'utf8') !== text) add(`${checksum} is missing or not the one finalize wrote`);

@@ -53,14 +53,14 @@ export async function pungiComposeFingerprint(root: string, release: string, com
     await fx.ensureFixture(fx.siteFixtureOptions(root, site.upstream.fixture, { root: kojiRoot }));
     h.update(fx.kojiState(kojiRoot, config));
   } else h.update(await kojiTagListing(inputs.kojiTags, { profile: inputs.kojiProfile, env: p.env }));
-  return { fingerprint: `${site.name} ${rel.name} ${compose} ${kind} ${h.digest('hex')}`, damage: recordedDamage(root, rel, compose, kind) };
+  return { fingerprint: `${site.name} ${rel.name} ${compose} ${kind} ${h.digest('hex')}`, damage: await recordedDamage(root, rel, compose, kind) };
 }
 
 /** What the compose the task last recorded lacks here: STATUS, metadata, a tree file or an ISO gone or resized. */
-function recordedDamage(root: string, rel: Release, compose: string, kind: ComposeKind): string[] {
+async function recordedDamage(root: string, rel: Release, compose: string, kind: ComposeKind): Promise<string[]> {
   const r = readPungiRecord(root, rel.name, compose, kind);
   if (!r) return [];
-  const damage = composeDamage({ layout: new ComposeLayout(r.dir, rel), composeId: r.composeId, trees: [], checksums: {}, metadata: true, producer: 'pungi' });
+  const damage = await composeDamage({ layout: new ComposeLayout(r.dir, rel), composeId: r.composeId, trees: [], checksums: {}, metadata: true, producer: 'pungi' });
   if (damage.length) return damage;
   const lost = pungiComposeLosses(r, rel.arches.flatMap((a) => readPungiMedia(root, rel.name, compose, kind, a)));
   return lost.length ? [`${r.composeId} lost ${lost.length} files, e.g. ${lost.slice(0, 3).join(', ')}`] : [];

@@ -149,7 +149,7 @@ export const stagingStage: Stage<StagingPlan, StagingResult> = {
     const { layout, composeId } = view;
     if (ctx.kind === 'produce') refuseRollbackOfUpdates(ctx, composeId);
     const trees = composeTrees(ctx, view);
-    const damage = composeDamage(view);
+    const damage = await composeDamage(view);
     const plan: StagingPlan = { composeId, releaseDir, damage, trees, staleRepodata: [], errata: await readErrata(ctx, trees) };
     if (damage.length && ctx.dryRun) return plan;
     if (damage.length) {
@@ -296,7 +296,7 @@ async function repairCompose(ctx: StageContext) {
   if (ctx.kind === 'update' && view.media) await carryMedia(new ComposeLayout(join(dirname(view.layout.dir), view.media), ctx.release), view.layout, { replace: true });
   ctx.log.info(`repair: ${restored} files of the compose relinked from the artifact store`);
   if (isFinalized(ctx.release, ctx.kind)) await runStage(finalizeStage, { ...ctx, target: 'finalize', log: ctx.log });
-  const left = composeDamage(composeToPublish(ctx));
+  const left = await composeDamage(composeToPublish(ctx));
   if (left.length) throw new Error(`the compose could not be repaired: ${left.join('; ')}; nothing was published`);
 }
 
@@ -321,7 +321,7 @@ function refuseRollbackOfUpdates(ctx: StageContext, composeId: string) {
 async function planSingle(ctx: StageContext, releaseDir: string, compose: string): Promise<StagingPlan> {
   const r = pungiRecordToPublish(ctx);
   const view = pungiView(ctx, r);
-  const damage = composeDamage(view);
+  const damage = await composeDamage(view);
   if (damage.length) throw new Error(`pungi compose ${r.composeId} is not whole on this host (${damage.slice(0, 3).join('; ')}): rerun \`nx run ${ctx.project}:${composeTarget(compose, ctx.kind)}\`; nothing was published`);
   const trees = composeTrees(ctx, view);
   const variants = [...new Set(r.trees.map((t) => t.dir))];
