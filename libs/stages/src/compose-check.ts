@@ -11,10 +11,11 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ComposeLayout, PungiComposeLayout, composeRoot, isFinalized, parseComposeId, type Arch } from '@rocky/config';
-import { readJson, statMany } from '@rocky/exec';
+import { readJson } from '@rocky/exec';
 import { parseChecksum } from '@rocky/compose';
 import { readComposeRef, readSyncManifest, type FileEntry, type SyncRecord, type TreeManifest } from './manifests';
 import { targetDistDir } from './stage';
+import { treeFilesOnDisk } from './trees';
 import type { StageContext } from './context';
 import type { FinalizeManifest } from './finalize';
 
@@ -71,10 +72,7 @@ export async function composeDamage(view: ComposeView, limit = 20): Promise<stri
     else if (st.size !== f.size) add(`${path} has ${st.size} bytes, not ${f.size}`);
   };
   const sized = (path: string, f: Pick<FileEntry, 'size'>) => sizedAs(path, f, statSync(path, { throwIfNoEntry: false }));
-  // Every file of every tree: on a network file system, many stats in flight (statMany).
-  const files = view.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ path: join(layout.tree(t), f.path), size: f.size })));
-  const stats = await statMany(files.map((f) => f.path));
-  files.forEach((f, i) => sizedAs(f.path, f, stats[i]));
+  for (const { path, file, st } of await treeFilesOnDisk(layout, view.trees)) sizedAs(path, file, st);
   for (const [dir, text] of Object.entries(mediaChecksums(view))) {
     const checksum = join(layout.compose, dir, 'CHECKSUM');
     if (!existsSync(checksum) || readFileSync(checksum, 'utf8') !== text) add(`${checksum} is missing or not the one finalize wrote`);

@@ -33,11 +33,11 @@ import {
   type Release,
   type RepoTree,
 } from '@rocky/config';
-import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, statMany, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
+import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
 import { DnfForks, Limiter, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
-import { restoreTree, writeTreeFiles } from './trees';
+import { restoreTree, treeFilesOnDisk, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
 import { carryMedia, composesOf, isFinished, nextRespin } from './composes';
 import { writeUpdateMetadata } from './update-metadata';
@@ -231,9 +231,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
   async verify(_ctx, plan, { layout, record, repaired }) {
     // Up to date and nothing relinked: planning found every file whole moments ago.
     if (plan.upToDate && !repaired) return;
-    const files = record.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ path: join(layout.tree(t), f.path), size: f.size, name: `${t.path}/${f.path}` })));
-    const stats = await statMany(files.map((f) => f.path));
-    const bad = files.filter((f, i) => stats[i]?.size !== f.size).map((f) => f.name);
+    const bad = (await treeFilesOnDisk(layout, record.trees)).filter((f) => f.st?.size !== f.file.size).map((f) => `${f.tree.path}/${f.file.path}`);
     if (bad.length) throw new Error(`compose ${record.composeId} is missing ${bad.length} files it should hold (latest link not moved), e.g. ${bad.slice(0, 5).join(', ')}`);
   },
 
@@ -354,12 +352,10 @@ export async function newestIfUpToDate(ctx: StageContext, store: Store, digest: 
   if (record.digest !== digest) return undefined;
   // A compose that lost files (pruned by hand, a damaged disk) is repaired from the store, or,
   // when the store lost them too, synced anew.
-  const files = record.trees.flatMap((t) => [...t.packages, ...t.repodata].map((f) => ({ ...f, path: join(newest.layout.tree(t), f.path) })));
-  const stats = await statMany(files.map((f) => f.path));
   let missing = 0;
-  for (const [i, f] of files.entries()) {
-    if (stats[i]?.size === f.size) continue;
-    if (!(await store.has(f.sha256))) return undefined;
+  for (const { file, st } of await treeFilesOnDisk(newest.layout, record.trees)) {
+    if (st?.size === file.size) continue;
+    if (!(await store.has(file.sha256))) return undefined;
     missing++;
   }
   return { dir: relative(base, newest.layout.dir), record, missing };

@@ -1,7 +1,7 @@
 // Reaching the files a manifest names. On the host that ran sync they are already in the
 // compose; on another runner (which got sync as a remote cache hit) they are materialized from
 // the shared artifact store by sha256, so the same graph runs on one laptop or on a fleet.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ComposeLayout, composeDate, fullName, revision, type Release, type Site } from '@rocky/config';
 import { mapLimit, statMany, writeFileAtomic } from '@rocky/exec';
@@ -13,6 +13,13 @@ import { readComposeRef, type FileEntry, type TreeManifest } from './manifests';
 export function composeLayout(root: string, project: string, site: Pick<Site, 'roots'>, rel: Release): { layout: ComposeLayout; composeId: string } {
   const ref = readComposeRef(root, project);
   return { layout: new ComposeLayout(join(site.roots.compose, ref.dir), rel), composeId: ref.composeId };
+}
+
+/** Every file the trees' manifests name: where it is under `layout`, and what is there now (undefined: nothing), stat'd through statMany. */
+export async function treeFilesOnDisk(layout: ComposeLayout, trees: readonly TreeManifest[]): Promise<{ tree: TreeManifest; file: FileEntry; path: string; st: Stats | undefined }[]> {
+  const files = trees.flatMap((tree) => [...tree.packages, ...tree.repodata].map((file) => ({ tree, file, path: join(layout.tree(tree), file.path) })));
+  const stats = await statMany(files.map((f) => f.path));
+  return files.map((f, i) => ({ ...f, st: stats[i] }));
 }
 
 /** Makes every file of `files` present under `dir` (hardlinks from the store where missing). */
