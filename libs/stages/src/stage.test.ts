@@ -101,3 +101,23 @@ describe('the stage-start event', () => {
     expect(start?.uptimeSeconds).toBeLessThanOrEqual(process.uptime());
   });
 });
+
+describe('the failed event', () => {
+  it("names the error's first line and carries the seconds and the process's peak RSS, as done does", async () => {
+    const { ctx } = ctxWithLeftovers('failed', false);
+    const info = vi.spyOn(console, 'log').mockImplementation(() => {});
+    const failing: Stage<object, object> = { ...reusing(), execute: async () => Promise.reject(new Error('dnf ran out of mirrors\nsecond line')) };
+    try {
+      await expect(runStage(failing, ctx)).rejects.toThrow('dnf ran out of mirrors');
+    } finally {
+      info.mockRestore();
+    }
+    const failed = readFileSync(eventsFile(ctx.site), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; error?: string; seconds?: number; maxRssMiB?: number })
+      .find((e) => e.type === 'failed');
+    expect(failed).toMatchObject({ error: 'dnf ran out of mirrors', seconds: expect.any(Number) });
+    expect(failed?.maxRssMiB).toBeGreaterThan(0);
+  });
+});

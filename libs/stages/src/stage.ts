@@ -114,7 +114,7 @@ export async function runStage<P, R>(stage: Stage<P, R>, ctx: StageContext): Pro
     log.info(`✔ ${rec.summary} (${formatDuration(Date.now() - started)})`);
     return { dryRun: false, plan, result };
   } catch (e) {
-    log.event('failed', { stage: stage.name, error: (e as Error).message.split('\n')[0], seconds: seconds() });
+    log.event('failed', { stage: stage.name, error: (e as Error).message.split('\n')[0], seconds: seconds(), maxRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) });
     throw e;
   } finally {
     for (const u of unlocks.reverse()) u();
