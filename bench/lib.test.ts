@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostName } from '@rocky/exec';
-import { childrenCpuSeconds, deferDelete, emptyTrash, fittedExponent, lastStepGrowth, linearFit } from './lib';
+import { childrenCpuSeconds, deferDelete, dotEnv, emptyTrash, fittedExponent, lastStepGrowth, linearFit } from './lib';
 
 describe('scale fits', () => {
   const sizes = [4_900, 8_500, 16_000, 62_000];
@@ -66,5 +66,20 @@ describe('deferDelete', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('dotEnv', () => {
+  it("reads the workspace's .env as Nx gives it to tasks: KEY=VALUE lines, comments and blanks skipped", () => {
+    const d = mkdtempSync(join(tmpdir(), 'dotenv-'));
+    try {
+      writeFileSync(join(d, '.env'), '# a comment\nNX_ISOLATE_PLUGINS=false\n\n  # UV_THREADPOOL_SIZE=4\nUV_THREADPOOL_SIZE = 16 \nnot a line\n');
+      expect(dotEnv(join(d, '.env'))).toEqual({ NX_ISOLATE_PLUGINS: 'false', UV_THREADPOOL_SIZE: '16' });
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+  it("the workspace's own sets the thread pool the task processes get", () => {
+    expect(dotEnv(join(__dirname, '../.env')).UV_THREADPOOL_SIZE).toBe('16');
   });
 });

@@ -183,3 +183,13 @@ export function standalone(bench: (emit: Emit) => Promise<void>): void {
     },
   );
 }
+
+/** The variables a `.env` file sets (KEY=VALUE lines; blank lines and # comments skipped): what Nx gives every task process of the workspace. */
+export function dotEnv(file: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (m && !line.trimStart().startsWith('#')) vars[m[1]] = m[2];
+  }
+  return vars;
+}
