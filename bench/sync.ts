@@ -86,8 +86,8 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     };
     // Interleaved, so that a change in the machine's load hits both alike.
     const times = { oursCold: [] as number[], dnfCold: [] as number[], oursWarm: [] as number[], dnfWarm: [] as number[], inCold: [] as number[], inWarm: [] as number[] };
-    // CPU seconds of the cold runs as well (far less sensitive to load than wall time): ours is
-    // this process and the tools it waited for (gpg, gpgv, dnf), dnf's its processes.
+    // CPU seconds of the cold runs as well (less sensitive to load than wall time): ours is its
+    // process and the tools that waited for (gpg, gpgv, dnf), dnf's its processes.
     const cpu = { ours: [] as number[], dnf: [] as number[] };
     const cpuOf = async (xs: number[], fn: () => Promise<number>) => {
       const before = cpuSeconds();
