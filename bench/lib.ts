@@ -188,8 +188,8 @@ export function standalone(bench: (emit: Emit) => Promise<void>): void {
 export function dotEnv(file: string): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (m && !line.trimStart().startsWith('#')) vars[m[1]] = m[2];
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line); // a # line never matches
+    if (m) vars[m[1]] = m[2];
   }
   return vars;
 }

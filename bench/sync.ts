@@ -70,8 +70,9 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       }
     };
     /** Our sync into `out`, in a process of its own with the environment Nx gives a task (the workspace's .env). */
+    const taskEnv = { ...process.env, ...dotEnv(resolve(__dirname, '../.env')) };
     const ours = (out: string) => async () => {
-      await run([process.execPath, resolve(__dirname, 'sync-child.js'), JSON.stringify({ root: join(out, 'ws'), rel, site: siteIn(out) })], { env: { ...process.env, ...dotEnv(resolve(__dirname, '../.env')) } });
+      await run([process.execPath, resolve(__dirname, 'sync-child.js'), JSON.stringify({ root: join(out, 'ws'), rel, site: siteIn(out) })], { env: taskEnv });
     };
     /** The same stage in this process. */
     const inProcess = (out: string) => quiet(() => runStage(syncStage, context(out)));

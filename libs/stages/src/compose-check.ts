@@ -67,12 +67,11 @@ export async function composeDamage(view: ComposeView, limit = 20): Promise<stri
   if (!existsSync(layout.dir)) return [`compose ${composeId} is not on this host (${layout.dir})`];
   const status = existsSync(layout.status) ? readFileSync(layout.status, 'utf8').trim() : 'missing';
   if (!FINISHED.has(status)) add(`STATUS is ${status}`);
-  const sizedAs = (path: string, f: Pick<FileEntry, 'size'>, st: Stats | undefined) => {
+  const sized = (path: string, f: Pick<FileEntry, 'size'>, st: Stats | undefined) => {
     if (!st) add(`${path} is missing`);
     else if (st.size !== f.size) add(`${path} has ${st.size} bytes, not ${f.size}`);
   };
-  const sized = (path: string, f: Pick<FileEntry, 'size'>) => sizedAs(path, f, statSync(path, { throwIfNoEntry: false }));
-  for (const { path, file, st } of await treeFilesOnDisk(layout, view.trees)) sizedAs(path, file, st);
+  for (const { path, file, st } of await treeFilesOnDisk(layout, view.trees)) sized(path, file, st);
   for (const [dir, text] of Object.entries(mediaChecksums(view))) {
     const checksum = join(layout.compose, dir, 'CHECKSUM');
     if (!existsSync(checksum) || readFileSync(checksum, 'utf8') !== text) add(`${checksum} is missing or not the one finalize wrote`);
@@ -81,7 +80,7 @@ export async function composeDamage(view: ComposeView, limit = 20): Promise<stri
       const p = join(layout.compose, dir, e.name);
       const st = lstatSync(p, { throwIfNoEntry: false });
       if (st?.isSymbolicLink() && !existsSync(p)) add(`${p} points at nothing (${readlinkSync(p)})`);
-      else sized(p, e);
+      else sized(p, e, statSync(p, { throwIfNoEntry: false }));
     }
   }
   if (view.metadata) {
