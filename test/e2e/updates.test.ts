@@ -18,6 +18,7 @@ import type { VettingReport } from '@rocky/publish';
 import type { ChangesRecord } from '@rocky/stages';
 import type { TempWorkspace } from '../helpers/workspace';
 import { nxOk, nxRun, ranTasks, rocky9Staged } from './publish-helpers';
+import { expectNextCompose } from '../helpers/compose-ids';
 
 const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
 
@@ -113,7 +114,7 @@ describe('a release through a minor release and weekly update pushes, media froz
     nxOk(ws, ['run', 'rocky-9:update-staging']);
     expect(ran()).toEqual(['update-staging', 'update-sync']);
     composes.push(latest());
-    expect(composes[2]).toMatch(/^Rocky-9-updates-\d{8}\.1$/);
+    expectNextCompose(composes[2], composes[1]); // .1 the same day, .0 after midnight
     expect(existsSync(join(R, 'compose/9', composes[1], 'work/sync-record.json'))).toBe(true); // the previous one stays
     const changes = JSON.parse(readFileSync(join(R, 'compose/9', composes[2], 'compose/metadata/changes.json'), 'utf8')) as ChangesRecord;
     expect(changes.previous).toBe(composes[1]);
