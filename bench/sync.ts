@@ -4,6 +4,8 @@
 // Each run of ours is a process of its own, as each run of dnf is and as an Nx task runs the stage
 // (sync-child.js); the same stage run in this process, its modules loaded and its code warm from
 // the runs before, is in the notes: the difference is what every sync task pays to start.
+// A third row times dnf reposync as Rocky's SOP runs it (empanadas' reposync.tmpl: `--gpgcheck`,
+// which verifies every package's signature, as ours does with rpmkeys), reported beside the goal's.
 // Standalone: node -r @swc-node/register bench/sync.ts [--scale 250] [--reps 3]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -12,7 +14,7 @@ import { spawn } from 'node:child_process';
 import { ensureFixture } from '@rocky/upstream-fixture';
 import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
-import { dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
+import { dnfArgv, dnfConfig, reposyncArgv } from '@rocky/rpm-repo';
 import { run } from '@rocky/exec';
 import { cpuSeconds, deferDelete, dotEnv, timeIt, flag, measured, median, standalone, type Emit } from './lib';
 
@@ -85,11 +87,37 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
         await run(reposyncArgv({ config: conf, releasever: 9, forcearch: arch, repos, quiet: true, downloadMetadata: true, arches: [arch, 'noarch'], dest: join(dnfDir, 'out', arch) }));
       }
     };
+    // As the SOP syncs (empanadas' reposync.tmpl, one container per repo x arch): the key imported
+    // with `rpm --import` (into a root of the run's own, before the clock starts), then per repo,
+    // one after the other, every arch at once: `dnf reposync --download-metadata --repoid=<repo>
+    // -p <dest> --forcearch <arch> --norepopath --remote-time --gpgcheck`. Its `dnf makecache`
+    // first and its repoclosure runs after are left out (ours includes its repoclosure).
+    const arches = ['x86_64', 'aarch64'];
+    const sopRoot = (dir: string, arch: string) => join(dir, 'root', arch);
+    const sopSetup = async (dir: string) => {
+      for (const arch of arches) {
+        mkdirSync(sopRoot(dir, arch), { recursive: true });
+        await run(['rpm', '--root', sopRoot(dir, arch), '--import', join(fxRoot, 'RPM-GPG-KEY-fixture')]);
+      }
+    };
+    const reposyncSop = (dir: string) => async () => {
+      for (const repo of ['BaseOS', 'AppStream']) {
+        await Promise.all(
+          arches.map((arch) => {
+            const conf = dnfConfig(join(dir, 'conf', repo, arch));
+            const repos = [{ id: repo, url: `${server.url}/v1/projects/bench/repo/hashed-${repo}/${arch}` }];
+            const sync = ['reposync', '--download-metadata', `--repoid=${repo}`, '-p', join(dir, 'out', repo, arch), '--norepopath', '--remote-time', '--gpgcheck', `--installroot=${sopRoot(dir, arch)}`];
+            // The SOP's repo configs have gpgcheck=1: reposync --gpgcheck skips the check of a repo without it.
+            return run(dnfArgv({ config: conf, releasever: 9, forcearch: arch, repos, quiet: true, assumeyes: true, setopt: [['gpgcheck', '1']] }, sync));
+          }),
+        );
+      }
+    };
     // Interleaved, so that a change in the machine's load hits both alike.
-    const times = { oursCold: [] as number[], dnfCold: [] as number[], oursWarm: [] as number[], dnfWarm: [] as number[], inCold: [] as number[], inWarm: [] as number[] };
+    const times = { oursCold: [] as number[], dnfCold: [] as number[], sopCold: [] as number[], oursWarm: [] as number[], dnfWarm: [] as number[], inCold: [] as number[], inWarm: [] as number[] };
     // CPU seconds of the cold runs as well (less sensitive to load than wall time): ours is its
     // process and the tools that waited for (gpg, gpgv, dnf), dnf's its processes.
-    const cpu = { ours: [] as number[], dnf: [] as number[] };
+    const cpu = { ours: [] as number[], dnf: [] as number[], sop: [] as number[] };
     const cpuOf = async (xs: number[], fn: () => Promise<number>) => {
       const before = cpuSeconds();
       const wall = await fn();
@@ -102,13 +130,17 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
       times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours(oursDir(i)))));
       times.dnfCold.push(await cpuOf(cpu.dnf, () => timeIt(1, reposync(dnfDir(i)))));
       times.inCold.push(await timeIt(1, inProcess(join(runDirs, `in-process-${i}`))));
+      const sop = join(runDirs, `sop-${i}`);
+      await sopSetup(sop);
+      times.sopCold.push(await cpuOf(cpu.sop, () => timeIt(1, reposyncSop(sop))));
     }
     // Warm: the last cold runs' directories, already populated.
     const last = reps - 1;
     const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(oursDir(last), 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks and dnf repoclosure; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)}); ours in the bench's process, warm: ${runs(times.inCold)} (median ${median(times.inCold).toFixed(2)})` }));
+    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks (repomd.xml's with gpgv, every package's with rpmkeys) and dnf repoclosure, dnf reposync checks none; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)}); ours in the bench's process, warm: ${runs(times.inCold)} (median ${median(times.inCold).toFixed(2)})` }));
+    emit(measured({ name: "sync cold, against the SOP's reposync", ours: median(times.oursCold), theirs: median(times.sopCold), theirsName: 'dnf reposync --gpgcheck (empanadas)', goal: 'report', notes: `${note}; theirs as Rocky's SOP runs it: per repo, each arch at once, --gpgcheck --remote-time --norepopath, the key imported first (untimed), no makecache, no repoclosure (ours includes its repoclosure); runs ours ${runs(times.oursCold)}, theirs ${runs(times.sopCold)}; CPU-s theirs ${runs(cpu.sop)}` }));
     for (let i = 0; i < reps; i++) {
       times.oursWarm.push(await timeIt(1, ours(oursDir(last))));
       times.dnfWarm.push(await timeIt(1, reposync(dnfDir(last))));

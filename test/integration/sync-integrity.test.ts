@@ -10,10 +10,11 @@ import { pathToFileURL } from 'node:url';
 import { composeRoot } from '@rocky/config';
 import { run } from '@rocky/exec';
 import { Store } from '@rocky/store';
-import { Limiter, applyTree, dnfArgv, dnfConfig, planTree, type SyncTreeOptions } from '@rocky/rpm-repo';
+import { Limiter, SignatureVerifier, applyTree, dnfArgv, dnfConfig, planTree, type SyncTreeOptions } from '@rocky/rpm-repo';
 import { readSyncManifest } from '@rocky/stages';
-import { addPackage, editPrimary, serveFixture, updatePackage, type PkgDef, type FixtureServer } from '@rocky/upstream-fixture';
-import { privateFixture, testSite } from '../helpers/fixture';
+import { addPackage, damageSignatures, editPrimary, serveFixture, updatePackage, type PkgDef, type FixtureServer } from '@rocky/upstream-fixture';
+import { privateFixture, sharedFixture, testSite } from '../helpers/fixture';
+import { FixtureLayout } from '../../apps/upstream-fixture/src/paths';
 
 const pkg = (name: string): PkgDef => ({
   name,
@@ -189,5 +190,58 @@ describe('sync stage: a package linked from the store is checked against primary
       await t.close();
       own.cleanup();
     }
+  });
+});
+
+describe("packages' signatures verified with the upstream key (rpmkeys, as dnf's --gpgcheck)", () => {
+  let fx: string;
+  let dir: string;
+  const verifiers: SignatureVerifier[] = [];
+  beforeAll(async () => {
+    fx = await sharedFixture();
+    dir = mkdtempSync(join(tmpdir(), 'pkg-signatures-'));
+  });
+  afterAll(() => {
+    for (const v of verifiers) rmSync(v.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const verifier = (key: string) => {
+    const v = new SignatureVerifier(join(fx, key));
+    verifiers.push(v);
+    return v;
+  };
+  const signed = () => {
+    const tree = new FixtureLayout(fx).tree('rocky-9', 'BaseOS', 'x86_64');
+    return readdirSync(join(tree, 'Packages/b')).slice(0, 3).map((n) => ({ file: join(tree, 'Packages/b', n), what: `BaseOS: Packages/b/${n}` }));
+  };
+
+  it('good signatures pass, in as many rpmkeys runs as batches; the verifier leaves nothing behind', async () => {
+    const v = verifier('RPM-GPG-KEY-fixture');
+    await v.checkPackages(signed(), 2);
+    v.close();
+    expect(existsSync(v.dir)).toBe(false);
+  });
+
+  it("a signature that does not verify, or one by another key, fails naming the package with rpmkeys' words; its log is kept", async () => {
+    const [good, other] = signed();
+    const bytes = readFileSync(good.file);
+    expect(damageSignatures(bytes)).toBe(1); // the key id still reads as the fixture key's
+    const damaged = join(dir, 'damaged.rpm');
+    writeFileSync(damaged, bytes);
+    const v = verifier('RPM-GPG-KEY-fixture');
+    const err: Error = await v.checkPackages([{ file: damaged, what: 'BaseOS: damaged.rpm' }, other]).then(() => new Error('passed'), (x: Error) => x);
+    expect(err.message).toMatch(/^1 package failed the signature check against \S+RPM-GPG-KEY-fixture:\n {2}BaseOS: damaged\.rpm \(digests SIGNATURES NOT OK\)\nrpmkeys' log: /);
+    const log = /rpmkeys' log: (\S+)/.exec(err.message)![1];
+    expect(readFileSync(log, 'utf8')).toContain(`${damaged}: digests SIGNATURES NOT OK`);
+    v.close();
+    expect(existsSync(log)).toBe(true);
+    // The fixture's packages against the SIG key: not its signature.
+    const sig = verifier('RPM-GPG-KEY-fixture-sig');
+    await expect(sig.checkPackages([other])).rejects.toThrow(`1 package failed the signature check against ${join(fx, 'RPM-GPG-KEY-fixture-sig')}:\n  ${other.what} (digests SIGNATURES NOT OK)`);
+  });
+
+  it('a check that could not run (a missing file) is a tool error, not a verdict on a package', async () => {
+    const v = verifier('RPM-GPG-KEY-fixture');
+    await expect(v.checkPackages([...signed(), { file: join(dir, 'missing.rpm'), what: 'missing' }])).rejects.toThrow(/rpmkeys exited 1: .*\n(.|\n)*missing\.rpm: open failed/);
   });
 });

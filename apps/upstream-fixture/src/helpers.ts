@@ -2,7 +2,7 @@
 // repo/arch, a repo that does not close, repodata pointing outside the repo. Files may be
 // hardlinked into other trees and the cache, so nothing is modified in place: new files are
 // written and renamed over old names.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -117,6 +117,44 @@ export async function removePackage(opts: { root: string; project: string; repo:
     await refreshRepodata(tree, key);
     return { href: old.href };
   });
+}
+
+/**
+ * Replaces one package of one repo/arch with a copy whose signatures do not verify (the last byte
+ * of each signature in its signature header changed: the signer's key id still reads as the
+ * fixture key's), then refreshes and re-signs that tree's repodata: what a faulty signing service
+ * would publish, in metadata the upstream key signs. Other trees' hardlinks keep the good bytes.
+ */
+export async function damageSignature(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ href: string }> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const tree = layout.tree(opts.project, opts.repo, opts.arch);
+  return withFixtureLock(layout, async () => {
+    const p = readPrimary(tree).find((x) => x.name === opts.name);
+    if (!p) throw new Error(`damageSignature: no package ${opts.name} in ${tree}`);
+    const key = layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main');
+    const file = join(tree, p.href);
+    const bytes = Buffer.from(readFileSync(file));
+    if (!damageSignatures(bytes)) throw new Error(`damageSignature: ${file} is not signed`);
+    writeFileSync(`${file}.damaged`, bytes);
+    renameSync(`${file}.damaged`, file);
+    await refreshRepodata(tree, key);
+    return { href: p.href };
+  });
+}
+
+/** Changes the last byte (in the signature's MPI) of every OpenPGP signature in an RPM's signature header, in place; returns how many. */
+export function damageSignatures(rpm: Buffer): number {
+  const nindex = rpm.readUInt32BE(96 + 8);
+  const store = 96 + 16 + nindex * 16;
+  let n = 0;
+  for (let i = 0; i < nindex; i++) {
+    const e = 96 + 16 + i * 16;
+    // RSAHEADER, DSAHEADER, PGP, GPG
+    if (![268, 267, 1002, 1005].includes(rpm.readUInt32BE(e))) continue;
+    rpm[store + rpm.readUInt32BE(e + 8) + rpm.readUInt32BE(e + 12) - 1] ^= 0xff;
+    n++;
+  }
+  return n;
 }
 
 /**

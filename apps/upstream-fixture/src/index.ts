@@ -4,6 +4,6 @@ export { ensureFixture, siteFixtureOptions, type FixtureOptions, type FixtureInf
 export { kojiState } from './pungi/compose';
 export { APOLLO_DIR, apolloFilePath, repoUrlPath } from './paths';
 export { serveFixture, type FixtureServer, type FaultKind, type FaultRule, type RequestRecord, type ServeOptions } from './server';
-export { updatePackage, removePackage, dropModuleStream, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
+export { updatePackage, removePackage, damageSignature, damageSignatures, dropModuleStream, writeBrokenRepo, addPackage, editPrimary, injectHref, type PrimaryEdit } from './helpers';
 export type { PkgDef } from './model';
 export { serveBucket, type FixtureBucket, type BucketOptions, type BucketRequest, type BucketUpload } from './bucket';

@@ -6,3 +6,4 @@ export * from './gpg';
 export * from './signing';
 export * from './hash-cache';
 export * from './version';
+export * from './rpmkeys';

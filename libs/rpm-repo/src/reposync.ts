@@ -45,6 +45,8 @@ export interface TreeResult {
   packages: (TreeFile & { name: string; arch: string; epoch: string; version: string; release: string; sourcerpm?: string; sigkey: string | null })[];
   /** The key id (16 hex) every package was checked to be signed by (`signer` of the options). */
   signer?: string;
+  /** Every package's signatures were verified against the verifier's key (rpmkeys), in this sync or an earlier one (knownSigners). */
+  signaturesChecked?: true;
   repodata: TreeFile[];
   fetched: number;
   fetchedBytes: number;
@@ -63,13 +65,19 @@ export interface SyncTreeOptions {
   /** Counts bytes as they arrive, for progress output. */
   onBytes?: (n: number) => void;
   what: string;
-  /** Key id (16 hex) every package must be signed with; unset: any or no signature. */
+  /**
+   * Key id (16 hex) every package must be signed with; unset: any or no signature. With a
+   * `verifier`, every package's signatures are also verified against its key (rpmkeys).
+   */
   signer?: string;
   /**
-   * The key id that signed a package's bytes, by their sha256, as earlier syncs read it: a package
-   * whose bytes are checked against that sha256 in this run is not read for its signature again.
+   * The key id that signed a package's bytes, by their sha256, as earlier syncs read and verified
+   * it: a package whose bytes are checked against that sha256 in this run is not read for its
+   * signature again, nor verified again.
    */
   knownSigners?: ReadonlyMap<string, string>;
+  /** Package signatures verified in this run (or being), shared by all trees: a package in several trees is verified once. */
+  signaturesVerified?: Map<string, Promise<void>>;
   /**
    * repomd.xml's records and primary's packages, as a sync of these very repomd.xml bytes recorded
    * them (same repomd, same records, same primary, same packages): neither repomd.xml nor primary
@@ -364,6 +372,7 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   );
   // Every package is checked before any is placed, and before the tree exists.
   const actual = await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
+  const verified = opts.signer && opts.verifier ? await verifySignatures(opts, opts.verifier, plan.packages) : false;
   await fsp.mkdir(dest, { recursive: true });
   const packages = await Promise.all(
     plan.packages.map(async (p, i) => {
@@ -402,7 +411,25 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   }
 
   const removed = removeStale ? await removeUnlisted(dest, new Set([...packages.map((p) => p.path), ...repodata.map((r) => r.path)])) : [];
-  return { packages, repodata, ...(opts.signer ? { signer: opts.signer } : {}), fetched, fetchedBytes, linked: packages.length - fetched, removed };
+  return { packages, repodata, ...(opts.signer ? { signer: opts.signer } : {}), ...(verified ? { signaturesChecked: true as const } : {}), fetched, fetchedBytes, linked: packages.length - fetched, removed };
+}
+
+/**
+ * Every package's signatures verified against the upstream key, as empanadas' `reposync
+ * --gpgcheck` verifies them, but those an earlier sync verified (knownSigners) or another tree
+ * of this run verifies: a bad signature, or one by another key, fails the tree before it exists.
+ * The files are the store objects, whose bytes were just checked against their sha256.
+ */
+async function verifySignatures(opts: SyncTreeOptions, verifier: SignatureVerifier, packages: RpmPackage[]): Promise<true> {
+  const memo = opts.signaturesVerified ?? new Map<string, Promise<void>>();
+  const todo = [...new Map(packages.filter((p) => !opts.knownSigners?.has(p.sha256) && !memo.has(p.sha256)).map((p) => [p.sha256, p])).values()];
+  if (todo.length) {
+    const checking = Promise.all(todo.map(async (p) => ({ file: await opts.store.localPath(p.sha256), what: `${opts.what}: ${p.href}` }))).then((files) => verifier.checkPackages(files));
+    checking.catch(() => {}); // awaited below, and by the trees that share a package; not also an unhandled rejection
+    for (const p of todo) memo.set(p.sha256, checking);
+  }
+  await Promise.all(packages.map((p) => memo.get(p.sha256)));
+  return true;
 }
 
 /** Deletes .rpm files and repodata files under `dest` that are not in `keep`. */

@@ -40,6 +40,8 @@ export interface TreeManifest {
   packages: PackageEntry[];
   /** Key id (16 hex) every package was checked to be signed by, where the site requires signed packages. */
   signer?: string;
+  /** Every package's signatures were verified against that key (rpmkeys); records of earlier versions, without it, were checked for the key id only. */
+  signaturesChecked?: true;
 }
 
 /** The part of the release config that one arch's downstream work depends on. */

@@ -87,7 +87,7 @@ const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' :
 
 export const syncStage: Stage<SyncPlan, SyncResult> = {
   name: 'sync',
-  tools: (ctx) => ['dnf', 'gpgv', ...(ctx.site.upstream.verifySignature ? ['gpg'] : [])],
+  tools: (ctx) => ['dnf', 'gpgv', ...(ctx.site.upstream.verifySignature ? ['gpg', 'rpmkeys'] : [])],
   // One writer per release's composes: a second sync refuses clearly instead of interleaving.
   locks: (ctx) => [{ file: composeRoot(ctx.site, ctx.release).syncLock, what: `sync of ${ctx.project}` }],
 
@@ -117,7 +117,8 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
       // Up to date: nothing is fetched, so the key's id (a gpg run) is not asked for.
       if (upToDate) return { ...partial, digest, upToDate };
       if (!ctx.dryRun) partial.forks = DnfForks.start();
-      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's: its own).
+      // As empanadas' `reposync --gpgcheck`: every package must be signed by the upstream key (a SIG's:
+      // its own), and its signatures verify against that key (rpmkeys).
       // Its id (a gpg run) is read while the trees are planned, which do not need it.
       const known = recordedFacts(newest?.record);
       const opts = treeOptions(ctx, { upstream, verifier, signatureKey, store, knownSigners: known.signers });
@@ -266,9 +267,10 @@ function treeOptions(
 ): (t: RepoTree) => SyncTreeOptions {
   const { signatureKey } = a;
   const limiter = new Limiter(ctx.site.concurrency.downloads);
-  // Shared by all trees: a package in several trees is fetched once, and hashed once.
+  // Shared by all trees: a package in several trees is fetched once, hashed once, its signatures verified once.
   const inflight = new Map();
   const checked = new Map();
+  const signaturesVerified = new Map<string, Promise<void>>();
   return (t) => ({
     url: upstreamUrl(ctx.site, ctx.release, t, a.upstream.base),
     store: a.store,
@@ -278,6 +280,7 @@ function treeOptions(
     signaturePassed: signatureKey && (async (repomd, signature) => !!(await a.store.getKey(signatureKey(repomd, signature)))),
     inflight,
     checked,
+    signaturesVerified,
     limiter,
     what: `${ctx.release.project} ${treeId(t)}`,
     onBytes: a.onBytes,
@@ -327,7 +330,9 @@ function newestRecord(ctx: StageContext): { layout: ComposeLayout; record: SyncR
 /**
  * What a sync record tells the next sync, all keyed by content: the packages of each tree by the
  * sha256 of the repomd.xml they were read from (same bytes, same primary, same packages), and
- * the signer of each package's bytes, from trees whose packages were all checked against a key.
+ * the signer of each package's bytes, from trees whose packages' signatures were all verified
+ * against a key (not those of records made before signatures were verified: those trees'
+ * packages are verified once more).
  */
 function recordedFacts(record: SyncRecord | undefined): { listed: Map<string, NonNullable<SyncTreeOptions['listed']>>; signers: Map<string, string> } {
   const listed = new Map<string, NonNullable<SyncTreeOptions['listed']>>();
@@ -339,7 +344,7 @@ function recordedFacts(record: SyncRecord | undefined): { listed: Map<string, No
     if (repomd && records.some((r) => r.type === 'primary') && !listed.has(repomd.sha256)) {
       listed.set(repomd.sha256, { records, packages: t.packages.map(({ path, sigkey: _k, ...p }) => ({ ...p, href: path })) });
     }
-    if (t.signer) for (const p of t.packages) signers.set(p.sha256, t.signer);
+    if (t.signer && t.signaturesChecked) for (const p of t.packages) signers.set(p.sha256, t.signer);
   }
   return { listed, signers };
 }
@@ -462,7 +467,7 @@ async function closeRepos(ctx: StageContext, layout: ComposeLayout, closure: { t
 }
 
 function treeManifest(t: RepoTree, r: TreeResult): TreeManifest & { group: Arch | 'source' } {
-  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages, ...(r.signer ? { signer: r.signer } : {}) };
+  return { id: treeId(t), repo: t.repo, dir: t.dir, kind: t.kind, arch: t.arch, group: t.group, path: t.path, repodata: r.repodata, packages: r.packages, ...(r.signer ? { signer: r.signer } : {}), ...(r.signaturesChecked ? { signaturesChecked: true as const } : {}) };
 }
 
 /** One manifest per arch (and source), free of compose ids and times, plus compose.json. */
