@@ -126,7 +126,7 @@ describe('sync of rocky-9 from the fixture', () => {
     const { newHref } = await updatePackage({ root: fx.root, project: 'rocky-9', repo: 'BaseOS', arch: 'aarch64', name: 'bash' });
     t.server.clearRequests();
     const verify = vi.spyOn(SignatureVerifier.prototype, 'verify');
-    const checkPackages = vi.spyOn(SignatureVerifier.prototype, 'checkPackages');
+    const checkPackage = vi.spyOn(SignatureVerifier.prototype, 'checkPackage');
     const parse = vi.spyOn(repodata, 'parsePrimary');
     const parseRepomd = vi.spyOn(repodata, 'parseRepomd');
     const workers = vi.spyOn(hashWorkers, 'startHashWorkers');
@@ -137,7 +137,7 @@ describe('sync of rocky-9 from the fixture', () => {
       // gpgv ran on the one changed repomd.xml: the others' identical bytes passed it before.
       expect(verify.mock.calls.map((c) => c[2])).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
       // rpmkeys verified the new package's signature alone: the last sync verified every other one's bytes.
-      expect(checkPackages.mock.calls.map((c) => c[0].map((f) => f.what))).toEqual([[`rocky-9 BaseOS-aarch64-os: ${newHref}`]]);
+      expect(checkPackage.mock.calls.map((c) => c[1])).toEqual([`rocky-9 BaseOS-aarch64-os: ${newHref}`]);
       // Only the changed repo's repomd.xml and primary are parsed: every other repomd.xml is the one
       // the last sync recorded, so its records and packages are known (each file is still checked
       // against its sha256).
@@ -145,7 +145,7 @@ describe('sync of rocky-9 from the fixture', () => {
       expect(parseRepomd.mock.calls.map((c) => c[1]).filter((w) => w?.startsWith('rocky-9 '))).toEqual(['rocky-9 BaseOS-aarch64-os: repomd.xml']);
     } finally {
       verify.mockRestore();
-      checkPackages.mockRestore();
+      checkPackage.mockRestore();
       parse.mockRestore();
       parseRepomd.mockRestore();
       workers.mockRestore();

@@ -76,8 +76,8 @@ export interface SyncTreeOptions {
    * signature again, nor verified again.
    */
   knownSigners?: ReadonlyMap<string, string>;
-  /** Package signatures verified in this run (or being), shared by all trees: a package in several trees is verified once. */
-  signaturesVerified?: Map<string, Promise<void>>;
+  /** Package signature checks of this run, by sha256, shared by all trees: a package in several trees is checked once. */
+  signatureChecks?: Map<string, SignatureCheck>;
   /**
    * repomd.xml's records and primary's packages, as a sync of these very repomd.xml bytes recorded
    * them (same repomd, same records, same primary, same packages): neither repomd.xml nor primary
@@ -358,6 +358,9 @@ class Confinement {
 export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: string, removeStale: boolean): Promise<TreeResult> {
   await storePrimary(opts, plan);
   const box = new Confinement(dest);
+  // As empanadas' `reposync --gpgcheck`: with the upstream key, every package's signatures are verified.
+  const verifier = opts.signer ? opts.verifier : undefined;
+  const checks = opts.signatureChecks ?? new Map<string, SignatureCheck>();
   let fetched = 0;
   let fetchedBytes = 0;
   // Store objects are never removed during a run: what planning found stays there. Their sizes
@@ -367,12 +370,14 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
       if (plan.stored.has(p.sha256)) return { sha256: p.sha256, size: NaN, fetched: false, verified: false };
       const obj = await fetchObject(opts, p.href, { sha256: p.sha256, size: Number.isFinite(p.size) ? p.size : undefined }, true);
       if (obj.fetched) (fetched++, (fetchedBytes += obj.size));
+      // Its bytes were checked as they arrived: its signatures are checked while the others download.
+      if (verifier) signatureCheck(opts, verifier, checks, p);
       return obj;
     }),
   );
   // Every package is checked before any is placed, and before the tree exists.
   const actual = await checkObjects(opts, plan.checked, plan.packages.map((p, i) => ({ href: p.href, expect: p, obj: objs[i] })), dest);
-  const verified = opts.signer && opts.verifier ? await verifySignatures(opts, opts.verifier, plan.packages) : false;
+  if (verifier) await signaturesVerified(opts, verifier, checks, plan.packages);
   await fsp.mkdir(dest, { recursive: true });
   const packages = await Promise.all(
     plan.packages.map(async (p, i) => {
@@ -411,25 +416,40 @@ export async function applyTree(opts: SyncTreeOptions, plan: TreePlan, dest: str
   }
 
   const removed = removeStale ? await removeUnlisted(dest, new Set([...packages.map((p) => p.path), ...repodata.map((r) => r.path)])) : [];
-  return { packages, repodata, ...(opts.signer ? { signer: opts.signer } : {}), ...(verified ? { signaturesChecked: true as const } : {}), fetched, fetchedBytes, linked: packages.length - fetched, removed };
+  return { packages, repodata, ...(opts.signer ? { signer: opts.signer } : {}), ...(verifier ? { signaturesChecked: true as const } : {}), fetched, fetchedBytes, linked: packages.length - fetched, removed };
+}
+
+/** A package's signature check: `queued` settles (never rejects) once its file is in the verifier's queue, `checked` once its batch ran. */
+export interface SignatureCheck {
+  queued: Promise<unknown>;
+  checked: Promise<void>;
+}
+
+/** The check of a package's signatures, queued once per run (a package in several trees is checked once). */
+function signatureCheck(opts: SyncTreeOptions, verifier: SignatureVerifier, checks: Map<string, SignatureCheck>, p: RpmPackage): SignatureCheck | undefined {
+  if (opts.knownSigners?.has(p.sha256)) return undefined;
+  let c = checks.get(p.sha256);
+  if (!c) {
+    const queuing = opts.store.localPath(p.sha256).then((file) => ({ checked: verifier.checkPackage(file, `${opts.what}: ${p.href}`) }));
+    c = { queued: queuing.catch(() => {}), checked: queuing.then((q) => q.checked) };
+    c.checked.catch(() => {}); // settled by the trees that list it; not also an unhandled rejection
+    checks.set(p.sha256, c);
+  }
+  return c;
 }
 
 /**
- * Every package's signatures verified against the upstream key, as empanadas' `reposync
- * --gpgcheck` verifies them, but those an earlier sync verified (knownSigners) or another tree
- * of this run verifies: a bad signature, or one by another key, fails the tree before it exists.
- * The files are the store objects, whose bytes were just checked against their sha256.
+ * Every package's signatures verified against the upstream key, but those an earlier sync
+ * verified (knownSigners): the ones downloaded were queued as they arrived; those from the store,
+ * whose bytes were just hashed, now. A bad signature, or one by another key, fails the tree
+ * before it exists, naming every package refused.
  */
-async function verifySignatures(opts: SyncTreeOptions, verifier: SignatureVerifier, packages: RpmPackage[]): Promise<true> {
-  const memo = opts.signaturesVerified ?? new Map<string, Promise<void>>();
-  const todo = [...new Map(packages.filter((p) => !opts.knownSigners?.has(p.sha256) && !memo.has(p.sha256)).map((p) => [p.sha256, p])).values()];
-  if (todo.length) {
-    const checking = Promise.all(todo.map(async (p) => ({ file: await opts.store.localPath(p.sha256), what: `${opts.what}: ${p.href}` }))).then((files) => verifier.checkPackages(files));
-    checking.catch(() => {}); // awaited below, and by the trees that share a package; not also an unhandled rejection
-    for (const p of todo) memo.set(p.sha256, checking);
-  }
-  await Promise.all(packages.map((p) => memo.get(p.sha256)));
-  return true;
+async function signaturesVerified(opts: SyncTreeOptions, verifier: SignatureVerifier, checks: Map<string, SignatureCheck>, packages: RpmPackage[]): Promise<void> {
+  const mine = packages.flatMap((p) => signatureCheck(opts, verifier, checks, p) ?? []);
+  // Every check this tree waits for is queued before the queue is flushed (another tree's too).
+  await Promise.all(mine.map((c) => c.queued));
+  verifier.flushPackages();
+  await verifier.settle(mine.map((c) => c.checked));
 }
 
 /** Deletes .rpm files and repodata files under `dest` that are not in `keep`. */

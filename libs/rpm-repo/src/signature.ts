@@ -4,7 +4,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gpgDearmor, gpgKeyIds, gpgvVerify, mapLimit, rpmkeysChecksig, rpmkeysImport, scratchName, sweepScratch } from '@rocky/exec';
+import { gpgDearmor, gpgKeyIds, gpgvVerify, rpmkeysChecksig, rpmkeysImport, scratchName, sweepScratch } from '@rocky/exec';
 
 const PREFIX = 'releng-gpgv';
 let made = 0;
@@ -38,6 +38,27 @@ function makeDir(parent: string): string {
   }
 }
 
+/** A package whose signatures rpmkeys refused: `why` is its words (`digests SIGNATURES NOT OK`), `log` its log. */
+export class RefusedSignature extends Error {
+  constructor(
+    readonly what: string,
+    readonly why: string,
+    readonly log: string,
+  ) {
+    super(`${what}: ${why}`);
+    this.name = 'RefusedSignature';
+  }
+}
+
+/** A package file waiting for its rpmkeys run; `seq`: its place among all ever queued. */
+interface QueuedPackage {
+  file: string;
+  what: string;
+  seq: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 export class SignatureVerifier {
   readonly dir: string;
   private home: string;
@@ -48,10 +69,11 @@ export class SignatureVerifier {
   /** A failed verification's inputs and gpgv log are kept (the error names them). */
   private keep = false;
 
-  /** `parent`: where the verifier's directory goes (default the system's temp dir). */
+  /** `parent`: where the verifier's directory goes (default the system's temp dir); `packageBatch`: files an rpmkeys run checks. */
   constructor(
     readonly keyFile: string,
     parent = tmpdir(),
+    readonly packageBatch = 256,
   ) {
     this.dir = makeDir(parent);
     // gpg's own state for reading the key file, so the user's ~/.gnupg is never touched.
@@ -85,36 +107,86 @@ export class SignatureVerifier {
   }
 
   /**
-   * Checks the signatures of package files (rpmkeys --checksig, `batch` files a run, two runs at
-   * a time) against the key alone, as dnf's `--gpgcheck` does: a signature that does not verify,
-   * or one by another key, fails. Throws naming each package that failed (`what`), with rpmkeys'
-   * words and its log, which is kept. A package with no signature passes here: its signer's key
-   * id is checked by the caller.
+   * Queues a package file for the check of its signatures against the key alone (rpmkeys
+   * --checksig), as dnf's `--gpgcheck` checks them: a signature that does not verify, or one by
+   * another key, is refused. Files are checked `packageBatch` to an rpmkeys run, at most two runs
+   * at a time, as soon as a batch is full (a sync queues packages as they arrive) or flushed.
+   * Settles when its batch has run; refused, with a RefusedSignature (see settle). A package with
+   * no signature passes here: its signer's key id is the caller's to check.
    */
-  async checkPackages(files: { file: string; what: string }[], batch = 256): Promise<void> {
-    if (!files.length) return;
-    const db = await (this.rpmdb ??= (async () => {
-      const dir = join(this.dir, 'rpmdb');
-      mkdirSync(dir);
-      await rpmkeysImport(dir, this.keyFile);
-      return dir;
-    })());
-    const what = new Map(files.map((f) => [f.file, f.what]));
-    const batches: string[][] = [];
-    for (let i = 0; i < files.length; i += batch) batches.push(files.slice(i, i + batch).map((f) => f.file));
-    const failed: string[] = [];
-    const logs: string[] = [];
-    await mapLimit(batches, 2, async (b) => {
-      const log = join(this.dir, `${Math.random().toString(36).slice(2)}.rpmkeys.log`);
-      const bad = await rpmkeysChecksig(db, b, log);
-      if (!bad.length) return void rmSync(log, { force: true });
-      logs.push(log);
-      for (const f of bad) failed.push(`${what.get(f.file)} (${f.why})`);
+  checkPackage(file: string, what: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ file, what, seq: this.queued++, resolve, reject });
+      this.pump();
     });
-    if (!failed.length) return;
-    this.keep = true;
-    const shown = failed.slice(0, 10).map((l) => `\n  ${l}`).join('');
-    throw new Error(`${failed.length} package${failed.length > 1 ? 's' : ''} failed the signature check against ${this.keyFile}:${shown}${failed.length > 10 ? `\n  … and ${failed.length - 10} more` : ''}\nrpmkeys' log: ${logs.join(', ')}`);
+  }
+
+  /** Starts checking every file queued so far, without waiting for a full batch. */
+  flushPackages(): void {
+    this.flushed = this.queued;
+    this.pump();
+  }
+
+  /**
+   * Waits for package checks; throws the first error that is not a verdict on a package (rpmkeys
+   * could not run), else one naming every package refused, with rpmkeys' words and its logs, kept.
+   */
+  async settle(checks: Promise<void>[]): Promise<void> {
+    const errors = (await Promise.allSettled(checks)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const other = errors.find((e) => !(e instanceof RefusedSignature));
+    if (other) throw other;
+    const refused = [...new Map((errors as RefusedSignature[]).map((e) => [e.what, e])).values()];
+    if (!refused.length) return;
+    const shown = refused.slice(0, 10).map((e) => `\n  ${e.what} (${e.why})`).join('');
+    const more = refused.length > 10 ? `\n  … and ${refused.length - 10} more` : '';
+    throw new Error(`${refused.length} package${refused.length > 1 ? 's' : ''} failed the signature check against ${this.keyFile}:${shown}${more}\nrpmkeys' log: ${[...new Set(refused.map((e) => e.log))].join(', ')}`);
+  }
+
+  /** Checks these package files now (checkPackage, flushed, settled). */
+  async checkPackages(files: { file: string; what: string }[]): Promise<void> {
+    const checks = files.map((f) => this.checkPackage(f.file, f.what));
+    this.flushPackages();
+    await this.settle(checks);
+  }
+
+  private queue: QueuedPackage[] = [];
+  /** Files ever queued, and how many of those were flushed (a batch of fewer may start). */
+  private queued = 0;
+  private flushed = 0;
+  private running = 0;
+
+  private pump(): void {
+    while (this.running < 2 && this.queue.length && (this.queue.length >= this.packageBatch || this.queue[0].seq < this.flushed)) {
+      const batch = this.queue.splice(0, this.packageBatch);
+      this.running++;
+      void this.runBatch(batch).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async runBatch(batch: QueuedPackage[]): Promise<void> {
+    try {
+      const db = await (this.rpmdb ??= (async () => {
+        const dir = join(this.dir, 'rpmdb');
+        mkdirSync(dir);
+        await rpmkeysImport(dir, this.keyFile);
+        return dir;
+      })());
+      const log = join(this.dir, `${Math.random().toString(36).slice(2)}.rpmkeys.log`);
+      const refused = new Map((await rpmkeysChecksig(db, batch.map((f) => f.file), log)).map((f) => [f.file, f.why]));
+      if (refused.size) this.keep = true;
+      else rmSync(log, { force: true });
+      for (const f of batch) {
+        const why = refused.get(f.file);
+        if (why) f.reject(new RefusedSignature(f.what, why, log));
+        else f.resolve();
+      }
+    } catch (e) {
+      this.keep = true; // the log a tool error names
+      for (const f of batch) f.reject(e);
+    }
   }
 
   /** Key id (16 hex digits) of the verifying key: packages must carry it too. */

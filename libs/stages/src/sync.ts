@@ -35,7 +35,7 @@ import {
 } from '@rocky/config';
 import { bytes, mapLimit, progress, readJson, sha256, startHashWorkers, symlinkAtomic, writeFileAtomic, writeJsonAtomic } from '@rocky/exec';
 import { openStore, type Store } from '@rocky/store';
-import { DnfForks, Limiter, SignatureVerifier, applyTree, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
+import { DnfForks, Limiter, SignatureVerifier, applyTree, type SignatureCheck, hashLinked, sweepVerifierDirs, fetchRepomd, planTree, repoclosure, writeRepodata, type SyncTreeOptions, type TreePlan, type TreeResult } from '@rocky/rpm-repo';
 import { openUpstream, type Upstream } from './upstream';
 import { restoreTree, treeFilesOnDisk, writeTreeFiles } from './trees';
 import { releaseSlice, type ArchManifest, type ComposeRef, type SyncRecord, type TreeManifest } from './manifests';
@@ -270,7 +270,7 @@ function treeOptions(
   // Shared by all trees: a package in several trees is fetched once, hashed once, its signatures verified once.
   const inflight = new Map();
   const checked = new Map();
-  const signaturesVerified = new Map<string, Promise<void>>();
+  const signatureChecks = new Map<string, SignatureCheck>();
   return (t) => ({
     url: upstreamUrl(ctx.site, ctx.release, t, a.upstream.base),
     store: a.store,
@@ -280,7 +280,7 @@ function treeOptions(
     signaturePassed: signatureKey && (async (repomd, signature) => !!(await a.store.getKey(signatureKey(repomd, signature)))),
     inflight,
     checked,
-    signaturesVerified,
+    signatureChecks,
     limiter,
     what: `${ctx.release.project} ${treeId(t)}`,
     onBytes: a.onBytes,
