@@ -11,6 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadRelease, loadSite, type Site } from '@rocky/config';
 import { spawn } from 'node:child_process';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { compiledBuild } = require('../tools/executors/build') as { compiledBuild: (root: string) => string };
 import { ensureFixture } from '@rocky/upstream-fixture';
 import { runStage, stageContext, syncStage } from '../libs/stages/src';
 import { readSyncManifest } from '../libs/stages/src/manifests';
@@ -73,6 +75,9 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     };
     /** Our sync into `out`, in a process of its own with the environment Nx gives a task (the workspace's .env). */
     const taskEnv = { ...process.env, ...dotEnv(resolve(__dirname, '../.env')) };
+    // The compiled build the children load, made now if the sources changed since the last one:
+    // not in a timed run (the first nx run after a change makes it, once).
+    compiledBuild(resolve(__dirname, '..'));
     const ours = (out: string) => async () => {
       await run([process.execPath, resolve(__dirname, 'sync-child.js'), JSON.stringify({ root: join(out, 'ws'), rel, site: siteIn(out) })], { env: taskEnv });
     };
