@@ -395,6 +395,7 @@ const PACKAGES: Record<string, [string, string]> = {
   'grub-mkstandalone': ['grub-common grub-efi-amd64-bin', 'grub2-tools-extra'],
   rsync: ['rsync', 'rsync'],
   find: ['findutils', 'findutils'],
+  xargs: ['findutils', 'findutils'],
   tar: ['tar', 'tar'],
   gpg: ['gnupg', 'gnupg2'],
   gpgv: ['gpgv', 'gnupg2'],

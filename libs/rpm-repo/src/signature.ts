@@ -4,6 +4,7 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { gpgDearmor, gpgKeyIds, gpgvVerify, rpmkeysChecksig, rpmkeysImport, scratchName, sweepScratch } from '@rocky/exec';
 
 const PREFIX = 'releng-gpgv';
@@ -50,13 +51,10 @@ export class RefusedSignature extends Error {
   }
 }
 
-/** A package file waiting for its rpmkeys run; `seq`: its place among all ever queued. */
-interface QueuedPackage {
-  file: string;
-  what: string;
-  seq: number;
-  resolve: () => void;
-  reject: (e: unknown) => void;
+/** An xargs running rpmkeys over the package files written to `input`, and what each file is for. */
+interface Lane {
+  input: PassThrough;
+  files: Map<string, { what: string; resolve: () => void; reject: (e: unknown) => void }[]>;
 }
 
 export class SignatureVerifier {
@@ -109,27 +107,33 @@ export class SignatureVerifier {
   /**
    * Queues a package file for the check of its signatures against the key alone (rpmkeys
    * --checksig), as dnf's `--gpgcheck` checks them: a signature that does not verify, or one by
-   * another key, is refused. Files are checked `packageBatch` to an rpmkeys run, at most two runs
-   * at a time, as soon as a batch is full (a sync queues packages as they arrive) or flushed.
-   * Settles when its batch has run; refused, with a RefusedSignature (see settle). A package with
-   * no signature passes here: its signer's key id is the caller's to check.
+   * another key, is refused. Files go round-robin to two lanes, each one xargs that runs rpmkeys
+   * on every `packageBatch` files as they come (a sync queues packages as they arrive). Settles
+   * once its lane has ended (flushPackages) and run; refused, with a RefusedSignature (see
+   * settle). A package with no signature passes here: its signer's key id is the caller's to check.
    */
   checkPackage(file: string, what: string): Promise<void> {
+    const lanes = (this.lanes ??= []);
+    const i = this.nextLane++ % 2;
+    const lane = (lanes[i] ??= this.lane());
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ file, what, seq: this.queued++, resolve, reject });
-      this.pump();
+      const waiting = lane.files.get(file);
+      if (waiting) return void waiting.push({ what, resolve, reject }); // asked twice: one verdict
+      lane.files.set(file, [{ what, resolve, reject }]);
+      lane.input.write(`${file}\0`);
     });
   }
 
-  /** Starts checking every file queued so far, without waiting for a full batch. */
+  /** Ends the lanes: the files queued so far are checked, each lane's last batch too, and settle; later files go to new lanes. */
   flushPackages(): void {
-    this.flushed = this.queued;
-    this.pump();
+    for (const lane of this.lanes ?? []) lane?.input.end();
+    this.lanes = undefined;
   }
 
   /**
    * Waits for package checks; throws the first error that is not a verdict on a package (rpmkeys
-   * could not run), else one naming every package refused, with rpmkeys' words and its logs, kept.
+   * could not run, or read a file), else one naming every package refused, with rpmkeys' words and
+   * its logs, kept.
    */
   async settle(checks: Promise<void>[]): Promise<void> {
     const errors = (await Promise.allSettled(checks)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -149,44 +153,39 @@ export class SignatureVerifier {
     await this.settle(checks);
   }
 
-  private queue: QueuedPackage[] = [];
-  /** Files ever queued, and how many of those were flushed (a batch of fewer may start). */
-  private queued = 0;
-  private flushed = 0;
-  private running = 0;
+  private lanes?: Lane[];
+  private nextLane = 0;
 
-  private pump(): void {
-    while (this.running < 2 && this.queue.length && (this.queue.length >= this.packageBatch || this.queue[0].seq < this.flushed)) {
-      const batch = this.queue.splice(0, this.packageBatch);
-      this.running++;
-      void this.runBatch(batch).finally(() => {
-        this.running--;
-        this.pump();
-      });
-    }
-  }
-
-  private async runBatch(batch: QueuedPackage[]): Promise<void> {
-    try {
-      const db = await (this.rpmdb ??= (async () => {
-        const dir = join(this.dir, 'rpmdb');
-        mkdirSync(dir);
-        await rpmkeysImport(dir, this.keyFile);
-        return dir;
-      })());
-      const log = join(this.dir, `${Math.random().toString(36).slice(2)}.rpmkeys.log`);
-      const refused = new Map((await rpmkeysChecksig(db, batch.map((f) => f.file), log)).map((f) => [f.file, f.why]));
-      if (refused.size) this.keep = true;
-      else rmSync(log, { force: true });
-      for (const f of batch) {
-        const why = refused.get(f.file);
-        if (why) f.reject(new RefusedSignature(f.what, why, log));
-        else f.resolve();
-      }
-    } catch (e) {
-      this.keep = true; // the log a tool error names
-      for (const f of batch) f.reject(e);
-    }
+  /** One xargs running rpmkeys over the files written to it; its files settle when it has exited. */
+  private lane(): Lane {
+    const lane: Lane = { input: new PassThrough(), files: new Map() };
+    const log = join(this.dir, `${Math.random().toString(36).slice(2)}.rpmkeys.log`);
+    const db = (this.rpmdb ??= (async () => {
+      const dir = join(this.dir, 'rpmdb');
+      mkdirSync(dir);
+      await rpmkeysImport(dir, this.keyFile);
+      return dir;
+    })());
+    db.then((dir) => rpmkeysChecksig(dir, lane.input, this.packageBatch, (f) => lane.files.has(f), log)).then(
+      ({ verdicts, stderr }) => {
+        let kept = false;
+        for (const [file, waiting] of lane.files) {
+          const words = verdicts.get(file);
+          for (const f of waiting) {
+            if (words && !words.includes('NOT OK')) f.resolve();
+            else if (words) (f.reject(new RefusedSignature(f.what, words, log)), (kept = true));
+            else (f.reject(new Error(`rpmkeys gave no verdict on ${f.what} (${file}): ${stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr'}; full log: ${log}`)), (kept = true));
+          }
+        }
+        if (kept) this.keep = true;
+        else rmSync(log, { force: true });
+      },
+      (e: unknown) => {
+        this.keep = true; // the log a tool error names
+        for (const waiting of lane.files.values()) for (const f of waiting) f.reject(e);
+      },
+    );
+    return lane;
   }
 
   /** Key id (16 hex digits) of the verifying key: packages must carry it too. */
@@ -197,6 +196,7 @@ export class SignatureVerifier {
   }
 
   close(): void {
+    this.flushPackages(); // no lane's xargs is left waiting for more names
     if (!this.keep) rmSync(this.dir, { recursive: true, force: true });
     else rmSync(this.home, { recursive: true, force: true });
   }

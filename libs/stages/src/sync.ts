@@ -87,7 +87,7 @@ const upstreamKey = (t: RepoTree) => `${t.dir}/${t.kind === 'kickstart' ? 'os' :
 
 export const syncStage: Stage<SyncPlan, SyncResult> = {
   name: 'sync',
-  tools: (ctx) => ['dnf', 'gpgv', ...(ctx.site.upstream.verifySignature ? ['gpg', 'rpmkeys'] : [])],
+  tools: (ctx) => ['dnf', 'gpgv', ...(ctx.site.upstream.verifySignature ? ['gpg', 'rpmkeys', 'xargs'] : [])],
   // One writer per release's composes: a second sync refuses clearly instead of interleaving.
   locks: (ctx) => [{ file: composeRoot(ctx.site, ctx.release).syncLock, what: `sync of ${ctx.project}` }],
 
