@@ -67,25 +67,30 @@ describe('SignatureVerifier', () => {
     }
   });
 
-  it("removes the directory a killed run's verifier left, not a failure's evidence nor a live process's", () => {
+  it("removes the directory a killed run's verifier left (with a log it was writing), not a failure's evidence nor a live process's", () => {
     const parent = join(dir, 'sweep');
     mkdirSync(parent);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: a pid of no process
     const left = join(parent, `releng-gpgv@${hostName()}.${dead}-0`);
     const evidence = join(parent, `releng-gpgv@${hostName()}.${dead}-1`);
+    const marked = join(parent, `releng-gpgv@${hostName()}.${dead}-2`);
+    const killed = join(parent, `releng-gpgv@${hostName()}.${dead}-3`);
     const live = join(parent, `releng-gpgv@${hostName()}.${process.ppid}-0`);
     const otherHost = join(parent, `releng-gpgv@elsewhere.${dead}-0`);
     const notOurs = join(parent, `put@${hostName()}.${dead}-0`); // another tool's scratch, named the same way
-    for (const d of [left, evidence, live, otherHost, notOurs]) mkdirSync(join(d, 'gnupg'), { recursive: true });
+    for (const d of [left, evidence, marked, killed, live, otherHost, notOurs]) mkdirSync(join(d, 'gnupg'), { recursive: true });
     writeFileSync(join(evidence, 'x.gpgv.log'), 'gpgv: BAD signature\n');
+    writeFileSync(join(marked, 'KEPT'), '');
+    writeFileSync(join(marked, 'y.rpmkeys.log'), 'x.rpm: digests SIGNATURES NOT OK\n');
+    writeFileSync(join(killed, 'z.rpmkeys.log'), '$ xargs -0 -r -n 256 rpmkeys --checksig\n'); // killed while rpmkeys ran
     // A verifier made before the sweep removes nothing (a dry run's): only the sweep does.
     new SignatureVerifier(join(dir, 'none.key'), parent).close();
     expect(existsSync(left)).toBe(true);
     sweepVerifierDirs(parent);
     const v = new SignatureVerifier(join(dir, 'none.key'), parent);
     try {
-      expect(existsSync(left)).toBe(false);
-      for (const d of [evidence, live, otherHost, notOurs]) expect(existsSync(d), d).toBe(true);
+      for (const d of [left, killed]) expect(existsSync(d), d).toBe(false);
+      for (const d of [evidence, marked, live, otherHost, notOurs]) expect(existsSync(d), d).toBe(true);
       expect(v.dir).toMatch(new RegExp(`/releng-gpgv@${hostName()}\\.${process.pid}-[0-9a-z]+$`));
     } finally {
       v.close();

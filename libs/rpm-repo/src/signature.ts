@@ -12,19 +12,24 @@ let made = 0;
 
 /**
  * Removes the verifier directories in `parent` that killed processes of this host left (a killed
- * sync cannot remove its own), except one holding a gpgv log: a failed verification's evidence,
- * which its error named. Not done by the verifier itself: a dry run changes nothing, anywhere.
+ * sync cannot remove its own), except a failure's evidence, which its error named: one marked
+ * KEPT, or holding a gpgv log (earlier versions' evidence). A log alone is no evidence: a run
+ * killed while rpmkeys ran leaves one. Not done by the verifier itself: a dry run changes nothing,
+ * anywhere.
  */
 export function sweepVerifierDirs(parent = tmpdir()): void {
   const evidence = (n: string) => {
     try {
-      return readdirSync(join(parent, n)).some((f) => f.endsWith('.gpgv.log') || f.endsWith('.rpmkeys.log'));
+      return readdirSync(join(parent, n)).some((f) => f === KEPT || f.endsWith('.gpgv.log'));
     } catch {
       return true; // unreadable: not ours to judge
     }
   };
   sweepScratch(parent, (n) => n.startsWith(`${PREFIX}@`) && !evidence(n));
 }
+
+/** The mark of a verifier directory kept as a failure's evidence. */
+const KEPT = 'KEPT';
 
 /** A new directory named by host and pid (scratchName), so that a later verifier removes it if this process is killed. */
 function makeDir(parent: string): string {
@@ -98,7 +103,7 @@ export class SignatureVerifier {
     try {
       await gpgvVerify({ keyring: this.keyring, sig: s, file: d, what, logFile: log });
     } catch (e) {
-      this.keep = true;
+      this.keepEvidence();
       throw e;
     }
     for (const f of [d, s, log]) rmSync(f, { force: true });
@@ -177,11 +182,11 @@ export class SignatureVerifier {
             else (f.reject(new Error(`rpmkeys gave no verdict on ${f.what} (${file}): ${stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr'}; full log: ${log}`)), (kept = true));
           }
         }
-        if (kept) this.keep = true;
+        if (kept) this.keepEvidence();
         else rmSync(log, { force: true });
       },
       (e: unknown) => {
-        this.keep = true; // the log a tool error names
+        this.keepEvidence(); // the log a tool error names
         for (const waiting of lane.files.values()) for (const f of waiting) f.reject(e);
       },
     );
@@ -193,6 +198,12 @@ export class SignatureVerifier {
     const [id] = await gpgKeyIds(this.home, this.keyFile);
     if (!id) throw new Error(`${this.keyFile}: no public key in it`);
     return id;
+  }
+
+  /** The directory stays, marked, for the log a failure's error names: close and the sweep leave it. */
+  private keepEvidence(): void {
+    this.keep = true;
+    writeFileSync(join(this.dir, KEPT), 'the log of a failed check, named by its error\n');
   }
 
   close(): void {
