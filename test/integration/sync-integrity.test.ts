@@ -226,7 +226,15 @@ describe("packages' signatures verified with the upstream key (rpmkeys, as dnf's
     v.flushPackages();
     await Promise.all(checks);
     expect(settled).toBe(files.length);
-    v.close();
+    await v.close();
+    expect(existsSync(v.dir)).toBe(false);
+  });
+
+  it('a verifier closed while rpmkeys runs (a sync that failed elsewhere) waits for it, and leaves nothing behind', async () => {
+    const v = verifier('RPM-GPG-KEY-fixture');
+    const checks = v.checkPackages(signed());
+    await v.close();
+    await checks.catch(() => {}); // its verdicts go to no one; whatever they are, nothing is kept
     expect(existsSync(v.dir)).toBe(false);
   });
 
@@ -241,7 +249,7 @@ describe("packages' signatures verified with the upstream key (rpmkeys, as dnf's
     expect(err.message).toMatch(/^1 package failed the signature check against \S+RPM-GPG-KEY-fixture:\n {2}BaseOS: damaged\.rpm \(digests SIGNATURES NOT OK\)\nrpmkeys' log: /);
     const log = /rpmkeys' log: (\S+)/.exec(err.message)![1];
     expect(readFileSync(log, 'utf8')).toContain(`${damaged}: digests SIGNATURES NOT OK`);
-    v.close();
+    await v.close();
     expect(existsSync(log)).toBe(true);
     // The fixture's packages against the SIG key: not its signature.
     const sig = verifier('RPM-GPG-KEY-fixture-sig');

@@ -218,7 +218,7 @@ describe('planning (the signature is checked while primary is read)', () => {
       const plan = await planTree(opts);
       expect([plan.signatureVerified, plan.packages.length > 0, plan.signature !== undefined]).toEqual([true, true, true]);
     } finally {
-      opts.verifier.close();
+      await opts.verifier.close();
     }
   });
 });

@@ -43,7 +43,7 @@ describe('SignatureVerifier', () => {
       await expect(v.verify(Buffer.from('<repomd>x</repomd>\n'), s.sig, 'tampered repomd.xml')).rejects.toThrow(/tampered repomd.xml: signature verification failed[\s\S]*BAD signature/);
       expect(await v.keyId()).toMatch(/^[0-9a-f]{16}$/);
     } finally {
-      v.close();
+      await v.close();
       rmSync(v.dir, { recursive: true, force: true }); // kept for the failure's log
     }
   });
@@ -62,12 +62,12 @@ describe('SignatureVerifier', () => {
       expect(log && existsSync(log), `log named in: ${err.message}`).toBe(true);
       expect(readFileSync(log!, 'utf8')).toMatch(/created \d+ days? in the future/);
     } finally {
-      v.close();
+      await v.close();
       rmSync(v.dir, { recursive: true, force: true }); // kept for the failure's log
     }
   });
 
-  it("removes the directory a killed run's verifier left (with a log it was writing), not a failure's evidence nor a live process's", () => {
+  it("removes the directory a killed run's verifier left (with a log it was writing), not a failure's evidence nor a live process's", async () => {
     const parent = join(dir, 'sweep');
     mkdirSync(parent);
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: a pid of no process
@@ -84,7 +84,7 @@ describe('SignatureVerifier', () => {
     writeFileSync(join(marked, 'y.rpmkeys.log'), 'x.rpm: digests SIGNATURES NOT OK\n');
     writeFileSync(join(killed, 'z.rpmkeys.log'), '$ xargs -0 -r -n 256 rpmkeys --checksig\n'); // killed while rpmkeys ran
     // A verifier made before the sweep removes nothing (a dry run's): only the sweep does.
-    new SignatureVerifier(join(dir, 'none.key'), parent).close();
+    await new SignatureVerifier(join(dir, 'none.key'), parent).close();
     expect(existsSync(left)).toBe(true);
     sweepVerifierDirs(parent);
     const v = new SignatureVerifier(join(dir, 'none.key'), parent);
@@ -93,7 +93,7 @@ describe('SignatureVerifier', () => {
       for (const d of [evidence, marked, live, otherHost, notOurs]) expect(existsSync(d), d).toBe(true);
       expect(v.dir).toMatch(new RegExp(`/releng-gpgv@${hostName()}\\.${process.pid}-[0-9a-z]+$`));
     } finally {
-      v.close();
+      await v.close();
     }
     expect(existsSync(v.dir)).toBe(false);
   });

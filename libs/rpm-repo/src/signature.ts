@@ -160,6 +160,9 @@ export class SignatureVerifier {
 
   private lanes?: Lane[];
   private nextLane = 0;
+  /** The lanes' runs not ended yet, and whether close was called. */
+  private running = new Set<Promise<void>>();
+  private closed = false;
 
   /** One xargs running rpmkeys over the files written to it; its files settle when it has exited. */
   private lane(): Lane {
@@ -171,7 +174,7 @@ export class SignatureVerifier {
       await rpmkeysImport(dir, this.keyFile);
       return dir;
     })());
-    db.then((dir) => rpmkeysChecksig(dir, lane.input, this.packageBatch, (f) => lane.files.has(f), log)).then(
+    const running = db.then((dir) => rpmkeysChecksig(dir, lane.input, this.packageBatch, (f) => lane.files.has(f), log)).then(
       ({ verdicts, stderr }) => {
         let kept = false;
         for (const [file, waiting] of lane.files) {
@@ -190,6 +193,8 @@ export class SignatureVerifier {
         for (const waiting of lane.files.values()) for (const f of waiting) f.reject(e);
       },
     );
+    this.running.add(running);
+    void running.finally(() => this.running.delete(running));
     return lane;
   }
 
@@ -202,12 +207,20 @@ export class SignatureVerifier {
 
   /** The directory stays, marked, for the log a failure's error names: close and the sweep leave it. */
   private keepEvidence(): void {
+    if (this.closed) return; // a lane that ended after close was called: its verdicts go to no one
     this.keep = true;
     writeFileSync(join(this.dir, KEPT), 'the log of a failed check, named by its error\n');
   }
 
-  close(): void {
-    this.flushPackages(); // no lane's xargs is left waiting for more names
+  /**
+   * Removes the verifier's directory, unless a failure's error named a log in it. Ends the lanes
+   * and waits for rpmkeys first (a sync that failed elsewhere may close while they run): nothing
+   * is left to recreate the directory, and verdicts that came after close go to no one.
+   */
+  async close(): Promise<void> {
+    this.flushPackages();
+    this.closed = true;
+    await Promise.allSettled([...this.running]);
     if (!this.keep) rmSync(this.dir, { recursive: true, force: true });
     else rmSync(this.home, { recursive: true, force: true });
   }

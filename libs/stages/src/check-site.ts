@@ -386,7 +386,7 @@ async function checkUpstream(ctx: StageContext, c: Extract<SiteCheck, { kind: 'u
   } catch (e) {
     problem(field, `${(e as Error).message.split('\n').slice(0, 4).join(' ')}: is ${gpgKey} the key upstream signs ${ctx.release.name} with?`);
   } finally {
-    verifier.close();
+    await verifier.close();
   }
 }
 

@@ -255,7 +255,7 @@ export const syncStage: Stage<SyncPlan, SyncResult> = {
   },
 
   async dispose(plan) {
-    plan.verifier?.close();
+    await plan.verifier?.close();
     await plan.forks?.close();
     await plan.upstream?.close();
   },
