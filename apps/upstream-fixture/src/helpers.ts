@@ -43,6 +43,11 @@ async function refreshRepodata(tree: string, key: SigningKey | undefined): Promi
   if (key) await detachSign(key, join(tree, 'repodata', 'repomd.xml'));
 }
 
+/** The key a fixture project's packages and repodata are signed with (its own, or the main one). */
+function projectKey(layout: FixtureLayout, project: string): SigningKey {
+  return layout.key(readJson<FixtureState>(layout.state).releases[project]?.key ?? 'main');
+}
+
 function withFixtureLock<T>(layout: FixtureLayout, fn: () => Promise<T>): Promise<T> {
   return withRootLock(layout, () => undefined, async () => {
     try {
@@ -102,21 +107,37 @@ export async function updatePackage(opts: { root: string; project: string; repo:
   });
 }
 
+/** One package (by name) of one repo/arch of a fixture project. */
+interface PackageIn {
+  root: string;
+  project: string;
+  repo: string;
+  arch: string;
+  name: string;
+}
+
+/**
+ * Changes one package's file in its tree (`change`, under the fixture's lock), then refreshes and
+ * re-signs that tree's repodata with the project's key. `who` names the helper in its errors.
+ */
+function changePackage(who: string, opts: PackageIn, change: (file: string) => void): Promise<{ href: string }> {
+  const layout = new FixtureLayout(resolve(opts.root));
+  const tree = layout.tree(opts.project, opts.repo, opts.arch);
+  return withFixtureLock(layout, async () => {
+    const p = readPrimary(tree).find((x) => x.name === opts.name);
+    if (!p) throw new Error(`${who}: no package ${opts.name} in ${tree}`);
+    change(join(tree, p.href));
+    await refreshRepodata(tree, projectKey(layout, opts.project));
+    return { href: p.href };
+  });
+}
+
 /**
  * Removes one package from one repo/arch of a fixture project (upstream dropped it), then
  * refreshes and re-signs that tree's repodata.
  */
-export async function removePackage(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ href: string }> {
-  const layout = new FixtureLayout(resolve(opts.root));
-  const tree = layout.tree(opts.project, opts.repo, opts.arch);
-  return withFixtureLock(layout, async () => {
-    const old = readPrimary(tree).find((p) => p.name === opts.name);
-    if (!old) throw new Error(`removePackage: no package ${opts.name} in ${tree}`);
-    const key = layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main');
-    unlinkSync(join(tree, old.href));
-    await refreshRepodata(tree, key);
-    return { href: old.href };
-  });
+export function removePackage(opts: PackageIn): Promise<{ href: string }> {
+  return changePackage('removePackage', opts, (file) => unlinkSync(file));
 }
 
 /**
@@ -125,20 +146,12 @@ export async function removePackage(opts: { root: string; project: string; repo:
  * fixture key's), then refreshes and re-signs that tree's repodata: what a faulty signing service
  * would publish, in metadata the upstream key signs. Other trees' hardlinks keep the good bytes.
  */
-export async function damageSignature(opts: { root: string; project: string; repo: string; arch: string; name: string }): Promise<{ href: string }> {
-  const layout = new FixtureLayout(resolve(opts.root));
-  const tree = layout.tree(opts.project, opts.repo, opts.arch);
-  return withFixtureLock(layout, async () => {
-    const p = readPrimary(tree).find((x) => x.name === opts.name);
-    if (!p) throw new Error(`damageSignature: no package ${opts.name} in ${tree}`);
-    const key = layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main');
-    const file = join(tree, p.href);
+export function damageSignature(opts: PackageIn): Promise<{ href: string }> {
+  return changePackage('damageSignature', opts, (file) => {
     const bytes = Buffer.from(readFileSync(file));
     if (!damageSignatures(bytes)) throw new Error(`damageSignature: ${file} is not signed`);
     writeFileSync(`${file}.damaged`, bytes);
     renameSync(`${file}.damaged`, file);
-    await refreshRepodata(tree, key);
-    return { href: p.href };
   });
 }
 
@@ -201,7 +214,7 @@ export async function dropModuleStream(opts: { root: string; project: string; re
           rmSync(work, { recursive: true, force: true });
         }
       }
-      await detachSign(layout.key(readJson<FixtureState>(layout.state).releases[opts.project]?.key ?? 'main'), join(tree, 'repodata', 'repomd.xml'));
+      await detachSign(projectKey(layout, opts.project), join(tree, 'repodata', 'repomd.xml'));
     }
     return removed;
   });

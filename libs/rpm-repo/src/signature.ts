@@ -151,13 +151,6 @@ export class SignatureVerifier {
     throw new Error(`${refused.length} package${refused.length > 1 ? 's' : ''} failed the signature check against ${this.keyFile}:${shown}${more}\nrpmkeys' log: ${[...new Set(refused.map((e) => e.log))].join(', ')}`);
   }
 
-  /** Checks these package files now (checkPackage, flushed, settled). */
-  async checkPackages(files: { file: string; what: string }[]): Promise<void> {
-    const checks = files.map((f) => this.checkPackage(f.file, f.what));
-    this.flushPackages();
-    await this.settle(checks);
-  }
-
   private lanes?: Lane[];
   private nextLane = 0;
   /** The lanes' runs not ended yet, and whether close was called. */
@@ -179,11 +172,12 @@ export class SignatureVerifier {
         let kept = false;
         for (const [file, waiting] of lane.files) {
           const words = verdicts.get(file);
+          const unread = `${file}): ${stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr'}; full log: ${log}`;
           for (const f of waiting) {
             if (words && !words.includes('NOT OK')) f.resolve();
-            else if (words) (f.reject(new RefusedSignature(f.what, words, log)), (kept = true));
-            else (f.reject(new Error(`rpmkeys gave no verdict on ${f.what} (${file}): ${stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr'}; full log: ${log}`)), (kept = true));
+            else f.reject(words ? new RefusedSignature(f.what, words, log) : new Error(`rpmkeys gave no verdict on ${f.what} (${unread}`));
           }
+          kept ||= !words || words.includes('NOT OK');
         }
         if (kept) this.keepEvidence();
         else rmSync(log, { force: true });
