@@ -143,8 +143,11 @@ export class Store {
   private mkdir(dir: string): Promise<unknown> {
     let p = this.dirs.get(dir);
     if (!p) {
-      if (this.localFs) mkdirSync(dir, { recursive: true }); // a failure is not remembered
-      this.dirs.set(dir, (p = this.localFs ? Promise.resolve() : fsp.mkdir(dir, { recursive: true })));
+      if (this.localFs) {
+        mkdirSync(dir, { recursive: true }); // a failure throws here, and is not remembered
+        p = Promise.resolve();
+      } else p = fsp.mkdir(dir, { recursive: true });
+      this.dirs.set(dir, p);
     }
     return p;
   }
@@ -178,7 +181,7 @@ export class Store {
     await this.unlinkTemp(tmp);
   }
 
-  /** A committed temp file's name removed (unlinkQuiet, synchronous on a local file system). */
+  /** Removes a committed temp file's name, as unlinkQuiet does (a synchronous call on a local file system). */
   private async unlinkTemp(tmp: string): Promise<void> {
     if (!this.localFs) return unlinkQuiet(tmp);
     try {
