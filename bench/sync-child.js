@@ -2,6 +2,7 @@
 // One run of the sync bench's stage in a process of its own, as an Nx task process runs it: the
 // workspace's compiled build (tools/executors/build.js), no TypeScript register, modules loaded
 // and code compiled anew each time. argv[2]: JSON { root, rel, site } (the bench's context).
+// Prints { cpuSeconds } (its own, without its tools') as its last line.
 'use strict';
 const { join, resolve } = require('node:path');
 const { compiledBuild } = require('../tools/executors/build');
@@ -18,7 +19,11 @@ console.log = () => {};
 stageForTarget('sync')
   .then((stage) => runStage(stage, stageContext({ root, project: 'bench', target: 'sync', release: rel, site, dryRun: false })))
   .then(
-  () => process.exit(0),
+  () => {
+    // This process's own CPU seconds, for the bench to tell them from its tools' (dnf, rpmkeys, gpgv).
+    const u = process.cpuUsage();
+    process.stdout.write(`${JSON.stringify({ cpuSeconds: (u.user + u.system) / 1e6 })}\n`, () => process.exit(0));
+  },
   (/** @type {Error} */ e) => {
     process.stderr.write(`${e.stack ?? e}\n`);
     process.exit(1);

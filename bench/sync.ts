@@ -78,8 +78,11 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     // The compiled build the children load, made now if the sources changed since the last one:
     // not in a timed run (the first nx run after a change makes it, once).
     compiledBuild(resolve(__dirname, '..'));
-    const ours = (out: string) => async () => {
-      await run([process.execPath, resolve(__dirname, 'sync-child.js'), JSON.stringify({ root: join(out, 'ws'), rel, site: siteIn(out) })], { env: taskEnv });
+    /** CPU seconds of each cold run's own process (sync-child.js reports them), the rest of its CPU being its tools'. */
+    const ownCpu: number[] = [];
+    const ours = (out: string, own?: number[]) => async () => {
+      const r = await run([process.execPath, resolve(__dirname, 'sync-child.js'), JSON.stringify({ root: join(out, 'ws'), rel, site: siteIn(out) })], { env: taskEnv });
+      own?.push((JSON.parse(r.stdout.trim().split('\n').pop()!) as { cpuSeconds: number }).cpuSeconds);
     };
     /** The same stage in this process. */
     const inProcess = (out: string) => quiet(() => runStage(syncStage, context(out)));
@@ -132,7 +135,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     const oursDir = (i: number) => join(runDirs, `ours-${i}`);
     const dnfDir = (i: number) => join(runDirs, `dnf-${i}`);
     for (let i = 0; i < reps; i++) {
-      times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours(oursDir(i)))));
+      times.oursCold.push(await cpuOf(cpu.ours, () => timeIt(1, ours(oursDir(i), ownCpu))));
       times.dnfCold.push(await cpuOf(cpu.dnf, () => timeIt(1, reposync(dnfDir(i)))));
       times.inCold.push(await timeIt(1, inProcess(join(runDirs, `in-process-${i}`))));
       const sop = join(runDirs, `sop-${i}`);
@@ -144,7 +147,7 @@ export async function runSyncBench(opts: { scale?: number; reps?: number }, emit
     const packages = (['x86_64', 'aarch64'] as const).reduce((n, a) => n + readSyncManifest(join(oursDir(last), 'ws'), 'bench', a).trees.reduce((m, t) => m + t.packages.length, 0), 0);
     const note = `${packages} packages in 4 trees (${scale}x fixture)`;
     const runs = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks (repomd.xml's with gpgv, every package's with rpmkeys) and dnf repoclosure, dnf reposync checks none; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)}); ours in the bench's process, warm: ${runs(times.inCold)} (median ${median(times.inCold).toFixed(2)})` }));
+    emit(measured({ name: 'sync cold', ours: median(times.oursCold), theirs: median(times.dnfCold), theirsName: 'dnf reposync', goal: { faster: 1.5 }, notes: `${note}; ours includes signature checks (repomd.xml's with gpgv, every package's with rpmkeys) and dnf repoclosure, dnf reposync checks none; runs ours ${runs(times.oursCold)}, dnf ${runs(times.dnfCold)}; CPU-s ours ${runs(cpu.ours)} (median ${median(cpu.ours).toFixed(2)}; its own process ${runs(ownCpu)}, the rest its tools: dnf repoclosure, rpmkeys, gpgv), dnf ${runs(cpu.dnf)} (median ${median(cpu.dnf).toFixed(2)}); ours in the bench's process, warm: ${runs(times.inCold)} (median ${median(times.inCold).toFixed(2)})` }));
     emit(measured({ name: "sync cold, against the SOP's reposync", ours: median(times.oursCold), theirs: median(times.sopCold), theirsName: 'dnf reposync --gpgcheck (empanadas)', goal: 'report', notes: `${note}; theirs as Rocky's SOP runs it: per repo, each arch at once, --gpgcheck --remote-time --norepopath, the key imported first (untimed), no makecache, no repoclosure (ours includes its repoclosure); runs ours ${runs(times.oursCold)}, theirs ${runs(times.sopCold)}; CPU-s theirs ${runs(cpu.sop)}` }));
     for (let i = 0; i < reps; i++) {
       times.oursWarm.push(await timeIt(1, ours(oursDir(last))));
