@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { readJson, sha256, writeFileAtomic } from '@rocky/exec';
-import { createrepo, modifyrepo, parseModules, readRepodata, renderModules, xmlDecoding } from '@rocky/rpm-repo';
+import { createrepo, modifyrepo, parseModules, readRepodata, renderModules, rpmSignatureSpans, xmlDecoding } from '@rocky/rpm-repo';
 import { FixtureLayout, packageHref } from './paths';
 import { RELEASE_SPEC, withRootLock, swapDir, type FixtureState } from './fixture';
 import { readSpecManifest, rpmbuild } from './rpmbuild';
@@ -157,17 +157,9 @@ export function damageSignature(opts: PackageIn): Promise<{ href: string }> {
 
 /** Changes the last byte (in the signature's MPI) of every OpenPGP signature in an RPM's signature header, in place; returns how many. */
 export function damageSignatures(rpm: Buffer): number {
-  const nindex = rpm.readUInt32BE(96 + 8);
-  const store = 96 + 16 + nindex * 16;
-  let n = 0;
-  for (let i = 0; i < nindex; i++) {
-    const e = 96 + 16 + i * 16;
-    // RSAHEADER, DSAHEADER, PGP, GPG
-    if (![268, 267, 1002, 1005].includes(rpm.readUInt32BE(e))) continue;
-    rpm[store + rpm.readUInt32BE(e + 8) + rpm.readUInt32BE(e + 12) - 1] ^= 0xff;
-    n++;
-  }
-  return n;
+  const spans = rpmSignatureSpans(rpm, 'damageSignatures');
+  for (const { end } of spans) rpm[end - 1] ^= 0xff;
+  return spans.length;
 }
 
 /**

@@ -35,18 +35,33 @@ export function rpmSignerOf(head: Buffer, file: string, whole = false): string |
     if (!whole) return undefined;
     head = Buffer.concat([head, Buffer.alloc(need - head.length)]);
   }
-  const nindex = head.readUInt32BE(96 + 8);
-  const body = head.subarray(96 + 16, need);
-  const store = nindex * 16;
-  for (let i = 0; i < nindex; i++) {
-    const tag = body.readUInt32BE(i * 16);
-    if (!SIG_TAGS.has(tag)) continue;
-    const offset = body.readUInt32BE(i * 16 + 8);
-    const count = body.readUInt32BE(i * 16 + 12);
-    const id = pgpIssuer(body.subarray(store + offset, store + offset + count));
+  for (const { start, end } of signatureSpans(head)) {
+    const id = pgpIssuer(head.subarray(start, end));
     if (id) return id;
   }
   return null;
+}
+
+/** Where each OpenPGP signature of an RPM's signature header lies in `rpm` (which holds the whole header), in header order. */
+export function rpmSignatureSpans(rpm: Buffer, file: string): { start: number; end: number }[] {
+  if (rpm.length < 96 + 16 + signatureHeaderSize(rpm, file)) throw new Error(`${file}: the signature header ends past ${rpm.length} bytes`);
+  return signatureSpans(rpm);
+}
+
+/** rpmSignatureSpans of a header its caller checked (signatureHeaderSize) and holds whole. */
+function signatureSpans(rpm: Buffer): { start: number; end: number }[] {
+  const nindex = rpm.readUInt32BE(96 + 8);
+  const store = 96 + 16 + nindex * 16;
+  // An entry pointing past the header's data is cut at its end, as a read of the header alone would be.
+  const limit = store + rpm.readUInt32BE(96 + 12);
+  const spans: { start: number; end: number }[] = [];
+  for (let i = 0; i < nindex; i++) {
+    const e = 96 + 16 + i * 16;
+    if (!SIG_TAGS.has(rpm.readUInt32BE(e))) continue;
+    const start = Math.min(store + rpm.readUInt32BE(e + 8), limit);
+    spans.push({ start, end: Math.min(start + rpm.readUInt32BE(e + 12), limit) });
+  }
+  return spans;
 }
 
 /** Bytes of the signature header after its 16-byte intro (index entries and data), checked for plausibility. */

@@ -169,15 +169,16 @@ export class SignatureVerifier {
     })());
     const running = db.then((dir) => rpmkeysChecksig(dir, lane.input, this.packageBatch, (f) => lane.files.has(f), log)).then(
       ({ verdicts, stderr }) => {
+        const why = stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr';
         let kept = false;
         for (const [file, waiting] of lane.files) {
           const words = verdicts.get(file);
-          const unread = `${file}): ${stderr.trim().split('\n').slice(-3).join(' / ') || 'nothing on stderr'}; full log: ${log}`;
-          for (const f of waiting) {
-            if (words && !words.includes('NOT OK')) f.resolve();
-            else f.reject(words ? new RefusedSignature(f.what, words, log) : new Error(`rpmkeys gave no verdict on ${f.what} (${unread}`));
+          if (words && !words.includes('NOT OK')) {
+            for (const f of waiting) f.resolve();
+            continue;
           }
-          kept ||= !words || words.includes('NOT OK');
+          kept = true;
+          for (const f of waiting) f.reject(words ? new RefusedSignature(f.what, words, log) : new Error(`rpmkeys gave no verdict on ${f.what} (${file}): ${why}; full log: ${log}`));
         }
         if (kept) this.keepEvidence();
         else rmSync(log, { force: true });

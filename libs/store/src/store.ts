@@ -33,11 +33,13 @@ export const SMALL_OBJECT = 1 << 20;
 /** fs.writeFile with a callback: the promise API's FileHandle per file cost ~40% more CPU for 10 kB objects. */
 const writeFileCb = promisify(writeFile);
 
+/** A temp file of ours already gone is no error. */
+const goneOk = (e: unknown) => {
+  if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+};
+
 /** Removes a temp file of ours; one syscall (fsp.rm stats it twice first). */
-const unlinkQuiet = (file: string) =>
-  fsp.unlink(file).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw e;
-  });
+const unlinkQuiet = (file: string) => fsp.unlink(file).catch(goneOk);
 
 /** `sha256` of `size` bytes that arrived, checked against what was announced; IntegrityError names both. */
 function checked(sha256: string, size: number, expect: { sha256?: string; size?: number; what: string }): string {
@@ -187,7 +189,7 @@ export class Store {
     try {
       unlinkSync(tmp);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      goneOk(e);
     }
   }
 
